@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One-time set-up for `npm test`, `npm run demo` and `npm run bench` on a fresh Debian machine:
+# npm ci when node_modules is missing or stale, the Debian packages the command needs (apt-get as root,
+# otherwise a message listing them), then the build. Usage: setup.sh test|demo|bench
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-test}
+
+# Debian package -> a command it provides (to test presence without dpkg queries).
+declare -A provides=(
+  [runc]=runc [crun]=crun [uidmap]=newuidmap [docker-registry]=docker-registry [skopeo]=skopeo
+  [umoci]=umoci [busybox-static]=busybox [git]=git [apache2-utils]=htpasswd [gcc]=cc
+  [buildah]=buildah [pigz]=pigz [zstd]=zstd [util-linux]=unshare
+)
+case "$what" in
+  test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux) ;;
+  demo)  want=(runc uidmap docker-registry busybox-static gcc util-linux) ;;
+  bench) want=(runc uidmap docker-registry skopeo umoci busybox-static gcc buildah pigz zstd util-linux) ;;
+  *) echo "setup.sh: unknown target $what (test|demo|bench)" >&2; exit 64 ;;
+esac
+missing=()
+for p in "${want[@]}"; do
+  command -v "${provides[$p]}" >/dev/null 2>&1 || [ -x "/usr/sbin/${provides[$p]}" ] || [ -x "/bin/${provides[$p]}" ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "oci-s2i setup: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  else
+    echo "oci-s2i setup: missing Debian packages: ${missing[*]}" >&2
+    echo "  install them as root:  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# npm ci when node_modules is missing or older than the lock file.
+stamp=node_modules/.package-lock.json
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  echo "oci-s2i setup: npm ci" >&2
+  npm ci --no-audit --no-fund >&2
+fi
+bash scripts/build.sh >&2

@@ -1,0 +1,86 @@
+// Renders progress events: bars on a terminal, plain lines otherwise, nothing with -q, JSON lines with --json.
+// Container output (assemble) goes to stderr so stdout carries only results.
+import type { ProgressEvent, ProgressSink } from '../events.js';
+import type { GlobalFlags } from './command.js';
+
+function short(d: string): string {
+  return d.replace(/^sha256:/, '').slice(0, 12);
+}
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+export function makeRenderer(flags: GlobalFlags, out: NodeJS.WriteStream): ProgressSink {
+  if (flags.json) {
+    return (e: ProgressEvent) => {
+      if (e.type === 'output') out.write(JSON.stringify({ type: 'output', stream: e.stream, data: e.data.toString('utf8') }) + '\n');
+      else if (e.type !== 'blob' || e.state !== 'progress') out.write(JSON.stringify(e) + '\n');
+    };
+  }
+  if (flags.quiet) {
+    return (e) => {
+      if (e.type === 'log' && e.level === 'warn') out.write(`warning: ${e.message}\n`);
+    };
+  }
+  const tty = out.isTTY === true;
+  const bars = new Map<string, string>();
+  let drawn = 0;
+  const redraw = () => {
+    if (!tty) return;
+    if (drawn > 0) out.write(`\x1b[${drawn}A`);
+    for (const line of bars.values()) out.write(`\x1b[2K${line}\n`);
+    drawn = bars.size;
+  };
+  const clearBars = () => {
+    if (tty && drawn > 0) {
+      out.write(`\x1b[${drawn}A\x1b[0J`);
+      drawn = 0;
+    }
+  };
+  return (e: ProgressEvent) => {
+    switch (e.type) {
+      case 'blob': {
+        const key = `${e.op} ${e.digest}`;
+        const verb = e.op === 'pull' ? 'Pulling' : 'Pushing';
+        if (e.state === 'progress' || e.state === 'start') {
+          if (!tty) return;
+          const pct = e.size > 0 ? Math.min(1, e.done / e.size) : 0;
+          const w = 24;
+          const bar = '='.repeat(Math.round(pct * w)).padEnd(w, ' ');
+          bars.set(key, `${verb} ${short(e.digest)} [${bar}] ${humanBytes(e.done)}/${humanBytes(e.size)}`);
+          redraw();
+          return;
+        }
+        bars.delete(key);
+        clearBars();
+        const what =
+          e.state === 'skipped' ? 'already exists' : e.state === 'mounted' ? 'mounted' : e.state === 'cached' ? 'cached' : 'done';
+        out.write(`${verb} blob ${short(e.digest)} ${humanBytes(e.size)} ${what}\n`);
+        redraw();
+        return;
+      }
+      case 'step':
+        if (flags.loglevel >= 2 && e.state === 'end') out.write(`step ${e.name}: ${e.ms} ms\n`);
+        return;
+      case 'log':
+        if (e.level === 'debug' && !flags.debug && flags.loglevel < 2) return;
+        clearBars();
+        out.write(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}\n`);
+        redraw();
+        return;
+      case 'output':
+        clearBars();
+        out.write(e.data);
+        redraw();
+        return;
+    }
+  };
+}

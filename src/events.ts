@@ -1,0 +1,11 @@
+// Progress events. Library code emits these and never prints; the CLI renders them.
+
+export type ProgressEvent =
+  | { type: 'step'; name: string; state: 'start' | 'end'; ms?: number }
+  | { type: 'blob'; op: 'pull' | 'push'; digest: string; size: number; done: number; state: 'start' | 'progress' | 'end' | 'skipped' | 'mounted' | 'cached' }
+  | { type: 'log'; level: 'info' | 'warn' | 'debug'; message: string }
+  | { type: 'output'; stream: 'stdout' | 'stderr'; data: Buffer };
+
+export type ProgressSink = (e: ProgressEvent) => void;
+
+export const noProgress: ProgressSink = () => {};

@@ -1,0 +1,63 @@
+// Compression backends behind one shape: a Transform from tar bytes to blob bytes (null for 'none').
+// gzip: 'zlib' (Node's zlib, fastest single core), 'pako' (bit-reproducible across Node/zlib builds),
+// 'parallel' (independent deflate blocks on the libuv pool, one gzip stream). zstd: the `zstd` command.
+// Every gzip header written here has mtime 0 and no file name, so the output is a function of the input.
+import zlib from 'node:zlib';
+import type { Transform } from 'node:stream';
+import { S2IError } from '../errors.js';
+import { PakoGzip } from './compress-pako.js';
+import { ZstdCommand } from './compress-zstd.js';
+import { ParallelGzip } from './parallel-gzip.js';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+export type GzipBackend = 'zlib' | 'pako' | 'parallel';
+
+export interface CompressorOptions {
+  /** gzip 0-9 (default 6), zstd 1-19 (default 3). */
+  level?: number;
+  /** gzip only; default 'zlib'. */
+  backend?: GzipBackend;
+}
+
+const LEVELS: Record<Exclude<Compression, 'none'>, { min: number; max: number; def: number }> = {
+  gzip: { min: 0, max: 9, def: 6 },
+  zstd: { min: 1, max: 19, def: 3 },
+};
+
+/** The level that `compressor(kind, opts)` uses, validated. */
+export function compressionLevel(kind: Compression, level: number | undefined): number {
+  if (kind === 'none') return 0;
+  const r = LEVELS[kind];
+  if (r === undefined) throw badKind(kind);
+  const l = level ?? r.def;
+  if (!Number.isInteger(l) || l < r.min || l > r.max) {
+    throw new S2IError('ERR_BAD_COMPRESSION_LEVEL', `compression level ${String(level)} is not valid for ${kind}; use an integer from ${r.min} to ${r.max}`);
+  }
+  return l;
+}
+
+/** A fresh compressing Transform, or null for 'none'. Throws S2IError on a bad kind, level or backend. */
+export function compressor(kind: Compression, opts: CompressorOptions = {}): Transform | null {
+  const level = compressionLevel(kind, opts.level);
+  switch (kind) {
+    case 'none':
+      return null;
+    case 'zstd':
+      return new ZstdCommand(level);
+    case 'gzip':
+      switch (opts.backend ?? 'zlib') {
+        // Node's gzip header: mtime 0, no name, OS byte from the zlib build (3 on Linux).
+        case 'zlib': return zlib.createGzip({ level, chunkSize: 128 * 1024 });
+        case 'pako': return new PakoGzip(level);
+        case 'parallel': return new ParallelGzip(level);
+        default:
+          throw new S2IError('ERR_BAD_COMPRESSION', `unknown gzip backend ${JSON.stringify(opts.backend)}; use zlib, pako or parallel`);
+      }
+    default:
+      throw badKind(kind);
+  }
+}
+
+function badKind(kind: unknown): S2IError {
+  return new S2IError('ERR_BAD_COMPRESSION', `unknown compression ${JSON.stringify(kind)}; use gzip, zstd or none`);
+}

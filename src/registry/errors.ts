@@ -1,0 +1,142 @@
+// Registry errors: the distribution error body ({"errors":[{code,message,detail}]}, distribution-spec
+// "Error Codes") parsed into one typed error with the HTTP status, the method and a redacted URL.
+// Messages say what to do and never carry credentials, tokens or query strings.
+import { ExitCode, S2IError } from '../errors.js';
+
+/** Error and token bodies are read up to this many bytes; the rest is discarded. */
+export const MAX_ERROR_BODY = 1024 * 1024;
+
+export interface DistributionError {
+  code: string;
+  message: string;
+  detail?: unknown;
+}
+
+export interface RegistryErrorInit {
+  status?: number;
+  method?: string;
+  url?: string | URL;
+  errors?: DistributionError[];
+  cause?: unknown;
+  exitCode?: number;
+}
+
+export class RegistryError extends S2IError {
+  readonly status: number | undefined;
+  readonly method: string | undefined;
+  /** Scheme, host and path only: no userinfo, no query (upload `_state`, signed storage URLs). */
+  readonly url: string | undefined;
+  readonly errors: DistributionError[];
+  constructor(code: string, message: string, init: RegistryErrorInit = {}) {
+    super(code, message, { cause: init.cause, exitCode: init.exitCode ?? 1 });
+    this.name = 'RegistryError';
+    this.status = init.status;
+    this.method = init.method;
+    this.url = init.url === undefined ? undefined : redactUrl(init.url);
+    this.errors = init.errors ?? [];
+  }
+}
+
+/** Drops userinfo, query and fragment: presigned storage URLs and upload states carry secrets there. */
+export function redactUrl(u: string | URL): string {
+  try {
+    const url = typeof u === 'string' ? new URL(u) : u;
+    return `${url.protocol}//${url.host}${url.pathname}`;
+  } catch {
+    return '<invalid URL>';
+  }
+}
+
+/** Parses a distribution error body; anything else (HTML, garbage, wrong shapes) gives an empty list. */
+export function parseErrorBody(body: Buffer | string): DistributionError[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch {
+    return [];
+  }
+  if (!doc || typeof doc !== 'object') return [];
+  const list = (doc as { errors?: unknown }).errors;
+  if (!Array.isArray(list)) return [];
+  const out: DistributionError[] = [];
+  for (const e of list.slice(0, 32)) {
+    if (!e || typeof e !== 'object') continue;
+    const { code, message, detail } = e as Record<string, unknown>;
+    if (typeof code !== 'string') continue;
+    out.push({ code: clip(code, 64), message: typeof message === 'string' ? clip(message, 500) : '', detail });
+  }
+  return out;
+}
+
+function clip(s: string, n: number): string {
+  // Strip control characters so a hostile body cannot rewrite the terminal.
+  const clean = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+  return clean.length > n ? `${clean.slice(0, n)}…` : clean;
+}
+
+export interface ResponseFacts {
+  status: number;
+  method: string;
+  url: URL;
+  /** host[:port] as the user wrote it (for the login hint). */
+  registry: string;
+  body: Buffer;
+  /** What was being done, e.g. `manifest app:latest`; goes into the message. */
+  what?: string;
+  pulling?: boolean;
+}
+
+/** Maps an unexpected registry answer to a RegistryError with a stable code and an actionable message. */
+export function registryErrorFromResponse(f: ResponseFacts): RegistryError {
+  const errors = parseErrorBody(f.body);
+  const codes = new Set(errors.map((e) => e.code));
+  const what = f.what ? `${f.what}: ` : '';
+  const detail = errors.length > 0 ? ` (${errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ')})` : '';
+  const init: RegistryErrorInit = {
+    status: f.status,
+    method: f.method,
+    url: f.url,
+    errors,
+    exitCode: f.pulling ? ExitCode.pull : ExitCode.generic,
+  };
+  const where = `${f.method} ${redactUrl(f.url)} answered ${f.status}`;
+  if (f.status === 401 || codes.has('UNAUTHORIZED')) {
+    return new RegistryError(
+      'ERR_UNAUTHORIZED',
+      `${what}unauthorized: run \`oci-s2i login ${f.registry}\` or set REGISTRY_AUTH_FILE (${where})`,
+      init,
+    );
+  }
+  if (f.status === 403 || codes.has('DENIED')) {
+    return new RegistryError(
+      'ERR_DENIED',
+      `${what}access denied by ${f.registry}: the credentials in use lack permission for this repository; check the account's rights or log in as another user${detail}`,
+      init,
+    );
+  }
+  // A missing repository is, to someone resolving an image, a missing manifest (distribution answers NAME_UNKNOWN).
+  if (codes.has('MANIFEST_UNKNOWN') || (f.status === 404 && f.what?.startsWith('manifest'))) {
+    return new RegistryError('ERR_MANIFEST_UNKNOWN', `${what}manifest unknown: check the tag or digest exists in ${f.registry}${detail}`, init);
+  }
+  if (codes.has('BLOB_UNKNOWN')) {
+    return new RegistryError('ERR_BLOB_UNKNOWN', `${what}blob unknown to ${f.registry}: the image references a blob the registry does not have${detail}`, init);
+  }
+  if (codes.has('NAME_UNKNOWN')) {
+    return new RegistryError('ERR_NAME_UNKNOWN', `${what}repository unknown to ${f.registry}: check the image name${detail}`, init);
+  }
+  if (f.status === 429 || codes.has('TOOMANYREQUESTS')) {
+    return new RegistryError('ERR_TOO_MANY_REQUESTS', `${what}${f.registry} is rate-limiting requests: wait and retry, or log in for a higher limit${detail}`, init);
+  }
+  return new RegistryError('ERR_REGISTRY_ERROR', `${what}registry error: ${where}${detail}`, init);
+}
+
+/** Connection refused, DNS failure, TLS failure: the registry could not be reached at all. */
+export function unreachableError(registry: string, url: URL, method: string, cause: unknown, pulling?: boolean): RegistryError {
+  const code = (cause as { code?: string } | undefined)?.code ?? '';
+  const why = code ? ` (${code})` : '';
+  return new RegistryError(
+    'ERR_REGISTRY_UNREACHABLE',
+    `cannot reach registry ${registry} at ${url.protocol}//${url.host}${why}: check the address, that it is running, and --tls-verify`,
+    { method, url, cause, exitCode: pulling ? ExitCode.pull : ExitCode.generic },
+  );
+}

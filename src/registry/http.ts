@@ -1,0 +1,229 @@
+// One registry request with everything around it: Authorization (challenge → token → retry once, wider
+// scope on insufficient_scope), retries (429/5xx/dropped connections, replayable bodies only), redirects
+// (Authorization dropped when the host changes), Warning headers, and errors mapped to RegistryError.
+// Every response that is not handed back is consumed or destroyed.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { Agent, type Dispatcher } from 'undici';
+import type { ProgressSink } from '../events.js';
+import { Authenticator, parseChallenges, readCapped } from './auth.js';
+import type { Credentials } from './credentials.js';
+import { MAX_ERROR_BODY, RegistryError, redactUrl, registryErrorFromResponse, unreachableError } from './errors.js';
+import {
+  backoffDelay,
+  isRetryableStatus,
+  isTransientNetworkError,
+  isUnreachableError,
+  maxRetryAfterMs,
+  parseRetryAfter,
+  sleep,
+  type RetryPolicy,
+} from './retry.js';
+import { ExitCode, S2IError } from '../errors.js';
+
+export type ResponseBody = Dispatcher.ResponseData['body'];
+
+export interface HttpRequest {
+  /** host[:port] as the user wrote it: keys credentials and the login hint. */
+  registry: string;
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  /** A Buffer/string body is replayable (retried, re-sent after a challenge); a stream is sent once. */
+  body?: Buffer | string | Readable;
+  scopes: string[];
+  /** Statuses handed back to the caller; anything else becomes an error (after retries). */
+  expect: number[];
+  /** For messages, e.g. `manifest app:latest`. */
+  what?: string;
+  pulling?: boolean;
+  signal?: AbortSignal;
+  /** Default: follow for GET and HEAD. */
+  followRedirects?: boolean;
+  /** Default true; false turns off status/network retries (auth retry still happens). */
+  retry?: boolean;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: ResponseBody;
+  /** The URL that answered (after redirects): relative Locations resolve against it. */
+  url: URL;
+}
+
+export interface HttpClientOptions {
+  tlsVerify: boolean;
+  retry: RetryPolicy;
+  userAgent: string;
+  onProgress?: ProgressSink;
+  signal?: AbortSignal;
+  credentials: (registry: string) => Promise<Credentials | undefined>;
+}
+
+const MAX_REDIRECTS = 5;
+
+export function header(h: IncomingHttpHeaders, name: string): string | undefined {
+  const v = h[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export class HttpClient {
+  readonly dispatcher: Agent;
+  private readonly auths = new Map<string, Authenticator>();
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly opts: HttpClientOptions) {
+    this.dispatcher = new Agent({
+      connect: { rejectUnauthorized: opts.tlsVerify },
+      keepAliveTimeout: 10_000,
+    });
+  }
+
+  get retryPolicy(): RetryPolicy {
+    return this.opts.retry;
+  }
+
+  authenticator(registry: string): Authenticator {
+    let a = this.auths.get(registry);
+    if (!a) {
+      let cached: Promise<Credentials | undefined> | undefined;
+      a = new Authenticator(registry, () => (cached ??= this.opts.credentials(registry)), {
+        dispatcher: this.dispatcher,
+        userAgent: this.opts.userAgent,
+        ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+      });
+      this.auths.set(registry, a);
+    }
+    return a;
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  /** Sends `req`; resolves with a response whose status is in `req.expect` (the caller owns its body). */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const replayable = req.body === undefined || typeof req.body === 'string' || Buffer.isBuffer(req.body);
+    const signal = req.signal ?? this.opts.signal;
+    const auth = this.authenticator(req.registry);
+    const apiHost = req.url.host;
+    const follow = req.followRedirects ?? (req.method === 'GET' || req.method === 'HEAD');
+    const policy = this.opts.retry;
+    let url = req.url;
+    let method = req.method;
+    let attempt = 0;
+    let redirects = 0;
+    let authTried = false;
+    let scopeRetried = false;
+    let forcedAuth: string | undefined;
+
+    for (;;) {
+      attempt++;
+      const headers: Record<string, string> = { 'user-agent': this.opts.userAgent, ...req.headers };
+      // Credentials go only to the registry's own host, never to a redirect target (storage, CDN).
+      if (url.host === apiHost) {
+        const a = forcedAuth ?? (await auth.headerFor(req.scopes));
+        if (a) headers.authorization = a;
+      }
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.dispatcher.request({
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          body: method === req.method ? req.body : undefined,
+          signal,
+        });
+      } catch (e) {
+        if (signal?.aborted) throw signal.reason ?? e;
+        // Our own request-body stream failed (e.g. the upload source had the wrong size): that error, unwrapped.
+        if (e instanceof S2IError) throw e;
+        if (isUnreachableError(e)) throw unreachableError(req.registry, url, method, e, req.pulling);
+        if (isTransientNetworkError(e) && replayable && req.retry !== false && attempt < policy.attempts) {
+          await sleep(backoffDelay(attempt, policy), signal);
+          continue;
+        }
+        throw connectionLost(req, url, method, e);
+      }
+      this.reportWarnings(res.headers);
+      const status = res.statusCode;
+
+      if (req.expect.includes(status)) return { status, headers: res.headers, body: res.body, url };
+
+      const location = header(res.headers, 'location');
+      if (follow && location && [301, 302, 303, 307, 308].includes(status) && redirects < MAX_REDIRECTS) {
+        await discard(res.body);
+        redirects++;
+        attempt--;
+        url = new URL(location, url);
+        if (status === 303) method = 'GET';
+        continue;
+      }
+
+      if ((status === 401 || status === 403) && url.host === apiHost && replayable) {
+        const www = res.headers['www-authenticate'];
+        const challenges = parseChallenges(www);
+        const insufficient = challenges.some((c) => c.params.error === 'insufficient_scope');
+        if ((status === 401 && !authTried) || (insufficient && !scopeRetried)) {
+          await discard(res.body);
+          if (status === 401 && !authTried) authTried = true;
+          else scopeRetried = true;
+          if (insufficient) scopeRetried = true;
+          const h = await auth.authenticate(www, req.scopes, signal);
+          if (h) {
+            forcedAuth = h;
+            attempt--;
+            continue;
+          }
+          throw registryErrorFromResponse({ status, method, url, registry: req.registry, body: Buffer.alloc(0), what: req.what, pulling: req.pulling });
+        }
+      }
+
+      if (isRetryableStatus(status) && replayable && req.retry !== false && attempt < policy.attempts) {
+        const after = parseRetryAfter(res.headers['retry-after']);
+        if (after === undefined || after <= maxRetryAfterMs) {
+          await discard(res.body);
+          await sleep(after ?? backoffDelay(attempt, policy), signal);
+          continue;
+        }
+      }
+
+      const body = await readCapped(res.body, MAX_ERROR_BODY).catch(() => Buffer.alloc(0));
+      throw registryErrorFromResponse({ status, method, url, registry: req.registry, body, what: req.what, pulling: req.pulling });
+    }
+  }
+
+  /** Registry `Warning: 299 - "text"` headers (distribution-spec "Warnings"), each text reported once. */
+  private reportWarnings(h: IncomingHttpHeaders): void {
+    const raw = h.warning;
+    if (!raw || !this.opts.onProgress) return;
+    for (const w of Array.isArray(raw) ? raw : [raw]) {
+      const m = /^\s*299\s+\S+\s+"((?:[^"\\]|\\.)*)"/.exec(w);
+      if (!m) continue;
+      const text = m[1]!.replace(/\\(.)/g, '$1').replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 500);
+      if (this.warned.has(text)) continue;
+      this.warned.add(text);
+      this.opts.onProgress({ type: 'log', level: 'warn', message: `registry warning: ${text}` });
+    }
+  }
+}
+
+function connectionLost(req: HttpRequest, url: URL, method: string, cause: unknown): RegistryError {
+  const code = (cause as { code?: string } | undefined)?.code;
+  return new RegistryError(
+    'ERR_REGISTRY_ERROR',
+    `connection to ${req.registry} lost during ${method} ${redactUrl(url)}${code ? ` (${code})` : ''}: check the network and retry`,
+    { method, url, cause, exitCode: req.pulling ? ExitCode.pull : ExitCode.generic },
+  );
+}
+
+/** Drains a body we do not need so the connection can be reused; destroys it if that fails. */
+export async function discard(body: ResponseBody): Promise<void> {
+  try {
+    await body.dump({ limit: 256 * 1024 });
+  } catch {
+    body.destroy();
+  }
+}

@@ -1,0 +1,175 @@
+// Which source files reach the build: `.s2iignore` rules and `--exclude REGEX` (S2I-CONTRACT.md "Source"),
+// and the copy of a local source directory.
+//
+// .s2iignore semantics follow s2i (pkg/ignore): lines trimmed, blank and `#` lines skipped, each pattern is
+// relative to the source root and matched against whole relative paths with Go filepath.Match; rules apply in
+// order, a pattern marks matching paths as ignored and a `!pattern` un-marks them; an ignored directory takes
+// its whole subtree with it (a `!` rule cannot pull a file back out of an ignored directory, as in s2i).
+
+import { lstat, mkdir, readFile, readdir, readlink, realpath, stat, symlink, chmod, copyFile, utimes, lutimes } from 'node:fs/promises';
+import path from 'node:path';
+import { S2IError, ExitCode } from '../errors.js';
+import { globToRegExp } from './glob.js';
+
+export const ignoreFileName = '.s2iignore';
+/** s2i's default --exclude: any `.git` path segment. */
+export const defaultExclude = '(^|/)\\.git(/|$)';
+
+export interface IgnoreRule {
+  negate: boolean;
+  pattern: string;
+  re: RegExp;
+}
+
+/** Parse .s2iignore text. Bad globs are ERR_S2IIGNORE_SYNTAX naming file:line. */
+export function parseIgnoreFile(text: string, fileName = ignoreFileName): IgnoreRule[] {
+  const rules: IgnoreRule[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    let line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const negate = line.startsWith('!');
+    if (negate) line = line.slice(1).trim();
+    // s2i joins the pattern to the source root (filepath.Join): leading `/`, `./` and trailing `/` vanish.
+    const cleaned = path.posix.normalize('/' + line).slice(1).replace(/\/+$/, '');
+    if (cleaned === '' || cleaned === '..' || cleaned.startsWith('../')) return;
+    try {
+      rules.push({ negate, pattern: cleaned, re: globToRegExp(cleaned) });
+    } catch (e) {
+      throw new S2IError('ERR_S2IIGNORE_SYNTAX', `${fileName}:${i + 1}: ${(e as Error).message}; fix the pattern`, { cause: e });
+    }
+  });
+  return rules;
+}
+
+/** Whether the rules ignore exactly this path (ancestors not considered). */
+export function ignoredByRules(rel: string, rules: IgnoreRule[]): boolean {
+  let ignored = false;
+  for (const r of rules) if (r.re.test(rel)) ignored = !r.negate;
+  return ignored;
+}
+
+export type SourceFilter = (relPath: string, isDir: boolean) => boolean;
+
+/** Build a filter from rules and an exclude regex: true = keep. A path goes if it or any ancestor is ignored. */
+export function filterFromRules(rules: IgnoreRule[], exclude: RegExp | undefined): SourceFilter {
+  return (relPath: string): boolean => {
+    const rel = relPath.replace(/^\.\/+/, '').replace(/\/+$/, '');
+    if (rel === '' || rel === '.') return true;
+    if (exclude && exclude.test(rel)) return false;
+    if (rules.length === 0) return true;
+    const parts = rel.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      if (ignoredByRules(parts.slice(0, i).join('/'), rules)) return false;
+    }
+    return true;
+  };
+}
+
+/** Compile --exclude; '' disables excluding. A bad regex is ERR_EXCLUDE_SYNTAX. */
+export function compileExclude(excludeRegex: string | undefined): RegExp | undefined {
+  const src = excludeRegex ?? defaultExclude;
+  if (src === '') return undefined;
+  try {
+    return new RegExp(src);
+  } catch (e) {
+    throw new S2IError('ERR_EXCLUDE_SYNTAX', `--exclude "${src}" is not a valid regular expression: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Filter for a source dir: its .s2iignore (if any) plus --exclude (default: `.git`). */
+export async function makeSourceFilter(sourceDir: string, excludeRegex?: string): Promise<SourceFilter> {
+  const exclude = compileExclude(excludeRegex);
+  const file = path.join(sourceDir, ignoreFileName);
+  let text = '';
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+      throw new S2IError('ERR_S2IIGNORE_READ', `cannot read ${file}: ${code}; check its permissions`, { cause: e });
+    }
+  }
+  return filterFromRules(parseIgnoreFile(text, file), exclude);
+}
+
+export interface CopySourceOptions {
+  /** Copy symlinks as symlinks (s2i --keep-symlinks). Default: follow them and copy what they point to. */
+  keepSymlinks?: boolean;
+}
+
+/**
+ * Copy sourceDir into destDir through filter, keeping modes and mtimes. Special files are skipped. When
+ * following symlinks, directory loops are cut and dangling links are kept as links. A destination inside the
+ * source is never copied into itself. Missing source → ERR_SOURCE_MISSING (exit 14).
+ */
+export async function copySource(
+  sourceDir: string,
+  destDir: string,
+  filter: SourceFilter,
+  opts: CopySourceOptions = {},
+): Promise<{ files: number; bytes: number }> {
+  let rootStat;
+  try {
+    rootStat = await stat(sourceDir);
+  } catch (e) {
+    throw new S2IError('ERR_SOURCE_MISSING', `source ${sourceDir} does not exist or cannot be read (${(e as NodeJS.ErrnoException).code}); check the path`, {
+      cause: e,
+      exitCode: ExitCode.sourcePath,
+    });
+  }
+  if (!rootStat.isDirectory()) {
+    throw new S2IError('ERR_SOURCE_MISSING', `source ${sourceDir} is not a directory; pass a directory or a git URL`, { exitCode: ExitCode.sourcePath });
+  }
+  await mkdir(destDir, { recursive: true });
+  const destReal = await realpath(destDir);
+  const totals = { files: 0, bytes: 0 };
+  const onPath = new Set<string>();
+
+  const walk = async (srcAbs: string, dstAbs: string, rel: string): Promise<void> => {
+    const real = await realpath(srcAbs);
+    if (real === destReal || onPath.has(real)) return; // copying into itself, or a symlink loop
+    onPath.add(real);
+    const entries = (await readdir(srcAbs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const ent of entries) {
+      const s = path.join(srcAbs, ent.name);
+      const d = path.join(dstAbs, ent.name);
+      const r = rel === '' ? ent.name : `${rel}/${ent.name}`;
+      let st = await lstat(s);
+      if (st.isSymbolicLink()) {
+        if (opts.keepSymlinks) {
+          if (!filter(r, false)) continue;
+          await symlink(await readlink(s), d);
+          await lutimes(d, st.atime, st.mtime).catch(() => {});
+          totals.files++;
+          continue;
+        }
+        try {
+          st = await stat(s);
+        } catch {
+          if (!filter(r, false)) continue;
+          await symlink(await readlink(s), d); // dangling: nothing to follow
+          totals.files++;
+          continue;
+        }
+      }
+      if (st.isDirectory()) {
+        if (!filter(r, true)) continue;
+        await mkdir(d, { recursive: true, mode: 0o700 });
+        await walk(s, d, r);
+        await chmod(d, st.mode & 0o7777);
+        await utimes(d, st.atime, st.mtime);
+      } else if (st.isFile()) {
+        if (!filter(r, false)) continue;
+        await copyFile(s, d);
+        await chmod(d, st.mode & 0o7777);
+        await utimes(d, st.atime, st.mtime);
+        totals.files++;
+        totals.bytes += st.size;
+      }
+      // fifos, sockets and devices are not source code: skipped.
+    }
+    onPath.delete(real);
+  };
+  await walk(sourceDir, destDir, '');
+  return totals;
+}

@@ -1,0 +1,77 @@
+// Overlay rootfs: the builder's cached layer dirs as lower dirs, a fresh upper dir that becomes the new layer.
+// Always mounted with `userxattr` (user.overlay.* whiteout/opaque markers), the one format our layer cache
+// writes, so root and rootless builds share the same code and on-disk layout.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { S2IError, ExitCode } from '../errors.js';
+import { native, MNT_DETACH } from '../sys/native.js';
+
+export interface OverlayDirs {
+  /** Lower dirs, bottom layer first (image order). */
+  lowers: string[];
+  upper: string;
+  work: string;
+  merged: string;
+}
+
+// mount(2) data is limited to one page; beyond that, use paths relative to a common parent.
+const PAGE = 4096;
+
+export async function mountOverlay(dirs: OverlayDirs): Promise<void> {
+  await mkdir(dirs.upper, { recursive: true });
+  await mkdir(dirs.work, { recursive: true });
+  await mkdir(dirs.merged, { recursive: true });
+  // An image with no layers still needs a lower dir: overlay requires one.
+  let lowers = [...dirs.lowers].reverse();
+  if (lowers.length === 0) {
+    const empty = path.join(path.dirname(dirs.work), 'empty-lower');
+    await mkdir(empty, { recursive: true });
+    lowers = [empty];
+  }
+  let data = `lowerdir=${lowers.join(':')},upperdir=${dirs.upper},workdir=${dirs.work},userxattr`;
+  let cwd: string | undefined;
+  if (data.length >= PAGE) {
+    const common = commonParent([...lowers]);
+    const rel = lowers.map((l) => path.relative(common, l));
+    data = `lowerdir=${rel.join(':')},upperdir=${dirs.upper},workdir=${dirs.work},userxattr`;
+    if (data.length >= PAGE) {
+      throw new S2IError('ERR_TOO_MANY_LAYERS', `the builder image has too many layers (${lowers.length}) to stack: squash it`, { exitCode: ExitCode.container });
+    }
+    cwd = common;
+  }
+  for (const l of lowers) {
+    if (l.includes(':') || l.includes(',')) {
+      throw new S2IError('ERR_BAD_PATH', `layer cache path ${l} contains ':' or ',': use --root with a plain path`);
+    }
+  }
+  const prev = process.cwd();
+  try {
+    if (cwd) process.chdir(cwd);
+    native().mount('overlay', dirs.merged, 'overlay', 0, data);
+  } catch (e) {
+    throw new S2IError(
+      'ERR_OVERLAY',
+      `cannot mount the overlay rootfs (${(e as Error).message}); the kernel needs overlayfs with user namespace support (5.11+)`,
+      { cause: e, exitCode: ExitCode.container },
+    );
+  } finally {
+    if (cwd) process.chdir(prev);
+  }
+}
+
+export function unmount(target: string): void {
+  try {
+    native().umount2(target, MNT_DETACH);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== 'EINVAL' && code !== 'ENOENT') throw e;
+  }
+}
+
+function commonParent(paths: string[]): string {
+  let common = path.dirname(paths[0] ?? '/');
+  for (const p of paths) {
+    while (!(p + '/').startsWith(common.endsWith('/') ? common : common + '/')) common = path.dirname(common);
+  }
+  return common;
+}

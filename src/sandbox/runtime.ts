@@ -1,0 +1,157 @@
+// OCI runtime detection (runc, crun) and running one container from a generated spec.
+import { spawn, execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { S2IError, ExitCode } from '../errors.js';
+import { native, MNT_DETACH } from '../sys/native.js';
+
+const execFileP = promisify(execFile);
+
+export interface Runtime {
+  name: 'runc' | 'crun' | 'custom';
+  path: string;
+  /** Global flags placed before the command (e.g. crun's --cgroup-manager=disabled). */
+  globalArgs: string[];
+}
+
+function which(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+    const p = path.join(dir, cmd);
+    if (dir && existsSync(p)) return p;
+  }
+  for (const dir of ['/usr/sbin', '/sbin', '/usr/local/sbin']) {
+    const p = path.join(dir, cmd);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** A host whose /sys/fs/cgroup is a pure cgroup v2 mount (crun 1.8 refuses hybrid mode). */
+export function isUnifiedCgroup(): boolean {
+  return existsSync('/sys/fs/cgroup/cgroup.controllers');
+}
+
+/**
+ * `--runtime runc|crun|PATH`; default: crun where it runs (cgroup v2 hosts), else runc, else crun.
+ * Errors name what to install.
+ */
+export function detectRuntime(choice?: string): Runtime {
+  if (choice && choice.includes('/')) {
+    if (!existsSync(choice)) throw new S2IError('ERR_RUNTIME_MISSING', `runtime ${choice} does not exist: give a path to runc or crun`, { exitCode: ExitCode.container });
+    const base = path.basename(choice);
+    const name = base.startsWith('crun') ? 'crun' : base.startsWith('runc') ? 'runc' : 'custom';
+    return { name, path: choice, globalArgs: name === 'crun' ? crunArgs() : [] };
+  }
+  if (choice && choice !== 'runc' && choice !== 'crun') {
+    throw new S2IError('ERR_RUNTIME_UNKNOWN', `unknown runtime "${choice}": use runc, crun or a path to one`, { exitCode: ExitCode.usage });
+  }
+  const order: Array<'runc' | 'crun'> = choice ? [choice as 'runc' | 'crun'] : isUnifiedCgroup() ? ['crun', 'runc'] : ['runc', 'crun'];
+  for (const name of order) {
+    const p = which(name);
+    if (p) return { name, path: p, globalArgs: name === 'crun' ? crunArgs() : [] };
+  }
+  throw new S2IError(
+    'ERR_RUNTIME_MISSING',
+    `no OCI runtime found (${order.join(', ')}): install one (Debian: apt-get install ${order[0]})`,
+    { exitCode: ExitCode.container },
+  );
+}
+
+function crunArgs(): string[] {
+  // Without a usable cgroup v2 hierarchy (hybrid hosts, or rootless) crun must not touch cgroups.
+  return isUnifiedCgroup() && process.getuid?.() === 0 && !process.env.OCI_S2I_NAMESPACE?.startsWith('userns') ? [] : ['--cgroup-manager=disabled'];
+}
+
+/**
+ * crun 1.8 refuses hybrid cgroup hosts. Inside our private mount namespace (root only) we can give it a
+ * plain cgroup2 mount at /sys/fs/cgroup (ENVIRONMENT.md); the host never sees it.
+ */
+export function prepareCgroupsFor(runtime: Runtime): void {
+  if (runtime.name !== 'crun' || isUnifiedCgroup()) return;
+  if (process.env.OCI_S2I_NAMESPACE !== 'root') {
+    throw new S2IError(
+      'ERR_RUNTIME_UNSUPPORTED',
+      'crun does not support this host\'s hybrid cgroup layout when rootless: use --runtime runc',
+      { exitCode: ExitCode.container },
+    );
+  }
+  const n = native();
+  n.umount2('/sys/fs/cgroup', MNT_DETACH);
+  n.mount('none', '/sys/fs/cgroup', 'cgroup2', 0, null);
+}
+
+export interface RunOptions {
+  runtime: Runtime;
+  /** Directory for config.json (the bundle) and the runtime's state. */
+  bundleDir: string;
+  spec: Record<string, unknown>;
+  id: string;
+  signal?: AbortSignal;
+  onOutput?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
+  /** Pass stdin/stdout/stderr straight through (interactive `run`). */
+  inheritStdio?: boolean;
+  /** Extra stdout consumer (e.g. save-artifacts tar stream); when set, stdout is not sent to onOutput. */
+  stdoutSink?: NodeJS.WritableStream;
+}
+
+export interface RunResult {
+  exitCode: number;
+  signal: NodeJS.Signals | null;
+  /** The last lines the process wrote (stdout+stderr), for error messages. */
+  tail: string[];
+}
+
+export async function runContainer(opts: RunOptions): Promise<RunResult> {
+  const stateDir = path.join(opts.bundleDir, 'state');
+  await mkdir(stateDir, { recursive: true });
+  await writeFile(path.join(opts.bundleDir, 'config.json'), JSON.stringify(opts.spec));
+  const base = [...opts.runtime.globalArgs, '--root', stateDir];
+  const child = spawn(opts.runtime.path, [...base, 'run', '--bundle', opts.bundleDir, opts.id], {
+    stdio: opts.inheritStdio ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+  });
+  const tail: string[] = [];
+  let partial = '';
+  const keep = (data: Buffer) => {
+    const text = partial + data.toString('utf8');
+    const lines = text.split('\n');
+    partial = lines.pop() ?? '';
+    tail.push(...lines);
+    if (tail.length > 20) tail.splice(0, tail.length - 20);
+  };
+  if (!opts.inheritStdio) {
+    if (opts.stdoutSink) child.stdout?.pipe(opts.stdoutSink);
+    else
+      child.stdout?.on('data', (d: Buffer) => {
+        keep(d);
+        opts.onOutput?.('stdout', d);
+      });
+    child.stderr?.on('data', (d: Buffer) => {
+      keep(d);
+      opts.onOutput?.('stderr', d);
+    });
+  }
+  let killed = false;
+  const kill = () => {
+    if (killed) return;
+    killed = true;
+    execFile(opts.runtime.path, [...base, 'kill', opts.id, 'KILL'], () => {});
+  };
+  opts.signal?.addEventListener('abort', kill, { once: true });
+  try {
+    const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      child.once('error', (e) =>
+        reject(new S2IError('ERR_RUNTIME_START', `cannot start ${opts.runtime.path}: ${e.message}`, { cause: e, exitCode: ExitCode.container })),
+      );
+      child.once('close', (c, s) => resolve({ code: c, signal: s }));
+    });
+    if (partial) tail.push(partial);
+    return { exitCode: code ?? 128, signal, tail };
+  } finally {
+    opts.signal?.removeEventListener('abort', kill);
+    // Always remove the container's state, whatever happened.
+    await execFileP(opts.runtime.path, [...base, 'delete', '-f', opts.id]).catch(() => {});
+    await rm(stateDir, { recursive: true, force: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,43 @@
+// On-disk layout of the store (spec/store-format.md). Paths are only ever built from validated digests.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseDigest } from '../oci/digest.js';
+import { processAlive } from './lock-file.js';
+
+export const layoutDir = 'oci';
+export const lockDir = 'locks';
+export const tmpDir = 'tmp';
+
+export function blobPath(root: string, digest: string): string {
+  const { algorithm, hex } = parseDigest(digest);
+  return path.join(root, layoutDir, 'blobs', algorithm, hex);
+}
+
+/** Removes `<pid>-…` entries of `dir` whose process is gone (left by a crash or kill -9). Best effort. */
+export async function sweepDeadTemps(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return;
+  }
+  await Promise.all(
+    names.map(async (n) => {
+      const pid = Number.parseInt(n.split('-')[0] ?? '', 10);
+      if (Number.isSafeInteger(pid) && pid > 0 && !processAlive(pid)) {
+        await fs.rm(path.join(dir, n), { recursive: true, force: true }).catch(() => undefined);
+      }
+    }),
+  );
+}
+
+/** Writes a small file atomically (temp in the same dir + rename over). */
+export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+  const tmp = `${file}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    await fs.writeFile(tmp, data, { flag: 'wx', mode: 0o644 });
+    await fs.rename(tmp, file);
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}
