@@ -7,8 +7,10 @@ import { parseCommandArgs, usage, intFlag, str } from './command.js';
 import { buildCommand } from './commands/build.js';
 import { runCommand } from './commands/run.js';
 import { versionCommand } from './commands/version.js';
+import { copyCommand } from './commands/copy.js';
+import { inspectCommand } from './commands/inspect.js';
 
-export const commands: Command[] = [buildCommand, runCommand, versionCommand];
+export const commands: Command[] = [buildCommand, runCommand, copyCommand, inspectCommand, versionCommand];
 
 function topUsage(): string {
   const lines = ['Usage: oci-s2i COMMAND [flags] [args]', '', 'Daemonless, rootless Source-to-Image builds.', '', 'Commands:'];

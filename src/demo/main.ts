@@ -65,7 +65,7 @@ async function main(): Promise<number> {
       `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${tmp}/registry\nhttp:\n  addr: ${host}\n  secret: demo\n`,
     );
     log(`starting docker-registry on ${host}`);
-    const registry = spawn('docker-registry', ['serve', path.join(tmp, 'registry.yml')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const registry = spawn('docker-registry', ['serve', path.join(tmp, 'registry.yml')], { stdio: 'ignore' });
     children.push(registry);
     await waitFor(`http://${host}/v2/`, 10_000, () => registry.exitCode === null);
 

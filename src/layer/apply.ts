@@ -162,8 +162,11 @@ class Applier {
     const parent = await this.resolveParent(comps.slice(0, -1));
     const target = path.join(parent, base);
     if (this.pending.has(target)) await this.queue.drain();
-    const existing = await lstatOrNull(target);
-    if (existing && !(existing.isDirectory() && h.type === 'directory')) await this.remove(target);
+    let existing = await lstatOrNull(target);
+    if (existing && !(existing.isDirectory() && h.type === 'directory')) {
+      await this.remove(target);
+      existing = null;
+    }
 
     switch (h.type) {
       case 'directory':

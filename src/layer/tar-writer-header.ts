@@ -70,8 +70,8 @@ export function encodeHeader(e: TarEntry): Buffer {
   checksum(h);
 
   if (pax.length === 0) return h;
-  // POSIX says path/linkpath values are UTF-8; names that are not get hdrcharset=BINARY (as GNU tar writes).
-  if (pax.some(([k, v]) => (k === 'path' || k === 'linkpath') && !isUtf8(v))) pax.unshift(['hdrcharset', Buffer.from('BINARY')]);
+  // POSIX wants UTF-8 path/linkpath values; non-UTF-8 names go as raw bytes, as Go's archive/tar writes them
+  // (GNU tar 1.34 warns on `hdrcharset`, so it is not written).
   const body = Buffer.concat(pax.map(([k, v]) => paxRecord(k, v)));
   const ph = Buffer.alloc(BLOCK);
   PAX_HEADER_NAME.copy(ph, 0);
@@ -141,8 +141,4 @@ function checksum(h: Buffer): void {
   h.write(sum.toString(8).padStart(6, '0'), 148, 6, 'latin1');
   h[154] = 0;
   h[155] = 0x20;
-}
-
-function isUtf8(b: Buffer): boolean {
-  return Buffer.from(b.toString('utf8'), 'utf8').equals(b);
 }

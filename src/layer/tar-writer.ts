@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { S2IError } from '../errors.js';
 import { walk, type WalkNode, type WalkOptions } from './walk.js';
 import { isWhiteoutDevice, readXattrs } from './walk-overlay.js';
-import { encodeHeader, endOfArchive, padding, type TarEntry } from './tar-writer-header.js';
+import { BLOCK, encodeHeader, endOfArchive, padding, type TarEntry } from './tar-writer-header.js';
 
 const openP = promisify(open);
 const readP = promisify(fsRead);
@@ -35,63 +35,104 @@ const WHITEOUT_PREFIX = Buffer.from('.wh.');
 const OPAQUE_NAME = Buffer.from('.wh..wh..opq');
 const SLASH = Buffer.from('/');
 
+/** One node's share of the tar: header(s) and small content, ready later; a large file's content streams
+ *  when its turn comes. */
+interface Piece {
+  ready: Promise<Buffer[]>;
+  large?: { node: WalkNode; size: number };
+  bytes: number;
+}
+
+// Small files are read ahead, in parallel on the libuv pool, up to this many pieces / bytes in flight:
+// per-file latency (open, read, close) dominates trees of many small files.
+const PREFETCH_PIECES = 64;
+const PREFETCH_BYTES = 8 * 1024 * 1024;
+
 /** The tar of the tree below `root`, in chunks; `stats` is filled in as it goes. */
 export async function* tarChunks(root: string, opts: TarWriterOptions, stats: TarWriterStats): AsyncGenerator<Buffer> {
   const links = new Map<string, Buffer>();
+  const queue: Piece[] = [];
+  let queuedBytes = 0;
   let pending: Buffer[] = [];
   let pendingLen = 0;
-  const add = (b: Buffer): void => {
-    pending.push(b);
-    pendingLen += b.length;
-  };
   const take = (): Buffer => {
     const out = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
     pending = [];
     pendingLen = 0;
     return out;
   };
-  const clamp = (t: number): number => (opts.mtimeClamp !== undefined && t > opts.mtimeClamp ? opts.mtimeClamp : t);
-
-  for await (const node of walk(root, opts)) {
-    const mtime = clamp(seconds(node));
-
-    if (opts.overlayWhiteouts && isWhiteoutDevice(node)) {
-      add(encodeHeader(markerEntry(siblingName(node.rel, WHITEOUT_PREFIX), opts.mtimeClamp ?? mtime)));
-      stats.entries++;
-    } else if (node.st.isSocket()) {
-      // tar cannot represent a socket (GNU tar skips them too); a socket is never image content.
-      continue;
-    } else {
-      const x = readXattrs(node, opts.overlayWhiteouts);
-      const entry = baseEntry(node, mtime, x.keep);
-      if (entry.type === 'symlink') entry.linkname = await readlink(node.abs, { encoding: 'buffer' });
-      const linkKey = !node.st.isDirectory() && node.st.nlink > 1n ? `${node.st.dev}:${node.st.ino}` : undefined;
-      const first = linkKey === undefined ? undefined : links.get(linkKey);
-      if (first) {
-        entry.type = 'hardlink';
-        entry.linkname = first;
-        entry.size = 0;
-        delete entry.xattrs; // they belong to the inode, already recorded with the first name
-      } else if (linkKey !== undefined) links.set(linkKey, entry.name);
-      add(encodeHeader(entry));
-      stats.entries++;
-
-      if (entry.type === 'file' && entry.size > 0) {
-        if (entry.size <= SMALL_FILE) add(await readSmall(node, entry.size));
-        else {
-          if (pendingLen > 0) yield take();
-          yield* readLarge(node, entry.size, opts.signal);
-        }
-      }
-      if (x.opaque) {
-        add(encodeHeader(markerEntry(Buffer.concat([node.rel, SLASH, OPAQUE_NAME]), opts.mtimeClamp ?? mtime)));
-        stats.entries++;
-      }
+  // Emits the oldest piece, in order.
+  async function* emit(): AsyncGenerator<Buffer> {
+    const piece = queue.shift()!;
+    queuedBytes -= piece.bytes;
+    for (const b of await piece.ready) {
+      pending.push(b);
+      pendingLen += b.length;
+    }
+    if (piece.large) {
+      if (pendingLen > 0) yield take();
+      yield* readLarge(piece.large.node, piece.large.size, opts.signal);
     }
     if (pendingLen >= CHUNK) yield take();
   }
-  add(endOfArchive());
+  const clamp = (t: number): number => (opts.mtimeClamp !== undefined && t > opts.mtimeClamp ? opts.mtimeClamp : t);
+
+  for await (const node of walk(root, opts)) {
+    // Everything order-dependent (hardlink map, entry count) happens here, synchronously, in walk order.
+    const piece = describe(node, clamp(seconds(node)), opts, links, stats);
+    if (!piece) continue;
+    piece.ready.catch(() => {}); // awaited in order by emit(); this only avoids an "unhandled" report meanwhile
+    queue.push(piece);
+    queuedBytes += piece.bytes;
+    while (queue.length >= PREFETCH_PIECES || queuedBytes >= PREFETCH_BYTES) yield* emit();
+  }
+  while (queue.length > 0) yield* emit();
+  pending.push(endOfArchive());
+  pendingLen += BLOCK * 2;
   yield take();
+}
+
+function describe(node: WalkNode, mtime: number, opts: TarWriterOptions, links: Map<string, Buffer>, stats: TarWriterStats): Piece | null {
+  if (opts.overlayWhiteouts && isWhiteoutDevice(node)) {
+    stats.entries++;
+    const wh = encodeHeader(markerEntry(siblingName(node.rel, WHITEOUT_PREFIX), opts.mtimeClamp ?? mtime));
+    return { ready: Promise.resolve([wh]), bytes: 0 };
+  }
+  // tar cannot represent a socket (GNU tar skips them too); a socket is never image content.
+  if (node.st.isSocket()) return null;
+
+  const x = readXattrs(node, opts.overlayWhiteouts);
+  const entry = baseEntry(node, mtime, x.keep);
+  const linkKey = !node.st.isDirectory() && node.st.nlink > 1n ? `${node.st.dev}:${node.st.ino}` : undefined;
+  const first = linkKey === undefined ? undefined : links.get(linkKey);
+  if (first) {
+    entry.type = 'hardlink';
+    entry.linkname = first;
+    entry.size = 0;
+    delete entry.xattrs; // they belong to the inode, already recorded with the first name
+  } else if (linkKey !== undefined) links.set(linkKey, entry.name);
+  stats.entries++;
+  const after: Buffer[] = [];
+  if (x.opaque) {
+    after.push(encodeHeader(markerEntry(Buffer.concat([node.rel, SLASH, OPAQUE_NAME]), opts.mtimeClamp ?? mtime)));
+    stats.entries++;
+  }
+
+  if (entry.type === 'symlink') {
+    const ready = readlink(node.abs, { encoding: 'buffer' }).then((target) => {
+      entry.linkname = target;
+      return [encodeHeader(entry)];
+    });
+    return { ready, bytes: 0 };
+  }
+  if (entry.type === 'file' && entry.size > SMALL_FILE) {
+    return { ready: Promise.resolve([encodeHeader(entry)]), large: { node, size: entry.size }, bytes: 0 };
+  }
+  if (entry.type === 'file' && entry.size > 0) {
+    const header = encodeHeader(entry);
+    return { ready: readSmall(node, entry.size).then((body) => [header, body]), bytes: entry.size };
+  }
+  return { ready: Promise.resolve([encodeHeader(entry), ...after]), bytes: 0 };
 }
 
 function baseEntry(node: WalkNode, mtime: number, xattrs: Array<[string, Buffer]>): TarEntry {

@@ -278,7 +278,7 @@ export class Authenticator {
 }
 
 /** Reads a body up to `cap` bytes and discards the rest (never sized from Content-Length). */
-export async function readCapped(body: AsyncIterable<Buffer> & { destroy?: (e?: Error) => void }, cap: number): Promise<Buffer> {
+export async function readCapped(body: AsyncIterable<Buffer> & { destroy?: (e?: Error) => void; on?: (ev: 'error', f: () => void) => unknown }, cap: number): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const chunk of body) {
@@ -288,6 +288,7 @@ export async function readCapped(body: AsyncIterable<Buffer> & { destroy?: (e?: 
       n += take.length;
     }
     if (n >= cap) {
+      body.on?.('error', () => {});
       body.destroy?.();
       break;
     }

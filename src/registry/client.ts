@@ -13,7 +13,7 @@ import type { Descriptor } from '../oci/types.js';
 import { readCapped, repositoryScope } from './auth.js';
 import { findCredentials } from './credentials.js';
 import { RegistryError } from './errors.js';
-import { HttpClient, discard, header, type HttpRequest, type HttpResponse } from './http.js';
+import { HttpClient, discard, dispose, header, type HttpRequest, type HttpResponse } from './http.js';
 import { backoffDelay, isRetryableStatus, isTransientNetworkError, retryPolicy, sleep } from './retry.js';
 import { ContentVerifier, digestMismatch, digestOf, sizeMismatch } from './verify.js';
 
@@ -148,7 +148,7 @@ export class Repository {
   private async readManifestBody(res: HttpResponse, what: string): Promise<Buffer> {
     const declared = Number(header(res.headers, 'content-length') ?? NaN);
     if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
-      res.body.destroy();
+      dispose(res.body);
       throw tooLarge(what, `${declared}`);
     }
     const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES + 1);
@@ -247,7 +247,7 @@ export class Repository {
     const first = await open(0);
     const declared = Number(header(first.headers, 'content-length') ?? NaN);
     if (Number.isFinite(declared) && declared !== desc.size) {
-      first.body.destroy();
+      dispose(first.body);
       throw sizeMismatch(what, desc.size, `${declared} (Content-Length)`);
     }
     const verifier = new ContentVerifier(what, desc.digest, desc.size);
@@ -287,7 +287,7 @@ export class Repository {
             }
             break;
           } catch (e) {
-            res.body.destroy();
+            dispose(res.body);
             if (e instanceof S2IError || signal?.aborted || !isTransientNetworkError(e) || ++failures >= policy.attempts) throw e;
             await sleep(backoffDelay(failures, policy), signal);
             res = await open(verifier.size);
@@ -297,7 +297,7 @@ export class Repository {
         verifier.final();
         progress('end', verifier.size);
       } finally {
-        res.body.destroy();
+        dispose(res.body);
       }
     }
     return Readable.from(bytes(), { objectMode: false });
@@ -487,7 +487,9 @@ export class Repository {
     if (range) {
       const m = /^(?:bytes=)?0-(\d+)$/.exec(range.trim());
       if (!m) return undefined;
-      offset = Number(m[1]) + 1;
+      // distribution answers `0-0` for an empty session (its end is max(size-1, 0)), so `0-0` is read as
+      // "nothing yet" (a session holding exactly one byte is far rarer than an empty one).
+      offset = m[1] === '0' ? 0 : Number(m[1]) + 1;
     }
     return { offset, location: header(res.headers, 'location') ? uploadLocation(res, what) : location };
   }

@@ -63,7 +63,7 @@ export function parseErrorBody(body: Buffer | string): DistributionError[] {
     if (!e || typeof e !== 'object') continue;
     const { code, message, detail } = e as Record<string, unknown>;
     if (typeof code !== 'string') continue;
-    out.push({ code: clip(code, 64), message: typeof message === 'string' ? clip(message, 500) : '', detail });
+    out.push({ code: clip(code, 64), message: typeof message === 'string' ? clip(message, 500) : '', ...(detail !== undefined ? { detail } : {}) });
   }
   return out;
 }

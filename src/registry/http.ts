@@ -224,6 +224,12 @@ export async function discard(body: ResponseBody): Promise<void> {
   try {
     await body.dump({ limit: 256 * 1024 });
   } catch {
-    body.destroy();
+    dispose(body);
   }
+}
+
+/** Destroys a body we abandon; undici reports that as an 'error' event, which nobody needs to hear. */
+export function dispose(body: { destroy(e?: Error): unknown; on(ev: 'error', f: () => void): unknown }): void {
+  body.on('error', () => {});
+  body.destroy();
 }

@@ -65,6 +65,8 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   if (v === undefined) return undefined;
   const s = v.trim();
   if (/^\d+$/.test(s)) return Math.min(Number(s) * 1000, Number.MAX_SAFE_INTEGER);
+  // An HTTP-date always has a month name; Date.parse alone would take "-5" as a year.
+  if (!/[A-Za-z]{3}/.test(s)) return undefined;
   const when = Date.parse(s);
   if (Number.isNaN(when)) return undefined;
   return Math.max(0, when - now);

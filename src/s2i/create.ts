@@ -31,7 +31,11 @@ export async function createScaffold(imageName: string, dir: string, opts: Creat
   const out: CreateResult = { created: [], kept: [] };
   for (const f of scaffoldFiles) {
     const target = path.join(dir, f.path);
-    await mkdir(path.dirname(target), { recursive: true });
+    try {
+      await mkdir(path.dirname(target), { recursive: true });
+    } catch (e) {
+      throw new S2IError('ERR_CREATE_WRITE', `cannot create directory ${path.dirname(target)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; pick another directory`, { cause: e });
+    }
     const text = f.text.replaceAll('{{IMAGE_NAME}}', imageName).replaceAll('{{BASE_IMAGE}}', base);
     try {
       // 'wx' fails if the path exists: no check-then-write race, never an overwrite.

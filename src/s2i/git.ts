@@ -149,8 +149,8 @@ export async function cloneSource(url: string, ref: string | undefined, dest: st
   }
   if (ref) {
     try {
-      // `--end-of-options` keeps a ref like "-x" from being an option (validateRef refuses it too).
-      await runGit(['checkout', '--quiet', '--end-of-options', ref, '--'], { cwd: dest });
+      // validateRef refused option-looking refs; the trailing `--` keeps the ref from being read as a path.
+      await runGit(['checkout', '--quiet', ref, '--'], { cwd: dest });
     } catch (e) {
       throw new S2IError('ERR_GIT_REF', `cannot check out ref "${ref}" of ${url}: ${lastLine((e as { stderr?: string }).stderr)}; check the branch, tag or commit`, {
         cause: e,

@@ -30,8 +30,9 @@ export function parseIgnoreFile(text: string, fileName = ignoreFileName): Ignore
     const negate = line.startsWith('!');
     if (negate) line = line.slice(1).trim();
     // s2i joins the pattern to the source root (filepath.Join): leading `/`, `./` and trailing `/` vanish.
-    const cleaned = path.posix.normalize('/' + line).slice(1).replace(/\/+$/, '');
-    if (cleaned === '' || cleaned === '..' || cleaned.startsWith('../')) return;
+    // A pattern climbing out of the root (s2i would delete files outside the source!) matches nothing.
+    const cleaned = path.posix.normalize(line.replace(/^\/+/, '')).replace(/\/+$/, '');
+    if (cleaned === '' || cleaned === '.' || cleaned === '..' || cleaned.startsWith('../')) return;
     try {
       rules.push({ negate, pattern: cleaned, re: globToRegExp(cleaned) });
     } catch (e) {
@@ -139,7 +140,7 @@ export async function copySource(
         if (opts.keepSymlinks) {
           if (!filter(r, false)) continue;
           await symlink(await readlink(s), d);
-          await lutimes(d, st.atime, st.mtime).catch(() => {});
+          await lutimes(d, st.atimeMs / 1000, st.mtimeMs / 1000).catch(() => {});
           totals.files++;
           continue;
         }
@@ -154,15 +155,16 @@ export async function copySource(
       }
       if (st.isDirectory()) {
         if (!filter(r, true)) continue;
+        if ((await realpath(s)) === destReal) continue; // the destination lives inside the source
         await mkdir(d, { recursive: true, mode: 0o700 });
         await walk(s, d, r);
         await chmod(d, st.mode & 0o7777);
-        await utimes(d, st.atime, st.mtime);
+        await utimes(d, st.atimeMs / 1000, st.mtimeMs / 1000);
       } else if (st.isFile()) {
         if (!filter(r, false)) continue;
         await copyFile(s, d);
         await chmod(d, st.mode & 0o7777);
-        await utimes(d, st.atime, st.mtime);
+        await utimes(d, st.atimeMs / 1000, st.mtimeMs / 1000);
         totals.files++;
         totals.bytes += st.size;
       }

@@ -1,0 +1,75 @@
+// `oci-s2i copy SRC DST`: copy an image between registries, OCI layouts and archives, converting the format.
+import { S2IError, ExitCode } from '../../errors.js';
+import { parsePlatform } from '../../oci/platform.js';
+import { compatProfiles, type CompatProfile } from '../../image/compat.js';
+import { copyImage } from '../../transport/copy.js';
+import { openDestination, openSource } from '../../transport/open.js';
+import { parseImageLocation } from '../../transport/parse.js';
+import type { ImageDestination, ImageSource } from '../../transport/types.js';
+import type { Command } from '../command.js';
+import { str, oneOf, intFlag } from '../command.js';
+import { registryParams, registryOptions } from '../registry-flags.js';
+import { makeRenderer } from '../render.js';
+import { writeFile } from 'node:fs/promises';
+
+export const copyCommand: Command = {
+  name: 'copy',
+  summary: 'Copy an image between docker://, oci:, oci-archive: and docker-archive: locations, converting its format on the way.',
+  args: ['SOURCE', 'DESTINATION'],
+  params: [
+    { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the copy (docker: Docker v2s2 with gzip layers, for OpenShift <= 4.6 and old Quay; default: keep the source\'s when the destination can hold it)' },
+    { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'the platform to copy from a manifest list/index (default: this host)' },
+    { name: 'all', type: 'boolean', description: 'copy every platform of a manifest list/index' },
+    { name: 'foreign-layers', type: 'string', value: 'skip-upload|copy', description: 'foreign (non-distributable) layers', default: 'skip-upload' },
+    { name: 'check', type: 'string', value: 'ocp4.6|quay-legacy|none', description: 'refuse to write a result this importer would reject (default ocp4.6 with --format docker)' },
+    { name: 'compression-level', type: 'string', value: 'N', description: 'gzip level (0-9) for layers this copy recompresses', default: '6' },
+    { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the digest of the written manifest to FILE' },
+    ...registryParams,
+  ],
+  async run(ctx) {
+    const v = ctx.values;
+    const [srcArg, dstArg] = ctx.positionals as [string, string];
+    const format = oneOf('format', str(v.format), ['docker', 'oci'] as const);
+    const platformFlag = str(v.platform);
+    if (v.all === true && platformFlag !== undefined) {
+      throw new S2IError('ERR_USAGE', '--all and --platform cannot be combined: --all copies every platform, --platform one of them', { exitCode: ExitCode.usage });
+    }
+    const foreignLayers = oneOf('foreign-layers', str(v['foreign-layers']), ['skip-upload', 'copy'] as const);
+    const check = oneOf('check', str(v.check), [...compatProfiles, 'none'] as const);
+    const level = intFlag('compression-level', str(v['compression-level']), 0, 9);
+    const platform = platformFlag !== undefined ? parsePlatform(platformFlag) : undefined;
+    // Parse both before opening either, so a typo in DST fails before any work.
+    const srcLoc = parseImageLocation(srcArg);
+    const dstLoc = parseImageLocation(dstArg);
+    const onProgress = makeRenderer(ctx.global, ctx.stderr);
+    const tctx = { registry: registryOptions(v), onProgress, signal: ctx.signal };
+    let src: ImageSource | undefined;
+    let dst: ImageDestination | undefined;
+    try {
+      src = await openSource(srcLoc, tctx);
+      dst = await openDestination(dstLoc, tctx);
+      const result = await copyImage(src, dst, {
+        ...(format ? { format } : {}),
+        ...(platform ? { platform } : {}),
+        all: v.all === true,
+        ...(foreignLayers ? { foreignLayers } : {}),
+        ...(check ? { check: check === 'none' ? false : (check as CompatProfile) } : {}),
+        ...(level !== undefined ? { gzip: { level } } : {}),
+        onProgress,
+        signal: ctx.signal,
+      });
+      const digestFile = str(v.digestfile);
+      if (digestFile) await writeFile(digestFile, result.digest + '\n');
+      if (ctx.global.json) {
+        ctx.stdout.write(JSON.stringify({ source: src.name, destination: dst.name, digest: result.digest, mediaType: result.mediaType, format: result.format, recompressed: result.recompressed }) + '\n');
+      } else {
+        if (!ctx.global.quiet) ctx.stderr.write(`Copied ${src.name} to ${dst.name} (${result.format})\n`);
+        ctx.stdout.write(result.digest + '\n');
+      }
+      return 0;
+    } finally {
+      await dst?.close();
+      await src?.close();
+    }
+  },
+};

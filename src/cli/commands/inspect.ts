@@ -1,0 +1,206 @@
+// `oci-s2i inspect REF`: what an image is (format, media types, platforms, layers, labels, S2I labels) and,
+// with --check, whether OpenShift 4.6 / old Quay would import it: one line per problem with its fix.
+import { S2IError, ExitCode } from '../../errors.js';
+import { compatProfiles, compatibilityProblems, type CompatProblem, type CompatProfile } from '../../image/compat.js';
+import { MAX_CONFIG_BYTES, parseImageConfig, parseManifestDocument, type ParsedManifest } from '../../oci/manifest.js';
+import { configPlatform } from '../../oci/manifest.js';
+import { MediaType } from '../../oci/media-types.js';
+import { formatPlatform, hostPlatform, isAttestation, parsePlatform, selectPlatform } from '../../oci/platform.js';
+import type { Descriptor, ImageConfig } from '../../oci/types.js';
+import { Label, ScriptsUrlEnv } from '../../s2i/labels.js';
+import { openSource } from '../../transport/open.js';
+import type { ImageSource } from '../../transport/types.js';
+import { readCappedStream } from '../../transport/verify.js';
+import type { Command } from '../command.js';
+import { str, oneOf } from '../command.js';
+import { registryParams, registryOptions } from '../registry-flags.js';
+import { makeRenderer, humanBytes } from '../render.js';
+
+const s2iPrefix = 'io.openshift.s2i.';
+
+/** The S2I contract labels with their short names (scripts-url, destination, build.image, …). */
+export function s2iLabels(config: ImageConfig): Record<string, string> {
+  const out: Record<string, string> = {};
+  const labels = config.config?.Labels ?? {};
+  for (const [k, v] of Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (k.startsWith(s2iPrefix)) out[k.slice(s2iPrefix.length)] = v;
+    else if (k === Label.scriptsUrlDeprecated && out['scripts-url'] === undefined) out['scripts-url'] = v;
+    else if (k === Label.destinationDeprecated && out.destination === undefined) out.destination = v;
+  }
+  const env = (config.config?.Env ?? []).find((e) => e.startsWith(`${ScriptsUrlEnv}=`));
+  if (env && out['scripts-url'] === undefined) out['scripts-url'] = env.slice(ScriptsUrlEnv.length + 1);
+  return out;
+}
+
+interface Inspected {
+  name: string;
+  digest: string;
+  mediaType: string;
+  format: string;
+  platforms?: string[];
+  manifestDigest: string;
+  manifestMediaType: string;
+  platform?: string;
+  created?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  totalSize: number;
+  labels: Record<string, string>;
+  s2i: Record<string, string>;
+  user?: string;
+  env: string[];
+  entrypoint?: string[] | null;
+  cmd?: string[] | null;
+  workingDir?: string;
+}
+
+async function fetchConfig(src: ImageSource, desc: Descriptor): Promise<{ bytes: Buffer; config: ImageConfig }> {
+  const bytes = await readCappedStream(await src.fetchBlob(desc), MAX_CONFIG_BYTES, `config of ${src.name}`);
+  return { bytes, config: parseImageConfig(bytes) };
+}
+
+const profileName: Record<CompatProfile, string> = { 'ocp4.6': 'OpenShift 4.6', 'quay-legacy': 'Quay before 3.6' };
+
+async function checkImage(src: ImageSource, top: ParsedManifest, topBytes: Buffer, profile: CompatProfile): Promise<CompatProblem[]> {
+  void topBytes;
+  if (top.kind === 'index') {
+    const own = compatibilityProblems(profile, top);
+    if (own.length > 0) return own;
+    // Old Quay takes a Docker manifest list: every image in it must pass on its own.
+    const out: CompatProblem[] = [];
+    for (const d of top.index.manifests) {
+      const child = parseManifestDocument(await src.fetchManifest(d), d.mediaType);
+      const where = d.platform ? formatPlatform(d.platform) : d.digest;
+      const config = child.kind === 'manifest' ? (await fetchConfig(src, child.manifest.config)).config : undefined;
+      for (const p of compatibilityProblems(profile, child, config)) out.push({ ...p, problem: `${where}: ${p.problem}` });
+    }
+    return out;
+  }
+  const config = (await fetchConfig(src, top.manifest.config)).config;
+  return compatibilityProblems(profile, top, config);
+}
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  summary: 'Show an image\'s format, media types, platforms, layers and labels (the S2I ones decoded); --check tells whether OpenShift 4.6 / old Quay would import it.',
+  args: ['IMAGE'],
+  params: [
+    { name: 'raw', type: 'boolean', description: 'print the manifest (or index) bytes exactly as stored' },
+    { name: 'config', type: 'boolean', description: 'print the image config bytes exactly as stored' },
+    { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'the image to show from a manifest list/index (default: this host)' },
+    { name: 'check', type: 'string', value: 'ocp4.6|quay-legacy', description: 'list every reason this importer would refuse the image; exit 0 only when it would import' },
+    ...registryParams,
+  ],
+  async run(ctx) {
+    const v = ctx.values;
+    const check = oneOf('check', str(v.check), compatProfiles);
+    const platformFlag = str(v.platform);
+    const want = platformFlag !== undefined ? parsePlatform(platformFlag) : undefined;
+    const onProgress = makeRenderer({ ...ctx.global, quiet: true }, ctx.stderr);
+    const src = await openSource(ctx.positionals[0]!, { registry: registryOptions(v), onProgress, signal: ctx.signal });
+    try {
+      const top = await src.resolve();
+      const parsed = parseManifestDocument(top.bytes, top.descriptor.mediaType || undefined);
+      if (v.raw === true) {
+        ctx.stdout.write(top.bytes);
+        return 0;
+      }
+      if (check) {
+        const problems = await checkImage(src, parsed, top.bytes, check);
+        const who = profileName[check];
+        if (ctx.global.json) {
+          ctx.stdout.write(JSON.stringify({ image: src.name, digest: top.descriptor.digest, check, ok: problems.length === 0, problems }) + '\n');
+        } else if (problems.length === 0) {
+          ctx.stdout.write(`OK: ${src.name} would import into ${who}\n`);
+        } else {
+          for (const p of problems) ctx.stdout.write(`✗ ${p.problem} — fix: ${p.fix}\n`);
+        }
+        if (problems.length > 0) {
+          throw new S2IError('ERR_IMAGE_INCOMPATIBLE', `${src.name} would not import into ${who}: ${problems.length} problem(s) listed above`, { exitCode: ExitCode.inspect });
+        }
+        return 0;
+      }
+
+      let manifestDesc: Descriptor = top.descriptor;
+      let manifest = parsed;
+      let platforms: string[] | undefined;
+      if (parsed.kind === 'index') {
+        platforms = parsed.index.manifests.filter((d) => !isAttestation(d)).map((d) => (d.platform ? formatPlatform(d.platform) : '(none)'));
+        const chosen = selectPlatform(parsed.index, want ?? hostPlatform());
+        manifest = parseManifestDocument(await src.fetchManifest(chosen), chosen.mediaType);
+        manifestDesc = chosen;
+      }
+      if (manifest.kind !== 'manifest') throw new S2IError('ERR_MANIFEST_INVALID', `${src.name}: an index inside an index is not supported`);
+      const { bytes: configBytes, config } = await fetchConfig(src, manifest.manifest.config);
+      if (v.config === true) {
+        ctx.stdout.write(configBytes);
+        return 0;
+      }
+      const cc = config.config ?? {};
+      const info: Inspected = {
+        name: src.name,
+        digest: top.descriptor.digest,
+        mediaType: parsed.mediaType,
+        format: parsed.format,
+        ...(platforms ? { platforms } : {}),
+        manifestDigest: manifestDesc.digest,
+        manifestMediaType: manifest.mediaType,
+        platform: formatPlatform(configPlatform(config)),
+        ...(config.created ? { created: config.created } : {}),
+        config: manifest.manifest.config,
+        layers: manifest.manifest.layers,
+        totalSize: manifest.manifest.layers.reduce((n, l) => n + l.size, 0),
+        labels: cc.Labels ?? {},
+        s2i: s2iLabels(config),
+        ...(cc.User !== undefined ? { user: cc.User } : {}),
+        env: cc.Env ?? [],
+        ...(cc.Entrypoint !== undefined ? { entrypoint: cc.Entrypoint } : {}),
+        ...(cc.Cmd !== undefined ? { cmd: cc.Cmd } : {}),
+        ...(cc.WorkingDir ? { workingDir: cc.WorkingDir } : {}),
+      };
+      if (ctx.global.json) {
+        ctx.stdout.write(JSON.stringify(info) + '\n');
+        return 0;
+      }
+      const lines: string[] = [];
+      const row = (k: string, val: string) => lines.push(`${(k + ':').padEnd(14)}${val}`);
+      row('Name', info.name);
+      row('Digest', info.digest);
+      row('Format', `${info.format === 'docker' ? 'Docker' : 'OCI'} (${info.mediaType})`);
+      if (platforms) {
+        row('Platforms', platforms.join(', '));
+        row('Manifest', `${info.manifestDigest} (${info.manifestMediaType})`);
+      }
+      row('Platform', info.platform ?? '');
+      if (info.created) row('Created', info.created);
+      row('Config', `${info.config.mediaType} ${info.config.digest} ${humanBytes(info.config.size)}`);
+      row('Layers', `${info.layers.length} (${humanBytes(info.totalSize)})`);
+      for (const l of info.layers) lines.push(`  ${l.mediaType}  ${l.digest}  ${humanBytes(l.size)}${l.urls?.length ? `  foreign: ${l.urls[0]}` : ''}`);
+      if (info.user !== undefined) row('User', info.user);
+      if (info.workingDir) row('WorkingDir', info.workingDir);
+      if (info.entrypoint) row('Entrypoint', JSON.stringify(info.entrypoint));
+      if (info.cmd) row('Cmd', JSON.stringify(info.cmd));
+      if (info.env.length) {
+        row('Env', '');
+        for (const e of info.env) lines.push(`  ${e}`);
+      }
+      const labels = Object.entries(info.labels).sort(([a], [b]) => (a < b ? -1 : 1));
+      row('Labels', labels.length ? '' : '(none)');
+      for (const [k, val] of labels) lines.push(`  ${k}=${val}`);
+      const s2i = Object.entries(info.s2i);
+      if (s2i.length) {
+        row('S2I', '');
+        for (const [k, val] of s2i) lines.push(`  ${k.padEnd(22)} ${val}`);
+      } else {
+        row('S2I', 'not an S2I builder (no io.openshift.s2i.* labels)');
+      }
+      if (manifest.mediaType === MediaType.ociManifest || parsed.kind === 'index') {
+        lines.push('', `Note: run \`oci-s2i inspect --check ocp4.6 ${ctx.positionals[0]}\` to see whether OpenShift 4.6 would import it.`);
+      }
+      ctx.stdout.write(lines.join('\n') + '\n');
+      return 0;
+    } finally {
+      await src.close();
+    }
+  },
+};

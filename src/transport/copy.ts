@@ -1,0 +1,322 @@
+// Copying an image between any two transports, converting on the way (spec/format-rules.md): Docker v2s2 ⇄ OCI
+// for manifests (config bytes kept, so the config digest stays), layers and lists ⇄ indexes. zstd layers become
+// gzip when the target is Docker, and plain-tar layers become gzip when the target wants compressed layers;
+// both in one streaming pass per layer (decompress → diffID digest → gzip → blob digest → temp file), the diffID
+// checked against the config. Blobs the destination has are skipped (or mounted on the same registry); the
+// manifest goes last, so a failed copy never leaves a tag that points at missing blobs.
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { S2IError } from '../errors.js';
+import { noProgress, type ProgressSink } from '../events.js';
+import { compatibilityProblems, type CompatProfile } from '../image/compat.js';
+import { buildManifest, convertConfigMediaType, convertLayerMediaType, isForeignLayerMediaType, layerMediaType } from '../image/manifest.js';
+import { compressor, type GzipBackend } from '../layer/compress.js';
+import { corruptLayerError, decompressor, layerCompression } from '../layer/decompress.js';
+import { Digester } from '../layer/digester.js';
+import { sha256Digest } from '../oci/digest.js';
+import { MAX_CONFIG_BYTES, parseImageConfig, parseManifestDocument, type ParsedManifest } from '../oci/manifest.js';
+import { MediaType } from '../oci/media-types.js';
+import { formatPlatform, hostPlatform, isAttestation, selectPlatform } from '../oci/platform.js';
+import type { Descriptor, ImageFormat, ImageIndex, Platform } from '../oci/types.js';
+import { canMount, type ImageDestination, type ImageSource } from './types.js';
+import { readCappedStream, skipBytes } from './verify.js';
+
+export type ForeignLayerPolicy = 'skip-upload' | 'copy';
+
+export interface CopyOptions {
+  /** Output format. Default: the source's when the destination accepts it, else the destination's first. */
+  format?: ImageFormat;
+  /** Platform to pick from an index. Default: this host's. Ignored with `all`. */
+  platform?: Platform;
+  /** Copy every image of an index (converting list ⇄ index). Default false. */
+  all?: boolean;
+  /** Foreign / non-distributable layers: 'skip-upload' (default) keeps them out of the destination. */
+  foreignLayers?: ForeignLayerPolicy;
+  /** Check the result against an importer before pushing; default 'ocp4.6' when `format` is 'docker', else none. */
+  check?: CompatProfile | false;
+  /** gzip plain-tar layers. Default: when the target is Docker by request, or the source is a docker-archive (unless the destination is one). */
+  compressPlainLayers?: boolean;
+  /** For layers this copy compresses. Default level 6, backend 'zlib'. */
+  gzip?: { level?: number; backend?: GzipBackend };
+  /** Parallel blob transfers. Default 4. */
+  concurrency?: number;
+  /** Where recompressed layers are staged. Default os.tmpdir(). */
+  tmpDir?: string;
+  onProgress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface CopyResult {
+  /** Digest of the manifest (or index) written. */
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+  format: ImageFormat;
+  /** Layers recompressed on the way (new blob digest, same diffID). */
+  recompressed: number;
+}
+
+interface PlannedBlob {
+  desc: Descriptor;
+  open: (offset: number) => Promise<Readable> | Readable;
+  /** Same bytes as in the source (so a same-registry mount can work). */
+  fromSource: boolean;
+  skip: boolean;
+}
+
+interface PlannedImage {
+  blobs: PlannedBlob[];
+  bytes: Buffer;
+  mediaType: string;
+  digest: string;
+  parsed: ParsedManifest;
+  changed: boolean;
+}
+
+function unsupported(message: string): S2IError {
+  return new S2IError('ERR_FORMAT_UNSUPPORTED', message);
+}
+
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  const bad = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (bad) throw bad.reason;
+}
+
+class Copier {
+  private readonly onProgress: ProgressSink;
+  private recompressed = 0;
+  private tmp: string | undefined;
+
+  constructor(
+    private readonly src: ImageSource,
+    private readonly dst: ImageDestination,
+    private readonly opts: CopyOptions,
+  ) {
+    this.onProgress = opts.onProgress ?? noProgress;
+  }
+
+  private notice(message: string, level: 'info' | 'warn' = 'info'): void {
+    this.onProgress({ type: 'log', level, message });
+  }
+
+  private targetFormat(srcFormat: ImageFormat): ImageFormat {
+    const f = this.opts.format ?? (this.dst.accepts.includes(srcFormat) ? srcFormat : this.dst.accepts[0]!);
+    if (!this.dst.accepts.includes(f)) {
+      const other = this.dst.accepts[0]!;
+      throw unsupported(`${this.dst.name} holds ${this.dst.accepts.join('/')} images only; use --format ${other}${f === 'docker' ? ' or a docker:// or docker-archive: destination' : ''}`);
+    }
+    return f;
+  }
+
+  private async tmpFile(): Promise<string> {
+    this.tmp ??= await fs.mkdtemp(path.join(this.opts.tmpDir ?? os.tmpdir(), 'oci-s2i-copy-'));
+    return path.join(this.tmp, `layer-${this.recompressed++}`);
+  }
+
+  async cleanup(): Promise<void> {
+    if (this.tmp) await fs.rm(this.tmp, { recursive: true, force: true });
+  }
+
+  /** One pass: source blob → decompress → diffID → gzip → digest → temp file. The diffID must match the config. */
+  private async recompress(layer: Descriptor, diffID: string, format: ImageFormat, i: number): Promise<PlannedBlob> {
+    const file = await this.tmpFile();
+    const un = decompressor(layer.mediaType);
+    const diff = new Digester();
+    const gz = compressor('gzip', this.opts.gzip ?? {})!;
+    const blob = new Digester();
+    const input = await this.src.fetchBlob(layer, this.opts.signal ? { signal: this.opts.signal } : {});
+    const out = createWriteStream(file, { flags: 'wx' });
+    const signal = this.opts.signal ? { signal: this.opts.signal } : {};
+    try {
+      if (un) await pipeline(input, un, diff, gz, blob, out, signal);
+      else await pipeline(input, diff, gz, blob, out, signal);
+    } catch (e) {
+      throw corruptLayerError(e, `layer ${i} (${layer.digest}) of ${this.src.name}`);
+    }
+    if (diff.digest() !== diffID) {
+      throw new S2IError('ERR_DIFFID_MISMATCH', `layer ${i} of ${this.src.name} unpacks to ${diff.digest()}, but its config says ${diffID}; the source image is corrupt`);
+    }
+    const desc: Descriptor = { mediaType: layerMediaType(format, 'gzip'), digest: blob.digest(), size: blob.size };
+    this.notice(`layer ${i}: recompressed ${layer.mediaType.replace(/^.*\./, '')} → gzip (${layer.digest.slice(7, 19)} → ${desc.digest.slice(7, 19)}, diffID unchanged)`);
+    return { desc, open: (offset) => createReadStream(file, { start: offset }), fromSource: false, skip: false };
+  }
+
+  private sourceBlob(desc: Descriptor, original: Descriptor, skip: boolean): PlannedBlob {
+    return {
+      desc,
+      open: async (offset) => skipBytes(await this.src.fetchBlob(original, this.opts.signal ? { signal: this.opts.signal } : {}), offset),
+      fromSource: true,
+      skip,
+    };
+  }
+
+  /** Fetches the config, converts media types, recompresses what the target cannot hold; pushes nothing. */
+  async planImage(bytes: Buffer, mediaType: string, format: ImageFormat): Promise<PlannedImage> {
+    const parsed = parseManifestDocument(bytes, mediaType);
+    if (parsed.kind !== 'manifest') throw unsupported(`${this.src.name}: an index inside an index is not supported`);
+    const m = parsed.manifest;
+    const configBytes = await readCappedStream(await this.src.fetchBlob(m.config), MAX_CONFIG_BYTES, `config of ${this.src.name}`);
+    const config = parseImageConfig(configBytes);
+    if (config.rootfs.diff_ids.length !== m.layers.length) {
+      throw new S2IError('ERR_CONFIG_INVALID', `${this.src.name} is inconsistent: ${m.layers.length} layers but ${config.rootfs.diff_ids.length} diff_ids in its config`);
+    }
+    const compressPlain =
+      this.opts.compressPlainLayers ??
+      (this.dst.transport !== 'docker-archive' && (this.src.transport === 'docker-archive' || this.opts.format === 'docker'));
+    const foreignPolicy = this.opts.foreignLayers ?? 'skip-upload';
+    let changed = format !== parsed.format;
+    const configDesc: Descriptor = { mediaType: convertConfigMediaType(m.config.mediaType, format), digest: m.config.digest, size: m.config.size };
+    const blobs: PlannedBlob[] = [{ desc: configDesc, open: (offset) => Readable.from([configBytes.subarray(offset)]), fromSource: true, skip: false }];
+    const layers: Descriptor[] = [];
+    for (const [i, l] of m.layers.entries()) {
+      const foreign = isForeignLayerMediaType(l.mediaType);
+      const compression = layerCompression(l.mediaType);
+      const toGzip = !foreign && ((format === 'docker' && compression === 'zstd') || (compression === 'none' && compressPlain));
+      if (toGzip) {
+        const b = await this.recompress(l, config.rootfs.diff_ids[i]!, format, i);
+        blobs.push(b);
+        layers.push(b.desc);
+        changed = true;
+        continue;
+      }
+      if (foreign && compression === 'zstd' && format === 'docker') throw unsupported(`layer ${i} of ${this.src.name} is a zstd foreign layer, which has no Docker form`);
+      const desc: Descriptor = { ...l, mediaType: convertLayerMediaType(l.mediaType, format) };
+      blobs.push(this.sourceBlob(desc, l, foreign && foreignPolicy === 'skip-upload'));
+      layers.push(desc);
+    }
+    if (!changed) return { blobs, bytes, mediaType: parsed.mediaType, digest: sha256Digest(bytes), parsed, changed };
+
+    if (format === 'docker') {
+      const dropped = [m.annotations && Object.keys(m.annotations).length ? 'manifest annotations' : '', m.layers.some((l) => l.annotations) ? 'layer annotations' : '', m.subject ? 'subject' : '', m.artifactType ? 'artifactType' : ''].filter(Boolean);
+      if (dropped.length) this.notice(`the Docker format has no ${dropped.join(', ')}: dropped`);
+    } else if (m.subject || m.artifactType) {
+      this.notice('subject/artifactType dropped by the conversion');
+    }
+    const built = buildManifest(format, configDesc, layers, format === 'oci' && m.annotations ? { annotations: m.annotations } : {});
+    return { blobs, bytes: built.bytes, mediaType: built.mediaType, digest: built.digest, parsed: parseManifestDocument(built.bytes, built.mediaType), changed };
+  }
+
+  private check(plan: PlannedImage): void {
+    const profile = this.opts.check ?? (this.opts.format === 'docker' ? 'ocp4.6' : false);
+    if (!profile) return;
+    const problems = compatibilityProblems(profile, plan.parsed);
+    if (problems.length === 0) return;
+    throw new S2IError(
+      'ERR_IMAGE_INCOMPATIBLE',
+      `the converted image would not import into ${profile}, so nothing was pushed: ${problems.map((p) => `${p.problem} (${p.fix})`).join('; ')}`,
+    );
+  }
+
+  private async pushBlobs(blobs: PlannedBlob[]): Promise<void> {
+    const seen = new Set<string>();
+    const unique = blobs.filter((b) => !seen.has(b.desc.digest) && seen.add(b.desc.digest));
+    const { src, dst } = this;
+    const mountFrom =
+      canMount(dst) && src.registry && src.registry.host === dst.registry.host && src.registry.repository !== dst.registry.repository ? src.registry.repository : undefined;
+    await forEachLimit(unique, this.opts.concurrency ?? 4, async (b) => {
+      const d = b.desc;
+      const event = (state: 'skipped' | 'end') => this.onProgress({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state });
+      if (b.skip) {
+        this.notice(`foreign layer ${d.digest} not copied (--foreign-layers skip-upload)`, 'info');
+        return;
+      }
+      if (await dst.blobExists(d)) return event('skipped');
+      if (mountFrom && b.fromSource && canMount(dst) && (await dst.mountBlob(d, mountFrom))) return;
+      await dst.pushBlob(d, b.open);
+      if (dst.transport !== 'docker') event('end');
+    });
+  }
+
+  async run(): Promise<CopyResult> {
+    const top = await this.src.resolve();
+    const parsed = parseManifestDocument(top.bytes, top.descriptor.mediaType || undefined);
+    const format = this.targetFormat(parsed.format);
+    if (parsed.kind === 'index' && this.opts.all) return this.copyIndex(top.bytes, parsed, format);
+    let bytes = top.bytes;
+    let mediaType = parsed.mediaType;
+    if (parsed.kind === 'index') {
+      const want = this.opts.platform ?? hostPlatform();
+      const chosen = selectPlatform(parsed.index, want);
+      bytes = await this.src.fetchManifest(chosen);
+      mediaType = chosen.mediaType;
+      this.notice(`picked ${formatPlatform(chosen.platform ?? want)} (${chosen.digest}) from the ${parsed.mediaType === MediaType.dockerList ? 'manifest list' : 'index'}`, 'info');
+    }
+    const plan = await this.planImage(bytes, mediaType, this.targetFormat(parsed.format));
+    this.check(plan);
+    await this.pushBlobs(plan.blobs);
+    const digest = await this.dst.pushManifest(this.dst.tag ?? plan.digest, plan.bytes, plan.mediaType);
+    await this.dst.commit?.();
+    return { digest, mediaType: plan.mediaType, bytes: plan.bytes, format, recompressed: plan.blobs.filter((b) => !b.fromSource).length };
+  }
+
+  private async copyIndex(bytes: Buffer, parsed: ParsedManifest & { kind: 'index' }, format: ImageFormat): Promise<CopyResult> {
+    if (!this.dst.acceptsIndex) throw unsupported(`${this.dst.name} holds single images, not an index: copy one platform with --platform instead of --all`);
+    const entries: Descriptor[] = [];
+    for (const d of parsed.index.manifests) {
+      if (format === 'docker' && isAttestation(d)) {
+        this.notice(`index entry ${d.digest} is an attestation, which a Docker manifest list cannot hold: dropped`);
+        continue;
+      }
+      entries.push(d);
+    }
+    const plans: Array<{ entry: Descriptor; plan: PlannedImage }> = [];
+    for (const entry of entries) {
+      const childBytes = await this.src.fetchManifest(entry);
+      const plan = await this.planImage(childBytes, entry.mediaType, format);
+      this.check(plan);
+      plans.push({ entry, plan });
+    }
+    if (format === 'docker' && (this.opts.check ?? 'ocp4.6')) {
+      this.notice('a manifest list does not import into OpenShift 4.6; copy one platform with --platform for it', 'warn');
+    }
+    const changed = format !== parsed.format || plans.some((p) => p.plan.changed) || entries.length !== parsed.index.manifests.length;
+    let out: Buffer = bytes;
+    let mediaType = parsed.mediaType;
+    if (changed) {
+      mediaType = format === 'docker' ? MediaType.dockerList : MediaType.ociIndex;
+      const manifests = plans.map(({ entry, plan }) => {
+        const d: Descriptor = { mediaType: plan.mediaType, digest: plan.digest, size: plan.bytes.length };
+        if (entry.platform) d.platform = entry.platform;
+        if (format === 'oci' && entry.annotations) d.annotations = entry.annotations;
+        return d;
+      });
+      const index: ImageIndex = { schemaVersion: 2, mediaType, manifests };
+      if (format === 'oci' && parsed.index.annotations) index.annotations = parsed.index.annotations;
+      else if (parsed.index.annotations) this.notice('a Docker manifest list has no annotations: dropped');
+      out = Buffer.from(JSON.stringify(index), 'utf8');
+    }
+    for (const { plan } of plans) await this.pushBlobs(plan.blobs);
+    for (const { plan } of plans) await this.dst.pushManifest(plan.digest, plan.bytes, plan.mediaType);
+    const digest = await this.dst.pushManifest(this.dst.tag ?? sha256Digest(out), out, mediaType);
+    await this.dst.commit?.();
+    return { digest, mediaType, bytes: out, format, recompressed: plans.reduce((n, p) => n + p.plan.blobs.filter((b) => !b.fromSource).length, 0) };
+  }
+}
+
+/** Copies the image at `src` to `dst` (see CopyOptions for the defaults); returns the written manifest's digest and bytes. */
+export async function copyImage(src: ImageSource, dst: ImageDestination, opts: CopyOptions = {}): Promise<CopyResult> {
+  const c = new Copier(src, dst, opts);
+  try {
+    return await c.run();
+  } finally {
+    await c.cleanup();
+  }
+}

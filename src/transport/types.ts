@@ -1,0 +1,67 @@
+// The Target shapes every transport implements (ORAS model: small read-only roles; optional capabilities found
+// by type guards). A registry repository, an OCI layout, an oci-archive and a docker-archive are all sources
+// and destinations of these shapes, so `copyImage` works across any two of them.
+import type { Readable } from 'node:stream';
+import type { ProgressSink } from '../events.js';
+import type { Descriptor, ImageFormat } from '../oci/types.js';
+import type { RegistryClient, RegistryClientOptions } from '../registry/client.js';
+
+export type TransportName = 'docker' | 'oci' | 'oci-archive' | 'docker-archive';
+
+/** Where an image is read from. */
+export interface ImageSource {
+  /** What the user typed, normalised (for messages). */
+  readonly name: string;
+  readonly transport: TransportName;
+  /** The top-level manifest or index and its descriptor (digest computed over the exact bytes). */
+  resolve(): Promise<{ descriptor: Descriptor; bytes: Buffer }>;
+  /** A manifest named by an index entry, digest-verified. */
+  fetchManifest(desc: Descriptor): Promise<Buffer>;
+  /** A blob as a stream that errors (before 'end') when its bytes do not match `desc`. */
+  fetchBlob(desc: Descriptor, opts?: { signal?: AbortSignal }): Promise<Readable>;
+  /** Registry sources: where they live, so a destination on the same registry can mount instead of upload. */
+  readonly registry?: { host: string; repository: string };
+  close(): Promise<void>;
+}
+
+/** Where an image is written. Blobs first, the manifest last, then commit(). */
+export interface ImageDestination {
+  readonly name: string;
+  readonly transport: TransportName;
+  /** Manifest formats this destination can hold, preferred first. */
+  readonly accepts: ImageFormat[];
+  /** Whether it can hold an index / manifest list (docker-archive cannot). */
+  readonly acceptsIndex: boolean;
+  /** The tag the image gets (the location's tag); undefined: only by digest. */
+  readonly tag?: string;
+  blobExists(desc: Descriptor): Promise<boolean>;
+  /** `open(offset)` gives the blob's bytes from `offset` (a retry after a cut resumes there). */
+  pushBlob(desc: Descriptor, open: (offset: number) => Readable | Promise<Readable>): Promise<void>;
+  /** Stores a manifest under a tag or its digest; returns the manifest digest. */
+  pushManifest(tagOrDigest: string, bytes: Buffer, mediaType: string): Promise<string>;
+  /** Makes the result visible (writes index.json, packs the archive). copyImage calls it after the last manifest. */
+  commit?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Cross-repository blob mount (distribution-spec "Mounting a blob from another repository"). */
+export interface Mounter {
+  readonly registry?: { host: string; repository: string };
+  mountBlob(desc: Descriptor, fromRepository: string): Promise<boolean>;
+}
+
+export function canMount(d: ImageDestination): d is ImageDestination & Mounter & { registry: { host: string; repository: string } } {
+  const m = d as Partial<Mounter>;
+  return typeof m.mountBlob === 'function' && m.registry !== undefined;
+}
+
+/** What opening a location needs. */
+export interface TransportContext {
+  /** A shared registry client; when absent, one is made from `registry` and closed with the source/destination. */
+  client?: RegistryClient;
+  registry?: Omit<RegistryClientOptions, 'onProgress' | 'signal'>;
+  onProgress?: ProgressSink;
+  signal?: AbortSignal;
+  /** Where archives are unpacked and packed (default os.tmpdir()). */
+  tmpDir?: string;
+}

@@ -1,0 +1,53 @@
+// Runs the real CLI (bin/oci-s2i.js) as a child process, optionally as another user.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const projectRoot = path.resolve(here, '..', '..', '..');
+export const cliPath = path.join(projectRoot, 'bin', 'oci-s2i.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Run as this user (via setpriv), with HOME set to their home. */
+  user?: { name: string; uid: number; gid: number; home: string };
+  /** Use this CLI entry instead of the project's (e.g. a copy readable by an unprivileged user). */
+  cli?: string;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  const cli = opts.cli ?? cliPath;
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+  let cmd = process.execPath;
+  let argv = [cli, ...args];
+  if (opts.user) {
+    env.HOME = opts.user.home;
+    env.USER = opts.user.name;
+    delete env.XDG_RUNTIME_DIR;
+    // tap's process-info hooks (NODE_OPTIONS --import) would write into the checkout as that user.
+    delete env.NODE_OPTIONS;
+    cmd = 'setpriv';
+    argv = ['--reuid', String(opts.user.uid), '--regid', String(opts.user.gid), '--init-groups', '--', process.execPath, cli, ...args];
+  }
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, argv, { env, cwd: opts.cwd ?? projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    p.once('error', reject);
+    p.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 128, stdout, stderr });
+    });
+  });
+}
