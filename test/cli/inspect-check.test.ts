@@ -43,7 +43,7 @@ t.test('the --check table', async (t) => {
   rows.push({ tag: 'index', doc: index, type: MediaType.ociIndex, rules: ['OCI image index'] });
   rows.push({ tag: 'list', doc: list, type: MediaType.dockerList, profile: 'quay-legacy', rules: [] });
   rows.push({ tag: 'index', doc: index, type: MediaType.ociIndex, profile: 'quay-legacy', rules: ['OCI image index'] });
-  rows.push({ tag: 'oci', doc: rows[1]!.doc, type: MediaType.ociManifest, profile: 'quay-legacy', rules: ['OCI manifest'] });
+  rows.push({ tag: 'oci', doc: rows[1]!.doc, type: MediaType.ociManifest, profile: 'quay-legacy', rules: ['OCI manifest', 'config type', 'layer 0 has type'] });
 
   for (const row of rows) {
     const desc = await layout.putBytes(Buffer.from(JSON.stringify(row.doc)), row.type);

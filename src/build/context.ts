@@ -1,0 +1,50 @@
+// What every build step shares: the store, the layer cache, the registry client, progress and cancellation.
+import os from 'node:os';
+import path from 'node:path';
+import { BlobStore } from '../store/blob-store.js';
+import { LayerCache } from '../store/layer-cache.js';
+import { RegistryClient, type RegistryClientOptions } from '../registry/client.js';
+import { noProgress, type ProgressSink } from '../events.js';
+
+export interface EngineOptions {
+  /** Cache root; default $XDG_CACHE_HOME/oci-s2i or ~/.cache/oci-s2i. */
+  root?: string;
+  registry?: Omit<RegistryClientOptions, 'onProgress' | 'signal'>;
+  onProgress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface Engine {
+  root: string;
+  store: BlobStore;
+  cache: LayerCache;
+  client: RegistryClient;
+  onProgress: ProgressSink;
+  signal: AbortSignal;
+  close(): Promise<void>;
+}
+
+export function defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
+  return path.join(base, 'oci-s2i');
+}
+
+export async function openEngine(opts: EngineOptions = {}): Promise<Engine> {
+  const root = path.resolve(opts.root ?? defaultRoot());
+  const onProgress = opts.onProgress ?? noProgress;
+  const signal = opts.signal ?? new AbortController().signal;
+  const store = await BlobStore.open(root);
+  const cache = await LayerCache.open(root);
+  const client = new RegistryClient({ ...opts.registry, onProgress, signal });
+  return {
+    root,
+    store,
+    cache,
+    client,
+    onProgress,
+    signal,
+    async close() {
+      await client.close();
+    },
+  };
+}

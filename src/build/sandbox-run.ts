@@ -1,0 +1,126 @@
+// Runs one S2I script in the builder's rootfs: overlay (cached layers + fresh upper), source and scripts placed
+// under the destination, the process run by the OCI runtime as the given user. The caller owns `buildDir`.
+import { readdir, rm, rmdir, lstat, cp } from 'node:fs/promises';
+import path from 'node:path';
+import { S2IError, ExitCode } from '../errors.js';
+import type { ProgressSink } from '../events.js';
+import { mountOverlay, unmount } from '../sandbox/overlay.js';
+import { buildRuntimeSpec, type Mount } from '../sandbox/spec.js';
+import { runContainer, type Runtime, type RunResult } from '../sandbox/runtime.js';
+import { ensureDirInRoot, fileInRoot, readFileInRoot } from '../sandbox/rootfs.js';
+import { resolveUserSpec, type ResolvedUser } from '../s2i/user.js';
+import type { Steps } from './steps.js';
+
+export interface Rootfs {
+  merged: string;
+  upper: string;
+  /** Container paths that existed before we added mount points; anything we create for mounts is removed again. */
+  unmount(): Promise<void>;
+}
+
+export async function mountRootfs(steps: Steps, buildDir: string, lowers: string[]): Promise<Rootfs> {
+  const dirs = {
+    lowers,
+    upper: path.join(buildDir, 'upper'),
+    work: path.join(buildDir, 'work'),
+    merged: path.join(buildDir, 'merged'),
+  };
+  await mountOverlay(dirs);
+  let mounted = true;
+  const doUnmount = async () => {
+    if (!mounted) return;
+    mounted = false;
+    unmount(dirs.merged);
+  };
+  steps.defer('unmount rootfs', doUnmount);
+  return { merged: dirs.merged, upper: dirs.upper, unmount: doUnmount };
+}
+
+export async function resolveUser(rootfs: string, user: string | undefined): Promise<ResolvedUser> {
+  const passwd = (await readFileInRoot(rootfs, '/etc/passwd'))?.toString('utf8');
+  const group = (await readFileInRoot(rootfs, '/etc/group'))?.toString('utf8');
+  return resolveUserSpec(user && user.length > 0 ? user : '0', passwd, group);
+}
+
+export interface ScriptRunInput {
+  runtime: Runtime;
+  rootfs: string;
+  bundleDir: string;
+  id: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: ResolvedUser;
+  network?: 'host' | 'none';
+  mounts?: Mount[];
+  capDrop?: string[];
+  signal?: AbortSignal;
+  onProgress: ProgressSink;
+  stdoutSink?: NodeJS.WritableStream;
+  restricted?: boolean;
+}
+
+/** Mount destinations the runtime creates in the rootfs when missing; they must not end up in the layer. */
+const RUNTIME_MOUNT_POINTS = ['/proc', '/dev', '/sys', '/etc/resolv.conf', '/etc/hosts'];
+
+export async function runScript(input: ScriptRunInput): Promise<RunResult> {
+  const created: string[] = [];
+  const destinations = [...RUNTIME_MOUNT_POINTS, ...(input.mounts ?? []).map((m) => m.destination)];
+  for (const d of destinations) {
+    if (!(await fileInRoot(input.rootfs, d))) created.push(d);
+  }
+  // runc would create a missing cwd following symlinks on its own terms; create it in-root first.
+  await ensureDirInRoot(input.rootfs, input.cwd);
+  const spec = buildRuntimeSpec({
+    rootfs: input.rootfs,
+    process: { args: input.args, env: input.env, cwd: input.cwd, uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids ? { additionalGids: input.user.additionalGids } : {}) },
+    network: input.network ?? 'host',
+    mounts: input.mounts ?? [],
+    capDrop: input.capDrop ?? [],
+    restricted: input.restricted ?? false,
+  });
+  try {
+    return await runContainer({
+      runtime: input.runtime,
+      bundleDir: input.bundleDir,
+      spec,
+      id: input.id,
+      ...(input.signal ? { signal: input.signal } : {}),
+      ...(input.stdoutSink ? { stdoutSink: input.stdoutSink } : {}),
+      onOutput: (stream, data) => input.onProgress({ type: 'output', stream, data }),
+    });
+  } finally {
+    // Deepest first, so a created /etc/hosts goes before a created /etc would.
+    for (const d of created.sort((a, b) => b.length - a.length)) await removeCreated(input.rootfs, d);
+  }
+}
+
+async function removeCreated(rootfs: string, containerPath: string): Promise<void> {
+  const host = await fileInRoot(rootfs, containerPath);
+  if (!host) return;
+  try {
+    const st = await lstat(host);
+    if (st.isDirectory()) {
+      if ((await readdir(host)).length === 0) await rmdir(host);
+    } else if (st.size === 0) {
+      await rm(host);
+    }
+  } catch {
+    /* best effort: a mount point that is still busy stays */
+  }
+}
+
+/** Copies a host file or directory into the rootfs at containerPath (created in-root). */
+export async function copyIntoRoot(rootfs: string, hostSrc: string, containerDir: string): Promise<string> {
+  const dir = await ensureDirInRoot(rootfs, containerDir);
+  await cp(hostSrc, dir, { recursive: true, force: true, verbatimSymlinks: true, preserveTimestamps: true });
+  return dir;
+}
+
+export function assembleFailed(result: RunResult, script: string): S2IError {
+  const last = result.tail.filter((l) => l.trim() !== '').slice(-5).join(' | ');
+  const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+  return new S2IError('ERR_ASSEMBLE_FAILED', `${script} ${how}${last ? `; last output: ${last}` : ''}; fix the build or run with --loglevel 2 to see all output`, {
+    exitCode: ExitCode.assemble,
+  });
+}
