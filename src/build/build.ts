@@ -1,5 +1,6 @@
-// `oci-s2i build`: source + builder → pushed application image. Steps: pull, prepare, assemble, commit, push.
-import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+// `oci-s2i build`: source + builder → pushed application image. Steps: source, pull, scripts, incremental
+// restore, inject source, assemble (optionally a runtime-image stage), layer, commit, push, callback.
+import { mkdtemp, mkdir, rm, writeFile, realpath } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
@@ -10,20 +11,28 @@ import { buildManifest, layerMediaType } from '../image/manifest.js';
 import { writeLayerFile, type LayerResult } from '../layer/write.js';
 import { detectRuntime, prepareCgroupsFor } from '../sandbox/runtime.js';
 import { namespaceMode } from '../sandbox/namespace.js';
-import { buildEnvironment, mergeEnvStrings, parseEnvFlag } from '../s2i/environment.js';
-import { resolveScripts, materializeScripts, scriptPathInImage } from '../s2i/scripts.js';
+import { buildEnvironment, mergeEnvStrings, parseEnvFlag, type EnvList } from '../s2i/environment.js';
+import { resolveScripts, materializeScripts, scriptPathInImage, type ScriptName } from '../s2i/scripts.js';
 import { resolveDestination, assembleUser as pickAssembleUser, destinationPaths } from '../s2i/destination.js';
-import { generatedLabels } from '../s2i/labels.js';
+import { generatedLabels, Label } from '../s2i/labels.js';
 import { parseImageMetadata, imageMetadataPath } from '../s2i/image-metadata.js';
 import { makeSourceFilter, copySource } from '../s2i/ignore.js';
+import { parseUidRanges, checkUser } from '../s2i/allowed-uids.js';
+import { postCallback } from '../s2i/callback.js';
 import { chownTree, readFileInRoot, fileInRoot, ensureDirInRoot } from '../sandbox/rootfs.js';
-import { openEngine, type EngineOptions } from './context.js';
-import { pullImage, storeName, type PullPolicy } from './pull.js';
+import { openEngine, type EngineOptions, type Engine } from './context.js';
+import { pullImage, storeName, type PullPolicy, type PulledImage } from './pull.js';
 import { pushImage, type PushStats } from './push.js';
 import { mountRootfs, resolveUser, runScript, assembleFailed, copyIntoRoot } from './sandbox-run.js';
 import { Steps } from './steps.js';
+import { prepareSource } from './source.js';
+import { parseBinds, bindMounts, parseAddHosts, writeHostsFile } from './mounts.js';
+import { saveArtifacts } from './incremental.js';
+import { extractArtifacts } from './artifacts.js';
+import { runtimeStage } from './runtime-stage.js';
 
 export interface BuildOptions extends EngineOptions {
+  /** Local directory or git URL (`https://`, `file://`, `git@host:path`, with optional `#ref`). */
   source: string;
   builder: string;
   tag: string;
@@ -51,6 +60,33 @@ export interface BuildOptions extends EngineOptions {
   compressionLevel?: number;
   /** Do not push; only write the image into the local store. */
   noPush?: boolean;
+  /** --ref (git sources) */
+  ref?: string;
+  /** --context-dir */
+  contextDir?: string;
+  /** Fetch git submodules (default true). */
+  submodules?: boolean;
+  /** --allowed-uids ranges, e.g. "1-" */
+  allowedUids?: string;
+  incremental?: boolean;
+  incrementalFrom?: string;
+  incrementalPullPolicy?: PullPolicy;
+  runtimeImage?: string;
+  runtimeArtifacts?: string[];
+  runtimePullPolicy?: PullPolicy;
+  assembleRuntimeUser?: string;
+  /** --inject SRC:DST (`;`-separated allowed): read-only for assemble, never in a layer. */
+  inject?: string[];
+  /** -v SRC:DST: read-write binds for assemble. */
+  volumes?: string[];
+  /** --add-host HOST:IP */
+  addHosts?: string[];
+  callbackUrl?: string;
+  /** Keep the build directory and report it (BuildResult.tempDir). */
+  saveTempDir?: boolean;
+  keepSymlinks?: boolean;
+  /** Cap on the save-artifacts tar (bytes). */
+  artifactsMaxBytes?: number;
 }
 
 export interface BuildResult {
@@ -58,8 +94,17 @@ export interface BuildResult {
   digest: string;
   manifest: { bytes: Buffer; mediaType: string; digest: string };
   layer: LayerResult;
+  labels: Record<string, string>;
   timings: Record<string, number>;
   push?: PushStats;
+  /** Artifacts from the previous image were restored. */
+  incremental: boolean;
+  /** --save-temp-dir: the kept build directory. */
+  tempDir?: string;
+}
+
+function usageError(message: string): S2IError {
+  return new S2IError('ERR_USAGE', message, { exitCode: ExitCode.usage });
 }
 
 function parseLabelFlag(s: string): [string, string] {
@@ -68,15 +113,46 @@ function parseLabelFlag(s: string): [string, string] {
   return [s.slice(0, i), s.slice(i + 1)];
 }
 
-export async function build(opts: BuildOptions): Promise<BuildResult> {
-  const sourceDir = path.resolve(opts.source);
-  try {
-    if (!(await stat(sourceDir)).isDirectory()) throw new Error('not a directory');
-  } catch {
-    throw new S2IError('ERR_SOURCE_MISSING', `source directory ${opts.source} does not exist or is not a directory: give a path to your application source`, {
-      exitCode: ExitCode.sourcePath,
-    });
+/** Flags that make no sense together are errors (the reference silently ignores them and exits 0). */
+export function checkBuildOptions(o: Partial<BuildOptions> & { asDockerfile?: string }): void {
+  const need = (cond: unknown, flag: string, needs: string) => {
+    if (cond) throw usageError(`${flag} needs ${needs}`);
+  };
+  need(o.incrementalFrom && !o.incremental, '--incremental-from', '--incremental');
+  need(o.incrementalPullPolicy && !o.incremental, '--incremental-pull-policy', '--incremental');
+  need(o.runtimeArtifacts?.length && !o.runtimeImage, '--runtime-artifact', '--runtime-image');
+  need(o.runtimePullPolicy && !o.runtimeImage, '--runtime-pull-policy', '--runtime-image');
+  need(o.assembleRuntimeUser && !o.runtimeImage, '--assemble-runtime-user', '--runtime-image');
+  if (o.asDockerfile) {
+    const bad = (
+      [
+        ['--incremental-pull-policy', o.incrementalPullPolicy],
+        ['--runtime-image', o.runtimeImage],
+        ['--inject', o.inject?.length],
+        ['--volume', o.volumes?.length],
+        ['--callback-url', o.callbackUrl],
+        ['--save-temp-dir', o.saveTempDir],
+        ['--no-push', o.noPush],
+      ] as Array<[string, unknown]>
+    ).find(([, v]) => v);
+    if (bad) throw usageError(`--as-dockerfile cannot be combined with ${bad[0]}: the Containerfile is built by another tool`);
   }
+}
+
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  if (!opts.callbackUrl) return buildImage(opts);
+  try {
+    const r = await buildImage(opts);
+    await postCallback(opts.callbackUrl, { success: true, labels: r.labels }, opts.onProgress ? { onProgress: opts.onProgress } : {});
+    return r;
+  } catch (e) {
+    await postCallback(opts.callbackUrl, { success: false, labels: {} }, opts.onProgress ? { onProgress: opts.onProgress } : {});
+    throw e;
+  }
+}
+
+async function buildImage(opts: BuildOptions): Promise<BuildResult> {
+  checkBuildOptions(opts);
   const builderRef = parseReference(opts.builder);
   const targetRef: Reference = parseReference(opts.tag);
   const format = opts.format ?? 'docker';
@@ -84,38 +160,66 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const newLayerType = layerMediaType(format, compression); // fails early for docker + zstd
   const extraLabels = Object.fromEntries((opts.labels ?? []).map(parseLabelFlag));
   const buildEnv = (opts.buildEnv ?? []).map(parseEnvFlag);
+  const uidRanges = opts.allowedUids ? parseUidRanges(opts.allowedUids) : [];
+  const addHosts = parseAddHosts(opts.addHosts ?? []);
+  const previousRef = opts.incremental ? parseReference(opts.incrementalFrom ?? opts.tag) : undefined;
+  const runtimeRef = opts.runtimeImage ? parseReference(opts.runtimeImage) : undefined;
   const runtime = detectRuntime(opts.runtime);
   if (!namespaceMode()) {
     throw new S2IError('ERR_NAMESPACE', 'build must run inside the oci-s2i namespace (use the oci-s2i CLI, or reexecInNamespace)', { exitCode: ExitCode.container });
   }
   prepareCgroupsFor(runtime);
+  const restricted = namespaceMode() === 'userns-single';
+  const network = opts.network ?? 'host';
+  const capDrop = opts.capDrop ?? [];
 
   const engine = await openEngine(opts);
   const steps = new Steps(engine.onProgress);
   steps.defer('close registry client', () => engine.close());
+  const warn = (message: string) => engine.onProgress({ type: 'log', level: 'warn', message });
   try {
+    const buildsDir = path.join(engine.root, 'builds');
+    await mkdir(buildsDir, { recursive: true });
+    const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
+    if (!opts.saveTempDir) steps.defer('remove build dir', () => rm(buildDir, { recursive: true, force: true }));
+
+    const source = await steps.run('source', () =>
+      prepareSource(
+        { source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false },
+        buildDir,
+      ),
+    );
+    const sourceDir = source.dir;
+    const envList = await buildEnvironment({ sourceDir, envFlags: opts.env ?? [], envFiles: opts.envFiles ?? [] });
+
     const builder = await steps.run('pull', () => pullImage(engine, builderRef, { ...(opts.platform ? { platform: opts.platform } : {}), policy: opts.pullPolicy ?? 'if-not-present' }));
     const lease = await engine.cache.lease(builder.layers.map((l) => l.diffID));
     steps.defer('release layer lease', () => lease.release());
-    const envList = await buildEnvironment({ sourceDir, envFlags: opts.env ?? [], envFiles: opts.envFiles ?? [] });
     const imgConfig = builder.config.config ?? {};
     const imageLabels = imgConfig.Labels ?? {};
     const imageEnv = imgConfig.Env ?? [];
+    const workdir = imgConfig.WorkingDir || '/';
 
-    const buildsDir = path.join(engine.root, 'builds');
-    await mkdir(buildsDir, { recursive: true });
-    const buildDir = await mkdtemp(path.join(buildsDir, 'b-'));
-    steps.defer('remove build dir', () => rm(buildDir, { recursive: true, force: true }));
+    // Allowed UIDs: the image USER, the assemble-user label and --assemble-user must all pass (exit 15).
+    if (uidRanges.length > 0) {
+      checkUser(imgConfig.User, uidRanges, 'image USER');
+      if (imageLabels[Label.assembleUser]) checkUser(imageLabels[Label.assembleUser], uidRanges, `label ${Label.assembleUser}`);
+      if (opts.assembleUser) checkUser(opts.assembleUser, uidRanges, '--assemble-user');
+    }
+    const injections = await parseBinds('--inject', opts.inject ?? [], workdir);
+    const volumes = await parseBinds('--volume', opts.volumes ?? [], workdir);
+    const hostsFile = addHosts.length > 0 ? await writeHostsFile(path.join(buildDir, 'hosts'), addHosts) : undefined;
+
     const rootfs = await steps.run('mount', () => mountRootfs(steps, buildDir, builder.layers.map((l) => l.dir)));
-
+    const needed: ScriptName[] = runtimeRef ? ['assemble'] : ['assemble', 'run'];
     const scripts = await steps.run('scripts', () =>
       resolveScripts({
         ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}),
         sourceDir,
         imageLabels,
         imageEnv,
-        needed: ['assemble', 'run'],
-        optional: [],
+        needed,
+        optional: opts.incremental ? ['save-artifacts'] : [],
         probeImage: async (p) => (await fileInRoot(rootfs.merged, p)) !== undefined,
       }),
     );
@@ -123,11 +227,52 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const paths = destinationPaths(destination);
     const userSpec = pickAssembleUser(opts.assembleUser, imageLabels, imgConfig.User);
     const user = await resolveUser(rootfs.merged, userSpec);
+    const persistentEnv = mergeEnvStrings(imageEnv, envList);
+    const assembleEnv = mergeEnvStrings(persistentEnv, buildEnv);
+    if (!assembleEnv.some((e) => e.startsWith('PATH='))) assembleEnv.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+
+    let incremental = false;
+    const save = scripts.get('save-artifacts');
+    if (previousRef && !save) engine.onProgress({ type: 'log', level: 'info', message: 'no save-artifacts script: clean build' });
+    if (previousRef && save) {
+      const tarFile = await steps.run('save-artifacts', () =>
+        saveArtifacts({
+          engine,
+          steps,
+          runtime,
+          workDir: path.join(buildDir, 'previous'),
+          previous: previousRef,
+          policy: opts.incrementalPullPolicy ?? 'if-not-present',
+          ...(opts.platform ? { platform: opts.platform } : {}),
+          script: save,
+          destination,
+          user: userSpec,
+          env: assembleEnv,
+          network,
+          capDrop,
+          restricted,
+          ...(opts.artifactsMaxBytes ? { maxBytes: opts.artifactsMaxBytes } : {}),
+        }),
+      );
+      if (tarFile) {
+        const dir = await ensureDirInRoot(rootfs.merged, paths.artifacts);
+        try {
+          const r = await extractArtifacts(createReadStream(tarFile), dir, { ...(opts.artifactsMaxBytes ? { maxBytes: opts.artifactsMaxBytes } : {}), onWarning: warn });
+          await chownTree(dir, user.uid, 0);
+          incremental = true;
+          engine.onProgress({ type: 'log', level: 'info', message: `restored ${r.entries} artifact entries (${r.bytes} bytes) from ${formatReference(previousRef)}` });
+        } catch (e) {
+          if (engine.signal.aborted) throw e;
+          warn(`${(e as Error).message}: clean build`);
+          await rm(dir, { recursive: true, force: true });
+        }
+      }
+    }
 
     await steps.run('inject source', async () => {
       const filter = await makeSourceFilter(sourceDir, opts.exclude);
       const srcDir = await ensureDirInRoot(rootfs.merged, paths.src);
-      await copySource(sourceDir, srcDir, filter, {});
+      await copySource(sourceDir, srcDir, filter, { keepSymlinks: opts.keepSymlinks ?? false });
       await chownTree(srcDir, user.uid, 0);
       const staging = path.join(buildDir, 'scripts');
       const written = await materializeScripts(scripts, staging);
@@ -138,10 +283,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     });
 
     const assemblePath = scriptPathInImage('assemble', scripts.get('assemble')!, destination);
-    const runPath = scriptPathInImage('run', scripts.get('run')!, destination);
-    const persistentEnv = mergeEnvStrings(imageEnv, envList);
-    const assembleEnv = mergeEnvStrings(persistentEnv, buildEnv);
-    if (!assembleEnv.some((e) => e.startsWith('PATH='))) assembleEnv.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     const result = await steps.run('assemble', () =>
       runScript({
         runtime,
@@ -150,13 +291,15 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         id: `oci-s2i-${path.basename(buildDir)}`,
         args: [assemblePath],
         env: assembleEnv,
-        cwd: imgConfig.WorkingDir || '/',
+        cwd: workdir,
         user,
-        network: opts.network ?? 'host',
-        capDrop: opts.capDrop ?? [],
+        network,
+        mounts: [...bindMounts(injections, true), ...bindMounts(volumes, false)],
+        capDrop,
         signal: engine.signal,
         onProgress: engine.onProgress,
-        restricted: namespaceMode() === 'userns-single',
+        restricted,
+        ...(hostsFile ? { hostsFile } : {}),
       }),
     );
     if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted', { exitCode: ExitCode.interrupted });
@@ -168,51 +311,78 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       try {
         metadataLabels = parseImageMetadata(meta);
       } catch (e) {
-        engine.onProgress({ type: 'log', level: 'warn', message: `ignoring ${imageMetadataPath}: ${(e as Error).message}` });
+        warn(`ignoring ${imageMetadataPath}: ${(e as Error).message}`);
       }
     }
-    await rootfs.unmount();
-
-    const layerFile = path.join(buildDir, 'layer.tar');
-    const layer = await steps.run('layer', () =>
-      writeLayerFile(rootfs.upper, layerFile, {
-        compression,
-        ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
-        overlayWhiteouts: true,
-      }),
-    );
-    const layerDesc: Descriptor = { mediaType: newLayerType, digest: layer.digest, size: layer.size };
-    await engine.store.put(layerDesc, createReadStream(layerFile));
-
-    const commit = await steps.run('commit', async () => {
-      const labels = mergeLabels(
-        imageLabels,
+    const labelsOn = (baseLabels: Record<string, string>) =>
+      mergeLabels(
+        baseLabels,
         generatedLabels({
           builderImage: formatReference(builderRef),
-          sourceLocation: sourceDir,
+          sourceLocation: source.location,
+          ...(source.contextDir ? { contextDir: source.contextDir } : {}),
           tag: formatReference(targetRef),
           ...(opts.applicationName ? { appName: opts.applicationName } : {}),
           ...(opts.description ? { description: opts.description } : {}),
+          ...(source.git ? { git: source.git } : {}),
         }),
         extraLabels,
         metadataLabels,
       );
-      const now = new Date().toISOString();
-      let config = appendLayer(builder.config, layer.diffID, {
-        created: now,
-        created_by: `oci-s2i build: ${assemblePath}`,
-        comment: `source-to-image build of ${path.basename(sourceDir)} with ${formatReference(builderRef)}`,
+
+    let base: PulledImage;
+    let layerFile: string;
+    let layer: LayerResult;
+    let runPath: string;
+    let createdBy: string;
+    let configEnv: string[];
+    if (runtimeRef) {
+      const rt = await runtimeStage({
+        engine,
+        steps,
+        runtime,
+        workDir: path.join(buildDir, 'runtime'),
+        builderRootfs: rootfs.merged,
+        builderLabels: imageLabels,
+        ref: runtimeRef,
+        policy: opts.runtimePullPolicy ?? 'if-not-present',
+        ...(opts.platform ? { platform: opts.platform } : {}),
+        artifacts: opts.runtimeArtifacts ?? [],
+        ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}),
+        sourceDir,
+        ...(opts.destination ? { destinationFlag: opts.destination } : {}),
+        ...(opts.assembleRuntimeUser ? { assembleRuntimeUser: opts.assembleRuntimeUser } : {}),
+        env: [...envList, ...buildEnv],
+        network,
+        capDrop,
+        restricted,
+        ...(hostsFile ? { hostsFile } : {}),
+        compression,
+        ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
       });
-      config = setConfigFields(config, { Cmd: [runPath], Env: persistentEnv, Labels: labels });
-      config = { ...config, created: now };
-      const configBytes = serializeConfig(config);
-      const configDesc = await engine.store.putBytes(configBytes, configMediaType(format));
-      const layers = [...builder.manifest.layers, layerDesc];
-      const manifest = buildManifest(format, configDesc, layers);
-      await engine.store.putBytes(manifest.bytes, manifest.mediaType);
-      await engine.store.tag(manifest.descriptor, storeName(targetRef));
-      return { manifest, blobs: [...layers, configDesc] };
-    });
+      await rootfs.unmount();
+      ({ base, layerFile, layer, runPath, createdBy } = rt);
+      configEnv = mergeEnvStrings(base.config.config?.Env ?? [], envList);
+    } else {
+      await rootfs.unmount();
+      base = builder;
+      runPath = scriptPathInImage('run', scripts.get('run')!, destination);
+      createdBy = `oci-s2i build: ${assemblePath}`;
+      configEnv = persistentEnv;
+      layerFile = path.join(buildDir, 'layer.tar');
+      layer = await steps.run('layer', () =>
+        writeLayerFile(rootfs.upper, layerFile, {
+          compression,
+          ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
+          overlayWhiteouts: true,
+        }),
+      );
+    }
+    const layerDesc: Descriptor = { mediaType: newLayerType, digest: layer.digest, size: layer.size };
+    await engine.store.put(layerDesc, createReadStream(layerFile));
+    const labels = labelsOn(base.config.config?.Labels ?? {});
+
+    const commit = await steps.run('commit', () => commitImage(engine, { base, layer, layerDesc, format, runPath, env: configEnv, labels, createdBy, targetRef, comment: `source-to-image build of ${source.location} with ${formatReference(builderRef)}` }));
 
     let push: PushStats | undefined;
     if (!opts.noPush) {
@@ -221,24 +391,57 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           target: targetRef,
           manifest: commit.manifest,
           blobs: commit.blobs,
-          ...(builder.repository ? { source: builder.repository } : {}),
-          sourceBlobs: new Set(builder.manifest.layers.map((l) => l.digest)),
+          ...(base.repository ? { source: base.repository } : {}),
+          sourceBlobs: new Set(base.manifest.layers.map((l) => l.digest)),
         }),
       );
     }
+    if (opts.saveTempDir) engine.onProgress({ type: 'log', level: 'info', message: `temporary directory kept: ${buildDir}` });
     return {
       reference: formatReference(targetRef),
       digest: commit.manifest.digest,
       manifest: commit.manifest,
       layer,
+      labels,
       timings: steps.timings,
+      incremental,
       ...(push ? { push } : {}),
+      ...(opts.saveTempDir ? { tempDir: buildDir } : {}),
     };
   } finally {
     await steps.cleanup();
   }
 }
 
+interface CommitInput {
+  base: PulledImage;
+  layer: LayerResult;
+  layerDesc: Descriptor;
+  format: ImageFormat;
+  runPath: string;
+  env: string[];
+  labels: Record<string, string>;
+  createdBy: string;
+  comment: string;
+  targetRef: Reference;
+}
+
+/** New config (Cmd = run, Env, Labels; User and the rest kept from the base) + manifest, stored and tagged locally. */
+async function commitImage(engine: Engine, c: CommitInput): Promise<{ manifest: ReturnType<typeof buildManifest>; blobs: Descriptor[] }> {
+  const now = new Date().toISOString();
+  let config = appendLayer(c.base.config, c.layer.diffID, { created: now, created_by: c.createdBy, comment: c.comment });
+  config = setConfigFields(config, { Cmd: [c.runPath], Env: c.env, Labels: c.labels });
+  config = { ...config, created: now };
+  const configDesc = await engine.store.putBytes(serializeConfig(config), configMediaType(c.format));
+  const layers = [...c.base.manifest.layers, c.layerDesc];
+  const manifest = buildManifest(c.format, configDesc, layers);
+  await engine.store.putBytes(manifest.bytes, manifest.mediaType);
+  await engine.store.tag(manifest.descriptor, storeName(c.targetRef));
+  return { manifest, blobs: [...layers, configDesc] };
+}
+
 export async function writeDigestFile(file: string, digest: string): Promise<void> {
   await writeFile(file, digest + '\n');
 }
+
+export type { EnvList };

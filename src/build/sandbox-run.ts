@@ -58,17 +58,19 @@ export interface ScriptRunInput {
   onProgress: ProgressSink;
   stdoutSink?: NodeJS.WritableStream;
   restricted?: boolean;
+  /** --add-host: a generated hosts file bound at /etc/hosts. */
+  hostsFile?: string;
 }
 
 /** Mount destinations the runtime creates in the rootfs when missing; they must not end up in the layer. */
 const RUNTIME_MOUNT_POINTS = ['/proc', '/dev', '/sys', '/etc/resolv.conf', '/etc/hosts'];
 
 export async function runScript(input: ScriptRunInput): Promise<RunResult> {
-  const created: string[] = [];
+  const created = new Set<string>();
   const destinations = [...RUNTIME_MOUNT_POINTS, ...(input.mounts ?? []).map((m) => m.destination)];
-  for (const d of destinations) {
-    if (!(await fileInRoot(input.rootfs, d))) created.push(d);
-  }
+  // The runtime creates a missing mount point AND its missing parents; all of them must go again so that
+  // nothing of an injection (not even an empty directory) reaches the layer.
+  for (const d of destinations) for (const p of await missingChain(input.rootfs, d)) created.add(p);
   // runc would create a missing cwd following symlinks on its own terms; create it in-root first.
   await ensureDirInRoot(input.rootfs, input.cwd);
   const spec = buildRuntimeSpec({
@@ -78,6 +80,7 @@ export async function runScript(input: ScriptRunInput): Promise<RunResult> {
     mounts: input.mounts ?? [],
     capDrop: input.capDrop ?? [],
     restricted: input.restricted ?? false,
+    ...(input.hostsFile ? { hostsFile: input.hostsFile } : {}),
   });
   try {
     return await runContainer({
@@ -91,8 +94,19 @@ export async function runScript(input: ScriptRunInput): Promise<RunResult> {
     });
   } finally {
     // Deepest first, so a created /etc/hosts goes before a created /etc would.
-    for (const d of created.sort((a, b) => b.length - a.length)) await removeCreated(input.rootfs, d);
+    for (const d of [...created].sort((a, b) => b.length - a.length)) await removeCreated(input.rootfs, d);
   }
+}
+
+/** The prefixes of containerPath that do not exist in the rootfs yet (shallowest first). */
+async function missingChain(rootfs: string, containerPath: string): Promise<string[]> {
+  const comps = containerPath.split('/').filter((c) => c !== '' && c !== '.');
+  const out: string[] = [];
+  for (let i = 1; i <= comps.length; i++) {
+    const p = '/' + comps.slice(0, i).join('/');
+    if (out.length > 0 || !(await fileInRoot(rootfs, p))) out.push(p);
+  }
+  return out;
 }
 
 async function removeCreated(rootfs: string, containerPath: string): Promise<void> {

@@ -9,8 +9,12 @@ import { runCommand } from './commands/run.js';
 import { versionCommand } from './commands/version.js';
 import { copyCommand } from './commands/copy.js';
 import { inspectCommand } from './commands/inspect.js';
+import { buildImageCommand } from './commands/build-image.js';
+import { cacheCommand } from './commands/cache.js';
+import { loginCommand } from './commands/login.js';
+import { logoutCommand } from './commands/logout.js';
 
-export const commands: Command[] = [buildCommand, runCommand, copyCommand, inspectCommand, versionCommand];
+export const commands: Command[] = [buildCommand, buildImageCommand, runCommand, copyCommand, inspectCommand, cacheCommand, loginCommand, logoutCommand, versionCommand];
 
 function topUsage(): string {
   const lines = ['Usage: oci-s2i COMMAND [flags] [args]', '', 'Daemonless, rootless Source-to-Image builds.', '', 'Commands:'];

@@ -8,22 +8,34 @@ import type { ProgressSink } from '../events.js';
 import { parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifestDocument } from '../oci/manifest.js';
 import { manifestAcceptTypes } from '../oci/media-types.js';
-import { isLoopbackHost, registryApiHost } from '../oci/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import { readCapped, repositoryScope } from './auth.js';
-import { findCredentials } from './credentials.js';
+import { findCredentials, type Credentials } from './credentials.js';
 import { RegistryError } from './errors.js';
 import { HttpClient, discard, dispose, header, type HttpRequest, type HttpResponse } from './http.js';
 import { backoffDelay, isRetryableStatus, isTransientNetworkError, retryPolicy, sleep } from './retry.js';
 import { ContentVerifier, digestMismatch, digestOf, sizeMismatch } from './verify.js';
+import { mapLimit } from './parallel.js';
+import { MediaType } from '../oci/media-types.js';
 
 export interface RegistryClientOptions {
   /** --authfile; else the standard search order (credentials.ts). */
   authFile?: string;
   /** Verify TLS certificates. Default true. */
   tlsVerify?: boolean;
-  /** Plain HTTP. Default: true only for loopback hosts, else HTTPS. */
+  /**
+   * Plain HTTP: true forces it, false forbids it. Default: HTTPS; for loopback registries and with
+   * `tlsVerify: false`, HTTPS first and plain HTTP when the server does not speak TLS.
+   */
   plainHttp?: boolean;
+  /** --cert-dir: CA (`*.crt`) and client (`*.cert` + `*.key`) files for every registry, instead of certs.d. */
+  certDir?: string;
+  /** Roots of HOST[:PORT] certificate directories. Default: $OCI_S2I_CERTS_D, else ~/.config/containers/certs.d, /etc/containers/certs.d, /etc/docker/certs.d. */
+  certsDirs?: string[];
+  /** A request with no progress (no response headers, no next body bytes) for this long fails and is retried. Default 60 000 ms. */
+  requestTimeoutMs?: number;
+  /** Use these credentials for every registry instead of the auth files (login checks them this way). */
+  credentials?: Credentials;
   /** Defaults: 4 attempts, 200 ms base delay, 5000 ms max delay. */
   retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
   /** Parallel blob transfers for helpers that copy many blobs. Default 4. */
@@ -41,6 +53,7 @@ export interface RegistryClientOptions {
 }
 
 export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /** Blob sizes beyond this are not believed (a descriptor from outside could say anything). */
 const MAX_BLOB_SIZE = 2 ** 50;
 /** Progress events at most every this many bytes. */
@@ -59,6 +72,19 @@ interface ClientContext {
   signal: AbortSignal | undefined;
   plainHttp: boolean | undefined;
   chunkSize: number;
+  concurrency: number;
+}
+
+export interface PushBlobItem {
+  descriptor: Descriptor;
+  /** Opens the content at `offset` (called again to resume). */
+  open: (offset: number) => Readable | Promise<Readable>;
+}
+
+export interface PushBlobsResult {
+  uploaded: string[];
+  skipped: string[];
+  mounted: string[];
 }
 
 export class RegistryClient {
@@ -75,17 +101,52 @@ export class RegistryClient {
       userAgent: opts.userAgent ?? 'oci-s2i/0.1',
       onProgress,
       ...(opts.signal ? { signal: opts.signal } : {}),
-      credentials: (registry) => findCredentials(registry, { ...(opts.authFile ? { authFile: opts.authFile } : {}), env }),
+      credentials: (registry) =>
+        opts.credentials ? Promise.resolve(opts.credentials) : findCredentials(registry, { ...(opts.authFile ? { authFile: opts.authFile } : {}), env }),
+      tls: { ...(opts.certDir ? { certDir: opts.certDir } : {}), ...(opts.certsDirs ? { certsDirs: opts.certsDirs } : {}), env },
+      requestTimeoutMs: Math.max(1, opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
     });
     this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 4));
-    this.ctx = { http, onProgress, signal: opts.signal, plainHttp: opts.plainHttp, chunkSize: Math.max(0, opts.chunkSize ?? DEFAULT_CHUNK_SIZE) };
+    this.ctx = {
+      http,
+      onProgress,
+      signal: opts.signal,
+      plainHttp: opts.plainHttp,
+      chunkSize: Math.max(0, opts.chunkSize ?? DEFAULT_CHUNK_SIZE),
+      concurrency: this.concurrency,
+    };
+  }
+
+  /**
+   * Runs `fn` over the blobs of one image, `concurrency` (default 4) at a time; results in input order. After
+   * the first failure nothing new starts, and it rejects once the transfers in flight have settled.
+   */
+  transfer<T, R>(items: readonly T[], fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+    return mapLimit(items, this.concurrency, fn, this.ctx.signal ? { signal: this.ctx.signal } : {});
+  }
+
+  /**
+   * `GET /v2/` with this client's credentials, answering the registry's challenge on the way (token endpoint
+   * or Basic): resolves when the registry accepts them, rejects with ERR_UNAUTHORIZED when it does not.
+   */
+  async ping(registry: string): Promise<void> {
+    checkRegistry(registry);
+    const origin = await this.ctx.http.originFor(registry, this.ctx.plainHttp, this.ctx.signal);
+    const res = await this.ctx.http.send({
+      registry,
+      method: 'GET',
+      url: new URL('/v2/', origin),
+      scopes: [],
+      expect: [200],
+      what: `registry ${registry}`,
+      ...(this.ctx.signal ? { signal: this.ctx.signal } : {}),
+    });
+    await discard(res.body);
   }
 
   /** `registry` is host[:port] as in a Reference (docker.io is mapped to its API host here). */
   repository(registry: string, repository: string): Repository {
-    if (!registryRe.test(registry)) {
-      throw new S2IError('ERR_INVALID_REFERENCE', `invalid registry host "${registry.slice(0, 100)}": expected host[:port]`);
-    }
+    checkRegistry(registry);
     if (repository.length > 255 || !repositoryRe.test(repository)) {
       throw new S2IError(
         'ERR_INVALID_REFERENCE',
@@ -101,7 +162,7 @@ export class RegistryClient {
 }
 
 export class Repository {
-  private readonly base: string;
+  private readonly apiPath: string;
   private readonly pullScopes: string[];
   private readonly pushScopes: string[];
 
@@ -110,14 +171,13 @@ export class Repository {
     readonly registry: string,
     readonly name: string,
   ) {
-    const plain = ctx.plainHttp ?? isLoopbackHost(registry);
-    this.base = `${plain ? 'http' : 'https'}://${registryApiHost(registry)}/v2/${name}/`;
+    this.apiPath = `/v2/${name}/`;
     this.pullScopes = [repositoryScope(name, 'pull')];
     this.pushScopes = [repositoryScope(name, 'pull', 'push')];
   }
 
-  private url(path: string): URL {
-    return new URL(this.base + path);
+  private async url(path: string): Promise<URL> {
+    return new URL(this.apiPath + path, await this.ctx.http.originFor(this.registry, this.ctx.plainHttp, this.ctx.signal));
   }
 
   private send(req: Omit<HttpRequest, 'registry' | 'signal'> & { signal?: AbortSignal | undefined }): Promise<HttpResponse> {
@@ -161,7 +221,7 @@ export class Repository {
     const what = `manifest ${this.ref(reference)}`;
     const res = await this.send({
       method: 'GET',
-      url: this.url(`manifests/${reference}`),
+      url: await this.url(`manifests/${reference}`),
       headers: { accept: manifestAcceptTypes.join(', ') },
       scopes: this.pullScopes,
       expect: [200],
@@ -200,7 +260,7 @@ export class Repository {
     const accept = [desc.mediaType, ...manifestAcceptTypes.filter((t) => t !== desc.mediaType)].filter(Boolean);
     const res = await this.send({
       method: 'GET',
-      url: this.url(`manifests/${desc.digest}`),
+      url: await this.url(`manifests/${desc.digest}`),
       headers: { accept: accept.join(', ') },
       scopes: this.pullScopes,
       expect: [200],
@@ -233,10 +293,11 @@ export class Repository {
     const signal = opts.signal ?? this.ctx.signal;
     const policy = this.ctx.http.retryPolicy;
     const progress = this.progress('pull', desc);
+    const blobUrl = await this.url(`blobs/${desc.digest}`);
     const open = (offset: number): Promise<HttpResponse> =>
       this.send({
         method: 'GET',
-        url: this.url(`blobs/${desc.digest}`),
+        url: blobUrl,
         headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
         scopes: this.pullScopes,
         expect: offset > 0 ? [200, 206] : [200],
@@ -307,7 +368,7 @@ export class Repository {
     this.checkDescriptor(desc);
     const res = await this.send({
       method: 'HEAD',
-      url: this.url(`blobs/${desc.digest}`),
+      url: await this.url(`blobs/${desc.digest}`),
       scopes: this.pullScopes,
       expect: [200, 404],
       what: `blob ${desc.digest}`,
@@ -323,7 +384,7 @@ export class Repository {
     if (!repositoryRe.test(fromRepository)) {
       throw new S2IError('ERR_INVALID_REFERENCE', `invalid repository name "${fromRepository.slice(0, 100)}" to mount from`);
     }
-    const url = this.url('blobs/uploads/');
+    const url = await this.url('blobs/uploads/');
     url.searchParams.set('mount', desc.digest);
     url.searchParams.set('from', fromRepository);
     const res = await this.send({
@@ -411,7 +472,7 @@ export class Repository {
   private async startUpload(what: string): Promise<{ location: URL; minChunk: number }> {
     const res = await this.send({
       method: 'POST',
-      url: this.url('blobs/uploads/'),
+      url: await this.url('blobs/uploads/'),
       headers: { 'content-length': '0' },
       body: '',
       scopes: this.pushScopes,
@@ -504,7 +565,7 @@ export class Repository {
     }
     const res = await this.send({
       method: 'PUT',
-      url: this.url(`manifests/${reference}`),
+      url: await this.url(`manifests/${reference}`),
       headers: { 'content-type': mediaType },
       body: bytes,
       scopes: this.pushScopes,
@@ -518,7 +579,7 @@ export class Repository {
 
   async tags(): Promise<string[]> {
     const out: string[] = [];
-    let url: URL | undefined = this.url('tags/list');
+    let url: URL | undefined = await this.url('tags/list');
     for (let page = 0; url && page < 10_000; page++) {
       const res: HttpResponse = await this.send({ method: 'GET', url, scopes: this.pullScopes, expect: [200], what: `tags of ${this.registry}/${this.name}`, pulling: true });
       const body = await readCapped(res.body, MAX_MANIFEST_BYTES + 1);
@@ -542,12 +603,100 @@ export class Repository {
     parseDigest(digest);
     const res = await this.send({
       method: 'DELETE',
-      url: this.url(`manifests/${digest}`),
+      url: await this.url(`manifests/${digest}`),
       scopes: [repositoryScope(this.name, 'delete'), ...this.pushScopes],
       expect: [202, 200, 204],
       what: `delete manifest ${this.ref(digest)}`,
     });
     await discard(res.body);
+  }
+
+  /**
+   * Pushes the blobs of one image, `concurrency` at a time: each is skipped when the repository has it,
+   * mounted from `mountFrom` (a repository of the same registry) when that works, else uploaded. Emits
+   * per-blob progress events (`skipped`, `mounted`, `start`/`progress`/`end`).
+   */
+  async pushBlobs(items: readonly PushBlobItem[], opts: { mountFrom?: string } = {}): Promise<PushBlobsResult> {
+    const out: PushBlobsResult = { uploaded: [], skipped: [], mounted: [] };
+    await mapLimit(items, this.ctx.concurrency, async ({ descriptor: d, open }) => {
+      if (await this.blobExists(d)) {
+        out.skipped.push(d.digest);
+        this.ctx.onProgress({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state: 'skipped' });
+        return;
+      }
+      if (opts.mountFrom && opts.mountFrom !== this.name && (await this.mountBlob(d, opts.mountFrom))) {
+        out.mounted.push(d.digest);
+        return;
+      }
+      await this.pushBlob(d, open);
+      out.uploaded.push(d.digest);
+    }, this.ctx.signal ? { signal: this.ctx.signal } : {});
+    return out;
+  }
+
+  /**
+   * Fetches blobs `concurrency` at a time; `consume` gets each verified stream and must read it to the end
+   * (the stream errors before its end on wrong bytes). Per-blob progress events come from fetchBlob.
+   */
+  async fetchBlobs(descs: readonly Descriptor[], consume: (desc: Descriptor, stream: Readable) => Promise<void>): Promise<void> {
+    await mapLimit(descs, this.ctx.concurrency, async (d) => {
+      const stream = await this.fetchBlob(d);
+      try {
+        await consume(d, stream);
+      } finally {
+        stream.destroy();
+      }
+    }, this.ctx.signal ? { signal: this.ctx.signal } : {});
+  }
+
+  /**
+   * Manifests whose `subject` is `digest` (distribution-spec v1.1 "Listing Referrers"), optionally only one
+   * `artifactType`. Uses `GET /v2/NAME/referrers/DIGEST`; a registry without that API answers 404 and the
+   * referrers tag schema is read instead: the index tagged `<alg>-<hex>` ("Referrers Tag Schema").
+   */
+  async referrers(digest: string, opts: { artifactType?: string } = {}): Promise<Descriptor[]> {
+    parseDigest(digest);
+    const what = `referrers of ${this.ref(digest)}`;
+    const keep = (list: Descriptor[], filtered: boolean): Descriptor[] =>
+      opts.artifactType === undefined || filtered ? list : list.filter((d) => d.artifactType === opts.artifactType);
+    let url: URL | undefined = await this.url(`referrers/${digest}`);
+    if (opts.artifactType !== undefined) url.searchParams.set('artifactType', opts.artifactType);
+    const out: Descriptor[] = [];
+    for (let page = 0; url && page < 1000; page++) {
+      const res: HttpResponse = await this.send({
+        method: 'GET',
+        url,
+        headers: { accept: MediaType.ociIndex },
+        scopes: this.pullScopes,
+        expect: page === 0 ? [200, 404] : [200],
+        what,
+        pulling: true,
+      });
+      if (res.status === 404) {
+        await discard(res.body);
+        return keep(await this.referrersByTag(digest), false);
+      }
+      const bytes = await this.readManifestBody(res, what);
+      const index = referrersIndex(bytes, header(res.headers, 'content-type'), what);
+      // OCI-Filters-Applied says the registry already filtered; otherwise the client must (spec).
+      const filtered = (header(res.headers, 'oci-filters-applied') ?? '').split(',').map((x) => x.trim()).includes('artifactType');
+      out.push(...keep(index, filtered));
+      url = nextLink(header(res.headers, 'link'), res.url);
+    }
+    return out;
+  }
+
+  private async referrersByTag(digest: string): Promise<Descriptor[]> {
+    const { algorithm, hex } = parseDigest(digest);
+    const tag = `${algorithm}-${hex}`.slice(0, 128);
+    let got: { bytes: Buffer; descriptor: Descriptor };
+    try {
+      got = await this.resolve(tag);
+    } catch (e) {
+      if (e instanceof S2IError && e.code === 'ERR_MANIFEST_UNKNOWN') return [];
+      throw e;
+    }
+    return referrersIndex(got.bytes, got.descriptor.mediaType, `referrers tag ${this.ref(tag)}`);
   }
 
   private progress(op: 'pull' | 'push', desc: Descriptor): (state: 'start' | 'progress' | 'end', done: number) => void {
@@ -655,6 +804,22 @@ function nextLink(link: string | undefined, base: URL): URL | undefined {
     return u.origin === base.origin ? u : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The `manifests` of a referrers index (an OCI index, validated like any index). */
+function referrersIndex(bytes: Buffer, contentType: string | undefined, what: string): Descriptor[] {
+  const parsed = withPullExit(() => parseManifestDocument(bytes, contentType));
+  if (parsed.kind !== 'index' || parsed.mediaType !== MediaType.ociIndex) {
+    throw new RegistryError('ERR_REGISTRY_ERROR', `${what}: expected an OCI image index, got ${parsed.mediaType}`, { exitCode: ExitCode.pull });
+  }
+  return parsed.index.manifests;
+}
+
+/** host[:port] (or [IPv6]:port), nothing else: it becomes part of URLs and of a certs.d path. */
+export function checkRegistry(registry: string): void {
+  if (!registryRe.test(registry)) {
+    throw new S2IError('ERR_INVALID_REFERENCE', `invalid registry host "${registry.slice(0, 100)}": expected host[:port]`);
   }
 }
 

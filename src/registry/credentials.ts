@@ -235,3 +235,14 @@ export async function removeAuth(file: string, registry: string): Promise<boolea
   if (removed) await writeJsonAtomic(file, doc);
   return removed;
 }
+
+/** Empties `auths` (logout --all), keeping credHelpers/credsStore and other keys; returns how many entries went. */
+export async function removeAllAuths(file: string): Promise<number> {
+  const doc = await readAuthFile(file);
+  if (!doc?.auths || typeof doc.auths !== 'object') return 0;
+  const n = Object.keys(doc.auths).length;
+  if (n === 0) return 0;
+  doc.auths = {};
+  await writeJsonAtomic(file, doc);
+  return n;
+}

@@ -140,3 +140,14 @@ export function unreachableError(registry: string, url: URL, method: string, cau
     { method, url, cause, exitCode: pulling ? ExitCode.pull : ExitCode.generic },
   );
 }
+
+/** The registry's certificate could not be verified (x509): say where its CA goes. */
+export function tlsError(registry: string, url: URL, method: string, cause: unknown, hint: string, pulling?: boolean): RegistryError {
+  const c = cause as { code?: string; message?: string } | undefined;
+  const why = [c?.code, c?.message?.split('\n')[0]].filter(Boolean).join(': ');
+  return new RegistryError(
+    'ERR_REGISTRY_TLS',
+    `x509: cannot verify the TLS certificate of registry ${registry}${why ? ` (${why})` : ''}: put its CA certificate in ${hint}, or use --tls-verify=false`,
+    { method, url, cause, exitCode: pulling ? ExitCode.pull : ExitCode.generic },
+  );
+}

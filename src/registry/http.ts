@@ -8,7 +8,9 @@ import { Agent, type Dispatcher } from 'undici';
 import type { ProgressSink } from '../events.js';
 import { Authenticator, parseChallenges, readCapped } from './auth.js';
 import type { Credentials } from './credentials.js';
-import { MAX_ERROR_BODY, RegistryError, redactUrl, registryErrorFromResponse, unreachableError } from './errors.js';
+import { MAX_ERROR_BODY, RegistryError, redactUrl, registryErrorFromResponse, tlsError, unreachableError } from './errors.js';
+import { certHint, isCertificateError, loadRegistryTls, secureContextFor, type TlsLookupOptions } from './tls.js';
+import { isLoopbackHost, registryApiHost } from '../oci/reference.js';
 import {
   backoffDelay,
   isRetryableStatus,
@@ -59,6 +61,10 @@ export interface HttpClientOptions {
   onProgress?: ProgressSink;
   signal?: AbortSignal;
   credentials: (registry: string) => Promise<Credentials | undefined>;
+  /** Where per-registry CA and client certificates are found (tls.ts). */
+  tls?: TlsLookupOptions;
+  /** A request whose answer (headers, or the next body bytes) takes longer than this fails and is retried. */
+  requestTimeoutMs: number;
 }
 
 const MAX_REDIRECTS = 5;
@@ -69,44 +75,113 @@ export function header(h: IncomingHttpHeaders, name: string): string | undefined
 }
 
 export class HttpClient {
+  /** The pool for registries without their own TLS files. */
   readonly dispatcher: Agent;
-  private readonly auths = new Map<string, Authenticator>();
+  private readonly agents = new Map<string, Promise<Agent>>();
+  private readonly origins = new Map<string, Promise<string>>();
+  private readonly auths = new Map<string, Promise<Authenticator>>();
   private readonly warned = new Set<string>();
 
   constructor(private readonly opts: HttpClientOptions) {
-    this.dispatcher = new Agent({
-      connect: { rejectUnauthorized: opts.tlsVerify },
+    this.dispatcher = this.newAgent(undefined);
+  }
+
+  private newAgent(secureContext: import('node:tls').SecureContext | undefined): Agent {
+    return new Agent({
+      connect: { rejectUnauthorized: this.opts.tlsVerify, ...(secureContext ? { secureContext } : {}) },
       keepAliveTimeout: 10_000,
+      // Both are inactivity timeouts: time to the response headers, and between body chunks.
+      headersTimeout: this.opts.requestTimeoutMs,
+      bodyTimeout: this.opts.requestTimeoutMs,
     });
+  }
+
+  /** The pool for `registry`: its own when certs.d/--cert-dir has files for it (also used for its token realm and redirects). */
+  dispatcherFor(registry: string): Promise<Agent> {
+    let a = this.agents.get(registry);
+    if (!a) {
+      a = loadRegistryTls(registry, this.opts.tls).then((files) => {
+        const ctx = secureContextFor(files);
+        return ctx ? this.newAgent(ctx) : this.dispatcher;
+      });
+      // A failed lookup (unreadable cert files) is reported on every request, not cached as a rejection forever.
+      a.catch(() => this.agents.delete(registry));
+      this.agents.set(registry, a);
+    }
+    return a;
+  }
+
+  /**
+   * `https://host` or `http://host` for the registry API. Plain HTTP only when asked (`plainHttp: true`), or
+   * for loopback registries and with --tls-verify=false, where HTTPS is tried first and plain HTTP used when
+   * the server does not speak TLS (docker's rule for insecure registries). A certificate error never
+   * downgrades to HTTP.
+   */
+  originFor(registry: string, plainHttp: boolean | undefined, signal?: AbortSignal): Promise<string> {
+    const host = registryApiHost(registry);
+    if (plainHttp === true) return Promise.resolve(`http://${host}`);
+    if (plainHttp === false || (this.opts.tlsVerify && !isLoopbackHost(registry))) return Promise.resolve(`https://${host}`);
+    let o = this.origins.get(registry);
+    if (!o) {
+      o = this.probe(registry, host, signal);
+      o.catch(() => this.origins.delete(registry));
+      this.origins.set(registry, o);
+    }
+    return o;
+  }
+
+  private async probe(registry: string, host: string, signal?: AbortSignal): Promise<string> {
+    const dispatcher = await this.dispatcherFor(registry);
+    try {
+      const res = await dispatcher.request({ origin: `https://${host}`, path: '/v2/', method: 'GET', headers: { 'user-agent': this.opts.userAgent }, signal: signal ?? this.opts.signal });
+      await discard(res.body);
+      return `https://${host}`;
+    } catch (e) {
+      const s = signal ?? this.opts.signal;
+      if (s?.aborted) throw s.reason ?? e;
+      // Untrusted certificate: stay on HTTPS so the request reports it (a downgrade would hide it).
+      if (isCertificateError(e)) return `https://${host}`;
+      return `http://${host}`;
+    }
   }
 
   get retryPolicy(): RetryPolicy {
     return this.opts.retry;
   }
 
-  authenticator(registry: string): Authenticator {
+  authenticator(registry: string): Promise<Authenticator> {
     let a = this.auths.get(registry);
     if (!a) {
       let cached: Promise<Credentials | undefined> | undefined;
-      a = new Authenticator(registry, () => (cached ??= this.opts.credentials(registry)), {
-        dispatcher: this.dispatcher,
-        userAgent: this.opts.userAgent,
-        ...(this.opts.signal ? { signal: this.opts.signal } : {}),
-      });
+      a = this.dispatcherFor(registry).then(
+        (dispatcher) =>
+          new Authenticator(registry, () => (cached ??= this.opts.credentials(registry)), {
+            dispatcher,
+            userAgent: this.opts.userAgent,
+            ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+          }),
+      );
+      a.catch(() => this.auths.delete(registry));
       this.auths.set(registry, a);
     }
     return a;
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    const agents = new Set<Agent>([this.dispatcher]);
+    for (const p of this.agents.values()) {
+      const a = await p.catch(() => undefined);
+      if (a) agents.add(a);
+    }
+    await Promise.all([...agents].map((a) => a.close()));
   }
 
   /** Sends `req`; resolves with a response whose status is in `req.expect` (the caller owns its body). */
   async send(req: HttpRequest): Promise<HttpResponse> {
     const replayable = req.body === undefined || typeof req.body === 'string' || Buffer.isBuffer(req.body);
     const signal = req.signal ?? this.opts.signal;
-    const auth = this.authenticator(req.registry);
+    const auth = await this.authenticator(req.registry);
+    const dispatcher = await this.dispatcherFor(req.registry);
     const apiHost = req.url.host;
     const follow = req.followRedirects ?? (req.method === 'GET' || req.method === 'HEAD');
     const policy = this.opts.retry;
@@ -128,7 +203,7 @@ export class HttpClient {
       }
       let res: Dispatcher.ResponseData;
       try {
-        res = await this.dispatcher.request({
+        res = await dispatcher.request({
           origin: url.origin,
           path: `${url.pathname}${url.search}`,
           method: method as Dispatcher.HttpMethod,
@@ -140,6 +215,7 @@ export class HttpClient {
         if (signal?.aborted) throw signal.reason ?? e;
         // Our own request-body stream failed (e.g. the upload source had the wrong size): that error, unwrapped.
         if (e instanceof S2IError) throw e;
+        if (isCertificateError(e)) throw tlsError(req.registry, url, method, e, certHint(req.registry, this.opts.tls), req.pulling);
         if (isUnreachableError(e)) throw unreachableError(req.registry, url, method, e, req.pulling);
         if (isTransientNetworkError(e) && replayable && req.retry !== false && attempt < policy.attempts) {
           await sleep(backoffDelay(attempt, policy), signal);

@@ -32,6 +32,8 @@ export interface SandboxSpecInput {
   readonlyRootfs?: boolean;
   /** When true (a user namespace without a subordinate range), skip mounts a single-ID namespace cannot make. */
   restricted?: boolean;
+  /** Host file bound read-only at /etc/hosts instead of the host's (--add-host); also used with network none. */
+  hostsFile?: string;
 }
 
 /** The capability set podman/buildah give containers by default. */
@@ -73,7 +75,9 @@ export function buildRuntimeSpec(input: SandboxSpecInput): Record<string, unknow
   ];
   if (input.network !== 'none') {
     mounts.push({ destination: '/etc/resolv.conf', type: 'bind', source: '/etc/resolv.conf', options: ['rbind', 'ro'] });
-    mounts.push({ destination: '/etc/hosts', type: 'bind', source: '/etc/hosts', options: ['rbind', 'ro'] });
+  }
+  if (input.hostsFile || input.network !== 'none') {
+    mounts.push({ destination: '/etc/hosts', type: 'bind', source: input.hostsFile ?? '/etc/hosts', options: ['rbind', 'ro'] });
   }
   if (input.restricted) {
     // gid 5 (tty) does not exist in a single-ID namespace.

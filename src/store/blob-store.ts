@@ -66,6 +66,7 @@ export class BlobStore {
     for (;;) {
       if (await this.has(desc.digest)) {
         src.destroy();
+        this.touch(desc.digest);
         return;
       }
       const running = this.inflight.get(desc.digest);
@@ -125,7 +126,15 @@ export class BlobStore {
 
   /** A stream of the blob from byte `start`; emits ENOENT when absent. */
   open(digest: string, start = 0): Readable {
-    return createReadStream(this.path(digest), { start });
+    const file = this.path(digest);
+    this.touch(digest);
+    return createReadStream(file, { start });
+  }
+
+  /** Records a use of the blob: its mtime is its "last used" time for `cache prune --older-than` (best effort). */
+  touch(digest: string): void {
+    const now = new Date();
+    fs.utimes(this.path(digest), now, now).catch(() => undefined);
   }
 
   /** The whole blob, re-verified; refuses blobs over `maxSize` (ERR_BLOB_TOO_LARGE) and absent ones (ERR_BLOB_UNKNOWN). */
@@ -146,6 +155,7 @@ export class BlobStore {
       if (actual !== digest) {
         throw new S2IError('ERR_DIGEST_MISMATCH', `stored blob ${digest} is corrupt (its content hashes to ${actual}); run \`oci-s2i cache verify\``);
       }
+      this.touch(digest);
       return buf;
     } finally {
       await fh.close();

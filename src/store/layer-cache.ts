@@ -13,8 +13,10 @@ import type { UnpackLimits } from '../layer/unpack-limits.js';
 import { isValidDigest, parseDigest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { VerifyingStream } from './blob-store.js';
+import { layerMetaDir, touchLayerMeta, writeLayerMeta } from './layer-meta.js';
 import { acquireLock, lockPath } from './lock-file.js';
 import { lockDir, sweepDeadTemps, writeFileAtomic } from './store-paths.js';
+import { treeDigest } from './tree-digest.js';
 
 export interface UnpackOptions {
   signal?: AbortSignal;
@@ -42,6 +44,7 @@ export class LayerCache {
     for (const d of [['sha256'], ['by-blob', 'sha256'], ['tmp']]) await fs.mkdir(path.join(abs, layersDir, ...d), { recursive: true });
     await fs.mkdir(path.join(abs, lockDir), { recursive: true });
     await fs.mkdir(path.join(abs, leasesDir), { recursive: true });
+    await fs.mkdir(path.join(abs, layerMetaDir), { recursive: true });
     await sweepDeadTemps(path.join(abs, layersDir, 'tmp'));
     await sweepDeadTemps(path.join(abs, leasesDir));
     return new LayerCache(abs);
@@ -106,6 +109,7 @@ export class LayerCache {
     for (const d of diffIDs) this.dir(d);
     const file = path.join(this.root, leasesDir, `${process.pid}-${randomBytes(6).toString('hex')}.json`);
     await writeFileAtomic(file, JSON.stringify({ pid: process.pid, created: new Date().toISOString(), diffIDs }));
+    await Promise.all(diffIDs.map((d) => touchLayerMeta(this.root, d)));
     return {
       release: async () => {
         await fs.rm(file, { force: true });
@@ -122,10 +126,14 @@ export class LayerCache {
     const mapped = await this.diffIDForBlob(blob.digest);
     if (mapped !== undefined && (await this.has(mapped))) {
       if (expected !== undefined && mapped !== expected) throw mismatch(blob, expected, mapped);
+      await touchLayerMeta(this.root, mapped);
       return { diffID: mapped, dir: this.dir(mapped), cached: true };
     }
     // Same uncompressed content reached through another blob (recompressed layer): the dir is keyed by content.
-    if (expected !== undefined && (await this.has(expected))) return { diffID: expected, dir: this.dir(expected), cached: true };
+    if (expected !== undefined && (await this.has(expected))) {
+      await touchLayerMeta(this.root, expected);
+      return { diffID: expected, dir: this.dir(expected), cached: true };
+    }
     return undefined;
   }
 
@@ -162,6 +170,19 @@ export class LayerCache {
       });
       if (opts.expectedDiffID !== undefined && res.diffID !== opts.expectedDiffID) throw mismatch(blob, opts.expectedDiffID, res.diffID);
       const dir = this.dir(res.diffID);
+      if (!(await this.has(res.diffID))) {
+        // The record goes first: a dir never appears without the identity `cache verify` checks it against.
+        const tree = await treeDigest(tmp);
+        await writeLayerMeta(this.root, {
+          version: 1,
+          diffID: res.diffID,
+          blob: blob.digest,
+          tree: tree.digest,
+          entries: tree.entries,
+          bytes: tree.bytes,
+          unpacked: new Date().toISOString(),
+        });
+      }
       try {
         await fs.rename(tmp, dir);
       } catch (e) {

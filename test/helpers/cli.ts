@@ -32,10 +32,11 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
     env.HOME = opts.user.home;
     env.USER = opts.user.name;
     delete env.XDG_RUNTIME_DIR;
-    // tap's process-info hooks (NODE_OPTIONS --import) would write into the checkout as that user.
+    // tap's process-info hooks put an --import into NODE_OPTIONS of every child it sees spawned (even when we
+    // pass our own env); as the other user they would write into the checkout, so strip them past setpriv.
     delete env.NODE_OPTIONS;
     cmd = 'setpriv';
-    argv = ['--reuid', String(opts.user.uid), '--regid', String(opts.user.gid), '--init-groups', '--', process.execPath, cli, ...args];
+    argv = ['--reuid', String(opts.user.uid), '--regid', String(opts.user.gid), '--init-groups', '--', 'env', '-u', 'NODE_OPTIONS', process.execPath, cli, ...args];
   }
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, argv, { env, cwd: opts.cwd ?? projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,6 +1,6 @@
 // An HTTP proxy on a real loopback socket in front of a real registry, injecting the faults a real server
 // cannot be made to produce on demand: a connection cut after N body bytes (request or response), 429 with
-// Retry-After, 5xx, and counting every request and its bytes so tests can assert what travelled.
+// Retry-After, 5xx, a stalled response (held for N ms), and counting every request and its bytes so tests can assert what travelled.
 //
 // The Host header is forwarded unchanged, so distribution builds upload Locations that point back at the
 // proxy. A request cut is, by default, *buffered* like nginx's proxy_request_buffering: the registry sees
@@ -21,6 +21,8 @@ interface Match {
 export type Fault =
   | (Match & { kind: 'cut-request'; afterBytes: number; forwardPartial?: boolean })
   | (Match & { kind: 'cut-response'; afterBytes: number })
+  /** Holds the response for `ms`: before its headers, or after `afterBytes` body bytes. Then lets it continue. */
+  | (Match & { kind: 'stall'; ms: number; afterBytes?: number })
   | (Match & { kind: 'status'; status: number; times?: number; retryAfter?: string; body?: string; headers?: Record<string, string> });
 
 export interface RequestRecord {
@@ -120,10 +122,40 @@ export async function startFaultProxy(targetHostPort: string, opts: { faults?: F
 
     const cutReq = take('cut-request', method, path);
     const cutRes = take('cut-response', method, path);
+    const stall = take('stall', method, path);
+    const hold = (ms: number, then: () => void): void => {
+      const timer = setTimeout(then, ms);
+      res.once('close', () => clearTimeout(timer));
+    };
     const upstream = http.request({ host: targetHost, port: targetPort, method, path: req.url, headers: req.headers, agent }, (up) => {
       rec.status = up.statusCode ?? 0;
-      res.writeHead(up.statusCode ?? 502, up.headers);
+      res.once('close', () => up.destroy());
+      if (stall && stall.kind === 'stall' && !stall.afterBytes) {
+        rec.fault = 'stall';
+        up.pause();
+        hold(stall.ms, () => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.resume();
+        });
+      } else {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+      }
+      let stalled = false;
       up.on('data', (d: Buffer) => {
+        if (stall && stall.kind === 'stall' && stall.afterBytes && !stalled && rec.responseBytes + d.length >= stall.afterBytes) {
+          stalled = true;
+          rec.fault = 'stall';
+          const keep = stall.afterBytes - rec.responseBytes;
+          rec.responseBytes += keep;
+          res.write(d.subarray(0, keep));
+          up.pause();
+          hold(stall.ms, () => {
+            rec.responseBytes += d.length - keep;
+            res.write(d.subarray(keep));
+            up.resume();
+          });
+          return;
+        }
         if (cutRes && cutRes.kind === 'cut-response' && rec.responseBytes + d.length >= cutRes.afterBytes) {
           const keep = cutRes.afterBytes - rec.responseBytes;
           rec.fault = 'cut-response';

@@ -1,93 +1,182 @@
+import { readFileSync } from 'node:fs';
 import { S2IError, ExitCode } from '../../errors.js';
-import { build, writeDigestFile } from '../../build/build.js';
+import { build, writeDigestFile, type BuildOptions } from '../../build/build.js';
+import { writeBuildAsDockerfile } from '../../build/as-dockerfile.js';
 import { parsePlatform } from '../../oci/platform.js';
-import type { Command } from '../command.js';
+import type { Command, CommandContext, Param } from '../command.js';
 import { str, list, oneOf, intFlag } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
 import { makeRenderer } from '../render.js';
 
+const policies = ['always', 'if-not-present', 'never'] as const;
+
+export const buildParams: Param[] = [
+  { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the result (docker for OpenShift <= 4.6 and old Quay)', default: 'docker' },
+  { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'builder platform to pick from a manifest list/index (default: this host)' },
+  { name: 'pull-policy', short: 'p', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the builder manifest from its registry', default: 'if-not-present' },
+  { name: 'runtime', type: 'string', value: 'runc|crun|PATH', description: 'OCI runtime (default: crun on cgroup v2 hosts, else runc)' },
+  { name: 'env', short: 'e', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'environment for assemble, kept in the image' },
+  { name: 'environment-file', short: 'E', type: 'string', multiple: true, value: 'FILE', description: 'file of NAME=VALUE lines, order kept' },
+  { name: 'build-env', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'environment for assemble only, never stored in the image' },
+  { name: 'scripts-url', short: 's', type: 'string', value: 'URL', description: 'where to find S2I scripts: image:///path, file://dir, http(s)://…' },
+  { name: 'destination', short: 'd', type: 'string', value: 'DIR', description: 'where source and scripts go in the image (default: label, else /tmp)' },
+  { name: 'assemble-user', type: 'string', value: 'UID[:GID]', description: 'user that runs assemble (default: label, else the image USER)' },
+  { name: 'allowed-uids', short: 'u', type: 'string', value: 'RANGES', description: 'UIDs the builder may run as, e.g. 1- (names and root fail with exit 15)' },
+  { name: 'label', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'label for the output image' },
+  { name: 'application-name', short: 'n', type: 'string', value: 'NAME', description: 'application name (io.k8s.display-name)' },
+  { name: 'description', type: 'string', value: 'TEXT', description: 'image description (io.k8s.description)' },
+  { name: 'ref', short: 'r', type: 'string', value: 'REF', description: 'git branch, tag or commit to build (git sources)' },
+  { name: 'context-dir', type: 'string', value: 'DIR', description: 'sub-directory of the source holding the application' },
+  { name: 'copy', short: 'c', type: 'boolean', description: 'copy a local git checkout as it is (always the case here)' },
+  { name: 'incremental', type: 'boolean', description: 'restore artifacts of the previous image with its save-artifacts script' },
+  { name: 'incremental-from', type: 'string', value: 'IMAGE', description: 'previous image for --incremental (default: TAG)' },
+  { name: 'incremental-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the previous image', default: 'if-not-present' },
+  { name: 'rm', type: 'boolean', description: 'accepted for s2i compatibility: there is no local image to remove' },
+  { name: 'runtime-image', type: 'string', value: 'IMAGE', description: 'image the artifacts are copied into after assemble' },
+  { name: 'runtime-artifact', short: 'a', type: 'string', multiple: true, value: 'SRC[:DST]', description: 'file or dir copied from the builder into the runtime image' },
+  { name: 'runtime-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the runtime image', default: 'if-not-present' },
+  { name: 'assemble-runtime-user', type: 'string', value: 'UID[:GID]', description: 'user that runs assemble-runtime' },
+  { name: 'inject', short: 'i', type: 'string', multiple: true, value: 'SRC:DST', description: 'file or dir visible to assemble only (read-only, never in a layer); ;-separated' },
+  { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'SRC:DST', description: 'read-write bind mount for assemble' },
+  { name: 'add-host', type: 'string', multiple: true, value: 'HOST:IP', description: 'extra /etc/hosts entry for assemble' },
+  { name: 'network', type: 'string', value: 'host|none', description: 'network for assemble', default: 'host' },
+  { name: 'cap-drop', type: 'string', multiple: true, value: 'CAP', description: 'capability to drop for assemble (ALL for every one)' },
+  { name: 'exclude', type: 'string', value: 'REGEX', description: 'source paths to leave out', default: '(^|/)\\.git(/|$)' },
+  { name: 'keep-symlinks', type: 'boolean', description: 'copy symlinks of the source as symlinks' },
+  { name: 'callback-url', type: 'string', value: 'URL', description: 'POST {"success":bool,"labels":{…}} here when the build ends' },
+  { name: 'save-temp-dir', type: 'boolean', description: 'keep the build directory and print its path' },
+  { name: 'use-config', type: 'string', value: 'FILE', description: 'JSON file (.s2ifile) of flag values; flags on the command line win' },
+  { name: 'as-dockerfile', type: 'string', value: 'PATH', description: 'write a Containerfile + context to PATH instead of building' },
+  { name: 'compression', type: 'string', value: 'gzip|zstd|none', description: 'compression of the new layer', default: 'gzip' },
+  { name: 'compression-level', type: 'string', value: 'N', description: 'compression level (gzip 1-9, zstd 1-19)' },
+  { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the pushed manifest digest to FILE' },
+  { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },
+  ...registryParams,
+];
+
+type Values = CommandContext['values'];
+
+/**
+ * --use-config FILE: a JSON object of flag values by long name (`"incremental": true`, `"env": ["A=1"]`) plus
+ * `source`, `builder`, `tag`. Values given on the command line win; lists from both are not merged.
+ */
+export function applyConfigFile(file: string, values: Values, positionals: string[], params: Param[]): { values: Values; positionals: string[] } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new S2IError('ERR_USE_CONFIG', `cannot read --use-config ${file}: ${(e as Error).message}; give a JSON object of flag values`, { exitCode: ExitCode.usage });
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file} is not a JSON object`, { exitCode: ExitCode.usage });
+  const out: Values = {};
+  const pos = [...positionals];
+  const names = ['source', 'builder', 'tag'];
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    const at = names.indexOf(k);
+    if (at >= 0) {
+      if (typeof v !== 'string') throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: "${k}" must be a string`, { exitCode: ExitCode.usage });
+      if (pos[at] === undefined) pos[at] = v;
+      continue;
+    }
+    const p = params.find((x) => x.name === k);
+    if (!p || k === 'use-config') throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: unknown flag "${k}"`, { exitCode: ExitCode.usage });
+    const ok = p.type === 'boolean' ? typeof v === 'boolean' : p.multiple ? Array.isArray(v) && v.every((x) => typeof x === 'string') || typeof v === 'string' : typeof v === 'string' || typeof v === 'number';
+    if (!ok) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: "${k}" has the wrong type (${p.type}${p.multiple ? ' list' : ''})`, { exitCode: ExitCode.usage });
+    out[k] = p.type === 'boolean' ? (v as boolean) : p.multiple ? (Array.isArray(v) ? (v as string[]) : [v as string]) : String(v);
+  }
+  if (pos.some((x) => x === undefined)) throw new S2IError('ERR_USAGE', 'positional arguments cannot be skipped', { exitCode: ExitCode.usage });
+  return { values: { ...out, ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) }, positionals: pos };
+}
+
+/** BuildOptions from parsed flags (shared with rebuild). */
+export function buildOptionsFromValues(v: Values): Omit<BuildOptions, 'source' | 'builder' | 'tag'> & { asDockerfile?: string } {
+  const format = oneOf('format', str(v.format), ['docker', 'oci'] as const) ?? 'docker';
+  const compression = oneOf('compression', str(v.compression), ['gzip', 'zstd', 'none'] as const) ?? 'gzip';
+  if (format === 'docker' && compression === 'zstd') {
+    throw new S2IError('ERR_USAGE', '--compression zstd cannot be used with --format docker (Docker images have no zstd layers): use --format oci or --compression gzip', {
+      exitCode: ExitCode.usage,
+    });
+  }
+  const level = intFlag('compression-level', str(v['compression-level']), compression === 'zstd' ? 1 : 0, compression === 'zstd' ? 19 : 9);
+  const platform = str(v.platform);
+  const opt = <T>(k: string, val: T | undefined) => (val === undefined || val === false ? {} : { [k]: val });
+  return {
+    format,
+    compression,
+    ...opt('compressionLevel', level),
+    ...opt('platform', platform ? parsePlatform(platform) : undefined),
+    ...opt('pullPolicy', oneOf('pull-policy', str(v['pull-policy']), policies)),
+    ...opt('runtime', str(v.runtime)),
+    env: list(v.env),
+    envFiles: list(v['environment-file']),
+    buildEnv: list(v['build-env']),
+    ...opt('scriptsUrl', str(v['scripts-url'])),
+    ...opt('destination', str(v.destination)),
+    ...opt('assembleUser', str(v['assemble-user'])),
+    ...opt('allowedUids', str(v['allowed-uids'])),
+    labels: list(v.label),
+    ...opt('applicationName', str(v['application-name'])),
+    ...opt('description', str(v.description)),
+    ...opt('ref', str(v.ref)),
+    ...opt('contextDir', str(v['context-dir'])),
+    ...opt('incremental', v.incremental === true),
+    ...opt('incrementalFrom', str(v['incremental-from'])),
+    ...opt('incrementalPullPolicy', oneOf('incremental-pull-policy', str(v['incremental-pull-policy']), policies)),
+    ...opt('runtimeImage', str(v['runtime-image'])),
+    runtimeArtifacts: list(v['runtime-artifact']),
+    ...opt('runtimePullPolicy', oneOf('runtime-pull-policy', str(v['runtime-pull-policy']), policies)),
+    ...opt('assembleRuntimeUser', str(v['assemble-runtime-user'])),
+    inject: list(v.inject),
+    volumes: list(v.volume),
+    addHosts: list(v['add-host']),
+    ...opt('network', oneOf('network', str(v.network), ['host', 'none'] as const)),
+    capDrop: list(v['cap-drop']),
+    ...opt('exclude', str(v.exclude)),
+    ...opt('keepSymlinks', v['keep-symlinks'] === true),
+    ...opt('callbackUrl', str(v['callback-url'])),
+    ...opt('saveTempDir', v['save-temp-dir'] === true),
+    ...opt('asDockerfile', str(v['as-dockerfile'])),
+    ...opt('root', str(v.root)),
+    noPush: v['no-push'] === true,
+    registry: registryOptions(v),
+  };
+}
+
+export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values): Promise<number> {
+  const o = buildOptionsFromValues(v);
+  const onProgress = makeRenderer(ctx.global, ctx.stderr);
+  if (o.asDockerfile) {
+    const r = await writeBuildAsDockerfile({ ...o, asDockerfile: o.asDockerfile, source, builder, ...(tag ? { tag } : {}), onProgress, signal: ctx.signal });
+    if (!ctx.global.quiet) ctx.stderr.write(`Wrote ${r.containerfile} (${r.files} source files)\n`);
+    ctx.stdout.write(r.containerfile + '\n');
+    return 0;
+  }
+  if (!tag) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)', { exitCode: ExitCode.usage });
+  const result = await build({ ...o, source, builder, tag, onProgress, signal: ctx.signal });
+  const digestFile = str(v.digestfile);
+  if (digestFile) await writeDigestFile(digestFile, result.digest);
+  if (ctx.global.json) {
+    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, push: result.push, tempDir: result.tempDir }) + '\n');
+  } else {
+    if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
+    if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully: ${result.reference}\n`);
+    ctx.stdout.write(result.digest + '\n');
+  }
+  return 0;
+}
+
 export const buildCommand: Command = {
   name: 'build',
-  summary: 'Build SOURCE with the BUILDER image\'s assemble script and push the result as TAG. No daemon needed.',
-  args: ['SOURCE', 'BUILDER', 'TAG'],
+  summary: 'Build SOURCE (directory or git URL) with the BUILDER image\'s assemble script and push the result as TAG. No daemon needed.',
+  args: ['SOURCE?', 'BUILDER?', 'TAG?'],
   needsNamespace: true,
-  params: [
-    { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the result (docker for OpenShift <= 4.6 and old Quay)', default: 'docker' },
-    { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'builder platform to pick from a manifest list/index (default: this host)' },
-    { name: 'pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the builder manifest from its registry', default: 'if-not-present' },
-    { name: 'runtime', type: 'string', value: 'runc|crun|PATH', description: 'OCI runtime (default: crun on cgroup v2 hosts, else runc)' },
-    { name: 'env', short: 'e', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'environment for assemble, kept in the image' },
-    { name: 'environment-file', short: 'E', type: 'string', multiple: true, value: 'FILE', description: 'file of NAME=VALUE lines, order kept' },
-    { name: 'build-env', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'environment for assemble only, never stored in the image' },
-    { name: 'scripts-url', short: 's', type: 'string', value: 'URL', description: 'where to find S2I scripts: image:///path, file://dir, http(s)://…' },
-    { name: 'destination', short: 'd', type: 'string', value: 'DIR', description: 'where source and scripts go in the image (default: label, else /tmp)' },
-    { name: 'assemble-user', type: 'string', value: 'UID[:GID]', description: 'user that runs assemble (default: label, else the image USER)' },
-    { name: 'label', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'label for the output image' },
-    { name: 'application-name', short: 'n', type: 'string', value: 'NAME', description: 'application name (io.k8s.display-name)' },
-    { name: 'description', type: 'string', value: 'TEXT', description: 'image description (io.k8s.description)' },
-    { name: 'network', type: 'string', value: 'host|none', description: 'network for assemble', default: 'host' },
-    { name: 'cap-drop', type: 'string', multiple: true, value: 'CAP', description: 'capability to drop for assemble (ALL for every one)' },
-    { name: 'exclude', type: 'string', value: 'REGEX', description: 'source paths to leave out', default: '(^|/)\\.git(/|$)' },
-    { name: 'compression', type: 'string', value: 'gzip|zstd|none', description: 'compression of the new layer', default: 'gzip' },
-    { name: 'compression-level', type: 'string', value: 'N', description: 'compression level (gzip 1-9, zstd 1-19)' },
-    { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the pushed manifest digest to FILE' },
-    { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },
-    ...registryParams,
-  ],
+  params: buildParams,
   async run(ctx) {
-    const v = ctx.values;
-    const [source, builder, tag] = ctx.positionals as [string, string, string];
-    const format = oneOf('format', str(v.format), ['docker', 'oci'] as const) ?? 'docker';
-    const compression = oneOf('compression', str(v.compression), ['gzip', 'zstd', 'none'] as const) ?? 'gzip';
-    if (format === 'docker' && compression === 'zstd') {
-      throw new S2IError('ERR_USAGE', '--compression zstd cannot be used with --format docker (Docker images have no zstd layers): use --format oci or --compression gzip', {
-        exitCode: ExitCode.usage,
-      });
-    }
-    const network = oneOf('network', str(v.network), ['host', 'none'] as const);
-    const pullPolicy = oneOf('pull-policy', str(v['pull-policy']), ['always', 'if-not-present', 'never'] as const);
-    const level = intFlag('compression-level', str(v['compression-level']), compression === 'zstd' ? 1 : 0, compression === 'zstd' ? 19 : 9);
-    const platform = str(v.platform);
-    const onProgress = makeRenderer(ctx.global, ctx.stderr);
-    const controller = new AbortController();
-    ctx.signal.addEventListener('abort', () => controller.abort(), { once: true });
-    const opt = <T>(k: string, val: T | undefined) => (val === undefined ? {} : { [k]: val });
-    const result = await build({
-      source,
-      builder,
-      tag,
-      format,
-      compression,
-      ...opt('compressionLevel', level),
-      ...opt('platform', platform ? parsePlatform(platform) : undefined),
-      ...opt('pullPolicy', pullPolicy),
-      ...opt('runtime', str(v.runtime)),
-      env: list(v.env),
-      envFiles: list(v['environment-file']),
-      buildEnv: list(v['build-env']),
-      ...opt('scriptsUrl', str(v['scripts-url'])),
-      ...opt('destination', str(v.destination)),
-      ...opt('assembleUser', str(v['assemble-user'])),
-      labels: list(v.label),
-      ...opt('applicationName', str(v['application-name'])),
-      ...opt('description', str(v.description)),
-      ...opt('network', network),
-      capDrop: list(v['cap-drop']),
-      ...opt('exclude', str(v.exclude)),
-      ...opt('root', str(v.root)),
-      noPush: v['no-push'] === true,
-      registry: registryOptions(v),
-      onProgress,
-      signal: controller.signal,
-    });
-    const digestFile = str(v.digestfile);
-    if (digestFile) await writeDigestFile(digestFile, result.digest);
-    if (ctx.global.json) {
-      ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, timings: result.timings, push: result.push }) + '\n');
-    } else {
-      if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully: ${result.reference}\n`);
-      ctx.stdout.write(result.digest + '\n');
-    }
-    return 0;
+    let { values: v, positionals } = ctx;
+    const cfg = str(v['use-config']);
+    if (cfg) ({ values: v, positionals } = applyConfigFile(cfg, v, positionals, buildParams));
+    const [source, builder, tag] = positionals as [string | undefined, string | undefined, string | undefined];
+    if (!source || !builder) throw new S2IError('ERR_USAGE', 'build takes SOURCE BUILDER [TAG]; see `oci-s2i build --help`', { exitCode: ExitCode.usage });
+    return runBuild(ctx, source, builder, tag, v);
   },
 };

@@ -1,0 +1,85 @@
+// `build --as-dockerfile PATH`: instead of building, write a Containerfile + context for buildah/podman.
+// Only the builder's manifest and config are fetched (labels, USER, Env); no layer, no sandbox, no namespace.
+import { mkdtemp, rm, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { parseReference, formatReference } from '../oci/reference.js';
+import { buildEnvironment } from '../s2i/environment.js';
+import { resolveScripts, type ScriptName } from '../s2i/scripts.js';
+import { resolveDestination, assembleUser as pickAssembleUser } from '../s2i/destination.js';
+import { generatedLabels, mergeLabels } from '../s2i/labels.js';
+import { makeSourceFilter } from '../s2i/ignore.js';
+import { parseUidRanges, checkUser } from '../s2i/allowed-uids.js';
+import { Label } from '../s2i/labels.js';
+import { writeAsDockerfile } from '../s2i/as-dockerfile.js';
+import { openEngine } from './context.js';
+import { pullImage } from './pull.js';
+import { prepareSource } from './source.js';
+import { checkBuildOptions, type BuildOptions } from './build.js';
+
+export interface AsDockerfileOptions extends Omit<BuildOptions, 'tag'> {
+  /** Path of the Containerfile to write; its directory becomes the build context. */
+  asDockerfile: string;
+  tag?: string;
+}
+
+export interface AsDockerfileResult {
+  containerfile: string;
+  files: number;
+  bytes: number;
+}
+
+export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise<AsDockerfileResult> {
+  checkBuildOptions(opts);
+  const builderRef = parseReference(opts.builder);
+  const engine = await openEngine(opts);
+  const work = await mkdtemp(path.join(engine.root, 'as-dockerfile-'));
+  try {
+    const source = await prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}) }, work);
+    const builder = await pullImage(engine, builderRef, { metadataOnly: true, policy: opts.pullPolicy ?? 'if-not-present', ...(opts.platform ? { platform: opts.platform } : {}) });
+    const cfg = builder.config.config ?? {};
+    const labels = cfg.Labels ?? {};
+    if (opts.allowedUids) {
+      const ranges = parseUidRanges(opts.allowedUids);
+      checkUser(cfg.User, ranges, 'image USER');
+      if (labels[Label.assembleUser]) checkUser(labels[Label.assembleUser], ranges, `label ${Label.assembleUser}`);
+      if (opts.assembleUser) checkUser(opts.assembleUser, ranges, '--assemble-user');
+    }
+    const optional: ScriptName[] = opts.incremental ? ['save-artifacts'] : [];
+    const scripts = await resolveScripts({ ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}), sourceDir: source.dir, imageLabels: labels, imageEnv: cfg.Env ?? [], needed: ['assemble', 'run'], optional });
+    const env = await buildEnvironment({ sourceDir: source.dir, envFlags: opts.env ?? [], envFiles: opts.envFiles ?? [] });
+    const extra = Object.fromEntries((opts.labels ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const outLabels = mergeLabels(
+      generatedLabels({
+        builderImage: formatReference(builderRef),
+        sourceLocation: source.location,
+        ...(source.contextDir ? { contextDir: source.contextDir } : {}),
+        ...(opts.tag ? { tag: opts.tag } : {}),
+        ...(opts.applicationName ? { appName: opts.applicationName } : {}),
+        ...(opts.description ? { description: opts.description } : {}),
+        ...(source.git ? { git: source.git } : {}),
+      }),
+      extra,
+    );
+    const containerfile = path.resolve(opts.asDockerfile);
+    await mkdir(path.dirname(containerfile), { recursive: true });
+    const previous = opts.incremental ? (opts.incrementalFrom ?? opts.tag) : undefined;
+    const r = await writeAsDockerfile({
+      containerfile,
+      builderImage: formatReference(builderRef),
+      destination: resolveDestination(opts.destination, labels),
+      assembleUser: pickAssembleUser(opts.assembleUser, labels, cfg.User),
+      imageUser: cfg.User ?? '',
+      labels: outLabels,
+      env,
+      scripts,
+      ...(previous ? { incremental: { previousImage: previous } } : {}),
+      sourceDir: source.dir,
+      filter: await makeSourceFilter(source.dir, opts.exclude),
+      keepSymlinks: opts.keepSymlinks ?? false,
+    });
+    return { containerfile, files: r.files, bytes: r.bytes };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+    await engine.close();
+  }
+}

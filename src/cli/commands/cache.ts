@@ -1,0 +1,128 @@
+// `oci-s2i cache ls|du|verify|prune`: the local store and layer cache (spec/store-format.md). Runs in the private
+// (user) namespace: rootless, the unpacked layers hold files owned by subordinate IDs, which only the namespace
+// can read as recorded and delete.
+import { S2IError, ExitCode } from '../../errors.js';
+import { defaultRoot } from '../../build/context.js';
+import { diskUsage, listCache, type DiskUsage } from '../../store/inventory.js';
+import { parseDuration, pruneStore, type PruneMode } from '../../store/gc.js';
+import { verifyStore } from '../../store/verify.js';
+import type { Command, CommandContext } from '../command.js';
+import { str } from '../command.js';
+import { humanBytes } from '../render.js';
+
+const subcommands = ['ls', 'du', 'verify', 'prune'] as const;
+
+function short(d: string): string {
+  return d.replace(/^sha256:/, '').slice(0, 12);
+}
+
+function ago(d: Date | undefined, now: number): string {
+  if (!d) return '-';
+  const s = Math.max(0, Math.round((now - d.getTime()) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}
+
+export const cacheCommand: Command = {
+  name: 'cache',
+  summary:
+    'Inspect and maintain the local cache: ls (images and layers), du (disk usage by kind), verify (re-hash; drop what is ' +
+    'corrupt; exit 1 if anything was), prune (remove what no image name uses; --all: everything; never what a running build uses).',
+  args: ['ls|du|verify|prune'],
+  needsNamespace: true,
+  params: [
+    { name: 'root', type: 'string', value: 'DIR', description: 'cache and store directory (default $XDG_CACHE_HOME/oci-s2i)' },
+    { name: 'all', type: 'boolean', description: 'prune: remove every image and layer not in use by a running build' },
+    { name: 'older-than', type: 'string', value: 'DURATION', description: 'prune: remove images, blobs and layers not used for DURATION (7d, 12h, 30m)' },
+  ],
+  async run(ctx) {
+    const sub = ctx.positionals[0] as (typeof subcommands)[number];
+    if (!(subcommands as readonly string[]).includes(sub)) {
+      throw new S2IError('ERR_USAGE', `unknown cache subcommand "${String(sub).slice(0, 40)}": use one of ${subcommands.join(', ')}`, { exitCode: ExitCode.usage });
+    }
+    const root = str(ctx.values.root) ?? defaultRoot();
+    const all = ctx.values.all === true;
+    const olderThan = str(ctx.values['older-than']);
+    if (sub !== 'prune' && (all || olderThan !== undefined)) {
+      throw new S2IError('ERR_USAGE', `--all and --older-than belong to \`cache prune\`, not \`cache ${sub}\``, { exitCode: ExitCode.usage });
+    }
+    if (all && olderThan !== undefined) {
+      throw new S2IError('ERR_USAGE', '--all and --older-than exclude each other: --all removes everything not in use', { exitCode: ExitCode.usage });
+    }
+    switch (sub) {
+      case 'ls':
+        return ls(ctx, root);
+      case 'du':
+        return du(ctx, root);
+      case 'verify':
+        return verify(ctx, root);
+      case 'prune': {
+        const mode: PruneMode = all ? 'all' : olderThan !== undefined ? 'older-than' : 'unreferenced';
+        const r = await pruneStore(root, { mode, ...(olderThan !== undefined ? { olderThanMs: parseDuration(olderThan) } : {}), signal: ctx.signal });
+        if (ctx.global.json) {
+          ctx.stdout.write(JSON.stringify(r) + '\n');
+        } else {
+          for (const n of r.untagged) ctx.stdout.write(`untagged ${n}\n`);
+          for (const b of r.blobs) ctx.stdout.write(`deleted blob ${b.digest} (${humanBytes(b.size)})\n`);
+          for (const l of r.layers) ctx.stdout.write(`deleted layer ${l.diffID} (${humanBytes(l.size)})\n`);
+          if (!ctx.global.quiet) {
+            ctx.stderr.write(
+              `Freed ${humanBytes(r.freedBytes)}: ${r.blobs.length} blob(s), ${r.layers.length} layer(s), ${r.garbage} leftover(s)` +
+                (r.keptInUse > 0 ? `; kept ${r.keptInUse} in use by running builds` : '') +
+                '\n',
+            );
+          }
+        }
+        return 0;
+      }
+    }
+  },
+};
+
+async function ls(ctx: CommandContext, root: string): Promise<number> {
+  const r = await listCache(root);
+  if (ctx.global.json) {
+    ctx.stdout.write(JSON.stringify(r) + '\n');
+    return 0;
+  }
+  const now = Date.now();
+  const images = [['NAME', 'DIGEST', 'SIZE', 'LAST USED'], ...r.images.map((i) => [i.name, short(i.digest), humanBytes(i.size), ago(i.lastUsed, now)])];
+  const layers = [['DIFF ID', 'SIZE', 'FILES', 'LAST USED'], ...r.layers.map((l) => [short(l.diffID), humanBytes(l.size), String(l.entries), ago(l.lastUsed, now)])];
+  ctx.stdout.write(`IMAGES\n${table(images)}\nLAYERS\n${table(layers)}`);
+  return 0;
+}
+
+async function du(ctx: CommandContext, root: string): Promise<number> {
+  const r: DiskUsage = await diskUsage(root);
+  if (ctx.global.json) {
+    ctx.stdout.write(JSON.stringify(r) + '\n');
+    return 0;
+  }
+  const rows = [['KIND', 'SIZE', 'FILES'], ...(['blobs', 'layers', 'temp', 'other', 'total'] as const).map((k) => [k, humanBytes(r[k].bytes), String(r[k].files)])];
+  ctx.stdout.write(table(rows));
+  return 0;
+}
+
+async function verify(ctx: CommandContext, root: string): Promise<number> {
+  const r = await verifyStore(root, { signal: ctx.signal });
+  if (ctx.global.json) {
+    ctx.stdout.write(JSON.stringify(r) + '\n');
+  } else {
+    for (const p of r.problems) ctx.stdout.write(`${p.dropped ? 'dropped' : 'CORRUPT'} ${p.kind} ${p.id}: ${p.reason}\n`);
+    if (!ctx.global.quiet) {
+      ctx.stderr.write(
+        r.problems.length === 0
+          ? `Verified ${r.blobs} blob(s) and ${r.layers} layer(s): all intact\n`
+          : `Verified ${r.blobs} blob(s) and ${r.layers} layer(s): ${r.problems.length} corrupt (dropped ones are fetched or unpacked again by the next build)\n`,
+      );
+    }
+  }
+  return r.problems.length === 0 ? 0 : 1;
+}

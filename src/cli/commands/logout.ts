@@ -1,0 +1,34 @@
+// `oci-s2i logout [--authfile FILE] [--all] [HOST]`: removes stored credentials from the auth file login writes.
+import { ExitCode, S2IError } from '../../errors.js';
+import { defaultAuthFile, removeAllAuths, removeAuth } from '../../registry/credentials.js';
+import { loginHost } from '../../registry/login.js';
+import type { Command } from '../command.js';
+import { str } from '../command.js';
+
+export const logoutCommand: Command = {
+  name: 'logout',
+  summary: 'Remove the stored credentials for a registry (or all of them) from the auth file.',
+  args: ['REGISTRY?'],
+  params: [
+    { name: 'authfile', type: 'string', value: 'FILE', description: 'auth file (default: REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json)' },
+    { name: 'all', short: 'a', type: 'boolean', description: 'remove the credentials of every registry' },
+  ],
+  async run(ctx) {
+    const authFile = str(ctx.values.authfile);
+    const file = defaultAuthFile(authFile ? { authFile } : {});
+    const arg = ctx.positionals[0];
+    if (ctx.values.all === true) {
+      if (arg !== undefined) throw new S2IError('ERR_USAGE', '--all removes every registry; give no REGISTRY with it', { exitCode: ExitCode.usage });
+      await removeAllAuths(file);
+      ctx.stdout.write('Removed login credentials for all registries\n');
+      return 0;
+    }
+    if (arg === undefined) throw new S2IError('ERR_USAGE', 'logout needs a REGISTRY, or --all', { exitCode: ExitCode.usage });
+    const registry = loginHost(arg);
+    if (!(await removeAuth(file, registry))) {
+      throw new S2IError('ERR_NOT_LOGGED_IN', `not logged in to ${registry}: ${file} has no credentials for it`);
+    }
+    ctx.stdout.write(`Removed login credentials for ${registry}\n`);
+    return 0;
+  },
+};

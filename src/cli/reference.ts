@@ -1,0 +1,74 @@
+// Generates spec/cli.md (the CLI reference) from the command definitions, so the spec cannot drift from the
+// code: test/cli/reference.test.ts fails when spec/cli.md differs from this output.
+import { ExitCode } from '../errors.js';
+import { globalParams, type Command, type Param } from './command.js';
+
+const exitMeaning: Record<keyof typeof ExitCode, string> = {
+  generic: 'any other failure (also: invalid reference, registry refused a push)',
+  inspect: 'inspecting an image failed (same code as generic, kept from s2i)',
+  pull: 'pulling an image failed: unknown image or tag, registry unreachable, unauthorized, corrupt blob',
+  saveArtifacts: 'save-artifacts failed (incremental builds fall back to a clean build first)',
+  assemble: 'the assemble script exited non-zero',
+  workdir: 'a path inside the image could not be used (destination, working directory)',
+  commit: 'writing the new layer or image failed',
+  tarTimeout: 'a tar stream timed out',
+  download: 'a script could not be downloaded',
+  scriptsInsideImage: 'scripts inside the image could not be used',
+  install: 'installing scripts into the image failed',
+  scriptMissing: 'a required S2I script (assemble, run) was not found; the message lists where it looked',
+  urlHandler: 'unsupported scripts URL scheme',
+  container: 'the sandbox could not run: no OCI runtime, overlay or namespace failure',
+  sourcePath: 'the source path does not exist or is not a directory',
+  userNotAllowed: 'the user is not allowed by --allowed-uids',
+  emptyRepo: 'the git repository is empty',
+  usage: 'bad command line: unknown flag, bad flag value, wrong number of arguments, conflicting flags',
+  interrupted: 'interrupted (Ctrl-C); the sandbox is killed and temp dirs and mounts are removed first',
+};
+
+function flagCell(p: Param): string {
+  const short = p.short ? `-${p.short}, ` : '';
+  const value = p.type === 'string' ? ` ${p.value ?? 'VALUE'}` : '';
+  return `\`${short}--${p.name}${value}\``.replace(/\|/g, '\\|');
+}
+
+function paramRows(params: Param[]): string[] {
+  return params.map((p) => {
+    const def = p.default !== undefined ? String(p.default) : '';
+    const desc = `${p.description}${p.multiple ? ' (repeatable)' : ''}`.replace(/\|/g, '\\|');
+    return `| ${flagCell(p)} | ${desc} | ${def ? `\`${def}\`` : ''} |`;
+  });
+}
+
+export function cliReference(commands: Command[]): string {
+  const out: string[] = [
+    '# oci-s2i CLI reference',
+    '',
+    '<!-- Generated from src/cli/commands/*.ts by `node dist/src/cli/gen-reference.js > spec/cli.md`; test/cli/reference.test.ts keeps it in sync. -->',
+    '',
+    'Results go to stdout, progress and logs to stderr. Errors are one line (`oci-s2i: …`) saying what went wrong and',
+    'what to do, with a stable exit code (below); `--debug` adds the stack trace.',
+    '',
+    '## Commands',
+    '',
+    '| command | summary |',
+    '| --- | --- |',
+    ...commands.map((c) => `| \`${[c.name, ...c.args].join(' ')}\`${c.needsNamespace ? ' ¹' : ''} | ${c.summary.replace(/\|/g, '\\|')} |`),
+    '',
+    '¹ runs inside a private mount namespace (and, for non-root users, a user namespace with the subordinate ID range).',
+    '',
+  ];
+  for (const c of commands) {
+    out.push(`## \`oci-s2i ${c.name}\``, '', `Usage: \`${['oci-s2i', c.name, '[flags]', ...c.args].join(' ')}\``, '', c.summary, '');
+    if (c.params.length > 0) out.push('| flag | meaning | default |', '| --- | --- | --- |', ...paramRows(c.params), '');
+  }
+  out.push('## Global flags (every command)', '', '| flag | meaning | default |', '| --- | --- | --- |', ...paramRows(globalParams), '');
+  out.push('## Exit codes', '', 'Kept from `s2i` where it defines them.', '', '| code | meaning |', '| --- | --- |');
+  const byCode = new Map<number, string[]>();
+  for (const [k, v] of Object.entries(ExitCode) as Array<[keyof typeof ExitCode, number]>) {
+    byCode.set(v, [...(byCode.get(v) ?? []), exitMeaning[k]]);
+  }
+  out.push('| 0 | success |');
+  for (const [code, meanings] of [...byCode.entries()].sort((a, b) => a[0] - b[0])) out.push(`| ${code} | ${meanings.join('; ')} |`);
+  out.push('');
+  return out.join('\n');
+}

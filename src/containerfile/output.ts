@@ -1,0 +1,83 @@
+// Where a built image goes: a registry (build/push.ts: blobs the registry has are skipped, base layers mounted
+// from the base image's repository), or an `oci:` / `oci-archive:` / `docker-archive:` destination (transport/).
+// The image is always named in the local store too, so `--no-push` results can be used by later builds.
+import type { Readable } from 'node:stream';
+import { S2IError, ExitCode } from '../errors.js';
+import type { Descriptor, ImageFormat } from '../oci/types.js';
+import { formatReference } from '../oci/reference.js';
+import type { Repository } from '../registry/client.js';
+import type { Engine } from '../build/context.js';
+import { pushImage, type PushStats } from '../build/push.js';
+import { storeName } from '../build/pull.js';
+import { openDestination } from '../transport/open.js';
+import { formatImageLocation, parseImageLocation } from '../transport/parse.js';
+import { skipBytes } from '../transport/verify.js';
+
+export interface OutputInput {
+  tag: string;
+  manifest: { bytes: Buffer; mediaType: string; digest: string };
+  /** Layers in order, then the config. */
+  blobs: Descriptor[];
+  /** The base image's layer digests (readable from `source` when not in the local store). */
+  baseBlobs: ReadonlySet<string>;
+  source?: Repository;
+  noPush: boolean;
+}
+
+export interface OutputResult {
+  /** The normalised destination. */
+  reference: string;
+  pushed: boolean;
+  push?: PushStats;
+}
+
+/** The manifest format a destination gets when --format is not given: docker for registries and docker-archive. */
+export function defaultFormatFor(tag: string): ImageFormat {
+  const l = parseImageLocation(tag);
+  return l.transport === 'oci' || l.transport === 'oci-archive' ? 'oci' : 'docker';
+}
+
+export async function writeOutput(engine: Engine, input: OutputInput): Promise<OutputResult> {
+  const loc = parseImageLocation(input.tag);
+  const manifestDesc: Descriptor = { mediaType: input.manifest.mediaType, digest: input.manifest.digest, size: input.manifest.bytes.length };
+  if (loc.transport === 'docker') {
+    const reference = formatReference(loc.ref);
+    if (loc.ref.digest) throw new S2IError('ERR_USAGE', `the destination ${input.tag} has a digest: name it by tag`, { exitCode: ExitCode.usage });
+    await engine.store.tag(manifestDesc, storeName(loc.ref));
+    if (input.noPush) return { reference, pushed: false };
+    const push = await pushImage(engine, {
+      target: loc.ref,
+      manifest: input.manifest,
+      blobs: input.blobs,
+      ...(input.source ? { source: input.source } : {}),
+      sourceBlobs: input.baseBlobs,
+    });
+    return { reference, pushed: true, push };
+  }
+  const reference = formatImageLocation(loc);
+  await engine.store.tag(manifestDesc, reference);
+  if (input.noPush) return { reference, pushed: false };
+  const dst = await openDestination(loc, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });
+  try {
+    const format: ImageFormat = input.manifest.mediaType.includes('docker') ? 'docker' : 'oci';
+    if (!dst.accepts.includes(format)) {
+      throw new S2IError('ERR_FORMAT_UNSUPPORTED', `${reference} holds ${dst.accepts.join('/')} images only; use --format ${dst.accepts[0]}`, { exitCode: ExitCode.usage });
+    }
+    for (const d of input.blobs) {
+      if (await dst.blobExists(d)) continue;
+      if (await engine.store.has(d.digest)) {
+        await dst.pushBlob(d, (offset) => engine.store.open(d.digest, offset));
+      } else if (input.source && input.baseBlobs.has(d.digest)) {
+        const src = input.source;
+        await dst.pushBlob(d, async (offset): Promise<Readable> => skipBytes(await src.fetchBlob(d, { signal: engine.signal }), offset));
+      } else {
+        throw new S2IError('ERR_BLOB_MISSING', `blob ${d.digest} is neither in the local store nor in the base image's registry; build again with --pull-policy always`);
+      }
+    }
+    await dst.pushManifest(dst.tag ?? input.manifest.digest, input.manifest.bytes, input.manifest.mediaType);
+    await dst.commit?.();
+    return { reference, pushed: true };
+  } finally {
+    await dst.close();
+  }
+}
