@@ -10,11 +10,11 @@ what=${1:-test}
 declare -A provides=(
   [runc]=runc [crun]=crun [uidmap]=newuidmap [docker-registry]=docker-registry [skopeo]=skopeo
   [umoci]=umoci [busybox-static]=busybox [git]=git [apache2-utils]=htpasswd [gcc]=cc
-  [buildah]=buildah [pigz]=pigz [zstd]=zstd [util-linux]=unshare
+  [buildah]=buildah [pigz]=pigz [zstd]=zstd [util-linux]=unshare [podman]=podman [openssl]=openssl
 )
 case "$what" in
-  test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux) ;;
-  demo)  want=(runc uidmap docker-registry busybox-static gcc util-linux) ;;
+  test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux zstd podman buildah openssl) ;;
+  demo)  want=(runc crun uidmap docker-registry busybox-static gcc util-linux) ;;
   bench) want=(runc uidmap docker-registry skopeo umoci busybox-static gcc buildah pigz zstd util-linux) ;;
   *) echo "setup.sh: unknown target $what (test|demo|bench)" >&2; exit 64 ;;
 esac
@@ -27,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "oci-s2i setup: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    apt-get install -y -qq "${missing[@]}" >&2
   else
     echo "oci-s2i setup: missing Debian packages: ${missing[*]}" >&2
     echo "  install them as root:  sudo apt-get install -y ${missing[*]}" >&2

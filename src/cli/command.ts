@@ -49,7 +49,8 @@ export const globalParams: Param[] = [
 ];
 
 export function usage(cmd: Command): string {
-  const lines = [`Usage: oci-s2i ${cmd.name} [flags] ${cmd.args.join(' ')}`.trimEnd(), '', cmd.summary, '', 'Flags:'];
+  const shown = cmd.args.map((a) => (a.endsWith('?') ? `[${a.slice(0, -1)}]` : a));
+  const lines = [`Usage: oci-s2i ${cmd.name} [flags] ${shown.join(' ')}`.trimEnd(), '', cmd.summary, '', 'Flags:'];
   for (const p of [...cmd.params, ...globalParams]) {
     const flag = `${p.short ? `-${p.short}, ` : '    '}--${p.name}${p.type === 'string' ? ` ${p.value ?? 'VALUE'}` : ''}`;
     const def = p.default !== undefined ? ` (default ${String(p.default)})` : '';

@@ -13,8 +13,13 @@ import { buildImageCommand } from './commands/build-image.js';
 import { cacheCommand } from './commands/cache.js';
 import { loginCommand } from './commands/login.js';
 import { logoutCommand } from './commands/logout.js';
+import { usageCommand } from './commands/usage.js';
+import { rebuildCommand } from './commands/rebuild.js';
+import { createCommand } from './commands/create.js';
+import { completionCommand } from './commands/completion.js';
+import { layerCommand } from './commands/layer.js';
 
-export const commands: Command[] = [buildCommand, buildImageCommand, runCommand, copyCommand, inspectCommand, cacheCommand, loginCommand, logoutCommand, versionCommand];
+export const commands: Command[] = [buildCommand, buildImageCommand, runCommand, copyCommand, inspectCommand, cacheCommand, loginCommand, logoutCommand, usageCommand, rebuildCommand, createCommand, layerCommand, completionCommand, versionCommand];
 
 function topUsage(): string {
   const lines = ['Usage: oci-s2i COMMAND [flags] [args]', '', 'Daemonless, rootless Source-to-Image builds.', '', 'Commands:'];

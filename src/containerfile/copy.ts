@@ -190,7 +190,8 @@ export async function copyIntoImage(req: CopyRequest): Promise<void> {
   }
 }
 
-async function isDirInRoot(rootfs: string, p: string): Promise<boolean> {
+/** Whether `p` is a directory in the rootfs (symlinks followed in-root). */
+export async function isDirInRoot(rootfs: string, p: string): Promise<boolean> {
   try {
     return (await resolveDirInRoot(rootfs, p.split('/').filter(Boolean), { create: false })) !== null;
   } catch {

@@ -24,7 +24,7 @@ import { mountRootfs, resolveUser, runScript, type Rootfs } from '../build/sandb
 import { Steps } from '../build/steps.js';
 import { parseContainerfile, type Containerfile, type Instruction } from './parse.js';
 import { expandWord, splitWords, WordError } from './words.js';
-import { copyIntoImage, type Owner } from './copy.js';
+import { copyIntoImage, isDirInRoot, type Owner } from './copy.js';
 import { resolveBase } from './base.js';
 import { writeOutput, defaultFormatFor, type OutputResult } from './output.js';
 import { loadIgnore } from './ignore.js';
@@ -417,8 +417,11 @@ class Executor {
     const w = this.expand(ins, ins.args.trim());
     if (w === '') throw this.fail(ins, 'WORKDIR needs a path');
     const dir = path.posix.normalize(path.posix.isAbsolute(w) ? w : path.posix.join(this.workdirOf(), w));
-    this.config = setConfigFields(this.config, { WorkingDir: dir });
     const root = await this.rootfs();
+    // Only a WORKDIR that creates its directory changes the filesystem; otherwise it is config only, and the
+    // (still empty) overlay stays mounted for the next step.
+    if (await isDirInRoot(root.merged, dir)) return this.configOnly(ins, { WorkingDir: dir }, `WORKDIR ${dir}`);
+    this.config = setConfigFields(this.config, { WorkingDir: dir });
     try {
       await ensureDirInRoot(root.merged, dir);
     } catch (e) {

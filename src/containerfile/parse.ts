@@ -112,7 +112,7 @@ export function parseContainerfile(text: string, file = 'Containerfile'): Contai
     }
   }
   const firstReal = instructions.find((x) => x.keyword !== 'ARG');
-  if (!firstReal) throw syntaxError(file, Math.max(1, lines.length), 'no FROM instruction: a Containerfile must start with FROM (ARG may come before it)');
+  if (!firstReal) throw syntaxError(file, 1, 'no FROM instruction: a Containerfile must start with FROM (ARG may come before it)');
   if (firstReal.keyword !== 'FROM') {
     throw syntaxError(file, firstReal.line, `${firstReal.keyword} before FROM: a Containerfile must start with FROM (only ARG may come before it)`);
   }

@@ -6,7 +6,9 @@
 //   char outside quotes makes the next char literal; `$VAR`, `${VAR}`, `${VAR:-w}`, `${VAR-w}`, `${VAR:+w}`,
 //   `${VAR+w}`, `${VAR:?msg}`, `${VAR?msg}`; unset variables expand to "".
 
-export class WordError extends Error {}
+export class WordError extends Error {
+  override readonly name = 'WordError';
+}
 
 const isSpace = (c: string): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v';
 
@@ -166,6 +168,7 @@ class Lexer {
     const n = this.name();
     if (n === '') throw new WordError('bad substitution: "${" must be followed by a variable name');
     const c = this.peek();
+    if (c === undefined) throw new WordError('missing "}"');
     if (c === '}') {
       this.pos++;
       return this.lookup(n) ?? '';

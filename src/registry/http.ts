@@ -221,7 +221,7 @@ export class HttpClient {
           await sleep(backoffDelay(attempt, policy), signal);
           continue;
         }
-        throw connectionLost(req, url, method, e);
+        throw connectionLost(req, url, method, e, this.opts.requestTimeoutMs);
       }
       this.reportWarnings(res.headers);
       const status = res.statusCode;
@@ -286,8 +286,15 @@ export class HttpClient {
   }
 }
 
-function connectionLost(req: HttpRequest, url: URL, method: string, cause: unknown): RegistryError {
+function connectionLost(req: HttpRequest, url: URL, method: string, cause: unknown, timeoutMs: number): RegistryError {
   const code = (cause as { code?: string } | undefined)?.code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return new RegistryError(
+      'ERR_REGISTRY_ERROR',
+      `no answer from ${req.registry} for ${timeoutMs / 1000} s during ${method} ${redactUrl(url)} (${code}): the registry or a proxy is stalled; retry later`,
+      { method, url, cause, exitCode: req.pulling ? ExitCode.pull : ExitCode.generic },
+    );
+  }
   return new RegistryError(
     'ERR_REGISTRY_ERROR',
     `connection to ${req.registry} lost during ${method} ${redactUrl(url)}${code ? ` (${code})` : ''}: check the network and retry`,

@@ -4,16 +4,24 @@
 // and every failure mode (syntax errors with line numbers, failing RUN, missing sources, bad flags).
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, statSync, readFileSync, chmodSync, copyFileSync, readdirSync, existsSync, lstatSync, readlinkSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, statSync, readFileSync, chmodSync, readdirSync, existsSync, lstatSync, readlinkSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { runCli, projectRoot } from '../helpers/cli.js';
+import { runCli as runCliRaw, type CliResult } from '../helpers/cli.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
 import { createScaffold } from '../../src/s2i/create.js';
 
-const exampleScripts = path.join(projectRoot, 'examples', 'busybox-builder', 's2i', 'bin');
+// tap's per-process hooks (NODE_OPTIONS) make every CLI start several times slower; they are not needed here.
+const runCli = (args: string[]): Promise<CliResult> => runCliRaw(args, { env: { NODE_OPTIONS: '' } });
+// The guide's scripts, shortened and in POSIX sh (busybox has no bash or go).
+const guideScripts: Record<string, string> = {
+  assemble: '#!/bin/sh -e\necho "---> Installing application source"\ncp -Rf /tmp/src/. ./\necho "---> Build finished as $(id -u):$(id -g) in $(pwd)"\n',
+  run: '#!/bin/sh -e\nexec httpd -f -p "${PORT:-8080}" -h "$(pwd)"\n',
+  usage: '#!/bin/sh\necho "This is the golang-builder S2I image"\n',
+  'save-artifacts': '#!/bin/sh\ntar -cf - .\n',
+};
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-build-image-test-'));
 chmodSync(tmp, 0o755);
 const root = path.join(tmp, 'root');
@@ -104,8 +112,8 @@ function golangContext(): string {
   const d = dir({ Dockerfile: golangShape });
   mkdirSync(path.join(d, 's2i', 'bin'), { recursive: true });
   // Scripts without the exec bit: the RUN chmod +x has to add it (save-artifacts is left alone).
-  for (const n of readdirSync(exampleScripts)) {
-    copyFileSync(path.join(exampleScripts, n), path.join(d, 's2i', 'bin', n));
+  for (const [n, text] of Object.entries(guideScripts)) {
+    writeFileSync(path.join(d, 's2i', 'bin', n), text);
     chmodSync(path.join(d, 's2i', 'bin', n), 0o644);
   }
   return d;
@@ -117,7 +125,7 @@ t.test('the guide golang-builder shape: config, history, layers, files; then it 
   const r = await runCli(['build-image', '--build-arg', `BASE=${base}`, '--root', root, '--digestfile', digestFile, golangContext(), ref]);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout.trim(), readFileSync(digestFile, 'utf8').trim());
-  t.match(r.stderr, /STEP 3\/12: LABEL maintainer/);
+  t.match(r.stderr, /STEP 3\/11: LABEL maintainer/);
   const raw = rawManifest(ref);
   t.equal(raw.mediaType, 'application/vnd.docker.distribution.manifest.v2+json', 'docker format by default');
   t.equal(raw.layers.length, 4, 'the base layer plus COPY, RUN, RUN');
@@ -303,10 +311,6 @@ STOPSIGNAL SIGINT
 t.test('failures: syntax errors with line numbers, failing RUN, missing sources, bad flags', async (t) => {
   const cases: Array<{ name: string; file: string; files?: Record<string, string>; args?: string[]; code: number; msg: RegExp }> = [
     { name: 'unknown instruction', file: `FROM ${base}\n\nFROBNICATE x\n`, code: 64, msg: /Containerfile:3: unknown instruction "FROBNICATE"/ },
-    { name: 'HEALTHCHECK', file: `FROM ${base}\nHEALTHCHECK CMD true\n`, code: 64, msg: /Containerfile:2: HEALTHCHECK is not supported/ },
-    { name: 'multi-stage', file: `FROM ${base} AS a\nRUN true\nFROM ${base}\n`, code: 64, msg: /Containerfile:3: .*multi-stage/ },
-    { name: 'heredoc', file: `FROM ${base}\nRUN <<EOF\necho\nEOF\n`, code: 64, msg: /Containerfile:2: heredocs/ },
-    { name: 'COPY --from', file: `FROM ${base}\nCOPY --from=a /x /y\n`, code: 64, msg: /Containerfile:2: multi-stage builds \(COPY --from\)/ },
     { name: 'bad substitution', file: `FROM ${base}\nENV A=\${B%%x}\n`, code: 64, msg: /Containerfile:2: cannot substitute/ },
     { name: 'bad --chmod', file: `FROM ${base}\nCOPY --chmod=u+x a /a\n`, files: { a: 'a' }, code: 64, msg: /Containerfile:2: --chmod=u\+x is not an octal mode/ },
     { name: 'unknown --chown user', file: `FROM ${base}\nCOPY --chown=nobody2 a /a\n`, files: { a: 'a' }, code: 64, msg: /Containerfile:2: --chown=nobody2/ },
@@ -317,15 +321,19 @@ t.test('failures: syntax errors with line numbers, failing RUN, missing sources,
     { name: 'ADD of a URL', file: `FROM ${base}\nADD http://127.0.0.1:1/x /x\n`, code: 14, msg: /is a URL/ },
     { name: 'failing RUN', file: `FROM ${base}\nRUN echo first && echo about to fail >&2 && exit 3\n`, code: 1, msg: /Containerfile:2: RUN .* exited with code 3; last output: first \| about to fail/ },
     { name: 'bad build arg', file: `FROM ${base}\n`, args: ['--build-arg', '1BAD=x'], code: 64, msg: /invalid --build-arg "1BAD=x"/ },
-    { name: 'missing FROM', file: `# nothing\nRUN true\n`, code: 64, msg: /Containerfile:2: RUN before FROM/ },
     { name: 'bad EXPOSE', file: `FROM ${base}\nEXPOSE 99999\n`, code: 64, msg: /Containerfile:2: invalid port "99999"/ },
   ];
-  for (const c of cases) {
-    const ctx = dir({ Containerfile: c.file, ...(c.files ?? {}) });
-    if (c.name.includes('symlink')) symlinkSync('/etc/passwd', path.join(ctx, 'esc'));
-    const r = await runCli(['build-image', '--root', root, ...(c.args ?? []), ctx, `${registry.host}/t/bad:latest`]);
-    t.equal(r.code, c.code, `${c.name}: exit code (${r.stderr.trim()})`);
-    t.match(r.stderr, c.msg, `${c.name}: message`);
+  // Three at a time: each is a CLI process, and they share nothing but the (read-only here) store.
+  for (let i = 0; i < cases.length; i += 3) {
+    await Promise.all(
+      cases.slice(i, i + 3).map(async (c) => {
+        const ctx = dir({ Containerfile: c.file, ...(c.files ?? {}) });
+        if (c.name.includes('symlink')) symlinkSync('/etc/passwd', path.join(ctx, 'esc'));
+        const r = await runCli(['build-image', '--root', root, ...(c.args ?? []), ctx, `${registry.host}/t/bad:latest`]);
+        t.equal(r.code, c.code, `${c.name}: exit code (${r.stderr.trim()})`);
+        t.match(r.stderr, c.msg, `${c.name}: message`);
+      }),
+    );
   }
   const none = await runCli(['build-image', '--root', root, dir({}), `${registry.host}/t/bad:latest`]);
   t.equal(none.code, 64);

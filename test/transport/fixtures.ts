@@ -1,6 +1,6 @@
 // Test images for the transport tests: the busybox builder (demo/busybox-image.ts) in either format, optionally
 // with zstd layers (recompressed with the real `zstd` command), written to a registry or an OCI layout.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -89,4 +89,38 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): RunResult {
 export function sh(cmd: string, args: string[]): RunResult {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Parses a command's JSON stdout; on failure the error carries the command's stderr (for diagnosis). */
+export function jsonOf<T>(r: RunResult, what: string): T {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`${what}: exit ${r.code}, no JSON on stdout; stderr: ${r.stderr.slice(0, 2000)}`);
+  }
+}
+
+/** The CLI as a child process, asynchronously (so independent runs can overlap). */
+export function cliAsync(args: string[]): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Runs `fn` over `items`, `limit` at a time, results in order. */
+export async function mapParallel<T, R>(items: readonly T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  }));
+  return out;
 }

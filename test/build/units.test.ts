@@ -1,0 +1,165 @@
+// Pure pieces of the build pipeline: strict save-artifacts extraction, mount/flag parsing, flag conflicts,
+// --use-config, runtime artifact mapping, completion scripts.
+import t from 'tap';
+import { mkdtempSync, rmSync, readFileSync, existsSync, lstatSync, readlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { extractArtifacts } from '../../src/build/artifacts.js';
+import { parseBinds, parseAddHosts, writeHostsFile } from '../../src/build/mounts.js';
+import { checkBuildOptions } from '../../src/build/build.js';
+import { parseRuntimeArtifacts } from '../../src/build/runtime-stage.js';
+import { rebuildSpecFromLabels } from '../../src/build/rebuild.js';
+import { applyConfigFile, buildParams } from '../../src/cli/commands/build.js';
+import { bashCompletion, zshCompletion } from '../../src/cli/commands/completion.js';
+import { S2IError } from '../../src/errors.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-build-units-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+type E = { name: string; type?: tar.Headers['type']; body?: string; linkname?: string; mode?: number };
+async function tarOf(entries: E[]): Promise<Readable> {
+  const pack = tar.pack();
+  for (const e of entries) pack.entry({ name: e.name, type: e.type ?? 'file', mode: e.mode ?? 0o644, ...(e.linkname ? { linkname: e.linkname } : {}) }, e.type && e.type !== 'file' ? undefined : (e.body ?? ''));
+  pack.finalize();
+  return pack as unknown as Readable;
+}
+const fresh = () => mkdtempSync(path.join(tmp, 'x-'));
+
+t.test('extractArtifacts: good tar with dirs, files, inside symlinks and hard links', async (t) => {
+  const dir = fresh();
+  const r = await extractArtifacts(await tarOf([
+    { name: 'cache/', type: 'directory', mode: 0o755 },
+    { name: 'cache/a.txt', body: 'A' },
+    { name: './cache/sub/b.txt', body: 'BB', mode: 0o4755 },
+    { name: 'cache/link', type: 'symlink', linkname: 'a.txt' },
+    { name: 'cache/hard', type: 'link', linkname: 'cache/a.txt' },
+  ]), dir);
+  t.equal(readFileSync(path.join(dir, 'cache/a.txt'), 'utf8'), 'A');
+  t.equal(readFileSync(path.join(dir, 'cache/sub/b.txt'), 'utf8'), 'BB');
+  t.equal(lstatSync(path.join(dir, 'cache/sub/b.txt')).mode & 0o7777, 0o755, 'setuid dropped');
+  t.equal(readlinkSync(path.join(dir, 'cache/link')), 'a.txt');
+  t.equal(lstatSync(path.join(dir, 'cache/hard')).ino, lstatSync(path.join(dir, 'cache/a.txt')).ino);
+  t.equal(r.bytes, 3);
+});
+
+t.test('extractArtifacts: hostile tars are refused or neutralised', async (t) => {
+  const outside = fresh();
+  const cases: Array<[string, E[], RegExp]> = [
+    ['dot-dot name', [{ name: '../escape', body: 'x' }], /\.\./],
+    ['absolute name', [{ name: '/etc/passwd', body: 'x' }], /absolute/],
+    ['hard link out', [{ name: 'h', type: 'link', linkname: '../../etc/passwd' }], /\.\./],
+    ['hard link to a missing entry', [{ name: 'h', type: 'link', linkname: 'nope' }], /not an earlier entry/],
+  ];
+  for (const [what, entries, re] of cases) {
+    const dir = fresh();
+    await t.rejects(extractArtifacts(await tarOf(entries), dir), { code: /ERR_ARTIFACTS_UNSAFE/, message: re }, what);
+  }
+  // A symlink pointing out is skipped, so a later entry cannot write through it.
+  const dir = fresh();
+  const warnings: string[] = [];
+  await extractArtifacts(await tarOf([
+    { name: 'out', type: 'symlink', linkname: outside },
+    { name: 'up', type: 'symlink', linkname: '../..' },
+    { name: 'out/pwned', body: 'x' },
+    { name: 'fifo', type: 'fifo' },
+  ]), dir, { onWarning: (m) => warnings.push(m) });
+  t.notOk(existsSync(path.join(outside, 'pwned')), 'nothing written outside');
+  t.ok(lstatSync(path.join(dir, 'out')).isDirectory(), 'the write landed inside, in a real directory');
+  t.notOk(existsSync(path.join(dir, 'fifo')), 'special files skipped');
+  t.match(warnings[0], /skipped 3/);
+  // A symlink planted by the (trusted) root layout is resolved in-root, never followed out.
+  const d2 = fresh();
+  const { symlinkSync } = await import('node:fs');
+  symlinkSync(outside, path.join(d2, 'evil'));
+  await extractArtifacts(await tarOf([{ name: 'evil/x', body: 'y' }]), d2);
+  t.notOk(existsSync(path.join(outside, 'x')), 'in-root resolution of an existing absolute symlink');
+});
+
+t.test('extractArtifacts: size and entry limits, corrupt input', async (t) => {
+  await t.rejects(extractArtifacts(await tarOf([{ name: 'big', body: 'x'.repeat(100) }]), fresh(), { maxBytes: 10 }), { code: 'ERR_ARTIFACTS_UNSAFE', message: /limit of 10 bytes/ });
+  await t.rejects(extractArtifacts(await tarOf([{ name: 'a' }, { name: 'b' }]), fresh(), { maxEntries: 1 }), { message: /limit of 1 entries/ });
+  await t.rejects(extractArtifacts(Readable.from([Buffer.alloc(1024, 7)]), fresh()), { code: 'ERR_ARTIFACTS_CORRUPT' });
+  const r = await extractArtifacts(Readable.from([]), fresh());
+  t.equal(r.entries, 0, 'empty output is an empty artifact set');
+});
+
+t.test('parseBinds: good and bad', async (t) => {
+  const f = path.join(tmp, 'secret');
+  writeFileSync(f, 's');
+  t.same(await parseBinds('--inject', [`${f}:rel/key;${f}:/abs/key`], '/opt/app'), [
+    { source: f, destination: '/opt/app/rel/key' },
+    { source: f, destination: '/abs/key' },
+  ]);
+  for (const bad of [`${f}`, `:x`, `${f}:`, `${f}:/proc/x`, `${f}:/`, `${f}:/dev`, `${f}:../x`, `${path.join(tmp, 'missing')}:x`]) {
+    await t.rejects(parseBinds('--inject', [bad], '/opt/app'), { code: 'ERR_BAD_MOUNT', exitCode: 64 }, bad);
+  }
+});
+
+t.test('parseAddHosts and the hosts file', async (t) => {
+  t.same(parseAddHosts(['db:10.0.0.5', 'v6:::1']), [['db', '10.0.0.5'], ['v6', '::1']]);
+  for (const bad of ['nocolon', 'db:999.1.1.1', ':1.2.3.4', 'bad host:1.2.3.4']) t.throws(() => parseAddHosts([bad]), { code: 'ERR_BAD_ADD_HOST' }, bad);
+  const file = await writeHostsFile(path.join(tmp, 'hosts'), [['db', '10.0.0.5']]);
+  t.match(readFileSync(file, 'utf8'), /10\.0\.0\.5\tdb\n$/);
+});
+
+t.test('checkBuildOptions: conflicting flags', async (t) => {
+  t.doesNotThrow(() => checkBuildOptions({ incremental: true, incrementalFrom: 'x' }));
+  const bad: Array<[object, RegExp]> = [
+    [{ incrementalFrom: 'x' }, /--incremental-from needs --incremental/],
+    [{ incrementalPullPolicy: 'always' }, /needs --incremental/],
+    [{ runtimeArtifacts: ['/a'] }, /--runtime-artifact needs --runtime-image/],
+    [{ runtimePullPolicy: 'never' }, /needs --runtime-image/],
+    [{ assembleRuntimeUser: '1' }, /needs --runtime-image/],
+    [{ asDockerfile: 'f', incremental: true, incrementalPullPolicy: 'always' }, /--as-dockerfile cannot be combined with --incremental-pull-policy/],
+    [{ asDockerfile: 'f', runtimeImage: 'r' }, /--runtime-image/],
+    [{ asDockerfile: 'f', inject: ['a:b'] }, /--inject/],
+  ];
+  for (const [o, re] of bad) t.throws(() => checkBuildOptions(o), { exitCode: 64, message: re });
+});
+
+t.test('parseRuntimeArtifacts', async (t) => {
+  t.same(parseRuntimeArtifacts(['/a/b.jar:lib;/c', '/d:'], '-a'), [
+    { source: '/a/b.jar', destination: 'lib' },
+    { source: '/c', destination: '.' },
+    { source: '/d', destination: '.' },
+  ]);
+  for (const bad of ['rel', '/a:/abs', '/a:../up', '/a/../b']) t.throws(() => parseRuntimeArtifacts([bad], '-a'), { code: 'ERR_RUNTIME_ARTIFACT' }, bad);
+});
+
+t.test('rebuildSpecFromLabels', async (t) => {
+  t.same(rebuildSpecFromLabels('i', { 'io.openshift.s2i.build.image': 'b', 'io.openshift.s2i.build.source-location': 'https://g/r', 'io.openshift.s2i.build.commit.ref': 'main', 'io.openshift.s2i.build.source-context-dir': 'app' }), {
+    builder: 'b', source: 'https://g/r', ref: 'main', contextDir: 'app',
+  });
+  t.throws(() => rebuildSpecFromLabels('i', { 'io.openshift.s2i.build.image': 'b' }), { code: 'ERR_REBUILD_LABELS' });
+});
+
+t.test('applyConfigFile (--use-config)', async (t) => {
+  const f = path.join(tmp, 'cfg.json');
+  writeFileSync(f, JSON.stringify({ builder: 'b', tag: 't', incremental: true, env: ['A=1'], 'scripts-url': 'file:///x' }));
+  const r = applyConfigFile(f, { 'scripts-url': 'image:///y' }, ['src'], buildParams);
+  t.same(r.positionals, ['src', 'b', 't']);
+  t.equal(r.values['scripts-url'], 'image:///y', 'command line wins');
+  t.equal(r.values.incremental, true);
+  t.same(r.values.env, ['A=1']);
+  for (const [body, re] of [['[1]', /not a JSON object/], ['{', /cannot read/], ['{"incremental":"yes"}', /wrong type/], ['{"nope":1}', /unknown flag/]] as const) {
+    writeFileSync(f, body);
+    t.throws(() => applyConfigFile(f, {}, ['s', 'b'], buildParams), { message: re }, body);
+  }
+  t.throws(() => applyConfigFile(path.join(tmp, 'missing.json'), {}, [], buildParams), S2IError);
+});
+
+t.test('completion scripts name every command and flag', async (t) => {
+  const { commands } = await import('../../src/cli/main.js');
+  const bash = bashCompletion(commands);
+  const zsh = zshCompletion(commands);
+  for (const c of ['build', 'rebuild', 'usage', 'create', 'completion']) {
+    t.match(bash, new RegExp(`\\b${c}\\b`));
+    t.match(zsh, new RegExp(`\\b${c}\\b`));
+  }
+  t.match(bash, /--incremental-pull-policy/);
+  t.match(bash, /complete -F _oci_s2i oci-s2i/);
+  t.match(zsh, /^#compdef oci-s2i/);
+  mkdirSync(path.join(tmp, 'c'), { recursive: true });
+});
