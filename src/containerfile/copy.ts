@@ -53,7 +53,7 @@ function copyError(where: string, message: string, cause?: unknown): S2IError {
 
 /** Clean relative context path of a source; refuses anything that leaves the context. */
 export function contextRelative(src: string): string {
-  const clean = path.posix.normalize('/' + src).replace(/^\/+/, '');
+  const clean = path.posix.normalize('/' + src).replace(/^\/+/, '').replace(/\/+$/, '');
   return clean === '' ? '.' : clean;
 }
 
@@ -130,10 +130,15 @@ async function sourceHostPath(contextDir: string, rel: string, where: string): P
       if (!st.isSymbolicLink()) return host;
       const target = await fs.readlink(host);
       const rootRel = path.posix.normalize(target.startsWith('/') ? target : path.posix.join(path.relative(contextDir, path.dirname(host)).split(path.sep).join('/'), target));
-      const tc = rootRel.split('/').filter((x) => x && x !== '.');
-      const tn = tc.pop();
-      const td = await resolveDirInRoot(contextDir, tc, { create: false });
-      if (!td || tn === undefined || tn === '..') return td ?? contextDir;
+      const all = rootRel.split('/').filter((x) => x && x !== '.');
+      const tn = all[all.length - 1];
+      if (tn === undefined || tn === '..') {
+        const d = await resolveDirInRoot(contextDir, all, { create: false });
+        if (!d) throw new Error(`its symlink target ${target} is not in the context`);
+        return d;
+      }
+      const td = await resolveDirInRoot(contextDir, all.slice(0, -1), { create: false });
+      if (!td) throw new Error(`its symlink target ${target} is not in the context`);
       host = path.join(td, tn);
     }
     throw new Error('too many levels of symbolic links');

@@ -23,6 +23,7 @@ import type { PullPolicy } from '../build/pull.js';
 import { mountRootfs, resolveUser, runScript, type Rootfs } from '../build/sandbox-run.js';
 import { Steps } from '../build/steps.js';
 import { parseContainerfile, type Containerfile, type Instruction } from './parse.js';
+import { lintContainerfile } from './lint.js';
 import { expandWord, splitWords, WordError } from './words.js';
 import { copyIntoImage, isDirInRoot, type Owner } from './copy.js';
 import { resolveBase } from './base.js';
@@ -106,6 +107,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuildImageRes
     throw new S2IError('ERR_CONTAINERFILE_MISSING', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e, exitCode: ExitCode.usage });
   }
   const parsed = parseContainerfile(text, path.basename(file));
+  lintContainerfile(parsed, path.basename(file));
   const buildArgs = parseBuildArgs(opts.buildArgs ?? [], opts.env);
   const format = opts.format ?? defaultFormatFor(opts.tag);
   const runtime = detectRuntime(opts.runtime);

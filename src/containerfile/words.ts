@@ -174,7 +174,7 @@ class Lexer {
       return this.lookup(n) ?? '';
     }
     let colon = false;
-    let op = c;
+    let op: string | undefined = c;
     if (c === ':') {
       colon = true;
       this.pos++;

@@ -1,5 +1,6 @@
 // `npm run demo`: the whole S2I flow with no daemon, on a registry it starts itself on loopback.
-// 1. start docker-registry (data in a temp dir)   2. make a busybox builder from examples/ and push it
+// 1. start docker-registry (data in a temp dir)   2. push a busybox base image, then build the S2I builder from
+//    examples/busybox-builder/Containerfile with `oci-s2i build-image` (no daemon)
 // 3. oci-s2i build examples/hello → registry, Docker format   4. oci-s2i run the result as --user 1234
 // 5. fetch the page and print it   6. stop everything and remove the temp dirs (also on failure / Ctrl-C).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -69,15 +70,17 @@ async function main(): Promise<number> {
     children.push(registry);
     await waitFor(`http://${host}/v2/`, 10_000, () => registry.exitCode === null);
 
-    log('making the busybox S2I builder image from examples/busybox-builder and pushing it');
+    log(`pushing a busybox base image as ${host}/demo/busybox:latest`);
     const client = new RegistryClient();
-    const builderDigest = await pushBusyboxBuilder(client.repository(host, 'demo/busybox-builder'), 'latest', {
-      scriptsDir: path.join(projectRoot, 'examples', 'busybox-builder', 's2i', 'bin'),
-    });
+    await pushBusyboxBuilder(client.repository(host, 'demo/busybox'), 'latest', {});
     await client.close();
-    process.stdout.write(`builder ${host}/demo/busybox-builder:latest@${builderDigest}\n`);
 
     const root = path.join(tmp, 'cache');
+    const builder = `${host}/demo/busybox-builder:latest`;
+    log(`oci-s2i build-image --build-arg BASE=${host}/demo/busybox:latest examples/busybox-builder ${builder}`);
+    const built = await runCli(['build-image', '--build-arg', `BASE=${host}/demo/busybox:latest`, path.join(projectRoot, 'examples', 'busybox-builder'), builder, '--root', root]);
+    if (built !== 0) throw new Error(`build-image failed with exit code ${built}`);
+
     const app = `${host}/demo/hello:latest`;
     log(`oci-s2i build examples/hello ${host}/demo/busybox-builder ${app} --format docker`);
     const code = await runCli(['build', path.join(projectRoot, 'examples', 'hello'), `${host}/demo/busybox-builder:latest`, app, '--format', 'docker', '--root', root]);

@@ -34,6 +34,7 @@ export class BlobStore {
     await createIfMissing(path.join(oci, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
     await createIfMissing(path.join(oci, 'index.json'), JSON.stringify(emptyIndex()));
     await sweepDeadTemps(path.join(abs, tmpDir));
+    await sweepDeadTemps(path.join(abs, lockDir)); // lock-file.ts temps (`<pid>-….locktmp`), never the locks
     return new BlobStore(abs);
   }
 

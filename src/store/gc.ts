@@ -17,7 +17,7 @@ import { layersDir } from './layer-cache.js';
 import { layerMetaDir } from './layer-meta.js';
 import { readLeases } from './leases.js';
 import { acquireLock, lockPath, processAlive } from './lock-file.js';
-import { blobPath, layoutDir, lockDir, sweepDeadTemps, tmpDir, writeFileAtomic } from './store-paths.js';
+import { blobPath, layoutDir, lockDir, sweepDeadAtomicTemps, sweepDeadTemps, tmpDir, writeFileAtomic } from './store-paths.js';
 
 export type PruneMode = 'unreferenced' | 'all' | 'older-than';
 
@@ -133,7 +133,10 @@ export async function pruneStore(root: string, opts: PruneOptions = {}): Promise
 
   // 4. garbage: temps of dead processes, stale leases and locks, orphan records, build dirs of finished builds
   for (const f of leases.stale) if (await rmCount(f)) report.garbage++;
-  for (const d of [path.join(abs, tmpDir), path.join(abs, layersDir, 'tmp'), path.join(abs, 'leases')]) {
+  for (const d of [path.join(abs, layoutDir), path.join(abs, layerMetaDir), path.join(abs, layersDir, 'by-blob', 'sha256'), path.join(abs, 'leases')]) {
+    report.garbage += await sweepDeadAtomicTemps(d);
+  }
+  for (const d of [path.join(abs, tmpDir), path.join(abs, layersDir, 'tmp'), path.join(abs, 'leases'), path.join(abs, lockDir)]) {
     const before = (await readdirOrEmpty(d)).length;
     await sweepDeadTemps(d);
     report.garbage += Math.max(0, before - (await readdirOrEmpty(d)).length);

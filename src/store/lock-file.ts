@@ -66,12 +66,7 @@ export async function acquireLock(file: string, opts: LockOptions = {}): Promise
   const me: LockOwner = { pid: process.pid, host: os.hostname() };
   for (;;) {
     opts.signal?.throwIfAborted();
-    try {
-      await fs.writeFile(file, JSON.stringify(me), { flag: 'wx' });
-      return holding(file, staleMs);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
+    if (await createWithContent(file, JSON.stringify(me))) return holding(file, staleMs);
     if (opts.done && (await opts.done())) return null;
     if (await isStale(file, staleMs)) {
       // Move it aside first so two breakers cannot both delete a fresh lock that replaced the stale one.
@@ -85,6 +80,25 @@ export async function acquireLock(file: string, opts: LockOptions = {}): Promise
       continue;
     }
     await sleep(pollMs, undefined, opts.signal ? { signal: opts.signal } : undefined);
+  }
+}
+
+/**
+ * Creates `file` holding `content` atomically, or returns false when it exists. The content is written to a temp
+ * file first and link(2)ed into place: an O_EXCL create followed by a write would leave an empty lock if killed in
+ * between, which no pid check can recognise as stale (only the 2-minute mtime rule would).
+ */
+async function createWithContent(file: string, content: string): Promise<boolean> {
+  const tmp = path.join(path.dirname(file), `${process.pid}-${randomBytes(6).toString('hex')}.locktmp`);
+  await fs.writeFile(tmp, content, { flag: 'wx' });
+  try {
+    await fs.link(tmp, file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return false;
+  } finally {
+    await fs.rm(tmp, { force: true });
   }
 }
 

@@ -31,6 +31,23 @@ export async function sweepDeadTemps(dir: string): Promise<void> {
   );
 }
 
+/** Removes `NAME.<pid>-<random>.tmp` files of writeFileAtomic whose writer is dead (killed mid-write). Best effort. */
+export async function sweepDeadAtomicTemps(dir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return 0;
+  }
+  let n = 0;
+  for (const name of names) {
+    const m = /\.(\d+)-[a-z0-9]+\.tmp$/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    if (await fs.rm(path.join(dir, name), { force: true }).then(() => true, () => false)) n++;
+  }
+  return n;
+}
+
 /** Writes a small file atomically (temp in the same dir + rename over). */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
   const tmp = `${file}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;

@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { parseCommandArgs } from '../../src/cli/command.js';
+import { layerCommand } from '../../src/cli/commands/layer.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-cli-layer-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -90,7 +92,7 @@ t.test('--mtime-clamp caps mtimes', async (t) => {
   t.match(listing, /1970-01-01 00:16:40 app\/main\.js/);
 });
 
-t.test('bad input: usage errors (exit 64) and a missing directory', async (t) => {
+t.test('bad input: usage errors (exit 64), a missing directory, an unwritable output', async (t) => {
   const out = path.join(tmp, 'bad.tar.gz');
   const cases: Array<[string[], RegExp]> = [
     [[src], /needs -o FILE/],
@@ -104,12 +106,23 @@ t.test('bad input: usage errors (exit 64) and a missing directory', async (t) =>
     [[src, '-o', out, '--mtime-clamp=-5'], /--mtime-clamp must be an integer/],
     [[src, src, '-o', out], /takes DIR, got 2/],
     [[], /takes DIR, got 0/],
+    [[src, '-o', out, '--no-such-flag'], /Unknown option/],
   ];
+  // In-process, through the same parser and run() the CLI uses (a process per case would be slow).
   for (const [args, msg] of cases) {
-    const r = await runCli(['layer', ...args]);
-    t.equal(r.code, 64, args.join(' '));
-    t.match(r.stderr, msg, args.join(' '));
+    await t.rejects(async () => {
+      const { positionals, values } = parseCommandArgs(layerCommand, args);
+      await layerCommand.run({
+        positionals, values, global: { quiet: true, json: false, debug: false, loglevel: 0 },
+        signal: new AbortController().signal, stdout: process.stdout, stderr: process.stderr,
+      });
+    }, { name: 'S2IError', code: 'ERR_USAGE', exitCode: 64, message: msg }, args.join(' '));
   }
+  // And once through the real process: the exit status and the one-line message.
+  const usage = await runCli(['layer', src, '--level', '10', '-o', out]);
+  t.equal(usage.code, 64);
+  t.match(usage.stderr, /^oci-s2i: --level must be an integer from 0 to 9, not "10"\n$/);
+
   const missing = await runCli(['layer', path.join(tmp, 'nope'), '-o', out]);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /does not exist/);

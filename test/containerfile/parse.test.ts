@@ -2,6 +2,7 @@
 // matching, and --build-arg parsing: good input next to bad input, errors with file and line.
 import t from 'tap';
 import { parseContainerfile } from '../../src/containerfile/parse.js';
+import { lintContainerfile } from '../../src/containerfile/lint.js';
 import { splitWords, expandWord } from '../../src/containerfile/words.js';
 import { makeIgnoreMatcher } from '../../src/containerfile/ignore.js';
 import { parseBuildArgs } from '../../src/containerfile/execute.js';
@@ -199,4 +200,33 @@ t.test('COPY sources never leave the context', async (t) => {
   t.equal(contextRelative('/abs/x'), 'abs/x');
   t.equal(contextRelative('./a/../b/'), 'b');
   t.equal(contextRelative('.'), '.');
+});
+
+t.test('lint: checks that need no image fail before any pull, naming the line', async (t) => {
+  const good = 'FROM a\nARG X=1\nENV A=$X B="c d"\nLABEL k=v\nLABEL maintainer "Me <me@x>"\nCOPY --chmod=0755 a b /d/\nCOPY --chmod=$M a /d\nEXPOSE 8080 53/udp 9000-9001/tcp $P\nADD x.tar /opt/\n';
+  t.doesNotThrow(() => lintContainerfile(parseContainerfile(good), 'Containerfile'));
+  const bad: Array<[string, string]> = [
+    ['FROM a\nENV A=${B%%x}\n', 'Containerfile:2: cannot substitute variables'],
+    ['FROM a\n\nLABEL a="open\n', 'Containerfile:3: cannot substitute variables'],
+    ['FROM a\nCOPY --chmod=u+x a /a\n', 'Containerfile:2: --chmod=u+x is not an octal mode'],
+    ['FROM a\nCOPY --chmod=99 a /a\n', 'Containerfile:2: --chmod=99 is not an octal mode'],
+    ['FROM a\nCOPY a b /x\n', 'Containerfile:2: COPY: with more than one source file the destination must be a directory'],
+    ['FROM a\nCOPY a\n', 'Containerfile:2: COPY needs at least one source and a destination'],
+    ['FROM a\nADD https://example.com/x.tgz /x\n', 'Containerfile:2: ADD: "https://example.com/x.tgz" is a URL'],
+    ['FROM a\nEXPOSE 99999\n', 'Containerfile:2: invalid port "99999"'],
+    ['FROM a\nEXPOSE 90-80\n', 'Containerfile:2: invalid port "90-80"'],
+    ['FROM a\nEXPOSE http\n', 'Containerfile:2: invalid port "http"'],
+    ['FROM a\nENV A=1 B\n', 'Containerfile:2: "B" is not NAME=VALUE'],
+    ['FROM a\nENV =1\n', 'Containerfile:2: "=1" is not NAME=VALUE'],
+    ['FROM a\nENV A\n', 'Containerfile:2: ENV A needs a value'],
+    ['FROM a\nARG 1X\n', 'Containerfile:2: invalid ARG name "1X"'],
+  ];
+  for (const [text, prefix] of bad) {
+    t.throws(() => lintContainerfile(parseContainerfile(text), 'Containerfile'), { code: 'ERR_CONTAINERFILE_SYNTAX', exitCode: 64 }, prefix);
+    try {
+      lintContainerfile(parseContainerfile(text), 'Containerfile');
+    } catch (e) {
+      t.ok((e as Error).message.startsWith(prefix), `"${(e as Error).message}" starts with "${prefix}"`);
+    }
+  }
 });

@@ -17,12 +17,11 @@ const skip = canCreateUsers() ? false : 'needs root to create the test user';
 
 /** Runs `node args…` as `user` inside `unshare --user --map-root-user --map-auto`, cwd a dir the user owns. */
 async function asUserInNamespace(user: TestUser, cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, HOME: user.home };
-  delete env.NODE_OPTIONS; // tap's hooks would write into the checkout as that user
+  // `env -u`: tap's process hooks re-add NODE_OPTIONS to every spawn, and would write into the checkout as that user.
   return exec(
-    'setpriv',
-    ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', 'unshare', '--user', '--map-root-user', '--map-auto', process.execPath, ...args],
-    { cwd, env, maxBuffer: 1 << 24 },
+    'env',
+    ['-u', 'NODE_OPTIONS', `HOME=${user.home}`, 'setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', 'unshare', '--user', '--map-root-user', '--map-auto', process.execPath, ...args],
+    { cwd, maxBuffer: 1 << 24 },
   ).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),

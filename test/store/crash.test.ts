@@ -63,10 +63,9 @@ interface Run {
 /** Runs the worker; kills it `killAfterMs` after it is ready (undefined: let it finish). */
 function runWorker(root: string, ref: string, killAfterMs?: number): Promise<Run> {
   return new Promise((resolve, reject) => {
-    // Without tap's NODE_OPTIONS hooks: they slow the child's start-up and write coverage files a kill would cut.
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS;
-    const p = spawn(process.execPath, [worker, root, ref], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    // `env -u` (it execs, so the pid is node's): without tap's process hooks, which re-add NODE_OPTIONS to every
+    // spawn, slow the child's start-up and write files a kill would cut.
+    const p = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, worker, root, ref], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let readyAt = 0;

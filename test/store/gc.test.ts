@@ -15,7 +15,9 @@ import { LayerCache } from '../../src/store/layer-cache.js';
 import { layerMetaPath } from '../../src/store/layer-meta.js';
 import { treeDigest } from '../../src/store/tree-digest.js';
 import { verifyStore } from '../../src/store/verify.js';
-import { runCli as runCliReal } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { cacheCommand } from '../../src/cli/commands/cache.js';
+import { parseCommandArgs, type GlobalFlags } from '../../src/cli/command.js';
 import { makeTar } from '../layer/apply-helpers.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -188,11 +190,14 @@ t.test('prune (default) removes what no name reaches, plus crash leftovers; keep
   await fs.writeFile(path.join(f.root, 'leases', `${dead}-x.json`), JSON.stringify({ pid: dead, created: new Date().toISOString(), diffIDs: [f.stray.diffID] }));
   await fs.writeFile(path.join(f.root, 'locks', 'blob-sha256-x.lock'), JSON.stringify({ pid: dead, host: os.hostname() }));
   await fs.mkdir(path.join(f.root, 'builds', 'b-dead'), { recursive: true });
+  await fs.writeFile(path.join(f.root, 'locks', `${dead}-abc.locktmp`), '{}');
+  await fs.writeFile(path.join(f.root, 'oci', `index.json.${dead}-abc.tmp`), '{');
   const r = await pruneStore(f.root);
   t.same(r.untagged, []);
   t.same(r.blobs.map((b) => b.digest).sort(), [orphan.digest, f.stray.blob.digest].sort());
   t.same(r.layers.map((l) => l.diffID), [f.stray.diffID], 'a stale lease protects nothing');
-  t.ok(r.garbage >= 5, `garbage removed (${r.garbage})`);
+  t.ok(r.garbage >= 7, `garbage removed (${r.garbage})`);
+  t.same((await fs.readdir(path.join(f.root, 'oci'))).sort(), ['blobs', 'index.json', 'oci-layout']);
   t.ok(r.freedBytes > 0);
   for (const l of f.layers) t.ok(await f.cache.has(l.diffID), 'referenced layers stay');
   t.ok(await f.store.has(f.manifest.digest));
@@ -267,44 +272,70 @@ t.test('parseDuration', async (t) => {
   }
 });
 
-t.test('CLI: cache ls / du / verify / prune with --json, exit codes, usage errors', async (t) => {
+/** Runs the command in process (usage and rendering), capturing its output. */
+async function runCommand(args: string[], global: Partial<GlobalFlags> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { positionals, values } = parseCommandArgs(cacheCommand, args);
+  let stdout = '';
+  let stderr = '';
+  const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as unknown as NodeJS.WriteStream;
+  const code = await cacheCommand.run({
+    positionals,
+    values,
+    global: { quiet: false, json: false, debug: false, loglevel: 0, ...global },
+    signal: new AbortController().signal,
+    stdout: sink((x) => (stdout += x)),
+    stderr: sink((x) => (stderr += x)),
+  });
+  return { code, stdout, stderr };
+}
+
+t.test('cache command: tables, verify exit code, prune summary; usage errors (bad input)', async (t) => {
   const f = await fixture(t);
-  // One run through the namespace re-exec; the others start directly as its child would (halves the time).
-  const ls = await runCliReal(['cache', 'ls', '--root', f.root, '--json']);
-  const runCli = (args: string[]) => runCliReal(args, { env: { OCI_S2I_NAMESPACE: 'root' } });
+  const human = await runCommand(['ls', '--root', f.root]);
+  t.match(human.stdout, /IMAGES\nNAME\s+DIGEST\s+SIZE\s+LAST USED\nregistry\.test\/img:1/);
+  t.match(human.stdout, /LAYERS\nDIFF ID\s+SIZE\s+FILES\s+LAST USED\n/);
+  const du = await runCommand(['du', '--root', f.root]);
+  t.match(du.stdout, /^KIND\s+SIZE\s+FILES\nblobs .*\nlayers .*\ntemp .*\nother .*\ntotal /);
+  const v = await runCommand(['verify', '--root', f.root]);
+  t.equal(v.code, 0);
+  t.match(v.stderr, /Verified 5 blob\(s\) and 3 layer\(s\): all intact/);
+  await fs.writeFile(path.join(f.layers[0]!.dir, 'etc/a'), 'tampered');
+  const bad = await runCommand(['verify', '--root', f.root]);
+  t.equal(bad.code, 1, 'exit 1 when something corrupt was found (and dropped)');
+  t.match(bad.stdout, new RegExp(`^dropped layer ${f.layers[0]!.diffID}: the unpacked tree changed`));
+  t.equal((await runCommand(['verify', '--root', f.root], { quiet: true })).code, 0, 'clean again');
+  const p = await runCommand(['prune', '--root', f.root]);
+  t.equal(p.code, 0);
+  t.match(p.stdout, new RegExp(`deleted layer ${f.stray.diffID}`));
+  t.match(p.stderr, /^Freed .*1 layer\(s\)/);
+  for (const [args, re] of [
+    [['nope'], /unknown cache subcommand "nope"/],
+    [['ls', '--all'], /belong to `cache prune`/],
+    [['verify', '--older-than', '1d'], /belong to `cache prune`/],
+    [['prune', '--all', '--older-than', '1d'], /exclude each other/],
+    [['prune', '--older-than', 'soon'], /invalid duration "soon"/],
+  ] as const) {
+    await t.rejects(runCommand([...args, '--root', f.root]), { code: 'ERR_USAGE', exitCode: 64, message: re }, args.join(' '));
+  }
+  t.throws(() => parseCommandArgs(cacheCommand, []), { code: 'ERR_USAGE', message: /takes ls\|du\|verify\|prune/ });
+  t.throws(() => parseCommandArgs(cacheCommand, ['ls', '--bogus']), { code: 'ERR_USAGE' });
+});
+
+t.test('CLI: the real binary through the namespace re-exec; --json results; exit codes', async (t) => {
+  const f = await fixture(t);
+  const ls = await runCli(['cache', 'ls', '--root', f.root, '--json']);
   t.equal(ls.code, 0, ls.stderr);
   const parsed = JSON.parse(ls.stdout) as { images: Array<{ name: string }>; layers: unknown[] };
   t.equal(parsed.images[0]!.name, 'registry.test/img:1');
   t.equal(parsed.layers.length, 3);
-  const human = await runCli(['cache', 'ls', '--root', f.root]);
-  t.match(human.stdout, /IMAGES\nNAME\s+DIGEST\s+SIZE\s+LAST USED\nregistry\.test\/img:1/);
-  t.match(human.stdout, /LAYERS\nDIFF ID/);
-  const du = await runCli(['cache', 'du', '--root', f.root]);
-  t.equal(du.code, 0, du.stderr);
-  t.match(du.stdout, /^KIND\s+SIZE\s+FILES\nblobs .*\nlayers .*\ntemp .*\nother .*\ntotal /);
-  const v = await runCli(['cache', 'verify', '--root', f.root]);
-  t.equal(v.code, 0, v.stderr);
-  t.match(v.stderr, /Verified 5 blob\(s\) and 3 layer\(s\): all intact/);
   await fs.writeFile(path.join(f.layers[0]!.dir, 'etc/a'), 'tampered');
   const bad = await runCli(['cache', 'verify', '--root', f.root, '--json']);
-  t.equal(bad.code, 1, 'exit 1 when something corrupt was found (and dropped)');
+  t.equal(bad.code, 1, 'exit 1 when something corrupt was found');
   t.equal((JSON.parse(bad.stdout) as { problems: unknown[] }).problems.length, 1);
-  t.equal((await runCli(['cache', 'verify', '--root', f.root, '-q'])).code, 0, 'clean again');
-  const p = await runCli(['cache', 'prune', '--root', f.root]);
-  t.equal(p.code, 0, p.stderr);
-  t.match(p.stdout, new RegExp(`deleted layer ${f.stray.diffID}`));
-  t.match(p.stderr, /Freed /);
-  for (const [args, re] of [
-    [['cache'], /takes ls\|du\|verify\|prune/],
-    [['cache', 'nope'], /unknown cache subcommand "nope"/],
-    [['cache', 'prune', '--all', '--older-than', '1d'], /exclude each other/],
-    [['cache', 'prune', '--older-than', 'soon'], /invalid duration "soon"/],
-  ] as const) {
-    const r = await runCli([...args, '--root', f.root]);
-    t.equal(r.code, 64, `${args.join(' ')}: usage exit code`);
-    t.match(r.stderr, re);
-  }
   const all = await runCli(['cache', 'prune', '--all', '--root', f.root, '--json']);
   t.equal(all.code, 0, all.stderr);
-  t.same(JSON.parse((await runCli(['cache', 'ls', '--root', f.root, '--json'])).stdout), { images: [], layers: [] });
+  const r = JSON.parse(all.stdout) as { untagged: string[]; layers: unknown[] };
+  t.same(r.untagged, ['registry.test/img:1']);
+  t.equal(r.layers.length, 2, 'the two layers left after verify dropped one');
+  t.same(await listCache(f.root), { images: [], layers: [] });
 });

@@ -1,0 +1,223 @@
+// Benchmarks 2 and 4 — an S2I build from source to an image pushed to a registry, warm (builder already in the
+// local cache/storage) and cold (empty cache/storage): `oci-s2i build` against `buildah bud` on the Containerfile
+// that `oci-s2i build --as-dockerfile` writes (as `s2i build --as-dockerfile` does) plus `buildah push`.
+// Every request goes through a counting proxy in front of the registry, so the bytes each side uploads are
+// measured too (benchmark 4: a registry that already has the builder should receive only the new layer,
+// the config and the manifest).
+import { mkdirSync, rmSync, cpSync } from 'node:fs';
+import path from 'node:path';
+import { compare, fromMeasured, find, ratioTarget, type Comparison, type Variant, type VariantResult, type Target } from './lib/compare.js';
+import { measure, sh, q, missingTools, isRoot, which } from './lib/run.js';
+import { median } from './lib/stats.js';
+import { mb } from './lib/report.js';
+import { dataDir, benchDir } from './lib/data.js';
+import { pushBusybox, pushGoBuilder, goBuilderUnavailable, goRootfs, projectRoot } from './lib/images.js';
+import { startRegistry } from '../test/helpers/registry.js';
+import { startFaultProxy } from '../test/helpers/fault-proxy.js';
+import type { BenchContext } from './main.js';
+
+interface BuildJson {
+  digest: string;
+  layer?: { size?: number; digest?: string };
+  timings?: Record<string, number>;
+  push?: { uploaded: string[]; skipped: string[]; mounted: string[] };
+}
+
+/** buildah's storage driver: overlay where the kernel allows it as this user, else vfs (a full copy per layer). */
+function buildahDriver(): string {
+  return process.env.BENCH_BUILDAH_DRIVER ?? (isRoot ? 'overlay' : 'vfs');
+}
+
+export async function buildBench(ctx: BenchContext): Promise<Comparison[]> {
+  const wantBuild = ctx.only.has('build');
+  const kind = ctx.go ? 'Debian + Go builder' : 'busybox builder';
+  if (ctx.go) {
+    const why = goBuilderUnavailable();
+    if (why) {
+      ctx.skipped.push(`build --go: ${why}`);
+      return [];
+    }
+  }
+  const work = path.join(dataDir, 'build');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const registry = await startRegistry();
+  const proxy = await startFaultProxy(registry.host);
+  try {
+    const host = proxy.host;
+    const builder = `${host}/bench/builder:latest`;
+    ctx.log(`build: pushing the ${kind} to ${registry.host}`);
+    if (ctx.go) await pushGoBuilder(registry.host, 'bench/builder', ctx.log);
+    else await pushBusybox(registry.host, 'bench/builder');
+    const source = ctx.go ? path.join(benchDir, 'go-app') : path.join(projectRoot, 'examples', 'hello');
+
+    // oci-s2i: one cache root kept between warm runs, a fresh one for every cold run.
+    const warmRoot = path.join(work, 'oci-s2i-warm');
+    const coldRoot = path.join(work, 'oci-s2i-cold');
+    const ours = (name: string, root: string, cold: boolean): Variant => ({
+      name,
+      ours: true,
+      ...(cold ? { before: async () => rmSync(root, { recursive: true, force: true }) } : {}),
+      async run() {
+        proxy.stats.reset();
+        const m = await measure([process.execPath, ctx.cli, 'build', source, builder, `${host}/bench/app-oci-s2i:latest`, '--root', root, '--json', '-q']);
+        const j = JSON.parse(m.stdout.trim().split('\n').pop()!) as BuildJson;
+        return fromMeasured(m, {
+          bytesSent: proxy.stats.requestBytes(),
+          bytesReceived: proxy.stats.responseBytes(),
+          ...(j.timings?.push !== undefined ? { pushMs: j.timings.push } : {}),
+          blobsUploaded: j.push?.uploaded.length ?? Number.NaN,
+          ...(j.layer?.size !== undefined ? { layerBytes: j.layer.size } : {}),
+        });
+      },
+    });
+
+    // buildah on the Containerfile oci-s2i writes with --as-dockerfile (the `s2i build --as-dockerfile` flow).
+    const buildahSkip = missingTools('buildah', ...(isRoot ? [] : ['newuidmap']));
+    const context = path.join(work, 'containerfile');
+    if (!buildahSkip) {
+      await measure([process.execPath, ctx.cli, 'build', source, builder, '--as-dockerfile', path.join(context, 'Containerfile'), '-q']);
+    }
+    const driver = buildahDriver();
+    const buildah = (name: string, store: string, cold: boolean): Variant => {
+      const flags = ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'runroot'), '--storage-driver', driver];
+      // runc, like oci-s2i on this kind of host (crun 1.8 refuses cgroup hybrid mode).
+      const runtime = which('runc') ? ['--runtime', which('runc')!] : [];
+      const image = `${host}/bench/app-buildah:latest`;
+      return {
+        name,
+        ours: false,
+        ...(buildahSkip ? { skip: buildahSkip } : {}),
+        before: async () => {
+          if (cold) await wipeBuildah(flags, store);
+        },
+        async run() {
+          proxy.stats.reset();
+          const bud = await measure(['buildah', ...flags, 'bud', ...runtime, '--tls-verify=false', '--pull=missing', '-f', path.join(context, 'Containerfile'), '-t', image, context]);
+          const sent0 = proxy.stats.requestBytes();
+          const push = await measure(['buildah', ...flags, 'push', '--tls-verify=false', image, `docker://${image}`]);
+          return {
+            ms: bud.ms + push.ms,
+            rssKB: Math.max(bud.rssKB ?? 0, push.rssKB ?? 0),
+            metrics: { bytesSent: proxy.stats.requestBytes(), pushBytesSent: proxy.stats.requestBytes() - sent0, bytesReceived: proxy.stats.responseBytes(), pushMs: push.ms },
+          };
+        },
+      };
+    };
+
+    const floor = ctx.go ? goFloor(source) : undefined;
+    const warm: Variant[] = [ours('oci-s2i build (warm)', warmRoot, false), buildah('buildah bud + push (warm)', path.join(work, 'buildah-warm'), false)];
+    if (floor) warm.push(floor);
+    ctx.log(`build: warm, ${kind}`);
+    const w = await compare(warm, { runs: ctx.runs, log: ctx.log });
+    const out: Comparison[] = [];
+    const columns = buildColumns();
+    if (wantBuild) {
+      const targets: Target[] = [
+        ratioTarget('warm build time vs buildah', w.results, 'oci-s2i build (warm)', 'buildah bud + push (warm)', { op: '<=', value: 0.7 }, (r) => r.medianMs),
+        rssTarget(find(w.results, 'oci-s2i build (warm)')),
+      ];
+      const f = floor ? find(w.results, floor.name) : undefined;
+      const o = find(w.results, 'oci-s2i build (warm)');
+      if (f && o) {
+        const over = o.medianMs - f.medianMs;
+        targets.push({ what: 'overhead over the bare `go build`', goal: '< 0.7 s', value: over / 1000, met: over < 700, detail: `${(over / 1000).toFixed(2)} s` });
+      }
+      out.push({
+        id: 'build-warm', bench: 'build', title: `S2I build, source → pushed image, warm (${kind})`, baseline: 'buildah bud + push (warm)',
+        columns, variants: w.results, targets, load: w.load,
+        notes: [
+          `buildah: storage driver ${driver}, default isolation (runc), no --layers (so the assemble step really runs, as in oci-s2i); time = \`buildah bud\` + \`buildah push\`.`,
+          'oci-s2i: `oci-s2i build SOURCE BUILDER TAG --root DIR` with the cache kept between runs (builder layers unpacked once).',
+          'Bytes up/down are HTTP body bytes through a counting proxy in front of the registry, whole build.',
+        ],
+      });
+      const cold: Variant[] = [ours('oci-s2i build (cold)', coldRoot, true), buildah('buildah bud + push (cold)', path.join(work, 'buildah-cold'), true)];
+      ctx.log(`build: cold, ${kind}`);
+      const c = await compare(cold, { runs: ctx.runs, log: ctx.log });
+      out.push({
+        id: 'build-cold', bench: 'build', title: `S2I build, source → pushed image, cold: empty cache / storage (${kind})`, baseline: 'buildah bud + push (cold)',
+        columns, variants: c.results, load: c.load,
+        targets: [ratioTarget('cold build time vs buildah', c.results, 'oci-s2i build (cold)', 'buildah bud + push (cold)', { op: '<=', value: 0.75 }, (r) => r.medianMs)],
+        notes: ['Before every cold run the oci-s2i cache root / buildah storage is removed (untimed): the builder is pulled and unpacked again.'],
+      });
+    }
+    out.push(pushComparison(w.results, w.load, kind));
+    return out;
+  } finally {
+    await proxy.stop();
+    await registry.stop();
+  }
+}
+
+async function wipeBuildah(flags: string[], store: string): Promise<void> {
+  // Unmounts overlay layers before the files go.
+  await measure(['buildah', ...flags, 'rm', '--all']).catch(() => undefined);
+  await measure(['buildah', ...flags, 'rmi', '--all', '--force']).catch(() => undefined);
+  await measure(sh(`umount -R ${q(path.join(store, 'root'))}/overlay 2>/dev/null || true; rm -rf ${q(store)}`)).catch(() => undefined);
+}
+
+function buildColumns(): Comparison['columns'] {
+  return [
+    { key: 'bytesSent', header: 'MB up', kind: 'mb' },
+    { key: 'bytesReceived', header: 'MB down', kind: 'mb' },
+  ];
+}
+
+function rssTarget(r: VariantResult | undefined): Target {
+  if (!r || r.medianRssMB === undefined) return { what: 'oci-s2i peak RSS', goal: '≤ 150 MB', value: null, met: null, detail: 'not measured' };
+  return { what: 'oci-s2i peak RSS', goal: '≤ 150 MB', value: r.medianRssMB, met: r.medianRssMB <= 150, detail: `${r.medianRssMB.toFixed(0)} MB (largest process of the build)` };
+}
+
+/** The bare `go build` of the same source in the builder's root filesystem (chroot, cold Go cache): the floor. */
+function goFloor(source: string): Variant {
+  const rootfs = goRootfs(() => {});
+  return {
+    name: 'bare go build (chroot, floor)',
+    ours: false,
+    before: async () => {
+      rmSync(path.join(rootfs, 'tmp', 'floor'), { recursive: true, force: true });
+      rmSync(path.join(rootfs, 'tmp', 'floor-cache'), { recursive: true, force: true });
+      cpSync(source, path.join(rootfs, 'tmp', 'floor'), { recursive: true });
+    },
+    async run() {
+      return fromMeasured(await measure(['chroot', rootfs, '/bin/sh', '-c', 'cd /tmp/floor && GOCACHE=/tmp/floor-cache GOTOOLCHAIN=local go build -o app .']));
+    },
+  };
+}
+
+/** Benchmark 4 from the warm builds: the push step alone (oci-s2i's own timing; buildah's push command). */
+function pushComparison(results: VariantResult[], load: [number, number], kind: string): Comparison {
+  const pick = (name: string, newName: string, sentKey: string): VariantResult | undefined => {
+    const r = find(results, name);
+    if (!r) return results.find((x) => x.name === name) ? { ...results.find((x) => x.name === name)!, name: newName } : undefined;
+    const ms = r.samples.map((s) => s.metrics?.pushMs ?? Number.NaN);
+    const sent = r.samples.map((s) => s.metrics?.[sentKey] ?? Number.NaN);
+    return {
+      ...r, name: newName, medianMs: median(ms), minMs: Math.min(...ms), maxMs: Math.max(...ms),
+      metrics: { bytesSent: median(sent), ...(r.metrics.blobsUploaded !== undefined ? { blobsUploaded: r.metrics.blobsUploaded } : {}), ...(r.metrics.layerBytes !== undefined ? { layerBytes: r.metrics.layerBytes } : {}) },
+    };
+  };
+  const variants = [pick('oci-s2i build (warm)', 'oci-s2i push step', 'bytesSent'), pick('buildah bud + push (warm)', 'buildah push', 'pushBytesSent')].filter((v): v is VariantResult => v !== undefined);
+  const o = find(variants, 'oci-s2i push step');
+  const targets: Target[] = [];
+  if (o) {
+    const n = o.metrics.blobsUploaded;
+    targets.push({
+      what: 'only the new layer, config and manifest are uploaded', goal: '1 layer blob + config', value: n ?? null, met: n === undefined ? null : n <= 2,
+      detail: `${n ?? '?'} blob(s) uploaded, ${mb(o.metrics.bytesSent!)} MB sent in all (new layer ${o.metrics.layerBytes !== undefined ? mb(o.metrics.layerBytes) : '?'} MB)`,
+    });
+  }
+  return {
+    id: 'push', bench: 'push', title: `Push of the new image to a registry that has the builder (${kind})`, baseline: 'buildah push',
+    columns: [
+      { key: 'bytesSent', header: 'MB up', kind: 'mb' },
+      { key: 'blobsUploaded', header: 'blobs uploaded', kind: 'count' },
+    ],
+    variants, targets, load,
+    notes: [
+      'From the warm builds above: oci-s2i\'s own `push` step timing (inside the build, no process start) vs the `buildah push` command; MB up is what went to the registry.',
+      'oci-s2i pushes to another repository of the builder\'s registry: builder layers are mounted cross-repository, never re-uploaded. Peak RSS is the whole build\'s for oci-s2i.',
+    ],
+  };
+}

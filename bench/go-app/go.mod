@@ -1,0 +1,3 @@
+module example.com/bench-app
+
+go 1.19

@@ -1,0 +1,96 @@
+// The S2I commands besides build: usage, create, completion, and build --as-dockerfile (no sandbox).
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync, existsSync, chmodSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { runCli } from '../helpers/cli.js';
+import { RegistryClient } from '../../src/registry/client.js';
+import { pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-cmds-test-'));
+chmodSync(tmp, 0o755);
+let registry: TestRegistry;
+const client = new RegistryClient();
+const root = path.join(tmp, 'root');
+let builder = '';
+
+t.before(async () => {
+  registry = await startRegistry();
+  const scripts = mkdtempSync(path.join(tmp, 'scripts-'));
+  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\ncp -R /tmp/src/. ./\n', { mode: 0o755 });
+  writeFileSync(path.join(scripts, 'run'), '#!/bin/sh\necho run\n', { mode: 0o755 });
+  writeFileSync(path.join(scripts, 'usage'), '#!/bin/sh\necho "This is the usage of the test builder"\necho "on stderr" >&2\n', { mode: 0o755 });
+  await pushBusyboxBuilder(client.repository(registry.host, 't/cmd-builder'), 'latest', { scriptsDir: scripts });
+  builder = `${registry.host}/t/cmd-builder:latest`;
+});
+t.teardown(async () => {
+  await client.close();
+  await registry?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+t.test('usage runs only the usage script and prints its stdout', async (t) => {
+  const r = await runCli(['usage', builder, '--root', root]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, 'This is the usage of the test builder\n', 'script stdout on stdout, nothing else');
+  t.match(r.stderr, /on stderr/);
+  const scripts = mkdtempSync(path.join(tmp, 'other-'));
+  writeFileSync(path.join(scripts, 'usage'), '#!/bin/sh\necho from file url\n', { mode: 0o755 });
+  const f = await runCli(['usage', builder, '--root', root, '--scripts-url', `file://${scripts}`]);
+  t.equal(f.stdout, 'from file url\n', '--scripts-url wins');
+  const none = await runCli(['usage', builder, '--root', root, '--scripts-url', `file://${tmp}`]);
+  t.equal(none.stdout, 'This is the usage of the test builder\n', 'per script: falls back to the label');
+  const bad = await runCli(['usage', builder, '--root', root, '--scripts-url', 'ftp://x/y']);
+  t.equal(bad.code, 12, 'unknown scripts-url scheme: exit 12');
+});
+
+t.test('create writes the scaffold and never overwrites', async (t) => {
+  const dir = path.join(tmp, 'scaffold');
+  const r = await runCli(['create', 'my-builder', dir]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /created s2i\/bin\/assemble/);
+  t.equal(statSync(path.join(dir, 's2i/bin/assemble')).mode & 0o777, 0o755);
+  t.equal(statSync(path.join(dir, 'test/run')).mode & 0o777, 0o700);
+  t.ok(existsSync(path.join(dir, 'Dockerfile')));
+  writeFileSync(path.join(dir, 'README.md'), 'mine\n');
+  const again = await runCli(['create', 'my-builder', dir]);
+  t.equal(again.code, 0);
+  t.match(again.stderr, /kept existing README.md/);
+  t.equal(readFileSync(path.join(dir, 'README.md'), 'utf8'), 'mine\n');
+  const bad = await runCli(['create', 'Bad Name!', path.join(tmp, 'x')]);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /not a usable image name/);
+});
+
+t.test('completion bash|zsh', async (t) => {
+  const b = await runCli(['completion', 'bash']);
+  t.equal(b.code, 0);
+  const f = path.join(tmp, 'c.bash');
+  writeFileSync(f, b.stdout);
+  execFileSync('bash', ['-n', f]);
+  t.pass('bash parses the script');
+  t.match(b.stdout, /rebuild/);
+  const z = await runCli(['completion', 'zsh']);
+  t.match(z.stdout, /^#compdef oci-s2i/);
+  const bad = await runCli(['completion', 'fish']);
+  t.equal(bad.code, 64);
+});
+
+t.test('build --as-dockerfile writes a Containerfile and context', async (t) => {
+  const src = mkdtempSync(path.join(tmp, 'src-'));
+  writeFileSync(path.join(src, 'index.html'), 'hi\n');
+  const out = path.join(tmp, 'df', 'Containerfile');
+  const r = await runCli(['build', src, builder, '--as-dockerfile', out, '--root', root, '-e', 'A=1', '--label', 'x=y']);
+  t.equal(r.code, 0, r.stderr);
+  const text = readFileSync(out, 'utf8');
+  t.match(text, new RegExp(`^FROM ${builder.replace(/[.]/g, '\\.')}`, 'm'));
+  t.match(text, /ENV A="1"/);
+  t.match(text, /"x"="y"/);
+  t.match(text, /COPY --chown=1001:0 upload\/src \/tmp\/src/);
+  t.match(text, /CMD \["\/usr\/libexec\/s2i\/run"\]/);
+  t.ok(existsSync(path.join(tmp, 'df', 'upload', 'src', 'index.html')));
+  const bad = await runCli(['build', src, builder, '--as-dockerfile', out, '--root', root, '--incremental', '--incremental-pull-policy', 'always']);
+  t.equal(bad.code, 64);
+});
