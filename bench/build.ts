@@ -4,16 +4,16 @@
 // Every request goes through a counting proxy in front of the registry, so the bytes each side uploads are
 // measured too (benchmark 4: a registry that already has the builder should receive only the new layer,
 // the config and the manifest).
-import { mkdirSync, rmSync, cpSync } from 'node:fs';
+import { mkdirSync, rmSync, cpSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { compare, fromMeasured, find, ratioTarget, type Comparison, type Variant, type VariantResult, type Target } from './lib/compare.js';
 import { measure, sh, q, missingTools, isRoot, which } from './lib/run.js';
 import { median } from './lib/stats.js';
 import { mb } from './lib/report.js';
-import { dataDir, benchDir } from './lib/data.js';
+import { dataDir, benchDir, smallFilesTree } from './lib/data.js';
 import { pushBusybox, pushGoBuilder, goBuilderUnavailable, goRootfs, projectRoot } from './lib/images.js';
 import { startRegistry } from '../test/helpers/registry.js';
-import { startFaultProxy } from '../test/helpers/fault-proxy.js';
+import { startFaultProxy, type FaultProxy } from '../test/helpers/fault-proxy.js';
 import type { BenchContext } from './main.js';
 
 interface BuildJson {
@@ -49,100 +49,15 @@ export async function buildBench(ctx: BenchContext): Promise<Comparison[]> {
     ctx.log(`build: pushing the ${kind} to ${registry.host}`);
     if (ctx.go) await pushGoBuilder(registry.host, 'bench/builder', ctx.log);
     else await pushBusybox(registry.host, 'bench/builder');
-    const source = ctx.go ? path.join(benchDir, 'go-app') : path.join(projectRoot, 'examples', 'hello');
-
-    // oci-s2i: one cache root kept between warm runs, a fresh one for every cold run.
-    const warmRoot = path.join(work, 'oci-s2i-warm');
-    const coldRoot = path.join(work, 'oci-s2i-cold');
-    const ours = (name: string, root: string, cold: boolean): Variant => ({
-      name,
-      ours: true,
-      ...(cold ? { before: async () => rmSync(root, { recursive: true, force: true }) } : {}),
-      async run() {
-        proxy.stats.reset();
-        const m = await measure([process.execPath, ctx.cli, 'build', source, builder, `${host}/bench/app-oci-s2i:latest`, '--root', root, '--json', '-q']);
-        const j = JSON.parse(m.stdout.trim().split('\n').pop()!) as BuildJson;
-        return fromMeasured(m, {
-          bytesSent: proxy.stats.requestBytes(),
-          bytesReceived: proxy.stats.responseBytes(),
-          ...(j.timings?.push !== undefined ? { pushMs: j.timings.push } : {}),
-          blobsUploaded: j.push?.uploaded.length ?? Number.NaN,
-          ...(j.layer?.size !== undefined ? { layerBytes: j.layer.size } : {}),
-        });
-      },
-    });
-
-    // buildah on the Containerfile oci-s2i writes with --as-dockerfile (the `s2i build --as-dockerfile` flow).
-    const buildahSkip = missingTools('buildah', ...(isRoot ? [] : ['newuidmap']));
-    const context = path.join(work, 'containerfile');
-    if (!buildahSkip) {
-      await measure([process.execPath, ctx.cli, 'build', source, builder, '--as-dockerfile', path.join(context, 'Containerfile'), '-q']);
-    }
-    const driver = buildahDriver();
-    const buildah = (name: string, store: string, cold: boolean): Variant => {
-      const flags = ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'runroot'), '--storage-driver', driver];
-      // runc, like oci-s2i on this kind of host (crun 1.8 refuses cgroup hybrid mode).
-      const runtime = which('runc') ? ['--runtime', which('runc')!] : [];
-      const image = `${host}/bench/app-buildah:latest`;
-      return {
-        name,
-        ours: false,
-        ...(buildahSkip ? { skip: buildahSkip } : {}),
-        before: async () => {
-          if (cold) await wipeBuildah(flags, store);
-        },
-        async run() {
-          proxy.stats.reset();
-          const bud = await measure(['buildah', ...flags, 'bud', ...runtime, '--tls-verify=false', '--pull=missing', '-f', path.join(context, 'Containerfile'), '-t', image, context]);
-          const sent0 = proxy.stats.requestBytes();
-          const push = await measure(['buildah', ...flags, 'push', '--tls-verify=false', image, `docker://${image}`]);
-          return {
-            ms: bud.ms + push.ms,
-            rssKB: Math.max(bud.rssKB ?? 0, push.rssKB ?? 0),
-            metrics: { bytesSent: proxy.stats.requestBytes(), pushBytesSent: proxy.stats.requestBytes() - sent0, bytesReceived: proxy.stats.responseBytes(), pushMs: push.ms },
-          };
-        },
-      };
-    };
-
-    const floor = ctx.go ? goFloor(source) : undefined;
-    const warm: Variant[] = [ours('oci-s2i build (warm)', warmRoot, false), buildah('buildah bud + push (warm)', path.join(work, 'buildah-warm'), false)];
-    if (floor) warm.push(floor);
-    ctx.log(`build: warm, ${kind}`);
-    const w = await compare(warm, { runs: ctx.runs, log: ctx.log });
+    const sources: Array<{ label: string; dir: string; cold: boolean }> = ctx.go
+      ? [{ label: 'Go web server', dir: path.join(benchDir, 'go-app'), cold: true }]
+      : [
+          { label: 'examples/hello', dir: path.join(projectRoot, 'examples', 'hello'), cold: true },
+          // An application as big as a node_modules: what the layer writer and the push are for.
+          { label: `app of ${smallFilesTree().files} files`, dir: smallFilesTree().dir, cold: false },
+        ];
     const out: Comparison[] = [];
-    const columns = buildColumns();
-    if (wantBuild) {
-      const targets: Target[] = [
-        ratioTarget('warm build time vs buildah', w.results, 'oci-s2i build (warm)', 'buildah bud + push (warm)', { op: '<=', value: 0.7 }, (r) => r.medianMs),
-        rssTarget(find(w.results, 'oci-s2i build (warm)')),
-      ];
-      const f = floor ? find(w.results, floor.name) : undefined;
-      const o = find(w.results, 'oci-s2i build (warm)');
-      if (f && o) {
-        const over = o.medianMs - f.medianMs;
-        targets.push({ what: 'overhead over the bare `go build`', goal: '< 0.7 s', value: over / 1000, met: over < 700, detail: `${(over / 1000).toFixed(2)} s` });
-      }
-      out.push({
-        id: 'build-warm', bench: 'build', title: `S2I build, source → pushed image, warm (${kind})`, baseline: 'buildah bud + push (warm)',
-        columns, variants: w.results, targets, load: w.load,
-        notes: [
-          `buildah: storage driver ${driver}, default isolation (runc), no --layers (so the assemble step really runs, as in oci-s2i); time = \`buildah bud\` + \`buildah push\`.`,
-          'oci-s2i: `oci-s2i build SOURCE BUILDER TAG --root DIR` with the cache kept between runs (builder layers unpacked once).',
-          'Bytes up/down are HTTP body bytes through a counting proxy in front of the registry, whole build.',
-        ],
-      });
-      const cold: Variant[] = [ours('oci-s2i build (cold)', coldRoot, true), buildah('buildah bud + push (cold)', path.join(work, 'buildah-cold'), true)];
-      ctx.log(`build: cold, ${kind}`);
-      const c = await compare(cold, { runs: ctx.runs, log: ctx.log });
-      out.push({
-        id: 'build-cold', bench: 'build', title: `S2I build, source → pushed image, cold: empty cache / storage (${kind})`, baseline: 'buildah bud + push (cold)',
-        columns, variants: c.results, load: c.load,
-        targets: [ratioTarget('cold build time vs buildah', c.results, 'oci-s2i build (cold)', 'buildah bud + push (cold)', { op: '<=', value: 0.75 }, (r) => r.medianMs)],
-        notes: ['Before every cold run the oci-s2i cache root / buildah storage is removed (untimed): the builder is pulled and unpacked again.'],
-      });
-    }
-    out.push(pushComparison(w.results, w.load, kind));
+    for (const [i, src] of sources.entries()) out.push(...(await oneSource(ctx, { ...src, kind, host, builder, work: path.join(work, `s${i}`), proxy, wantBuild })));
     return out;
   } finally {
     await proxy.stop();
@@ -150,7 +65,135 @@ export async function buildBench(ctx: BenchContext): Promise<Comparison[]> {
   }
 }
 
+interface SourceRun {
+  label: string;
+  dir: string;
+  cold: boolean;
+  kind: string;
+  host: string;
+  builder: string;
+  work: string;
+  proxy: FaultProxy;
+  wantBuild: boolean;
+}
+
+async function oneSource(ctx: BenchContext, opts: SourceRun): Promise<Comparison[]> {
+  const { label, work } = opts;
+  const source = opts.dir;
+  const key = label.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
+  mkdirSync(work, { recursive: true });
+  try {
+    return await sourceComparisons(ctx, opts, source, key);
+  } finally {
+    // buildah leaves overlay mounts behind; unmount them so the next run can remove the directory.
+    for (const store of ['buildah-warm', 'buildah-cold']) await wipeBuildah(buildahFlags(path.join(work, store)), path.join(work, store));
+  }
+}
+
+function buildahFlags(store: string): string[] {
+  return ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'runroot'), '--storage-driver', buildahDriver()];
+}
+
+async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: string, key: string): Promise<Comparison[]> {
+  const { label, kind, host, builder, work, proxy, wantBuild } = opts;
+  // oci-s2i: one cache root kept between warm runs, a fresh one for every cold run.
+  const warmRoot = path.join(work, 'oci-s2i-warm');
+  const coldRoot = path.join(work, 'oci-s2i-cold');
+  const ours = (name: string, root: string, cold: boolean): Variant => ({
+    name,
+    ours: true,
+    ...(cold ? { before: async () => rmSync(root, { recursive: true, force: true }) } : {}),
+    async run() {
+      proxy.stats.reset();
+      const m = await measure([process.execPath, ctx.cli, 'build', source, builder, `${host}/bench/app-oci-s2i:latest`, '--root', root, '--json', '-q']);
+      const j = JSON.parse(m.stdout.trim().split('\n').pop()!) as BuildJson;
+      return fromMeasured(m, {
+        bytesSent: proxy.stats.requestBytes(),
+        bytesReceived: proxy.stats.responseBytes(),
+        ...(j.timings?.push !== undefined ? { pushMs: j.timings.push } : {}),
+        blobsUploaded: j.push?.uploaded.length ?? Number.NaN,
+        ...(j.layer?.size !== undefined ? { layerBytes: j.layer.size } : {}),
+      });
+    },
+  });
+
+  // buildah on the Containerfile oci-s2i writes with --as-dockerfile (the `s2i build --as-dockerfile` flow).
+  const buildahSkip = missingTools('buildah', ...(isRoot ? [] : ['newuidmap']));
+  const context = path.join(work, 'containerfile');
+  if (!buildahSkip) {
+    await measure([process.execPath, ctx.cli, 'build', source, builder, '--as-dockerfile', path.join(context, 'Containerfile'), '-q']);
+  }
+  const driver = buildahDriver();
+  const buildah = (name: string, store: string, cold: boolean): Variant => {
+    const flags = buildahFlags(store);
+    // runc, like oci-s2i on this kind of host (crun 1.8 refuses cgroup hybrid mode).
+    const runtime = which('runc') ? ['--runtime', which('runc')!] : [];
+    const image = `${host}/bench/app-buildah:latest`;
+    return {
+      name,
+      ours: false,
+      ...(buildahSkip ? { skip: buildahSkip } : {}),
+      before: async () => {
+        if (cold) await wipeBuildah(flags, store);
+      },
+      async run() {
+        proxy.stats.reset();
+        const bud = await measure(['buildah', ...flags, 'bud', ...runtime, '--tls-verify=false', '--pull=missing', '-f', path.join(context, 'Containerfile'), '-t', image, context]);
+        const sent0 = proxy.stats.requestBytes();
+        const push = await measure(['buildah', ...flags, 'push', '--tls-verify=false', image, `docker://${image}`]);
+        return {
+          ms: bud.ms + push.ms,
+          rssKB: Math.max(bud.rssKB ?? 0, push.rssKB ?? 0),
+          metrics: { bytesSent: proxy.stats.requestBytes(), pushBytesSent: proxy.stats.requestBytes() - sent0, bytesReceived: proxy.stats.responseBytes(), pushMs: push.ms },
+        };
+      },
+    };
+  };
+
+  const floor = ctx.go ? goFloor(source) : undefined;
+  const warm: Variant[] = [ours('oci-s2i build (warm)', warmRoot, false), buildah('buildah bud + push (warm)', path.join(work, 'buildah-warm'), false)];
+  if (floor) warm.push(floor);
+  ctx.log(`build: warm, ${kind}, ${label}`);
+  const w = await compare(warm, { runs: ctx.runs, log: ctx.log });
+  const out: Comparison[] = [];
+  const columns = buildColumns();
+  if (wantBuild) {
+    const targets: Target[] = [
+      ratioTarget('warm build time vs buildah', w.results, 'oci-s2i build (warm)', 'buildah bud + push (warm)', { op: '<=', value: 0.7 }, (r) => r.medianMs),
+      rssTarget(find(w.results, 'oci-s2i build (warm)')),
+    ];
+    const f = floor ? find(w.results, floor.name) : undefined;
+    const o = find(w.results, 'oci-s2i build (warm)');
+    if (f && o) {
+      const over = o.medianMs - f.medianMs;
+      targets.push({ what: 'overhead over the bare `go build`', goal: '< 0.7 s', value: over / 1000, met: over < 700, detail: `${(over / 1000).toFixed(2)} s` });
+    }
+    out.push({
+      id: `build-warm-${key}`, bench: 'build', title: `S2I build, source → pushed image, warm — ${kind}, ${label}`, baseline: 'buildah bud + push (warm)',
+      columns, variants: w.results, targets, load: w.load,
+      notes: [
+        `buildah: storage driver ${driver}, default isolation (runc), no --layers (so the assemble step really runs, as in oci-s2i); time = \`buildah bud\` + \`buildah push\`.`,
+        'oci-s2i: `oci-s2i build SOURCE BUILDER TAG --root DIR` with the cache kept between runs (builder layers unpacked once).',
+        'Bytes up/down are HTTP body bytes through a counting proxy in front of the registry, whole build.',
+      ],
+    });
+    if (!opts.cold) return [...out, pushComparison(w.results, w.load, `${kind}, ${label}`, key)];
+    const cold: Variant[] = [ours('oci-s2i build (cold)', coldRoot, true), buildah('buildah bud + push (cold)', path.join(work, 'buildah-cold'), true)];
+    ctx.log(`build: cold, ${kind}, ${label}`);
+    const c = await compare(cold, { runs: ctx.runs, log: ctx.log });
+    out.push({
+      id: `build-cold-${key}`, bench: 'build', title: `S2I build, source → pushed image, cold: empty cache / storage — ${kind}, ${label}`, baseline: 'buildah bud + push (cold)',
+      columns, variants: c.results, load: c.load,
+      targets: [ratioTarget('cold build time vs buildah', c.results, 'oci-s2i build (cold)', 'buildah bud + push (cold)', { op: '<=', value: 0.75 }, (r) => r.medianMs)],
+      notes: ['Before every cold run the oci-s2i cache root / buildah storage is removed (untimed): the builder is pulled and unpacked again.'],
+    });
+  }
+  out.push(pushComparison(w.results, w.load, `${kind}, ${label}`, key));
+  return out;
+}
+
 async function wipeBuildah(flags: string[], store: string): Promise<void> {
+  if (!existsSync(store) || !which('buildah')) return;
   // Unmounts overlay layers before the files go.
   await measure(['buildah', ...flags, 'rm', '--all']).catch(() => undefined);
   await measure(['buildah', ...flags, 'rmi', '--all', '--force']).catch(() => undefined);
@@ -159,8 +202,8 @@ async function wipeBuildah(flags: string[], store: string): Promise<void> {
 
 function buildColumns(): Comparison['columns'] {
   return [
-    { key: 'bytesSent', header: 'MB up', kind: 'mb' },
-    { key: 'bytesReceived', header: 'MB down', kind: 'mb' },
+    { key: 'bytesSent', header: 'sent', kind: 'bytes' },
+    { key: 'bytesReceived', header: 'received', kind: 'bytes' },
   ];
 }
 
@@ -187,7 +230,7 @@ function goFloor(source: string): Variant {
 }
 
 /** Benchmark 4 from the warm builds: the push step alone (oci-s2i's own timing; buildah's push command). */
-function pushComparison(results: VariantResult[], load: [number, number], kind: string): Comparison {
+function pushComparison(results: VariantResult[], load: [number, number], kind: string, key: string): Comparison {
   const pick = (name: string, newName: string, sentKey: string): VariantResult | undefined => {
     const r = find(results, name);
     if (!r) return results.find((x) => x.name === name) ? { ...results.find((x) => x.name === name)!, name: newName } : undefined;
@@ -209,9 +252,10 @@ function pushComparison(results: VariantResult[], load: [number, number], kind: 
     });
   }
   return {
-    id: 'push', bench: 'push', title: `Push of the new image to a registry that has the builder (${kind})`, baseline: 'buildah push',
+    id: `push-${key}`, bench: 'push', title: `Push of the new image to a registry that has the builder — ${kind}`, baseline: 'buildah push',
     columns: [
-      { key: 'bytesSent', header: 'MB up', kind: 'mb' },
+      { key: 'bytesSent', header: 'sent', kind: 'bytes' },
+      { key: 'layerBytes', header: 'new layer', kind: 'bytes' },
       { key: 'blobsUploaded', header: 'blobs uploaded', kind: 'count' },
     ],
     variants, targets, load,

@@ -64,12 +64,12 @@ export interface Comparison {
   measuredAt?: string;
 }
 
-/** A metric column: `mb` (bytes shown in MB), `rate` (MB/s), `count`, or `ratio` (this row's metric over
+/** A metric column: `mb` (bytes shown in MB), `bytes` (with a unit), `rate` (MB/s), `count`, or `ratio` (this row's metric over
  *  the same metric of the row named `of`). Declarative so that a saved report renders again. */
 export interface Column {
   key: string;
   header: string;
-  kind: 'mb' | 'rate' | 'count' | 'ratio';
+  kind: 'mb' | 'bytes' | 'rate' | 'count' | 'ratio';
   of?: string;
 }
 

@@ -30,6 +30,7 @@ function row(v: VariantResult, c: Comparison): string {
     if (val === undefined || !Number.isFinite(val)) return '–';
     switch (col.kind) {
       case 'mb': return mb(val);
+      case 'bytes': return val < 1e6 ? `${(val / 1e3).toFixed(1)} kB` : `${mb(val)} MB`;
       case 'rate': return val.toFixed(1);
       case 'count': return String(val);
       case 'ratio': {

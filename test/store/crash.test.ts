@@ -20,7 +20,7 @@ import { verifyStore } from '../../src/store/verify.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 const worker = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'pull-worker.js');
-const iterations = 12;
+const iterations = 10;
 const work = await fs.mkdtemp(path.join(os.tmpdir(), 'crash-'));
 const client = new RegistryClient({ plainHttp: true });
 let registry: TestRegistry;
