@@ -1,14 +1,19 @@
 // `oci-s2i build`: source + builder → pushed application image. Steps: source, pull, scripts, incremental
-// restore, inject source, assemble (optionally a runtime-image stage), layer, commit, push, callback.
+// restore, inject source, assemble (optionally a runtime-image stage), layer, convert builder layers, commit
+// (with the importer check), push, callback. Builder and result may be in any transport (transport/parse.ts).
 import { mkdtemp, mkdir, rm, writeFile, realpath } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
-import { parseReference, formatReference, type Reference } from '../oci/reference.js';
 import type { Descriptor, ImageFormat, Platform } from '../oci/types.js';
+import { parseManifestDocument } from '../oci/manifest.js';
+import { compatibilityProblems, type CompatProfile } from '../image/compat.js';
+import { epochToRfc3339 } from '../image/reproducible.js';
+import { parseImageLocation, type ImageLocation } from '../transport/parse.js';
 import { appendLayer, setConfigFields, mergeLabels, serializeConfig, configMediaType } from '../image/config.js';
 import { buildManifest, layerMediaType } from '../image/manifest.js';
 import { writeLayerFile, type LayerResult } from '../layer/write.js';
+import { sha256Digest } from '../oci/digest.js';
 import { detectRuntime, prepareCgroupsFor } from '../sandbox/runtime.js';
 import { namespaceMode } from '../sandbox/namespace.js';
 import { buildEnvironment, mergeEnvStrings, parseEnvFlag, type EnvList } from '../s2i/environment.js';
@@ -21,7 +26,8 @@ import { parseUidRanges, checkUser } from '../s2i/allowed-uids.js';
 import { postCallback } from '../s2i/callback.js';
 import { chownTree, readFileInRoot, fileInRoot, ensureDirInRoot } from '../sandbox/rootfs.js';
 import { openEngine, type EngineOptions, type Engine } from './context.js';
-import { pullImage, storeName, type PullPolicy, type PulledImage } from './pull.js';
+import { pullImage, locationName, type PullPolicy, type PulledImage } from './pull.js';
+import { formatLayersFor } from './convert-layers.js';
 import { pushImage, type PushStats } from './push.js';
 import { mountRootfs, resolveUser, runScript, assembleFailed, copyIntoRoot } from './sandbox-run.js';
 import { Steps } from './steps.js';
@@ -58,6 +64,18 @@ export interface BuildOptions extends EngineOptions {
   exclude?: string;
   compression?: 'gzip' | 'none' | 'zstd';
   compressionLevel?: number;
+  /**
+   * Refuse to push a result this importer would reject (image/compat.ts). Default 'ocp4.6' with format docker,
+   * none with oci; false: no check.
+   */
+  check?: CompatProfile | false;
+  /**
+   * Build timestamp, unix seconds (--timestamp / SOURCE_DATE_EPOCH, read by the CLI): new-layer mtimes clamped to
+   * it, config and history `created` set to it. Default: none (the current time, mtimes as they are).
+   */
+  timestamp?: number;
+  /** Bit-reproducible output: the pako gzip backend, and `timestamp` defaults to 0. */
+  reproducible?: boolean;
   /** Do not push; only write the image into the local store. */
   noPush?: boolean;
   /** --ref (git sources) */
@@ -153,17 +171,28 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
 async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   checkBuildOptions(opts);
-  const builderRef = parseReference(opts.builder);
-  const targetRef: Reference = parseReference(opts.tag);
-  const format = opts.format ?? 'docker';
+  const builderLoc = parseImageLocation(opts.builder);
+  const targetLoc = parseImageLocation(opts.tag);
+  if (targetLoc.transport === 'docker' && targetLoc.ref.digest) throw usageError(`the destination ${opts.tag} has a digest: name it by tag`);
+  const format = opts.format ?? defaultFormatFor(targetLoc);
+  if (format === 'docker' && (targetLoc.transport === 'oci' || targetLoc.transport === 'oci-archive')) {
+    throw usageError(`${opts.tag} is an OCI layout, which holds OCI images only: use --format oci, or a docker:// or docker-archive: destination`);
+  }
   const compression = opts.compression ?? 'gzip';
   const newLayerType = layerMediaType(format, compression); // fails early for docker + zstd
+  const check = opts.check ?? (format === 'docker' ? 'ocp4.6' : false);
+  const epoch = opts.timestamp ?? (opts.reproducible ? 0 : undefined);
+  // Options of every layer this build writes or recompresses (reproducible: pako, mtimes clamped).
+  const layerOpts = {
+    ...(epoch !== undefined ? { mtimeClamp: epoch } : {}),
+    ...(opts.reproducible ? { backend: 'pako' as const } : {}),
+  };
   const extraLabels = Object.fromEntries((opts.labels ?? []).map(parseLabelFlag));
   const buildEnv = (opts.buildEnv ?? []).map(parseEnvFlag);
   const uidRanges = opts.allowedUids ? parseUidRanges(opts.allowedUids) : [];
   const addHosts = parseAddHosts(opts.addHosts ?? []);
-  const previousRef = opts.incremental ? parseReference(opts.incrementalFrom ?? opts.tag) : undefined;
-  const runtimeRef = opts.runtimeImage ? parseReference(opts.runtimeImage) : undefined;
+  const previousRef = opts.incremental ? parseImageLocation(opts.incrementalFrom ?? opts.tag) : undefined;
+  const runtimeRef = opts.runtimeImage ? parseImageLocation(opts.runtimeImage) : undefined;
   const runtime = detectRuntime(opts.runtime);
   if (!namespaceMode()) {
     throw new S2IError('ERR_NAMESPACE', 'build must run inside the oci-s2i namespace (use the oci-s2i CLI, or reexecInNamespace)', { exitCode: ExitCode.container });
@@ -192,7 +221,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const sourceDir = source.dir;
     const envList = await buildEnvironment({ sourceDir, envFlags: opts.env ?? [], envFiles: opts.envFiles ?? [] });
 
-    const builder = await steps.run('pull', () => pullImage(engine, builderRef, { ...(opts.platform ? { platform: opts.platform } : {}), policy: opts.pullPolicy ?? 'if-not-present' }));
+    const builder = await steps.run('pull', () => pullImage(engine, builderLoc, { ...(opts.platform ? { platform: opts.platform } : {}), policy: opts.pullPolicy ?? 'if-not-present' }));
     const lease = await engine.cache.lease(builder.layers.map((l) => l.diffID));
     steps.defer('release layer lease', () => lease.release());
     const imgConfig = builder.config.config ?? {};
@@ -260,7 +289,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
           const r = await extractArtifacts(createReadStream(tarFile), dir, { ...(opts.artifactsMaxBytes ? { maxBytes: opts.artifactsMaxBytes } : {}), onWarning: warn });
           await chownTree(dir, user.uid, 0);
           incremental = true;
-          engine.onProgress({ type: 'log', level: 'info', message: `restored ${r.entries} artifact entries (${r.bytes} bytes) from ${formatReference(previousRef)}` });
+          engine.onProgress({ type: 'log', level: 'info', message: `restored ${r.entries} artifact entries (${r.bytes} bytes) from ${locationName(previousRef)}` });
         } catch (e) {
           if (engine.signal.aborted) throw e;
           warn(`${(e as Error).message}: clean build`);
@@ -318,10 +347,10 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       mergeLabels(
         baseLabels,
         generatedLabels({
-          builderImage: formatReference(builderRef),
+          builderImage: locationName(builderLoc),
           sourceLocation: source.location,
           ...(source.contextDir ? { contextDir: source.contextDir } : {}),
-          tag: formatReference(targetRef),
+          tag: locationName(targetLoc),
           ...(opts.applicationName ? { appName: opts.applicationName } : {}),
           ...(opts.description ? { description: opts.description } : {}),
           ...(source.git ? { git: source.git } : {}),
@@ -359,6 +388,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         ...(hostsFile ? { hostsFile } : {}),
         compression,
         ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
+        layerOptions: layerOpts,
       });
       await rootfs.unmount();
       ({ base, layerFile, layer, runPath, createdBy } = rt);
@@ -374,6 +404,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         writeLayerFile(rootfs.upper, layerFile, {
           compression,
           ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
+          ...layerOpts,
           overlayWhiteouts: true,
         }),
       );
@@ -382,13 +413,36 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     await engine.store.put(layerDesc, createReadStream(layerFile));
     const labels = labelsOn(base.config.config?.Labels ?? {});
 
-    const commit = await steps.run('commit', () => commitImage(engine, { base, layer, layerDesc, format, runPath, env: configEnv, labels, createdBy, targetRef, comment: `source-to-image build of ${source.location} with ${formatReference(builderRef)}` }));
+    // Builder layers the format cannot carry (zstd, plain tar → Docker) become gzip, diffIDs unchanged.
+    const baseLayers = await steps.run('convert layers', () =>
+      formatLayersFor(engine, base, format, {
+        workDir: path.join(buildDir, 'convert'),
+        ...(opts.reproducible ? { backend: 'pako' } : {}),
+      }),
+    );
+    const commit = await steps.run('commit', () =>
+      commitImage(engine, {
+        base,
+        baseLayers,
+        layer,
+        layerDesc,
+        format,
+        runPath,
+        env: configEnv,
+        labels,
+        createdBy,
+        target: targetLoc,
+        check,
+        ...(epoch !== undefined ? { created: epochToRfc3339(epoch) } : {}),
+        comment: `source-to-image build of ${source.location} with ${locationName(builderLoc)}`,
+      }),
+    );
 
     let push: PushStats | undefined;
     if (!opts.noPush) {
       push = await steps.run('push', () =>
         pushImage(engine, {
-          target: targetRef,
+          target: targetLoc,
           manifest: commit.manifest,
           blobs: commit.blobs,
           ...(base.repository ? { source: base.repository } : {}),
@@ -398,7 +452,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     }
     if (opts.saveTempDir) engine.onProgress({ type: 'log', level: 'info', message: `temporary directory kept: ${buildDir}` });
     return {
-      reference: formatReference(targetRef),
+      reference: locationName(targetLoc),
       digest: commit.manifest.digest,
       manifest: commit.manifest,
       layer,
@@ -415,6 +469,8 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
 
 interface CommitInput {
   base: PulledImage;
+  /** The base's layer descriptors as the output carries them (converted for the format). */
+  baseLayers: Descriptor[];
   layer: LayerResult;
   layerDesc: Descriptor;
   format: ImageFormat;
@@ -423,21 +479,46 @@ interface CommitInput {
   labels: Record<string, string>;
   createdBy: string;
   comment: string;
-  targetRef: Reference;
+  target: ImageLocation;
+  check: CompatProfile | false;
+  /** Fixed `created` (RFC 3339) of a reproducible build; default now. */
+  created?: string;
 }
 
-/** New config (Cmd = run, Env, Labels; User and the rest kept from the base) + manifest, stored and tagged locally. */
+/**
+ * New config (Cmd = run, Env, Labels; User and the rest kept from the base) + manifest, checked against the
+ * importer profile (nothing is stored or tagged when it fails), then stored and tagged locally.
+ */
 async function commitImage(engine: Engine, c: CommitInput): Promise<{ manifest: ReturnType<typeof buildManifest>; blobs: Descriptor[] }> {
-  const now = new Date().toISOString();
+  const now = c.created ?? new Date().toISOString();
   let config = appendLayer(c.base.config, c.layer.diffID, { created: now, created_by: c.createdBy, comment: c.comment });
   config = setConfigFields(config, { Cmd: [c.runPath], Env: c.env, Labels: c.labels });
   config = { ...config, created: now };
-  const configDesc = await engine.store.putBytes(serializeConfig(config), configMediaType(c.format));
-  const layers = [...c.base.manifest.layers, c.layerDesc];
+  const configBytes = serializeConfig(config);
+  const configDesc: Descriptor = { mediaType: configMediaType(c.format), digest: sha256Digest(configBytes), size: configBytes.length };
+  const layers = [...c.baseLayers, c.layerDesc];
   const manifest = buildManifest(c.format, configDesc, layers);
+  if (c.check) {
+    const problems = compatibilityProblems(c.check, parseManifestDocument(manifest.bytes, manifest.mediaType), config);
+    if (problems.length > 0) {
+      for (const p of problems) engine.onProgress({ type: 'log', level: 'warn', message: `${p.problem}: ${p.fix}` });
+      throw new S2IError(
+        'ERR_IMAGE_INCOMPATIBLE',
+        `the image would not import into ${c.check}, so nothing was pushed: ${problems.map((p) => `${p.problem} (${p.fix})`).join('; ')}; or build with --check none`,
+        { exitCode: ExitCode.commit },
+      );
+    }
+  }
+  await engine.store.putBytes(configBytes, configDesc.mediaType);
   await engine.store.putBytes(manifest.bytes, manifest.mediaType);
-  await engine.store.tag(manifest.descriptor, storeName(c.targetRef));
+  await engine.store.tag(manifest.descriptor, locationName(c.target));
   return { manifest, blobs: [...layers, configDesc] };
+}
+
+/** The manifest format a destination gets when none is asked for: OCI for layouts, Docker otherwise. */
+export function defaultFormatFor(target: ImageLocation | string): ImageFormat {
+  const l = typeof target === 'string' ? parseImageLocation(target) : target;
+  return l.transport === 'oci' || l.transport === 'oci-archive' ? 'oci' : 'docker';
 }
 
 export async function writeDigestFile(file: string, digest: string): Promise<void> {

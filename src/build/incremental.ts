@@ -7,13 +7,13 @@ import { Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { S2IError, ExitCode } from '../errors.js';
 import type { Platform } from '../oci/types.js';
-import { formatReference, type Reference } from '../oci/reference.js';
+import type { ImageLocation } from '../transport/parse.js';
 import type { Runtime } from '../sandbox/runtime.js';
 import { fileInRoot, chownTree } from '../sandbox/rootfs.js';
 import { materializeScripts, scriptPathInImage, type ScriptSource } from '../s2i/scripts.js';
 import { destinationPaths } from '../s2i/destination.js';
 import type { Engine } from './context.js';
-import { pullImage, type PullPolicy } from './pull.js';
+import { pullImage, locationName, type PullPolicy } from './pull.js';
 import { mountRootfs, resolveUser, runScript, copyIntoRoot } from './sandbox-run.js';
 import type { Steps } from './steps.js';
 
@@ -23,7 +23,7 @@ export interface SaveArtifactsInput {
   runtime: Runtime;
   /** Scratch directory (inside the build dir). */
   workDir: string;
-  previous: Reference;
+  previous: ImageLocation;
   policy: PullPolicy;
   platform?: Platform;
   script: ScriptSource;
@@ -48,7 +48,7 @@ function warn(engine: Engine, message: string): undefined {
 /** Returns the host path of the save-artifacts tar, or undefined for a clean build (reason reported). */
 export async function saveArtifacts(input: SaveArtifactsInput): Promise<string | undefined> {
   const { engine, steps } = input;
-  const name = formatReference(input.previous);
+  const name = locationName(input.previous);
   let prev;
   try {
     prev = await pullImage(engine, input.previous, { policy: input.policy, ...(input.platform ? { platform: input.platform } : {}) });

@@ -1,12 +1,19 @@
-// Pulling a builder image: manifest (index → platform), config, and every layer unpacked once into the layer
-// cache. Blobs already in the store and layers already unpacked are never fetched again.
-import type { Readable } from 'node:stream';
+// Pulling an image (builder, previous image, runtime image): manifest (index → platform), config, and every layer
+// unpacked once into the layer cache. The image may come from a registry (pull policies, the tag remembered in
+// the local store) or from any other transport (`oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+// `docker-archive:FILE[:REF]`), which is read afresh each time. Blobs already in the store and layers already
+// unpacked are never fetched again, whatever the transport.
+import { PassThrough, type Readable } from 'node:stream';
 import { S2IError, ExitCode } from '../errors.js';
 import type { Descriptor, ImageConfig, ImageFormat, ImageManifest, Platform } from '../oci/types.js';
 import { formatReference, type Reference } from '../oci/reference.js';
 import { parseManifestDocument, parseImageConfig, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { selectPlatform, formatPlatform, hostPlatform } from '../oci/platform.js';
 import type { Repository } from '../registry/client.js';
+import { openSource } from '../transport/open.js';
+import { formatImageLocation, parseImageLocation, type ImageLocation } from '../transport/parse.js';
+import type { ImageSource } from '../transport/types.js';
+import { readCappedStream } from '../transport/verify.js';
 import type { Engine } from './context.js';
 import { mapLimit } from './limit.js';
 
@@ -20,7 +27,12 @@ export interface PulledLayer {
 }
 
 export interface PulledImage {
+  /** The registry reference; for other transports, a stand-in (`localhost/<transport>:latest`) used only in messages. */
   ref: Reference;
+  /** Where it was read from. */
+  location: ImageLocation;
+  /** `location` as the user would write it (docker:// references without the prefix, as before). */
+  name: string;
   format: ImageFormat;
   manifestDescriptor: Descriptor;
   manifest: ImageManifest;
@@ -37,6 +49,30 @@ export interface PullOptions {
   policy?: PullPolicy;
   /** Only resolve manifest + config; do not unpack layers. */
   metadataOnly?: boolean;
+  /**
+   * With `metadataOnly`, for a source that is not a registry: still copy the layer blobs into the store (so the
+   * image can be pushed or unpacked after the source is closed). Default true; false for a config-only look.
+   */
+  keepBlobs?: boolean;
+}
+
+/** Anything blobs can be read from: a registry Repository or an ImageSource. */
+export interface BlobFetcher {
+  fetchBlob(desc: Descriptor, opts?: { signal?: AbortSignal }): Promise<Readable>;
+}
+
+/** Where an image lives: a registry Reference, a parsed location, or a location string (`oci:DIR:TAG`, a bare REF, …). */
+export type ImageWhere = Reference | ImageLocation | string;
+
+export function toLocation(where: ImageWhere): ImageLocation {
+  if (typeof where === 'string') return parseImageLocation(where);
+  if ('transport' in where) return where;
+  return { transport: 'docker', ref: where };
+}
+
+/** How messages and labels name a location: registry references as before (no `docker://`), others in full. */
+export function locationName(l: ImageLocation): string {
+  return l.transport === 'docker' ? formatReference(l.ref) : formatImageLocation(l);
 }
 
 /** The name an image is recorded under in the local store's index.json. */
@@ -44,15 +80,26 @@ export function storeName(ref: Reference): string {
   return formatReference(ref);
 }
 
-function pullError(ref: Reference, e: unknown): unknown {
+function pullError(name: string, e: unknown): unknown {
   if (e instanceof S2IError && e.exitCode === ExitCode.pull) return e;
   if (e instanceof S2IError && (e.code.startsWith('ERR_REGISTRY') || e.code === 'ERR_UNAUTHORIZED' || e.code === 'ERR_DENIED' || e.code === 'ERR_NAME_UNKNOWN')) {
-    return new S2IError(e.code, `pulling ${formatReference(ref)}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
+    return new S2IError(e.code, `pulling ${name}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
+  }
+  // A missing or broken layout/archive is "the image is not there" (exit 2), like an unknown registry tag.
+  if (e instanceof S2IError && (['ERR_TAG_NOT_FOUND', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_NOT_FOUND', 'ERR_LAYOUT_INVALID', 'ERR_LAYOUT_NOT_FOUND'].includes(e.code))) {
+    return new S2IError(e.code, e.message.includes(name) ? e.message : `${name}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
   }
   return e;
 }
 
-export async function pullImage(engine: Engine, ref: Reference, opts: PullOptions = {}): Promise<PulledImage> {
+/**
+ * Pulls the image at `where` (see ImageWhere). Registry images follow `policy`; images in layouts and archives
+ * are always read from the file (the policy does not apply: there is nothing remote to avoid).
+ */
+export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOptions = {}): Promise<PulledImage> {
+  const location = toLocation(where);
+  if (location.transport !== 'docker') return pullFromSource(engine, location, opts);
+  const ref = location.ref;
   const policy = opts.policy ?? 'if-not-present';
   const name = storeName(ref);
   let repo: Repository | undefined;
@@ -98,31 +145,122 @@ export async function pullImage(engine: Engine, ref: Reference, opts: PullOption
       configBytes = await remote().fetchBlobBytes(configDescriptor, MAX_CONFIG_BYTES);
       await engine.store.putBytes(configBytes, configDescriptor.mediaType);
     }
-    const config = parseImageConfig(configBytes);
-    if (config.rootfs.diff_ids.length !== manifest.layers.length) {
-      throw new S2IError(
-        'ERR_CONFIG_INVALID',
-        `image ${name} is inconsistent: ${manifest.layers.length} layers but ${config.rootfs.diff_ids.length} diff_ids in its config; rebuild or re-push it`,
-        { exitCode: ExitCode.pull },
-      );
-    }
     const image: PulledImage = {
+      ...imageOf(name, location, parsed.format, manifestDescriptor, manifest, configBytes),
       ref,
-      format: parsed.format,
-      manifestDescriptor,
-      manifest,
-      configDescriptor,
-      configBytes,
-      config,
-      layers: [],
       ...(repo || policy !== 'never' ? { repository: remote() } : {}),
     };
     if (opts.metadataOnly) return image;
     image.layers = await unpackLayers(engine, manifest.layers, config.rootfs.diff_ids, () => remote());
     return image;
   } catch (e) {
-    throw pullError(ref, e);
+    throw pullError(name, e);
   }
+}
+
+/**
+ * One pass over a downloaded blob: the same bytes go to the blob store and to the unpacker at once, at the pace of
+ * the slower one. Each side verifies the digest itself (the store before its link, the layer cache before its
+ * rename, together with the diffID), so neither makes anything visible from bytes the other would refuse. A
+ * side that stops early (the store already has the blob, the unpack fails) is unpiped, and the other one goes on.
+ */
+function teeBlob(src: Readable): { toStore: PassThrough; toCache: PassThrough } {
+  const toStore = new PassThrough();
+  const toCache = new PassThrough();
+  let open = 2;
+  for (const side of [toStore, toCache]) {
+    side.once('close', () => {
+      src.unpipe(side);
+      // Nobody reads any more: release the source (a registry response body must be consumed or destroyed).
+      if (--open === 0 && !src.readableEnded) src.destroy();
+    });
+    src.pipe(side);
+  }
+  src.once('error', (e) => {
+    toStore.destroy(e);
+    toCache.destroy(e);
+  });
+  return { toStore, toCache };
+}
+
+/** `oci:`, `oci-archive:`, `docker-archive:`: manifest and config read from the file, blobs copied into the store. */
+async function pullFromSource(engine: Engine, location: ImageLocation, opts: PullOptions): Promise<PulledImage> {
+  const name = formatImageLocation(location);
+  let src: ImageSource | undefined;
+  try {
+    src = await openSource(location, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });
+    const top = await src.resolve();
+    let parsed = parseManifestDocument(top.bytes, top.descriptor.mediaType || undefined);
+    let manifestDescriptor: Descriptor = { mediaType: parsed.mediaType, digest: top.descriptor.digest, size: top.bytes.length };
+    if (parsed.kind === 'index') {
+      const chosen = selectPlatform(parsed.index, opts.platform ?? hostPlatform());
+      const bytes = await src.fetchManifest(chosen);
+      parsed = parseManifestDocument(bytes, chosen.mediaType);
+      if (parsed.kind !== 'manifest') {
+        throw new S2IError('ERR_MANIFEST_INVALID', `the ${formatPlatform(opts.platform ?? hostPlatform())} entry of ${name} is another index: nested indexes are not supported`, { exitCode: ExitCode.pull });
+      }
+      manifestDescriptor = { mediaType: parsed.mediaType, digest: chosen.digest, size: bytes.length };
+    }
+    if (parsed.kind !== 'manifest') throw new Error('unreachable');
+    const manifest = parsed.manifest;
+    const configDescriptor = manifest.config;
+    const configBytes = (await engine.store.has(configDescriptor.digest))
+      ? await engine.store.readBytes(configDescriptor.digest, MAX_CONFIG_BYTES)
+      : await readCappedStream(await src.fetchBlob(configDescriptor, { signal: engine.signal }), MAX_CONFIG_BYTES, `the config of ${name}`);
+    const image: PulledImage = {
+      ...imageOf(name, location, parsed.format, manifestDescriptor, manifest, configBytes),
+      ref: { registry: 'localhost', repository: location.transport, tag: 'latest' },
+    };
+    await engine.store.putBytes(configBytes, configDescriptor.mediaType);
+    const source = src;
+    if (!opts.metadataOnly) {
+      image.layers = await unpackLayers(engine, manifest.layers, config.rootfs.diff_ids, () => source);
+    } else if (opts.keepBlobs !== false) {
+      await mapLimit(manifest.layers, 4, async (blob) => {
+        if (!(await engine.store.has(blob.digest))) await engine.store.put(blob, await fetchLayerBlob(source, blob, engine.signal), { signal: engine.signal });
+      });
+    }
+    return image;
+  } catch (e) {
+    throw pullError(name, e);
+  } finally {
+    await src?.close();
+  }
+}
+
+async function fetchLayerBlob(from: BlobFetcher, blob: Descriptor, signal: AbortSignal): Promise<Readable> {
+  if (blob.urls?.length) {
+    // A layout may hold a non-distributable blob itself; only when it does not are the URLs the sole source.
+    try {
+      return await from.fetchBlob(blob, { signal });
+    } catch (e) {
+      throw new S2IError('ERR_FOREIGN_LAYER', `layer ${blob.digest} is a foreign layer hosted at ${blob.urls[0]}: foreign layers are not fetched; use an image without them`, {
+        cause: e,
+        exitCode: ExitCode.pull,
+      });
+    }
+  }
+  return from.fetchBlob(blob, { signal });
+}
+
+/** The parts of a PulledImage every transport shares; the config is parsed and checked against the manifest. */
+function imageOf(
+  name: string,
+  location: ImageLocation,
+  format: ImageFormat,
+  manifestDescriptor: Descriptor,
+  manifest: ImageManifest,
+  configBytes: Buffer,
+): Omit<PulledImage, 'ref'> {
+  const config = parseImageConfig(configBytes);
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+    throw new S2IError(
+      'ERR_CONFIG_INVALID',
+      `image ${name} is inconsistent: ${manifest.layers.length} layers but ${config.rootfs.diff_ids.length} diff_ids in its config; rebuild or re-push it`,
+      { exitCode: ExitCode.pull },
+    );
+  }
+  return { location, name, format, manifestDescriptor, manifest, configDescriptor: manifest.config, configBytes, config, layers: [] };
 }
 
 async function localManifest(engine: Engine, ref: Reference): Promise<{ descriptor: Descriptor; bytes: Buffer } | undefined> {
@@ -132,12 +270,15 @@ async function localManifest(engine: Engine, ref: Reference): Promise<{ descript
   return { descriptor: { ...desc, size: bytes.length }, bytes };
 }
 
-/** Unpacks layers (at most 4 at once), fetching only blobs whose diffID is not in the cache yet. */
+/**
+ * Unpacks layers (at most 4 at once), fetching only blobs whose diffID is not in the cache yet. `remote` gives
+ * where blobs missing from the store are read (a Repository or an ImageSource); without it they must be in the store.
+ */
 export async function unpackLayers(
   engine: Engine,
   blobs: Descriptor[],
   diffIDs: string[],
-  remote: () => Repository,
+  remote?: () => BlobFetcher,
 ): Promise<PulledLayer[]> {
   const lease = await engine.cache.lease(diffIDs);
   try {
@@ -147,17 +288,26 @@ export async function unpackLayers(
         engine.onProgress({ type: 'blob', op: 'pull', digest: blob.digest, size: blob.size, done: blob.size, state: 'cached' });
         return { blob, diffID, dir: engine.cache.dir(diffID) };
       }
+      let storing: Promise<void> | undefined;
       const open = async (): Promise<Readable> => {
-        if (!(await engine.store.has(blob.digest))) {
-          if (blob.urls?.length) {
-            throw new S2IError('ERR_FOREIGN_LAYER', `layer ${blob.digest} is a foreign layer hosted at ${blob.urls[0]}: foreign layers are not fetched; use an image without them`, { exitCode: ExitCode.pull });
-          }
-          const stream = await remote().fetchBlob(blob, { signal: engine.signal });
-          await engine.store.put(blob, stream, { signal: engine.signal });
-        }
-        return engine.store.open(blob.digest);
+        if (await engine.store.has(blob.digest)) return engine.store.open(blob.digest);
+        if (!remote) throw new S2IError('ERR_BLOB_MISSING', `layer ${blob.digest} is not in the local store and has no source; pull the image again`, { exitCode: ExitCode.pull });
+        const tee = teeBlob(await fetchLayerBlob(remote(), blob, engine.signal));
+        storing = engine.store.put(blob, tee.toStore, { signal: engine.signal });
+        // A blob the store refuses (digest mismatch) fails the unpack too; the cache checks the digest itself as well.
+        storing.catch((e: unknown) => tee.toCache.destroy(e as Error));
+        return tee.toCache;
       };
-      const r = await engine.cache.ensure(blob, open, { expectedDiffID: diffID, signal: engine.signal, onWarning: (m) => engine.onProgress({ type: 'log', level: 'warn', message: m }) });
+      let r;
+      try {
+        r = await engine.cache.ensure(blob, open, { expectedDiffID: diffID, signal: engine.signal, onWarning: (m) => engine.onProgress({ type: 'log', level: 'warn', message: m }) });
+      } catch (e) {
+        // Never leave the store write running behind a failed unpack; when the store refused the bytes (digest
+        // mismatch), that is the real cause and wins over whatever the decompressor made of them.
+        const storeError = storing ? await storing.then(() => undefined, (x: unknown) => x) : undefined;
+        throw storeError ?? e;
+      }
+      if (storing) await storing;
       return { blob, diffID: r.diffID, dir: r.dir };
     });
   } finally {

@@ -1,21 +1,30 @@
-// Pushing an image to a registry: every blob is skipped when the target has it, mounted across repositories of
-// the same registry when the source is there, else uploaded from the local store or streamed from the source
-// registry. Only then is the manifest PUT: a failed push leaves no tag pointing at missing blobs.
-import { Transform, type Readable } from 'node:stream';
+// Writing an image to its destination (any transport: a registry, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+// `docker-archive:FILE[:REF]`): every blob is skipped when the destination has it, mounted across repositories
+// of the same registry when the source is there, else uploaded from the local store or streamed from the source.
+// Only then is the manifest written and the destination committed: a failed push leaves no tag pointing at
+// missing blobs, and no half-written archive.
+import type { Readable } from 'node:stream';
+import { S2IError, ExitCode } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Reference } from '../oci/reference.js';
 import type { Repository } from '../registry/client.js';
+import { openDestination } from '../transport/open.js';
+import type { ImageLocation } from '../transport/parse.js';
+import { canMount, type ImageSource } from '../transport/types.js';
+import { skipBytes } from '../transport/verify.js';
 import type { Engine } from './context.js';
 import { mapLimit } from './limit.js';
+import { toLocation, type BlobFetcher } from './pull.js';
 
 export interface PushInput {
-  target: Reference;
+  /** A registry Reference, a location, or a location string (`docker-archive:app.tar:app:latest`, …). */
+  target: Reference | ImageLocation | string;
   manifest: { bytes: Buffer; mediaType: string; digest: string };
   /** Config first or last does not matter; layers in image order. */
   blobs: Descriptor[];
-  /** Where blobs not in the local store can be read from (the builder's repository). */
-  source?: Repository;
-  /** Blobs the source repository has (the builder's layers): only these are worth a cross-repo mount. */
+  /** Where blobs not in the local store can be read from (the builder's repository or source). */
+  source?: Repository | ImageSource;
+  /** Blobs the source has (the builder's layers): only these are worth a cross-repo mount or a fetch. */
   sourceBlobs?: ReadonlySet<string>;
   concurrency?: number;
 }
@@ -26,52 +35,52 @@ export interface PushStats {
   mounted: string[];
 }
 
-export async function pushImage(engine: Engine, input: PushInput): Promise<PushStats> {
-  const dst = engine.client.repository(input.target.registry, input.target.repository);
-  const stats: PushStats = { uploaded: [], skipped: [], mounted: [] };
-  const src = input.source;
-  const sameRegistry = src !== undefined && src.registry === dst.registry && src.name !== dst.name;
-  await mapLimit(input.blobs, input.concurrency ?? 4, async (d) => {
-    if (await dst.blobExists(d)) {
-      stats.skipped.push(d.digest);
-      engine.onProgress({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state: 'skipped' });
-      return;
-    }
-    // mountBlob reports 'mounted' itself.
-    if (sameRegistry && input.sourceBlobs?.has(d.digest) && (await dst.mountBlob(d, src.name))) {
-      stats.mounted.push(d.digest);
-      return;
-    }
-    if (await engine.store.has(d.digest)) {
-      await dst.pushBlob(d, (offset) => engine.store.open(d.digest, offset));
-    } else if (src && input.sourceBlobs?.has(d.digest)) {
-      await dst.pushBlob(d, async (offset) => skipBytes(await src.fetchBlob(d, { signal: engine.signal }), offset));
-    } else {
-      throw new Error(`blob ${d.digest} is neither in the local store nor in a source repository`);
-    }
-    stats.uploaded.push(d.digest);
-  });
-  const tagOrDigest = input.target.tag ?? input.target.digest ?? 'latest';
-  await dst.pushManifest(tagOrDigest, input.manifest.bytes, input.manifest.mediaType);
-  return stats;
+/** The registry a source lives in, whichever shape it has. */
+function registryOf(s: Repository | ImageSource | undefined): { host: string; repository: string } | undefined {
+  if (!s) return undefined;
+  if ('transport' in s) return s.registry;
+  return { host: s.registry, repository: s.name };
 }
 
-/** Drops the first `n` bytes of a stream (resuming an upload from a source that cannot seek). */
-function skipBytes(s: Readable, n: number): Readable {
-  if (n <= 0) return s;
-  let left = n;
-  return s.pipe(
-    new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        if (left >= chunk.length) {
-          left -= chunk.length;
-          cb();
-        } else {
-          const rest = chunk.subarray(left);
-          left = 0;
-          cb(null, rest);
-        }
-      },
-    }),
-  );
+export async function pushImage(engine: Engine, input: PushInput): Promise<PushStats> {
+  const dst = await openDestination(toLocation(input.target), { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });
+  try {
+    const format = input.manifest.mediaType.includes('.docker.') ? 'docker' : 'oci';
+    if (!dst.accepts.includes(format)) {
+      throw new S2IError('ERR_FORMAT_UNSUPPORTED', `${dst.name} holds ${dst.accepts.join('/')} images only; use --format ${dst.accepts[0]}`, { exitCode: ExitCode.usage });
+    }
+    const stats: PushStats = { uploaded: [], skipped: [], mounted: [] };
+    const src: BlobFetcher | undefined = input.source;
+    const from = registryOf(input.source);
+    const mountFrom = canMount(dst) && from && from.host === dst.registry.host && from.repository !== dst.registry.repository ? from.repository : undefined;
+    const seen = new Set<string>();
+    const blobs = input.blobs.filter((b) => !seen.has(b.digest) && seen.add(b.digest));
+    await mapLimit(blobs, input.concurrency ?? 4, async (d) => {
+      if (await dst.blobExists(d)) {
+        stats.skipped.push(d.digest);
+        engine.onProgress({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state: 'skipped' });
+        return;
+      }
+      // mountBlob reports 'mounted' itself.
+      if (mountFrom && input.sourceBlobs?.has(d.digest) && canMount(dst) && (await dst.mountBlob(d, mountFrom))) {
+        stats.mounted.push(d.digest);
+        return;
+      }
+      if (await engine.store.has(d.digest)) {
+        await dst.pushBlob(d, (offset) => engine.store.open(d.digest, offset));
+      } else if (src && input.sourceBlobs?.has(d.digest)) {
+        await dst.pushBlob(d, async (offset): Promise<Readable> => skipBytes(await src.fetchBlob(d, { signal: engine.signal }), offset));
+      } else {
+        throw new S2IError('ERR_BLOB_MISSING', `blob ${d.digest} is neither in the local store nor in the source image; build again with --pull-policy always`);
+      }
+      stats.uploaded.push(d.digest);
+      // Registry uploads report their own progress; file destinations do not.
+      if (dst.transport !== 'docker') engine.onProgress({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state: 'end' });
+    });
+    await dst.pushManifest(dst.tag ?? input.manifest.digest, input.manifest.bytes, input.manifest.mediaType);
+    await dst.commit?.();
+    return stats;
+  } finally {
+    await dst.close();
+  }
 }

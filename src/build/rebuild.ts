@@ -1,7 +1,7 @@
 // `oci-s2i rebuild IMAGE [NEW-TAG]`: the build options of a previous build, read back from its labels
 // (io.openshift.s2i.build.image, …source-location, …commit.ref, …source-context-dir).
 import { S2IError, ExitCode } from '../errors.js';
-import { parseReference } from '../oci/reference.js';
+import { parseImageLocation } from '../transport/parse.js';
 import { Label } from '../s2i/labels.js';
 import { openEngine, type EngineOptions } from './context.js';
 import { pullImage, type PullPolicy } from './pull.js';
@@ -31,7 +31,7 @@ export function rebuildSpecFromLabels(image: string, labels: Record<string, stri
 export async function readRebuildSpec(image: string, opts: EngineOptions & { pullPolicy?: PullPolicy } = {}): Promise<RebuildSpec> {
   const engine = await openEngine(opts);
   try {
-    const img = await pullImage(engine, parseReference(image), { metadataOnly: true, policy: opts.pullPolicy ?? 'always' });
+    const img = await pullImage(engine, parseImageLocation(image), { metadataOnly: true, keepBlobs: false, policy: opts.pullPolicy ?? 'always' });
     return rebuildSpecFromLabels(image, img.config.config?.Labels ?? {});
   } finally {
     await engine.close();

@@ -3,7 +3,7 @@
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
-import { parseReference } from '../oci/reference.js';
+import { parseImageLocation } from '../transport/parse.js';
 import type { Platform } from '../oci/types.js';
 import { detectRuntime, prepareCgroupsFor, runContainer } from '../sandbox/runtime.js';
 import { buildRuntimeSpec } from '../sandbox/spec.js';
@@ -29,7 +29,7 @@ export interface RunImageOptions extends EngineOptions {
 }
 
 export async function runImage(opts: RunImageOptions): Promise<number> {
-  const ref = parseReference(opts.image);
+  const ref = parseImageLocation(opts.image);
   const runtime = detectRuntime(opts.runtime);
   if (!namespaceMode()) throw new S2IError('ERR_NAMESPACE', 'run must run inside the oci-s2i namespace', { exitCode: ExitCode.container });
   prepareCgroupsFor(runtime);

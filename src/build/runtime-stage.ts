@@ -6,10 +6,10 @@ import { cp, mkdir, chown } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
 import type { Platform } from '../oci/types.js';
-import type { Reference } from '../oci/reference.js';
+import type { ImageLocation } from '../transport/parse.js';
 import type { Runtime } from '../sandbox/runtime.js';
 import { fileInRoot, chownTree, ensureDirInRoot } from '../sandbox/rootfs.js';
-import { writeLayerFile, type LayerResult } from '../layer/write.js';
+import { writeLayerFile, type LayerResult, type WriteLayerOptions } from '../layer/write.js';
 import type { Compression } from '../layer/compress.js';
 import { resolveScripts, materializeScripts, scriptPathInImage } from '../s2i/scripts.js';
 import { resolveDestination, destinationPaths, assembleRuntimeUser } from '../s2i/destination.js';
@@ -52,7 +52,7 @@ export interface RuntimeStageInput {
   workDir: string;
   builderRootfs: string;
   builderLabels: Record<string, string>;
-  ref: Reference;
+  ref: ImageLocation;
   policy: PullPolicy;
   platform?: Platform;
   artifacts: string[];
@@ -68,6 +68,8 @@ export interface RuntimeStageInput {
   hostsFile?: string;
   compression: Compression;
   level?: number;
+  /** Reproducibility options of the new layer (mtimeClamp, backend). */
+  layerOptions?: Pick<WriteLayerOptions, 'mtimeClamp' | 'backend'>;
 }
 
 export interface RuntimeStageResult {
@@ -135,11 +137,11 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
     for (let d = path.dirname(stagedWorkdir); d.startsWith(staging) && d !== staging; d = path.dirname(d)) await chown(d, 0, 0);
     await uploadScripts(scripts, input.workDir, staging, destination, u);
     const layerFile = path.join(input.workDir, 'layer.tar');
-    const layer = await steps.run('layer', () => writeLayerFile(staging, layerFile, { compression: input.compression, ...(input.level !== undefined ? { level: input.level } : {}), overlayWhiteouts: false }));
+    const layer = await steps.run('layer', () => writeLayerFile(staging, layerFile, { compression: input.compression, ...(input.level !== undefined ? { level: input.level } : {}), ...input.layerOptions, overlayWhiteouts: false }));
     return { base, layer, layerFile, runPath, createdBy: `oci-s2i build: runtime artifacts ${mapping.map((m) => m.source).join(' ')}`, pulledLayers: false };
   }
 
-  base.layers = await steps.run('pull runtime layers', () => unpackLayers(engine, base.manifest.layers, base.config.rootfs.diff_ids, () => base.repository!));
+  base.layers = await steps.run('pull runtime layers', () => unpackLayers(engine, base.manifest.layers, base.config.rootfs.diff_ids, base.repository ? () => base.repository! : undefined));
   const lease = await engine.cache.lease(base.layers.map((l) => l.diffID));
   steps.defer('release runtime image lease', () => lease.release());
   const rootfs = await mountRootfs(steps, input.workDir, base.layers.map((l) => l.dir));
@@ -181,7 +183,7 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
   }
   await rootfs.unmount();
   const layerFile = path.join(input.workDir, 'layer.tar');
-  const layer = await steps.run('layer', () => writeLayerFile(rootfs.upper, layerFile, { compression: input.compression, ...(input.level !== undefined ? { level: input.level } : {}), overlayWhiteouts: true }));
+  const layer = await steps.run('layer', () => writeLayerFile(rootfs.upper, layerFile, { compression: input.compression, ...(input.level !== undefined ? { level: input.level } : {}), ...input.layerOptions, overlayWhiteouts: true }));
   return { base, layer, layerFile, runPath, createdBy: present ? `oci-s2i build: assemble-runtime` : 'oci-s2i build: runtime artifacts', pulledLayers: true };
 }
 

@@ -4,7 +4,7 @@ import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
-import { parseReference } from '../oci/reference.js';
+import { parseImageLocation } from '../transport/parse.js';
 import type { Platform } from '../oci/types.js';
 import { detectRuntime, prepareCgroupsFor } from '../sandbox/runtime.js';
 import { namespaceMode } from '../sandbox/namespace.js';
@@ -32,7 +32,7 @@ export interface UsageOptions extends EngineOptions {
 
 /** Resolves with the usage script's exit code. A builder without `usage` is ERR_SCRIPT_MISSING (exit 11). */
 export async function runUsage(opts: UsageOptions): Promise<number> {
-  const ref = parseReference(opts.builder);
+  const ref = parseImageLocation(opts.builder);
   const runtime = detectRuntime(opts.runtime);
   if (!namespaceMode()) throw new S2IError('ERR_NAMESPACE', 'usage must run inside the oci-s2i namespace', { exitCode: ExitCode.container });
   prepareCgroupsFor(runtime);

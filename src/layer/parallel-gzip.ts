@@ -89,6 +89,9 @@ export class ParallelGzip extends Transform {
     const opts: zlib.ZlibOptions = {
       level: this.level,
       finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+      // Room for the whole deflated block (deflateBound: incompressible data grows by ~0.03 % plus a few
+      // bytes): one trip to the pool and one output buffer per block, instead of one per 16 KiB.
+      chunkSize: Math.max(block.length + (block.length >> 8) + 64, 1024),
     };
     if (this.prev) opts.dictionary = this.prev.subarray(Math.max(0, this.prev.length - WINDOW));
     this.prev = block;

@@ -3,17 +3,16 @@
 // whiteouts become OCI whiteout files: a whiteout takes the place of the name it hides, and the opaque marker
 // `.wh..wh..opq` comes right after its directory's own entry, before any of its contents
 // (OCI image-spec layer.md, "Whiteouts").
-import { open, read as fsRead, close as fsClose, constants as fsc } from 'node:fs';
-import { readlink } from 'node:fs/promises';
-import { promisify } from 'node:util';
+//
+// Headers and file contents are written straight into fixed-size chunk buffers (file data is read by
+// pread(2) directly into the chunk: no per-file buffer, no concatenation), and each full chunk is handed on.
+// The system calls are synchronous for the reason given in walk.ts: the tree is in the page cache, and the
+// libuv pool is busy compressing. Between chunks the generator yields, so the event loop runs.
+import { openSync, readSync, closeSync, readlinkSync, constants as fsc } from 'node:fs';
 import { S2IError } from '../errors.js';
 import { walk, type WalkNode, type WalkOptions } from './walk.js';
 import { isWhiteoutDevice, readXattrs } from './walk-overlay.js';
 import { BLOCK, encodeHeader, endOfArchive, padding, type TarEntry } from './tar-writer-header.js';
-
-const openP = promisify(open);
-const readP = promisify(fsRead);
-const closeP = promisify(fsClose);
 
 export interface TarWriterOptions extends WalkOptions {
   overlayWhiteouts: boolean;
@@ -25,81 +24,89 @@ export interface TarWriterStats {
   entries: number;
 }
 
-// Headers and small files are gathered into chunks of about this size: fewer, larger writes downstream.
-const CHUNK = 256 * 1024;
-// Files up to this size are read whole into one buffer; larger ones in READ_SIZE pieces.
-const SMALL_FILE = 256 * 1024;
-const READ_SIZE = 1024 * 1024;
+/** Size of the chunks handed downstream. Large enough that per-chunk costs (stream bookkeeping, a hash
+ *  update call, a trip through the event loop) vanish; small enough to stay cache-friendly and bounded. */
+export const TAR_CHUNK = 1024 * 1024;
 
 const WHITEOUT_PREFIX = Buffer.from('.wh.');
 const OPAQUE_NAME = Buffer.from('.wh..wh..opq');
 const SLASH = Buffer.from('/');
 
-/** One node's share of the tar: header(s) and small content, ready later; a large file's content streams
- *  when its turn comes. */
-interface Piece {
-  ready: Promise<Buffer[]>;
-  large?: { node: WalkNode; size: number };
-  bytes: number;
-}
+/** Fills fresh fixed-size buffers; a full one is taken and a new one started (downstream keeps what it gets). */
+class Chunker {
+  private buf = Buffer.allocUnsafe(TAR_CHUNK);
+  used = 0;
+  readonly full: Buffer[] = [];
 
-// Small files are read ahead, in parallel on the libuv pool, up to this many pieces / bytes in flight:
-// per-file latency (open, read, close) dominates trees of many small files.
-const PREFETCH_PIECES = 64;
-const PREFETCH_BYTES = 8 * 1024 * 1024;
+  room(): number {
+    return this.buf.length - this.used;
+  }
+
+  /** The buffer and offset to write at next, with at least one free byte. */
+  target(): { buf: Buffer; off: number } {
+    if (this.room() === 0) this.rotate();
+    return { buf: this.buf, off: this.used };
+  }
+
+  advance(n: number): void {
+    this.used += n;
+    if (this.room() === 0) this.rotate();
+  }
+
+  put(b: Buffer): void {
+    let off = 0;
+    while (off < b.length) {
+      const t = this.target();
+      const n = b.copy(t.buf, t.off, off);
+      off += n;
+      this.advance(n);
+    }
+  }
+
+  zeros(n: number): void {
+    while (n > 0) {
+      const t = this.target();
+      const k = Math.min(n, this.room());
+      t.buf.fill(0, t.off, t.off + k);
+      n -= k;
+      this.advance(k);
+    }
+  }
+
+  /** Hands over the partly filled buffer too (end of archive). */
+  flush(): void {
+    if (this.used > 0) this.rotate();
+  }
+
+  private rotate(): void {
+    this.full.push(this.used === this.buf.length ? this.buf : this.buf.subarray(0, this.used));
+    this.buf = Buffer.allocUnsafe(TAR_CHUNK);
+    this.used = 0;
+  }
+}
 
 /** The tar of the tree below `root`, in chunks; `stats` is filled in as it goes. */
 export async function* tarChunks(root: string, opts: TarWriterOptions, stats: TarWriterStats): AsyncGenerator<Buffer> {
   const links = new Map<string, Buffer>();
-  const queue: Piece[] = [];
-  let queuedBytes = 0;
-  let pending: Buffer[] = [];
-  let pendingLen = 0;
-  const take = (): Buffer => {
-    const out = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
-    pending = [];
-    pendingLen = 0;
-    return out;
-  };
-  // Emits the oldest piece, in order.
-  async function* emit(): AsyncGenerator<Buffer> {
-    const piece = queue.shift()!;
-    queuedBytes -= piece.bytes;
-    for (const b of await piece.ready) {
-      pending.push(b);
-      pendingLen += b.length;
-    }
-    if (piece.large) {
-      if (pendingLen > 0) yield take();
-      yield* readLarge(piece.large.node, piece.large.size, opts.signal);
-    }
-    if (pendingLen >= CHUNK) yield take();
-  }
+  const out = new Chunker();
   const clamp = (t: number): number => (opts.mtimeClamp !== undefined && t > opts.mtimeClamp ? opts.mtimeClamp : t);
-
-  for await (const node of walk(root, opts)) {
-    // Everything order-dependent (hardlink map, entry count) happens here, synchronously, in walk order.
-    const piece = describe(node, clamp(seconds(node)), opts, links, stats);
-    if (!piece) continue;
-    piece.ready.catch(() => {}); // awaited in order by emit(); this only avoids an "unhandled" report meanwhile
-    queue.push(piece);
-    queuedBytes += piece.bytes;
-    while (queue.length >= PREFETCH_PIECES || queuedBytes >= PREFETCH_BYTES) yield* emit();
+  for (const node of walk(root, opts)) {
+    writeNode(node, clamp(seconds(node)), opts, links, stats, out);
+    while (out.full.length > 0) yield out.full.shift()!;
   }
-  while (queue.length > 0) yield* emit();
-  pending.push(endOfArchive());
-  pendingLen += BLOCK * 2;
-  yield take();
+  out.put(endOfArchive());
+  out.flush();
+  while (out.full.length > 0) yield out.full.shift()!;
 }
 
-function describe(node: WalkNode, mtime: number, opts: TarWriterOptions, links: Map<string, Buffer>, stats: TarWriterStats): Piece | null {
+function writeNode(node: WalkNode, mtime: number, opts: TarWriterOptions, links: Map<string, Buffer>, stats: TarWriterStats, out: Chunker): void {
   if (opts.overlayWhiteouts && isWhiteoutDevice(node)) {
     stats.entries++;
-    const wh = encodeHeader(markerEntry(siblingName(node.rel, WHITEOUT_PREFIX), opts.mtimeClamp ?? mtime));
-    return { ready: Promise.resolve([wh]), bytes: 0 };
+    out.put(encodeHeader(markerEntry(siblingName(node.rel, WHITEOUT_PREFIX), opts.mtimeClamp ?? mtime)));
+    return;
   }
   // tar cannot represent a socket (GNU tar skips them too); a socket is never image content.
-  if (node.st.isSocket()) return null;
+  if (node.st.isSocket()) return;
 
   const x = readXattrs(node, opts.overlayWhiteouts);
   const entry = baseEntry(node, mtime, x.keep);
@@ -112,27 +119,38 @@ function describe(node: WalkNode, mtime: number, opts: TarWriterOptions, links: 
     delete entry.xattrs; // they belong to the inode, already recorded with the first name
   } else if (linkKey !== undefined) links.set(linkKey, entry.name);
   stats.entries++;
-  const after: Buffer[] = [];
+
+  if (entry.type === 'symlink') entry.linkname = readlinkSync(node.abs, { encoding: 'buffer' });
+  if (entry.type === 'file' && entry.size > 0) {
+    // Opened before the header is written, so a file that cannot be read fails before any of its bytes.
+    const fd = openSync(node.abs, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    try {
+      out.put(encodeHeader(entry));
+      copyContent(fd, node, entry.size, out, opts.signal);
+    } finally {
+      closeSync(fd);
+    }
+    out.zeros(padding(entry.size));
+  } else out.put(encodeHeader(entry));
   if (x.opaque) {
-    after.push(encodeHeader(markerEntry(Buffer.concat([node.rel, SLASH, OPAQUE_NAME]), opts.mtimeClamp ?? mtime)));
+    out.put(encodeHeader(markerEntry(Buffer.concat([node.rel, SLASH, OPAQUE_NAME]), opts.mtimeClamp ?? mtime)));
     stats.entries++;
   }
+}
 
-  if (entry.type === 'symlink') {
-    const ready = readlink(node.abs, { encoding: 'buffer' }).then((target) => {
-      entry.linkname = target;
-      return [encodeHeader(entry)];
-    });
-    return { ready, bytes: 0 };
+/** Exactly `size` bytes of the file, read straight into the output chunks. A file that grew is cut at its
+ *  lstat size; one that shrank fails. */
+function copyContent(fd: number, node: WalkNode, size: number, out: Chunker, signal: AbortSignal | undefined): void {
+  let pos = 0;
+  while (pos < size) {
+    const t = out.target();
+    const want = Math.min(size - pos, out.room());
+    const n = readSync(fd, t.buf, t.off, want, pos);
+    if (n === 0) throw changed(node);
+    pos += n;
+    out.advance(n);
+    if (out.full.length > 0) signal?.throwIfAborted();
   }
-  if (entry.type === 'file' && entry.size > SMALL_FILE) {
-    return { ready: Promise.resolve([encodeHeader(entry)]), large: { node, size: entry.size }, bytes: 0 };
-  }
-  if (entry.type === 'file' && entry.size > 0) {
-    const header = encodeHeader(entry);
-    return { ready: readSmall(node, entry.size).then((body) => [header, body]), bytes: entry.size };
-  }
-  return { ready: Promise.resolve([encodeHeader(entry), ...after]), bytes: 0 };
 }
 
 function baseEntry(node: WalkNode, mtime: number, xattrs: Array<[string, Buffer]>): TarEntry {
@@ -181,55 +199,7 @@ function seconds(node: WalkNode): number {
   return Number(ns < 0n && s * 1_000_000_000n !== ns ? s - 1n : s);
 }
 
-async function openFile(node: WalkNode): Promise<number> {
-  // O_NOFOLLOW: never follow a symlink swapped in after the walk saw a regular file.
-  return await openP(node.abs, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
-}
-
 function changed(node: WalkNode): S2IError {
   return new S2IError('ERR_LAYER_SOURCE_CHANGED',
     `${node.rel.toString('utf8')} changed size while the layer was written; make sure nothing writes to the directory during the commit`);
-}
-
-/** A small file's content plus its padding, in one buffer. */
-async function readSmall(node: WalkNode, size: number): Promise<Buffer> {
-  const pad = padding(size);
-  const buf = Buffer.allocUnsafe(size + pad);
-  buf.fill(0, size);
-  const fd = await openFile(node);
-  try {
-    let off = 0;
-    while (off < size) {
-      const { bytesRead } = await readP(fd, buf, off, size - off, off);
-      if (bytesRead === 0) throw changed(node);
-      off += bytesRead;
-    }
-  } finally {
-    await closeP(fd);
-  }
-  return buf;
-}
-
-async function* readLarge(node: WalkNode, size: number, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
-  const fd = await openFile(node);
-  try {
-    let off = 0;
-    while (off < size) {
-      signal?.throwIfAborted();
-      // A fresh buffer per chunk: downstream may still hold the previous one.
-      const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, size - off));
-      let got = 0;
-      while (got < buf.length) {
-        const { bytesRead } = await readP(fd, buf, got, buf.length - got, off + got);
-        if (bytesRead === 0) throw changed(node);
-        got += bytesRead;
-      }
-      off += got;
-      yield buf;
-    }
-  } finally {
-    await closeP(fd);
-  }
-  const pad = padding(size);
-  if (pad > 0) yield Buffer.alloc(pad);
 }

@@ -1,7 +1,12 @@
 // Depth-first walk of a directory tree in a fixed order: the entries of each directory sorted by the bytes of
 // their names, each directory followed by its contents. Never follows symlinks. Names stay raw bytes so
 // non-UTF-8 names survive. Lazy: memory holds one directory listing per level, never the whole tree.
-import { lstat, readdir } from 'node:fs/promises';
+//
+// Synchronous system calls, on purpose: the trees a layer is made of were just written (an assemble's upper
+// dir) and sit in the page cache, where readdir/lstat cost a few microseconds and a trip through the libuv
+// pool costs more than the call itself — and that pool is busy deflating (parallel gzip). GNU tar walks the
+// same way, one call at a time. The consumer yields to the event loop between output chunks.
+import { lstatSync, readdirSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 
 export interface WalkNode {
@@ -18,40 +23,35 @@ export interface WalkOptions {
   signal?: AbortSignal;
 }
 
-const SLASH = Buffer.from('/');
-// lstat calls in flight per directory: enough to keep the libuv pool busy, small enough to bound memory.
-const STAT_WINDOW = 64;
+const SLASH = 0x2f;
 
 /** The tree below `root` (not `root` itself), in order. A directory's subtree is walked when the consumer
  *  asks for the next node after it, so the consumer may look at a directory before its contents. */
-export async function* walk(root: string, opts: WalkOptions = {}): AsyncGenerator<WalkNode> {
+export function* walk(root: string, opts: WalkOptions = {}): Generator<WalkNode> {
   yield* walkDir(Buffer.from(root), Buffer.alloc(0), opts);
 }
 
-async function* walkDir(absDir: Buffer, relDir: Buffer, opts: WalkOptions): AsyncGenerator<WalkNode> {
-  const names = (await readdir(absDir, { encoding: 'buffer' })) as Buffer[];
+function join(dir: Buffer, name: Buffer): Buffer {
+  if (dir.length === 0) return name;
+  const out = Buffer.allocUnsafe(dir.length + 1 + name.length);
+  dir.copy(out, 0);
+  out[dir.length] = SLASH;
+  name.copy(out, dir.length + 1);
+  return out;
+}
+
+function* walkDir(absDir: Buffer, relDir: Buffer, opts: WalkOptions): Generator<WalkNode> {
+  const names = readdirSync(absDir, { encoding: 'buffer' });
   names.sort(Buffer.compare);
-  for (let i = 0; i < names.length; i += STAT_WINDOW) {
+  for (const name of names) {
     opts.signal?.throwIfAborted();
-    const window = names.slice(i, i + STAT_WINDOW).map((name) => {
-      const abs = Buffer.concat([absDir, SLASH, name]);
-      const rel = relDir.length === 0 ? name : Buffer.concat([relDir, SLASH, name]);
-      return { abs, rel, st: lstat(abs, { bigint: true }) };
-    });
-    // Attach handlers to every pending lstat now, so a failure in one is not an unhandled rejection.
-    const stats = await Promise.allSettled(window.map((w) => w.st));
-    for (let j = 0; j < window.length; j++) {
-      const w = window[j]!;
-      const s = stats[j]!;
-      if (s.status === 'rejected') {
-        // Vanished between readdir and lstat: nothing to archive.
-        if ((s.reason as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw s.reason;
-      }
-      const st = s.value;
-      if (opts.exclude?.(w.rel.toString('utf8'), st.isDirectory())) continue;
-      yield { rel: w.rel, abs: w.abs, st };
-      if (st.isDirectory()) yield* walkDir(w.abs, w.rel, opts);
-    }
+    const abs = join(absDir, name);
+    // Vanished between readdir and lstat: nothing to archive.
+    const st = lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+    if (st === undefined) continue;
+    const rel = join(relDir, name);
+    if (opts.exclude?.(rel.toString('utf8'), st.isDirectory())) continue;
+    yield { rel, abs, st };
+    if (st.isDirectory()) yield* walkDir(abs, rel, opts);
   }
 }

@@ -95,12 +95,16 @@ fi
 `;
 
 const testRun = `#!/bin/sh
-# Tests the '{{IMAGE_NAME}}' builder with oci-s2i itself, without a daemon or a registry: builds the builder
-# into an OCI layout, runs its usage script, then builds the test application twice (the second time
-# incrementally, so save-artifacts and the restore in assemble run too).
+# Tests the '{{IMAGE_NAME}}' builder with oci-s2i itself, with no container daemon and no registry to push to:
+# builds the builder from ../Dockerfile (only its FROM image is pulled), runs its usage script, builds
+# test/test-app with it twice (the second time incrementally, so save-artifacts and the restore in assemble
+# run too), runs the application image, checks its page, then stops it and removes everything it made.
+# Images stay in an oci-s2i store (--no-push), never in a registry.
 #
-#   OCI_S2I   the oci-s2i command (default: oci-s2i)
-#   WORK_DIR  where the OCI layout goes (default: a temporary directory, removed afterwards)
+#   OCI_S2I       the oci-s2i command (default: oci-s2i on PATH); must exec oci-s2i, so a stop reaches it
+#   OCI_S2I_ROOT  oci-s2i store and cache to use (default: a temporary one, emptied and removed afterwards)
+#   TEST_PORT     port the application listens on while it is checked (default: one from 20000-59999)
+#   WORK_DIR      directory for the temporary files (default: a new one, removed afterwards)
 set -eu
 
 OCI_S2I=\${OCI_S2I:-oci-s2i}
@@ -111,31 +115,91 @@ if [ -z "\${WORK_DIR:-}" ]; then
   WORK_DIR=$(mktemp -d)
   cleanup_work=yes
 fi
-layout="$WORK_DIR/layout"
-builder="oci:$layout:{{IMAGE_NAME}}-candidate"
-app="oci:$layout:{{IMAGE_NAME}}-testapp"
-
-cleanup() {
-  if [ "$cleanup_work" = yes ]; then rm -rf "$WORK_DIR"; fi
-}
-trap cleanup EXIT
+prune_root=no
+if [ -z "\${OCI_S2I_ROOT:-}" ]; then
+  OCI_S2I_ROOT=$WORK_DIR/root
+  prune_root=yes
+fi
+port=\${TEST_PORT:-$((20000 + $$ % 40000))}
+builder=localhost/s2i-test/builder:candidate
+app=localhost/s2i-test/test-app:latest
+run_pid=
 
 fail() {
   echo "S2I image '{{IMAGE_NAME}}' test FAILED: $*" >&2
   exit 1
 }
 
+cleanup() {
+  status=$?
+  trap - EXIT INT TERM
+  if [ -n "$run_pid" ]; then
+    kill "$run_pid" 2>/dev/null || true
+    wait "$run_pid" 2>/dev/null || true
+  fi
+  if [ "$prune_root" = yes ] && [ -d "$OCI_S2I_ROOT" ]; then
+    # The store holds files owned by the sandbox's user IDs: only oci-s2i can remove them.
+    $OCI_S2I cache prune --all -q --root "$OCI_S2I_ROOT" >/dev/null || echo "could not empty $OCI_S2I_ROOT" >&2
+    rm -rf "$OCI_S2I_ROOT" || true
+  fi
+  if [ "$cleanup_work" = yes ]; then rm -rf "$WORK_DIR" || true; fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Prints the page at $1 (curl, else wget); fails when nothing answers.
+fetch() {
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsS --max-time 5 "$1" 2>/dev/null
+  elif command -v wget >/dev/null 2>&1; then
+    wget -q -T 5 -O - "$1" 2>/dev/null
+  else
+    fail "curl or wget is needed to check the application's page"
+  fi
+}
+
 echo "---> Building the builder image"
-$OCI_S2I build-image "$image_dir" "$builder" || fail "build-image"
+$OCI_S2I build-image --root "$OCI_S2I_ROOT" --no-push "$image_dir" "$builder" >/dev/null || fail "build-image"
 
 echo "---> Testing usage"
-$OCI_S2I usage "$builder" >/dev/null || fail "usage"
+$OCI_S2I usage --root "$OCI_S2I_ROOT" --pull-policy never "$builder" >/dev/null || fail "usage"
 
 echo "---> Building the test application"
-$OCI_S2I build "$test_dir/test-app" "$builder" "$app" || fail "build"
+$OCI_S2I build --root "$OCI_S2I_ROOT" --no-push --pull-policy never "$test_dir/test-app" "$builder" "$app" >/dev/null || fail "build"
 
 echo "---> Building the test application again, incrementally"
-$OCI_S2I build --incremental "$test_dir/test-app" "$builder" "$app" || fail "incremental build"
+$OCI_S2I build --root "$OCI_S2I_ROOT" --no-push --pull-policy never --incremental --incremental-pull-policy never \\
+  "$test_dir/test-app" "$builder" "$app" >/dev/null || fail "incremental build"
+
+echo "---> Running the test application on port $port"
+if fetch "http://127.0.0.1:$port/" >/dev/null; then fail "port $port is in use; set TEST_PORT to a free port"; fi
+$OCI_S2I run --root "$OCI_S2I_ROOT" --pull-policy never -e "PORT=$port" "$app" >"$WORK_DIR/run.log" 2>&1 &
+run_pid=$!
+page=
+tries=0
+while [ "$tries" -lt 150 ]; do
+  if ! kill -0 "$run_pid" 2>/dev/null; then
+    cat "$WORK_DIR/run.log" >&2
+    run_pid=
+    fail "the application stopped before it answered"
+  fi
+  if page=$(fetch "http://127.0.0.1:$port/"); then break; fi
+  page=
+  tries=$((tries + 1))
+  sleep 0.2 2>/dev/null || sleep 1
+done
+[ -n "$page" ] || fail "the application did not answer on port $port"
+case "$page" in
+  *"Hello from {{IMAGE_NAME}}"*) ;;
+  *) fail "unexpected page: $page" ;;
+esac
+
+echo "---> Stopping the test application"
+kill "$run_pid"
+wait "$run_pid" || true
+run_pid=
 
 echo "S2I image '{{IMAGE_NAME}}' test PASSED"
 `;
@@ -162,12 +226,17 @@ An S2I builder image, scaffolded by \`oci-s2i create\`. No container daemon is n
 | \`s2i/bin/run\` | the application image's command |
 | \`s2i/bin/save-artifacts\` | tar of what an incremental build reuses, on stdout |
 | \`s2i/bin/usage\` | how to use the builder |
-| \`test/run\` | builds the builder and the test application with oci-s2i (\`make test\`) |
+| \`test/run\` | builds the builder, builds and runs the test application, checks its page (\`make test\`) |
 | \`test/test-app/\` | a tiny application for the test |
 
 Build an application:
 
     oci-s2i build <source dir or git URL> {{IMAGE_NAME}} <application image>
+
+Test the builder (needs only oci-s2i on PATH, and curl or wget; nothing is pushed, everything it made is
+removed afterwards; \`OCI_S2I\`, \`OCI_S2I_ROOT\`, \`TEST_PORT\` and \`WORK_DIR\` are described in the script):
+
+    test/run
 
 Scripts can be overridden per application from the source's \`.s2i/bin/\`, and build environment set in
 \`.s2i/environment\` (\`NAME=VALUE\` lines).

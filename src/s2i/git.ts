@@ -162,7 +162,12 @@ export async function cloneSource(url: string, ref: string | undefined, dest: st
     try {
       await runGit(['submodule', 'update', '--init', '--recursive', '--quiet'], { cwd: dest, config });
     } catch (e) {
-      throw new S2IError('ERR_GIT_SUBMODULE', `cannot fetch submodules of ${url}: ${lastLine((e as { stderr?: string }).stderr)}`, {
+      const stderr = (e as { stderr?: string }).stderr ?? '';
+      // git refuses file:// submodules by default (CVE-2022-39253); say how to opt in for trusted local repos.
+      const hint = /transport 'file' not allowed|protocol\.file\.allow|Failed to clone/.test(stderr)
+        ? '; for trusted local file:// submodules set GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=protocol.file.allow GIT_CONFIG_VALUE_0=always'
+        : '';
+      throw new S2IError('ERR_GIT_SUBMODULE', `cannot fetch submodules of ${url}: ${lastLine(stderr)}${hint}`, {
         cause: e,
         exitCode: ExitCode.sourcePath,
       });

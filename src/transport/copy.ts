@@ -9,20 +9,19 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { S2IError } from '../errors.js';
 import { noProgress, type ProgressSink } from '../events.js';
 import { compatibilityProblems, type CompatProfile } from '../image/compat.js';
 import { buildManifest, convertConfigMediaType, convertLayerMediaType, isForeignLayerMediaType, layerMediaType } from '../image/manifest.js';
-import { compressor, type GzipBackend } from '../layer/compress.js';
-import { corruptLayerError, decompressor, layerCompression } from '../layer/decompress.js';
-import { Digester } from '../layer/digester.js';
+import type { GzipBackend } from '../layer/compress.js';
+import { layerCompression } from '../layer/decompress.js';
 import { sha256Digest } from '../oci/digest.js';
 import { MAX_CONFIG_BYTES, parseImageConfig, parseManifestDocument, type ParsedManifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
 import { formatPlatform, hostPlatform, isAttestation, selectPlatform } from '../oci/platform.js';
 import type { Descriptor, ImageFormat, ImageIndex, Platform } from '../oci/types.js';
 import { canMount, type ImageDestination, type ImageSource } from './types.js';
+import { recompressToGzip } from './recompress.js';
 import { readCappedStream, skipBytes } from './verify.js';
 
 export type ForeignLayerPolicy = 'skip-upload' | 'copy';
@@ -135,26 +134,18 @@ class Copier {
     if (this.tmp) await fs.rm(this.tmp, { recursive: true, force: true });
   }
 
-  /** One pass: source blob → decompress → diffID → gzip → digest → temp file. The diffID must match the config. */
+  /** One pass: source blob → decompress → diffID → gzip → digest → temp file (recompress.ts). The diffID must match the config. */
   private async recompress(layer: Descriptor, diffID: string, format: ImageFormat, i: number): Promise<PlannedBlob> {
     const file = await this.tmpFile();
-    const un = decompressor(layer.mediaType);
-    const diff = new Digester();
-    const gz = compressor('gzip', this.opts.gzip ?? {})!;
-    const blob = new Digester();
     const input = await this.src.fetchBlob(layer, this.opts.signal ? { signal: this.opts.signal } : {});
     const out = createWriteStream(file, { flags: 'wx' });
-    const signal = this.opts.signal ? { signal: this.opts.signal } : {};
-    try {
-      if (un) await pipeline(input, un, diff, gz, blob, out, signal);
-      else await pipeline(input, diff, gz, blob, out, signal);
-    } catch (e) {
-      throw corruptLayerError(e, `layer ${i} (${layer.digest}) of ${this.src.name}`);
-    }
-    if (diff.digest() !== diffID) {
-      throw new S2IError('ERR_DIFFID_MISMATCH', `layer ${i} of ${this.src.name} unpacks to ${diff.digest()}, but its config says ${diffID}; the source image is corrupt`);
-    }
-    const desc: Descriptor = { mediaType: layerMediaType(format, 'gzip'), digest: blob.digest(), size: blob.size };
+    const r = await recompressToGzip(input, layer, diffID, out, {
+      ...(this.opts.gzip?.level !== undefined ? { level: this.opts.gzip.level } : {}),
+      ...(this.opts.gzip?.backend ? { backend: this.opts.gzip.backend } : {}),
+      ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+      what: `layer ${i} (${layer.digest}) of ${this.src.name}`,
+    });
+    const desc: Descriptor = { mediaType: layerMediaType(format, 'gzip'), digest: r.digest, size: r.size };
     this.notice(`layer ${i}: recompressed ${layer.mediaType.replace(/^.*\./, '')} → gzip (${layer.digest.slice(7, 19)} → ${desc.digest.slice(7, 19)}, diffID unchanged)`);
     return { desc, open: (offset) => createReadStream(file, { start: offset }), fromSource: false, skip: false };
   }

@@ -8,7 +8,11 @@ import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { extractArtifacts } from '../../src/build/artifacts.js';
 import { parseBinds, parseAddHosts, writeHostsFile } from '../../src/build/mounts.js';
-import { checkBuildOptions } from '../../src/build/build.js';
+import { checkBuildOptions, defaultFormatFor } from '../../src/build/build.js';
+import { toLocation, locationName } from '../../src/build/pull.js';
+import { needsGzipFor } from '../../src/build/convert-layers.js';
+import { buildOptionsFromValues } from '../../src/cli/commands/build.js';
+import { MediaType } from '../../src/oci/media-types.js';
 import { parseRuntimeArtifacts } from '../../src/build/runtime-stage.js';
 import { rebuildSpecFromLabels } from '../../src/build/rebuild.js';
 import { applyConfigFile, buildParams } from '../../src/cli/commands/build.js';
@@ -162,4 +166,58 @@ t.test('completion scripts name every command and flag', async (t) => {
   t.match(bash, /complete -F _oci_s2i oci-s2i/);
   t.match(zsh, /^#compdef oci-s2i/);
   mkdirSync(path.join(tmp, 'c'), { recursive: true });
+});
+
+t.test('image locations: references, parsed locations and strings; names as messages show them', async (t) => {
+  const ref = { registry: 'example.com', repository: 'a/b', tag: 'v1' };
+  t.same(toLocation(ref), { transport: 'docker', ref });
+  t.equal(locationName(toLocation('example.com/a/b:v1')), 'example.com/a/b:v1', 'registry references keep their old spelling');
+  t.equal(locationName(toLocation('docker://example.com/a/b:v1')), 'example.com/a/b:v1');
+  t.equal(locationName(toLocation('oci:/x/layout:app')), 'oci:/x/layout:app');
+  t.equal(locationName(toLocation('docker-archive:/x/a.tar:app:latest')), 'docker-archive:/x/a.tar:docker.io/library/app:latest');
+  const parsed = toLocation('oci-archive:/x/a.tar');
+  t.equal(toLocation(parsed), parsed, 'a parsed location passes through');
+  t.throws(() => toLocation('ftp:/x'), { code: 'ERR_INVALID_REFERENCE' });
+  t.throws(() => toLocation('oci:'), { code: 'ERR_INVALID_REFERENCE' });
+});
+
+t.test('defaultFormatFor: OCI for layouts and oci-archives, Docker otherwise', async (t) => {
+  t.equal(defaultFormatFor('oci:/x:t'), 'oci');
+  t.equal(defaultFormatFor('oci-archive:/x.tar'), 'oci');
+  t.equal(defaultFormatFor('docker-archive:/x.tar'), 'docker');
+  t.equal(defaultFormatFor('example.com/a:1'), 'docker');
+  t.throws(() => defaultFormatFor('nope:/x'), { code: 'ERR_INVALID_REFERENCE' });
+});
+
+t.test('needsGzipFor: zstd and plain tar builder layers are recompressed for Docker only; foreign layers never', async (t) => {
+  const table: Array<[string, 'docker' | 'oci', boolean]> = [
+    [MediaType.ociLayerZstd, 'docker', true],
+    [MediaType.ociLayer, 'docker', true],
+    [MediaType.dockerLayer, 'docker', true],
+    [MediaType.ociLayerGzip, 'docker', false],
+    [MediaType.dockerLayerGzip, 'docker', false],
+    [MediaType.ociLayerNonDistributableGzip, 'docker', false],
+    [MediaType.ociLayerZstd, 'oci', false],
+    [MediaType.ociLayer, 'oci', false],
+  ];
+  for (const [mt, f, want] of table) t.equal(needsGzipFor(f, mt), want, `${mt} → ${f}`);
+  t.throws(() => needsGzipFor('docker', 'application/json'), { code: 'ERR_LAYER_MEDIA_TYPE' });
+});
+
+t.test('build flags: --check, --timestamp / SOURCE_DATE_EPOCH, --reproducible, format default from the TAG', async (t) => {
+  const o = buildOptionsFromValues({ check: 'none', timestamp: '2024-01-01T00:00:00Z', reproducible: true }, 'example.com/a:1', { SOURCE_DATE_EPOCH: '5' });
+  t.equal(o.check, false);
+  t.equal(o.timestamp, 1704067200, '--timestamp wins over SOURCE_DATE_EPOCH');
+  t.equal(o.reproducible, true);
+  t.equal(o.format, 'docker');
+  const e = buildOptionsFromValues({}, 'oci:/x:t', { SOURCE_DATE_EPOCH: '5' });
+  t.equal(e.timestamp, 5);
+  t.equal(e.format, 'oci', 'an oci: TAG defaults to OCI');
+  t.notOk('check' in e, 'no --check: the build picks the default');
+  t.equal(buildOptionsFromValues({ compression: 'zstd' }, 'oci:/x:t', {}).compression, 'zstd', 'zstd is fine for an oci: TAG');
+  t.equal(buildOptionsFromValues({ check: 'quay-legacy' }, undefined, {}).check, 'quay-legacy');
+  t.throws(() => buildOptionsFromValues({ check: 'ocp3' }, undefined, {}), { code: 'ERR_USAGE', exitCode: 64 });
+  t.throws(() => buildOptionsFromValues({ timestamp: 'yesterday' }, undefined, {}), { code: 'ERR_INVALID_TIMESTAMP', exitCode: 64 });
+  t.throws(() => buildOptionsFromValues({}, undefined, { SOURCE_DATE_EPOCH: '1.5' }), { code: 'ERR_INVALID_TIMESTAMP' });
+  t.throws(() => buildOptionsFromValues({ compression: 'zstd' }, 'example.com/a:1', {}), { code: 'ERR_USAGE', exitCode: 64 });
 });

@@ -189,3 +189,35 @@ t.test('a directory vanishing mid-walk: ERR_LAYER_WRITE names the cause', async 
   }).catch((e: unknown) => e);
   t.match(err, { code: 'ERR_LAYER_WRITE', message: /ENOENT/ });
 });
+
+t.test('a file that changes size between lstat and read: a grown one is cut at the lstat size, a shrunk one fails', async (t) => {
+  const dir = path.join(tmp, 'changing');
+  fs.mkdirSync(dir);
+  const f = path.join(dir, 'f');
+  fs.writeFileSync(f, 'x'.repeat(1000));
+  // exclude runs right after a node's lstat and before its content is read.
+  const cut = await layer({ compression: 'none', exclude: (p) => (p === 'f' && fs.appendFileSync(f, 'more'), false) }, dir);
+  t.equal((await listTar(cut.bytes)).find((e) => e.name === 'f')?.size, 1000, 'grown: cut at the lstat size');
+  const shrunk = await layer({ compression: 'none', exclude: (p) => (p === 'f' && fs.truncateSync(f, 10), false) }, dir).catch((e: unknown) => e);
+  t.match(shrunk, { name: 'S2IError', code: 'ERR_LAYER_SOURCE_CHANGED', message: /^f changed size/ }, 'shrunk: fails');
+});
+
+t.test('many files across output chunk boundaries: GNU tar extracts every byte', async (t) => {
+  const dir = path.join(tmp, 'many');
+  let seed = 1;
+  const rnd = (): number => (seed = (seed * 48271) % 2147483647);
+  for (let i = 0; i < 700; i++) {
+    const sub = path.join(dir, `d${i % 7}`);
+    fs.mkdirSync(sub, { recursive: true });
+    const body = Buffer.alloc(rnd() % 9000);
+    for (let j = 0; j < body.length; j++) body[j] = rnd() & 0xff;
+    fs.writeFileSync(path.join(sub, `f${i}`), body);
+  }
+  fs.writeFileSync(path.join(dir, 'd0', 'straddles'), Buffer.alloc(2 * 1024 * 1024 + 3, 0x5a));
+  const { file, result } = await layer({ compression: 'gzip', backend: 'parallel' }, dir);
+  t.ok(result.uncompressedSize > 4 * 1024 * 1024, 'several chunks');
+  const out = path.join(tmp, 'many-out');
+  fs.mkdirSync(out);
+  execFileSync('tar', ['-xzf', file, '-C', out]);
+  t.same(describeTree(out), describeTree(dir), 'same files, same bytes');
+});

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { S2IError, ExitCode } from '../../errors.js';
-import { build, writeDigestFile, type BuildOptions } from '../../build/build.js';
+import { build, defaultFormatFor, writeDigestFile, type BuildOptions } from '../../build/build.js';
+import { compatProfiles, type CompatProfile } from '../../image/compat.js';
+import { sourceDateEpoch } from '../../image/reproducible.js';
 import { writeBuildAsDockerfile } from '../../build/as-dockerfile.js';
 import { parsePlatform } from '../../oci/platform.js';
 import type { Command, CommandContext, Param } from '../command.js';
@@ -11,7 +13,8 @@ import { makeRenderer } from '../render.js';
 const policies = ['always', 'if-not-present', 'never'] as const;
 
 export const buildParams: Param[] = [
-  { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the result (docker for OpenShift <= 4.6 and old Quay)', default: 'docker' },
+  { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the result (docker for OpenShift <= 4.6 and old Quay; default: oci for oci:/oci-archive: TAGs, else docker)' },
+  { name: 'check', type: 'string', value: 'ocp4.6|quay-legacy|none', description: 'refuse to push a result this importer would reject (default ocp4.6 with --format docker)' },
   { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'builder platform to pick from a manifest list/index (default: this host)' },
   { name: 'pull-policy', short: 'p', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the builder manifest from its registry', default: 'if-not-present' },
   { name: 'runtime', type: 'string', value: 'runc|crun|PATH', description: 'OCI runtime (default: crun on cgroup v2 hosts, else runc)' },
@@ -49,6 +52,8 @@ export const buildParams: Param[] = [
   { name: 'as-dockerfile', type: 'string', value: 'PATH', description: 'write a Containerfile + context to PATH instead of building' },
   { name: 'compression', type: 'string', value: 'gzip|zstd|none', description: 'compression of the new layer', default: 'gzip' },
   { name: 'compression-level', type: 'string', value: 'N', description: 'compression level (gzip 1-9, zstd 1-19)' },
+  { name: 'timestamp', type: 'string', value: 'T', description: 'unix seconds or RFC 3339: new-layer mtimes clamped, config and history created set to T (default: $SOURCE_DATE_EPOCH)' },
+  { name: 'reproducible', type: 'boolean', description: 'bit-reproducible result: pako gzip, timestamp defaults to $SOURCE_DATE_EPOCH or 0' },
   { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the pushed manifest digest to FILE' },
   { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },
   ...registryParams,
@@ -89,9 +94,11 @@ export function applyConfigFile(file: string, values: Values, positionals: strin
 }
 
 /** BuildOptions from parsed flags (shared with rebuild). */
-export function buildOptionsFromValues(v: Values): Omit<BuildOptions, 'source' | 'builder' | 'tag'> & { asDockerfile?: string } {
-  const format = oneOf('format', str(v.format), ['docker', 'oci'] as const) ?? 'docker';
+export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.ProcessEnv = process.env): Omit<BuildOptions, 'source' | 'builder' | 'tag'> & { asDockerfile?: string } {
+  const format = oneOf('format', str(v.format), ['docker', 'oci'] as const) ?? (tag ? defaultFormatFor(tag) : 'docker');
   const compression = oneOf('compression', str(v.compression), ['gzip', 'zstd', 'none'] as const) ?? 'gzip';
+  const check = oneOf('check', str(v.check), [...compatProfiles, 'none'] as const);
+  const timestamp = sourceDateEpoch(env, str(v.timestamp));
   if (format === 'docker' && compression === 'zstd') {
     throw new S2IError('ERR_USAGE', '--compression zstd cannot be used with --format docker (Docker images have no zstd layers): use --format oci or --compression gzip', {
       exitCode: ExitCode.usage,
@@ -104,6 +111,9 @@ export function buildOptionsFromValues(v: Values): Omit<BuildOptions, 'source' |
     format,
     compression,
     ...opt('compressionLevel', level),
+    ...(check === undefined ? {} : { check: check === 'none' ? (false as const) : (check as CompatProfile) }),
+    ...opt('timestamp', timestamp),
+    ...opt('reproducible', v.reproducible === true),
     ...opt('platform', platform ? parsePlatform(platform) : undefined),
     ...opt('pullPolicy', oneOf('pull-policy', str(v['pull-policy']), policies)),
     ...opt('runtime', str(v.runtime)),
@@ -143,7 +153,7 @@ export function buildOptionsFromValues(v: Values): Omit<BuildOptions, 'source' |
 }
 
 export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values): Promise<number> {
-  const o = buildOptionsFromValues(v);
+  const o = buildOptionsFromValues(v, tag);
   const onProgress = makeRenderer(ctx.global, ctx.stderr);
   if (o.asDockerfile) {
     const r = await writeBuildAsDockerfile({ ...o, asDockerfile: o.asDockerfile, source, builder, ...(tag ? { tag } : {}), onProgress, signal: ctx.signal });
@@ -167,7 +177,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
 
 export const buildCommand: Command = {
   name: 'build',
-  summary: 'Build SOURCE (directory or git URL) with the BUILDER image\'s assemble script and push the result as TAG. No daemon needed.',
+  summary: 'Build SOURCE (directory or git URL) with the BUILDER image\'s assemble script and push the result as TAG. BUILDER and TAG: a registry reference, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]. No daemon needed.',
   args: ['SOURCE?', 'BUILDER?', 'TAG?'],
   needsNamespace: true,
   params: buildParams,
