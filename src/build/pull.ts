@@ -151,7 +151,7 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
       ...(repo || policy !== 'never' ? { repository: remote() } : {}),
     };
     if (opts.metadataOnly) return image;
-    image.layers = await unpackLayers(engine, manifest.layers, config.rootfs.diff_ids, () => remote());
+    image.layers = await unpackLayers(engine, manifest.layers, image.config.rootfs.diff_ids, () => remote());
     return image;
   } catch (e) {
     throw pullError(name, e);
@@ -214,7 +214,7 @@ async function pullFromSource(engine: Engine, location: ImageLocation, opts: Pul
     await engine.store.putBytes(configBytes, configDescriptor.mediaType);
     const source = src;
     if (!opts.metadataOnly) {
-      image.layers = await unpackLayers(engine, manifest.layers, config.rootfs.diff_ids, () => source);
+      image.layers = await unpackLayers(engine, manifest.layers, image.config.rootfs.diff_ids, () => source);
     } else if (opts.keepBlobs !== false) {
       await mapLimit(manifest.layers, 4, async (blob) => {
         if (!(await engine.store.has(blob.digest))) await engine.store.put(blob, await fetchLayerBlob(source, blob, engine.signal), { signal: engine.signal });
