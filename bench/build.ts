@@ -10,7 +10,7 @@ import { compare, fromMeasured, find, ratioTarget, type Comparison, type Variant
 import { measure, sh, q, missingTools, isRoot, which } from './lib/run.js';
 import { median } from './lib/stats.js';
 import { mb } from './lib/report.js';
-import { dataDir, benchDir, smallFilesTree } from './lib/data.js';
+import { dataDir, benchDir, appTree } from './lib/data.js';
 import { pushBusybox, pushGoBuilder, goBuilderUnavailable, goRootfs, projectRoot } from './lib/images.js';
 import { startRegistry } from '../test/helpers/registry.js';
 import { startFaultProxy, type FaultProxy } from '../test/helpers/fault-proxy.js';
@@ -54,7 +54,7 @@ export async function buildBench(ctx: BenchContext): Promise<Comparison[]> {
       : [
           { label: 'examples/hello', dir: path.join(projectRoot, 'examples', 'hello'), cold: true },
           // An application as big as a node_modules: what the layer writer and the push are for.
-          { label: `app of ${smallFilesTree().files} files`, dir: smallFilesTree().dir, cold: false },
+          { label: `app of ${appTree().files} files (${(appTree().bytes / 1e6).toFixed(0)} MB)`, dir: appTree().dir, cold: false },
         ];
     const out: Comparison[] = [];
     for (const [i, src] of sources.entries()) out.push(...(await oneSource(ctx, { ...src, kind, host, builder, work: path.join(work, `s${i}`), proxy, wantBuild })));

@@ -123,6 +123,28 @@ export function smallFilesTree(): Tree {
   return describe('small-files', dir);
 }
 
+/** An application source: ~5,000 files of 0.1-16 KiB (JavaScript-like text), about 20 MB: an app with its
+ *  node_modules, for the build and push benchmarks. */
+export function appTree(): Tree {
+  const dir = build('app', (root) => {
+    const rnd = prng(13);
+    for (let a = 0; a < 5; a++) {
+      for (let b = 0; b < 25; b++) {
+        const d = path.join(root, 'node_modules', `pkg-${a}`, `mod-${b}`);
+        mkdirSync(d, { recursive: true });
+        for (let c = 0; c < 40; c++) {
+          const size = Math.floor(100 * Math.pow(2, ((rnd() % 1000) / 1000) * 7.3));
+          const f = path.join(d, `file-${c}.js`);
+          writeFileSync(f, text(rnd, size));
+          utimesSync(f, MTIME, MTIME);
+        }
+      }
+    }
+    writeFileSync(path.join(root, 'index.html'), '<h1>hello from the bench app</h1>\n');
+  });
+  return describe('app', dir);
+}
+
 /** 4 files of 48 MiB: three of machine code, one of text (logs, data): about 200 MB. */
 export function largeFilesTree(): Tree {
   const dir = build('large-files', (root) => {

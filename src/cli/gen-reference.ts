@@ -1,5 +1,5 @@
 // Prints spec/cli.md.
-import { commands } from './main.js';
+import { loadCommands } from './main.js';
 import { cliReference } from './reference.js';
 
-process.stdout.write(cliReference(commands));
+process.stdout.write(cliReference(await loadCommands()));

@@ -4,26 +4,39 @@ import { S2IError, ExitCode, errorCode } from '../errors.js';
 import { namespaceMode, reexecInNamespace } from '../sandbox/namespace.js';
 import type { Command, GlobalFlags } from './command.js';
 import { parseCommandArgs, usage, intFlag, str } from './command.js';
-import { buildCommand } from './commands/build.js';
-import { runCommand } from './commands/run.js';
-import { versionCommand } from './commands/version.js';
-import { copyCommand } from './commands/copy.js';
-import { inspectCommand } from './commands/inspect.js';
-import { buildImageCommand } from './commands/build-image.js';
-import { cacheCommand } from './commands/cache.js';
-import { loginCommand } from './commands/login.js';
-import { logoutCommand } from './commands/logout.js';
-import { usageCommand } from './commands/usage.js';
-import { rebuildCommand } from './commands/rebuild.js';
-import { createCommand } from './commands/create.js';
-import { completionCommand } from './commands/completion.js';
-import { layerCommand } from './commands/layer.js';
+// Commands load lazily: a CLI call imports only the command it runs, and a command that re-executes itself in
+// the namespace imports nothing of it before the re-exec (each CLI start costs ~0.2 s of module loading).
+export interface CommandEntry {
+  name: string;
+  needsNamespace?: boolean;
+  load(): Promise<Command>;
+}
 
-export const commands: Command[] = [buildCommand, buildImageCommand, runCommand, copyCommand, inspectCommand, cacheCommand, loginCommand, logoutCommand, usageCommand, rebuildCommand, createCommand, layerCommand, completionCommand, versionCommand];
+export const commandEntries: CommandEntry[] = [
+  { name: 'build', needsNamespace: true, load: async () => (await import('./commands/build.js')).buildCommand },
+  { name: 'build-image', needsNamespace: true, load: async () => (await import('./commands/build-image.js')).buildImageCommand },
+  { name: 'run', needsNamespace: true, load: async () => (await import('./commands/run.js')).runCommand },
+  { name: 'copy', load: async () => (await import('./commands/copy.js')).copyCommand },
+  { name: 'inspect', load: async () => (await import('./commands/inspect.js')).inspectCommand },
+  { name: 'cache', needsNamespace: true, load: async () => (await import('./commands/cache.js')).cacheCommand },
+  { name: 'login', load: async () => (await import('./commands/login.js')).loginCommand },
+  { name: 'logout', load: async () => (await import('./commands/logout.js')).logoutCommand },
+  { name: 'usage', needsNamespace: true, load: async () => (await import('./commands/usage.js')).usageCommand },
+  { name: 'rebuild', needsNamespace: true, load: async () => (await import('./commands/rebuild.js')).rebuildCommand },
+  { name: 'create', load: async () => (await import('./commands/create.js')).createCommand },
+  { name: 'layer', load: async () => (await import('./commands/layer.js')).layerCommand },
+  { name: 'completion', load: async () => (await import('./commands/completion.js')).completionCommand },
+  { name: 'version', load: async () => (await import('./commands/version.js')).versionCommand },
+];
 
-function topUsage(): string {
+/** Every command definition (for help, completion and the generated reference). */
+export async function loadCommands(): Promise<Command[]> {
+  return await Promise.all(commandEntries.map((e) => e.load()));
+}
+
+async function topUsage(): Promise<string> {
   const lines = ['Usage: oci-s2i COMMAND [flags] [args]', '', 'Daemonless, rootless Source-to-Image builds.', '', 'Commands:'];
-  for (const c of commands) lines.push(`  ${c.name.padEnd(12)} ${c.summary}`);
+  for (const c of await loadCommands()) lines.push(`  ${c.name.padEnd(12)} ${c.summary}`);
   lines.push('', 'Run `oci-s2i COMMAND --help` for the flags of a command.');
   return lines.join('\n') + '\n';
 }
@@ -42,14 +55,25 @@ export function describeError(e: unknown, debug: boolean): { line: string; exit:
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(topUsage());
+    process.stdout.write(await topUsage());
     return name ? 0 : ExitCode.usage;
   }
   if (name === '--version') return main(['version']);
-  const cmd = commands.find((c) => c.name === name);
+  const entry = commandEntries.find((c) => c.name === name);
   const debug = rest.includes('--debug');
   try {
-    if (!cmd) throw new S2IError('ERR_USAGE', `unknown command "${name}": run \`oci-s2i --help\` for the list`, { exitCode: ExitCode.usage });
+    if (!entry) throw new S2IError('ERR_USAGE', `unknown command "${name}": run \`oci-s2i --help\` for the list`, { exitCode: ExitCode.usage });
+    const wantsHelp = rest.some((a) => a === '--help' || a === '-h');
+    if (entry.needsNamespace && !namespaceMode() && !wantsHelp) {
+      // Flags are parsed (and usage errors reported) by the re-executed process.
+      const quiet = rest.some((a) => a === '-q' || a === '--quiet');
+      return await reexecInNamespace([process.argv[1]!, ...argv], {
+        onWarning: (m) => {
+          if (!quiet) process.stderr.write(`warning: ${m}\n`);
+        },
+      });
+    }
+    const cmd = await entry.load();
     const { positionals, values } = parseCommandArgs(cmd, rest);
     if (values.help) {
       process.stdout.write(usage(cmd));
@@ -61,13 +85,6 @@ export async function main(argv: string[]): Promise<number> {
       debug: values.debug === true,
       loglevel: intFlag('loglevel', str(values.loglevel), 0, 5) ?? 0,
     };
-    if (cmd.needsNamespace && !namespaceMode()) {
-      return await reexecInNamespace([process.argv[1]!, ...argv], {
-        onWarning: (m) => {
-          if (!global.quiet) process.stderr.write(`warning: ${m}\n`);
-        },
-      });
-    }
     const controller = new AbortController();
     let interrupted = false;
     const onSignal = () => {

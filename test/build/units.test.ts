@@ -155,7 +155,7 @@ t.test('applyConfigFile (--use-config)', async (t) => {
 });
 
 t.test('completion scripts name every command and flag', async (t) => {
-  const { commands } = await import('../../src/cli/main.js');
+  const commands = await (await import('../../src/cli/main.js')).loadCommands();
   const bash = bashCompletion(commands);
   const zsh = zshCompletion(commands);
   for (const c of ['build', 'rebuild', 'usage', 'create', 'completion']) {

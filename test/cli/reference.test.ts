@@ -2,10 +2,17 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { commands } from '../../src/cli/main.js';
+import { commandEntries, loadCommands } from '../../src/cli/main.js';
 import { cliReference } from '../../src/cli/reference.js';
 import { ExitCode } from '../../src/errors.js';
 import { projectRoot, runCli } from '../helpers/cli.js';
+
+const commands = await loadCommands();
+
+t.test('the lazy command table agrees with the command definitions', async (t) => {
+  t.same(commandEntries.map((e) => e.name), commands.map((c) => c.name));
+  for (const [i, e] of commandEntries.entries()) t.equal(e.needsNamespace ?? false, commands[i]!.needsNamespace ?? false, e.name);
+});
 
 t.test('spec/cli.md matches the command definitions', async (t) => {
   const spec = readFileSync(path.join(projectRoot, 'spec', 'cli.md'), 'utf8');

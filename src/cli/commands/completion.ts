@@ -56,7 +56,7 @@ export const completionCommand: Command = {
   async run(ctx) {
     const shell = ctx.positionals[0];
     // Imported here: main.ts imports this file, and the command list lives there.
-    const { commands } = await import('../main.js');
+    const commands = await (await import('../main.js')).loadCommands();
     if (shell === 'bash') ctx.stdout.write(bashCompletion(commands));
     else if (shell === 'zsh') ctx.stdout.write(zshCompletion(commands));
     else throw new S2IError('ERR_USAGE', `completion supports bash and zsh, not "${shell}"`, { exitCode: ExitCode.usage });
