@@ -1,12 +1,13 @@
 // Compression backends behind one shape: a Transform from tar bytes to blob bytes (null for 'none').
 // gzip: 'zlib' (Node's zlib, fastest single core), 'pako' (bit-reproducible across Node/zlib builds),
-// 'parallel' (independent deflate blocks on the libuv pool, one gzip stream). zstd: the `zstd` command.
+// 'parallel' (independent deflate blocks on the libuv pool, one gzip stream). zstd: libzstd in-process
+// (zstd-napi), multi-threaded.
 // Every gzip header written here has mtime 0 and no file name, so the output is a function of the input.
 import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { S2IError } from '../errors.js';
 import { PakoGzip } from './compress-pako.js';
-import { ZstdCommand } from './compress-zstd.js';
+import { ZstdCompress } from './compress-zstd.js';
 import { ParallelGzip } from './parallel-gzip.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -43,7 +44,7 @@ export function compressor(kind: Compression, opts: CompressorOptions = {}): Tra
     case 'none':
       return null;
     case 'zstd':
-      return new ZstdCommand(level);
+      return new ZstdCompress(level);
     case 'gzip':
       switch (opts.backend ?? 'zlib') {
         // Node's gzip header: mtime 0, no name, OS byte from the zlib build (3 on Linux).

@@ -1,10 +1,13 @@
 // Layer decompression by media type (image-spec media-types.md; distribution manifest-v2-2.md for Docker names).
-// gzip uses Node's zlib. Node 20 has no zstd, so zstd frames go through the `zstd` CLI (`zstd -dc`) wrapped in a
-// Transform; a native binding can replace it behind the same function.
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { Transform, type TransformCallback, type Readable, type Writable } from 'node:stream';
+// gzip uses Node's zlib. Node 20 has no zstd, so zstd goes through zstd-napi's binding (`ZSTD_decompressStream`),
+// stepped with backpressure by `SteppedTransform` (compress-zstd.ts): a small chunk of a zstd bomb never queues
+// more than one output buffer. The window is capped at zstd's default limit (2^27 = 128 MiB, as `zstd -d`
+// without --memory): frames asking for more are refused, which bounds a decoder's memory.
+import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import zstd from 'zstd-napi/binding.js';
 import { S2IError } from '../errors.js';
+import { OutBuffer, SteppedTransform, type Step } from './compress-zstd.js';
 import { MediaType, type Compression } from '../oci/media-types.js';
 
 const byMediaType: ReadonlyMap<string, Compression> = new Map<string, Compression>([
@@ -39,75 +42,57 @@ export function decompressor(mediaType: string): Transform | null {
     case 'gzip':
       return zlib.createGunzip();
     case 'zstd':
-      return new ZstdCliDecompress();
+      return new ZstdDecompress();
   }
 }
 
-/** Maps a decompression failure to a clean layer error (leaves our own errors and aborts alone). */
+/** Maps a decompression failure to a clean layer error naming `what` (leaves other S2IErrors and aborts alone). */
 export function corruptLayerError(e: unknown, what: string): unknown {
+  if (e instanceof ZstdDataError) {
+    return new S2IError('ERR_LAYER_CORRUPT', `${what} is corrupt (zstd: ${e.detail}); pull it again`, { cause: e.cause ?? e });
+  }
   if (e instanceof S2IError || (e as Error | undefined)?.name === 'AbortError') return e;
   return new S2IError('ERR_LAYER_CORRUPT', `${what} is corrupt (${(e as Error).message}); pull it again`, { cause: e });
 }
 
-/** `zstd -dc` as a Transform: stdin gets the compressed bytes, stdout's data is pushed with backpressure. */
-class ZstdCliDecompress extends Transform {
-  private readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
-  private stderr = '';
-  private exited: Promise<number | null>;
-  private outEnded: Promise<void>;
-  private pendingCb: TransformCallback | undefined;
+/** Bad zstd input: ERR_LAYER_CORRUPT already, so appliers pass it on; `corruptLayerError` adds the layer's name. */
+export class ZstdDataError extends S2IError {
+  constructor(readonly detail: string, cause?: unknown) {
+    super('ERR_LAYER_CORRUPT', `zstd-compressed layer data is corrupt (${detail}); pull the layer again or fix the image`, cause === undefined ? {} : { cause });
+  }
+}
 
-  constructor() {
-    super();
-    this.child = spawn('zstd', ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.exited = new Promise((resolve) => {
-      this.child.on('close', (code) => resolve(code));
-      this.child.on('error', (e) => {
-        this.stderr += `cannot run zstd: ${e.message}`;
-        resolve(-1);
-      });
-    });
-    this.outEnded = new Promise((resolve) => this.child.stdout.on('end', resolve).on('close', resolve));
-    this.child.stdout.on('data', (d: Buffer) => {
-      if (!this.push(d)) this.child.stdout.pause();
-    });
-    this.child.stderr.on('data', (d: Buffer) => {
-      if (this.stderr.length < 4096) this.stderr += d.toString('utf8');
-    });
-    this.child.stdin.on('error', () => {
-      /* EPIPE when zstd exits early; the exit code carries the failure */
-    });
-    this.child.stdin.on('close', () => this.release());
+const D_OUT_SIZE = zstd.dStreamOutSize();
+
+/** zstd frames (and skippable frames) → bytes. Fails on garbage, a bad checksum, a truncated frame or no input. */
+export class ZstdDecompress extends SteppedTransform {
+  private dctx: zstd.DCtx | undefined = new zstd.DCtx();
+  private readonly out = new OutBuffer(D_OUT_SIZE);
+  private inFrame = false;
+  private sawInput = false;
+
+  protected step(src: Buffer, ending: boolean): Step {
+    if (ending) {
+      if (!this.sawInput) throw new ZstdDataError('empty input: no zstd frame');
+      if (this.inFrame) throw new ZstdDataError('input ends in the middle of a frame (truncated)');
+      return { out: Buffer.alloc(0), consumed: 0, more: false };
+    }
+    if (!this.dctx) throw new Error('decompression context already released');
+    if (src.length > 0) this.sawInput = true;
+    const [left, produced, consumed] = this.dctx.decompressStream(this.out.target, src);
+    // left === 0: a frame is complete and flushed. A call that did nothing (no input, nothing waiting) returns
+    // the next frame's header size, which says nothing about where we are, so it is not counted.
+    if (consumed > 0 || produced > 0) this.inFrame = left !== 0;
+    // A full output buffer may mean more output is waiting.
+    return { out: this.out.take(produced), consumed, more: produced === D_OUT_SIZE };
   }
 
-  override _read(size: number): void {
-    this.child.stdout.resume();
-    super._read(size);
+  protected fail(e: unknown): S2IError {
+    if (e instanceof S2IError) return e;
+    return new ZstdDataError((e as Error | undefined)?.message ?? String(e), e);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.child.stdin.destroyed) return cb();
-    if (this.child.stdin.write(chunk)) return cb();
-    this.pendingCb = cb;
-    this.child.stdin.once('drain', () => this.release());
-  }
-
-  private release(): void {
-    const cb = this.pendingCb;
-    this.pendingCb = undefined;
-    cb?.();
-  }
-
-  override _flush(cb: TransformCallback): void {
-    this.child.stdin.end();
-    void Promise.all([this.exited, this.outEnded]).then(([code]) => {
-      if (code === 0) cb();
-      else cb(new Error(`zstd -dc failed (exit ${code}): ${this.stderr.trim().split('\n').pop() ?? ''}`));
-    });
-  }
-
-  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-    cb(err);
+  protected release(): void {
+    this.dctx = undefined;
   }
 }
