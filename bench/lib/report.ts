@@ -20,9 +20,12 @@ export const s = (ms: number): string => (Number.isFinite(ms) ? (ms / 1000).toFi
 export const mb = (bytes: number): string => (Number.isFinite(bytes) ? (bytes / 1e6).toFixed(bytes < 10e6 ? 2 : 1) : '–');
 export const x = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '–');
 
+/** A table cell: a `|` inside would end it. */
+const cell = (t: string): string => t.replace(/\|/g, '\\|');
+
 function row(v: VariantResult, c: Comparison): string {
-  const name = v.ours ? `**${v.name}**` : v.name;
-  if (v.skipped) return `| ${name} | skipped: ${v.skipped} |${' |'.repeat(c.columns.length + 2)}`;
+  const name = v.ours ? `**${cell(v.name)}**` : cell(v.name);
+  if (v.skipped) return `| ${name} | skipped: ${cell(v.skipped)} |${' |'.repeat(c.columns.length + 2)}`;
   const base = c.baseline ? c.variants.find((b) => b.name === c.baseline && !b.skipped) : undefined;
   const ratio = base ? x(v.medianMs / base.medianMs) : '–';
   const cols = c.columns.map((col) => {
@@ -57,7 +60,7 @@ export function markdown(r: BenchReport): string {
   for (const c of r.comparisons) {
     out.push(`## ${c.title}`, '');
     const extra = c.columns.map((col) => col.header);
-    out.push(`| variant | time s | time ÷ ${c.baseline ?? "–"} | ${extra.join(' | ')}${extra.length ? ' | ' : ''}peak RSS MB |`);
+    out.push(`| variant | time s | time ÷ ${cell(c.baseline ?? '–')} | ${extra.map(cell).join(' | ')}${extra.length ? ' | ' : ''}peak RSS MB |`);
     out.push(`|---|---:|---:|${extra.map(() => '---:|').join('')}---:|`);
     for (const v of c.variants) out.push(row(v, c));
     out.push('', `Load average during this comparison: ${c.load[0].toFixed(2)} → ${c.load[1].toFixed(2)}${c.measuredAt ? ` (measured ${c.measuredAt.slice(0, 16).replace('T', ' ')} UTC)` : ''}.`);

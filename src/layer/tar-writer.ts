@@ -26,7 +26,7 @@ export interface TarWriterStats {
 
 /** Size of the chunks handed downstream. Large enough that per-chunk costs (stream bookkeeping, a hash
  *  update call, a trip through the event loop) vanish; small enough to stay cache-friendly and bounded. */
-export const TAR_CHUNK = 1024 * 1024;
+export const TAR_CHUNK = 256 * 1024;
 
 const WHITEOUT_PREFIX = Buffer.from('.wh.');
 const OPAQUE_NAME = Buffer.from('.wh..wh..opq');
