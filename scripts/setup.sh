@@ -10,12 +10,12 @@ what=${1:-test}
 declare -A provides=(
   [runc]=runc [crun]=crun [uidmap]=newuidmap [docker-registry]=docker-registry [skopeo]=skopeo
   [umoci]=umoci [busybox-static]=busybox [git]=git [apache2-utils]=htpasswd [gcc]=cc
-  [buildah]=buildah [pigz]=pigz [zstd]=zstd [util-linux]=unshare [podman]=podman [openssl]=openssl
+  [buildah]=buildah [pigz]=pigz [zstd]=zstd [util-linux]=unshare [podman]=podman [openssl]=openssl [time]=/usr/bin/time [debootstrap]=debootstrap
 )
 case "$what" in
   test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux zstd podman buildah openssl) ;;
   demo)  want=(runc crun uidmap docker-registry busybox-static gcc util-linux) ;;
-  bench) want=(runc uidmap docker-registry skopeo umoci busybox-static gcc buildah pigz zstd util-linux) ;;
+  bench) want=(runc uidmap docker-registry skopeo umoci busybox-static gcc buildah pigz zstd util-linux time debootstrap) ;;
   *) echo "setup.sh: unknown target $what (test|demo|bench)" >&2; exit 64 ;;
 esac
 missing=()
