@@ -13,7 +13,7 @@ import { layerCompression } from '../layer/decompress.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';
 import { recompressToGzip } from '../transport/recompress.js';
 import type { Engine } from './context.js';
-import { mapLimit } from './limit.js';
+import { mapLimit } from '../registry/parallel.js';
 import type { PulledImage } from './pull.js';
 
 export interface ConvertOptions {

@@ -15,7 +15,7 @@ import { formatImageLocation, parseImageLocation, type ImageLocation } from '../
 import type { ImageSource } from '../transport/types.js';
 import { readCappedStream } from '../transport/verify.js';
 import type { Engine } from './context.js';
-import { mapLimit } from './limit.js';
+import { mapLimit } from '../registry/parallel.js';
 
 export type PullPolicy = 'always' | 'if-not-present' | 'never';
 

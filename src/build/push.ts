@@ -13,7 +13,7 @@ import type { ImageLocation } from '../transport/parse.js';
 import { canMount, type ImageSource } from '../transport/types.js';
 import { skipBytes } from '../transport/verify.js';
 import type { Engine } from './context.js';
-import { mapLimit } from './limit.js';
+import { mapLimit } from '../registry/parallel.js';
 import { toLocation, type BlobFetcher } from './pull.js';
 
 export interface PushInput {

@@ -14,7 +14,7 @@ import type { Steps } from './steps.js';
 export interface Rootfs {
   merged: string;
   upper: string;
-  /** Container paths that existed before we added mount points; anything we create for mounts is removed again. */
+  /** Unmounts the overlay (idempotent; also registered as a cleanup step). */
   unmount(): Promise<void>;
 }
 

@@ -24,19 +24,23 @@ function client(ctx: TransportContext): { client: RegistryClient; close: () => P
   return { client: c, close: () => c.close() };
 }
 
+/** Builds a registry-backed end with the shared or a new client; a new client is closed if building fails. */
+async function withClient<T>(ctx: TransportContext, make: (c: RegistryClient, close: () => Promise<void>) => T): Promise<T> {
+  const c = client(ctx);
+  try {
+    return make(c.client, c.close);
+  } catch (e) {
+    await c.close();
+    throw e;
+  }
+}
+
 export async function openSource(where: string | ImageLocation, ctx: TransportContext = {}): Promise<ImageSource> {
   const l = location(where);
   const name = formatImageLocation(l);
   switch (l.transport) {
-    case 'docker': {
-      const c = client(ctx);
-      try {
-        return new RegistrySource(c.client, l.ref, c.close);
-      } catch (e) {
-        await c.close();
-        throw e;
-      }
-    }
+    case 'docker':
+      return await withClient(ctx, (c, close) => new RegistrySource(c, l.ref, close));
     case 'oci':
       return new OciLayoutSource(await OciLayout.openExisting(l.dir), l.tag, name);
     case 'oci-archive':
@@ -50,15 +54,8 @@ export async function openDestination(where: string | ImageLocation, ctx: Transp
   const l = location(where);
   const name = formatImageLocation(l);
   switch (l.transport) {
-    case 'docker': {
-      const c = client(ctx);
-      try {
-        return new RegistryDestination(c.client, l.ref, c.close);
-      } catch (e) {
-        await c.close();
-        throw e;
-      }
-    }
+    case 'docker':
+      return await withClient(ctx, (c, close) => new RegistryDestination(c, l.ref, close));
     case 'oci':
       return new OciLayoutDestination(await OciLayout.openOrCreate(l.dir), l.tag, name);
     case 'oci-archive':
