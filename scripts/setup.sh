@@ -6,21 +6,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-test}
 
-# Debian package -> a command it provides (to test presence without dpkg queries).
+# Debian package -> a command (or an absolute file path) it provides (to test presence without dpkg queries).
 declare -A provides=(
   [runc]=runc [crun]=crun [uidmap]=newuidmap [docker-registry]=docker-registry [skopeo]=skopeo
   [umoci]=umoci [busybox-static]=busybox [git]=git [apache2-utils]=htpasswd [gcc]=cc
-  [buildah]=buildah [pigz]=pigz [zstd]=zstd [util-linux]=unshare [podman]=podman [openssl]=openssl [time]=/usr/bin/time [debootstrap]=debootstrap
+  [buildah]=buildah [pigz]=pigz [zstd]=zstd [util-linux]=unshare [podman]=podman [openssl]=openssl [time]=/usr/bin/time [debootstrap]=debootstrap [libdeflate-dev]=/usr/include/libdeflate.h
 )
 case "$what" in
-  test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux zstd podman buildah openssl) ;;
+  test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux zstd podman buildah openssl libdeflate-dev) ;;
   demo)  want=(runc crun uidmap docker-registry busybox-static gcc util-linux) ;;
-  bench) want=(runc uidmap docker-registry skopeo umoci busybox-static gcc buildah pigz zstd util-linux time debootstrap) ;;
+  bench) want=(runc uidmap docker-registry skopeo umoci busybox-static gcc buildah pigz zstd util-linux time debootstrap libdeflate-dev) ;;
   *) echo "setup.sh: unknown target $what (test|demo|bench)" >&2; exit 64 ;;
 esac
 missing=()
 for p in "${want[@]}"; do
-  command -v "${provides[$p]}" >/dev/null 2>&1 || [ -x "/usr/sbin/${provides[$p]}" ] || [ -x "/bin/${provides[$p]}" ] || missing+=("$p")
+  what_file=${provides[$p]}
+  command -v "$what_file" >/dev/null 2>&1 || [ -x "/usr/sbin/$what_file" ] || [ -x "/bin/$what_file" ] ||
+    { [[ $what_file == /* ]] && [ -e "$what_file" ]; } || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -13,6 +13,7 @@ import { parseImageLocation, type ImageLocation } from '../transport/parse.js';
 import { appendLayer, setConfigFields, mergeLabels, serializeConfig, configMediaType } from '../image/config.js';
 import { buildManifest, layerMediaType } from '../image/manifest.js';
 import { writeLayerFile, type LayerResult } from '../layer/write.js';
+import { defaultGzipBackend } from '../layer/compress.js';
 import { sha256Digest } from '../oci/digest.js';
 import { detectRuntime, prepareCgroupsFor } from '../sandbox/runtime.js';
 import { namespaceMode } from '../sandbox/namespace.js';
@@ -185,8 +186,8 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   // Options of every layer this build writes or recompresses (reproducible: pako, mtimes clamped).
   const layerOpts = {
     ...(epoch !== undefined ? { mtimeClamp: epoch } : {}),
-    // Parallel gzip (independent deflate blocks on the libuv pool, deterministic output) is 1.3–1.6× zlib here.
-    backend: opts.reproducible ? ('pako' as const) : ('parallel' as const),
+    // The fastest gzip of this installation (libdeflate or zlib blocks on every core, deterministic output).
+    backend: opts.reproducible ? ('pako' as const) : defaultGzipBackend(),
   };
   const extraLabels = Object.fromEntries((opts.labels ?? []).map(parseLabelFlag));
   const buildEnv = (opts.buildEnv ?? []).map(parseEnvFlag);
@@ -418,7 +419,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const baseLayers = await steps.run('convert layers', () =>
       formatLayersFor(engine, base, format, {
         workDir: path.join(buildDir, 'convert'),
-        backend: opts.reproducible ? 'pako' : 'parallel',
+        backend: layerOpts.backend,
       }),
     );
     const commit = await steps.run('commit', () =>

@@ -19,7 +19,7 @@ import type { PulledImage } from './pull.js';
 export interface ConvertOptions {
   /** Scratch dir for recompressed blobs before they enter the store. */
   workDir: string;
-  /** gzip backend ('pako' for reproducible builds); default 'zlib'. */
+  /** gzip backend ('pako' for reproducible builds); default: the fastest (compress.ts defaultGzipBackend). */
   backend?: GzipBackend;
   /** gzip level; default 6. */
   level?: number;

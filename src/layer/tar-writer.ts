@@ -13,10 +13,14 @@ import { S2IError } from '../errors.js';
 import { walk, type WalkNode, type WalkOptions } from './walk.js';
 import { isWhiteoutDevice, readXattrs } from './walk-overlay.js';
 import { BLOCK, encodeHeader, endOfArchive, padding, type TarEntry } from './tar-writer-header.js';
+import type { BufferPool } from './buffer-pool.js';
 
 export interface TarWriterOptions extends WalkOptions {
   overlayWhiteouts: boolean;
   mtimeClamp?: number;
+  /** Where the chunks come from (their size is the pool's); default fresh `TAR_CHUNK` buffers. A consumer that
+   *  knows when it is done with a chunk gives it back to the pool. */
+  pool?: BufferPool;
 }
 
 export interface TarWriterStats {
@@ -32,11 +36,19 @@ const WHITEOUT_PREFIX = Buffer.from('.wh.');
 const OPAQUE_NAME = Buffer.from('.wh..wh..opq');
 const SLASH = Buffer.from('/');
 
-/** Fills fresh fixed-size buffers; a full one is taken and a new one started (downstream keeps what it gets). */
+/** Fills fixed-size buffers; a full one is taken and a new one started (downstream keeps what it gets). */
 class Chunker {
-  private buf = Buffer.allocUnsafe(TAR_CHUNK);
+  private buf: Buffer;
   used = 0;
   readonly full: Buffer[] = [];
+
+  constructor(private readonly pool: BufferPool | undefined) {
+    this.buf = this.fresh();
+  }
+
+  private fresh(): Buffer {
+    return this.pool ? this.pool.acquire() : Buffer.allocUnsafe(TAR_CHUNK);
+  }
 
   room(): number {
     return this.buf.length - this.used;
@@ -80,7 +92,7 @@ class Chunker {
 
   private rotate(): void {
     this.full.push(this.used === this.buf.length ? this.buf : this.buf.subarray(0, this.used));
-    this.buf = Buffer.allocUnsafe(TAR_CHUNK);
+    this.buf = this.fresh();
     this.used = 0;
   }
 }
@@ -88,7 +100,7 @@ class Chunker {
 /** The tar of the tree below `root`, in chunks; `stats` is filled in as it goes. */
 export async function* tarChunks(root: string, opts: TarWriterOptions, stats: TarWriterStats): AsyncGenerator<Buffer> {
   const links = new Map<string, Buffer>();
-  const out = new Chunker();
+  const out = new Chunker(opts.pool);
   const clamp = (t: number): number => (opts.mtimeClamp !== undefined && t > opts.mtimeClamp ? opts.mtimeClamp : t);
   for (const node of walk(root, opts)) {
     writeNode(node, clamp(seconds(node)), opts, links, stats, out);

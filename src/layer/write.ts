@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
 import { Digester } from './digester.js';
-import { compressor, compressionLevel, type Compression, type GzipBackend } from './compress.js';
+import { compressor, compressionLevel, defaultGzipBackend, type Compression, type GzipBackend } from './compress.js';
+import { BufferPool } from './buffer-pool.js';
+import { LIBDEFLATE_GZIP_BLOCK } from './parallel-gzip.js';
 import { tarChunks, type TarWriterStats } from './tar-writer.js';
 
 export interface WriteLayerOptions {
@@ -16,7 +18,7 @@ export interface WriteLayerOptions {
   compression?: Compression;
   /** Default 6 (gzip), 3 (zstd). */
   level?: number;
-  /** gzip backend; default 'zlib'. 'pako' = bit-reproducible; 'parallel' = all cores. */
+  /** gzip backend; default: the fastest (compress.ts defaultGzipBackend). 'pako' = bit-reproducible. */
   backend?: GzipBackend;
   /** Treat `dir` as an overlay upper dir: char device 0:0 → `.wh.NAME` entry (regular, size 0), dir with xattr
    *  user.overlay.opaque=y (or trusted.overlay.opaque=y) → the dir entry plus a `.wh..wh..opq` entry inside it.
@@ -57,13 +59,18 @@ export async function writeLayer(dir: string, sink: Writable, opts: WriteLayerOp
     const level = compressionLevel(compression, opts.level);
     await checkSource(dir);
     opts.signal?.throwIfAborted();
+    const backend = opts.backend ?? defaultGzipBackend();
+    // libdeflate takes whole 1 MiB blocks: tar chunks of exactly that size need no copying into blocks, and
+    // the compressor gives each one back to the pool once deflated, so the same few MiB are reused.
+    const pool = compression === 'gzip' && backend === 'libdeflate' ? new BufferPool(LIBDEFLATE_GZIP_BLOCK) : undefined;
     const tar = Readable.from(withProgress(tarChunks(dir, {
       overlayWhiteouts: opts.overlayWhiteouts ?? true,
+      ...(pool ? { pool } : {}),
       ...(opts.mtimeClamp !== undefined ? { mtimeClamp: Math.floor(opts.mtimeClamp) } : {}),
       ...(opts.exclude ? { exclude: opts.exclude } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     }, stats), opts.onProgress), { objectMode: false });
-    const comp = compressor(compression, { level, ...(opts.backend ? { backend: opts.backend } : {}) });
+    const comp = compressor(compression, { level, backend, ...(pool ? { pool } : {}) });
     if (comp) blob = new Digester();
     const stages = comp ? [tar, diff, comp, blob, sink] : [tar, diff, sink];
     await pipeline(stages, opts.signal ? { signal: opts.signal } : {});

@@ -1,4 +1,5 @@
-// Loads build/native.node: the syscalls Node lacks (mknod, xattrs, mount). See native/sys.c.
+// Loads build/native.node: the syscalls Node lacks (mknod, xattrs, mount). See native/sys.c. And, when it was
+// built (libdeflate present), build/deflate.node: block deflate for parallel gzip. See native/deflate.c.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -26,14 +27,44 @@ export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 export const S_IFIFO = 0o010000;
 
+export interface NativeDeflate {
+  /**
+   * Deflates `input` into `output` (at least `deflateBound(input.length)` bytes) on the libuv pool. `last`:
+   * the stream ends here (BFINAL); otherwise the output ends byte-aligned with an empty stored block, so the
+   * next block's output can follow it. Calls back with the output length and the CRC-32 of `input`.
+   * Neither buffer may be touched until the callback.
+   */
+  deflateBlock(input: Buffer, output: Buffer, level: number, last: boolean, cb: (err: Error | null, length: number, crc: number) => void): void;
+  deflateBound(inputLength: number): number;
+  /** CRC-32 of A||B from crc(A), crc(B) and len(B). */
+  crc32Combine(crcA: number, crcB: number, lengthB: number): number;
+  crc32(data: Buffer, crc?: number): number;
+  libdeflateVersion: string;
+}
+
 let loaded: NativeSys | undefined;
+let deflate: NativeDeflate | null | undefined;
+
+function projectRoot(): string {
+  // dist/src/sys -> project root
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+}
+
+/** The libdeflate bindings, or null when build/deflate.node was not built (no libdeflate on the build machine). */
+export function nativeDeflate(): NativeDeflate | null {
+  if (deflate !== undefined) return deflate;
+  try {
+    deflate = createRequire(import.meta.url)(path.join(projectRoot(), 'build', 'deflate.node')) as NativeDeflate;
+  } catch {
+    deflate = null;
+  }
+  return deflate;
+}
 
 /** The native bindings; throws a clear error when the addon was not built. */
 export function native(): NativeSys {
   if (loaded) return loaded;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // dist/src/sys -> project root
-  const root = path.resolve(here, '..', '..', '..');
+  const root = projectRoot();
   const require = createRequire(import.meta.url);
   try {
     loaded = require(path.join(root, 'build', 'native.node')) as NativeSys;

@@ -39,7 +39,7 @@ export interface CopyOptions {
   check?: CompatProfile | false;
   /** gzip plain-tar layers. Default: when the target is Docker by request, or the source is a docker-archive (unless the destination is one). */
   compressPlainLayers?: boolean;
-  /** For layers this copy compresses. Default level 6, backend 'zlib'. */
+  /** For layers this copy compresses. Default level 6, the fastest backend (compress.ts defaultGzipBackend). */
   gzip?: { level?: number; backend?: GzipBackend };
   /** Parallel blob transfers. Default 4. */
   concurrency?: number;

@@ -13,7 +13,7 @@ import type { Descriptor } from '../oci/types.js';
 export interface RecompressOptions {
   /** gzip level 0-9; default 6. */
   level?: number;
-  /** Default 'zlib'; 'pako' for bit-reproducible output. */
+  /** Default: the fastest backend (compress.ts defaultGzipBackend); 'pako' for bit-reproducible output. */
   backend?: GzipBackend;
   signal?: AbortSignal;
   /** Names the layer in errors, e.g. "layer 0 (sha256:…) of docker://…". */

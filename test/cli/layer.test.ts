@@ -40,7 +40,7 @@ async function layer(args: string[]): Promise<{ out: Out; blob: Buffer }> {
 
 t.test('gzip (each backend): a valid blob whose digests are what the CLI says', async (t) => {
   const diffIDs = new Set<string>();
-  for (const backend of ['zlib', 'pako', 'parallel']) {
+  for (const backend of ['libdeflate', 'parallel', 'zlib', 'pako']) {
     const file = path.join(tmp, `l-${backend}.tar.gz`);
     const { out, blob } = await layer([src, '-o', file, '--backend', backend, '--level', '1']);
     t.equal(out.digest, sha(blob), `${backend}: digest is sha256 of the file`);
@@ -100,7 +100,7 @@ t.test('bad input: usage errors (exit 64), a missing directory, an unwritable ou
     [[src, '-o', out, '--level', '10'], /--level must be an integer from 0 to 9/],
     [[src, '-o', out, '--compression', 'zstd', '--level', '0'], /--level must be an integer from 1 to 19/],
     [[src, '-o', out, '--level', 'six'], /--level must be an integer/],
-    [[src, '-o', out, '--backend', 'igzip'], /--backend must be one of zlib, pako, parallel/],
+    [[src, '-o', out, '--backend', 'igzip'], /--backend must be one of libdeflate, parallel, zlib, pako/],
     [[src, '-o', out, '--compression', 'zstd', '--backend', 'parallel'], /does not apply to --compression zstd/],
     [[src, '-o', out, '--compression', 'none', '--level', '1'], /--level does not apply/],
     [[src, '-o', out, '--mtime-clamp=-5'], /--mtime-clamp must be an integer/],
