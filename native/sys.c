@@ -13,6 +13,8 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <sys/mount.h>
+#include <stdint.h>
+#include <stdbool.h>
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "napi call failed"); return NULL; } } while (0)
 
@@ -155,8 +157,117 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* ---- scanDir: one directory of a layer walk in one call ----------------------------------------------------
+ * scanDir(dir: Buffer) -> Buffer of records, one per entry, sorted by name bytes (memcmp, then length, as
+ * Buffer.compare): readdir + fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) + the size of the xattr name list, which
+ * is what the layer writer needs of every node (src/layer/walk.ts parses the records). Entries that vanish
+ * between readdir and fstatat are left out. Record (little-endian, 8-byte aligned):
+ *   0 u32 name length   4 u32 st_mode   8 u32 uid   12 u32 gid   16 f64 size   24 f64 mtime seconds
+ *  32 u32 mtime nsec   36 u32 nlink    40 u32 rdev major   44 u32 rdev minor   48 u32 dev lo  52 u32 dev hi
+ *  56 u32 ino lo       60 u32 ino hi   64 i32 llistxattr size (-1: unsupported) 68 u32 0   72 name, padded to 8 */
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+#define SCAN_FIXED 72
+
+typedef struct { char *name; size_t len; struct stat st; ssize_t xlen; } scan_ent;
+
+static int scan_cmp(const void *a, const void *b) {
+  const scan_ent *x = a, *y = b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->name, y->name, n);
+  if (c) return c;
+  return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void putd(uint8_t *p, double v) { memcpy(p, &v, 8); }
+
+static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *pdata; size_t plen;
+  bool isbuf; CHECK(napi_is_buffer(env, argv[0], &isbuf));
+  if (!isbuf) { napi_throw_type_error(env, NULL, "scanDir(dir: Buffer)"); return NULL; }
+  CHECK(napi_get_buffer_info(env, argv[0], &pdata, &plen));
+  char *dir = malloc(plen + 1);
+  memcpy(dir, pdata, plen); dir[plen] = 0;
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) { napi_value r = throw_errno(env, "scandir", dir); free(dir); return r; }
+  DIR *d = fdopendir(dfd);
+  if (!d) { napi_value r = throw_errno(env, "scandir", dir); close(dfd); free(dir); return r; }
+  size_t cap = 64, n = 0;
+  scan_ent *ents = malloc(cap * sizeof *ents);
+  char *xpath = malloc(plen + 258);
+  memcpy(xpath, dir, plen); xpath[plen] = '/';
+  napi_value result = NULL;
+  for (;;) {
+    errno = 0;
+    struct dirent *e = readdir(d);
+    if (!e) {
+      if (errno) result = throw_errno(env, "scandir", dir);
+      break;
+    }
+    if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
+    scan_ent x;
+    if (fstatat(dfd, e->d_name, &x.st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      result = throw_errno(env, "lstat", e->d_name);
+      break;
+    }
+    x.len = strlen(e->d_name);
+    memcpy(xpath + plen + 1, e->d_name, x.len + 1);
+    x.xlen = llistxattr(xpath, NULL, 0);
+    if (x.xlen < 0) x.xlen = -1;
+    x.name = malloc(x.len);
+    memcpy(x.name, e->d_name, x.len);
+    if (n == cap) ents = realloc(ents, (cap *= 2) * sizeof *ents);
+    ents[n++] = x;
+  }
+  closedir(d);
+  if (!result) {
+    qsort(ents, n, sizeof *ents, scan_cmp);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += SCAN_FIXED + ((ents[i].len + 7) & ~(size_t)7);
+    void *out;
+    if (napi_create_buffer(env, total ? total : 1, &out, &result) != napi_ok) {
+      napi_throw_error(env, NULL, "out of memory");
+      result = NULL;
+    } else {
+      uint8_t *p = out;
+      for (size_t i = 0; i < n; i++) {
+        struct stat *st = &ents[i].st;
+        memset(p, 0, SCAN_FIXED);
+        put32(p, (uint32_t)ents[i].len);
+        put32(p + 4, st->st_mode);
+        put32(p + 8, st->st_uid);
+        put32(p + 12, st->st_gid);
+        putd(p + 16, (double)st->st_size);
+        putd(p + 24, (double)st->st_mtim.tv_sec);
+        put32(p + 32, (uint32_t)st->st_mtim.tv_nsec);
+        put32(p + 36, (uint32_t)st->st_nlink);
+        put32(p + 40, major(st->st_rdev));
+        put32(p + 44, minor(st->st_rdev));
+        put32(p + 48, (uint32_t)st->st_dev);
+        put32(p + 52, (uint32_t)((uint64_t)st->st_dev >> 32));
+        put32(p + 56, (uint32_t)st->st_ino);
+        put32(p + 60, (uint32_t)((uint64_t)st->st_ino >> 32));
+        int32_t xl = ents[i].xlen > INT32_MAX ? INT32_MAX : (int32_t)ents[i].xlen;
+        memcpy(p + 64, &xl, 4);
+        memcpy(p + SCAN_FIXED, ents[i].name, ents[i].len);
+        p += SCAN_FIXED + ((ents[i].len + 7) & ~(size_t)7);
+      }
+      if (total == 0) { napi_value empty; napi_create_buffer(env, 0, &out, &empty); result = empty; }
+    }
+  }
+  for (size_t i = 0; i < n; i++) free(ents[i].name);
+  free(ents); free(xpath); free(dir);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
+    {"scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
     {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
     {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},

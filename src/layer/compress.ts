@@ -28,6 +28,8 @@ export interface CompressorOptions {
   backend?: GzipBackend;
   /** libdeflate backend: whole-block input chunks from this pool are given back once compressed. */
   pool?: BufferPool;
+  /** libdeflate backend: output buffers come from this pool; the final consumer gives them back (parallel-gzip.ts). */
+  outputPool?: BufferPool;
 }
 
 const LEVELS: Record<Exclude<Compression, 'none'>, { min: number; max: number; def: number }> = {
@@ -61,7 +63,8 @@ export function compressor(kind: Compression, opts: CompressorOptions = {}): Tra
         case 'zlib': return zlib.createGzip({ level, chunkSize: 128 * 1024 });
         case 'pako': return new PakoGzip(level);
         case 'parallel': return new ParallelGzip(level, { engine: 'zlib' });
-        case 'libdeflate': return new ParallelGzip(level, { engine: 'libdeflate', ...(opts.pool ? { pool: opts.pool } : {}) });
+        case 'libdeflate':
+          return new ParallelGzip(level, { engine: 'libdeflate', ...(opts.pool ? { pool: opts.pool } : {}), ...(opts.outputPool ? { outputPool: opts.outputPool } : {}) });
         default:
           throw new S2IError('ERR_BAD_COMPRESSION', `unknown gzip backend ${JSON.stringify(opts.backend)}; use ${gzipBackends.join(', ')}`);
       }

@@ -40,6 +40,12 @@ export interface ParallelGzipOptions {
   concurrency?: number;
   /** libdeflate engine: input chunks that are whole blocks from this pool go back to it once deflated. */
   pool?: BufferPool;
+  /**
+   * libdeflate engine: deflate into buffers of this pool (its size must be `deflateBound(blockSize)`) and push
+   * slices of them, which the final consumer gives back with `releaseView` once written. Without it, each
+   * block's output is an exact-size copy and the worst-case buffer is reused here.
+   */
+  outputPool?: BufferPool;
 }
 
 interface Deflated {
@@ -55,6 +61,10 @@ export class ParallelGzip extends Transform {
   private readonly concurrency: number;
   private readonly lib: NativeDeflate | undefined;
   private readonly pool: BufferPool | undefined;
+  private readonly outputPool: BufferPool | undefined;
+  /** libdeflate engine without an output pool: worst-case output buffers, reused once their bytes are copied out. */
+  private scratch: Buffer[] = [];
+  private readonly bound: number;
   private pending: Buffer[] = [];
   private pendingLen = 0;
   private prev: Buffer | undefined;
@@ -73,6 +83,9 @@ export class ParallelGzip extends Transform {
     }
     this.blockSize = opts.blockSize ?? (this.lib ? LIBDEFLATE_GZIP_BLOCK : PARALLEL_GZIP_BLOCK);
     this.pool = this.lib ? opts.pool : undefined; // the zlib engine keeps the previous block as its dictionary
+    this.bound = this.lib ? this.lib.deflateBound(this.blockSize) : 0;
+    if (opts.outputPool && opts.outputPool.size !== this.bound) throw new RangeError(`outputPool buffers must be deflateBound(blockSize) = ${this.bound} bytes`);
+    this.outputPool = this.lib ? opts.outputPool : undefined;
     // Blocks finish out of order but are emitted in order: with only CPUs + 1 in flight, a slow oldest block
     // left pool threads idle (measured: 1.66 of 2 cores busy). A deeper queue keeps every thread fed.
     this.concurrency = opts.concurrency ?? Math.max(8, 4 * availableParallelism());
@@ -128,12 +141,23 @@ export class ParallelGzip extends Transform {
   }
 
   private deflateLib(lib: NativeDeflate, block: Buffer, last: boolean): Promise<Deflated> {
-    const out = Buffer.allocUnsafe(lib.deflateBound(block.length));
+    // Output goes into worst-case-sized buffers that are reused: either the consumer gives them back (output
+    // pool: no copy), or an exact-size copy is handed on and the buffer is reused here. Handing on a slice of a
+    // fresh buffer would keep the whole worst-case buffer (≈ 2.7× the slice on binaries) alive as garbage until
+    // V8 collects it.
+    const fits = block.length <= this.blockSize; // always, as blocks are cut
+    const out = !fits ? Buffer.allocUnsafe(lib.deflateBound(block.length))
+      : this.outputPool ? this.outputPool.acquire()
+      : (this.scratch.pop() ?? Buffer.allocUnsafe(this.bound));
     return new Promise((resolve, reject) => {
       lib.deflateBlock(block, out, this.level, last, (err, length, crc) => {
         if (err) return reject(err);
         if (this.pool?.owns(block)) this.pool.release(block);
-        resolve({ out: out.subarray(0, length), crc, length: block.length });
+        if (this.outputPool && fits) return resolve({ out: out.subarray(0, length), crc, length: block.length });
+        const copy = Buffer.allocUnsafe(length);
+        out.copy(copy, 0, 0, length);
+        if (fits) this.scratch.push(out);
+        resolve({ out: copy, crc, length: block.length });
       });
     });
   }

@@ -103,7 +103,8 @@ export async function* tarChunks(root: string, opts: TarWriterOptions, stats: Ta
   const out = new Chunker(opts.pool);
   const clamp = (t: number): number => (opts.mtimeClamp !== undefined && t > opts.mtimeClamp ? opts.mtimeClamp : t);
   for (const node of walk(root, opts)) {
-    writeNode(node, clamp(seconds(node)), opts, links, stats, out);
+    // A large file's chunks are handed on as they fill (writeNode yields), so memory never holds a whole file.
+    yield* writeNode(node, clamp(node.st.mtime), opts, links, stats, out);
     while (out.full.length > 0) yield out.full.shift()!;
   }
   out.put(endOfArchive());
@@ -111,18 +112,18 @@ export async function* tarChunks(root: string, opts: TarWriterOptions, stats: Ta
   while (out.full.length > 0) yield out.full.shift()!;
 }
 
-function writeNode(node: WalkNode, mtime: number, opts: TarWriterOptions, links: Map<string, Buffer>, stats: TarWriterStats, out: Chunker): void {
+function* writeNode(node: WalkNode, mtime: number, opts: TarWriterOptions, links: Map<string, Buffer>, stats: TarWriterStats, out: Chunker): Generator<Buffer> {
   if (opts.overlayWhiteouts && isWhiteoutDevice(node)) {
     stats.entries++;
     out.put(encodeHeader(markerEntry(siblingName(node.rel, WHITEOUT_PREFIX), opts.mtimeClamp ?? mtime)));
     return;
   }
   // tar cannot represent a socket (GNU tar skips them too); a socket is never image content.
-  if (node.st.isSocket()) return;
+  if (node.st.type === 'socket') return;
 
   const x = readXattrs(node, opts.overlayWhiteouts);
   const entry = baseEntry(node, mtime, x.keep);
-  const linkKey = !node.st.isDirectory() && node.st.nlink > 1n ? `${node.st.dev}:${node.st.ino}` : undefined;
+  const linkKey = node.st.inode !== '' ? node.st.inode : undefined;
   const first = linkKey === undefined ? undefined : links.get(linkKey);
   if (first) {
     entry.type = 'hardlink';
@@ -138,7 +139,7 @@ function writeNode(node: WalkNode, mtime: number, opts: TarWriterOptions, links:
     const fd = openSync(node.abs, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
     try {
       out.put(encodeHeader(entry));
-      copyContent(fd, node, entry.size, out, opts.signal);
+      yield* copyContent(fd, node, entry.size, out, opts.signal);
     } finally {
       closeSync(fd);
     }
@@ -152,7 +153,7 @@ function writeNode(node: WalkNode, mtime: number, opts: TarWriterOptions, links:
 
 /** Exactly `size` bytes of the file, read straight into the output chunks. A file that grew is cut at its
  *  lstat size; one that shrank fails. */
-function copyContent(fd: number, node: WalkNode, size: number, out: Chunker, signal: AbortSignal | undefined): void {
+function* copyContent(fd: number, node: WalkNode, size: number, out: Chunker, signal: AbortSignal | undefined): Generator<Buffer> {
   let pos = 0;
   while (pos < size) {
     const t = out.target();
@@ -161,34 +162,35 @@ function copyContent(fd: number, node: WalkNode, size: number, out: Chunker, sig
     if (n === 0) throw changed(node);
     pos += n;
     out.advance(n);
-    if (out.full.length > 0) signal?.throwIfAborted();
+    if (out.full.length > 0) {
+      signal?.throwIfAborted();
+      while (out.full.length > 0) yield out.full.shift()!;
+    }
   }
 }
 
 function baseEntry(node: WalkNode, mtime: number, xattrs: Array<[string, Buffer]>): TarEntry {
   const st = node.st;
-  const entry: TarEntry = {
-    name: node.rel,
-    type: 'file',
-    mode: Number(st.mode & 0o7777n),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    size: 0,
-    mtime,
-  };
+  const entry: TarEntry = { name: node.rel, type: 'file', mode: st.mode, uid: st.uid, gid: st.gid, size: 0, mtime };
   if (xattrs.length > 0) entry.xattrs = xattrs;
-  if (st.isFile()) entry.size = Number(st.size);
-  else if (st.isDirectory()) {
-    entry.type = 'dir';
-    entry.name = Buffer.concat([node.rel, SLASH]);
-  } else if (st.isSymbolicLink()) entry.type = 'symlink';
-  else if (st.isFIFO()) entry.type = 'fifo';
-  else if (st.isCharacterDevice() || st.isBlockDevice()) {
-    entry.type = st.isCharacterDevice() ? 'char' : 'block';
-    // Linux dev_t encoding (glibc gnu_dev_major/gnu_dev_minor).
-    const rdev = st.rdev;
-    entry.devmajor = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-    entry.devminor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+  switch (st.type) {
+    case 'file':
+      entry.size = st.size;
+      break;
+    case 'dir':
+      entry.type = 'dir';
+      entry.name = Buffer.concat([node.rel, SLASH]);
+      break;
+    case 'symlink':
+    case 'fifo':
+      entry.type = st.type;
+      break;
+    case 'char':
+    case 'block':
+      entry.type = st.type;
+      entry.devmajor = st.devMajor;
+      entry.devminor = st.devMinor;
+      break;
   }
   return entry;
 }
@@ -204,12 +206,6 @@ function siblingName(rel: Buffer, prefix: Buffer): Buffer {
   return Buffer.concat([rel.subarray(0, slash + 1), prefix, rel.subarray(slash + 1)]);
 }
 
-function seconds(node: WalkNode): number {
-  const ns = node.st.mtimeNs;
-  const s = ns / 1_000_000_000n;
-  // BigInt division truncates toward zero; tar wants the floor for pre-1970 times.
-  return Number(ns < 0n && s * 1_000_000_000n !== ns ? s - 1n : s);
-}
 
 function changed(node: WalkNode): S2IError {
   return new S2IError('ERR_LAYER_SOURCE_CHANGED',

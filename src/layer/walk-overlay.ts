@@ -18,11 +18,12 @@ const OVERLAY_PREFIXES = ['trusted.overlay.', 'user.overlay.'];
 
 /** A character device 0/0: an overlayfs whiteout. */
 export function isWhiteoutDevice(node: WalkNode): boolean {
-  return node.st.isCharacterDevice() && node.st.rdev === 0n;
+  return node.st.type === 'char' && node.st.devMajor === 0 && node.st.devMinor === 0;
 }
 
 /** Reads the node's xattrs; with `overlay`, interprets and drops overlayfs-internal ones. */
 export function readXattrs(node: WalkNode, overlay: boolean): NodeXattrs {
+  if (!node.st.hasXattrs) return { keep: [], opaque: false };
   const path = node.abs.toString('utf8');
   // The native helper takes string paths; a non-UTF-8 path cannot be passed through it (README caveat).
   if (!Buffer.from(path, 'utf8').equals(node.abs)) return { keep: [], opaque: false };
@@ -41,7 +42,7 @@ export function readXattrs(node: WalkNode, overlay: boolean): NodeXattrs {
       continue;
     }
     const key = name.slice(prefix.length);
-    if (key === 'opaque') opaque ||= node.st.isDirectory() && value.toString('latin1') === 'y';
+    if (key === 'opaque') opaque ||= node.st.type === 'dir' && value.toString('latin1') === 'y';
     else if (key === 'redirect' || key === 'metacopy') {
       // A redirected dir or a metacopy file is not a plain diff: its data lives in a lower layer.
       throw new S2IError('ERR_OVERLAY_UNSUPPORTED',

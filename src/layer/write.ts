@@ -11,6 +11,7 @@ import { Digester } from './digester.js';
 import { compressor, compressionLevel, defaultGzipBackend, type Compression, type GzipBackend } from './compress.js';
 import { BufferPool } from './buffer-pool.js';
 import { LIBDEFLATE_GZIP_BLOCK } from './parallel-gzip.js';
+import { nativeDeflate } from '../sys/native.js';
 import { tarChunks, type TarWriterStats } from './tar-writer.js';
 
 export interface WriteLayerOptions {
@@ -51,6 +52,16 @@ export interface LayerResult {
  *  tar) and the digest+size of the compressed bytes in ONE streaming pass, writing the compressed bytes to `sink`.
  *  Bounded memory whatever the size. Never follows symlinks. Ends `sink` on success, destroys it on failure. */
 export async function writeLayer(dir: string, sink: Writable, opts: WriteLayerOptions = {}): Promise<LayerResult> {
+  return writeLayerTo(dir, sink, opts, undefined);
+}
+
+/** Whether this layer is compressed by the libdeflate backend (whose buffers can be pooled). */
+function usesLibdeflate(opts: WriteLayerOptions): boolean {
+  return (opts.compression ?? 'gzip') === 'gzip' && (opts.backend ?? defaultGzipBackend()) === 'libdeflate';
+}
+
+/** `outputPool`: the compressor's output buffers come from it, and `sink` gives them back once written. */
+async function writeLayerTo(dir: string, sink: Writable, opts: WriteLayerOptions, outputPool: BufferPool | undefined): Promise<LayerResult> {
   const compression = opts.compression ?? 'gzip';
   const stats: TarWriterStats = { entries: 0 };
   const diff = new Digester();
@@ -62,7 +73,7 @@ export async function writeLayer(dir: string, sink: Writable, opts: WriteLayerOp
     const backend = opts.backend ?? defaultGzipBackend();
     // libdeflate takes whole 1 MiB blocks: tar chunks of exactly that size need no copying into blocks, and
     // the compressor gives each one back to the pool once deflated, so the same few MiB are reused.
-    const pool = compression === 'gzip' && backend === 'libdeflate' ? new BufferPool(LIBDEFLATE_GZIP_BLOCK) : undefined;
+    const pool = usesLibdeflate(opts) ? new BufferPool(LIBDEFLATE_GZIP_BLOCK) : undefined;
     const tar = Readable.from(withProgress(tarChunks(dir, {
       overlayWhiteouts: opts.overlayWhiteouts ?? true,
       ...(pool ? { pool } : {}),
@@ -70,7 +81,7 @@ export async function writeLayer(dir: string, sink: Writable, opts: WriteLayerOp
       ...(opts.exclude ? { exclude: opts.exclude } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     }, stats), opts.onProgress), { objectMode: false });
-    const comp = compressor(compression, { level, backend, ...(pool ? { pool } : {}) });
+    const comp = compressor(compression, { level, backend, ...(pool ? { pool } : {}), ...(outputPool ? { outputPool } : {}) });
     if (comp) blob = new Digester();
     const stages = comp ? [tar, diff, comp, blob, sink] : [tar, diff, sink];
     await pipeline(stages, opts.signal ? { signal: opts.signal } : {});
@@ -94,7 +105,9 @@ export async function writeLayerFile(dir: string, file: string, opts: WriteLayer
   try {
     // Opened before writeLayer runs, so the temp file exists by the time a failure unlinks it.
     const fd = openSync(tmp, 'wx');
-    const result = await writeLayer(dir, syncFileSink(fd), opts);
+    // The file sink writes synchronously, so it can give the compressor's output buffers back right away.
+    const outputPool = usesLibdeflate(opts) ? new BufferPool(nativeDeflate()!.deflateBound(LIBDEFLATE_GZIP_BLOCK)) : undefined;
+    const result = await writeLayerTo(dir, syncFileSink(fd, outputPool), opts, outputPool);
     await rename(tmp, file);
     return result;
   } catch (e) {
@@ -106,8 +119,9 @@ export async function writeLayerFile(dir: string, file: string, opts: WriteLayer
 
 /** A file sink writing synchronously: a write into the page cache takes well under a millisecond per MiB,
  *  while an asynchronous one would wait in the libuv pool's queue behind the deflate jobs of parallel gzip
- *  (and hold the whole pipeline back meanwhile). Closes the descriptor when done or destroyed. */
-function syncFileSink(fd: number): Writable {
+ *  (and hold the whole pipeline back meanwhile). Once written, buffers from `written` go back to that pool.
+ *  Closes the descriptor when done or destroyed. */
+function syncFileSink(fd: number, written?: BufferPool): Writable {
   let closed = false;
   const close = (): void => {
     if (!closed) {
@@ -119,7 +133,9 @@ function syncFileSink(fd: number): Writable {
     highWaterMark: 1024 * 1024,
     writev(chunks, cb) {
       try {
-        writevSync(fd, chunks.map((c) => c.chunk as Buffer));
+        const bufs = chunks.map((c) => c.chunk as Buffer);
+        writevSync(fd, bufs);
+        if (written) for (const b of bufs) written.releaseView(b);
         cb();
       } catch (e) {
         cb(e as Error);

@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 export interface NativeSys {
+  /** One directory's entries as packed records, sorted by name bytes (layout: native/sys.c, parsed in src/layer/walk.ts). */
+  scanDir(dir: Buffer): Buffer;
   /** mknod(2); mode includes the file type bits (S_IFCHR etc). */
   mknod(path: string, mode: number, major: number, minor: number): void;
   lsetxattr(path: string, name: string, value: Buffer): void;

@@ -16,6 +16,7 @@ import { ParallelGzip, LIBDEFLATE_GZIP_BLOCK } from '../../src/layer/parallel-gz
 import { compressor, defaultGzipBackend } from '../../src/layer/compress.js';
 import { BufferPool } from '../../src/layer/buffer-pool.js';
 import { writeLayer } from '../../src/layer/write.js';
+import { tarChunks } from '../../src/layer/tar-writer.js';
 
 const lib = nativeDeflate();
 if (!lib) {
@@ -193,13 +194,41 @@ t.test('pooled chunks are reused only after their block is deflated: same layer 
   t.equal(r1.diffID, r2.diffID, 'same tar');
   t.ok(zlib.gunzipSync(Buffer.concat(pooled)).equals(Buffer.concat(tarParts)), 'decodes to the tar');
 
-  const pool = new BufferPool(16, 2);
+  const pool = new BufferPool(4096, 2);
   const x = pool.acquire();
-  const stranger = Buffer.alloc(16);
+  const stranger = Buffer.alloc(4096);
   pool.release(stranger);
+  pool.releaseView(stranger.subarray(0, 10));
   t.not(pool.acquire(), stranger, 'a buffer the pool did not make is never handed out');
   pool.release(x);
   pool.release(x);
   t.equal(pool.acquire(), x, 'a released buffer is reused');
   t.not(pool.acquire(), x, '… once');
+  pool.releaseView(x.subarray(1, 10));
+  t.not(pool.acquire(), x, 'a view that does not start the buffer does not give it back');
+  pool.releaseView(x.subarray(0, 10));
+  t.equal(pool.acquire(), x, 'a view from offset 0 gives its buffer back');
+  t.throws(() => new BufferPool(100), { name: 'RangeError' }, 'small buffers would share a slab');
+});
+
+t.test('the tar writer hands on a large file chunk by chunk: memory never holds a whole file', async (t) => {
+  const dir = path.join(tmp, 'big');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'big.bin'), data(24 << 20, 1));
+  const pool = new BufferPool(1 << 20);
+  let out = 0;
+  let most = 0;
+  const acquire = pool.acquire.bind(pool);
+  pool.acquire = () => {
+    out++;
+    return acquire();
+  };
+  for await (const chunk of tarChunks(dir, { overlayWhiteouts: false, pool }, { entries: 0 })) {
+    most = Math.max(most, out);
+    if (pool.owns(chunk)) {
+      pool.release(chunk);
+      out--;
+    }
+  }
+  t.ok(most <= 3, `at most ${most} chunks of 1 MiB were out at once for a 24 MiB file`);
 });
