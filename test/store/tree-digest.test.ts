@@ -19,15 +19,18 @@ import { makeTar, type TarEntry } from '../layer/apply-helpers.js';
 const layerDigest = `sha256:${'77'.repeat(32)}`;
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
+/** Deterministic numbers in [0, 1): sha256 of (seed, counter), eight per hash (Node has no seeded generator). */
 function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
+  let block = Buffer.alloc(0);
+  let off = 0;
+  let n = 0;
   return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
+    if (off + 4 > block.length) {
+      block = createHash('sha256').update(`${seed}:${n++}`).digest();
+      off = 0;
+    }
+    off += 4;
+    return block.readUInt32LE(off - 4) / 2 ** 32;
   };
 }
 
@@ -54,8 +57,8 @@ function randomLayer(seed: number, size: number): TarEntry[] {
   const data = (): Buffer => {
     const r = rnd();
     const n = r < 0.25 ? 0 : r < 0.97 ? 1 + Math.floor(rnd() * 9000) : (1 << 20) + Math.floor(rnd() * (2 << 20)); // large: streamed in many chunks
-    const b = Buffer.alloc(n);
-    for (let i = 0; i + 4 <= n; i += 4) b.writeUInt32LE(Math.floor(rnd() * 2 ** 32), i);
+    const b = Buffer.alloc(n, createHash('sha256').update(`${seed}:${rnd()}`).digest()); // a pattern of this file's own
+    for (let i = 0; i < 8 && n > 0; i++) b[Math.floor(rnd() * n)] = Math.floor(rnd() * 256);
     return b;
   };
   const out: TarEntry[] = [];
