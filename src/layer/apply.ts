@@ -15,6 +15,7 @@
 // is it looked at and replaced (tar semantics: the later entry wins; a directory over a directory is kept).
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
   closeSync,
   constants as fsc,
   fchmodSync,
@@ -32,10 +33,8 @@ import {
   symlinkSync,
   utimesSync,
   writeSync,
-  chmodSync,
 } from 'node:fs';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { S2IError } from '../errors.js';
