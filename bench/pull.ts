@@ -16,7 +16,8 @@ import type { BenchContext } from './main.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 export async function pullBench(ctx: BenchContext): Promise<Comparison[]> {
-  const work = path.join(dataDir, 'pull');
+  // bench/.data is shared by every checkout on the machine: a work dir of our own, so two benches never collide.
+  const work = path.join(dataDir, `pull-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const registry = await startRegistry();
@@ -68,5 +69,6 @@ export async function pullBench(ctx: BenchContext): Promise<Comparison[]> {
     return out;
   } finally {
     await registry.stop();
+    rmSync(work, { recursive: true, force: true });
   }
 }

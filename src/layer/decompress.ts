@@ -1,8 +1,11 @@
 // Layer decompression by media type (image-spec media-types.md; distribution manifest-v2-2.md for Docker names).
-// gzip uses Node's zlib. Node 20 has no zstd, so zstd goes through zstd-napi's binding (`ZSTD_decompressStream`),
-// stepped with backpressure by `SteppedTransform` (compress-zstd.ts): a small chunk of a zstd bomb never queues
-// more than one output buffer. The window is capped at zstd's default limit (2^27 = 128 MiB, as `zstd -d`
-// without --memory): frames asking for more are refused, which bounds a decoder's memory.
+// gzip uses Node's zlib, inflating 256 KiB of output per trip through the libuv pool (`gunzipChunk`): with zlib's
+// default 16 KiB a 770 MB layer takes ~47,000 round trips, and the main thread (which writes the files) sat idle
+// waiting for them (a 20,000-file layer: 0.86 s idle of 3.4 s; 0.30 s with 256 KiB). Node 20 has no zstd, so
+// zstd goes through zstd-napi's binding (`ZSTD_decompressStream`), stepped with backpressure by
+// `SteppedTransform` (compress-zstd.ts): a small chunk of a zstd bomb never queues more than one output buffer.
+// The window is capped at zstd's default limit (2^27 = 128 MiB, as `zstd -d` without --memory): frames asking
+// for more are refused, which bounds a decoder's memory.
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import zstd from 'zstd-napi/binding.js';
@@ -34,13 +37,16 @@ export function layerCompression(mediaType: string): Compression {
   return c;
 }
 
+/** Output bytes per inflate call on the pool (see above); bounded, so a gzip bomb still queues one chunk at a time. */
+export const gunzipChunk = 256 * 1024;
+
 /** A Transform that decompresses the layer, or null for an uncompressed tar. */
 export function decompressor(mediaType: string): Transform | null {
   switch (layerCompression(mediaType)) {
     case 'none':
       return null;
     case 'gzip':
-      return zlib.createGunzip();
+      return zlib.createGunzip({ chunkSize: gunzipChunk });
     case 'zstd':
       return new ZstdDecompress();
   }

@@ -171,8 +171,9 @@ export class LayerCache {
       if (opts.expectedDiffID !== undefined && res.diffID !== opts.expectedDiffID) throw mismatch(blob, opts.expectedDiffID, res.diffID);
       const dir = this.dir(res.diffID);
       if (!(await this.has(res.diffID))) {
-        // The record goes first: a dir never appears without the identity `cache verify` checks it against.
-        const tree = await treeDigest(tmp);
+        // The record goes first: a dir never appears without the identity `cache verify` checks it against. The
+        // applier hashed every file as it wrote it, so this is a walk of metadata only.
+        const tree = await treeDigest(tmp, { known: res.files });
         await writeLayerMeta(this.root, {
           version: 1,
           diffID: res.diffID,

@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
+import type { ApplyResult } from '../../src/layer/apply.js';
+import { treeDigest, type TreeDigest } from '../../src/store/tree-digest.js';
 
 export interface TarEntry {
   name: string;
@@ -99,4 +101,12 @@ export async function makeSandbox(t: { teardown(fn: () => Promise<void> | void):
       return `${top}\n${(await walk(sentinel)).join('\n')}`;
     },
   };
+}
+
+/**
+ * The tree digest taken from the content hashes the applier recorded (as the layer cache does) and the one
+ * recomputed from scratch (as `cache verify` does). They must be equal, and the first must have read no file.
+ */
+export async function recordedAndRecomputed(root: string, res: ApplyResult): Promise<{ recorded: TreeDigest; recomputed: TreeDigest }> {
+  return { recorded: await treeDigest(root, { known: res.files }), recomputed: await treeDigest(root) };
 }

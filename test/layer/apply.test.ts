@@ -7,10 +7,19 @@ import t from 'tap';
 import { applyLayer } from '../../src/layer/apply.js';
 import { parsePaxXattrs } from '../../src/layer/unpack-tar.js';
 import { native } from '../../src/sys/native.js';
-import { makeSandbox, makeTar, sha256, tarStreamOf } from './apply-helpers.js';
+import type { Test } from 'tap';
+import type { ApplyResult } from '../../src/layer/apply.js';
+import { makeSandbox, makeTar, recordedAndRecomputed, sha256, tarStreamOf } from './apply-helpers.js';
 
 const layerDigest = `sha256:${'cd'.repeat(32)}`;
 const mtime = new Date(1_500_000_000_000);
+
+/** The layer cache's tree digest (from the hashes recorded while writing) equals `cache verify`'s (re-read). */
+async function recordedDigestHolds(t: Test, root: string, res: ApplyResult): Promise<void> {
+  const { recorded, recomputed } = await recordedAndRecomputed(root, res);
+  t.equal(recorded.digest, recomputed.digest, 'tree digest from recorded content hashes = recomputed from scratch');
+  t.equal(recorded.filesRead, 0, 'no file read again');
+}
 
 t.test('regular files, modes, owners, mtimes, dirs', async (t) => {
   const sb = await makeSandbox(t);
@@ -40,6 +49,7 @@ t.test('regular files, modes, owners, mtimes, dirs', async (t) => {
   t.equal((await fs.stat(path.join(sb.root, 'bin'))).mtimeMs, mtime.getTime(), 'dir mtime applied last');
   t.equal((await fs.stat(path.join(sb.root, 'empty'))).size, 0);
   t.equal((await fs.readFile(path.join(sb.root, 'big'))).length, 3 << 20);
+  await recordedDigestHolds(t, sb.root, res);
 });
 
 t.test('symlinks, fifos, devices, long names, pax uid and mtime', async (t) => {
@@ -54,7 +64,8 @@ t.test('symlinks, fifos, devices, long names, pax uid and mtime', async (t) => {
     { name: 'paxed', data: 'p', pax: { uid: '3000000', gid: '3000001', mtime: '1500000000.25' } },
   ]);
   const warnings: string[] = [];
-  await applyLayer(tarStreamOf(tar), sb.root, { layerDigest, onWarning: (m) => warnings.push(m) });
+  const res = await applyLayer(tarStreamOf(tar), sb.root, { layerDigest, onWarning: (m) => warnings.push(m) });
+  await recordedDigestHolds(t, sb.root, res);
   const l = await fs.lstat(path.join(sb.root, 'link'));
   t.ok(l.isSymbolicLink());
   t.equal(l.uid, 5);
@@ -79,7 +90,8 @@ t.test('xattrs: user and security.capability kept; raw bytes survive', async (t)
   const tar = await makeTar([
     { name: 'ping', data: 'elf', mode: 0o755, pax: { 'SCHILY.xattr.security.capability': cap.toString('latin1'), 'SCHILY.xattr.user.note': 'hello' } },
   ]);
-  await applyLayer(tarStreamOf(tar), sb.root, { layerDigest });
+  const res = await applyLayer(tarStreamOf(tar), sb.root, { layerDigest });
+  await recordedDigestHolds(t, sb.root, res);
   t.equal(native().lgetxattr(path.join(sb.root, 'ping'), 'user.note')?.toString(), 'hello');
   t.ok(native().lgetxattr(path.join(sb.root, 'ping'), 'security.capability'), 'capability set');
 });
@@ -102,7 +114,8 @@ t.test('parsePaxXattrs keeps non-UTF-8 bytes', async (t) => {
 t.test('whiteouts become overlay whiteouts; a dir added after a whiteout is opaque', async (t) => {
   const sb = await makeSandbox(t);
   const tar = await makeTar([{ name: 'etc/.wh.motd' }, { name: '.wh.opt' }, { name: 'opt/', type: 'directory' }, { name: '.wh..wh.plnk' }]);
-  await applyLayer(tarStreamOf(tar), sb.root, { layerDigest });
+  const res = await applyLayer(tarStreamOf(tar), sb.root, { layerDigest });
+  await recordedDigestHolds(t, sb.root, res);
   const w = await fs.lstat(path.join(sb.root, 'etc/motd'));
   t.ok(w.isCharacterDevice() && w.rdev === 0, 'char 0:0');
   t.equal(native().lgetxattr(path.join(sb.root, 'opt'), 'user.overlay.opaque')?.toString(), 'y');
@@ -135,7 +148,7 @@ t.test('abort stops the unpack', async (t) => {
   await t.rejects(applyLayer(tarStreamOf(tar), sb.root, { layerDigest, signal: ac.signal }), /stop/);
 });
 
-t.test('many small files through the write queue, with replacements', async (t) => {
+t.test('many small files, with replacements', async (t) => {
   const sb = await makeSandbox(t);
   const entries = [];
   for (let i = 0; i < 400; i++) entries.push({ name: `d${i % 7}/f${i}`, data: `content ${i}` });
@@ -146,4 +159,5 @@ t.test('many small files through the write queue, with replacements', async (t) 
   t.equal(await fs.readFile(path.join(sb.root, 'd3/f3'), 'utf8'), 'replaced');
   t.equal(await fs.readFile(path.join(sb.root, 'd5/f11'), 'utf8'), 'via link');
   t.equal(await fs.readFile(path.join(sb.root, 'd6/f398'), 'utf8'), 'content 398');
+  await recordedDigestHolds(t, sb.root, res);
 });

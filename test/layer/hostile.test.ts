@@ -5,7 +5,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { applyLayer } from '../../src/layer/apply.js';
 import { native } from '../../src/sys/native.js';
-import { makeSandbox, makeTar, tarStreamOf, sha256, type Sandbox, type TarEntry } from './apply-helpers.js';
+import { makeSandbox, makeTar, recordedAndRecomputed, tarStreamOf, sha256, type Sandbox, type TarEntry } from './apply-helpers.js';
 
 const layerDigest = `sha256:${'ab'.repeat(32)}`;
 
@@ -302,6 +302,9 @@ for (const c of cases) {
       const res = await run;
       tt.equal(res.diffID, sha256(tar));
       await c.check?.(sb, tt, warnings);
+      const { recorded, recomputed } = await recordedAndRecomputed(sb.root, res);
+      tt.equal(recorded.digest, recomputed.digest, 'tree digest from the recorded content hashes = recomputed from scratch');
+      tt.equal(recorded.filesRead, 0, 'every file had a recorded content hash');
     }
     tt.equal(await sb.snapshot(), before, 'nothing outside root changed');
     tt.equal(sha256(await fs.readFile('/etc/passwd')), passwdBefore, '/etc/passwd untouched');
