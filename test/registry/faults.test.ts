@@ -86,6 +86,26 @@ t.test('faults through the proxy', async (t) => {
     t.equal(await one.repository(proxy.host, 'faults/one').blobExists(blob(data)), true);
   });
 
+  t.test('a small blob goes up as POST + one PUT with its body; a failed PUT is retried with a new session', async (t) => {
+    const data = randomBytes(3000);
+    await repo.pushBlob(blob(data), opener(data));
+    t.same(proxy.stats.requests.map((r) => `${r.method} ${r.status}`), ['POST 202', 'PUT 201'], 'two requests, no PATCH, no HEAD');
+    t.equal(proxy.stats.requestBytes('PUT', '/blobs/uploads/'), data.length);
+    proxy.stats.reset();
+    const other = randomBytes(3000);
+    proxy.setFault({ kind: 'status', status: 500, method: 'PUT', path: '/blobs/uploads/' });
+    await repo.pushBlob(blob(other), opener(other));
+    t.equal(proxy.pending(), 0, 'the fault fired');
+    t.equal(proxy.stats.count('POST', '/blobs/uploads/'), 2, 'a new session after the failed PUT');
+    t.equal(proxy.stats.count('PUT', '/blobs/uploads/'), 2);
+    t.ok((await readAll(await repo.fetchBlob(blob(other)))).equals(other), 'the registry holds the right bytes');
+    // Bigger than a chunk: PATCH chunks, resumable.
+    proxy.stats.reset();
+    const big = randomBytes(CHUNK + 1);
+    await repo.pushBlob(blob(big), opener(big));
+    t.equal(proxy.stats.count('PATCH'), 2);
+  });
+
   t.test('429 with Retry-After, then success', async (t) => {
     const data = randomBytes(100);
     await repo.pushBlob(blob(data), opener(data));
