@@ -182,8 +182,10 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     return { exitCode: code ?? 128, signal, tail };
   } finally {
     opts.signal?.removeEventListener('abort', kill);
-    // Always remove the container's state, whatever happened.
-    await execFileP(opts.runtime.path, [...base, 'delete', '-f', opts.id]).catch(() => {});
+    // Always remove the container's state, whatever happened. A `run` that returned has deleted its container
+    // already (runc and crun keep <root>/<id> only for a container that still exists), so `delete -f` (another
+    // runtime process, ~10-30 ms) runs only when that directory is left, e.g. after the runtime was killed.
+    if (existsSync(path.join(stateDir, opts.id))) await execFileP(opts.runtime.path, [...base, 'delete', '-f', opts.id]).catch(() => {});
     await rm(stateDir, { recursive: true, force: true }).catch(() => {});
   }
 }
