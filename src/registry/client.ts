@@ -45,8 +45,8 @@ export interface RegistryClientOptions {
   userAgent?: string;
   /**
    * Uploads are sent as PATCH chunks of this many bytes (raised to the registry's OCI-Chunk-Min-Length),
-   * so a cut connection costs at most one chunk. 0 sends one streaming PATCH. Default 16 MiB. Blobs up to
-   * 256 KiB (and no bigger than a chunk) skip PATCH: one PUT with the whole body (see pushBlob).
+   * so a cut connection costs at most one chunk; a blob that fits in one chunk goes as one PUT instead. 0 sends
+   * one streaming PATCH (blobs up to 256 KiB: one PUT). Default 16 MiB. See pushBlob.
    */
   chunkSize?: number;
   /** Environment for credential lookup (tests). Default process.env. */
@@ -433,29 +433,42 @@ export class Repository {
   }
 
   /**
-   * Uploads a blob. Small ones (WHOLE_UPLOAD_MAX, and within one chunk) are read into memory and go up as
-   * POST + one PUT with the body and the digest (distribution-spec "Pushing a blob monolithically", the POST
-   * then PUT form); bigger ones as PATCH chunks that resume from the registry's offset after a cut connection.
+   * Uploads a blob. One that fits in one chunk goes up as POST + one PUT carrying the body and the digest
+   * (distribution-spec "Pushing a blob monolithically", the POST then PUT form): small ones (WHOLE_UPLOAD_MAX)
+   * read into memory first, the others streamed. Bigger ones (and any with `chunkSize: 0`, above
+   * WHOLE_UPLOAD_MAX) go as PATCH chunks that resume from the registry's offset after a cut connection. A cut
+   * single PUT starts over, as a cut single chunk does.
    */
   async pushBlob(desc: Descriptor, open: (offset: number) => Readable | Promise<Readable>): Promise<void> {
     this.checkDescriptor(desc);
     const what = `push blob ${desc.digest}`;
     const progress = this.progress('push', desc);
     progress('start', 0);
-    if (desc.size <= Math.min(WHOLE_UPLOAD_MAX, this.ctx.chunkSize > 0 ? this.ctx.chunkSize : Infinity)) {
-      await this.pushWhole(desc, await readWhole(await open(0), desc.size, what), what);
+    const chunk = this.ctx.chunkSize > 0 ? this.ctx.chunkSize : 0;
+    if (desc.size <= Math.min(WHOLE_UPLOAD_MAX, chunk || Infinity)) {
+      await this.pushWhole(desc, async () => await readWhole(await open(0), desc.size, what), what);
+    } else if (desc.size <= chunk) {
+      await this.pushWhole(desc, async () => await open(0), what);
     } else {
       await this.pushChunked(desc, open, what, progress);
     }
     progress('end', desc.size);
   }
 
-  /** POST + PUT with the whole body. A failed attempt starts over with a new session (the old one may be gone). */
-  private async pushWhole(desc: Descriptor, body: Buffer, what: string): Promise<void> {
+  /**
+   * POST + one PUT with the whole body (a Buffer, or a stream of exactly desc.size bytes). A failed attempt
+   * starts over with a new session (the old one may be gone) and the content opened again.
+   */
+  private async pushWhole(desc: Descriptor, content: () => Promise<Buffer | Readable>, what: string): Promise<void> {
     const policy = this.ctx.http.retryPolicy;
     for (let failures = 0; ; ) {
       try {
         const session = await this.startUpload(what);
+        const body = await content();
+        if (!Buffer.isBuffer(body)) {
+          await this.putMonolithic(session.location, desc, body, what);
+          return;
+        }
         const res = await this.send({
           method: 'PUT',
           url: withDigest(session.location, desc.digest),
@@ -582,12 +595,17 @@ export class Repository {
 
   private async putMonolithic(location: URL, desc: Descriptor, stream: Readable, what: string): Promise<void> {
     const source = new ByteReader(stream, what);
+    // Exactly desc.size bytes: a shorter source fails in take(), a longer one after it (the request fails).
+    async function* exactly(): AsyncGenerator<Buffer> {
+      yield* source.take(desc.size);
+      if (!(await source.atEnd())) throw sizeMismatch(`${what}: the content to upload`, desc.size, `more than ${desc.size}`);
+    }
     try {
       const res = await this.send({
         method: 'PUT',
         url: withDigest(location, desc.digest),
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-        body: Readable.from(source.take(desc.size), { objectMode: false }),
+        body: Readable.from(exactly(), { objectMode: false }),
         scopes: this.pushScopes,
         expect: [201, 204],
         what,
