@@ -39,8 +39,9 @@ import { extractArtifacts } from './artifacts.js';
 import { runtimeStage } from './runtime-stage.js';
 import { removeTrees, removeTreeNow } from './remove.js';
 
-/** A new layer with more entries than this has its upper dir removed in the background while the build pushes. */
-const BACKGROUND_REMOVAL_ENTRIES = 1000;
+/** A new layer with more entries than this has its upper dir removed in the background while the build pushes
+ * (below it, removing it at the end costs less than starting a process). */
+const BACKGROUND_REMOVAL_ENTRIES = 100;
 
 export interface BuildOptions extends EngineOptions {
   /** Local directory or git URL (`https://`, `file://`, `git@host:path`, with optional `#ref`). */
@@ -436,7 +437,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
           overlayWhiteouts: true,
         }),
       );
-      // Upper and work dirs are done with: a big tree goes away in the background, during commit and push.
+      // Upper and work dirs are done with: unless tiny, they go away in a child process during commit and push.
       if (!opts.saveTempDir && layer.entries > BACKGROUND_REMOVAL_ENTRIES) scratchRemoval = removeTrees(rootfs.scratchDirs());
     }
     const layerDesc: Descriptor = { mediaType: newLayerType, digest: layer.digest, size: layer.size };
