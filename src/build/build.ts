@@ -325,7 +325,8 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       // image's attributes; what goes under it can then be written there directly (Rootfs.withUpper).
       if (fresh) await chown(srcDir, user.uid, 0);
       const upperSrc = rootfs.upperPath(srcDir);
-      if (fresh && (await lstat(upperSrc).catch(() => undefined))?.isDirectory()) {
+      // Only into a real directory reached through real directories (the copy-up made them): no link anywhere.
+      if (fresh && (await lstat(upperSrc).catch(() => undefined))?.isDirectory() && (await realpath(upperSrc)) === upperSrc) {
         await rootfs.withUpper(() => copySource(sourceDir, upperSrc, filter, { keepSymlinks, owner: { uid: user.uid, gid: 0 } }));
       } else {
         // The image has this directory already: copy through the overlay, and own what is in it, as s2i does.
