@@ -212,8 +212,6 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const capDrop = opts.capDrop ?? [];
 
   const engine = await openEngine(opts);
-  // The push comes seconds later; its registry's protocol probe can run meanwhile.
-  if (targetLoc.transport === 'docker' && !opts.noPush) engine.client.prepare(targetLoc.ref.registry);
   const steps = new Steps(engine.onProgress);
   steps.defer('close registry client', () => engine.close());
   const warn = (message: string) => engine.onProgress({ type: 'log', level: 'warn', message });
@@ -342,6 +340,9 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     });
 
     const assemblePath = scriptPathInImage('assemble', scripts.get('assemble')!, destination);
+    // The push's registry protocol probe (and the TLS set-up it takes) runs while assemble keeps the container
+    // busy and this process idle.
+    if (targetLoc.transport === 'docker' && !opts.noPush) engine.client.prepare(targetLoc.ref.registry);
     const result = await steps.run('assemble', () =>
       runScript({
         runtime,
