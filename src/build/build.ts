@@ -340,9 +340,9 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     });
 
     const assemblePath = scriptPathInImage('assemble', scripts.get('assemble')!, destination);
-    // The push's registry protocol probe (and the TLS set-up it takes) runs while assemble keeps the container
-    // busy and this process idle.
-    if (targetLoc.transport === 'docker' && !opts.noPush) engine.client.prepare(targetLoc.ref.registry);
+    // The push's registry protocol probe (and the TLS set-up it takes) runs once the container is started:
+    // assemble keeps it busy and this process idle.
+    const preparePush = targetLoc.transport === 'docker' && !opts.noPush ? () => engine.client.prepare(targetLoc.ref.registry) : undefined;
     const result = await steps.run('assemble', () =>
       runScript({
         runtime,
@@ -360,6 +360,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         onProgress: engine.onProgress,
         restricted,
         ...(hostsFile ? { hostsFile } : {}),
+        ...(preparePush ? { onStarted: preparePush } : {}),
       }),
     );
     if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted', { exitCode: ExitCode.interrupted });

@@ -126,6 +126,8 @@ export interface RunOptions {
   inheritStdio?: boolean;
   /** Extra stdout consumer (e.g. save-artifacts tar stream); when set, stdout is not sent to onOutput. */
   stdoutSink?: NodeJS.WritableStream;
+  /** Called once the runtime process is started: from here on this process mostly waits. */
+  onStarted?: () => void;
 }
 
 export interface RunResult {
@@ -143,6 +145,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
   const child = spawn(opts.runtime.path, [...base, 'run', '--bundle', opts.bundleDir, opts.id], {
     stdio: opts.inheritStdio ? 'inherit' : ['ignore', 'pipe', 'pipe'],
   });
+  if (opts.onStarted) child.once('spawn', opts.onStarted);
   const tail: string[] = [];
   let partial = '';
   const keep = (data: Buffer) => {
