@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import '../dist/src/cli/entry.js';
+import { launch } from '../dist/src/cli/launch.js';
+
+await launch(process.argv.slice(2));

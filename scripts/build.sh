@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/build-native.sh
 rm -rf dist
 node node_modules/typescript/bin/tsc -p tsconfig.json
+node scripts/bundle.mjs

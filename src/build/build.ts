@@ -1,7 +1,7 @@
 // `oci-s2i build`: source + builder → pushed application image. Steps: source, pull, scripts, incremental
 // restore, inject source, assemble (optionally a runtime-image stage), layer, convert builder layers, commit
 // (with the importer check), push, callback. Builder and result may be in any transport (transport/parse.ts).
-import { mkdtemp, mkdir, rm, writeFile, realpath } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile, realpath, chown, lstat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
@@ -15,7 +15,7 @@ import { buildManifest, layerMediaType } from '../image/manifest.js';
 import { writeLayerFile, type LayerResult } from '../layer/write.js';
 import { defaultGzipBackend } from '../layer/compress.js';
 import { sha256Digest } from '../oci/digest.js';
-import { detectRuntime, prepareCgroupsFor } from '../sandbox/runtime.js';
+import { detectRuntime, prepareRuntime } from '../sandbox/runtime.js';
 import { namespaceMode } from '../sandbox/namespace.js';
 import { buildEnvironment, mergeEnvStrings, parseEnvFlag, type EnvList } from '../s2i/environment.js';
 import { resolveScripts, materializeScripts, scriptPathInImage, type ScriptName } from '../s2i/scripts.js';
@@ -37,6 +37,11 @@ import { parseBinds, bindMounts, parseAddHosts, writeHostsFile } from './mounts.
 import { saveArtifacts } from './incremental.js';
 import { extractArtifacts } from './artifacts.js';
 import { runtimeStage } from './runtime-stage.js';
+import { removeTrees, removeTreeNow } from './remove.js';
+
+/** A new layer with more entries than this has its upper dir removed in the background while the build pushes
+ * (below it, removing it at the end costs less than starting a process). */
+const BACKGROUND_REMOVAL_ENTRIES = 100;
 
 export interface BuildOptions extends EngineOptions {
   /** Local directory or git URL (`https://`, `file://`, `git@host:path`, with optional `#ref`). */
@@ -115,6 +120,8 @@ export interface BuildResult {
   layer: LayerResult;
   labels: Record<string, string>;
   timings: Record<string, number>;
+  /** The OCI runtime assemble ran with (`--runtime`, or the default for this host: sandbox/runtime.ts). */
+  runtime: string;
   push?: PushStats;
   /** Artifacts from the previous image were restored. */
   incremental: boolean;
@@ -195,11 +202,11 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const addHosts = parseAddHosts(opts.addHosts ?? []);
   const previousRef = opts.incremental ? parseImageLocation(opts.incrementalFrom ?? opts.tag) : undefined;
   const runtimeRef = opts.runtimeImage ? parseImageLocation(opts.runtimeImage) : undefined;
-  const runtime = detectRuntime(opts.runtime);
+  const detected = detectRuntime(opts.runtime);
   if (!namespaceMode()) {
     throw new S2IError('ERR_NAMESPACE', 'build must run inside the oci-s2i namespace (use the oci-s2i CLI, or reexecInNamespace)', { exitCode: ExitCode.container });
   }
-  prepareCgroupsFor(runtime);
+  const runtime = prepareRuntime(detected, { explicit: opts.runtime !== undefined, onFallback: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) });
   const restricted = namespaceMode() === 'userns-single';
   const network = opts.network ?? 'host';
   const capDrop = opts.capDrop ?? [];
@@ -212,7 +219,14 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const buildsDir = path.join(engine.root, 'builds');
     await mkdir(buildsDir, { recursive: true });
     const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
-    if (!opts.saveTempDir) steps.defer('remove build dir', () => rm(buildDir, { recursive: true, force: true }));
+    // Started early (after the layer is written) for a big upper dir; the rest goes at the end.
+    let scratchRemoval: Promise<void> | undefined;
+    if (!opts.saveTempDir) {
+      steps.defer('remove build dir', async () => {
+        await scratchRemoval;
+        removeTreeNow(buildDir);
+      });
+    }
 
     const source = await steps.run('source', () =>
       prepareSource(
@@ -302,9 +316,21 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
 
     await steps.run('inject source', async () => {
       const filter = await makeSourceFilter(sourceDir, opts.exclude);
+      const keepSymlinks = opts.keepSymlinks ?? false;
+      const fresh = (await fileInRoot(rootfs.merged, paths.src)) === undefined;
       const srcDir = await ensureDirInRoot(rootfs.merged, paths.src);
-      await copySource(sourceDir, srcDir, filter, { keepSymlinks: opts.keepSymlinks ?? false });
-      await chownTree(srcDir, user.uid, 0);
+      // chown through the overlay copies the new directory and its parents up into the upper dir, with the
+      // image's attributes; what goes under it can then be written there directly (Rootfs.withUpper).
+      if (fresh) await chown(srcDir, user.uid, 0);
+      const upperSrc = rootfs.upperPath(srcDir);
+      // Only into a real directory reached through real directories (the copy-up made them): no link anywhere.
+      if (fresh && (await lstat(upperSrc).catch(() => undefined))?.isDirectory() && (await realpath(upperSrc)) === upperSrc) {
+        await rootfs.withUpper(() => copySource(sourceDir, upperSrc, filter, { keepSymlinks, owner: { uid: user.uid, gid: 0 } }));
+      } else {
+        // The image has this directory already: copy through the overlay, and own what is in it, as s2i does.
+        await copySource(sourceDir, srcDir, filter, { keepSymlinks });
+        await chownTree(srcDir, user.uid, 0);
+      }
       const staging = path.join(buildDir, 'scripts');
       const written = await materializeScripts(scripts, staging);
       if (written.length > 0) {
@@ -314,6 +340,9 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     });
 
     const assemblePath = scriptPathInImage('assemble', scripts.get('assemble')!, destination);
+    // The push's registry protocol probe (and the TLS set-up it takes) runs once the container is started:
+    // assemble keeps it busy and this process idle.
+    const preparePush = targetLoc.transport === 'docker' && !opts.noPush ? () => engine.client.prepare(targetLoc.ref.registry) : undefined;
     const result = await steps.run('assemble', () =>
       runScript({
         runtime,
@@ -331,6 +360,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         onProgress: engine.onProgress,
         restricted,
         ...(hostsFile ? { hostsFile } : {}),
+        ...(preparePush ? { onStarted: preparePush } : {}),
       }),
     );
     if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted', { exitCode: ExitCode.interrupted });
@@ -410,6 +440,8 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
           overlayWhiteouts: true,
         }),
       );
+      // Upper and work dirs are done with: unless tiny, they go away in a child process during commit and push.
+      if (!opts.saveTempDir && layer.entries > BACKGROUND_REMOVAL_ENTRIES) scratchRemoval = removeTrees(rootfs.scratchDirs());
     }
     const layerDesc: Descriptor = { mediaType: newLayerType, digest: layer.digest, size: layer.size };
     await engine.store.put(layerDesc, createReadStream(layerFile));
@@ -460,6 +492,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       layer,
       labels,
       timings: steps.timings,
+      runtime: runtime.name,
       incremental,
       ...(push ? { push } : {}),
       ...(opts.saveTempDir ? { tempDir: buildDir } : {}),

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { S2IError, ExitCode } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Reference } from '../oci/reference.js';
-import type { Repository } from '../registry/client.js';
+import { WHOLE_UPLOAD_MAX, type Repository } from '../registry/client.js';
 import { openDestination } from '../transport/open.js';
 import type { ImageLocation } from '../transport/parse.js';
 import { canMount, type ImageSource } from '../transport/types.js';
@@ -56,7 +56,12 @@ export async function pushImage(engine: Engine, input: PushInput): Promise<PushS
     const seen = new Set<string>();
     const blobs = input.blobs.filter((b) => !seen.has(b.digest) && seen.add(b.digest));
     await mapLimit(blobs, input.concurrency ?? 4, async (d) => {
-      if (await dst.blobExists(d)) {
+      // A small blob the build made itself (its new layer, its config) is almost never in the registry yet: its
+      // upload (POST + one PUT) takes two round trips where HEAD first would make it three, and a registry that
+      // has it already just keeps its copy. Big blobs and the source's are looked for first.
+      const uploadRightAway =
+        dst.transport === 'docker' && d.size <= WHOLE_UPLOAD_MAX && input.sourceBlobs?.has(d.digest) !== true && (await engine.store.has(d.digest));
+      if (!uploadRightAway && (await dst.blobExists(d))) {
         stats.skipped.push(d.digest);
         engine.onProgress({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state: 'skipped' });
         return;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
 import { parseImageLocation } from '../transport/parse.js';
 import type { Platform } from '../oci/types.js';
-import { detectRuntime, prepareCgroupsFor, runContainer } from '../sandbox/runtime.js';
+import { detectRuntime, prepareRuntime, runContainer } from '../sandbox/runtime.js';
 import { buildRuntimeSpec } from '../sandbox/spec.js';
 import { namespaceMode } from '../sandbox/namespace.js';
 import { parseEnvFlag, mergeEnvStrings } from '../s2i/environment.js';
@@ -30,9 +30,9 @@ export interface RunImageOptions extends EngineOptions {
 
 export async function runImage(opts: RunImageOptions): Promise<number> {
   const ref = parseImageLocation(opts.image);
-  const runtime = detectRuntime(opts.runtime);
+  const detected = detectRuntime(opts.runtime);
   if (!namespaceMode()) throw new S2IError('ERR_NAMESPACE', 'run must run inside the oci-s2i namespace', { exitCode: ExitCode.container });
-  prepareCgroupsFor(runtime);
+  const runtime = prepareRuntime(detected, { explicit: opts.runtime !== undefined, onFallback: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) });
   const engine = await openEngine(opts);
   const steps = new Steps(engine.onProgress);
   steps.defer('close registry client', () => engine.close());

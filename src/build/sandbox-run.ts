@@ -16,6 +16,18 @@ export interface Rootfs {
   upper: string;
   /** Unmounts the overlay (idempotent; also registered as a cleanup step). */
   unmount(): Promise<void>;
+  /** Where a path under `merged` lives in the upper dir (it is there only once the overlay copied it up). */
+  upperPath(mergedPath: string): string;
+  /**
+   * Runs `fn` with the overlay unmounted, so that it can write straight into the upper dir, then mounts it again
+   * (with a fresh work dir: a volatile mount's old one refuses a second mount). Kernel overlayfs makes every
+   * file created through the merged view several times slower: `cp -a` of 5,001 small files took 1.0-2.1 s
+   * into the merged dir and 0.3-0.5 s into a plain one. Writing under a lower dir's path this way would
+   * change what the image's files look like; callers only write into directories that are new in this build.
+   */
+  withUpper<T>(fn: () => Promise<T>): Promise<T>;
+  /** The upper dir and the work dirs: what the mounts wrote, removable once the overlay is unmounted. */
+  scratchDirs(): string[];
 }
 
 export async function mountRootfs(steps: Steps, buildDir: string, lowers: string[]): Promise<Rootfs> {
@@ -27,13 +39,33 @@ export async function mountRootfs(steps: Steps, buildDir: string, lowers: string
   };
   await mountOverlay(dirs);
   let mounted = true;
+  let mounts = 1;
+  const scratch = [dirs.upper, dirs.work];
   const doUnmount = async () => {
     if (!mounted) return;
     mounted = false;
     unmount(dirs.merged);
   };
   steps.defer('unmount rootfs', doUnmount);
-  return { merged: dirs.merged, upper: dirs.upper, unmount: doUnmount };
+  return {
+    merged: dirs.merged,
+    upper: dirs.upper,
+    unmount: doUnmount,
+    upperPath: (p) => path.join(dirs.upper, path.relative(dirs.merged, p)),
+    scratchDirs: () => [...scratch],
+    async withUpper(fn) {
+      if (!mounted) return await fn();
+      await doUnmount();
+      try {
+        return await fn();
+      } finally {
+        dirs.work = path.join(buildDir, `work${++mounts}`);
+        scratch.push(dirs.work);
+        await mountOverlay(dirs);
+        mounted = true;
+      }
+    },
+  };
 }
 
 export async function resolveUser(rootfs: string, user: string | undefined): Promise<ResolvedUser> {
@@ -57,6 +89,8 @@ export interface ScriptRunInput {
   signal?: AbortSignal;
   onProgress: ProgressSink;
   stdoutSink?: NodeJS.WritableStream;
+  /** Called once the runtime process is started (the container runs; this process waits). */
+  onStarted?: () => void;
   restricted?: boolean;
   /** --add-host: a generated hosts file bound at /etc/hosts. */
   hostsFile?: string;
@@ -90,6 +124,7 @@ export async function runScript(input: ScriptRunInput): Promise<RunResult> {
       id: input.id,
       ...(input.signal ? { signal: input.signal } : {}),
       ...(input.stdoutSink ? { stdoutSink: input.stdoutSink } : {}),
+      ...(input.onStarted ? { onStarted: input.onStarted } : {}),
       onOutput: (stream, data) => input.onProgress({ type: 'output', stream, data }),
     });
   } finally {

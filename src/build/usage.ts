@@ -6,7 +6,7 @@ import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
 import { parseImageLocation } from '../transport/parse.js';
 import type { Platform } from '../oci/types.js';
-import { detectRuntime, prepareCgroupsFor } from '../sandbox/runtime.js';
+import { detectRuntime, prepareRuntime } from '../sandbox/runtime.js';
 import { namespaceMode } from '../sandbox/namespace.js';
 import { fileInRoot, chownTree } from '../sandbox/rootfs.js';
 import { resolveScripts, materializeScripts, scriptPathInImage } from '../s2i/scripts.js';
@@ -33,9 +33,9 @@ export interface UsageOptions extends EngineOptions {
 /** Resolves with the usage script's exit code. A builder without `usage` is ERR_SCRIPT_MISSING (exit 11). */
 export async function runUsage(opts: UsageOptions): Promise<number> {
   const ref = parseImageLocation(opts.builder);
-  const runtime = detectRuntime(opts.runtime);
+  const detected = detectRuntime(opts.runtime);
   if (!namespaceMode()) throw new S2IError('ERR_NAMESPACE', 'usage must run inside the oci-s2i namespace', { exitCode: ExitCode.container });
-  prepareCgroupsFor(runtime);
+  const runtime = prepareRuntime(detected, { explicit: opts.runtime !== undefined, onFallback: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) });
   const engine = await openEngine(opts);
   const steps = new Steps(engine.onProgress);
   steps.defer('close registry client', () => engine.close());

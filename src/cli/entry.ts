@@ -1,5 +1,6 @@
-// Process entry point (bin/oci-s2i.js). stdout/stderr are synchronous for files and pipes on Linux, so exiting
-// right away loses nothing and no idle keep-alive socket can hold the process open.
+// Process entry point (dist/src/cli/entry.js, and of the CLI bundle). stdout/stderr are synchronous for files and
+// pipes on Linux, so exiting right away loses nothing and no idle keep-alive socket can hold the process open.
+// (No top-level await: the bundle is a CommonJS script, see scripts/bundle.mjs.)
 import { main } from './main.js';
 
-process.exit(await main(process.argv.slice(2)));
+void main(process.argv.slice(2)).then((code) => process.exit(code));

@@ -14,7 +14,7 @@ import { parsePlatform } from '../oci/platform.js';
 import { appendLayer, addHistory, setConfigFields, mergeEnv, mergeLabels, serializeConfig, configMediaType } from '../image/config.js';
 import { buildManifest, layerMediaType } from '../image/manifest.js';
 import { writeLayerFile, type LayerResult } from '../layer/write.js';
-import { detectRuntime, prepareCgroupsFor, type Runtime } from '../sandbox/runtime.js';
+import { detectRuntime, prepareRuntime, type Runtime } from '../sandbox/runtime.js';
 import { namespaceMode } from '../sandbox/namespace.js';
 import { ensureDirInRoot, readFileInRoot } from '../sandbox/rootfs.js';
 import { resolveUserSpec } from '../s2i/user.js';
@@ -110,11 +110,11 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuildImageRes
   lintContainerfile(parsed, path.basename(file));
   const buildArgs = parseBuildArgs(opts.buildArgs ?? [], opts.env);
   const format = opts.format ?? defaultFormatFor(opts.tag);
-  const runtime = detectRuntime(opts.runtime);
+  const detected = detectRuntime(opts.runtime);
   if (!namespaceMode()) {
     throw new S2IError('ERR_NAMESPACE', 'build-image must run inside the oci-s2i namespace (use the oci-s2i CLI, or reexecInNamespace)', { exitCode: ExitCode.container });
   }
-  prepareCgroupsFor(runtime);
+  const runtime = prepareRuntime(detected, { explicit: opts.runtime !== undefined, onFallback: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) });
   const engine = await openEngine(opts);
   const steps = new Steps(engine.onProgress);
   steps.defer('close registry client', () => engine.close());

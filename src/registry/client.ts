@@ -45,7 +45,8 @@ export interface RegistryClientOptions {
   userAgent?: string;
   /**
    * Uploads are sent as PATCH chunks of this many bytes (raised to the registry's OCI-Chunk-Min-Length),
-   * so a cut connection costs at most one chunk. 0 sends one streaming PATCH. Default 16 MiB.
+   * so a cut connection costs at most one chunk; a blob that fits in one chunk goes as one PUT instead. 0 sends
+   * one streaming PATCH (blobs up to 256 KiB: one PUT). Default 16 MiB. See pushBlob.
    */
   chunkSize?: number;
   /** Environment for credential lookup (tests). Default process.env. */
@@ -53,6 +54,8 @@ export interface RegistryClientOptions {
 }
 
 export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
+/** Blobs up to this size are uploaded with POST + one PUT carrying the body (held in memory), not PATCH chunks. */
+export const WHOLE_UPLOAD_MAX = 256 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /** Blob sizes beyond this are not believed (a descriptor from outside could say anything). */
 const MAX_BLOB_SIZE = 2 ** 50;
@@ -142,6 +145,21 @@ export class RegistryClient {
       ...(this.ctx.signal ? { signal: this.ctx.signal } : {}),
     });
     await discard(res.body);
+  }
+
+  /**
+   * Starts, in the background, what the first request to `registry` would otherwise wait for: the choice of
+   * HTTPS or plain HTTP for loopback and --tls-verify=false registries (a probe, originFor) and the TLS files.
+   * A build calls it at its start so that its push, seconds later, finds them done. Never fails: a problem shows
+   * on the first real request.
+   */
+  prepare(registry: string): void {
+    try {
+      checkRegistry(registry);
+    } catch {
+      return;
+    }
+    this.ctx.http.originFor(registry, this.ctx.plainHttp, this.ctx.signal).catch(() => {});
   }
 
   /** `registry` is host[:port] as in a Reference (docker.io is mapped to its API host here). */
@@ -414,12 +432,71 @@ export class Repository {
     return false;
   }
 
+  /**
+   * Uploads a blob. One that fits in one chunk goes up as POST + one PUT carrying the body and the digest
+   * (distribution-spec "Pushing a blob monolithically", the POST then PUT form): small ones (WHOLE_UPLOAD_MAX)
+   * read into memory first, the others streamed. Bigger ones (and any with `chunkSize: 0`, above
+   * WHOLE_UPLOAD_MAX) go as PATCH chunks that resume from the registry's offset after a cut connection. A cut
+   * single PUT starts over, as a cut single chunk does.
+   */
   async pushBlob(desc: Descriptor, open: (offset: number) => Readable | Promise<Readable>): Promise<void> {
     this.checkDescriptor(desc);
     const what = `push blob ${desc.digest}`;
-    const policy = this.ctx.http.retryPolicy;
     const progress = this.progress('push', desc);
     progress('start', 0);
+    const chunk = this.ctx.chunkSize > 0 ? this.ctx.chunkSize : 0;
+    if (desc.size <= Math.min(WHOLE_UPLOAD_MAX, chunk || Infinity)) {
+      await this.pushWhole(desc, async () => await readWhole(await open(0), desc.size, what), what);
+    } else if (desc.size <= chunk) {
+      await this.pushWhole(desc, async () => await open(0), what);
+    } else {
+      await this.pushChunked(desc, open, what, progress);
+    }
+    progress('end', desc.size);
+  }
+
+  /**
+   * POST + one PUT with the whole body (a Buffer, or a stream of exactly desc.size bytes). A failed attempt
+   * starts over with a new session (the old one may be gone) and the content opened again.
+   */
+  private async pushWhole(desc: Descriptor, content: () => Promise<Buffer | Readable>, what: string): Promise<void> {
+    const policy = this.ctx.http.retryPolicy;
+    for (let failures = 0; ; ) {
+      try {
+        const session = await this.startUpload(what);
+        const body = await content();
+        if (!Buffer.isBuffer(body)) {
+          await this.putMonolithic(session.location, desc, body, what);
+          return;
+        }
+        const res = await this.send({
+          method: 'PUT',
+          url: withDigest(session.location, desc.digest),
+          headers: { 'content-type': 'application/octet-stream' },
+          body,
+          scopes: this.pushScopes,
+          expect: [201, 204],
+          what,
+          retry: false,
+        });
+        await discard(res.body);
+        checkAnnouncedDigest(res, desc.digest, what);
+        return;
+      } catch (e) {
+        if (!isTransientUploadError(e) || ++failures >= policy.attempts) throw e;
+        await sleep(backoffDelay(failures, policy), this.ctx.signal);
+        if (await this.blobExists(desc)) return; // the PUT landed; only its answer was lost
+      }
+    }
+  }
+
+  private async pushChunked(
+    desc: Descriptor,
+    open: (offset: number) => Readable | Promise<Readable>,
+    what: string,
+    progress: (state: 'start' | 'progress' | 'end', done: number) => void,
+  ): Promise<void> {
+    const policy = this.ctx.http.retryPolicy;
     let session = await this.startUpload(what);
     const chunk = this.ctx.chunkSize > 0 ? Math.max(this.ctx.chunkSize, session.minChunk) : Infinity;
     let offset = 0;
@@ -448,8 +525,7 @@ export class Repository {
             await this.putMonolithic(session.location, desc, await open(0), what);
             break;
           }
-          const transient = isTransientNetworkError(e) || (e instanceof RegistryError && e.status !== undefined && isRetryableStatus(e.status));
-          if (!transient || ++failures >= policy.attempts) throw e;
+          if (!isTransientUploadError(e) || ++failures >= policy.attempts) throw e;
           await sleep(backoffDelay(failures, policy), this.ctx.signal);
           if (offset >= desc.size && (await this.blobExists(desc))) break; // the PUT landed; only its answer was lost
           const status = await this.uploadStatus(session.location, what);
@@ -466,7 +542,6 @@ export class Repository {
     } finally {
       source?.destroy();
     }
-    progress('end', desc.size);
   }
 
   private async startUpload(what: string): Promise<{ location: URL; minChunk: number }> {
@@ -520,12 +595,17 @@ export class Repository {
 
   private async putMonolithic(location: URL, desc: Descriptor, stream: Readable, what: string): Promise<void> {
     const source = new ByteReader(stream, what);
+    // Exactly desc.size bytes: a shorter source fails in take(), a longer one after it (the request fails).
+    async function* exactly(): AsyncGenerator<Buffer> {
+      yield* source.take(desc.size);
+      if (!(await source.atEnd())) throw sizeMismatch(`${what}: the content to upload`, desc.size, `more than ${desc.size}`);
+    }
     try {
       const res = await this.send({
         method: 'PUT',
         url: withDigest(location, desc.digest),
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-        body: Readable.from(source.take(desc.size), { objectMode: false }),
+        body: Readable.from(exactly(), { objectMode: false }),
         scopes: this.pushScopes,
         expect: [201, 204],
         what,
@@ -787,6 +867,24 @@ function checkAnnouncedDigest(res: HttpResponse, digest: string, what: string): 
   const announced = header(res.headers, 'docker-content-digest');
   if (announced && announced !== digest) {
     throw new S2IError('ERR_DIGEST_MISMATCH', `${what}: the registry stored digest ${announced.slice(0, 140)}, expected ${digest}`);
+  }
+}
+
+/** A dropped connection or a status worth retrying: the upload is tried again. */
+function isTransientUploadError(e: unknown): boolean {
+  return isTransientNetworkError(e) || (e instanceof RegistryError && e.status !== undefined && isRetryableStatus(e.status));
+}
+
+/** Reads exactly `size` bytes of an upload's content (size is small: WHOLE_UPLOAD_MAX); more or fewer is ERR_SIZE_MISMATCH. */
+async function readWhole(stream: Readable, size: number, what: string): Promise<Buffer> {
+  const source = new ByteReader(stream, what);
+  try {
+    const parts: Buffer[] = [];
+    for await (const b of source.take(size)) parts.push(b);
+    if (!(await source.atEnd())) throw sizeMismatch(`${what}: the content to upload`, size, `more than ${size}`);
+    return Buffer.concat(parts, size);
+  } finally {
+    source.destroy();
   }
 }
 

@@ -5,9 +5,15 @@
 import { X509Certificate } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import tls from 'node:tls';
+import type * as TlsModule from 'node:tls';
 import { S2IError } from '../errors.js';
+
+const nodeRequire = createRequire(import.meta.url);
+/** node:tls, loaded when first needed: only registries with CA or client files of their own use it here (its
+ * loading was ~15 ms of every CLI start). */
+const tls = (): typeof TlsModule => nodeRequire('node:tls') as typeof TlsModule;
 
 export interface TlsLookupOptions {
   /** --cert-dir: when set, only this directory is read (as containers/image does). */
@@ -115,7 +121,7 @@ let systemRoots: string[] | undefined;
 /** Node's bundled roots plus the system bundle and NODE_EXTRA_CA_CERTS (an explicit `ca` replaces Node's defaults). */
 export function systemRootCertificates(): string[] {
   if (systemRoots) return systemRoots;
-  const out = [...tls.rootCertificates];
+  const out = [...tls().rootCertificates];
   // One system bundle is enough: the others are the same roots as other distributions lay them out.
   for (const f of SYSTEM_BUNDLES) {
     try {
@@ -137,10 +143,10 @@ export function systemRootCertificates(): string[] {
 }
 
 /** A secure context with the system roots plus the registry's CAs and client certificates; undefined when there are none. */
-export function secureContextFor(files: RegistryTls): tls.SecureContext | undefined {
+export function secureContextFor(files: RegistryTls): TlsModule.SecureContext | undefined {
   if (files.ca.length === 0 && files.cert.length === 0) return undefined;
   try {
-    return tls.createSecureContext({
+    return tls().createSecureContext({
       ca: [...systemRootCertificates(), ...files.ca.map((b) => b.toString('utf8'))],
       ...(files.cert.length ? { cert: files.cert, key: files.key } : {}),
     });

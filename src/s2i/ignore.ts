@@ -6,7 +6,27 @@
 // order, a pattern marks matching paths as ignored and a `!pattern` un-marks them; an ignored directory takes
 // its whole subtree with it (a `!` rule cannot pull a file back out of an ignored directory, as in s2i).
 
-import { lstat, mkdir, readFile, readdir, readlink, realpath, stat, symlink, chmod, copyFile, utimes, lutimes } from 'node:fs/promises';
+import {
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
 import { globToRegExp } from './glob.js';
@@ -96,12 +116,51 @@ export async function makeSourceFilter(sourceDir: string, excludeRegex?: string)
 export interface CopySourceOptions {
   /** Copy symlinks as symlinks (s2i --keep-symlinks). Default: follow them and copy what they point to. */
   keepSymlinks?: boolean;
+  /** Give everything copied, and destDir itself, this owner (links themselves, not their targets). Default: as created. */
+  owner?: { uid: number; gid: number };
+}
+
+/** Entries copied between two turns of the event loop (the copy itself is synchronous). */
+const ENTRIES_PER_TURN = 256;
+let copyBuffer: Buffer | undefined;
+
+/**
+ * Copies a regular file's bytes and sets its mode, times and (optionally) owner through the open descriptor.
+ * Not fs.copyFile: libuv truncates the new file to 0 bytes first, and on ext4 a truncate to 0 marks the file
+ * for writeback at close (auto_da_alloc, the "replace by truncate" heuristic), so each of thousands of source
+ * files started disk writes right away, and deleting them later waited for those: `rm -rf` of 5,001 such
+ * copies took 1.5-5 s against 0.15-0.4 s for the same files written plainly.
+ */
+function copyFileData(src: string, dst: string, st: { mode: number; atimeMs: number; mtimeMs: number }, owner: { uid: number; gid: number } | undefined): void {
+  const buf = (copyBuffer ??= Buffer.allocUnsafe(256 * 1024));
+  const fdIn = openSync(src, 'r');
+  try {
+    // 'w' truncates only a file that was already there (a new one is created empty, nothing to truncate).
+    const fdOut = openSync(dst, 'w', 0o600);
+    try {
+      for (let n; (n = readSync(fdIn, buf, 0, buf.length, null)) > 0; ) {
+        for (let off = 0; off < n; ) off += writeSync(fdOut, buf, off, n - off);
+      }
+      fchmodSync(fdOut, st.mode & 0o7777);
+      futimesSync(fdOut, st.atimeMs / 1000, st.mtimeMs / 1000);
+      // After chmod, as before: chown clears the set-user/group-ID bits of an executable.
+      if (owner) fchownSync(fdOut, owner.uid, owner.gid);
+    } finally {
+      closeSync(fdOut);
+    }
+  } finally {
+    closeSync(fdIn);
+  }
 }
 
 /**
  * Copy sourceDir into destDir through filter, keeping modes and mtimes. Special files are skipped. When
  * following symlinks, directory loops are cut and dangling links are kept as links. A destination inside the
  * source is never copied into itself. Missing source → ERR_SOURCE_MISSING (exit 14).
+ *
+ * The file system calls are synchronous: a source tree is thousands of small files, and a round trip through
+ * the libuv pool for each of the 5-6 calls per file cost more than the calls themselves (5,001 files: 5.5 s
+ * asynchronous, ~0.5 s synchronous on a loaded 2-core host). The event loop gets a turn every ENTRIES_PER_TURN entries.
  */
 export async function copySource(
   sourceDir: string,
@@ -121,50 +180,62 @@ export async function copySource(
   if (!rootStat.isDirectory()) {
     throw new S2IError('ERR_SOURCE_MISSING', `source ${sourceDir} is not a directory; pass a directory or a git URL`, { exitCode: ExitCode.sourcePath });
   }
-  await mkdir(destDir, { recursive: true });
-  const destReal = await realpath(destDir);
+  mkdirSync(destDir, { recursive: true });
+  const destReal = realpathSync(destDir);
   const totals = { files: 0, bytes: 0 };
   const onPath = new Set<string>();
+  const owner = opts.owner;
+  const own = owner ? (p: string) => lchownSync(p, owner.uid, owner.gid) : () => {};
+  let sinceTurn = 0;
 
   const walk = async (srcAbs: string, dstAbs: string, rel: string): Promise<void> => {
-    const real = await realpath(srcAbs);
+    const real = realpathSync(srcAbs);
     if (real === destReal || onPath.has(real)) return; // copying into itself, or a symlink loop
     onPath.add(real);
-    const entries = (await readdir(srcAbs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries = readdirSync(srcAbs, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const ent of entries) {
+      if (++sinceTurn >= ENTRIES_PER_TURN) {
+        sinceTurn = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       const s = path.join(srcAbs, ent.name);
       const d = path.join(dstAbs, ent.name);
       const r = rel === '' ? ent.name : `${rel}/${ent.name}`;
-      let st = await lstat(s);
+      let st = lstatSync(s);
       if (st.isSymbolicLink()) {
         if (opts.keepSymlinks) {
           if (!filter(r, false)) continue;
-          await symlink(await readlink(s), d);
-          await lutimes(d, st.atimeMs / 1000, st.mtimeMs / 1000).catch(() => {});
+          symlinkSync(readlinkSync(s), d);
+          try {
+            lutimesSync(d, st.atimeMs / 1000, st.mtimeMs / 1000);
+          } catch {
+            /* best effort, as before */
+          }
+          own(d);
           totals.files++;
           continue;
         }
         try {
-          st = await stat(s);
+          st = statSync(s);
         } catch {
           if (!filter(r, false)) continue;
-          await symlink(await readlink(s), d); // dangling: nothing to follow
+          symlinkSync(readlinkSync(s), d); // dangling: nothing to follow
+          own(d);
           totals.files++;
           continue;
         }
       }
       if (st.isDirectory()) {
         if (!filter(r, true)) continue;
-        if ((await realpath(s)) === destReal) continue; // the destination lives inside the source
-        await mkdir(d, { recursive: true, mode: 0o700 });
+        if (realpathSync(s) === destReal) continue; // the destination lives inside the source
+        mkdirSync(d, { recursive: true, mode: 0o700 });
         await walk(s, d, r);
-        await chmod(d, st.mode & 0o7777);
-        await utimes(d, st.atimeMs / 1000, st.mtimeMs / 1000);
+        chmodSync(d, st.mode & 0o7777);
+        utimesSync(d, st.atimeMs / 1000, st.mtimeMs / 1000);
+        own(d);
       } else if (st.isFile()) {
         if (!filter(r, false)) continue;
-        await copyFile(s, d);
-        await chmod(d, st.mode & 0o7777);
-        await utimes(d, st.atimeMs / 1000, st.mtimeMs / 1000);
+        copyFileData(s, d, st, owner);
         totals.files++;
         totals.bytes += st.size;
       }
@@ -173,5 +244,6 @@ export async function copySource(
     onPath.delete(real);
   };
   await walk(sourceDir, destDir, '');
+  own(destDir);
   return totals;
 }

@@ -6,14 +6,14 @@
 // 0 = caller, 1..N = the range); only then does it exec node. The exec must come after the maps: capabilities
 // are computed at execve, and a process exec'd while its uid is still unmapped has none in the namespace. Without a range: `unshare -U -m -r` (only the caller mapped,
 // every file owned by it: the single-ID fallback), with a warning.
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Socket } from 'node:net';
 import { S2IError } from '../errors.js';
 import { callerSubIds, mapArgs } from './idmap.js';
+import { NAMESPACE_ENV as ENV_FLAG, ROOT_UNSHARE_ARGS, runUnshared } from './unshare.js';
 
 const execFileP = promisify(execFile);
-const ENV_FLAG = 'OCI_S2I_NAMESPACE';
 
 export type NamespaceMode = 'root' | 'userns' | 'userns-single';
 
@@ -52,7 +52,7 @@ export async function reexecInNamespace(argv: string[], opts: ReexecOptions = {}
   }
   const unshareArgs =
     mode === 'root'
-      ? ['-m', '--propagation', 'private']
+      ? [...ROOT_UNSHARE_ARGS]
       : mode === 'userns'
         ? ['-U', '-m', '--propagation', 'private']
         : ['-U', '-m', '--propagation', 'private', '-r'];
@@ -62,29 +62,17 @@ export async function reexecInNamespace(argv: string[], opts: ReexecOptions = {}
     mode === 'userns'
       ? ['/bin/sh', '-c', 'printf r >&3; read -r ok <&3; exec 3<&-; [ "$ok" = g ] || exit 1; exec "$@"', 'oci-s2i-userns', ...cmd]
       : cmd;
-  const child = spawn('unshare', [...unshareArgs, '--', ...wrapped], {
-    stdio: mode === 'userns' ? ['inherit', 'inherit', 'inherit', 'pipe'] : 'inherit',
-    env,
-  });
-  const forward = (sig: NodeJS.Signals) => () => {
-    if (child.exitCode === null) child.kill(sig);
-  };
-  const onInt = forward('SIGINT');
-  const onTerm = forward('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
+  const { child, exited: raw, dispose } = runUnshared(unshareArgs, wrapped, { env, stdio: mode === 'userns' ? ['inherit', 'inherit', 'inherit', 'pipe'] : 'inherit' });
   try {
-    const exited = new Promise<number>((resolve, reject) => {
-      child.once('error', (e) =>
-        reject(new S2IError('ERR_NAMESPACE', `cannot start \`unshare\` (util-linux): ${e.message}; install util-linux`, { cause: e })),
-      );
-      child.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 128 + 15)));
+    const exited = raw.catch((e: Error) => {
+      throw new S2IError('ERR_NAMESPACE', `cannot start \`unshare\` (util-linux): ${e.message}; install util-linux`, { cause: e });
     });
     if (mode === 'userns') {
       const sock = child.stdio[3] as Socket;
       await new Promise<void>((resolve, reject) => {
         sock.once('data', () => resolve());
         sock.once('error', reject);
+        exited.catch(reject);
         child.once('exit', () => reject(new S2IError('ERR_NAMESPACE', 'the namespace child exited before it was ready')));
       });
       const pid = String(child.pid);
@@ -102,7 +90,6 @@ export async function reexecInNamespace(argv: string[], opts: ReexecOptions = {}
     }
     return await exited;
   } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+    dispose();
   }
 }

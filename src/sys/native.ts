@@ -1,6 +1,7 @@
 // Loads build/native.node: the syscalls Node lacks (mknod, xattrs, mount). See native/sys.c. And, when it was
 // built (libdeflate present), build/deflate.node: block deflate for parallel gzip. See native/deflate.c.
 import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -47,16 +48,36 @@ export interface NativeDeflate {
 let loaded: NativeSys | undefined;
 let deflate: NativeDeflate | null | undefined;
 
-function projectRoot(): string {
-  // dist/src/sys -> project root
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+let root: string | undefined;
+
+/**
+ * The package directory (build/, package.json): the nearest ancestor of this module holding oci-s2i's
+ * package.json. This module runs from dist/src/sys/ (tsc output) or from the one-file CLI bundle in
+ * dist/bundle/, so the depth is not fixed.
+ */
+export function packageRoot(): string {
+  if (root !== undefined) return root;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    const pkg = path.join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'oci-s2i') return (root = dir);
+      } catch {
+        /* not ours: keep looking */
+      }
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+  // Not found (a copied dist/ without package.json): dist/src/sys -> project root.
+  return (root = path.resolve(here, '..', '..', '..'));
 }
 
 /** The libdeflate bindings, or null when build/deflate.node was not built (no libdeflate on the build machine). */
 export function nativeDeflate(): NativeDeflate | null {
   if (deflate !== undefined) return deflate;
   try {
-    deflate = createRequire(import.meta.url)(path.join(projectRoot(), 'build', 'deflate.node')) as NativeDeflate;
+    deflate = createRequire(import.meta.url)(path.join(packageRoot(), 'build', 'deflate.node')) as NativeDeflate;
   } catch {
     deflate = null;
   }
@@ -66,10 +87,9 @@ export function nativeDeflate(): NativeDeflate | null {
 /** The native bindings; throws a clear error when the addon was not built. */
 export function native(): NativeSys {
   if (loaded) return loaded;
-  const root = projectRoot();
   const require = createRequire(import.meta.url);
   try {
-    loaded = require(path.join(root, 'build', 'native.node')) as NativeSys;
+    loaded = require(path.join(packageRoot(), 'build', 'native.node')) as NativeSys;
   } catch (e) {
     const err = new Error(`native helper build/native.node is missing or broken: run \`npm run build\` (${(e as Error).message})`);
     (err as Error & { code: string }).code = 'ERR_NATIVE_MISSING';

@@ -123,6 +123,25 @@ t.test('a second build with the same builder fetches no builder blob and uploads
   const uploads = proxy.stats.count('POST', /\/blobs\/uploads\//);
   t.ok(uploads <= 2, `at most two upload sessions (new layer, config), saw ${uploads}`);
   t.equal(proxy.stats.count('PUT', /\/manifests\//), 1);
+  // The new layer and config are small: each goes up as POST + one PUT with its body, no PATCH, no HEAD first.
+  t.equal(proxy.stats.count('PATCH'), 0, 'no PATCH for small blobs');
+  t.equal(proxy.stats.count('PUT', /\/blobs\/uploads\//), 2, 'one PUT per new blob');
+  t.equal(proxy.stats.count('HEAD'), 2, 'only the builder layers are looked for');
+  t.ok(proxy.stats.requests.length <= 8, `a handful of requests in all: ${proxy.stats.requests.map((r) => `${r.method} ${r.path}`).join(', ')}`);
+});
+
+t.test('as root the default runtime is crun, and the overlay upper is volatile (no sync at unmount)', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
+  const b = await builder('t/builder-default-rt');
+  const root = mkdtempSync(path.join(tmp, 'root-'));
+  const r = await runCli(['build', source(), b, `${registry.host}/t/app-default-rt:1`, '--root', root, '--json', '-q', '--save-temp-dir']);
+  t.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { runtime: string; tempDir: string };
+  const crun = ['/usr/bin/crun', '/usr/sbin/crun', '/usr/local/bin/crun'].some((p) => existsSync(p));
+  t.equal(out.runtime, crun ? 'crun' : 'runc');
+  t.ok(existsSync(path.join(out.tempDir, 'work', 'work', 'incompat', 'volatile')), 'overlay mounted with volatile');
+  const explicit = await runCli(['build', source(), b, `${registry.host}/t/app-default-rt:2`, '--root', root, '--json', '-q', '--runtime', 'runc']);
+  t.equal(explicit.code, 0, explicit.stderr);
+  t.equal((JSON.parse(explicit.stdout.trim().split('\n').pop()!) as { runtime: string }).runtime, 'runc', '--runtime is kept');
 });
 
 t.test('crun runtime (private cgroup2 mount on hybrid hosts)', async (t) => {

@@ -1,7 +1,7 @@
 // Unprivileged test users (CI runs as root): created once with useradd, which gives them a subordinate ID
 // range; `withoutSubIds` removes the range to test the single-ID fallback.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, cpSync, mkdtempSync, readFileSync, chmodSync } from 'node:fs';
+import { accessSync, constants, cpSync, existsSync, mkdtempSync, readFileSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from './cli.js';
@@ -60,7 +60,8 @@ export function cliFor(user: TestUser): string {
   } catch {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-cli-'));
     chmodSync(dir, 0o755);
-    for (const p of ['bin', 'dist/src', 'build', 'node_modules', 'package.json']) {
+    for (const p of ['bin', 'dist/src', 'dist/bundle', 'build', 'node_modules', 'package.json']) {
+      if (p === 'dist/bundle' && !existsSync(path.join(projectRoot, p))) continue; // only tsc ran: the CLI runs dist/src
       cpSync(path.join(projectRoot, p), path.join(dir, p), { recursive: true });
     }
     execFileSync('chmod', ['-R', 'a+rX', dir]);

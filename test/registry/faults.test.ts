@@ -86,6 +86,44 @@ t.test('faults through the proxy', async (t) => {
     t.equal(await one.repository(proxy.host, 'faults/one').blobExists(blob(data)), true);
   });
 
+  t.test('a small blob goes up as POST + one PUT with its body; a failed PUT is retried with a new session', async (t) => {
+    const data = randomBytes(3000);
+    await repo.pushBlob(blob(data), opener(data));
+    t.same(proxy.stats.requests.map((r) => `${r.method} ${r.status}`), ['POST 202', 'PUT 201'], 'two requests, no PATCH, no HEAD');
+    t.equal(proxy.stats.requestBytes('PUT', '/blobs/uploads/'), data.length);
+    proxy.stats.reset();
+    const other = randomBytes(3000);
+    proxy.setFault({ kind: 'status', status: 500, method: 'PUT', path: '/blobs/uploads/' });
+    await repo.pushBlob(blob(other), opener(other));
+    t.equal(proxy.pending(), 0, 'the fault fired');
+    t.equal(proxy.stats.count('POST', '/blobs/uploads/'), 2, 'a new session after the failed PUT');
+    t.equal(proxy.stats.count('PUT', '/blobs/uploads/'), 2);
+    t.ok((await readAll(await repo.fetchBlob(blob(other)))).equals(other), 'the registry holds the right bytes');
+    // Bigger than a chunk: PATCH chunks, resumable.
+    proxy.stats.reset();
+    const big = randomBytes(CHUNK + 1);
+    await repo.pushBlob(blob(big), opener(big));
+    t.equal(proxy.stats.count('PATCH'), 2);
+  });
+
+  t.test('a blob within one chunk is streamed in one PUT; a cut PUT starts over; a wrong-sized source fails', async (t) => {
+    const mid = new RegistryClient({ chunkSize: 1024 * 1024, retry: { baseDelayMs: 1, maxDelayMs: 5 } });
+    t.teardown(() => mid.close());
+    const r = mid.repository(proxy.host, 'faults/mid');
+    const data = randomBytes(600 * 1024);
+    proxy.setFault({ kind: 'cut-request', method: 'PUT', path: '/blobs/uploads/', afterBytes: 100 * 1024 });
+    const offsets: number[] = [];
+    await r.pushBlob(blob(data), opener(data, offsets));
+    t.equal(proxy.pending(), 0, 'the cut happened');
+    t.same(offsets, [0, 0], 'the content was opened again from the start');
+    t.equal(proxy.stats.count('PATCH'), 0, 'no PATCH');
+    t.equal(proxy.stats.count('POST', '/blobs/uploads/'), 2, 'a new session after the cut');
+    t.ok((await readAll(await r.fetchBlob(blob(data)))).equals(data), 'the registry holds the right bytes');
+    const other = randomBytes(400 * 1024);
+    await t.rejects(r.pushBlob({ ...blob(other), size: other.length + 10 }, opener(other)), { code: 'ERR_SIZE_MISMATCH' });
+    await t.rejects(r.pushBlob({ ...blob(other.subarray(0, other.length - 10)), size: other.length - 10 }, opener(other)), { code: 'ERR_SIZE_MISMATCH' });
+  });
+
   t.test('429 with Retry-After, then success', async (t) => {
     const data = randomBytes(100);
     await repo.pushBlob(blob(data), opener(data));

@@ -19,7 +19,7 @@ export const buildImageCommand: Command = {
     { name: 'squash', type: 'boolean', description: 'one new layer for all instructions instead of one per instruction' },
     { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'base image platform to pick from a manifest list/index (default: this host)' },
     { name: 'pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the base image manifest from its registry', default: 'if-not-present' },
-    { name: 'runtime', type: 'string', value: 'runc|crun|PATH', description: 'OCI runtime for RUN (default: crun on cgroup v2 hosts, else runc)' },
+    { name: 'runtime', type: 'string', value: 'runc|crun|PATH', description: 'OCI runtime for RUN (default: crun where it runs: cgroup v2 hosts, and as root everywhere; else runc)' },
     { name: 'network', type: 'string', value: 'host|none', description: 'network for RUN', default: 'host' },
     { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the manifest digest to FILE' },
     { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },

@@ -17,7 +17,7 @@ export const buildParams: Param[] = [
   { name: 'check', type: 'string', value: 'ocp4.6|quay-legacy|none', description: 'refuse to push a result this importer would reject (default ocp4.6 with --format docker)' },
   { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'builder platform to pick from a manifest list/index (default: this host)' },
   { name: 'pull-policy', short: 'p', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the builder manifest from its registry', default: 'if-not-present' },
-  { name: 'runtime', type: 'string', value: 'runc|crun|PATH', description: 'OCI runtime (default: crun on cgroup v2 hosts, else runc)' },
+  { name: 'runtime', type: 'string', value: 'runc|crun|PATH', description: 'OCI runtime (default: crun where it runs: cgroup v2 hosts, and as root everywhere; else runc)' },
   { name: 'env', short: 'e', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'environment for assemble, kept in the image' },
   { name: 'environment-file', short: 'E', type: 'string', multiple: true, value: 'FILE', description: 'file of NAME=VALUE lines, order kept' },
   { name: 'build-env', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'environment for assemble only, never stored in the image' },
@@ -166,7 +166,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   if (ctx.global.json) {
-    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, push: result.push, tempDir: result.tempDir }) + '\n');
+    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, push: result.push, tempDir: result.tempDir }) + '\n');
   } else {
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
     if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully: ${result.reference}\n`);

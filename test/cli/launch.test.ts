@@ -1,0 +1,82 @@
+// The launcher (bin/oci-s2i.js → src/cli/launch.ts): which calls go straight under `unshare` without loading
+// the CLI, what that command line is, that its exit code comes back, and that the bundle and the tsc output
+// behave alike.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { commandEntries } from '../../src/cli/main.js';
+import { entersNamespaceDirectly, namespaceCommands, useBundle, bundleFile } from '../../src/cli/launch.js';
+import { cliPath, projectRoot, runCli } from '../helpers/cli.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-launch-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** This environment as a caller outside the namespace has it. */
+function outsideEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.OCI_S2I_NAMESPACE;
+  return env;
+}
+
+t.test('the launcher and the command table agree on which commands run in the namespace', async (t) => {
+  t.same([...namespaceCommands].sort(), commandEntries.filter((e) => e.needsNamespace).map((e) => e.name).sort());
+});
+
+t.test('only root calls of namespace commands, outside the namespace and without --help, go straight in', async (t) => {
+  const cases: Array<[string[], NodeJS.ProcessEnv, number, boolean]> = [
+    [['build', 'src', 'b', 't'], {}, 0, true],
+    [['build-image', '-t', 'x', '.'], {}, 0, true],
+    [['build', 'src', 'b', 't'], {}, 1000, false],
+    [['build', 'src', 'b', 't'], { OCI_S2I_NAMESPACE: 'root' }, 0, false],
+    [['build', '--help'], {}, 0, false],
+    [['build', '-h'], {}, 0, false],
+    [['copy', 'a', 'b'], {}, 0, false],
+    [['version'], {}, 0, false],
+    [[], {}, 0, false],
+  ];
+  for (const [argv, env, uid, want] of cases) t.equal(entersNamespaceDirectly(argv, env, uid), want, `${argv.join(' ') || '(none)'} uid ${uid} ${JSON.stringify(env)}`);
+});
+
+t.test('as root, `build` runs `unshare -m --propagation private -- node <launcher> build …` and exits with its code', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
+  // A stand-in for util-linux unshare, first on PATH: records what it was given and exits 7.
+  const bin = path.join(tmp, 'bin');
+  const out = path.join(tmp, 'unshare.out');
+  spawnSync('mkdir', ['-p', bin]);
+  writeFileSync(path.join(bin, 'unshare'), `#!/bin/sh\nprintf '%s\\n' "$@" > ${out}\necho "ns=$OCI_S2I_NAMESPACE" >> ${out}\nexit 7\n`);
+  chmodSync(path.join(bin, 'unshare'), 0o755);
+  const r = spawnSync(process.execPath, [cliPath, 'build', 'SRC', 'BUILDER', 'TAG', '--root', tmp], {
+    cwd: projectRoot,
+    env: { ...outsideEnv(), PATH: `${bin}:${process.env.PATH}` },
+    encoding: 'utf8',
+  });
+  t.equal(r.status, 7, r.stderr);
+  const lines = readFileSync(out, 'utf8').trim().split('\n');
+  t.same(lines.slice(0, 4), ['-m', '--propagation', 'private', '--']);
+  t.equal(lines[4], process.execPath);
+  t.same(lines.slice(-8, -1), [cliPath, 'build', 'SRC', 'BUILDER', 'TAG', '--root', tmp]);
+  t.equal(lines.at(-1), 'ns=root');
+});
+
+t.test('without `unshare` the CLI reports it the usual way', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
+  const r = spawnSync(process.execPath, [cliPath, 'build', 'SRC', 'BUILDER', 'TAG', '--root', tmp], {
+    cwd: projectRoot,
+    env: { ...outsideEnv(), PATH: path.join(tmp, 'empty-path') },
+    encoding: 'utf8',
+  });
+  t.not(r.status, 0);
+  t.match(r.stderr, /cannot start `unshare` \(util-linux\)/);
+});
+
+t.test('the bundle is current after a build, and it behaves like the tsc output', async (t) => {
+  t.ok(useBundle({}), `${bundleFile} exists and is not older than dist/src`);
+  t.notOk(useBundle({ OCI_S2I_NO_BUNDLE: '1' }));
+  for (const args of [['version', '--json'], ['build', '--help'], ['nonsense']]) {
+    const bundled = await runCli(args);
+    const plain = await runCli(args, { env: { OCI_S2I_NO_BUNDLE: '1' } });
+    t.equal(bundled.code, plain.code, args.join(' '));
+    t.equal(bundled.stdout, plain.stdout, args.join(' '));
+    t.equal(bundled.stderr, plain.stderr, args.join(' '));
+  }
+});
