@@ -105,7 +105,7 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
     ...(cold ? { before: async () => rmSync(root, { recursive: true, force: true }) } : {}),
     async run() {
       proxy.stats.reset();
-      const m = await measure([process.execPath, ctx.cli, 'build', source, builder, `${host}/bench/app-oci-s2i:latest`, '--root', root, '--json', '-q']);
+      const m = await measure([ctx.cli, 'build', source, builder, `${host}/bench/app-oci-s2i:latest`, '--root', root, '--json', '-q']);
       const j = JSON.parse(m.stdout.trim().split('\n').pop()!) as BuildJson;
       return fromMeasured(m, {
         bytesSent: proxy.stats.requestBytes(),
@@ -121,7 +121,7 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
   const buildahSkip = missingTools('buildah', ...(isRoot ? [] : ['newuidmap']));
   const context = path.join(work, 'containerfile');
   if (!buildahSkip) {
-    await measure([process.execPath, ctx.cli, 'build', source, builder, '--as-dockerfile', path.join(context, 'Containerfile'), '-q']);
+    await measure([ctx.cli, 'build', source, builder, '--as-dockerfile', path.join(context, 'Containerfile'), '-q']);
   }
   const driver = buildahDriver();
   const buildah = (name: string, store: string, cold: boolean): Variant => {

@@ -35,7 +35,7 @@ async function one(ctx: BenchContext, tree: Tree, outDir: string): Promise<Compa
     ours: true,
     after: clean,
     async run() {
-      const m = await measure([process.execPath, ctx.cli, 'layer', tree.dir, '-o', file, '--json', ...args]);
+      const m = await measure([ctx.cli, 'layer', tree.dir, '-o', file, '--json', ...args]);
       const r = JSON.parse(m.stdout) as { size: number; uncompressedSize: number; ms: number };
       tarBytes = r.uncompressedSize;
       return fromMeasured(m, { outputBytes: r.size, engineMs: r.ms });

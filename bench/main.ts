@@ -14,7 +14,7 @@ import { buildBench } from './build.js';
 import { pullBench } from './pull.js';
 
 export interface BenchContext {
-  /** bin/oci-s2i.js */
+  /** bin/oci-s2i: the command users run (a shell launcher; see the script) */
   cli: string;
   runs: number;
   /** Debian + Go builder (debootstrap) instead of busybox. */
@@ -58,7 +58,7 @@ async function main(): Promise<number> {
     return 64;
   }
   const ctx: BenchContext = {
-    cli: path.join(projectRoot, 'bin', 'oci-s2i.js'),
+    cli: path.join(projectRoot, 'bin', 'oci-s2i'),
     runs,
     go: values.go === true,
     only: new Set(names),

@@ -444,7 +444,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       if (!opts.saveTempDir && layer.entries > BACKGROUND_REMOVAL_ENTRIES) scratchRemoval = removeTrees(rootfs.scratchDirs());
     }
     const layerDesc: Descriptor = { mediaType: newLayerType, digest: layer.digest, size: layer.size };
-    await engine.store.put(layerDesc, createReadStream(layerFile));
+    await engine.store.adopt(layerDesc, layerFile); // written and digested in one pass just now: linked, not re-read
     const labels = labelsOn(base.config.config?.Labels ?? {});
 
     // Builder layers the format cannot carry (zstd, plain tar → Docker) become gzip, diffIDs unchanged.

@@ -119,6 +119,35 @@ export class BlobStore {
     }
   }
 
+  /**
+   * Stores a file this process wrote and digested while writing it (a layer from `writeLayerFile`), by
+   * hard-linking it into place: no second read and hash of bytes that never left the process. The file must not
+   * change afterwards (it becomes the blob). Its size is checked; on another filesystem it is copied and
+   * verified like `put`.
+   */
+  async adopt(desc: Descriptor, file: string): Promise<void> {
+    const { algorithm, hex } = parseDigest(desc.digest);
+    const st = await fs.stat(file);
+    if (!st.isFile() || st.size !== desc.size) {
+      throw new S2IError('ERR_DIGEST_MISMATCH', `${file} is ${st.size} bytes, not the ${desc.size} of ${desc.digest}; nothing was stored`);
+    }
+    if (await this.has(desc.digest)) return this.touch(desc.digest);
+    const lock = await acquireLock(lockPath(path.join(this.root, lockDir), `blob-${algorithm}-${hex}`), { done: () => this.has(desc.digest) });
+    if (lock === null) return;
+    try {
+      if (await this.has(desc.digest)) return;
+      await fs.link(file, this.path(desc.digest));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return; // the same bytes got there first
+      if (code !== 'EXDEV' && code !== 'EPERM') throw e;
+      await lock.release();
+      return this.put(desc, createReadStream(file)); // another filesystem (or no hard links): copy and verify
+    } finally {
+      await lock.release();
+    }
+  }
+
   async putBytes(bytes: Buffer, mediaType: string): Promise<Descriptor> {
     const desc: Descriptor = { mediaType, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length };
     await this.put(desc, Readable.from([bytes]));

@@ -3,7 +3,7 @@
 // behave alike.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { commandEntries } from '../../src/cli/main.js';
@@ -79,4 +79,45 @@ t.test('the bundle is current after a build, and it behaves like the tsc output'
     t.equal(bundled.stdout, plain.stdout, args.join(' '));
     t.equal(bundled.stderr, plain.stderr, args.join(' '));
   }
+});
+
+t.test('bin/oci-s2i (the command on PATH): root namespace commands are exec\'d under unshare with no Node in between', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
+  const shCli = path.join(projectRoot, 'bin', 'oci-s2i');
+  const bin = path.join(tmp, 'shbin');
+  const out = path.join(tmp, 'sh-unshare.out');
+  spawnSync('mkdir', ['-p', bin]);
+  // Records its arguments, the namespace mode and its own pid's parent command: exec means the parent of this
+  // stand-in is whatever started bin/oci-s2i (here: this test's Node), not a launcher process in between.
+  writeFileSync(path.join(bin, 'unshare'), `#!/bin/sh\nprintf '%s\\n' "$@" > ${out}\necho "ns=$OCI_S2I_NAMESPACE" >> ${out}\necho "ppid=$PPID" >> ${out}\nexit 9\n`);
+  chmodSync(path.join(bin, 'unshare'), 0o755);
+  const env = { ...outsideEnv(), PATH: `${bin}:${process.env.PATH}` };
+  const r = spawnSync(shCli, ['build', 'SRC', 'BUILDER', 'TAG', '--root', tmp], { cwd: projectRoot, env, encoding: 'utf8' });
+  t.equal(r.status, 9, r.stderr);
+  const lines = readFileSync(out, 'utf8').trim().split('\n');
+  t.same(lines.slice(0, 5), ['-m', '--propagation', 'private', '--', 'node']);
+  t.same(lines.slice(5, 12), [cliPath, 'build', 'SRC', 'BUILDER', 'TAG', '--root', tmp]);
+  t.equal(lines[12], 'ns=root');
+  t.equal(lines[13], `ppid=${process.pid}`, 'unshare replaced the shell: no process in between');
+
+  rmSync(out, { force: true });
+  for (const args of [['build', '--help'], ['version'], ['copy', '--help']]) {
+    const x = spawnSync(shCli, args, { cwd: projectRoot, env, encoding: 'utf8' });
+    t.equal(x.status, 0, `${args.join(' ')}: ${x.stderr}`);
+    t.notOk(readFileSync(out, { flag: 'a+' }).length, `${args.join(' ')} does not go under unshare`);
+  }
+  const inside = spawnSync(shCli, ['build', '--help'], { cwd: projectRoot, env: { ...env, OCI_S2I_NAMESPACE: 'root' }, encoding: 'utf8' });
+  t.equal(inside.status, 0, 'already inside: runs directly');
+  // A PATH with what the script needs but no unshare.
+  const bare = path.join(tmp, 'bare');
+  spawnSync('mkdir', ['-p', bare]);
+  for (const tool of ['dirname', 'readlink', 'id']) symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), path.join(bare, tool));
+  symlinkSync(process.execPath, path.join(bare, 'node'));
+  const noUnshare = spawnSync(shCli, ['build', 'SRC', 'BUILDER', 'TAG', '--root', tmp], { cwd: projectRoot, env: { ...outsideEnv(), PATH: bare }, encoding: 'utf8' });
+  t.match(noUnshare.stderr, /cannot start `unshare` \(util-linux\)/, 'no unshare: the Node launcher explains');
+});
+
+t.test('bin/oci-s2i and launch.ts list the same namespace commands', async (t) => {
+  const script = readFileSync(path.join(projectRoot, 'bin', 'oci-s2i'), 'utf8');
+  const listed = /^\s+([a-z|-]+)\)\n/m.exec(script)?.[1]?.split('|') ?? [];
+  t.same(listed.sort(), [...namespaceCommands].sort());
 });

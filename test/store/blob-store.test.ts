@@ -82,6 +82,30 @@ t.test('digest or size mismatch stores nothing', async (t) => {
   await t.rejects(store.readBytes(good.digest, 100), { code: 'ERR_DIGEST_MISMATCH' });
 });
 
+t.test('adopt: a file this process wrote and digested is linked into place, not re-read', async (t) => {
+  const root = await tmpRoot(t);
+  const store = await BlobStore.open(root);
+  const d = descOf(blob);
+  const file = path.join(root, 'layer.tar.gz');
+  await fs.writeFile(file, blob);
+  await store.adopt(d, file);
+  t.equal(await store.has(d.digest), true);
+  const [a, b] = await Promise.all([fs.stat(file), fs.stat(store.path(d.digest))]);
+  t.equal(a.ino, b.ino, 'hard-linked: the same inode, no copy');
+  t.same(await store.readBytes(d.digest, blob.length), blob);
+  await store.adopt(d, file); // already there: fine
+  await fs.rm(file);
+  t.equal(await store.has(d.digest), true, 'the blob outlives the build file');
+
+  const other = Buffer.from('other bytes');
+  const f2 = path.join(root, 'other');
+  await fs.writeFile(f2, other);
+  await t.rejects(store.adopt({ ...descOf(other), size: other.length + 1 }, f2), { code: 'ERR_DIGEST_MISMATCH' }, 'a size that does not match stores nothing');
+  t.equal(await store.has(descOf(other).digest), false);
+  await t.rejects(store.adopt(descOf(other), path.join(root, 'missing')), { code: 'ENOENT' });
+  t.same((await fs.readdir(path.join(root, 'locks'))).filter((n) => n.startsWith('blob')), [], 'locks released');
+});
+
 t.test('8 concurrent puts of one blob in process', async (t) => {
   const root = await tmpRoot(t);
   const store = await BlobStore.open(root);
