@@ -1,5 +1,5 @@
 'use strict'
-// What oci-s2i uses of undici (Agent and Dispatcher#request, `request`, interceptors.redirect),
+// What oci-s2i uses of undici (Agent and Dispatcher#request, `request`, interceptors.redirect, buildConnector),
 // for the CLI bundle only (scripts/bundle.mjs maps `undici` here). undici's index also sets up fetch,
 // WebSocket, EventSource, cookies, caches and mocks, and through `globalThis.Headers` makes Node load its own
 // bundled copy of undici: ~40 ms of every CLI start for code the CLI never calls. Pinned to the undici version
@@ -7,6 +7,7 @@
 const Dispatcher = require('undici/lib/dispatcher/dispatcher')
 const Agent = require('undici/lib/dispatcher/agent')
 const api = require('undici/lib/api')
+const buildConnector = require('undici/lib/core/connect')
 const { getGlobalDispatcher, setGlobalDispatcher } = require('undici/lib/global')
 
 Object.assign(Dispatcher.prototype, api)
@@ -27,6 +28,7 @@ function request (url, opts = {}) {
 module.exports = {
   Dispatcher,
   Agent,
+  buildConnector,
   getGlobalDispatcher,
   setGlobalDispatcher,
   request,

@@ -340,9 +340,15 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     });
 
     const assemblePath = scriptPathInImage('assemble', scripts.get('assemble')!, destination);
-    // The push's registry protocol probe (and the TLS set-up it takes) runs once the container is started:
-    // assemble keeps it busy and this process idle.
-    const preparePush = targetLoc.transport === 'docker' && !opts.noPush ? () => engine.client.prepare(targetLoc.ref.registry) : undefined;
+    // The push's registry protocol probe (and the TLS set-up it takes) and the upload sessions for the new layer
+    // and the config start once the container is started: assemble keeps it busy and this process idle.
+    const preparePush =
+      targetLoc.transport === 'docker' && !opts.noPush
+        ? () => {
+            engine.client.prepare(targetLoc.ref.registry);
+            engine.client.openUploadsAhead(targetLoc.ref.registry, targetLoc.ref.repository, 2);
+          }
+        : undefined;
     const result = await steps.run('assemble', () =>
       runScript({
         runtime,

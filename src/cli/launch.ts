@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { NAMESPACE_ENV, ROOT_UNSHARE_ARGS, runUnshared } from '../sandbox/unshare.js';
+import { relocateExtraCa } from '../sys/extra-ca-env.js';
 
 /** Commands that run inside the private (user) namespace; main.ts's commandEntries mark the same ones. */
 export const namespaceCommands: ReadonlySet<string> = new Set(['build', 'build-image', 'run', 'cache', 'usage', 'rebuild']);
@@ -79,7 +80,7 @@ export async function launch(argv: string[]): Promise<void> {
   const bundle = useBundle();
   if (entersNamespaceDirectly(argv)) {
     // The namespaced process starts at this launcher again (it goes on to the bundle or the tsc output).
-    const run = runUnshared(ROOT_UNSHARE_ARGS, [process.execPath, ...process.execArgv, launcherEntry(), ...argv], { env: { ...process.env, [NAMESPACE_ENV]: 'root' } });
+    const run = runUnshared(ROOT_UNSHARE_ARGS, [process.execPath, ...process.execArgv, launcherEntry(), ...argv], { env: relocateExtraCa({ ...process.env, [NAMESPACE_ENV]: 'root' }) });
     let code: number | undefined;
     try {
       code = await run.exited;

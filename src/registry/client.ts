@@ -69,7 +69,14 @@ const tagRe = /^[\w][\w.-]{0,127}$/;
 const hostLabel = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
 const registryRe = new RegExp(`^(?:${hostLabel}(?:\\.${hostLabel})*|\\[[0-9A-Fa-f:.]+\\])(?::\\d{1,5})?$`);
 
+interface UploadSession {
+  location: URL;
+  minChunk: number;
+}
+
 interface ClientContext {
+  /** Upload sessions opened ahead of time, per `registry/repository` (RegistryClient.openUploadsAhead). */
+  ahead: Map<string, Array<Promise<UploadSession | undefined>>>;
   http: HttpClient;
   onProgress: ProgressSink;
   signal: AbortSignal | undefined;
@@ -117,6 +124,7 @@ export class RegistryClient {
       plainHttp: opts.plainHttp,
       chunkSize: Math.max(0, opts.chunkSize ?? DEFAULT_CHUNK_SIZE),
       concurrency: this.concurrency,
+      ahead: new Map(),
     };
   }
 
@@ -162,6 +170,29 @@ export class RegistryClient {
     this.ctx.http.originFor(registry, this.ctx.plainHttp, this.ctx.signal).catch(() => {});
   }
 
+  /**
+   * Opens `count` blob upload sessions in `repository` now, in the background (the POST of distribution-spec
+   * "Pushing blobs", which answers a Location to upload to): a build knows while its assemble runs that it
+   * will upload its new layer and config, and on a registry that takes ~65 ms per POST (distribution 2.8 here)
+   * the uploads then start with their PUT. The next uploads to that repository take these sessions first; one
+   * that fails is replaced by a fresh one. Never fails: a problem shows on the upload.
+   */
+  openUploadsAhead(registry: string, repository: string, count: number): void {
+    let repo: Repository;
+    try {
+      repo = this.repository(registry, repository);
+    } catch {
+      return;
+    }
+    const key = `${registry}/${repository}`;
+    const list = this.ctx.ahead.get(key) ?? [];
+    for (let i = 0; i < count; i++) {
+      const s = repo.openSession('open an upload session ahead').catch(() => undefined);
+      list.push(s);
+    }
+    this.ctx.ahead.set(key, list);
+  }
+
   /** `registry` is host[:port] as in a Reference (docker.io is mapped to its API host here). */
   repository(registry: string, repository: string): Repository {
     checkRegistry(registry);
@@ -175,6 +206,17 @@ export class RegistryClient {
   }
 
   async close(): Promise<void> {
+    // Sessions opened ahead and never used: cancel them (best effort, distribution-spec "Canceling an upload"),
+    // so the registry does not keep them until it purges old uploads.
+    const unused = [...this.ctx.ahead].flatMap(([key, list]) => list.map((p) => ({ key, p })));
+    this.ctx.ahead.clear();
+    await Promise.all(
+      unused.map(async ({ key, p }) => {
+        const s = await p;
+        const slash = key.indexOf('/');
+        if (s) await this.repository(key.slice(0, slash), key.slice(slash + 1)).cancelSession(s.location).catch(() => undefined);
+      }),
+    );
     await this.ctx.http.close();
   }
 }
@@ -461,6 +503,7 @@ export class Repository {
    */
   private async pushWhole(desc: Descriptor, content: () => Promise<Buffer | Readable>, what: string): Promise<void> {
     const policy = this.ctx.http.retryPolicy;
+    let sessionLost = false;
     for (let failures = 0; ; ) {
       try {
         const session = await this.startUpload(what);
@@ -483,6 +526,11 @@ export class Repository {
         checkAnnouncedDigest(res, desc.digest, what);
         return;
       } catch (e) {
+        // A session the registry no longer knows (purged, or one opened ahead that expired): a new one, once.
+        if (isUploadUnknown(e) && !sessionLost) {
+          sessionLost = true;
+          continue;
+        }
         if (!isTransientUploadError(e) || ++failures >= policy.attempts) throw e;
         await sleep(backoffDelay(failures, policy), this.ctx.signal);
         if (await this.blobExists(desc)) return; // the PUT landed; only its answer was lost
@@ -544,7 +592,24 @@ export class Repository {
     }
   }
 
-  private async startUpload(what: string): Promise<{ location: URL; minChunk: number }> {
+  /** A session for a new upload: one opened ahead (openUploadsAhead) when there is one, else a new one. */
+  private async startUpload(what: string): Promise<UploadSession> {
+    const ahead = this.ctx.ahead.get(`${this.registry}/${this.name}`);
+    while (ahead && ahead.length > 0) {
+      const s = await ahead.shift();
+      if (s) return s;
+    }
+    return this.openSession(what);
+  }
+
+  /** DELETE of an upload session's Location: the registry drops what it holds of it. */
+  async cancelSession(location: URL): Promise<void> {
+    const res = await this.send({ method: 'DELETE', url: location, scopes: this.pushScopes, expect: [204, 404], what: 'cancel an upload session', retry: false });
+    await discard(res.body);
+  }
+
+  /** POST …/blobs/uploads/: a new upload session. */
+  async openSession(what: string): Promise<UploadSession> {
     const res = await this.send({
       method: 'POST',
       url: await this.url('blobs/uploads/'),
@@ -871,6 +936,11 @@ function checkAnnouncedDigest(res: HttpResponse, digest: string, what: string): 
 }
 
 /** A dropped connection or a status worth retrying: the upload is tried again. */
+/** 404 on an upload session URL (distribution-spec BLOB_UPLOAD_UNKNOWN): the session is gone. */
+function isUploadUnknown(e: unknown): boolean {
+  return e instanceof RegistryError && e.status === 404;
+}
+
 function isTransientUploadError(e: unknown): boolean {
   return isTransientNetworkError(e) || (e instanceof RegistryError && e.status !== undefined && isRetryableStatus(e.status));
 }

@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
+import { lazyTlsConnector } from '../sys/extra-ca.js';
 import type { ProgressSink } from '../events.js';
 import { Authenticator, parseChallenges, readCapped } from './auth.js';
 import type { Credentials } from './credentials.js';
@@ -77,6 +78,7 @@ export function header(h: IncomingHttpHeaders, name: string): string | undefined
 export class HttpClient {
   /** The pool for registries without their own TLS files. */
   readonly dispatcher: Agent;
+  private probeDispatcher: Agent | undefined;
   private readonly agents = new Map<string, Promise<Agent>>();
   private readonly origins = new Map<string, Promise<string>>();
   private readonly auths = new Map<string, Promise<Authenticator>>();
@@ -87,8 +89,14 @@ export class HttpClient {
   }
 
   private newAgent(secureContext: import('node:tls').SecureContext | undefined): Agent {
+    const connect = { rejectUnauthorized: this.opts.tlsVerify, ...(secureContext ? { secureContext } : {}) };
+    // A registry's own context already holds the relocated NODE_EXTRA_CA_CERTS (tls.ts systemRootCertificates).
+    return this.agent((secureContext ? undefined : lazyTlsConnector(connect)) ?? connect);
+  }
+
+  private agent(connect: Agent.Options['connect']): Agent {
     return new Agent({
-      connect: { rejectUnauthorized: this.opts.tlsVerify, ...(secureContext ? { secureContext } : {}) },
+      connect,
       keepAliveTimeout: 10_000,
       // Both are inactivity timeouts: time to the response headers, and between body chunks.
       headersTimeout: this.opts.requestTimeoutMs,
@@ -131,7 +139,13 @@ export class HttpClient {
   }
 
   private async probe(registry: string, host: string, signal?: AbortSignal): Promise<string> {
-    const dispatcher = await this.dispatcherFor(registry);
+    // The question is only whether the server speaks TLS. Without TLS files of its own (client certificates
+    // could be required), ask without verifying and without any root certificate: loading Node's ~140 roots
+    // into a context took ~30 ms of every build against a loopback registry, and trust is checked by the real
+    // requests, which a certificate problem fails with its own message (a downgrade to HTTP never happens for
+    // a server that speaks TLS).
+    let dispatcher = await this.dispatcherFor(registry);
+    if (dispatcher === this.dispatcher) dispatcher = this.probeDispatcher ??= this.agent({ rejectUnauthorized: false, ca: [] });
     try {
       const res = await dispatcher.request({ origin: `https://${host}`, path: '/v2/', method: 'GET', headers: { 'user-agent': this.opts.userAgent }, signal: signal ?? this.opts.signal });
       await discard(res.body);
@@ -168,7 +182,7 @@ export class HttpClient {
   }
 
   async close(): Promise<void> {
-    const agents = new Set<Agent>([this.dispatcher]);
+    const agents = new Set<Agent>([this.dispatcher, ...(this.probeDispatcher ? [this.probeDispatcher] : [])]);
     for (const p of this.agents.values()) {
       const a = await p.catch(() => undefined);
       if (a) agents.add(a);

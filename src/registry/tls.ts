@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as TlsModule from 'node:tls';
 import { S2IError } from '../errors.js';
+import { relocatedCaPem } from '../sys/extra-ca.js';
 
 const nodeRequire = createRequire(import.meta.url);
 /** node:tls, loaded when first needed: only registries with CA or client files of their own use it here (its
@@ -118,7 +119,7 @@ export async function loadRegistryTls(registry: string, opts: TlsLookupOptions =
 
 let systemRoots: string[] | undefined;
 
-/** Node's bundled roots plus the system bundle and NODE_EXTRA_CA_CERTS (an explicit `ca` replaces Node's defaults). */
+/** Node's bundled roots plus the system bundle and NODE_EXTRA_CA_CERTS, also relocated (an explicit `ca` replaces Node's defaults). */
 export function systemRootCertificates(): string[] {
   if (systemRoots) return systemRoots;
   const out = [...tls().rootCertificates];
@@ -138,6 +139,8 @@ export function systemRootCertificates(): string[] {
       /* Node itself warns about an unreadable NODE_EXTRA_CA_CERTS */
     }
   }
+  const relocated = relocatedCaPem(); // NODE_EXTRA_CA_CERTS as the launcher passed it on (sys/extra-ca.ts)
+  if (relocated !== undefined) out.push(relocated);
   systemRoots = out;
   return out;
 }

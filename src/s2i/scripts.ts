@@ -5,6 +5,7 @@ import { constants } from 'node:fs';
 import { access, stat, chmod, mkdir, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { lazyTlsConnector } from '../sys/extra-ca.js';
 import { S2IError, ExitCode } from '../errors.js';
 import { Label, ScriptsUrlEnv } from './labels.js';
 
@@ -118,7 +119,8 @@ export async function fetchHttpScript(url: string, opts: { timeoutMs?: number } 
 let dispatcher: Dispatcher | undefined;
 /** One shared agent that follows a few redirects (s2i follows them too); no proxy, so loopback works. */
 function scriptDispatcher(): Dispatcher {
-  dispatcher ??= new Agent().compose(interceptors.redirect({ maxRedirections: 5 }));
+  const connect = lazyTlsConnector();
+  dispatcher ??= new Agent(connect ? { connect } : {}).compose(interceptors.redirect({ maxRedirections: 5 }));
   return dispatcher;
 }
 

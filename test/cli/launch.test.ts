@@ -121,3 +121,15 @@ t.test('bin/oci-s2i and launch.ts list the same namespace commands', async (t) =
   const listed = /^\s+([a-z|-]+)\)\n/m.exec(script)?.[1]?.split('|') ?? [];
   t.same(listed.sort(), [...namespaceCommands].sort());
 });
+
+t.test('bin/oci-s2i hands NODE_EXTRA_CA_CERTS on as OCI_S2I_EXTRA_CA_CERTS (Node would parse it at start-up)', async (t) => {
+  const stub = path.join(tmp, 'node-stub');
+  writeFileSync(stub, '#!/bin/sh\necho "node=${NODE_EXTRA_CA_CERTS:-unset} ours=${OCI_S2I_EXTRA_CA_CERTS:-unset}"\n');
+  chmodSync(stub, 0o755);
+  const run = (extra: NodeJS.ProcessEnv) =>
+    spawnSync(path.join(projectRoot, 'bin', 'oci-s2i'), ['version'], { env: { ...outsideEnv(), OCI_S2I_NODE: stub, ...extra }, encoding: 'utf8' }).stdout.trim();
+  t.equal(run({ NODE_EXTRA_CA_CERTS: '/etc/some-ca.pem' }), 'node=unset ours=/etc/some-ca.pem');
+  const without: NodeJS.ProcessEnv = { ...outsideEnv(), OCI_S2I_NODE: stub };
+  delete without.NODE_EXTRA_CA_CERTS;
+  t.equal(spawnSync(path.join(projectRoot, 'bin', 'oci-s2i'), ['version'], { env: without, encoding: 'utf8' }).stdout.trim(), 'node=unset ours=unset');
+});

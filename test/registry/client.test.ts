@@ -8,6 +8,7 @@ import { RegistryClient, type Repository } from '../../src/registry/client.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import type { Descriptor } from '../../src/oci/types.js';
 import { startRegistry } from '../helpers/registry.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blob = (data: Buffer, mediaType: string = MediaType.ociLayerGzip): Descriptor => ({ mediaType, digest: sha(data), size: data.length });
@@ -157,5 +158,39 @@ t.test('against the real registry', async (t) => {
     t.same(got.manifest, JSON.parse(manifest.toString()));
     const { stream } = await other.createBlobReadStream({ digest: sha(layer) });
     t.same(await readAll(stream as unknown as Readable), layer);
+  });
+
+  t.test('upload sessions opened ahead: the uploads start with their PUT; unused ones are cancelled on close; a lost one is replaced', async (t) => {
+    const proxy = await startFaultProxy(reg.host);
+    t.teardown(() => proxy.stop());
+    const c = new RegistryClient();
+    c.openUploadsAhead(proxy.host, 'team/ahead', 3);
+    for (let i = 0; i < 200 && proxy.stats.count('POST') < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    t.equal(proxy.stats.count('POST'), 3, 'three sessions opened ahead');
+    const r = c.repository(proxy.host, 'team/ahead');
+    const a = randomBytes(5000);
+    const b = randomBytes(7000);
+    await Promise.all([r.pushBlob(blob(a), opener(a)), r.pushBlob(blob(b), opener(b))]);
+    t.equal(proxy.stats.count('POST'), 3, 'no new session for the two uploads');
+    t.equal(proxy.stats.count('PUT'), 2, 'one PUT each');
+    await c.close();
+    t.equal(proxy.stats.count('DELETE'), 1, 'the unused session was cancelled');
+    const check = client.repository(reg.host, 'team/ahead');
+    t.ok((await check.blobExists(blob(a))) && (await check.blobExists(blob(b))), 'both blobs landed');
+
+    // The registry forgot a session opened ahead (404 BLOB_UPLOAD_UNKNOWN on its PUT): a new session, once.
+    const c2 = new RegistryClient();
+    t.teardown(() => c2.close());
+    proxy.stats.reset();
+    c2.openUploadsAhead(proxy.host, 'team/ahead', 1);
+    for (let i = 0; i < 200 && proxy.stats.count('POST') < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    proxy.setFault({ kind: 'status', status: 404, method: 'PUT', body: '{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown"}]}' });
+    const d = randomBytes(3000);
+    await c2.repository(proxy.host, 'team/ahead').pushBlob(blob(d), opener(d));
+    t.equal(proxy.stats.count('PUT'), 2, 'the PUT was made again');
+    t.equal(proxy.stats.count('POST'), 2, 'on a new session');
+    t.ok(await check.blobExists(blob(d)));
+    // Anything that is not a registry: nothing happens, nothing throws.
+    c2.openUploadsAhead('not a host!', 'x', 2);
   });
 });

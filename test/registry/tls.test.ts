@@ -4,6 +4,7 @@
 // unusable certificate files fail clearly.
 import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -132,4 +133,34 @@ t.test('plain HTTP is never chosen for a non-loopback registry unless asked', as
   t.equal(await h.originFor('docker.io', undefined), 'https://registry-1.docker.io');
   t.equal(await h.originFor('registry.example.com:5000', true), 'http://registry.example.com:5000');
   t.equal(await h.originFor('127.0.0.1:1', false), 'https://127.0.0.1:1');
+});
+
+t.test('NODE_EXTRA_CA_CERTS moved aside by the launcher (OCI_S2I_EXTRA_CA_CERTS) is trusted, read on the first TLS connection', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-tls-extra-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const certs = makeTestCertificates(dir);
+  const reg = await startRegistry({ tls: { certificate: certs.serverCert, key: certs.serverKey } });
+  t.teardown(() => reg.stop());
+  const data = randomBytes(10_000);
+  const insecure = new RegistryClient({ tlsVerify: false });
+  await insecure.repository(reg.host, 'tls/extra').pushBlob(blob(data), () => Readable.from([data]));
+  await insecure.close();
+  // A Node process of its own: the relocated CAs are read from its environment once.
+  const script = path.join(dir, 'fetch.mjs');
+  const clientModule = new URL('../../src/registry/client.js', import.meta.url).href;
+  writeFileSync(script, `import { RegistryClient } from ${JSON.stringify(clientModule)};
+const c = new RegistryClient({ certsDirs: [${JSON.stringify(path.join(dir, 'none'))}] });
+try {
+  const got = await c.repository(${JSON.stringify(reg.host)}, 'tls/extra').fetchBlobBytes(${JSON.stringify(blob(data))}, 1 << 20);
+  console.log('fetched', got.length);
+} catch (e) { console.log('failed', e.code); } finally { await c.close(); }
+`);
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const run = (extra: NodeJS.ProcessEnv) => spawnSync(process.execPath, [script], { env: { ...env, ...extra }, encoding: 'utf8' });
+  t.equal(run({ OCI_S2I_EXTRA_CA_CERTS: certs.caCert }).stdout.trim(), `fetched ${data.length}`, 'trusted through OCI_S2I_EXTRA_CA_CERTS');
+  t.equal(run({}).stdout.trim(), 'failed ERR_REGISTRY_TLS', 'not trusted without it');
+  const missing = run({ OCI_S2I_EXTRA_CA_CERTS: path.join(dir, 'missing.pem') });
+  t.equal(missing.stdout.trim(), 'failed ERR_REGISTRY_TLS');
+  t.match(missing.stderr, /Ignoring extra certs from `.*missing\.pem`, load failed/, 'an unreadable file warns, as Node does');
 });
