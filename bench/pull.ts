@@ -1,19 +1,17 @@
 // Benchmark 3 — pull + unpack of an image into files on disk, cold (empty cache): oci-s2i's pull (download,
 // verify, unpack every layer into its layer cache, as a build does) against `skopeo copy` to an OCI layout plus
-// `umoci unpack`. On the busybox builder (small: mostly process start) and on a "fat" image (busybox + the two
-// synthetic trees: ~20,000 files and 200 MB of large files).
+// `umoci unpack`. On the busybox builder (small: mostly process start), on a "fat" image (busybox + the two
+// synthetic trees: ~20,000 files and 200 MB of large files) and, with --go, on the Debian + Go builder. oci-s2i
+// runs as its command, `oci-s2i pull`.
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { compare, fromMeasured, ratioTarget, type Comparison, type Variant } from './lib/compare.js';
 import { measure, missingTools, isRoot } from './lib/run.js';
 import { mb } from './lib/report.js';
 import { dataDir } from './lib/data.js';
-import { pushBusybox, pushFatImage } from './lib/images.js';
+import { pushBusybox, pushFatImage, pushGoBuilder, goBuilderUnavailable } from './lib/images.js';
 import { startRegistry } from '../test/helpers/registry.js';
 import type { BenchContext } from './main.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
 
 export async function pullBench(ctx: BenchContext): Promise<Comparison[]> {
   // bench/.data is shared by every checkout on the machine: a work dir of our own, so two benches never collide.
@@ -26,15 +24,25 @@ export async function pullBench(ctx: BenchContext): Promise<Comparison[]> {
     ctx.log(`pull: pushing the images to ${host}`);
     await pushBusybox(host, 'bench/builder');
     const fat = await pushFatImage(host, 'bench/fat', ctx.log);
+    const images: Array<[string, string]> = [['bench/builder', 'busybox builder'], ['bench/fat', `fat image: ${fat.layers} layers, ${mb(fat.bytes)} MB gzip`]];
+    if (ctx.go) {
+      const why = goBuilderUnavailable();
+      if (why) ctx.skipped.push(`pull --go: ${why}`);
+      else {
+        await pushGoBuilder(host, 'bench/go', ctx.log);
+        images.push(['bench/go', 'Debian bookworm + Go builder (debootstrap, one layer)']);
+      }
+    }
     const out: Comparison[] = [];
-    for (const [repo, label] of [['bench/builder', 'busybox builder'], ['bench/fat', `fat image: ${fat.layers} layers, ${mb(fat.bytes)} MB gzip`]] as const) {
+    for (const [repo, label] of images) {
       const ref = `${host}/${repo}:latest`;
       const ours: Variant = {
         name: 'oci-s2i pull + unpack',
         ours: true,
         before: async () => rmSync(path.join(work, 'oci-s2i'), { recursive: true, force: true }),
         async run() {
-          return fromMeasured(await measure([process.execPath, path.join(here, 'tools', 'pull-unpack.js'), '--root', path.join(work, 'oci-s2i'), ref]));
+          // The command users run: `oci-s2i pull` (what a build does first: resolve, download, verify, unpack).
+          return fromMeasured(await measure([ctx.cli, 'pull', ref, '--root', path.join(work, 'oci-s2i'), '-q']));
         },
       };
       const skip = missingTools('skopeo', 'umoci');

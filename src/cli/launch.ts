@@ -13,7 +13,7 @@ import { NAMESPACE_ENV, ROOT_UNSHARE_ARGS, runUnshared } from '../sandbox/unshar
 import { relocateExtraCa } from '../sys/extra-ca-env.js';
 
 /** Commands that run inside the private (user) namespace; main.ts's commandEntries mark the same ones. */
-export const namespaceCommands: ReadonlySet<string> = new Set(['build', 'build-image', 'run', 'cache', 'usage', 'rebuild']);
+export const namespaceCommands: ReadonlySet<string> = new Set(['build', 'build-image', 'run', 'pull', 'cache', 'usage', 'rebuild']);
 
 const launcherFile = fileURLToPath(import.meta.url);
 export const bundleFile = fileURLToPath(new URL('../../bundle/oci-s2i.cjs', import.meta.url));

@@ -16,6 +16,7 @@ export const commandEntries: CommandEntry[] = [
   { name: 'build', needsNamespace: true, load: async () => (await import('./commands/build.js')).buildCommand },
   { name: 'build-image', needsNamespace: true, load: async () => (await import('./commands/build-image.js')).buildImageCommand },
   { name: 'run', needsNamespace: true, load: async () => (await import('./commands/run.js')).runCommand },
+  { name: 'pull', needsNamespace: true, load: async () => (await import('./commands/pull.js')).pullCommand },
   { name: 'copy', load: async () => (await import('./commands/copy.js')).copyCommand },
   { name: 'inspect', load: async () => (await import('./commands/inspect.js')).inspectCommand },
   { name: 'cache', needsNamespace: true, load: async () => (await import('./commands/cache.js')).cacheCommand },
