@@ -68,26 +68,32 @@ async function main(): Promise<number> {
   const report: BenchReport = { startedAt: new Date().toISOString(), finishedAt: '', runs, machine: machine(), comparisons: [], skipped: ctx.skipped };
   ctx.log(`bench: ${report.machine.cpu}, ${report.machine.cores} cores, load ${report.machine.loadStart.toFixed(2)}; ${runs} runs each`);
   const done = new Set<(c: BenchContext) => Promise<Comparison[]>>();
+  const fresh: Comparison[] = [];
+  const set = ctx.go ? 'go' : 'default';
+  // What the run replaces is decided once, from the file as it was before the run (it is rewritten as we go).
+  const kept = previousComparisons(path.join(benchDir, 'results'), new Set(names.flatMap((n) => (n === 'build' || n === 'push' ? ['build', 'push'] : [n]))), set);
+  // Written after every benchmark, so a long run that dies late keeps what it measured.
+  const write = async (): Promise<string> => {
+    const freshIds = new Set(fresh.map((c) => c.id));
+    const order = ['layer', 'build', 'push', 'pull'];
+    const all = [...fresh, ...kept.filter((c) => !freshIds.has(c.id))].sort((a, b) => order.indexOf(a.bench) - order.indexOf(b.bench));
+    report.finishedAt = new Date().toISOString();
+    report.machine.loadEnd = (await import('node:os')).loadavg()[0]!;
+    return writeReport(path.join(benchDir, 'results'), { ...report, comparisons: all });
+  };
   for (const name of names) {
     const fn = benches[name]!;
     if (done.has(fn)) continue;
     done.add(fn);
     try {
-      report.comparisons.push(...(await fn(ctx)));
+      fresh.push(...(await fn(ctx)).map((c) => ({ ...c, set })));
     } catch (e) {
       ctx.log(`bench ${name} failed: ${(e as Error).stack ?? String(e)}`);
       ctx.skipped.push(`${name}: failed — ${(e as Error).message.split('\n')[0]}`);
     }
+    await write();
   }
-  report.finishedAt = new Date().toISOString();
-  const ran = new Set(report.comparisons.map((c) => c.bench));
-  for (const n of names) ran.add(n);
-  report.comparisons.push(...previousComparisons(path.join(benchDir, 'results'), ran));
-  const order = ['layer', 'build', 'push', 'pull'];
-  report.comparisons.sort((a, b) => order.indexOf(a.bench) - order.indexOf(b.bench));
-  report.machine.loadEnd = (await import('node:os')).loadavg()[0]!;
-  const md = writeReport(path.join(benchDir, 'results'), report);
-  process.stdout.write(md + '\n');
+  process.stdout.write((await write()) + '\n');
   ctx.log(`bench: wrote ${path.join('bench', 'results', 'latest.{json,md,svg}')}`);
   return 0;
 }

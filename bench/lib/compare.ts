@@ -62,6 +62,9 @@ export interface Comparison {
   /** Load average (1 min) while it ran. */
   load: [number, number];
   measuredAt?: string;
+  /** Which run made it: 'go' for `--go` runs (Debian + Go builder), else 'default'. A run replaces the tables of
+   *  its own benchmarks and set only. */
+  set?: string;
 }
 
 /** A metric column: `mb` (bytes shown in MB), `bytes` (with a unit), `rate` (MB/s), `count`, or `ratio` (this row's metric over

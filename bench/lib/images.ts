@@ -31,7 +31,8 @@ export async function pushBusybox(registryHost: string, repo: string): Promise<v
 /** A gzip layer of `dir`, made once: the blob and a side file with its descriptor, both kept in bench/.data. */
 async function layerOf(dir: string, file: string): Promise<BuiltLayer> {
   const side = `${file}.json`;
-  if (existsSync(file) && existsSync(side)) return JSON.parse(readFileSync(side, 'utf8')) as BuiltLayer;
+  // The side file's own `file` may name another checkout's path to this data (bench/.data can be shared).
+  if (existsSync(file) && existsSync(side)) return { ...(JSON.parse(readFileSync(side, 'utf8')) as BuiltLayer), file };
   const r = await writeLayerFile(dir, file, { compression: 'gzip', level: 6, backend: 'parallel', overlayWhiteouts: false });
   const layer: BuiltLayer = { file, descriptor: { mediaType: MediaType.dockerLayerGzip, digest: r.digest, size: r.size }, diffID: r.diffID };
   writeFileSync(side, JSON.stringify(layer));

@@ -32,7 +32,7 @@ export function libdeflateAvailable(): boolean {
 }
 
 export interface ParallelGzipOptions {
-  /** Default 'zlib'. 'libdeflate' throws ERR_COMPRESS when build/deflate.node is missing. */
+  /** Default 'zlib' (compress.ts picks the backend). 'libdeflate' throws ERR_COMPRESS when build/deflate.node is missing. */
   engine?: ParallelGzipEngine;
   /** Default: the engine's pinned size. */
   blockSize?: number;
@@ -141,22 +141,19 @@ export class ParallelGzip extends Transform {
   }
 
   private deflateLib(lib: NativeDeflate, block: Buffer, last: boolean): Promise<Deflated> {
-    // Output goes into worst-case-sized buffers that are reused: either the consumer gives them back (output
-    // pool: no copy), or an exact-size copy is handed on and the buffer is reused here. Handing on a slice of a
-    // fresh buffer would keep the whole worst-case buffer (≈ 2.7× the slice on binaries) alive as garbage until
-    // V8 collects it.
-    const fits = block.length <= this.blockSize; // always, as blocks are cut
-    const out = !fits ? Buffer.allocUnsafe(lib.deflateBound(block.length))
-      : this.outputPool ? this.outputPool.acquire()
-      : (this.scratch.pop() ?? Buffer.allocUnsafe(this.bound));
+    // Output goes into worst-case-sized buffers (deflateBound of a whole block; blocks are never larger) that are
+    // reused: either the consumer gives them back (output pool: no copy), or an exact-size copy is handed on and
+    // the buffer is reused here. Handing on a slice of a fresh buffer would keep the whole worst-case buffer
+    // (≈ 2.7× the slice on binaries) alive as garbage until V8 collects it.
+    const out = this.outputPool ? this.outputPool.acquire() : (this.scratch.pop() ?? Buffer.allocUnsafe(this.bound));
     return new Promise((resolve, reject) => {
       lib.deflateBlock(block, out, this.level, last, (err, length, crc) => {
         if (err) return reject(err);
         if (this.pool?.owns(block)) this.pool.release(block);
-        if (this.outputPool && fits) return resolve({ out: out.subarray(0, length), crc, length: block.length });
+        if (this.outputPool) return resolve({ out: out.subarray(0, length), crc, length: block.length });
         const copy = Buffer.allocUnsafe(length);
         out.copy(copy, 0, 0, length);
-        if (fits) this.scratch.push(out);
+        this.scratch.push(out);
         resolve({ out: copy, crc, length: block.length });
       });
     });

@@ -863,6 +863,10 @@ class ByteReader {
     private readonly what: string,
   ) {
     this.it = stream[Symbol.asyncIterator]();
+    // The iterator listens only from its first next(); an error before that (a file that cannot be opened
+    // emits ENOENT on the next tick) would otherwise be an uncaught 'error' event that kills the process. The
+    // error is not lost: the iterator finds the stream errored and rejects with it.
+    stream.on('error', () => {});
   }
 
   private async next(): Promise<Buffer | undefined> {

@@ -3,6 +3,7 @@
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { RegistryClient, type Repository } from '../../src/registry/client.js';
 import { MediaType } from '../../src/oci/media-types.js';
@@ -67,6 +68,13 @@ t.test('against the real registry', async (t) => {
     const empty = Buffer.alloc(0);
     await r.pushBlob(blob(empty), opener(empty));
     t.equal(await r.blobExists(blob(empty)), true);
+  });
+
+  t.test('a source that fails to open (a missing file) fails the push with its error, whatever the upload path', async (t) => {
+    for (const size of [100, 300 * 1024 + 1, 2 * 64 * 1024 + 5]) {
+      const d = { ...blob(randomBytes(size)) };
+      await t.rejects(repo.pushBlob(d, () => createReadStream(`/nonexistent/oci-s2i-${size}`)), { code: 'ENOENT' }, `${size} bytes`);
+    }
   });
 
   t.test('a source shorter or longer than the descriptor fails the push', async (t) => {
