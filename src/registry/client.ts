@@ -875,7 +875,15 @@ class ByteReader {
       this.leftover = undefined;
       return b;
     }
-    const r = await this.it.next();
+    let r: IteratorResult<unknown>;
+    try {
+      r = await this.it.next();
+    } catch (e) {
+      if (e instanceof S2IError) throw e;
+      // The local content failed (a missing or unreadable file): say so, not "connection lost" — and it is not
+      // retried as a network fault would be.
+      throw new S2IError('ERR_UPLOAD_SOURCE', `${this.what}: cannot read the content to upload: ${(e as Error).message}`, { cause: e });
+    }
     if (r.done) return undefined;
     return Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
   }
