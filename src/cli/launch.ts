@@ -11,6 +11,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { NAMESPACE_ENV, ROOT_UNSHARE_ARGS, runUnshared } from '../sandbox/unshare.js';
 import { relocateExtraCa } from '../sys/extra-ca-env.js';
+import { withPoolSize } from '../sys/pool-size.js';
 
 /** Commands that run inside the private (user) namespace; main.ts's commandEntries mark the same ones. */
 export const namespaceCommands: ReadonlySet<string> = new Set(['build', 'build-image', 'run', 'pull', 'cache', 'usage', 'rebuild']);
@@ -80,7 +81,7 @@ export async function launch(argv: string[]): Promise<void> {
   const bundle = useBundle();
   if (entersNamespaceDirectly(argv)) {
     // The namespaced process starts at this launcher again (it goes on to the bundle or the tsc output).
-    const run = runUnshared(ROOT_UNSHARE_ARGS, [process.execPath, ...process.execArgv, launcherEntry(), ...argv], { env: relocateExtraCa({ ...process.env, [NAMESPACE_ENV]: 'root' }) });
+    const run = runUnshared(ROOT_UNSHARE_ARGS, [process.execPath, ...process.execArgv, launcherEntry(), ...argv], { env: withPoolSize(relocateExtraCa({ ...process.env, [NAMESPACE_ENV]: 'root' })) });
     let code: number | undefined;
     try {
       code = await run.exited;

@@ -39,6 +39,18 @@ function paramRows(params: Param[]): string[] {
   });
 }
 
+/** The environment variables oci-s2i reads, for the reference. */
+const environment: ReadonlyArray<readonly [string, string]> = [
+  ['XDG_CACHE_HOME', 'the cache and store live in `$XDG_CACHE_HOME/oci-s2i` (else `~/.cache/oci-s2i`) unless `--root` says otherwise'],
+  ['REGISTRY_AUTH_FILE', 'registry credentials file read first; then `$XDG_RUNTIME_DIR/containers/auth.json`, `~/.config/containers/auth.json`, `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`'],
+  ['OCI_S2I_CERTS_D', 'colon-separated roots of `HOST[:PORT]` certificate directories (default: `~/.config/containers/certs.d`, `/etc/containers/certs.d`, `/etc/docker/certs.d`)'],
+  ['NODE_EXTRA_CA_CERTS', 'extra CA certificates for registries, read when the first TLS connection is made (the launcher passes it on as `OCI_S2I_EXTRA_CA_CERTS`)'],
+  ['SOURCE_DATE_EPOCH', 'build timestamp (unix seconds) when `--timestamp` is not given; see `--reproducible`'],
+  ['UV_THREADPOOL_SIZE', "threads for file work and parallel gzip; when unset, the launcher sets it to the number of cores if there are more than libuv's default 4"],
+  ['OCI_S2I_NODE', 'the `node` the `oci-s2i` launcher runs (default: `node` on PATH)'],
+  ['OCI_S2I_NO_BUNDLE', '`1`: run the tsc output instead of the one-file bundle (development)'],
+];
+
 export function cliReference(commands: Command[]): string {
   const out: string[] = [
     '# oci-s2i CLI reference',
@@ -62,6 +74,7 @@ export function cliReference(commands: Command[]): string {
     if (c.params.length > 0) out.push('| flag | meaning | default |', '| --- | --- | --- |', ...paramRows(c.params), '');
   }
   out.push('## Global flags (every command)', '', '| flag | meaning | default |', '| --- | --- | --- |', ...paramRows(globalParams), '');
+  out.push('## Environment', '', '| variable | meaning |', '| --- | --- |', ...environment.map(([k, v]) => `| \`${k}\` | ${v} |`), '');
   out.push('## Exit codes', '', 'Kept from `s2i` where it defines them.', '', '| code | meaning |', '| --- | --- |');
   const byCode = new Map<number, string[]>();
   for (const [k, v] of Object.entries(ExitCode) as Array<[keyof typeof ExitCode, number]>) {

@@ -512,18 +512,7 @@ export class Repository {
           await this.putMonolithic(session.location, desc, body, what);
           return;
         }
-        const res = await this.send({
-          method: 'PUT',
-          url: withDigest(session.location, desc.digest),
-          headers: { 'content-type': 'application/octet-stream' },
-          body,
-          scopes: this.pushScopes,
-          expect: [201, 204],
-          what,
-          retry: false,
-        });
-        await discard(res.body);
-        checkAnnouncedDigest(res, desc.digest, what);
+        await this.putDigest(session.location, desc, body, {}, what, false);
         return;
       } catch (e) {
         // A session the registry no longer knows (purged, or one opened ahead that expired): a new one, once.
@@ -645,14 +634,20 @@ export class Repository {
   }
 
   private async completeUpload(location: URL, desc: Descriptor, what: string): Promise<void> {
+    await this.putDigest(location, desc, '', { 'content-length': '0' }, what, true);
+  }
+
+  /** The PUT that closes an upload session with `?digest=`, carrying `body` (the rest of the blob, or nothing). */
+  private async putDigest(location: URL, desc: Descriptor, body: Buffer | Readable | string, headers: Record<string, string>, what: string, retry: boolean): Promise<void> {
     const res = await this.send({
       method: 'PUT',
       url: withDigest(location, desc.digest),
-      headers: { 'content-length': '0', 'content-type': 'application/octet-stream' },
-      body: '',
+      headers: { 'content-type': 'application/octet-stream', ...headers },
+      body,
       scopes: this.pushScopes,
       expect: [201, 204],
       what,
+      retry,
     });
     await discard(res.body);
     checkAnnouncedDigest(res, desc.digest, what);
@@ -666,18 +661,7 @@ export class Repository {
       if (!(await source.atEnd())) throw sizeMismatch(`${what}: the content to upload`, desc.size, `more than ${desc.size}`);
     }
     try {
-      const res = await this.send({
-        method: 'PUT',
-        url: withDigest(location, desc.digest),
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-        body: Readable.from(exactly(), { objectMode: false }),
-        scopes: this.pushScopes,
-        expect: [201, 204],
-        what,
-        retry: false,
-      });
-      await discard(res.body);
-      checkAnnouncedDigest(res, desc.digest, what);
+      await this.putDigest(location, desc, Readable.from(exactly(), { objectMode: false }), { 'content-length': String(desc.size) }, what, false);
     } finally {
       source.destroy();
     }

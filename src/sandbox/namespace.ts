@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import type { Socket } from 'node:net';
 import { S2IError } from '../errors.js';
 import { relocateExtraCa } from '../sys/extra-ca-env.js';
+import { withPoolSize } from '../sys/pool-size.js';
 import { callerSubIds, mapArgs } from './idmap.js';
 import { NAMESPACE_ENV as ENV_FLAG, ROOT_UNSHARE_ARGS, runUnshared } from './unshare.js';
 
@@ -57,7 +58,7 @@ export async function reexecInNamespace(argv: string[], opts: ReexecOptions = {}
       : mode === 'userns'
         ? ['-U', '-m', '--propagation', 'private']
         : ['-U', '-m', '--propagation', 'private', '-r'];
-  const env: NodeJS.ProcessEnv = relocateExtraCa({ ...process.env, [ENV_FLAG]: mode });
+  const env: NodeJS.ProcessEnv = withPoolSize(relocateExtraCa({ ...process.env, [ENV_FLAG]: mode }));
   const cmd = [process.execPath, ...process.execArgv, ...argv];
   const wrapped =
     mode === 'userns'
