@@ -7,8 +7,9 @@
 import { mkdirSync, rmSync, cpSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { compare, fromMeasured, find, ratioTarget, type Comparison, type Variant, type VariantResult, type Target } from './lib/compare.js';
-import { measure, sh, q, missingTools, isRoot, which } from './lib/run.js';
+import { measure, missingTools, isRoot, which } from './lib/run.js';
 import { median } from './lib/stats.js';
+import { removeTree } from './lib/mounts.js';
 import { mb } from './lib/report.js';
 import { dataDir, benchDir, appTree } from './lib/data.js';
 import { pushBusybox, pushGoBuilder, goBuilderUnavailable, goRootfs, projectRoot } from './lib/images.js';
@@ -39,7 +40,7 @@ export async function buildBench(ctx: BenchContext): Promise<Comparison[]> {
     }
   }
   const work = path.join(dataDir, 'build');
-  rmSync(work, { recursive: true, force: true });
+  removeTree(work);
   mkdirSync(work, { recursive: true });
   const registry = await startRegistry();
   const proxy = await startFaultProxy(registry.host);
@@ -197,7 +198,7 @@ async function wipeBuildah(flags: string[], store: string): Promise<void> {
   // Unmounts overlay layers before the files go.
   await measure(['buildah', ...flags, 'rm', '--all']).catch(() => undefined);
   await measure(['buildah', ...flags, 'rmi', '--all', '--force']).catch(() => undefined);
-  await measure(sh(`umount -R ${q(path.join(store, 'root'))}/overlay 2>/dev/null || true; rm -rf ${q(store)}`)).catch(() => undefined);
+  removeTree(store);
 }
 
 function buildColumns(): Comparison['columns'] {
