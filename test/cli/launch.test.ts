@@ -110,10 +110,35 @@ t.test('bin/oci-s2i (the command on PATH): root namespace commands are exec\'d u
   // A PATH with what the script needs but no unshare.
   const bare = path.join(tmp, 'bare');
   spawnSync('mkdir', ['-p', bare]);
-  for (const tool of ['dirname', 'readlink', 'id']) symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), path.join(bare, tool));
+  for (const tool of ['readlink', 'id', 'nproc']) symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), path.join(bare, tool));
   symlinkSync(process.execPath, path.join(bare, 'node'));
   const noUnshare = spawnSync(shCli, ['build', 'SRC', 'BUILDER', 'TAG', '--root', tmp], { cwd: projectRoot, env: { ...outsideEnv(), PATH: bare }, encoding: 'utf8' });
   t.match(noUnshare.stderr, /cannot start `unshare` \(util-linux\)/, 'no unshare: the Node launcher explains');
+
+  // Called through a symlink (npm's bin links): the launcher next to the real script runs.
+  const link = path.join(tmp, 'oci-s2i-link');
+  symlinkSync(shCli, link);
+  const stub = path.join(tmp, 'node-stub-ns');
+  writeFileSync(stub, '#!/bin/sh\necho "ns=${OCI_S2I_NAMESPACE:-none} $1"\n');
+  chmodSync(stub, 0o755);
+  const viaLink = spawnSync(link, ['version'], { env: { ...outsideEnv(), OCI_S2I_NODE: stub }, encoding: 'utf8' });
+  t.equal(viaLink.stdout.trim(), `ns=none ${cliPath}`);
+  // Not root (the user id is read from /proc/self/status): no unshare here, the Node launcher decides.
+  const setpriv = spawnSync('sh', ['-c', 'command -v setpriv'], { encoding: 'utf8' }).stdout.trim();
+  const open = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-launch-open-'));
+  t.teardown(() => rmSync(open, { recursive: true, force: true }));
+  chmodSync(open, 0o755);
+  const openStub = path.join(open, 'node-stub');
+  writeFileSync(openStub, '#!/bin/sh\necho "ns=${OCI_S2I_NAMESPACE:-none} $1"\n');
+  chmodSync(openStub, 0o755);
+  const nobody = ['--reuid', '65534', '--regid', '65534', '--clear-groups'];
+  // Only where an unprivileged user can reach this checkout (a clone under /root cannot be).
+  if (setpriv && spawnSync(setpriv, [...nobody, 'test', '-x', shCli]).status === 0) {
+    const asNobody = spawnSync(setpriv, [...nobody, shCli, 'build', 'SRC'], { env: { ...env, OCI_S2I_NODE: openStub }, encoding: 'utf8' });
+    t.equal(asNobody.stdout.trim(), `ns=none ${cliPath}`, 'an unprivileged caller goes to the Node launcher');
+  }
+  const asRoot = spawnSync(shCli, ['build', 'SRC'], { env: { ...outsideEnv(), OCI_S2I_NODE: stub }, encoding: 'utf8' });
+  t.equal(asRoot.stdout.trim(), `ns=root ${cliPath}`, 'root goes straight under unshare');
 });
 
 t.test('bin/oci-s2i and launch.ts list the same namespace commands', async (t) => {
