@@ -191,6 +191,7 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
   if (!isbuf) { napi_throw_type_error(env, NULL, "scanDir(dir: Buffer)"); return NULL; }
   CHECK(napi_get_buffer_info(env, argv[0], &pdata, &plen));
   char *dir = malloc(plen + 1);
+  if (!dir) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
   memcpy(dir, pdata, plen); dir[plen] = 0;
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) { napi_value r = throw_errno(env, "scandir", dir); free(dir); return r; }
@@ -198,10 +199,11 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
   if (!d) { napi_value r = throw_errno(env, "scandir", dir); close(dfd); free(dir); return r; }
   size_t cap = 64, n = 0;
   scan_ent *ents = malloc(cap * sizeof *ents);
-  char *xpath = malloc(plen + 258);
-  memcpy(xpath, dir, plen); xpath[plen] = '/';
+  char *xpath = malloc(plen + 258); /* dir "/" d_name (at most 255 bytes) NUL */
   napi_value result = NULL;
-  for (;;) {
+  bool oom = !ents || !xpath;
+  if (!oom) { memcpy(xpath, dir, plen); xpath[plen] = '/'; }
+  while (!oom) {
     errno = 0;
     struct dirent *e = readdir(d);
     if (!e) {
@@ -219,18 +221,24 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
     memcpy(xpath + plen + 1, e->d_name, x.len + 1);
     x.xlen = llistxattr(xpath, NULL, 0);
     if (x.xlen < 0) x.xlen = -1;
-    x.name = malloc(x.len);
+    x.name = malloc(x.len ? x.len : 1);
+    if (!x.name) { oom = true; break; }
     memcpy(x.name, e->d_name, x.len);
-    if (n == cap) ents = realloc(ents, (cap *= 2) * sizeof *ents);
+    if (n == cap) {
+      scan_ent *grown = realloc(ents, cap * 2 * sizeof *ents);
+      if (!grown) { free(x.name); oom = true; break; }
+      ents = grown; cap *= 2;
+    }
     ents[n++] = x;
   }
   closedir(d);
-  if (!result) {
+  if (oom) napi_throw_error(env, NULL, "out of memory");
+  else if (!result) {
     qsort(ents, n, sizeof *ents, scan_cmp);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += SCAN_FIXED + ((ents[i].len + 7) & ~(size_t)7);
     void *out;
-    if (napi_create_buffer(env, total ? total : 1, &out, &result) != napi_ok) {
+    if (napi_create_buffer(env, total, &out, &result) != napi_ok) {
       napi_throw_error(env, NULL, "out of memory");
       result = NULL;
     } else {
@@ -257,11 +265,11 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
         memcpy(p + SCAN_FIXED, ents[i].name, ents[i].len);
         p += SCAN_FIXED + ((ents[i].len + 7) & ~(size_t)7);
       }
-      if (total == 0) { napi_value empty; napi_create_buffer(env, 0, &out, &empty); result = empty; }
     }
   }
   for (size_t i = 0; i < n; i++) free(ents[i].name);
   free(ents); free(xpath); free(dir);
+  if (oom) return NULL;
   return result;
 }
 

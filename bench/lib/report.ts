@@ -118,17 +118,16 @@ export function svg(r: BenchReport): string {
     `<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
 }
 
-/** Comparisons of the previous report whose benchmark did not run this time (`npm run bench -- layer` keeps
- *  the build figures of the last full run); each keeps its own date and load line. */
-/** The saved tables this run does not replace: other benchmarks, the same benchmarks of the other set (`--go`
- *  or not), never one with the id of a fresh table. */
-export function previousComparisons(dir: string, except: Set<string>, set = 'default', freshIds: Set<string> = new Set()): Comparison[] {
+/** The saved tables this run does not replace: other benchmarks (`npm run bench -- layer` keeps the build
+ *  figures of the last full run) and the same benchmarks of the other set (`--go` or not); each keeps its own
+ *  date and load line. */
+export function previousComparisons(dir: string, except: Set<string>, set = 'default'): Comparison[] {
   const file = path.join(dir, 'latest.json');
   if (!existsSync(file)) return [];
   try {
     const old = JSON.parse(readFileSync(file, 'utf8')) as BenchReport;
     return old.comparisons
-      .filter((c) => !freshIds.has(c.id) && !(except.has(c.bench) && (c.set ?? 'default') === set))
+      .filter((c) => !(except.has(c.bench) && (c.set ?? 'default') === set))
       .map((c) => ({ ...c, measuredAt: c.measuredAt ?? old.finishedAt }));
   } catch {
     return [];

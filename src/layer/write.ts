@@ -106,7 +106,9 @@ export async function writeLayerFile(dir: string, file: string, opts: WriteLayer
     // Opened before writeLayer runs, so the temp file exists by the time a failure unlinks it.
     const fd = openSync(tmp, 'wx');
     // The file sink writes synchronously, so it can give the compressor's output buffers back right away.
-    const outputPool = usesLibdeflate(opts) ? new BufferPool(nativeDeflate()!.deflateBound(LIBDEFLATE_GZIP_BLOCK)) : undefined;
+    // Without the addon there is nothing to pool: the compressor refuses an explicit --backend libdeflate itself.
+    const lib = usesLibdeflate(opts) ? nativeDeflate() : null;
+    const outputPool = lib ? new BufferPool(lib.deflateBound(LIBDEFLATE_GZIP_BLOCK)) : undefined;
     const result = await writeLayerTo(dir, syncFileSink(fd, outputPool), opts, outputPool);
     await rename(tmp, file);
     return result;

@@ -137,15 +137,16 @@ export class BlobStore {
     try {
       if (await this.has(desc.digest)) return;
       await fs.link(file, this.path(desc.digest));
+      return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') return; // the same bytes got there first
       if (code !== 'EXDEV' && code !== 'EPERM') throw e;
-      await lock.release();
-      return this.put(desc, createReadStream(file)); // another filesystem (or no hard links): copy and verify
     } finally {
       await lock.release();
     }
+    // Another filesystem (or no hard links): copied and verified like any blob (put takes the lock itself).
+    await this.put(desc, createReadStream(file));
   }
 
   async putBytes(bytes: Buffer, mediaType: string): Promise<Descriptor> {

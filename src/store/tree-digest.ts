@@ -13,6 +13,7 @@ import { createReadStream, lstatSync, readdirSync, readlinkSync, type BigIntStat
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { native } from '../sys/native.js';
+import type { WrittenFile } from '../layer/apply.js';
 
 export interface TreeDigest {
   /** `sha256:<hex>` of the canonical listing. */
@@ -24,12 +25,8 @@ export interface TreeDigest {
   filesRead: number;
 }
 
-/** A regular file's content hash known without reading it (taken while it was written). */
-export interface KnownContent {
-  size: bigint;
-  /** sha256 of the content, hex. */
-  sha256: string;
-}
+/** A regular file's content hash known without reading it: what the layer applier recorded while writing it. */
+export type KnownContent = WrittenFile;
 
 export interface TreeDigestOptions {
   /**

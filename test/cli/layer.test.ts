@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { projectRoot, runCli } from '../helpers/cli.js';
 import { parseCommandArgs } from '../../src/cli/command.js';
 import { layerCommand } from '../../src/cli/commands/layer.js';
 
@@ -133,4 +133,21 @@ t.test('bad input: usage errors (exit 64), a missing directory, an unwritable ou
   const unwritable = await runCli(['layer', src, '-o', path.join(tmp, 'no-such-dir', 'x.tar.gz')]);
   t.equal(unwritable.code, 1);
   t.match(unwritable.stderr, /could not write layer file/);
+});
+
+t.test('--backend libdeflate where the addon was not built: one line saying how to build it, nothing written', async (t) => {
+  // An install of the CLI without build/deflate.node (libdeflate-dev was missing when it was built).
+  const pkg = path.join(tmp, 'no-libdeflate');
+  for (const p of ['bin', 'dist/src', 'package.json', 'build/native.node']) fs.cpSync(path.join(projectRoot, p), path.join(pkg, p), { recursive: true });
+  fs.symlinkSync(path.join(projectRoot, 'node_modules'), path.join(pkg, 'node_modules'));
+  const out = path.join(tmp, 'nolib.tar.gz');
+  const r = await runCli(['layer', src, '-o', out, '--backend', 'libdeflate'], { cli: path.join(pkg, 'bin', 'oci-s2i.js'), env: { OCI_S2I_NO_BUNDLE: '1' } });
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^oci-s2i: .*the libdeflate gzip backend was not built \(build\/deflate\.node\); install libdeflate-dev and run `npm run build`, or use --backend parallel\n$/);
+  t.notOk(fs.existsSync(out), 'no blob');
+  t.same(fs.readdirSync(tmp).filter((n) => n.endsWith('.tmp')), [], 'no temp file');
+  // The default backend there is the one that is built.
+  const ok = await runCli(['layer', src, '-o', out, '--json'], { cli: path.join(pkg, 'bin', 'oci-s2i.js'), env: { OCI_S2I_NO_BUNDLE: '1' } });
+  t.equal(ok.code, 0, ok.stderr);
+  t.equal((JSON.parse(ok.stdout) as Out).backend, 'parallel');
 });

@@ -1,5 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -103,6 +104,33 @@ t.test('adopt: a file this process wrote and digested is linked into place, not 
   await t.rejects(store.adopt({ ...descOf(other), size: other.length + 1 }, f2), { code: 'ERR_DIGEST_MISMATCH' }, 'a size that does not match stores nothing');
   t.equal(await store.has(descOf(other).digest), false);
   await t.rejects(store.adopt(descOf(other), path.join(root, 'missing')), { code: 'ENOENT' });
+  t.same((await fs.readdir(path.join(root, 'locks'))).filter((n) => n.startsWith('blob')), [], 'locks released');
+});
+
+const shm = '/dev/shm';
+const shmDev = ((): number | undefined => {
+  const st = statSync(shm, { throwIfNoEntry: false });
+  return st?.isDirectory() ? st.dev : undefined;
+})();
+const onOtherFs = shmDev !== undefined && shmDev !== statSync(os.tmpdir()).dev;
+
+t.test('adopt from another file system: copied and verified like put', { skip: !onOtherFs && 'needs /dev/shm on a file system of its own' }, async (t) => {
+  const root = await tmpRoot(t);
+  const store = await BlobStore.open(root);
+  const dir = await fs.mkdtemp(path.join(shm, 'oci-s2i-adopt-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'layer.tar.gz');
+  await fs.writeFile(file, blob);
+  const d = descOf(blob);
+  await store.adopt(d, file);
+  t.same(await store.readBytes(d.digest, blob.length), blob, 'stored (a copy: hard links cannot cross file systems)');
+  t.not((await fs.stat(store.path(d.digest))).ino, (await fs.stat(file)).ino);
+  // Right size, other bytes than the digest names.
+  const f2 = path.join(dir, 'other');
+  await fs.writeFile(f2, Buffer.alloc(blob.length, 'other bytes '));
+  const wrong = descOf(Buffer.alloc(blob.length, 'named bytes '));
+  await t.rejects(store.adopt(wrong, f2), { code: 'ERR_DIGEST_MISMATCH' }, 'the copy is verified against the digest');
+  t.equal(await store.has(wrong.digest), false, 'nothing stored on a mismatch');
   t.same((await fs.readdir(path.join(root, 'locks'))).filter((n) => n.startsWith('blob')), [], 'locks released');
 });
 
