@@ -25,7 +25,10 @@ static const char *errname(int e) {
     case ENOSPC: return "ENOSPC"; case EROFS: return "EROFS"; case ENOTSUP: return "ENOTSUP";
     case ENODATA: return "ENODATA"; case ERANGE: return "ERANGE"; case EBUSY: return "EBUSY";
     case E2BIG: return "E2BIG"; case ENAMETOOLONG: return "ENAMETOOLONG"; case ELOOP: return "ELOOP";
-    case ENODEV: return "ENODEV"; case EFAULT: return "EFAULT"; default: return "EUNKNOWN";
+    case ENODEV: return "ENODEV"; case EFAULT: return "EFAULT"; case ENOSYS: return "ENOSYS";
+    case EXDEV: return "EXDEV"; case EAGAIN: return "EAGAIN"; case ENOTEMPTY: return "ENOTEMPTY";
+    case EISDIR: return "EISDIR"; case EBADF: return "EBADF"; case EMLINK: return "EMLINK";
+    default: return "EUNKNOWN";
   }
 }
 
@@ -273,6 +276,148 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+/* ---- Directory-descriptor calls: writing into a rootfs the image controls ----------------------------------
+ * Host-side writes into an image's tree go through descriptors (src/sys/in-root.ts): a parent directory is
+ * opened once (openat2 RESOLVE_IN_ROOT, or a checked walk of O_NOFOLLOW opens), and every entry is created
+ * relative to it with O_NOFOLLOW / O_EXCL, so no path string is resolved again and no symlink of the image is
+ * followed out of the root (CVE-2018-15664 class). */
+#include <sys/syscall.h>
+#include <linux/openat2.h>
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+static bool get_fd(napi_env env, napi_value v, int *fd) {
+  int32_t x; if (napi_get_value_int32(env, v, &x) != napi_ok) return false; *fd = x; return true;
+}
+
+/* openat(dirfd, path, flags, mode) -> fd */
+static napi_value js_openat(napi_env env, napi_callback_info info) {
+  size_t argc = 4; napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int dfd; if (!get_fd(env, argv[0], &dfd)) { napi_throw_type_error(env, NULL, "openat(dirfd, path, flags, mode)"); return NULL; }
+  char *path = get_str(env, argv[1]);
+  int32_t flags, mode; CHECK(napi_get_value_int32(env, argv[2], &flags)); CHECK(napi_get_value_int32(env, argv[3], &mode));
+  int fd = openat(dfd, path ? path : "", flags | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0) { napi_value r = throw_errno(env, "openat", path); free(path); return r; }
+  free(path);
+  napi_value out; napi_create_int32(env, fd, &out); return out;
+}
+
+/* openat2(dirfd, path, flags, mode, resolve) -> fd; ENOSYS where the kernel has no openat2 (before 5.6). */
+static napi_value js_openat2(napi_env env, napi_callback_info info) {
+  size_t argc = 5; napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int dfd; if (!get_fd(env, argv[0], &dfd)) { napi_throw_type_error(env, NULL, "openat2(dirfd, path, flags, mode, resolve)"); return NULL; }
+  char *path = get_str(env, argv[1]);
+  int32_t flags, mode, resolve;
+  CHECK(napi_get_value_int32(env, argv[2], &flags)); CHECK(napi_get_value_int32(env, argv[3], &mode)); CHECK(napi_get_value_int32(env, argv[4], &resolve));
+  struct open_how how; memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)(uint32_t)(flags | O_CLOEXEC);
+  how.mode = (flags & (O_CREAT | __O_TMPFILE)) ? (uint64_t)(uint32_t)mode : 0;
+  how.resolve = (uint64_t)(uint32_t)resolve;
+  long fd;
+  do { fd = syscall(SYS_openat2, dfd, path ? path : "", &how, sizeof how); } while (fd < 0 && errno == EAGAIN);
+  if (fd < 0) { napi_value r = throw_errno(env, "openat2", path); free(path); return r; }
+  free(path);
+  napi_value out; napi_create_int32(env, (int32_t)fd, &out); return out;
+}
+
+static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int dfd; if (!get_fd(env, argv[0], &dfd)) { napi_throw_type_error(env, NULL, "mkdirat(dirfd, name, mode)"); return NULL; }
+  char *name = get_str(env, argv[1]);
+  int32_t mode; CHECK(napi_get_value_int32(env, argv[2], &mode));
+  napi_value r = NULL;
+  if (mkdirat(dfd, name ? name : "", (mode_t)mode) != 0) r = throw_errno(env, "mkdirat", name);
+  free(name); return r;
+}
+
+static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *target = get_str(env, argv[0]);
+  int dfd; if (!get_fd(env, argv[1], &dfd)) { free(target); napi_throw_type_error(env, NULL, "symlinkat(target, dirfd, name)"); return NULL; }
+  char *name = get_str(env, argv[2]);
+  napi_value r = NULL;
+  if (symlinkat(target ? target : "", dfd, name ? name : "") != 0) r = throw_errno(env, "symlinkat", name);
+  free(target); free(name); return r;
+}
+
+/* readlinkat(dirfd, name) -> Buffer (raw bytes); name "" reads the link an O_PATH|O_NOFOLLOW descriptor is. */
+static napi_value js_readlinkat(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int dfd; if (!get_fd(env, argv[0], &dfd)) { napi_throw_type_error(env, NULL, "readlinkat(dirfd, name)"); return NULL; }
+  char *name = get_str(env, argv[1]);
+  char buf[4097];
+  ssize_t n = readlinkat(dfd, name ? name : "", buf, sizeof buf - 1);
+  if (n < 0) { napi_value r = throw_errno(env, "readlinkat", name); free(name); return r; }
+  free(name);
+  napi_value out; napi_create_buffer_copy(env, (size_t)n, buf, NULL, &out); return out;
+}
+
+static napi_value js_unlinkat(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int dfd; if (!get_fd(env, argv[0], &dfd)) { napi_throw_type_error(env, NULL, "unlinkat(dirfd, name, flags)"); return NULL; }
+  char *name = get_str(env, argv[1]);
+  int32_t flags; CHECK(napi_get_value_int32(env, argv[2], &flags));
+  napi_value r = NULL;
+  if (unlinkat(dfd, name ? name : "", flags) != 0) r = throw_errno(env, "unlinkat", name);
+  free(name); return r;
+}
+
+static napi_value js_fchownat(napi_env env, napi_callback_info info) {
+  size_t argc = 5; napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int dfd; if (!get_fd(env, argv[0], &dfd)) { napi_throw_type_error(env, NULL, "fchownat(dirfd, name, uid, gid, flags)"); return NULL; }
+  char *name = get_str(env, argv[1]);
+  uint32_t uid, gid; int32_t flags;
+  CHECK(napi_get_value_uint32(env, argv[2], &uid)); CHECK(napi_get_value_uint32(env, argv[3], &gid)); CHECK(napi_get_value_int32(env, argv[4], &flags));
+  napi_value r = NULL;
+  if (fchownat(dfd, name ? name : "", (uid_t)uid, (gid_t)gid, flags) != 0) r = throw_errno(env, "fchownat", name);
+  free(name); return r;
+}
+
+/* utimensat(dirfd, name, atimeSeconds, mtimeSeconds, flags): times as (fractional) seconds. */
+static napi_value js_utimensat(napi_env env, napi_callback_info info) {
+  size_t argc = 5; napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int dfd; if (!get_fd(env, argv[0], &dfd)) { napi_throw_type_error(env, NULL, "utimensat(dirfd, name, atime, mtime, flags)"); return NULL; }
+  char *name = get_str(env, argv[1]);
+  double at, mt; int32_t flags;
+  CHECK(napi_get_value_double(env, argv[2], &at)); CHECK(napi_get_value_double(env, argv[3], &mt)); CHECK(napi_get_value_int32(env, argv[4], &flags));
+  struct timespec ts[2];
+  ts[0].tv_sec = (time_t)at; ts[0].tv_nsec = (long)((at - (double)ts[0].tv_sec) * 1e9);
+  ts[1].tv_sec = (time_t)mt; ts[1].tv_nsec = (long)((mt - (double)ts[1].tv_sec) * 1e9);
+  if (ts[0].tv_nsec < 0) ts[0].tv_nsec = 0;
+  if (ts[1].tv_nsec < 0) ts[1].tv_nsec = 0;
+  napi_value r = NULL;
+  if (utimensat(dfd, name ? name : "", ts, flags) != 0) r = throw_errno(env, "utimensat", name);
+  free(name); return r;
+}
+
+static void set_int(napi_env env, napi_value obj, const char *name, int64_t v) {
+  napi_value x; napi_create_int64(env, v, &x); napi_set_named_property(env, obj, name, x);
+}
+
+static napi_value fd_constants(napi_env env) {
+  napi_value c; napi_create_object(env, &c);
+  set_int(env, c, "O_RDONLY", O_RDONLY); set_int(env, c, "O_WRONLY", O_WRONLY); set_int(env, c, "O_RDWR", O_RDWR);
+  set_int(env, c, "O_CREAT", O_CREAT); set_int(env, c, "O_EXCL", O_EXCL); set_int(env, c, "O_TRUNC", O_TRUNC);
+  set_int(env, c, "O_NOFOLLOW", O_NOFOLLOW); set_int(env, c, "O_DIRECTORY", O_DIRECTORY); set_int(env, c, "O_PATH", O_PATH);
+  set_int(env, c, "O_NONBLOCK", O_NONBLOCK); set_int(env, c, "O_NOCTTY", O_NOCTTY);
+  set_int(env, c, "AT_FDCWD", AT_FDCWD); set_int(env, c, "AT_SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW);
+  set_int(env, c, "AT_REMOVEDIR", AT_REMOVEDIR); set_int(env, c, "AT_EMPTY_PATH", AT_EMPTY_PATH);
+  set_int(env, c, "RESOLVE_NO_XDEV", RESOLVE_NO_XDEV); set_int(env, c, "RESOLVE_NO_MAGICLINKS", RESOLVE_NO_MAGICLINKS);
+  set_int(env, c, "RESOLVE_NO_SYMLINKS", RESOLVE_NO_SYMLINKS); set_int(env, c, "RESOLVE_BENEATH", RESOLVE_BENEATH);
+  set_int(env, c, "RESOLVE_IN_ROOT", RESOLVE_IN_ROOT);
+  return c;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_default, NULL},
@@ -282,8 +427,17 @@ static napi_value init(napi_env env, napi_value exports) {
     {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_default, NULL},
     {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
     {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_default, NULL},
+    {"openat", NULL, js_openat, NULL, NULL, NULL, napi_default, NULL},
+    {"openat2", NULL, js_openat2, NULL, NULL, NULL, napi_default, NULL},
+    {"mkdirat", NULL, js_mkdirat, NULL, NULL, NULL, napi_default, NULL},
+    {"symlinkat", NULL, js_symlinkat, NULL, NULL, NULL, napi_default, NULL},
+    {"readlinkat", NULL, js_readlinkat, NULL, NULL, NULL, napi_default, NULL},
+    {"unlinkat", NULL, js_unlinkat, NULL, NULL, NULL, napi_default, NULL},
+    {"fchownat", NULL, js_fchownat, NULL, NULL, NULL, napi_default, NULL},
+    {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  napi_set_named_property(env, exports, "fdConstants", fd_constants(env));
   return exports;
 }
 

@@ -1,8 +1,8 @@
 // `oci-s2i build`: source + builder → pushed application image. Steps: source, pull, scripts, incremental
 // restore, inject source, assemble (optionally a runtime-image stage), layer, convert builder layers, commit
 // (with the importer check), push, callback. Builder and result may be in any transport (transport/parse.ts).
-import { mkdtemp, mkdir, rm, writeFile, realpath, chown, lstat } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { mkdtemp, mkdir, rm, writeFile, realpath, lstat } from 'node:fs/promises';
+import { createReadStream, fchownSync } from 'node:fs';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
 import type { Descriptor, ImageFormat, Platform } from '../oci/types.js';
@@ -25,7 +25,8 @@ import { parseImageMetadata, imageMetadataPath } from '../s2i/image-metadata.js'
 import { makeSourceFilter, copySource } from '../s2i/ignore.js';
 import { parseUidRanges, checkUser } from '../s2i/allowed-uids.js';
 import { postCallback } from '../s2i/callback.js';
-import { chownTree, readFileInRoot, fileInRoot, ensureDirInRoot } from '../sandbox/rootfs.js';
+import { chownTree, readFileInRoot, fileInRoot, withDirInRoot } from '../sandbox/rootfs.js';
+import { InRoot, chownTreeAt } from '../sys/in-root.js';
 import { openEngine, type EngineOptions, type Engine } from './context.js';
 import { pullImage, locationName, type PullPolicy, type PulledImage } from './pull.js';
 import { formatLayersFor } from './convert-layers.js';
@@ -38,6 +39,7 @@ import { saveArtifacts } from './incremental.js';
 import { extractArtifacts } from './artifacts.js';
 import { runtimeStage } from './runtime-stage.js';
 import { removeTrees, removeTreeNow } from './remove.js';
+import { workingDirOf } from '../oci/image-path.js';
 
 /** A new layer with more entries than this has its upper dir removed in the background while the build pushes
  * (below it, removing it at the end costs less than starting a process). */
@@ -243,7 +245,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const imgConfig = builder.config.config ?? {};
     const imageLabels = imgConfig.Labels ?? {};
     const imageEnv = imgConfig.Env ?? [];
-    const workdir = imgConfig.WorkingDir || '/';
+    const workdir = workingDirOf(builder.config, 'the builder image');
 
     // Allowed UIDs: the image USER, the assemble-user label and --assemble-user must all pass (exit 15).
     if (uidRanges.length > 0) {
@@ -300,7 +302,9 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         }),
       );
       if (tarFile) {
-        const dir = await ensureDirInRoot(rootfs.merged, paths.artifacts);
+        // A tree the build creates: made fresh (an image's symlink there is replaced, its contents removed), so the
+        // extraction writes only into directories it made itself.
+        const dir = await withDirInRoot(rootfs.merged, paths.artifacts, 'empty', (fd) => InRoot.hostPathOf(fd));
         try {
           const r = await extractArtifacts(createReadStream(tarFile), dir, { ...(opts.artifactsMaxBytes ? { maxBytes: opts.artifactsMaxBytes } : {}), onWarning: warn });
           await chownTree(dir, user.uid, 0);
@@ -318,25 +322,26 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       const filter = await makeSourceFilter(sourceDir, opts.exclude);
       const keepSymlinks = opts.keepSymlinks ?? false;
       const fresh = (await fileInRoot(rootfs.merged, paths.src)) === undefined;
-      const srcDir = await ensureDirInRoot(rootfs.merged, paths.src);
-      // chown through the overlay copies the new directory and its parents up into the upper dir, with the
-      // image's attributes; what goes under it can then be written there directly (Rootfs.withUpper).
-      if (fresh) await chown(srcDir, user.uid, 0);
-      const upperSrc = rootfs.upperPath(srcDir);
-      // Only into a real directory reached through real directories (the copy-up made them): no link anywhere.
-      if (fresh && (await lstat(upperSrc).catch(() => undefined))?.isDirectory() && (await realpath(upperSrc)) === upperSrc) {
-        await rootfs.withUpper(() => copySource(sourceDir, upperSrc, filter, { keepSymlinks, owner: { uid: user.uid, gid: 0 } }));
-      } else {
-        // The image has this directory already: copy through the overlay, and own what is in it, as s2i does.
-        await copySource(sourceDir, srcDir, filter, { keepSymlinks });
-        await chownTree(srcDir, user.uid, 0);
-      }
+      // The source tree is written through descriptors: <dest>/src is a real directory (an image's symlink there
+      // is replaced, never followed), and so is every entry written into it (issue 16).
+      await withDirInRoot(rootfs.merged, paths.src, 'replace', async (srcFd) => {
+        const srcDir = InRoot.hostPathOf(srcFd);
+        // chown through the overlay copies the new directory and its parents up into the upper dir, with the
+        // image's attributes; what goes under it can then be written there directly (Rootfs.withUpper).
+        if (fresh) fchownSync(srcFd, user.uid, 0);
+        const upperSrc = rootfs.upperPath(srcDir);
+        // Only into a real directory reached through real directories (the copy-up made them): no link anywhere.
+        if (fresh && (await lstat(upperSrc).catch(() => undefined))?.isDirectory() && (await realpath(upperSrc)) === upperSrc) {
+          await rootfs.withUpper(() => copySource(sourceDir, upperSrc, filter, { keepSymlinks, owner: { uid: user.uid, gid: 0 } }));
+        } else {
+          // The image has this directory already: copy through the overlay, and own what is in it, as s2i does.
+          await copySource(sourceDir, srcFd, filter, { keepSymlinks });
+          chownTreeAt(srcFd, { uid: user.uid, gid: 0 });
+        }
+      });
       const staging = path.join(buildDir, 'scripts');
       const written = await materializeScripts(scripts, staging);
-      if (written.length > 0) {
-        const dir = await copyIntoRoot(rootfs.merged, staging, paths.scripts);
-        await chownTree(dir, user.uid, 0);
-      }
+      if (written.length > 0) await copyIntoRoot(rootfs.merged, staging, paths.scripts, { uid: user.uid, gid: 0 });
     });
 
     const assemblePath = scriptPathInImage('assemble', scripts.get('assemble')!, destination);

@@ -9,13 +9,14 @@ import { S2IError, ExitCode } from '../errors.js';
 import type { Platform } from '../oci/types.js';
 import type { ImageLocation } from '../transport/parse.js';
 import type { Runtime } from '../sandbox/runtime.js';
-import { fileInRoot, chownTree } from '../sandbox/rootfs.js';
+import { fileInRoot } from '../sandbox/rootfs.js';
 import { materializeScripts, scriptPathInImage, type ScriptSource } from '../s2i/scripts.js';
 import { destinationPaths } from '../s2i/destination.js';
 import type { Engine } from './context.js';
 import { pullImage, locationName, type PullPolicy } from './pull.js';
 import { mountRootfs, resolveUser, runScript, copyIntoRoot } from './sandbox-run.js';
 import type { Steps } from './steps.js';
+import { workingDirOf } from '../oci/image-path.js';
 
 export interface SaveArtifactsInput {
   engine: Engine;
@@ -69,8 +70,7 @@ export async function saveArtifacts(input: SaveArtifactsInput): Promise<string |
     } else {
       const staging = path.join(input.workDir, 'scripts');
       await materializeScripts(new Map([['save-artifacts', input.script]]), staging);
-      const dir = await copyIntoRoot(rootfs.merged, staging, destinationPaths(input.destination).scripts);
-      await chownTree(dir, user.uid, 0);
+      await copyIntoRoot(rootfs.merged, staging, destinationPaths(input.destination).scripts, { uid: user.uid, gid: 0 });
     }
     const tarFile = path.join(input.workDir, 'artifacts.tar');
     const max = input.maxBytes ?? defaultArtifactsMaxBytes;
@@ -92,7 +92,7 @@ export async function saveArtifacts(input: SaveArtifactsInput): Promise<string |
       id: `oci-s2i-save-${path.basename(path.dirname(input.workDir))}`,
       args: [scriptPath],
       env: input.env,
-      cwd: prev.config.config?.WorkingDir || '/',
+      cwd: workingDirOf(prev.config, 'the previous image'),
       user,
       network: input.network,
       capDrop: input.capDrop,

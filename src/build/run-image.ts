@@ -14,6 +14,7 @@ import { pullImage, type PullPolicy } from './pull.js';
 import { mountRootfs, resolveUser } from './sandbox-run.js';
 import { ensureDirInRoot } from '../sandbox/rootfs.js';
 import { Steps } from './steps.js';
+import { workingDirOf } from '../oci/image-path.js';
 
 export interface RunImageOptions extends EngineOptions {
   image: string;
@@ -53,7 +54,7 @@ export async function runImage(opts: RunImageOptions): Promise<number> {
     if (args.length === 0) throw new S2IError('ERR_NO_COMMAND', `image ${opts.image} has no Entrypoint or Cmd: give a command after the image`, { exitCode: ExitCode.usage });
     const env = mergeEnvStrings(cfg.Env ?? [], (opts.env ?? []).map(parseEnvFlag));
     if (!env.some((e) => e.startsWith('PATH='))) env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
-    const cwd = cfg.WorkingDir || '/';
+    const cwd = workingDirOf(image.config, opts.image);
     await ensureDirInRoot(rootfs.merged, cwd);
     const spec = buildRuntimeSpec({
       rootfs: rootfs.merged,

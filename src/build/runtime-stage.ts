@@ -19,6 +19,7 @@ import type { Engine } from './context.js';
 import { pullImage, unpackLayers, type PulledImage, type PullPolicy } from './pull.js';
 import { mountRootfs, resolveUser, runScript, copyIntoRoot, assembleFailed } from './sandbox-run.js';
 import type { Steps } from './steps.js';
+import { workingDirOf } from '../oci/image-path.js';
 
 export interface RuntimeArtifact {
   /** Absolute path in the builder after assemble. */
@@ -94,7 +95,7 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
   );
   const cfg = base.config.config ?? {};
   const labels = cfg.Labels ?? {};
-  const workdir = cfg.WorkingDir || '/';
+  const workdir = workingDirOf(base.config, 'the runtime image');
   const fromLabel = labels[Label.assembleInputFiles] ?? input.builderLabels[Label.assembleInputFiles];
   const mapping = input.artifacts.length > 0 ? parseRuntimeArtifacts(input.artifacts, '--runtime-artifact') : parseRuntimeArtifacts(fromLabel ? [fromLabel] : [], `label ${Label.assembleInputFiles}`);
   if (mapping.length === 0) {
@@ -149,11 +150,10 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
   let present = assembleRuntime;
   if (present?.kind === 'image' && !(await fileInRoot(rootfs.merged, present.path))) present = undefined;
   await chownTree(stagedWorkdir, user.uid, user.gid);
-  await copyIntoRoot(rootfs.merged, stagedWorkdir, workdir);
+  await copyIntoRoot(rootfs.merged, stagedWorkdir, workdir, undefined, 'follow');
   const scriptsStaging = path.join(input.workDir, 'scripts');
   if ((await materializeScripts(scripts, scriptsStaging)).length > 0) {
-    const dir = await copyIntoRoot(rootfs.merged, scriptsStaging, destinationPaths(destination).scripts);
-    await chownTree(dir, user.uid, 0);
+    await copyIntoRoot(rootfs.merged, scriptsStaging, destinationPaths(destination).scripts, { uid: user.uid, gid: 0 });
   }
   if (present) {
     const scriptPath = scriptPathInImage('assemble-runtime', present, destination);

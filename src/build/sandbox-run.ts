@@ -1,13 +1,15 @@
 // Runs one S2I script in the builder's rootfs: overlay (cached layers + fresh upper), source and scripts placed
 // under the destination, the process run by the OCI runtime as the given user. The caller owns `buildDir`.
-import { readdir, rm, rmdir, lstat, cp } from 'node:fs/promises';
+import { fchownSync } from 'node:fs';
+import { readdir, rm, rmdir, lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
 import type { ProgressSink } from '../events.js';
 import { mountOverlay, unmount } from '../sandbox/overlay.js';
 import { buildRuntimeSpec, type Mount } from '../sandbox/spec.js';
 import { runContainer, type Runtime, type RunResult } from '../sandbox/runtime.js';
-import { ensureDirInRoot, fileInRoot, readFileInRoot } from '../sandbox/rootfs.js';
+import { ensureDirInRoot, fileInRoot, readFileInRoot, withDirInRoot } from '../sandbox/rootfs.js';
+import { copyTreeInto } from '../sys/in-root.js';
 import { resolveUserSpec, type ResolvedUser } from '../s2i/user.js';
 import type { Steps } from './steps.js';
 
@@ -159,11 +161,24 @@ async function removeCreated(rootfs: string, containerPath: string): Promise<voi
   }
 }
 
-/** Copies a host file or directory into the rootfs at containerPath (created in-root). */
-export async function copyIntoRoot(rootfs: string, hostSrc: string, containerDir: string): Promise<string> {
-  const dir = await ensureDirInRoot(rootfs, containerDir);
-  await cp(hostSrc, dir, { recursive: true, force: true, verbatimSymlinks: true, preserveTimestamps: true });
-  return dir;
+/**
+ * Copies the contents of a host staging directory (made by this process) into the rootfs at containerDir, through
+ * descriptors: the directory is created in-root, and a symlink of the image at any entry written is replaced, never
+ * followed (issue 16). `last`: 'replace' (default, for the trees the build creates: scripts) also replaces a
+ * symlink at containerDir itself; 'follow' resolves it in-root (the runtime image's own WORKDIR may be a link).
+ * `owner` is given to everything copied and to containerDir.
+ */
+export async function copyIntoRoot(
+  rootfs: string,
+  hostSrc: string,
+  containerDir: string,
+  owner?: { uid: number; gid: number },
+  last: 'replace' | 'follow' = 'replace',
+): Promise<void> {
+  await withDirInRoot(rootfs, containerDir, last, (fd) => {
+    copyTreeInto(hostSrc, fd, owner);
+    if (owner) fchownSync(fd, owner.uid, owner.gid);
+  });
 }
 
 export function assembleFailed(result: RunResult, script: string): S2IError {

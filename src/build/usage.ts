@@ -8,7 +8,7 @@ import { parseImageLocation } from '../transport/parse.js';
 import type { Platform } from '../oci/types.js';
 import { detectRuntime, prepareRuntime } from '../sandbox/runtime.js';
 import { namespaceMode } from '../sandbox/namespace.js';
-import { fileInRoot, chownTree } from '../sandbox/rootfs.js';
+import { fileInRoot } from '../sandbox/rootfs.js';
 import { resolveScripts, materializeScripts, scriptPathInImage } from '../s2i/scripts.js';
 import { resolveDestination, assembleUser as pickAssembleUser, destinationPaths } from '../s2i/destination.js';
 import { parseEnvFlag, mergeEnvStrings } from '../s2i/environment.js';
@@ -16,6 +16,7 @@ import { openEngine, type EngineOptions } from './context.js';
 import { pullImage, type PullPolicy } from './pull.js';
 import { mountRootfs, resolveUser, runScript, copyIntoRoot } from './sandbox-run.js';
 import { Steps } from './steps.js';
+import { workingDirOf } from '../oci/image-path.js';
 
 export interface UsageOptions extends EngineOptions {
   builder: string;
@@ -64,7 +65,7 @@ export async function runUsage(opts: UsageOptions): Promise<number> {
     const user = await resolveUser(rootfs.merged, pickAssembleUser(opts.assembleUser, labels, cfg.User));
     const staging = path.join(dir, 'scripts');
     if ((await materializeScripts(scripts, staging)).length > 0) {
-      await chownTree(await copyIntoRoot(rootfs.merged, staging, destinationPaths(destination).scripts), user.uid, 0);
+      await copyIntoRoot(rootfs.merged, staging, destinationPaths(destination).scripts, { uid: user.uid, gid: 0 });
     }
     const env = mergeEnvStrings(cfg.Env ?? [], (opts.env ?? []).map(parseEnvFlag));
     if (!env.some((e) => e.startsWith('PATH='))) env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
@@ -75,7 +76,7 @@ export async function runUsage(opts: UsageOptions): Promise<number> {
       id: `oci-s2i-usage-${path.basename(dir)}`,
       args: [scriptPathInImage('usage', scripts.get('usage')!, destination)],
       env,
-      cwd: cfg.WorkingDir || '/',
+      cwd: workingDirOf(image.config, 'the builder image'),
       user,
       signal: engine.signal,
       onProgress: (e) => {

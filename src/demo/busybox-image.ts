@@ -120,6 +120,8 @@ export interface BuilderSpec {
   format?: ImageFormat;
   /** Leave tar out of the image (s2i's "no tar" test builder: we need none). */
   withoutTar?: boolean;
+  /** One more layer on top, with these entries (tests craft hostile images with it). */
+  extraLayer?: TarFile[];
 }
 
 export interface BuiltImage {
@@ -144,6 +146,7 @@ export async function makeBuilderImage(spec: BuilderSpec, workDir: string): Prom
     }
     layers.push(await writeTarLayer(files, path.join(workDir, 'scripts.tar.gz')));
   }
+  if (spec.extraLayer) layers.push(await writeTarLayer(spec.extraLayer, path.join(workDir, 'extra.tar.gz')));
   const format = spec.format ?? 'docker';
   const platform = hostPlatform();
   const config: ImageConfig = {

@@ -155,13 +155,25 @@ function places(input: ResolveScriptsInput): Place[] {
   if (input.scriptsUrl) out.push({ what: `--scripts-url ${input.scriptsUrl}`, url: parseScriptsUrl(input.scriptsUrl, base) });
   out.push({ what: `source ${path.join(input.sourceDir, '.s2i', 'bin')}`, sourceBin: path.join(input.sourceDir, '.s2i', 'bin') });
   const lbl = input.imageLabels[Label.scriptsUrl];
-  if (lbl) out.push({ what: `label ${Label.scriptsUrl}=${lbl}`, url: parseScriptsUrl(lbl, base) });
+  if (lbl) out.push({ what: `label ${Label.scriptsUrl}=${lbl}`, url: fromImage(lbl, `label ${Label.scriptsUrl}`) });
   const dep = input.imageLabels[Label.scriptsUrlDeprecated];
-  if (dep) out.push({ what: `label ${Label.scriptsUrlDeprecated}=${dep}`, url: parseScriptsUrl(dep, base) });
+  if (dep) out.push({ what: `label ${Label.scriptsUrlDeprecated}=${dep}`, url: fromImage(dep, `label ${Label.scriptsUrlDeprecated}`) });
   const envLine = [...input.imageEnv].reverse().find((e) => e.startsWith(ScriptsUrlEnv + '='));
   const env = envLine?.slice(ScriptsUrlEnv.length + 1);
-  if (env) out.push({ what: `env ${ScriptsUrlEnv}=${env}`, url: parseScriptsUrl(env, base) });
+  if (env) out.push({ what: `env ${ScriptsUrlEnv}=${env}`, url: fromImage(env, `the image's env ${ScriptsUrlEnv}`) });
   return out;
+}
+
+/**
+ * A scripts URL the image gives (label or env). `file://` is refused there: it would make the build copy files of
+ * the build host, named by the image, into the image's layer. `image://` paths with `..` are refused too.
+ */
+function fromImage(url: string, what: string): ParsedScriptsUrl {
+  const parsed = parseScriptsUrl(url, '/');
+  const bad = (why: string) => new S2IError('ERR_SCRIPTS_URL_SCHEME', `${what} "${url}" ${why}; use image:///path or http(s)://, or give --scripts-url`, { exitCode: ExitCode.urlHandler });
+  if (parsed.kind === 'file') throw bad('names files on the build host (file://), which an image may not do');
+  if (parsed.kind === 'image' && /^image:\/\/.*(^|\/)\.\.(\/|$)/s.test(url.trim())) throw bad('contains ".."');
+  return parsed;
 }
 
 async function isFile(p: string): Promise<boolean> {

@@ -1,23 +1,55 @@
 // Safe access to paths inside a container rootfs from the host: every path is resolved in-root (symlinks in
 // the image cannot lead a host-side write or read outside it).
-import { lstat, readFile, chown, lchown, readdir, readlink } from 'node:fs/promises';
+import { closeSync } from 'node:fs';
+import { lstat, chown, lchown, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { S2IError } from '../errors.js';
+import { S2IError, ExitCode } from '../errors.js';
 import { resolveDirInRoot, UnsafePathError } from '../layer/secure-path.js';
+import { InRoot, UnsafeRootPathError, type OpenDirOptions } from '../sys/in-root.js';
 
 function comps(p: string): string[] {
   return p.split('/').filter((c) => c !== '' && c !== '.');
 }
 
+function unsafe(p: string, e: unknown): unknown {
+  if (e instanceof UnsafePathError || e instanceof UnsafeRootPathError) {
+    return new S2IError('ERR_UNSAFE_PATH', `cannot use ${p} inside the image: ${e.message}`, { cause: e, exitCode: ExitCode.workdir });
+  }
+  return e;
+}
+
 /** Host path of directory `p` inside rootfs, created (0755) when missing; symlinks resolved in-root. */
 export async function ensureDirInRoot(rootfs: string, p: string): Promise<string> {
   try {
-    const dir = await resolveDirInRoot(rootfs, comps(p), { create: true });
-    if (!dir) throw new Error('unreachable');
-    return dir;
+    return InRoot.with(rootfs, (root) => {
+      const fd = root.openDir(p, { create: true });
+      try {
+        return InRoot.hostPathOf(fd);
+      } finally {
+        closeSync(fd);
+      }
+    });
   } catch (e) {
-    if (e instanceof UnsafePathError) throw new S2IError('ERR_UNSAFE_PATH', `cannot use ${p} inside the image: ${e.message}`, { cause: e, exitCode: 5 });
-    throw e;
+    throw unsafe(p, e);
+  }
+}
+
+/**
+ * Runs `fn` with a descriptor of directory `p` inside rootfs (created when missing). `last: 'replace'` (the trees
+ * the build creates: source, scripts) replaces a symlink or file of the image at `p` by a new directory instead of
+ * following it; `'empty'` also empties it (artifacts). Errors become ERR_UNSAFE_PATH (exit 5).
+ */
+export async function withDirInRoot<T>(rootfs: string, p: string, last: OpenDirOptions['last'], fn: (dirFd: number) => T | Promise<T>): Promise<T> {
+  let fd: number;
+  try {
+    fd = InRoot.with(rootfs, (root) => root.openDir(p, { create: true, ...(last ? { last } : {}) }));
+  } catch (e) {
+    throw unsafe(p, e);
+  }
+  try {
+    return await fn(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -42,22 +74,17 @@ export async function fileInRoot(rootfs: string, p: string): Promise<string | un
   }
 }
 
-/** Reads a small file from the rootfs (e.g. /etc/passwd) following symlinks in-root; undefined when absent. */
+/**
+ * Reads a small file from the rootfs (e.g. /etc/passwd) following symlinks in-root, through a descriptor;
+ * undefined when absent, not a regular file, larger than maxBytes, or reached only through an unsafe path.
+ */
 export async function readFileInRoot(rootfs: string, p: string, maxBytes = 4 << 20): Promise<Buffer | undefined> {
-  let current = p;
-  for (let hops = 0; hops < 40; hops++) {
-    const host = await fileInRoot(rootfs, current);
-    if (!host) return undefined;
-    const st = await lstat(host);
-    if (st.isSymbolicLink()) {
-      const target = await readlink(host);
-      current = target.startsWith('/') ? target : path.posix.join(path.posix.dirname(current), target);
-      continue;
-    }
-    if (!st.isFile() || st.size > maxBytes) return undefined;
-    return await readFile(host);
+  try {
+    return InRoot.with(rootfs, (root) => root.readFile(p, maxBytes));
+  } catch (e) {
+    if (e instanceof UnsafeRootPathError) return undefined;
+    throw e;
   }
-  return undefined;
 }
 
 /** Recursively chowns a host tree (never following symlinks). */

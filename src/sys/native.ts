@@ -16,6 +16,43 @@ export interface NativeSys {
   llistxattr(path: string): string[];
   mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string | null): void;
   umount2(target: string, flags: number): void;
+  /** Descriptor calls (src/sys/in-root.ts). `dirfd` may be AT_FDCWD; O_CLOEXEC is always added. */
+  openat(dirfd: number, path: string, flags: number, mode: number): number;
+  /** openat2(2); throws ENOSYS on kernels before 5.6. */
+  openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
+  mkdirat(dirfd: number, name: string, mode: number): void;
+  symlinkat(target: string, dirfd: number, name: string): void;
+  /** The raw bytes of a link; name '' reads the link an O_PATH|O_NOFOLLOW descriptor is. */
+  readlinkat(dirfd: number, name: string): Buffer;
+  unlinkat(dirfd: number, name: string, flags: number): void;
+  fchownat(dirfd: number, name: string, uid: number, gid: number, flags: number): void;
+  /** Times in (fractional) seconds. */
+  utimensat(dirfd: number, name: string, atime: number, mtime: number, flags: number): void;
+  fdConstants: FdConstants;
+}
+
+/** The flag values of this platform (from the C headers, not guessed). */
+export interface FdConstants {
+  O_RDONLY: number;
+  O_WRONLY: number;
+  O_RDWR: number;
+  O_CREAT: number;
+  O_EXCL: number;
+  O_TRUNC: number;
+  O_NOFOLLOW: number;
+  O_DIRECTORY: number;
+  O_PATH: number;
+  O_NONBLOCK: number;
+  O_NOCTTY: number;
+  AT_FDCWD: number;
+  AT_SYMLINK_NOFOLLOW: number;
+  AT_REMOVEDIR: number;
+  AT_EMPTY_PATH: number;
+  RESOLVE_NO_XDEV: number;
+  RESOLVE_NO_MAGICLINKS: number;
+  RESOLVE_NO_SYMLINKS: number;
+  RESOLVE_BENEATH: number;
+  RESOLVE_IN_ROOT: number;
 }
 
 export const MS_RDONLY = 1;
