@@ -1,9 +1,11 @@
 // COPY and ADD of local files (Dockerfile reference, "COPY" and "ADD"): sources are resolved inside the build
 // context (never outside it, symlinks included), globs expand per path component (Go filepath.Match), a
 // directory source copies its contents, several sources need a destination ending in "/", and ADD unpacks a
-// local tar (plain, gzip or zstd) instead of copying it. Writes into the image go through in-root resolution
-// (sandbox/rootfs.ts), so a symlink in the image cannot send a write to the host.
-import { createReadStream } from 'node:fs';
+// local tar (plain, gzip or zstd) instead of copying it. Writes into the image go through descriptors
+// (sys/in-root.ts): the destination is resolved in-root, every entry is created relative to its parent's
+// descriptor, and an entry of the image already there is replaced, never followed: a symlink in the base image
+// cannot send a write to the host.
+import { closeSync, createReadStream, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, readlinkSync, readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,6 +16,7 @@ import { applyLayer } from '../layer/apply.js';
 import { decompressor } from '../layer/decompress.js';
 import { MediaType } from '../oci/media-types.js';
 import { globToRegExp } from '../s2i/glob.js';
+import { InRoot, UnsafeRootPathError, childKind, copyData, createChildFile, createChildSymlink, openOrMakeChildDir } from '../sys/in-root.js';
 
 export interface Owner {
   uid: number;
@@ -151,24 +154,30 @@ async function sourceHostPath(contextDir: string, rel: string, where: string): P
 /** Runs a COPY/ADD: returns nothing; everything it writes lands in the rootfs (the overlay's upper dir). */
 export async function copyIntoImage(req: CopyRequest): Promise<void> {
   const sources = await resolveSources(req.contextDir, req.sources, req.where, req.ignored);
-  const destAbs = path.posix.isAbsolute(req.dest) ? req.dest : path.posix.join(req.workdir || '/', req.dest);
+  // `..` in a destination stops at the image's root, as in Docker.
+  const destAbs = path.posix.resolve('/', req.workdir || '/', req.dest);
   const slash = req.dest.endsWith('/') || req.dest.endsWith('/.') || req.dest === '.';
   if (sources.length > 1 && !slash) {
     throw copyError(req.where, `with more than one source file the destination must be a directory and end with "/" (got "${req.dest}")`);
   }
   const owner = req.owner ?? { uid: 0, gid: 0 };
-  const ensureDir = async (p: string): Promise<string> => {
+  /** A descriptor of directory `p` in the rootfs (created as `owner` when missing); the caller closes it. */
+  const ensureDir = (p: string): number => {
     try {
-      const created: string[] = [];
-      const dir = await resolveDirInRoot(req.rootfs, p.split('/').filter(Boolean), { create: true, onCreate: (h) => created.push(h) });
-      for (const c of created) await fs.lchown(c, owner.uid, owner.gid);
-      return dir!;
+      return InRoot.with(req.rootfs, (root) => root.openDir(p, { create: true, owner }));
     } catch (e) {
-      if (e instanceof UnsafePathError) throw new S2IError('ERR_UNSAFE_PATH', `${req.where}: cannot use ${p} inside the image: ${e.message}`, { cause: e, exitCode: ExitCode.workdir });
-      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR' || (e as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw copyError(req.where, `${p} is not a directory in the image`, e);
-      }
+      if (e instanceof UnsafeRootPathError) throw new S2IError('ERR_UNSAFE_PATH', `${req.where}: cannot use ${p} inside the image: ${e.message}`, { cause: e, exitCode: ExitCode.workdir });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR' || code === 'EEXIST') throw copyError(req.where, `${p} is not a directory in the image`, e);
       throw e;
+    }
+  };
+  const inDir = async (p: string, fn: (fd: number) => void | Promise<void>): Promise<void> => {
+    const fd = ensureDir(p);
+    try {
+      await fn(fd);
+    } finally {
+      closeSync(fd);
     }
   };
   const destIsDir = slash || (await isDirInRoot(req.rootfs, destAbs));
@@ -177,21 +186,18 @@ export async function copyIntoImage(req: CopyRequest): Promise<void> {
     const host = await sourceHostPath(req.contextDir, rel, req.where);
     const st = await fs.lstat(host);
     if (st.isDirectory()) {
-      const dst = await ensureDir(destAbs);
-      await copyDirContents(host, dst, rel === '.' ? '' : rel, opts);
+      await inDir(destAbs, (fd) => copyDirContents(host, fd, rel === '.' ? '' : rel, opts));
       continue;
     }
     if (req.extractArchives && st.isFile()) {
       const kind = await archiveKind(host);
       if (kind) {
-        const dst = await ensureDir(destAbs);
-        await extractArchive(host, kind, dst, req);
+        await inDir(destAbs, (fd) => extractArchive(host, kind, fd, req));
         continue;
       }
     }
     const target = destIsDir ? path.posix.join(destAbs, path.posix.basename(rel)) : destAbs;
-    const parent = await ensureDir(path.posix.dirname(target));
-    await copyEntry(host, path.join(parent, path.posix.basename(target)), rel, opts);
+    await inDir(path.posix.dirname(target), (fd) => copyEntry(host, fd, path.posix.basename(target), rel, opts));
   }
 }
 
@@ -211,47 +217,56 @@ interface TreeOptions {
   onWarning: (msg: string) => void;
 }
 
-async function copyDirContents(src: string, dst: string, rel: string, opts: TreeOptions): Promise<void> {
-  const names = (await fs.readdir(src)).sort();
+function copyDirContents(src: string, dirFd: number, rel: string, opts: TreeOptions): void {
+  const names = readdirSync(src).sort();
   for (const n of names) {
     const r = rel ? `${rel}/${n}` : n;
     if (opts.ignored?.(r)) continue;
-    await copyEntry(path.join(src, n), path.join(dst, n), r, opts);
+    copyEntry(path.join(src, n), dirFd, n, r, opts);
   }
 }
 
-/** Copies one entry (recursively for directories) to the host path `dst`, whose parent is a real directory. */
-async function copyEntry(src: string, dst: string, rel: string, opts: TreeOptions): Promise<void> {
-  const st = await fs.lstat(src);
-  const existing = await fs.lstat(dst).catch(() => undefined);
+/** Copies one entry (recursively for directories) to `name` in the directory `dirFd` of the image. */
+function copyEntry(src: string, dirFd: number, name: string, rel: string, opts: TreeOptions): void {
+  const st = lstatSync(src);
   const mode = opts.chmod ?? st.mode & 0o7777;
   const uid = opts.owner?.uid ?? st.uid;
   const gid = opts.owner?.gid ?? st.gid;
   if (st.isDirectory()) {
-    if (existing && !existing.isDirectory()) await fs.rm(dst, { force: true });
-    if (!existing || !existing.isDirectory()) await fs.mkdir(dst, { mode: 0o700 });
-    await copyDirContents(src, dst, rel, opts);
-    await fs.lchown(dst, uid, gid);
-    await fs.chmod(dst, mode);
-    await fs.utimes(dst, st.atime, st.mtime);
+    const fd = openOrMakeChildDir(dirFd, name, 0o700); // an existing dir is merged into; anything else replaced
+    try {
+      copyDirContents(src, fd, rel, opts);
+      fchownSync(fd, uid, gid);
+      fchmodSync(fd, mode);
+      futimesSync(fd, st.atime, st.mtime);
+    } finally {
+      closeSync(fd);
+    }
     return;
   }
-  if (existing?.isDirectory()) throw new S2IError('ERR_COPY_FAILED', `cannot overwrite the directory ${rel} in the image with a file`, { exitCode: ExitCode.sourcePath });
-  if (existing) await fs.rm(dst, { force: true }); // never write through a symlink that is already there
+  if (childKind(dirFd, name) === 'dir') throw new S2IError('ERR_COPY_FAILED', `cannot overwrite the directory ${rel} in the image with a file`, { exitCode: ExitCode.sourcePath });
   if (st.isSymbolicLink()) {
-    await fs.symlink(await fs.readlink(src), dst);
-    await fs.lchown(dst, uid, gid);
-    await fs.lutimes(dst, st.atime, st.mtime);
+    createChildSymlink(dirFd, name, readlinkSync(src), { owner: { uid, gid }, atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
     return;
   }
   if (!st.isFile()) {
     opts.onWarning(`skipping ${rel}: not a regular file, directory or symlink`);
     return;
   }
-  await fs.copyFile(src, dst, fs.constants.COPYFILE_EXCL);
-  await fs.lchown(dst, uid, gid);
-  await fs.chmod(dst, mode);
-  await fs.utimes(dst, st.atime, st.mtime);
+  const out = createChildFile(dirFd, name); // never writes through a symlink that is already there
+  try {
+    const input = openSync(src, 'r');
+    try {
+      copyData(input, out);
+    } finally {
+      closeSync(input);
+    }
+    fchownSync(out, uid, gid);
+    fchmodSync(out, mode);
+    futimesSync(out, st.atime, st.mtime);
+  } finally {
+    closeSync(out);
+  }
 }
 
 type ArchiveKind = 'tar' | 'gzip' | 'zstd';
@@ -290,7 +305,7 @@ async function readHead(s: Readable, n: number): Promise<Buffer> {
 }
 
 /** Unpacks into a scratch dir with the layer applier (secure paths, limits), then merges it into `dst`. */
-async function extractArchive(file: string, kind: ArchiveKind, dst: string, req: CopyRequest): Promise<void> {
+async function extractArchive(file: string, kind: ArchiveKind, dstFd: number, req: CopyRequest): Promise<void> {
   const scratch = await fs.mkdtemp(path.join(req.tmpDir, 'add-'));
   try {
     const input = createReadStream(file);
@@ -301,7 +316,7 @@ async function extractArchive(file: string, kind: ArchiveKind, dst: string, req:
       throw copyError(req.where, `cannot unpack ${path.basename(file)}: ${(e as Error).message}`, e);
     }
     // Archives keep their owners and modes (Docker's ADD), unless --chown/--chmod say otherwise.
-    await copyDirContents(scratch, dst, '', {
+    copyDirContents(scratch, dstFd, '', {
       ...(req.owner ? { owner: req.owner } : {}),
       ...(req.chmod !== undefined ? { chmod: req.chmod } : {}),
       onWarning: req.onWarning ?? (() => {}),

@@ -302,8 +302,13 @@ export class InRoot {
     return this.walk(comps);
   }
 
-  /** The checked walk (kernels without openat2): one O_NOFOLLOW open per component, symlinks resolved from the root. */
-  private walk(comps: readonly string[]): number | undefined {
+  /**
+   * The checked walk (kernels without openat2, and creating missing directories): one O_NOFOLLOW open per
+   * component, symlinks read and resolved again from the root, `..` popping back to the directory it came from
+   * (never above the root). With `create`, a missing component is made (mode, owner) where the walk stands, so a
+   * dangling symlink's target is created inside the root, as securejoin's MkdirAll does.
+   */
+  private walk(comps: readonly string[], create?: { mode: number; owner?: Owner | undefined }): number | undefined {
     const stack: number[] = [];
     let cur = native().openat(this.fd, '.', k().O_PATH | k().O_DIRECTORY, 0);
     const todo = [...comps];
@@ -324,8 +329,15 @@ export class InRoot {
         try {
           fd = native().openat(cur, comp, k().O_PATH | k().O_NOFOLLOW, 0);
         } catch (e) {
-          if (errno(e) === 'ENOENT') return undefined;
-          throw this.unsafe(comps, e);
+          if (errno(e) !== 'ENOENT') throw this.unsafe(comps, e);
+          if (!create) return undefined;
+          try {
+            native().mkdirat(cur, comp, create.mode);
+            if (create.owner) native().fchownat(cur, comp, create.owner.uid, create.owner.gid, k().AT_SYMLINK_NOFOLLOW);
+          } catch (e2) {
+            if (errno(e2) !== 'EEXIST') throw this.unsafe(comps, e2);
+          }
+          fd = native().openat(cur, comp, k().O_PATH | k().O_NOFOLLOW, 0);
         }
         const st = fstatSync(fd);
         if (st.isSymbolicLink()) {
@@ -391,14 +403,35 @@ export class InRoot {
 
   /**
    * An O_RDONLY|O_DIRECTORY descriptor of the directory `containerPath` inside the root (the caller closes it).
-   * Parents are resolved in-root and created when `create`; see OpenDirOptions.last for the last component.
+   * Symlinks on the way are followed in-root; missing directories are created (mode, owner) when `create`. See
+   * OpenDirOptions.last for the last component.
    */
   openDir(containerPath: string, opts: OpenDirOptions = {}): number {
     const comps = rootComponents(containerPath);
     const mode = opts.mode ?? 0o755;
     const last = opts.last ?? 'follow';
-    if (comps.length === 0) return native().openat(this.fd, '.', k().O_RDONLY | k().O_DIRECTORY, 0);
-    const parent = this.openParents(comps.slice(0, -1), containerPath, opts.create === true, mode, opts.owner);
+    const create = opts.create ? { mode, owner: opts.owner } : undefined;
+    const missing = () => Object.assign(new Error(`${containerPath} does not exist in the image`), { code: 'ENOENT' });
+    if (comps.length === 0 || last === 'follow') {
+      const fd = this.resolve(comps) ?? (create ? this.walk(comps, create) : undefined);
+      if (fd === undefined) throw missing();
+      try {
+        if (!fstatSync(fd).isDirectory()) throw new UnsafeRootPathError(`${containerPath} is not a directory in the image`);
+        return native().openat(fd, '.', k().O_RDONLY | k().O_DIRECTORY, 0);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    const parentComps = comps.slice(0, -1);
+    const parentPath = this.resolve(parentComps) ?? (create ? this.walk(parentComps, create) : undefined);
+    if (parentPath === undefined) throw missing();
+    let parent: number;
+    try {
+      if (!fstatSync(parentPath).isDirectory()) throw new UnsafeRootPathError(`${containerPath}: /${parentComps.join('/')} is not a directory in the image`);
+      parent = native().openat(parentPath, '.', k().O_RDONLY | k().O_DIRECTORY, 0);
+    } finally {
+      closeSync(parentPath);
+    }
     const name = comps[comps.length - 1]!;
     try {
       const kind = childKind(parent, name);
@@ -407,64 +440,11 @@ export class InRoot {
         if (last === 'empty') for (const child of childNames(fd)) removeChild(fd, child);
         return fd;
       }
-      if (kind === undefined || last !== 'follow') {
-        if (kind === undefined && !opts.create) throw Object.assign(new Error(`${containerPath} does not exist`), { code: 'ENOENT' });
-        return openOrMakeChildDir(parent, name, mode, opts.owner);
-      }
-      // 'follow': a symlink (or not a dir) resolved in-root as a whole
-      const fd = this.resolve(comps);
-      if (fd === undefined) {
-        if (!opts.create) throw Object.assign(new Error(`${containerPath} does not exist`), { code: 'ENOENT' });
-        throw new UnsafeRootPathError(`${containerPath} is a symlink to a missing directory in the image`);
-      }
-      try {
-        if (!fstatSync(fd).isDirectory()) throw new UnsafeRootPathError(`${containerPath} is not a directory in the image`);
-        return native().openat(fd, '.', k().O_RDONLY | k().O_DIRECTORY, 0);
-      } finally {
-        closeSync(fd);
-      }
+      if (kind === undefined && !create) throw missing();
+      // 'replace' / 'empty': a symlink or file of the image there is removed and a new directory made
+      return openOrMakeChildDir(parent, name, mode, opts.owner);
     } finally {
       closeSync(parent);
-    }
-  }
-
-  /** Descriptor of the directory `comps` (created when missing and `create`); dangling symlinks on the way are refused. */
-  private openParents(comps: readonly string[], whole: string, create: boolean, mode: number, owner?: Owner): number {
-    const full = this.resolve(comps);
-    if (full !== undefined) {
-      if (!fstatSync(full).isDirectory()) {
-        closeSync(full);
-        throw new UnsafeRootPathError(`${whole}: /${comps.join('/')} is not a directory in the image`);
-      }
-      return full;
-    }
-    if (!create) throw Object.assign(new Error(`${whole}: /${comps.join('/')} does not exist`), { code: 'ENOENT' });
-    // Find the deepest existing prefix, then make the rest one directory at a time under it.
-    let i = comps.length - 1;
-    let fd: number | undefined;
-    for (; i >= 0; i--) {
-      fd = this.resolve(comps.slice(0, i));
-      if (fd !== undefined) break;
-    }
-    if (fd === undefined) throw new UnsafeRootPathError(`${whole}: the root itself is missing`);
-    try {
-      if (!fstatSync(fd).isDirectory()) throw new UnsafeRootPathError(`${whole}: /${comps.slice(0, i).join('/')} is not a directory in the image`);
-      for (let j = i; j < comps.length; j++) {
-        const name = comps[j]!;
-        if (childKind(fd, name) !== undefined) {
-          throw new UnsafeRootPathError(`${whole}: /${comps.slice(0, j + 1).join('/')} is a symlink to a missing directory in the image`);
-        }
-        native().mkdirat(fd, name, mode);
-        const next = native().openat(fd, name, k().O_PATH | k().O_DIRECTORY | k().O_NOFOLLOW, 0);
-        if (owner) native().fchownat(next, '', owner.uid, owner.gid, k().AT_EMPTY_PATH);
-        closeSync(fd);
-        fd = next;
-      }
-      const out = fd;
-      fd = undefined;
-      return out;
-    } finally {
-      if (fd !== undefined) closeSync(fd);
     }
   }
 

@@ -151,6 +151,27 @@ for (const mode of modes) {
     }
   });
 
+  t.test(`finding 1 (${mode.name}), build-image: COPY into a base image never writes through its symlinks`, { skip: mode.skip }, async (t) => {
+    const env = mode.setup();
+    const c = plantCanaries(env.parent, env.user);
+    const before = c.snapshot();
+    await pushBusyboxBuilder(client.repository(registry.host, `t/escape-base-${mode.name}`), 'latest', {
+      user: '0',
+      cmd: ['sh'],
+      extraLayer: [link('app', c.dir), link('etc/motd', c.file), link('rel', '../../../../../../../../..' + c.dir)],
+    });
+    const ctx = source(env.parent, {
+      Containerfile: `FROM ${registry.host}/t/escape-base-${mode.name}:latest\nCOPY f /app/\nCOPY g /etc/motd\nCOPY f /rel/x\nRUN cat /etc/motd /app/f\n`,
+      f: 'f data\n',
+      g: 'g data\n',
+    });
+    if (env.user) execFileSync('chown', ['-R', `${env.user.uid}:${env.user.gid}`, ctx]);
+    const r = await env.run(['build-image', ctx, `${registry.host}/t/escape-built-${mode.name}:1`]);
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stderr, /g data[\s\S]*f data/, 'the copies landed in the image');
+    t.equal(c.snapshot(), before, 'host canaries byte-identical, same owners and modes');
+  });
+
   t.test(`finding 2 (${mode.name}): a runtime image whose WorkingDir climbs with .. is refused, nothing written on the host`, { skip: mode.skip }, async (t) => {
     const env = mode.setup();
     const c = plantCanaries(env.parent, env.user);

@@ -80,8 +80,12 @@ for (const mode of ['openat2', 'checked walk'] as const) {
       const a = r.openDir('/lib/x/y', { create: true });
       t.equal(InRoot.hostPathOf(a), path.join(root, 'usr/lib/x/y'));
       closeSync(a);
-      // 'follow' of a link to a host path: resolved in-root, where it is missing → refused, not created outside
-      t.throws(() => r.openDir('/out-abs', { create: true }), UnsafeRootPathError);
+      // 'follow' of a link to a host path: resolved in-root, where it is missing → created inside the root
+      // (securejoin's MkdirAll), never outside
+      const o = r.openDir('/out-abs/made', { create: true });
+      t.equal(InRoot.hostPathOf(o), path.join(root, outside, 'made'));
+      closeSync(o);
+      t.throws(() => r.openDir('/dangling'), { code: 'ENOENT' }, 'without create, a dangling link is missing');
       // 'replace': the image's link at the destination is replaced by a new directory
       const b = r.openDir('/tmp-src', { create: true, last: 'replace' });
       t.equal(InRoot.hostPathOf(b), path.join(root, 'tmp-src'));
