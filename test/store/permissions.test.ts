@@ -107,7 +107,8 @@ function asNobody(store: string, files: { suid: string; capped: string; chr?: st
     }
     process.stdout.write(JSON.stringify(out));
   `;
-  const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--', process.execPath, '-e', script, JSON.stringify([store, files])], {
+  // `env -u`: tap's hooks put an --import of the checkout into NODE_OPTIONS of every spawn (cli.ts says more).
+  const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--', 'env', '-u', 'NODE_OPTIONS', process.execPath, '-e', script, JSON.stringify([store, files])], {
     encoding: 'utf8',
     cwd: '/',
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
