@@ -1,7 +1,22 @@
 // Unprivileged test users (CI runs as root): created once with useradd, which gives them a subordinate ID
 // range; `withoutSubIds` removes the range to test the single-ID fallback.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from './cli.js';
@@ -65,14 +80,42 @@ export function readableProjectCopy(from: string = projectRoot): string {
   if (made !== undefined) return made;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-project-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  // realpath: a node_modules that is itself a link (to a dir the user cannot reach either) is copied, not linked.
   for (const p of ['bin', 'dist', 'build', 'node_modules', 'package.json']) {
-    // realpath: a node_modules that is itself a link (to a dir the user cannot reach either) is copied, not linked;
-    // timestamps: the launcher runs dist/bundle only when it is not older than dist/src (src/cli/launch.ts).
-    if (existsSync(path.join(from, p))) cpSync(realpathSync(path.join(from, p)), path.join(dir, p), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    if (existsSync(path.join(from, p))) linkOrCopyTree(realpathSync(path.join(from, p)), path.join(dir, p));
   }
-  execFileSync('chmod', ['-R', 'a+rX', dir]); // mkdtemp made it 0700; the copied files keep the checkout's modes
   copies.set(from, dir);
   return dir;
+}
+
+/**
+ * Mirrors `src` at `dst`: new dirs (0755), files others can already read hard-linked (node_modules alone is
+ * ~20,000 files: a copy took most of a test's time), other files copied and made readable, symlinks as they are.
+ * Timestamps stay (the launcher runs dist/bundle only when it is not older than dist/src: src/cli/launch.ts).
+ */
+function linkOrCopyTree(src: string, dst: string): void {
+  const st = lstatSync(src);
+  if (st.isDirectory()) {
+    mkdirSync(dst, { mode: 0o755 });
+    chmodSync(dst, 0o755);
+    for (const name of readdirSync(src)) linkOrCopyTree(path.join(src, name), path.join(dst, name));
+    utimesSync(dst, st.atime, st.mtime);
+  } else if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(src), dst);
+  } else if (st.isFile()) {
+    if ((st.mode & 0o004) !== 0) {
+      try {
+        linkSync(src, dst);
+        return;
+      } catch {
+        /* another file system, or links not allowed: copy */
+      }
+    }
+    copyFileSync(src, dst);
+    chmodSync(dst, (st.mode & 0o777) | 0o444 | ((st.mode & 0o100) !== 0 ? 0o111 : 0));
+    utimesSync(dst, st.atime, st.mtime);
+  }
 }
 
 /**
