@@ -7,7 +7,10 @@ import { RegistryClient, type RegistryClientOptions } from '../registry/client.j
 import { noProgress, type ProgressSink } from '../events.js';
 
 export interface EngineOptions {
-  /** Cache root; default $XDG_CACHE_HOME/oci-s2i or ~/.cache/oci-s2i. */
+  /**
+   * Cache root; default $XDG_CACHE_HOME/oci-s2i or ~/.cache/oci-s2i. Made private (0700) when opened: the unpacked
+   * layers and build dirs below it hold setuid files and devices (store/store-root.ts).
+   */
   root?: string;
   registry?: Omit<RegistryClientOptions, 'onProgress' | 'signal'>;
   onProgress?: ProgressSink;

@@ -15,6 +15,7 @@ import { MediaType } from '../oci/media-types.js';
 import type { Descriptor, ImageIndex } from '../oci/types.js';
 import { acquireLock, lockPath } from './lock-file.js';
 import { blobPath, layoutDir, lockDir, sweepDeadTemps, tmpDir, writeFileAtomic } from './store-paths.js';
+import { openStoreRoot } from './store-root.js';
 
 /** Annotation naming a manifest in index.json (image-spec annotations.md). */
 export const refNameAnnotation = 'org.opencontainers.image.ref.name';
@@ -24,10 +25,14 @@ export class BlobStore {
 
   private constructor(readonly root: string) {}
 
-  /** Opens (creating if missing) the store at `root`; removes temp files left by dead processes. */
+  /**
+   * Opens (creating if missing) the store at `root`, private to its user (store-root.ts: mode 0700, an older
+   * store's wider mode tightened); removes temp files left by dead processes.
+   */
   static async open(root: string): Promise<BlobStore> {
     const abs = path.resolve(root);
     const oci = path.join(abs, layoutDir);
+    await openStoreRoot(abs);
     await fs.mkdir(path.join(oci, 'blobs', 'sha256'), { recursive: true });
     await fs.mkdir(path.join(abs, lockDir), { recursive: true });
     await fs.mkdir(path.join(abs, tmpDir), { recursive: true });

@@ -16,6 +16,7 @@ import { VerifyingStream } from './blob-store.js';
 import { layerMetaDir, touchLayerMeta, writeLayerMeta } from './layer-meta.js';
 import { acquireLock, lockPath } from './lock-file.js';
 import { lockDir, sweepDeadTemps, writeFileAtomic } from './store-paths.js';
+import { openStoreRoot } from './store-root.js';
 import { treeDigest } from './tree-digest.js';
 
 export interface UnpackOptions {
@@ -41,6 +42,7 @@ export class LayerCache {
 
   static async open(root: string): Promise<LayerCache> {
     const abs = path.resolve(root);
+    await openStoreRoot(abs); // private to its user: the layers keep setuid files and devices (store-root.ts)
     for (const d of [['sha256'], ['by-blob', 'sha256'], ['tmp']]) await fs.mkdir(path.join(abs, layersDir, ...d), { recursive: true });
     await fs.mkdir(path.join(abs, lockDir), { recursive: true });
     await fs.mkdir(path.join(abs, leasesDir), { recursive: true });

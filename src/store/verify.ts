@@ -2,6 +2,8 @@
 // the record taken at unpack time (tree-digest.ts says why not re-tar). What is corrupt is dropped (moved to a temp
 // dir, then deleted: never visible half-removed), so the next build fetches or unpacks it again. A corrupt layer
 // that a running build has leased is reported but left in place (it is mounted); run verify again afterwards.
+// A store root whose mode was widened (other users could reach the layers' setuid files and devices) is reported
+// and set back to 0700 (store-root.ts).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -16,15 +18,18 @@ import { layerMetaPath, readLayerMeta } from './layer-meta.js';
 import { readLeases } from './leases.js';
 import { acquireLock, lockPath } from './lock-file.js';
 import { blobPath, layoutDir, lockDir, tmpDir, writeFileAtomic } from './store-paths.js';
+import { checkStoreRoot, describeWidened } from './store-root.js';
 import { treeDigest } from './tree-digest.js';
 
 export interface VerifyProblem {
-  kind: 'blob' | 'layer' | 'index';
-  /** Digest, diffID, or the index file's path. */
+  kind: 'blob' | 'layer' | 'index' | 'store';
+  /** Digest, diffID, the index file's path, or the store root (kind 'store'). */
   id: string;
   reason: string;
-  /** False when it was left in place (leased by a running build). */
+  /** False when it was left in place (leased by a running build); always false for kind 'store'. */
   dropped: boolean;
+  /** Kind 'store': the root's mode was set back to 0700. */
+  fixed?: boolean;
 }
 
 export interface VerifyReport {
@@ -42,6 +47,8 @@ export interface VerifyOptions {
 export async function verifyStore(root: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const abs = path.resolve(root);
   const report: VerifyReport = { blobs: 0, layers: 0, problems: [] };
+  const rootMode = await checkStoreRoot(abs);
+  if (rootMode?.widened) report.problems.push({ kind: 'store', id: abs, reason: describeWidened(rootMode), dropped: false, fixed: rootMode.fixed });
   await verifyIndex(abs, report);
   for (const b of await listBlobs(abs)) {
     opts.signal?.throwIfAborted();

@@ -3,7 +3,7 @@
 // behave alike.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { commandEntries } from '../../src/cli/main.js';
@@ -132,10 +132,14 @@ t.test('bin/oci-s2i (the command on PATH): root namespace commands are exec\'d u
   writeFileSync(openStub, '#!/bin/sh\necho "ns=${OCI_S2I_NAMESPACE:-none} $1"\n');
   chmodSync(openStub, 0o755);
   const nobody = ['--reuid', '65534', '--regid', '65534', '--clear-groups'];
-  // Only where an unprivileged user can reach this checkout (a clone under /root cannot be).
-  if (setpriv && spawnSync(setpriv, [...nobody, 'test', '-x', shCli]).status === 0) {
-    const asNobody = spawnSync(setpriv, [...nobody, shCli, 'build', 'SRC'], { env: { ...env, OCI_S2I_NODE: openStub }, encoding: 'utf8' });
-    t.equal(asNobody.stdout.trim(), `ns=none ${cliPath}`, 'an unprivileged caller goes to the Node launcher');
+  // From a copy of the launcher in a dir nobody can reach: the checkout may not be (a clone under /root).
+  if (setpriv) {
+    mkdirSync(path.join(open, 'bin'), { mode: 0o755 });
+    const openCli = path.join(open, 'bin', 'oci-s2i');
+    copyFileSync(shCli, openCli);
+    chmodSync(openCli, 0o755);
+    const asNobody = spawnSync(setpriv, [...nobody, openCli, 'build', 'SRC'], { cwd: '/', env: { ...env, OCI_S2I_NODE: openStub }, encoding: 'utf8' });
+    t.equal(asNobody.stdout.trim(), `ns=none ${path.join(open, 'bin', 'oci-s2i.js')}`, 'an unprivileged caller goes to the Node launcher');
   }
   const asRoot = spawnSync(shCli, ['build', 'SRC'], { env: { ...outsideEnv(), OCI_S2I_NODE: stub }, encoding: 'utf8' });
   t.equal(asRoot.stdout.trim(), `ns=root ${cliPath}`, 'root goes straight under unshare');

@@ -17,7 +17,7 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Run as this user (via setpriv), with HOME set to their home. */
   user?: { name: string; uid: number; gid: number; home: string };
-  /** Use this CLI entry instead of the project's (e.g. a copy readable by an unprivileged user). */
+  /** Use this CLI entry instead of the project's (with `user`: users.ts cliFor, a copy when the checkout is unreachable). */
   cli?: string;
   cwd?: string;
   timeoutMs?: number;
@@ -39,7 +39,8 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
     argv = ['--reuid', String(opts.user.uid), '--regid', String(opts.user.gid), '--init-groups', '--', 'env', '-u', 'NODE_OPTIONS', process.execPath, cli, ...args];
   }
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, argv, { env, cwd: opts.cwd ?? projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Another user starts in `/`, not in the checkout, which they may not be able to reach (a clone in /root).
+    const p = spawn(cmd, argv, { env, cwd: opts.cwd ?? (opts.user ? '/' : projectRoot), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

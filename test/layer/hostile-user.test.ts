@@ -5,14 +5,13 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { runCli } from '../helpers/cli.js';
-import { canCreateUsers, cliFor, ensureUser, userTempDir, type TestUser } from '../helpers/users.js';
+import { canCreateUsers, cliFor, ensureUser, projectRootFor, userTempDir, type TestUser } from '../helpers/users.js';
 
 const exec = promisify(execFile);
-const here = path.dirname(fileURLToPath(import.meta.url));
 const skip = canCreateUsers() ? false : 'needs root to create the test user';
 
 /** Runs `node args…` as `user` inside `unshare --user --map-root-user --map-auto`, cwd a dir the user owns. */
@@ -35,6 +34,8 @@ async function subUidStart(user: TestUser): Promise<number> {
 
 t.test('real unprivileged user with a subordinate range', { skip }, async (t) => {
   const user = ensureUser('ocis2i-hostile', { subIds: true });
+  // The compiled tests and sources the user runs, from a place they can read (the checkout may be under /root).
+  const project = projectRootFor(user);
   const work = userTempDir(user, 'hostile-user-');
   t.teardown(() => fs.rm(work, { recursive: true, force: true }));
 
@@ -47,7 +48,7 @@ t.test('real unprivileged user with a subordinate range', { skip }, async (t) =>
   });
 
   t.test('every hostile case passes and nothing escapes', async (t) => {
-    const r = await asUserInNamespace(user, work, [path.join(here, 'hostile.test.js')]);
+    const r = await asUserInNamespace(user, work, [path.join(project, 'dist', 'test', 'layer', 'hostile.test.js')]);
     t.equal(r.code, 0, 'the suite passes');
     t.notMatch(r.stdout, /^not ok/m);
     t.ok((r.stdout.match(/^ok \d+/gm) ?? []).length >= 25, 'at least 25 cases ran');
@@ -55,7 +56,7 @@ t.test('real unprivileged user with a subordinate range', { skip }, async (t) =>
 
   t.test('owners are real subordinate IDs; cache verify and prune work as the user', async (t) => {
     const root = path.join(work, 'store');
-    const url = (p: string) => JSON.stringify(pathToFileURL(path.join(here, '..', '..', p)).href);
+    const url = (p: string) => JSON.stringify(pathToFileURL(path.join(project, 'dist', p)).href);
     const script = `
       import { Readable } from 'node:stream';
       const { LayerCache } = await import(${url('src/store/layer-cache.js')});

@@ -34,7 +34,7 @@ export const cacheCommand: Command = {
   name: 'cache',
   summary:
     'Inspect and maintain the local cache: ls (images and layers), du (disk usage by kind), verify (re-hash; drop what is ' +
-    'corrupt; exit 1 if anything was), prune (remove what no image name uses; --all: everything; never what a running build uses).',
+    'corrupt; set a widened store root back to 0700; exit 1 if anything was wrong), prune (remove what no image name uses; --all: everything; never what a running build uses).',
   args: ['ls|du|verify|prune'],
   needsNamespace: true,
   params: [
@@ -115,12 +115,18 @@ async function verify(ctx: CommandContext, root: string): Promise<number> {
   if (ctx.global.json) {
     ctx.stdout.write(JSON.stringify(r) + '\n');
   } else {
-    for (const p of r.problems) ctx.stdout.write(`${p.dropped ? 'dropped' : 'CORRUPT'} ${p.kind} ${p.id}: ${p.reason}\n`);
+    for (const p of r.problems) {
+      const verb = p.kind === 'store' ? (p.fixed ? 'fixed' : 'UNSAFE') : p.dropped ? 'dropped' : 'CORRUPT';
+      ctx.stdout.write(`${verb} ${p.kind} ${p.id}: ${p.reason}\n`);
+    }
     if (!ctx.global.quiet) {
+      const corrupt = r.problems.filter((p) => p.kind !== 'store').length;
+      const widened = r.problems.length - corrupt;
       ctx.stderr.write(
-        r.problems.length === 0
-          ? `Verified ${r.blobs} blob(s) and ${r.layers} layer(s): all intact\n`
-          : `Verified ${r.blobs} blob(s) and ${r.layers} layer(s): ${r.problems.length} corrupt (dropped ones are fetched or unpacked again by the next build)\n`,
+        `Verified ${r.blobs} blob(s) and ${r.layers} layer(s): ` +
+          (corrupt === 0 ? 'all intact' : `${corrupt} corrupt (dropped ones are fetched or unpacked again by the next build)`) +
+          (widened > 0 ? '; the store root was reachable by other users' : '') +
+          '\n',
       );
     }
   }
