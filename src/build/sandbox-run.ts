@@ -1,7 +1,6 @@
 // Runs one S2I script in the builder's rootfs: overlay (cached layers + fresh upper), source and scripts placed
 // under the destination, the process run by the OCI runtime as the given user. The caller owns `buildDir`.
 import { fchownSync } from 'node:fs';
-import { readdir, rm, rmdir, lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
 import type { ProgressSink } from '../events.js';
@@ -9,7 +8,7 @@ import { mountOverlay, unmount } from '../sandbox/overlay.js';
 import { buildRuntimeSpec, type Mount } from '../sandbox/spec.js';
 import { runContainer, type Runtime, type RunResult } from '../sandbox/runtime.js';
 import { ensureDirInRoot, fileInRoot, readFileInRoot, withDirInRoot } from '../sandbox/rootfs.js';
-import { copyTreeInto } from '../sys/in-root.js';
+import { InRoot, copyTreeInto } from '../sys/in-root.js';
 import { resolveUserSpec, type ResolvedUser } from '../s2i/user.js';
 import type { Steps } from './steps.js';
 
@@ -131,7 +130,7 @@ export async function runScript(input: ScriptRunInput): Promise<RunResult> {
     });
   } finally {
     // Deepest first, so a created /etc/hosts goes before a created /etc would.
-    for (const d of [...created].sort((a, b) => b.length - a.length)) await removeCreated(input.rootfs, d);
+    for (const d of [...created].sort((a, b) => b.length - a.length)) removeCreated(input.rootfs, d);
   }
 }
 
@@ -146,16 +145,9 @@ async function missingChain(rootfs: string, containerPath: string): Promise<stri
   return out;
 }
 
-async function removeCreated(rootfs: string, containerPath: string): Promise<void> {
-  const host = await fileInRoot(rootfs, containerPath);
-  if (!host) return;
+function removeCreated(rootfs: string, containerPath: string): void {
   try {
-    const st = await lstat(host);
-    if (st.isDirectory()) {
-      if ((await readdir(host)).length === 0) await rmdir(host);
-    } else if (st.size === 0) {
-      await rm(host);
-    }
+    InRoot.with(rootfs, (root) => root.removeIfEmpty(containerPath));
   } catch {
     /* best effort: a mount point that is still busy stays */
   }

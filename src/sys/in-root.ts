@@ -448,6 +448,38 @@ export class InRoot {
     }
   }
 
+  /**
+   * Removes the entry at `containerPath` (its parent resolved in-root, the entry itself not followed) when it is an
+   * empty directory or an empty regular file; anything else is left. For mount points a runtime created.
+   */
+  removeIfEmpty(containerPath: string): void {
+    const comps = rootComponents(containerPath);
+    const name = comps.pop();
+    if (name === undefined) return;
+    const parent = this.resolve(comps);
+    if (parent === undefined) return;
+    try {
+      let fd: number;
+      try {
+        fd = native().openat(parent, name, k().O_PATH | k().O_NOFOLLOW, 0);
+      } catch (e) {
+        if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return;
+        throw e;
+      }
+      let st: Stats;
+      let empty = false;
+      try {
+        st = fstatSync(fd);
+        empty = st.isDirectory() ? childNames(fd).length === 0 : st.isFile() && st.size === 0;
+      } finally {
+        closeSync(fd);
+      }
+      if (empty) native().unlinkat(parent, name, st.isDirectory() ? k().AT_REMOVEDIR : 0);
+    } finally {
+      closeSync(parent);
+    }
+  }
+
   /** Reads a regular file inside the root (symlinks followed in-root); undefined when absent, not a file or larger than maxBytes. */
   readFile(containerPath: string, maxBytes = 4 << 20): Buffer | undefined {
     const pathFd = this.resolve(rootComponents(containerPath));
