@@ -80,13 +80,17 @@ export function storeName(ref: Reference): string {
   return formatReference(ref);
 }
 
+const notThere = new Set(['ERR_TAG_NOT_FOUND', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_NOT_FOUND', 'ERR_LAYOUT_INVALID', 'ERR_LAYOUT_NOT_FOUND', 'ERR_BLOB_UNKNOWN']);
+const corrupt = new Set(['ERR_DIGEST_MISMATCH', 'ERR_SIZE_MISMATCH', 'ERR_DIFFID_MISMATCH', 'ERR_LAYER_CORRUPT', 'ERR_BLOB_TOO_LARGE']);
+
 function pullError(name: string, e: unknown): unknown {
   if (e instanceof S2IError && e.exitCode === ExitCode.pull) return e;
   if (e instanceof S2IError && (e.code.startsWith('ERR_REGISTRY') || e.code === 'ERR_UNAUTHORIZED' || e.code === 'ERR_DENIED' || e.code === 'ERR_NAME_UNKNOWN')) {
     return new S2IError(e.code, `pulling ${name}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
   }
-  // A missing or broken layout/archive is "the image is not there" (exit 2), like an unknown registry tag.
-  if (e instanceof S2IError && (['ERR_TAG_NOT_FOUND', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_NOT_FOUND', 'ERR_LAYOUT_INVALID', 'ERR_LAYOUT_NOT_FOUND'].includes(e.code))) {
+  // A missing or broken layout/archive is "the image is not there" (exit 2), like an unknown registry tag; a blob
+  // that does not match its descriptor or a layer that is not a valid tar is "corrupt blob" (spec/cli.md, exit 2).
+  if (e instanceof S2IError && (notThere.has(e.code) || corrupt.has(e.code))) {
     return new S2IError(e.code, e.message.includes(name) ? e.message : `${name}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
   }
   return e;

@@ -2,7 +2,7 @@
 // bytes do not hash to the descriptor, helpers to read small blobs with a cap and to skip a prefix on resume.
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { S2IError } from '../errors.js';
+import { ExitCode, S2IError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 
@@ -34,7 +34,10 @@ export class VerifyStream extends Transform {
   }
 
   private mismatch(got: string): S2IError {
-    return new S2IError('ERR_DIGEST_MISMATCH', `${this.what}: expected ${this.desc.digest} (${this.desc.size} bytes), got ${got}; the file is corrupt or was changed`);
+    // Exit 2 as for a registry's corrupt blob (spec/cli.md): the source does not hold what its descriptor says.
+    return new S2IError('ERR_DIGEST_MISMATCH', `${this.what}: expected ${this.desc.digest} (${this.desc.size} bytes), got ${got}; the file is corrupt or was changed`, {
+      exitCode: ExitCode.pull,
+    });
   }
 }
 
