@@ -13,7 +13,7 @@ import type { Repository } from '../registry/client.js';
 import { openSource } from '../transport/open.js';
 import { formatImageLocation, parseImageLocation, type ImageLocation } from '../transport/parse.js';
 import type { ImageSource } from '../transport/types.js';
-import { readCappedStream } from '../transport/verify.js';
+import { park, readCappedStream } from '../transport/verify.js';
 import type { Engine } from './context.js';
 import { mapLimit } from '../registry/parallel.js';
 
@@ -169,8 +169,10 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
  * side that stops early (the store already has the blob, the unpack fails) is unpiped, and the other one goes on.
  */
 function teeBlob(src: Readable): { toStore: PassThrough; toCache: PassThrough } {
-  const toStore = new PassThrough();
-  const toCache = new PassThrough();
+  // Parked: the store may still wait for its lock when the source fails (a blob that does not match its
+  // descriptor); the error then waits in `errored` for its pipeline instead of crashing the process.
+  const toStore = park(new PassThrough());
+  const toCache = park(new PassThrough());
   let open = 2;
   for (const side of [toStore, toCache]) {
     side.once('close', () => {
@@ -180,10 +182,12 @@ function teeBlob(src: Readable): { toStore: PassThrough; toCache: PassThrough } 
     });
     src.pipe(side);
   }
-  src.once('error', (e) => {
+  const fail = (e: Error): void => {
     toStore.destroy(e);
     toCache.destroy(e);
-  });
+  };
+  src.on('error', fail);
+  if (src.errored) fail(src.errored);
   return { toStore, toCache };
 }
 

@@ -155,7 +155,7 @@ class Applier {
     if (feedError instanceof S2IError) return feedError; // e.g. the compressed digest failed upstream
     const bad = feedError instanceof TarHeaderError ? feedError : e instanceof TarHeaderError ? e : undefined;
     if (bad) {
-      return new S2IError('ERR_LAYER_CORRUPT', `layer ${this.opts.layerDigest}: ${bad.message}; the image is malformed or malicious`, { cause: bad });
+      return new S2IError('ERR_LAYER_CORRUPT', `layer ${this.opts.layerDigest} is not a valid tar stream (${bad.message}); the image is malformed or malicious`, { cause: bad });
     }
     const msg = (e as Error | undefined)?.message ?? String(e);
     return new S2IError('ERR_LAYER_CORRUPT', `layer ${this.opts.layerDigest} is not a valid tar stream (${msg}); pull it again or fix the image`, {
