@@ -2,8 +2,8 @@
 // entry with a hostile size (negative base-256, PAX size=-1, not octal, past 2^53) used to end `build` and `pull`
 // with exit 0, nothing pushed, no message, and locks, lease and build dir left in the store. Now: exit 2 (a
 // corrupt image is a pull failure, spec/cli.md), one line naming the layer and the entry, nothing pushed and
-// nothing of the command left in the store. Run as root here; the same as an unprivileged user with a subuid
-// range when one can be made (test/helpers/users.ts).
+// nothing of the command left in the store. As root, and as an unprivileged user with a subuid range
+// (test/helpers/users.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -19,6 +19,8 @@ import type { ImageConfig } from '../../src/oci/types.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { projectRoot, runCli, type CliResult } from '../helpers/cli.js';
 import { startRegistry } from '../helpers/registry.js';
+import { canCreateUsers, cliFor, ensureUser, userTempDir } from '../helpers/users.js';
+import { execFileSync } from 'node:child_process';
 import { hostileSizeTars } from '../layer/tar-craft.js';
 import { storeLeftovers } from '../helpers/store-leftovers.js';
 
@@ -83,4 +85,28 @@ t.test('hostile tar sizes in a builder layer: build and pull fail loudly and lea
       t.equal(tags.status, 404, 'nothing pushed');
     });
   }
+
+  await t.test('rootless: an unprivileged user with a subuid range', { skip: !canCreateUsers() && 'needs root to create a test user' }, async (t) => {
+    const user = ensureUser('ocis2i-rootless', { subIds: true });
+    const cli = cliFor(user);
+    const home = userTempDir(user, 'oci-s2i-hostile-size-');
+    t.teardown(() => rmSync(home, { recursive: true, force: true }));
+    const userSrc = path.join(home, 'src');
+    await fs.mkdir(userSrc);
+    await fs.writeFile(path.join(userSrc, 'index.html'), 'hello\n');
+    execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, home]);
+    for (const [i, c] of hostileSizeTars().slice(0, 2).entries()) {
+      const builder = `${registry.host}/t/hostile-size-${i}:latest`; // pushed above
+      const root = path.join(home, `cache-${i}`);
+      const env = { XDG_CACHE_HOME: path.join(home, '.cache') };
+      const pull = await runCli(['pull', builder, '--root', root, '-q'], { user, cli, env, timeoutMs: 60_000 });
+      t.equal(pull.code, 2, `${c.name}: pull exits 2: ${pull.stderr}`);
+      oneLine(t, pull, [new RegExp(c.entry.replace('.', '\\.'))]);
+      const build = await runCli(['build', userSrc, builder, `${registry.host}/t/hostile-size-rootless-${i}:latest`, '--root', root, '-q'], { user, cli, env, timeoutMs: 60_000 });
+      t.equal(build.code, 2, `${c.name}: build exits 2: ${build.stderr}`);
+      oneLine(t, build, [new RegExp(c.entry.replace('.', '\\.'))]);
+      t.same(await storeLeftovers(root), [], `${c.name}: nothing left in the store`);
+      t.equal((await fetch(`${registry.url}/v2/t/hostile-size-rootless-${i}/tags/list`)).status, 404, `${c.name}: nothing pushed`);
+    }
+  });
 });

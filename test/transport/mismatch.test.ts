@@ -3,8 +3,9 @@
 // layer blob — wrong bytes of the right size, shorter, longer — through `build`, `pull` and `copy` (the real CLI):
 // each must exit 2 (a corrupt image is a pull failure, spec/cli.md) with one line on stderr and no stack, leave
 // nothing of the command in the store (locks, leases, build dirs, temp dirs) and write no image at the
-// destination. The registry case corrupts the blob file in the registry's own storage; the docker-archive case,
-// whose descriptors are made from the files themselves, changes the layer so its diffID no longer matches.
+// destination; as root, and for a few of the cases as an unprivileged user with a subuid range. The registry
+// case corrupts the blob file in the registry's own storage; the docker-archive case, whose descriptors are made
+// from the files themselves, changes the layer so its diffID no longer matches.
 import { mkdtempSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -17,6 +18,8 @@ import { writeLayout } from '../helpers/builder-variants.js';
 import { projectRoot, runCli } from '../helpers/cli.js';
 import { startRegistry } from '../helpers/registry.js';
 import { storeLeftovers } from '../helpers/store-leftovers.js';
+import { canCreateUsers, cliFor, ensureUser, userTempDir } from '../helpers/users.js';
+import { execFileSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
 
 type Corruption = 'wrong bytes' | 'shorter' | 'longer';
@@ -86,6 +89,38 @@ t.test('a mismatching blob in each transport: build, pull and copy fail with one
       });
     }
   }
+
+  await t.test('rootless: an unprivileged user with a subuid range', { skip: !canCreateUsers() && 'needs root to create a test user' }, async (t) => {
+    const user = ensureUser('ocis2i-rootless', { subIds: true });
+    const cli = cliFor(user);
+    const home = userTempDir(user, 'oci-s2i-mismatch-');
+    t.teardown(() => rmSync(home, { recursive: true, force: true }));
+    const userSrc = path.join(home, 'src');
+    await fs.mkdir(userSrc);
+    await fs.writeFile(path.join(userSrc, 'index.html'), 'hello\n');
+    const combos: Array<[Transport, Corruption]> = [['oci', 'wrong bytes'], ['oci-archive', 'longer'], ['docker', 'shorter'], ['docker-archive', 'shorter']];
+    for (const [transport, how] of combos) {
+      const i = n++;
+      const work = path.join(home, `case-${i}`);
+      await fs.mkdir(work);
+      const scripts = path.join(work, 'scripts');
+      await fs.cp(examples, scripts, { recursive: true });
+      await fs.appendFile(path.join(scripts, 'assemble'), `\n# case ${i}\n`);
+      const img = await makeBuilderImage({ scriptsDir: scripts, format: transport === 'oci' || transport === 'oci-archive' ? 'oci' : 'docker' }, work);
+      const builder = await place(transport, img, img.layers[img.layers.length - 1]!.descriptor.digest, how, work, i);
+      execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, home]);
+      for (const command of ['pull', 'build'] as const) {
+        const root = path.join(home, `root-${i}-${command}`);
+        const args = command === 'pull' ? ['pull', builder, '--root', root, '-q'] : ['build', userSrc, builder, `${registry.host}/t/mismatch-out-${i}:latest`, '--root', root, '-q'];
+        const r = await runCli(args, { user, cli, env: { XDG_CACHE_HOME: path.join(home, '.cache') }, timeoutMs: 90_000 });
+        const what = `rootless ${command} ${transport} (${how})`;
+        t.equal(r.code, 2, `${what}: exit 2\n${r.stderr}`);
+        t.equal(r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('warning:')).length, 1, `${what}: one line`);
+        t.notMatch(r.stderr, /Unhandled|\n\s+at |node:internal/, `${what}: no crash dump`);
+        t.same(await storeLeftovers(root), [], `${what}: nothing left in the store`);
+      }
+    }
+  });
 
   /** Puts `img` where `transport` reads it, with blob `digest` corrupted; returns the builder's location. */
   async function place(transport: Transport, img: BuiltImage, digest: string, how: Corruption, work: string, i: number): Promise<string> {
