@@ -20,6 +20,10 @@ export class VerifyStream extends Transform {
     super();
     this.algorithm = parseDigest(desc.digest).algorithm;
     this.hash = createHash(this.algorithm);
+    // Sources pipe into a VerifyStream as soon as it is made and hand it out; a small blob can fail its check
+    // before the reader attaches. The error then waits in `errored` for the reader's pipeline (issue 16, finding 7)
+    // instead of being Node's "Unhandled 'error' event".
+    park(this);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
