@@ -21,6 +21,10 @@ import { storeLeftovers } from '../helpers/store-leftovers.js';
 import { canCreateUsers, cliFor, ensureUser, userTempDir } from '../helpers/users.js';
 import { execFileSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { sha256Digest } from '../../src/oci/digest.js';
+import { park, verifiedFileStream, VerifyStream } from '../../src/transport/verify.js';
 
 type Corruption = 'wrong bytes' | 'shorter' | 'longer';
 const corruptions: Corruption[] = ['wrong bytes', 'shorter', 'longer'];
@@ -34,6 +38,38 @@ function corrupt(bytes: Buffer, how: Corruption): Buffer {
   const b = Buffer.from(bytes);
   b[b.length - 1]! ^= 0xff;
   return b;
+}
+
+t.test('verified streams: a mismatch waits for its reader instead of crashing', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-verify-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const good = Buffer.from('the blob\n');
+  const desc = { mediaType: 'application/octet-stream', digest: sha256Digest(good), size: good.length };
+  const sink = (): Writable => new Writable({ write: (_c, _e, cb) => cb() });
+  for (const how of corruptions) {
+    const file = path.join(dir, how);
+    await fs.writeFile(file, corrupt(good, how));
+    // Lazy: nothing is read (so nothing can fail) until the reader comes, here after a few turns of the loop.
+    const lazy = verifiedFileStream(file, desc, `blob in ${how}`);
+    await new Promise((r) => setTimeout(r, 50));
+    await t.rejects(pipeline(lazy, sink()), { code: 'ERR_DIGEST_MISMATCH', exitCode: 2 }, `verifiedFileStream, ${how}`);
+    // Eager (a source piped into a VerifyStream at once): the error is parked until the reader's pipeline.
+    const eager = Readable.from([corrupt(good, how)]).pipe(new VerifyStream(desc, `blob in ${how}`));
+    await new Promise((r) => setTimeout(r, 50));
+    t.ok(eager.errored, `VerifyStream, ${how}: failed before anyone read it, and the process is still here`);
+    await t.rejects(pipeline(eager, sink()), { code: 'ERR_DIGEST_MISMATCH' }, `VerifyStream, ${how}: the reader gets the error`);
+  }
+  t.equal(await pipeline(verifiedFileStream(await write(dir, good), desc, 'good blob'), sink()).then(() => 'ok'), 'ok', 'the right bytes pass');
+  const side = park(new PassThrough());
+  side.destroy(new Error('early'));
+  await new Promise((r) => setImmediate(r));
+  await t.rejects(pipeline(side, sink()), /early/, 'park: an early error reaches a late pipeline');
+});
+
+async function write(dir: string, b: Buffer): Promise<string> {
+  const f = path.join(dir, 'good');
+  await fs.writeFile(f, b);
+  return f;
 }
 
 t.test('a mismatching blob in each transport: build, pull and copy fail with one line and leave nothing', async (t) => {
