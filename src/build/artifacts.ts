@@ -11,6 +11,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { S2IError, ExitCode } from '../errors.js';
+import { TarHeaderCheck } from '../layer/tar-header-check.js';
 import { entryComponents, resolveDirInRoot, resolveLinkTarget, UnsafePathError } from '../layer/secure-path.js';
 
 export interface ArtifactLimits {
@@ -60,7 +61,8 @@ export async function extractArtifacts(tarStream: Readable, root: string, opts: 
   const extract = tar.extract();
   const result: ExtractResult = { entries: 0, bytes: 0, skipped: [] };
   let feedError: unknown;
-  const feeding = pipeline(tarStream, extract).catch((e: unknown) => {
+  // Headers checked before tar-stream trusts them (a negative or non-octal size would stall the extraction).
+  const feeding = pipeline(tarStream, new TarHeaderCheck(), extract).catch((e: unknown) => {
     feedError = e;
   });
   try {

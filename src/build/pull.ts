@@ -13,7 +13,7 @@ import type { Repository } from '../registry/client.js';
 import { openSource } from '../transport/open.js';
 import { formatImageLocation, parseImageLocation, type ImageLocation } from '../transport/parse.js';
 import type { ImageSource } from '../transport/types.js';
-import { readCappedStream } from '../transport/verify.js';
+import { park, readCappedStream } from '../transport/verify.js';
 import type { Engine } from './context.js';
 import { mapLimit } from '../registry/parallel.js';
 
@@ -80,13 +80,17 @@ export function storeName(ref: Reference): string {
   return formatReference(ref);
 }
 
+const notThere = new Set(['ERR_TAG_NOT_FOUND', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_NOT_FOUND', 'ERR_LAYOUT_INVALID', 'ERR_LAYOUT_NOT_FOUND', 'ERR_BLOB_UNKNOWN']);
+const corrupt = new Set(['ERR_DIGEST_MISMATCH', 'ERR_SIZE_MISMATCH', 'ERR_DIFFID_MISMATCH', 'ERR_LAYER_CORRUPT', 'ERR_BLOB_TOO_LARGE']);
+
 function pullError(name: string, e: unknown): unknown {
   if (e instanceof S2IError && e.exitCode === ExitCode.pull) return e;
   if (e instanceof S2IError && (e.code.startsWith('ERR_REGISTRY') || e.code === 'ERR_UNAUTHORIZED' || e.code === 'ERR_DENIED' || e.code === 'ERR_NAME_UNKNOWN')) {
     return new S2IError(e.code, `pulling ${name}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
   }
-  // A missing or broken layout/archive is "the image is not there" (exit 2), like an unknown registry tag.
-  if (e instanceof S2IError && (['ERR_TAG_NOT_FOUND', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_NOT_FOUND', 'ERR_LAYOUT_INVALID', 'ERR_LAYOUT_NOT_FOUND'].includes(e.code))) {
+  // A missing or broken layout/archive is "the image is not there" (exit 2), like an unknown registry tag; a blob
+  // that does not match its descriptor or a layer that is not a valid tar is "corrupt blob" (spec/cli.md, exit 2).
+  if (e instanceof S2IError && (notThere.has(e.code) || corrupt.has(e.code))) {
     return new S2IError(e.code, e.message.includes(name) ? e.message : `${name}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
   }
   return e;
@@ -165,8 +169,10 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
  * side that stops early (the store already has the blob, the unpack fails) is unpiped, and the other one goes on.
  */
 function teeBlob(src: Readable): { toStore: PassThrough; toCache: PassThrough } {
-  const toStore = new PassThrough();
-  const toCache = new PassThrough();
+  // Parked: the store may still wait for its lock when the source fails (a blob that does not match its
+  // descriptor); the error then waits in `errored` for its pipeline instead of crashing the process.
+  const toStore = park(new PassThrough());
+  const toCache = park(new PassThrough());
   let open = 2;
   for (const side of [toStore, toCache]) {
     side.once('close', () => {
@@ -176,10 +182,12 @@ function teeBlob(src: Readable): { toStore: PassThrough; toCache: PassThrough } 
     });
     src.pipe(side);
   }
-  src.once('error', (e) => {
+  const fail = (e: Error): void => {
     toStore.destroy(e);
     toCache.destroy(e);
-  });
+  };
+  src.on('error', fail);
+  if (src.errored) fail(src.errored);
   return { toStore, toCache };
 }
 

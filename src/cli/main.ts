@@ -94,10 +94,15 @@ export async function main(argv: string[]): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    const guard = stallGuard(controller, debug);
     try {
       const code = await cmd.run({ positionals, values, global, signal: controller.signal, stdout: process.stdout, stderr: process.stderr });
+      if (guard.stalled) throw guard.error;
       return interrupted ? ExitCode.interrupted : code;
+    } catch (e) {
+      throw guard.stalled ? guard.error : e;
     } finally {
+      guard.off();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
@@ -106,4 +111,47 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(line + '\n');
     return exit;
   }
+}
+
+/**
+ * Never exit 0 from a command that did not finish. When the event loop empties while the command's promise is
+ * still pending (a stream nobody will end, a promise nobody will settle), Node would exit 0 having done nothing
+ * (issue 16: a tar entry with a negative size did that). The first time, the command is aborted with an internal
+ * error, so everything that listens to the signal unwinds through its `finally` (locks, leases, temp dirs); if
+ * the loop empties again with the command still pending, the build steps' cleanups are run here, the one line is
+ * printed and the process exits 1.
+ */
+function stallGuard(controller: AbortController, debug: boolean): { readonly stalled: boolean; readonly error: S2IError; off(): void } {
+  const error = new S2IError('ERR_INTERNAL_STALL', 'internal error: the command stopped without finishing (nothing was left to wait for); please report this with the --debug output');
+  let stalled = false;
+  let finishing = false;
+  const onBeforeExit = (): void => {
+    if (!stalled) {
+      stalled = true;
+      controller.abort(error);
+      // Node emits 'beforeExit' again only if the loop got work: one more turn, so a command that ignores the
+      // abort still reaches the second stage.
+      setImmediate(() => {});
+      return;
+    }
+    if (finishing) return;
+    finishing = true;
+    void (async () => {
+      try {
+        const { runPendingCleanups } = await import('../build/steps.js');
+        await runPendingCleanups();
+      } finally {
+        process.stderr.write(describeError(error, debug).line + '\n');
+        process.exit(error.exitCode);
+      }
+    })();
+  };
+  process.on('beforeExit', onBeforeExit);
+  return {
+    get stalled() {
+      return stalled;
+    },
+    error,
+    off: () => process.off('beforeExit', onBeforeExit),
+  };
 }

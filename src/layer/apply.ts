@@ -41,6 +41,7 @@ import { S2IError } from '../errors.js';
 import { native, S_IFBLK, S_IFCHR, S_IFIFO } from '../sys/native.js';
 import { Digester } from './digester.js';
 import { DirResolver, entryComponents, resolveLinkTargetSync, UnsafePathError } from './secure-path.js';
+import { TarHeaderCheck, TarHeaderError } from './tar-header-check.js';
 import { resolveLimits, type UnpackLimits } from './unpack-limits.js';
 import { createExtract, entryXattrs, type UnpackHeader } from './unpack-tar.js';
 
@@ -127,7 +128,9 @@ class Applier {
     const digester = new Digester();
     const extract = createExtract();
     let feedError: unknown;
-    const feeding = pipeline(tar, digester, extract, this.opts.signal ? { signal: this.opts.signal } : {}).catch((e: unknown) => {
+    // The header check sits before tar-stream, which would take a negative or non-octal size on trust (and wait
+    // forever for the data of such an entry).
+    const feeding = pipeline(tar, digester, new TarHeaderCheck(), extract, this.opts.signal ? { signal: this.opts.signal } : {}).catch((e: unknown) => {
       feedError = e;
     });
     try {
@@ -150,6 +153,10 @@ class Applier {
     if (this.opts.signal?.aborted) return this.opts.signal.reason ?? e;
     if ((e as Error | undefined)?.name === 'AbortError') return e;
     if (feedError instanceof S2IError) return feedError; // e.g. the compressed digest failed upstream
+    const bad = feedError instanceof TarHeaderError ? feedError : e instanceof TarHeaderError ? e : undefined;
+    if (bad) {
+      return new S2IError('ERR_LAYER_CORRUPT', `layer ${this.opts.layerDigest} is not a valid tar stream (${bad.message}); the image is malformed or malicious`, { cause: bad });
+    }
     const msg = (e as Error | undefined)?.message ?? String(e);
     return new S2IError('ERR_LAYER_CORRUPT', `layer ${this.opts.layerDigest} is not a valid tar stream (${msg}); pull it again or fix the image`, {
       cause: e,

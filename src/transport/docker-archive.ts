@@ -3,14 +3,14 @@
 // from the files (layer digests are those of the files; compression sniffed from their first bytes). Writing
 // stores layers uncompressed as `<diffID-hex>.tar` and the config as `<hex>.json`, which is what `docker save`
 // and containers/image write and what `docker load` / `podman load` read.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { S2IError } from '../errors.js';
+import { ExitCode, S2IError } from '../errors.js';
 import { parseDigest, sha256Digest } from '../oci/digest.js';
 import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, parseImageConfig, parseManifestDocument } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
@@ -21,7 +21,7 @@ import { decompressor } from '../layer/decompress.js';
 import { Digester } from '../layer/digester.js';
 import { extractArchive, packArchive, type ArchiveEntry, type PackFile } from './tar-archive.js';
 import type { ImageDestination, ImageSource, TransportName } from './types.js';
-import { VerifyStream } from './verify.js';
+import { VerifyStream, verifiedFileStream } from './verify.js';
 
 interface ArchiveManifestEntry {
   Config: string;
@@ -142,10 +142,7 @@ export class DockerArchiveSource implements ImageSource {
     parseDigest(desc.digest);
     const e = this.blobs.get(desc.digest);
     if (!e) throw new S2IError('ERR_BLOB_UNKNOWN', `${this.name} has no blob ${desc.digest}`);
-    const v = new VerifyStream(desc, `${desc.digest} in ${this.name}`);
-    const s = createReadStream(e.file);
-    s.on('error', (err) => v.destroy(err));
-    return s.pipe(v);
+    return verifiedFileStream(e.file, desc, `${desc.digest} in ${this.name}`);
   }
 
   close(): Promise<void> {
@@ -227,7 +224,9 @@ export class DockerArchiveDestination implements ImageDestination {
         throw new S2IError('ERR_FOREIGN_LAYER', `layer ${i} (${l.digest}) is not in ${this.name}: a docker-archive must hold every layer; copy with --foreign-layers copy`);
       }
       if (f.diffID !== config.rootfs.diff_ids[i]) {
-        throw new S2IError('ERR_DIFFID_MISMATCH', `layer ${i} of ${this.name} unpacks to ${f.diffID}, but the config says ${config.rootfs.diff_ids[i]}; the image is corrupt`);
+        throw new S2IError('ERR_DIFFID_MISMATCH', `layer ${i} of ${this.name} unpacks to ${f.diffID}, but the config says ${config.rootfs.diff_ids[i]}; the image is corrupt`, {
+          exitCode: ExitCode.pull,
+        });
       }
       return f.name;
     });

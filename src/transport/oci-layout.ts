@@ -4,7 +4,7 @@
 // (store/BlobStore keeps its layout under <root>/oci beside locks and temp dirs, so it cannot open a bare
 // layout directory; this is the small shared-nothing version for user-given directories.)
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -15,7 +15,7 @@ import { MAX_MANIFEST_BYTES, validateDescriptor } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { Descriptor, ImageFormat, ImageIndex } from '../oci/types.js';
 import type { ImageDestination, ImageSource, TransportName } from './types.js';
-import { VerifyStream, readCappedStream } from './verify.js';
+import { VerifyStream, readCappedStream, verifiedFileStream } from './verify.js';
 
 export const refNameAnnotation = 'org.opencontainers.image.ref.name';
 
@@ -100,10 +100,7 @@ export class OciLayout {
       }
       throw e;
     }
-    const verify = new VerifyStream(desc, `blob ${desc.digest} in ${this.dir}`);
-    const src = createReadStream(file);
-    src.on('error', (e) => verify.destroy(e));
-    return src.pipe(verify);
+    return verifiedFileStream(file, desc, `blob ${desc.digest} in ${this.dir}`);
   }
 
   async readSmall(desc: Descriptor, max: number): Promise<Buffer> {

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { S2IError } from '../errors.js';
+import { TarHeaderCheck } from '../layer/tar-header-check.js';
 
 export interface ArchiveEntry {
   /** Normalised archive name: no leading "./" or "/", no "..". */
@@ -92,9 +93,11 @@ export async function extractArchive(file: string, dir: string, want: (name: str
       .catch(next);
   });
   try {
+    // Headers are checked before tar-stream sees them: it trusts a negative or non-octal size and then waits
+    // forever for that entry's data.
     const src = createReadStream(file);
-    if (gz) await pipeline(src, zlib.createGunzip(), extract);
-    else await pipeline(src, extract);
+    if (gz) await pipeline(src, zlib.createGunzip(), new TarHeaderCheck(), extract);
+    else await pipeline(src, new TarHeaderCheck(), extract);
   } catch (e) {
     throw corrupt(file, (e as Error).message, e);
   }

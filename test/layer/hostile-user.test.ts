@@ -54,6 +54,13 @@ t.test('real unprivileged user with a subordinate range', { skip }, async (t) =>
     t.ok((r.stdout.match(/^ok \d+/gm) ?? []).length >= 25, 'at least 25 cases ran');
   });
 
+  t.test('strict tar headers as the user (issue 16 finding 4)', async (t) => {
+    const r = await asUserInNamespace(user, work, [path.join(here, 'tar-header-strict.test.js')]);
+    t.equal(r.code, 0, 'every case passes');
+    t.notMatch(r.stdout, /^\s*not ok/m);
+    t.ok((r.stdout.match(/^ok \d+/gm) ?? []).length >= 7, 'every group ran');
+  });
+
   t.test('owners are real subordinate IDs; cache verify and prune work as the user', async (t) => {
     const root = path.join(work, 'store');
     const url = (p: string) => JSON.stringify(pathToFileURL(path.join(project, 'dist', p)).href);

@@ -21,6 +21,16 @@ t.test('hostile suite inside a user namespace', { skip }, async (t) => {
   t.ok((r.out.match(/^ok \d+/gm) ?? []).length >= 25, 'at least 25 cases ran');
 });
 
+t.test('strict tar headers inside a user namespace (issue 16 finding 4)', { skip }, async (t) => {
+  const r = await exec('unshare', ['--user', '--map-root-user', process.execPath, path.join(here, 'tar-header-strict.test.js')], { maxBuffer: 1 << 24 }).then(
+    (x) => ({ code: 0, out: x.stdout }),
+    (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
+  );
+  t.equal(r.code, 0, 'every case passes');
+  t.notMatch(r.out, /^\s*not ok/m);
+  t.ok((r.out.match(/^ok \d+/gm) ?? []).length >= 7, 'every group ran');
+});
+
 t.test('unmapped owners and devices fall back with one warning each', { skip }, async (t) => {
   const applyUrl = pathToFileURL(path.join(here, '..', '..', 'src', 'layer', 'apply.js')).href;
   const helpersUrl = pathToFileURL(path.join(here, 'apply-helpers.js')).href;
