@@ -8,7 +8,7 @@
 import { closeSync, createReadStream, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, readlinkSync, readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { S2IError, ExitCode } from '../errors.js';
 import { resolveDirInRoot, UnsafePathError } from '../layer/secure-path.js';
@@ -277,16 +277,22 @@ export async function archiveKind(file: string): Promise<ArchiveKind | undefined
   const isTar = (b: Buffer) => b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
   if (isTar(head)) return 'tar';
   if (head[0] === 0x1f && head[1] === 0x8b) {
-    const inner = await readHead(createReadStream(file).pipe(zlib.createGunzip()), 512).catch(() => Buffer.alloc(0));
+    const inner = await readHead(decoded(file, zlib.createGunzip()), 512).catch(() => Buffer.alloc(0));
     return isTar(inner) ? 'gzip' : undefined;
   }
   if (head.readUInt32LE(0) === 0xfd2fb528) {
     const d = decompressor(MediaType.ociLayerZstd)!;
-    const inner = await readHead(createReadStream(file).pipe(d), 512).catch(() => Buffer.alloc(0));
+    const inner = await readHead(decoded(file, d), 512).catch(() => Buffer.alloc(0));
     d.destroy();
     return isTar(inner) ? 'zstd' : undefined;
   }
   return undefined;
+}
+
+/** `file` read through `decoder`; a read error reaches the decoder (and so its reader), never an unhandled 'error'. */
+function decoded(file: string, decoder: Transform): Transform {
+  pipeline(createReadStream(file), decoder, () => {});
+  return decoder;
 }
 
 async function readHead(s: Readable, n: number): Promise<Buffer> {
@@ -308,8 +314,7 @@ async function readHead(s: Readable, n: number): Promise<Buffer> {
 async function extractArchive(file: string, kind: ArchiveKind, dstFd: number, req: CopyRequest): Promise<void> {
   const scratch = await fs.mkdtemp(path.join(req.tmpDir, 'add-'));
   try {
-    const input = createReadStream(file);
-    const stream = kind === 'tar' ? input : input.pipe(kind === 'gzip' ? zlib.createGunzip() : decompressor(MediaType.ociLayerZstd)!);
+    const stream = kind === 'tar' ? createReadStream(file) : decoded(file, kind === 'gzip' ? zlib.createGunzip() : decompressor(MediaType.ociLayerZstd)!);
     try {
       await applyLayer(stream, scratch, { layerDigest: path.basename(file), ...(req.onWarning ? { onWarning: req.onWarning } : {}) });
     } catch (e) {
