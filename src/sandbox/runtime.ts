@@ -185,6 +185,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
   const where = root ? await createContainerState(root, opts.runtime) : { dir: path.join(opts.bundleDir, 'state'), state: path.join(opts.bundleDir, 'state') };
   const stateDir = where.state;
   await mkdir(stateDir, { recursive: true });
+  await mkdir(opts.bundleDir, { recursive: true });
   await writeFile(path.join(opts.bundleDir, 'config.json'), JSON.stringify(opts.spec));
   const base = [...opts.runtime.globalArgs, '--root', stateDir];
   const child = spawn(wrapper[0]!, [...wrapper.slice(1), opts.runtime.path, ...base, 'run', '--bundle', opts.bundleDir, opts.id], {
