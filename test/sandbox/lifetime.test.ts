@@ -31,8 +31,8 @@ const started: ChildProcess[] = [];
 
 // The assemble prints a marker, then waits in a child shell named by the token (`; :` keeps sh from exec'ing
 // sleep, which would drop the name) for SLEEP seconds: long enough to be killed in, short enough that an
-// engine that survived the kill would go on to push within the wait below.
-const ASSEMBLE = '#!/bin/sh\necho ASSEMBLE-STARTED\nsh -c "sleep ${SLEEP:-4}; :" "$LIFETIME_TOKEN"\necho ASSEMBLE-DONE\n';
+// engine that survived the kill would go on to push within the waits below.
+const ASSEMBLE = '#!/bin/sh\necho ASSEMBLE-STARTED\nsh -c "sleep ${SLEEP:-8}; :" "$LIFETIME_TOKEN"\necho ASSEMBLE-DONE\n';
 const RUN = '#!/bin/sh\necho running\n';
 
 t.before(async () => {
@@ -150,8 +150,9 @@ function startCli(args: string[], caller: Caller): { child: ChildProcess; output
   };
 }
 
+/** The command's own process ended ('exit': 'close' would also wait for whatever else holds its output pipes). */
 function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('close', () => r()));
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
 }
 
 /** Container ids left in the runtime state dirs under `root`, with their state dir. */
@@ -222,10 +223,10 @@ for (const c of cases) {
 
     // Nothing of the build lives on: no engine (its arguments name the root), no runtime (its --root is under
     // the root), no assemble (named by the token).
-    t.same(await settle([root, token], 5000), [], 'no engine, runtime or container process left');
-    // A surviving engine would have pushed by now: the assemble ends 4 s after the marker, commit and push take
-    // a second or two.
-    await sleep(6000);
+    // Well before the assemble would end by itself (8 s after the marker).
+    t.same(await settle([root, token], 3000), [], 'no engine, runtime or container process left');
+    // A surviving engine would have pushed by now: commit and push take a second or two after the assemble.
+    await sleep(8000);
     t.notOk(await tagExists(repo, '1'), 'the tag was not pushed');
     t.same(await settle([root, token], 0), [], 'and nothing started since');
 
@@ -237,7 +238,7 @@ for (const c of cases) {
       t.equal(r.code, 0, r.stderr);
     } else {
       const next = startCli(['build', source(caller), builder, `${registry.host}/${repo}:2`, '--root', root, '--runtime', c.runtime, '-e', 'SLEEP=0', '-e', `LIFETIME_TOKEN=${token}`], caller);
-      await exited(next.child);
+      await new Promise((r) => next.child.once('close', r));
       t.equal(next.child.exitCode, 0, next.output());
       t.ok(await tagExists(repo, '2'), 'the next build pushes');
     }
@@ -269,7 +270,7 @@ for (const c of pushCases) {
     t.equal(proxy.pending(), 0, `the push reached the registry: ${build.output()}`);
     build.child.kill('SIGKILL');
     await exited(build.child);
-    t.same(await settle([root, token], 5000), [], 'no engine or runtime process left');
+    t.same(await settle([root, token], 3000), [], 'no engine or runtime process left');
     proxy.setFault(null);
     // The held upload is let through after 8 s; a surviving engine would then finish the push.
     await sleep(10_000);
