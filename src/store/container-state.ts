@@ -43,6 +43,24 @@ export async function createContainerState(root: string, runtime: RuntimeRecord)
   return { dir, state };
 }
 
+/** The state letter of /proc/<pid>/stat (R, S, D, Z, …); '' when the process is gone or unreadable. */
+async function processState(pid: number): Promise<string> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const end = stat.lastIndexOf(')');
+  return end < 0 ? '' : stat.charAt(end + 2);
+}
+
+/**
+ * Whether `pid` runs: a zombie does not (a killed engine whose parent died too waits as one until init reaps
+ * it, which takes a while on some hosts). A pid whose /proc entry we may not read (hidepid) is another user's,
+ * so not an engine of ours.
+ */
+async function running(pid: number): Promise<boolean> {
+  if (!processAlive(pid)) return false;
+  const st = await processState(pid);
+  return st !== 'Z' && st !== 'X' && st !== '';
+}
+
 /**
  * Pids of live processes started with `--root <state>` in their arguments: the runtime (and the wrapper it runs
  * under) of a container whose state is `state`. Zombies are dead already and not listed.
@@ -60,9 +78,7 @@ export async function processesUsingState(state: string): Promise<number[]> {
       continue; // gone meanwhile, or not ours to read
     }
     if (cmdline.length === 0 || !Buffer.concat([Buffer.from([0]), cmdline]).includes(needle)) continue;
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const st = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (st !== 'Z' && st !== 'X' && st !== '') out.push(pid);
+    if (await running(pid)) out.push(pid);
   }
   return out;
 }
@@ -109,7 +125,7 @@ export async function reapDeadContainers(root: string): Promise<number> {
   let n = 0;
   for (const name of await readdirOrEmpty(parent)) {
     const pid = Number.parseInt(name.split('-')[0] ?? '', 10);
-    if (!Number.isSafeInteger(pid) || pid <= 0 || processAlive(pid)) continue;
+    if (!Number.isSafeInteger(pid) || pid <= 0 || (await running(pid))) continue;
     const dir = path.join(parent, name);
     await killAndDeleteContainers(path.join(dir, 'state'), await readRecord(dir));
     if (await fs.rm(dir, { recursive: true, force: true }).then(() => true, () => false)) n++;

@@ -278,3 +278,34 @@ for (const c of pushCases) {
     t.same(await settle([root], 0), [], 'and nothing started since');
   });
 }
+
+// `oci-s2i run` under the same wrapper: output and exit codes pass through, SIGTERM to the command still ends a
+// long-running container (exit 130), and kill -9 leaves nothing running.
+for (const c of cases) {
+  t.test(`oci-s2i run: output, exit code, SIGTERM, kill -9: ${c.name}`, { skip: c.skip ?? false, timeout: 120_000 }, async (t) => {
+    const caller = c.caller();
+    const root = cacheRoot(caller, `run-${c.runtime}`);
+    const base = ['run', '--root', root, '--runtime', c.runtime, builder, '--'];
+    const r = await runCli([...base, 'sh', '-c', 'echo to-stdout; echo to-stderr >&2; exit 3'], cliOptions(caller));
+    t.equal(r.code, 3, `the container's exit code: ${r.stderr}`);
+    t.match(r.stdout, /^to-stdout$/m);
+    t.match(r.stderr, /^to-stderr$/m);
+
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      const run = startCli([...base, 'sh', '-c', 'echo RUN-READY; sleep 60; :', token], caller);
+      t.teardown(() => {
+        if (run.child.exitCode === null) run.child.kill('SIGKILL');
+      });
+      await run.marker('RUN-READY');
+      const started = Date.now();
+      run.child.kill(signal);
+      await exited(run.child);
+      if (signal === 'SIGTERM') t.equal(run.child.exitCode, 130, `SIGTERM: exit 130 ${run.output()}`);
+      t.ok(Date.now() - started < 5000, `${signal} ends it at once`);
+      t.same(await settle([root, token], 3000), [], `${signal}: no engine, runtime or container process left`);
+    }
+    const reap = await runCli(['cache', 'prune', '--root', root], cliOptions(caller));
+    t.equal(reap.code, 0, reap.stderr);
+    t.same(leftContainers(root), [], 'prune reaped what the kill left');
+  });
+}
