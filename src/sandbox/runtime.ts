@@ -183,10 +183,22 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
   const root = storeRootOf(opts.bundleDir);
   if (root) await reapDeadContainers(root);
   const where = root ? await createContainerState(root, opts.runtime) : { dir: path.join(opts.bundleDir, 'state'), state: path.join(opts.bundleDir, 'state') };
-  const stateDir = where.state;
-  await mkdir(stateDir, { recursive: true });
-  await mkdir(opts.bundleDir, { recursive: true });
-  await writeFile(path.join(opts.bundleDir, 'config.json'), JSON.stringify(opts.spec));
+  try {
+    await mkdir(where.state, { recursive: true });
+    await mkdir(opts.bundleDir, { recursive: true });
+    await writeFile(path.join(opts.bundleDir, 'config.json'), JSON.stringify(opts.spec));
+    return await runWrapped(opts, wrapper, where.state);
+  } finally {
+    // Always remove the container's state, whatever happened. A `run` that returned has deleted its container
+    // already (runc and crun keep <root>/<id> only for a container that still exists), so the clean-up (a /proc
+    // scan for a runtime that escaped the kill, then `delete -f`: another runtime process, ~10-30 ms) runs only
+    // when that directory is left, e.g. after the runtime was killed.
+    if (existsSync(path.join(where.state, opts.id))) await killAndDeleteContainers(where.state, opts.runtime);
+    await rm(where.dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+async function runWrapped(opts: RunOptions, wrapper: string[], stateDir: string): Promise<RunResult> {
   const base = [...opts.runtime.globalArgs, '--root', stateDir];
   const child = spawn(wrapper[0]!, [...wrapper.slice(1), opts.runtime.path, ...base, 'run', '--bundle', opts.bundleDir, opts.id], {
     stdio: opts.inheritStdio ? 'inherit' : ['ignore', 'pipe', 'pipe'],
@@ -218,6 +230,7 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   opts.signal?.addEventListener('abort', kill, { once: true });
+  if (opts.signal?.aborted) kill();
   try {
     const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child.once('error', (e) =>
@@ -229,11 +242,5 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     return { exitCode: code ?? 128, signal, tail };
   } finally {
     opts.signal?.removeEventListener('abort', kill);
-    // Always remove the container's state, whatever happened. A `run` that returned has deleted its container
-    // already (runc and crun keep <root>/<id> only for a container that still exists), so the clean-up (a /proc
-    // scan for a runtime that escaped the kill, then `delete -f`: another runtime process, ~10-30 ms) runs only
-    // when that directory is left, e.g. after the runtime was killed.
-    if (existsSync(path.join(stateDir, opts.id))) await killAndDeleteContainers(stateDir, opts.runtime);
-    await rm(where.dir, { recursive: true, force: true }).catch(() => {});
   }
 }
