@@ -28,6 +28,9 @@ let builder = '';
 /** Every process this file starts lists it in its arguments (the cache root or the assemble's marker). */
 const token = `lifetime-${process.pid}`;
 const started: ChildProcess[] = [];
+/** Cache roots and the unprivileged user's temp dirs: removed at the end, after whatever names them is killed. */
+const roots: string[] = [];
+const userDirs: string[] = [];
 
 // The assemble prints a marker, then waits in a child shell named by the token (`; :` keeps sh from exec'ing
 // sleep, which would drop the name) for SLEEP seconds: long enough to be killed in, short enough that an
@@ -47,7 +50,7 @@ t.before(async () => {
 });
 t.teardown(async () => {
   for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  for (const pid of survivors()) {
+  for (const pid of [...survivors(), ...roots.flatMap((r) => processesNaming(r).map((p) => p.pid))]) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -58,6 +61,7 @@ t.teardown(async () => {
   await proxy?.stop();
   await registry?.stop();
   rmSync(tmp, { recursive: true, force: true });
+  for (const d of userDirs) rmSync(d, { recursive: true, force: true });
 });
 
 /** Live (not zombie) processes whose arguments name `needle`. */
@@ -192,12 +196,15 @@ const cases: Case[] = [
 
 /** A cache root the caller owns. */
 function cacheRoot(caller: Caller, name: string): string {
-  if (caller.user) return path.join(userTempDir(caller.user, `oci-s2i-lifetime-${name}-`), 'cache');
-  return path.join(mkdtempSync(path.join(tmp, `${name}-`)), 'cache');
+  const dir = caller.user ? userTempDir(caller.user, `oci-s2i-lifetime-${name}-`) : mkdtempSync(path.join(tmp, `${name}-`));
+  if (caller.user) userDirs.push(dir);
+  roots.push(path.join(dir, 'cache'));
+  return path.join(dir, 'cache');
 }
 
 function source(caller: Caller): string {
   const dir = caller.user ? userTempDir(caller.user, 'oci-s2i-lifetime-src-') : mkdtempSync(path.join(tmp, 'src-'));
+  if (caller.user) userDirs.push(dir);
   writeFileSync(path.join(dir, 'index.html'), 'hello\n');
   chmodSync(dir, 0o755);
   if (caller.user) execFileSync('chown', ['-R', `${caller.user.uid}:${caller.user.gid}`, dir]);
