@@ -1,6 +1,7 @@
 /* Thin N-API bindings for the few syscalls Node does not expose and the engine needs:
  * mknod (overlay whiteouts are char 0:0), extended attributes (overlay opaque markers,
- * security.capability) and mount/umount2 (overlay stacks inside our private mount namespace).
+ * security.capability), mount/umount2 (overlay stacks inside our private mount namespace) and the
+ * parent-death signal (the namespaced engine dies with the command that started it).
  * Every function throws an Error with .code = errno name on failure. */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -418,6 +419,24 @@ static napi_value fd_constants(napi_env env) {
   return c;
 }
 
+/* ---- setParentDeathSignal: the signal this process gets when the thread that started it exits ----------------
+ * prctl(PR_SET_PDEATHSIG). The kernel clears it on an exec of a set-user-ID binary and on credential changes, so
+ * the process that is to die with its parent calls it itself, after its last exec. Returns getppid() as read
+ * right after the call: when that is not the expected parent, the parent died before the signal was armed. */
+#include <sys/prctl.h>
+#include <signal.h>
+
+static napi_value js_set_parent_death_signal(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t sig; CHECK(napi_get_value_int32(env, argv[0], &sig));
+  if (sig < 0 || sig >= NSIG) { napi_throw_range_error(env, NULL, "setParentDeathSignal: not a signal number"); return NULL; }
+  if (prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0) != 0) return throw_errno(env, "prctl", NULL);
+  napi_value ppid;
+  CHECK(napi_create_int32(env, (int32_t)getppid(), &ppid));
+  return ppid;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_default, NULL},
@@ -435,6 +454,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"unlinkat", NULL, js_unlinkat, NULL, NULL, NULL, napi_default, NULL},
     {"fchownat", NULL, js_fchownat, NULL, NULL, NULL, napi_default, NULL},
     {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_default, NULL},
+    {"setParentDeathSignal", NULL, js_set_parent_death_signal, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_set_named_property(env, exports, "fdConstants", fd_constants(env));

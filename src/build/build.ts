@@ -30,7 +30,7 @@ import { InRoot, chownTreeAt } from '../sys/in-root.js';
 import { openEngine, type EngineOptions, type Engine } from './context.js';
 import { pullImage, locationName, type PullPolicy, type PulledImage } from './pull.js';
 import { formatLayersFor } from './convert-layers.js';
-import { pushImage, type PushStats } from './push.js';
+import { assertParentAlive, pushImage, type PushStats } from './push.js';
 import { mountRootfs, resolveUser, runScript, assembleFailed, copyIntoRoot } from './sandbox-run.js';
 import { Steps } from './steps.js';
 import { prepareSource } from './source.js';
@@ -557,6 +557,7 @@ async function commitImage(engine: Engine, c: CommitInput): Promise<{ manifest: 
   }
   await engine.store.putBytes(configBytes, configDesc.mediaType);
   await engine.store.putBytes(manifest.bytes, manifest.mediaType);
+  assertParentAlive('tagged');
   await engine.store.tag(manifest.descriptor, locationName(c.target));
   return { manifest, blobs: [...layers, configDesc] };
 }

@@ -14,6 +14,7 @@ import { canMount, type ImageSource } from '../transport/types.js';
 import { skipBytes } from '../transport/verify.js';
 import type { Engine } from './context.js';
 import { mapLimit } from '../registry/parallel.js';
+import { parentLost } from '../sys/parent-death.js';
 import { toLocation, type BlobFetcher } from './pull.js';
 
 export interface PushInput {
@@ -42,7 +43,18 @@ function registryOf(s: Repository | ImageSource | undefined): { host: string; re
   return { host: s.registry, repository: s.name };
 }
 
+/**
+ * Throws when the command that started this engine is gone (sys/parent-death.ts): a build that lost its parent
+ * publishes nothing. Its parent-death signal normally ends it first; this covers a signal that did not fire.
+ */
+export function assertParentAlive(nothing: string): void {
+  if (parentLost()) {
+    throw new S2IError('ERR_PARENT_GONE', `the oci-s2i command that started this engine is gone: nothing ${nothing}`, { exitCode: ExitCode.interrupted });
+  }
+}
+
 export async function pushImage(engine: Engine, input: PushInput): Promise<PushStats> {
+  assertParentAlive('pushed');
   const dst = await openDestination(toLocation(input.target), { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });
   try {
     const format = input.manifest.mediaType.includes('.docker.') ? 'docker' : 'oci';
@@ -82,6 +94,7 @@ export async function pushImage(engine: Engine, input: PushInput): Promise<PushS
       // Registry uploads report their own progress; file destinations do not.
       if (dst.transport !== 'docker') engine.onProgress({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state: 'end' });
     });
+    assertParentAlive('pushed');
     await dst.pushManifest(dst.tag ?? input.manifest.digest, input.manifest.bytes, input.manifest.mediaType);
     await dst.commit?.();
     return stats;

@@ -11,6 +11,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { NAMESPACE_ENV, ROOT_UNSHARE_ARGS, runUnshared } from '../sandbox/unshare.js';
 import { relocateExtraCa } from '../sys/extra-ca-env.js';
+import { dieWithLauncher } from '../sys/parent-death.js';
 import { withPoolSize } from '../sys/pool-size.js';
 
 /** Commands that run inside the private (user) namespace; main.ts's commandEntries mark the same ones. */
@@ -74,6 +75,8 @@ function runBundle(file: string): void {
 
 /** Runs the CLI with `argv` (the arguments after the script); the CLI exits the process. */
 export async function launch(argv: string[]): Promise<void> {
+  // An engine started by a launcher dies with it (kill -9 included): armed before anything else runs.
+  dieWithLauncher();
   // undici parses HTTP with llhttp compiled to WebAssembly. V8 recompiles its hot functions with TurboFan on
   // background threads, and process.exit waits for those jobs: measured 0.1-0.3 s per build here, for a parser
   // that only reads headers and chunk framing (bodies pass through). The baseline compiler alone is plenty.

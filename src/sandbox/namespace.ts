@@ -5,7 +5,9 @@
 // shell that waits on a socket (fd 3) while the parent writes the ID maps with newuidmap/newgidmap (container
 // 0 = caller, 1..N = the range); only then does it exec node. The exec must come after the maps: capabilities
 // are computed at execve, and a process exec'd while its uid is still unmapped has none in the namespace. Without a range: `unshare -U -m -r` (only the caller mapped,
-// every file owned by it: the single-ID fallback), with a warning.
+// every file owned by it: the single-ID fallback), with a warning. The namespaced engine is this process's
+// child (unshare and the shell exec, they do not fork) and dies with it, kill -9 included: runUnshared names
+// this process to it and it arms a parent-death signal (sys/parent-death.ts).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Socket } from 'node:net';

@@ -1,13 +1,12 @@
-// OCI runtime detection (runc, crun) and running one container from a generated spec.
-import { spawn, execFile } from 'node:child_process';
+// OCI runtime detection (runc, crun) and running one container from a generated spec, so that the container
+// ends with this process whatever ends it (kill -9 included): see lifetimeWrapper.
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { S2IError, ExitCode } from '../errors.js';
+import { createContainerState, killAndDeleteContainers, reapDeadContainers } from '../store/container-state.js';
 import { native, MNT_DETACH } from '../sys/native.js';
-
-const execFileP = promisify(execFile);
 
 export interface Runtime {
   name: 'runc' | 'crun' | 'custom';
@@ -137,12 +136,71 @@ export interface RunResult {
   tail: string[];
 }
 
+/**
+ * The store a bundle dir lies in (`<root>/builds/<run>/…`, as every build, run and usage makes them), whose
+ * `containers/` holds the runtime's state (store/container-state.ts); undefined for a bundle elsewhere.
+ */
+export function storeRootOf(bundleDir: string): string | undefined {
+  for (let d = path.resolve(bundleDir); path.dirname(d) !== d; d = path.dirname(d)) {
+    const parent = path.dirname(d);
+    if (path.basename(parent) !== 'builds') continue;
+    const root = path.dirname(parent);
+    return existsSync(path.join(root, 'layers')) ? root : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The command the runtime runs under, so that it and its containers die with this process:
+ *   setpriv --pdeathsig KILL -- /bin/sh -c '[ "$PPID" = <our pid> ] || exit 125; exec "$@"' \
+ *     unshare --pid --fork --kill-child --mount-proc -- <runtime> …
+ * `setpriv` arms SIGKILL for our death and keeps it across its execs (none is set-user-ID); the shell checks that
+ * we were still its parent after that (we may have died before it was armed). `unshare --fork --kill-child`
+ * runs the runtime as PID 1 of a new PID namespace and kills it when unshare dies; when a namespace's first
+ * process dies the kernel kills every process in it and in the namespaces below, so the container's processes
+ * go with the runtime, reparented or not. `--mount-proc` gives the runtime a /proc of that namespace: it reads
+ * its children there by the pids it sees. Signals: unshare ignores SIGINT/SIGTERM while it waits (the runtime,
+ * in the terminal's process group, gets Ctrl-C and passes it to the container as before); an abort here
+ * SIGKILLs unshare, which takes the rest. The pids in the runtime's state are those of its namespace, so
+ * `<runtime> kill` from here cannot reach the container: this process kills the wrapper instead.
+ */
+export function lifetimeWrapper(pid = process.pid): string[] {
+  const setpriv = which('setpriv');
+  const unshare = which('unshare');
+  if (!setpriv || !unshare) {
+    throw new S2IError('ERR_RUNTIME_START', 'setpriv and unshare (util-linux) are needed to run containers: install util-linux', { exitCode: ExitCode.container });
+  }
+  return [
+    setpriv, '--pdeathsig', 'KILL', '--',
+    '/bin/sh', '-c', '[ "$PPID" = "$0" ] || exit 125; exec "$@"', String(pid),
+    unshare, '--pid', '--fork', '--kill-child', '--mount-proc', '--',
+  ];
+}
+
 export async function runContainer(opts: RunOptions): Promise<RunResult> {
-  const stateDir = path.join(opts.bundleDir, 'state');
-  await mkdir(stateDir, { recursive: true });
-  await writeFile(path.join(opts.bundleDir, 'config.json'), JSON.stringify(opts.spec));
+  const wrapper = lifetimeWrapper();
+  // The runtime's state goes to the store (reaped there when this process is killed), else beside the bundle.
+  const root = storeRootOf(opts.bundleDir);
+  if (root) await reapDeadContainers(root);
+  const where = root ? await createContainerState(root, opts.runtime) : { dir: path.join(opts.bundleDir, 'state'), state: path.join(opts.bundleDir, 'state') };
+  try {
+    await mkdir(where.state, { recursive: true });
+    await mkdir(opts.bundleDir, { recursive: true });
+    await writeFile(path.join(opts.bundleDir, 'config.json'), JSON.stringify(opts.spec));
+    return await runWrapped(opts, wrapper, where.state);
+  } finally {
+    // Always remove the container's state, whatever happened. A `run` that returned has deleted its container
+    // already (runc and crun keep <root>/<id> only for a container that still exists), so the clean-up (a /proc
+    // scan for a runtime that escaped the kill, then `delete -f`: another runtime process, ~10-30 ms) runs only
+    // when that directory is left, e.g. after the runtime was killed.
+    if (existsSync(path.join(where.state, opts.id))) await killAndDeleteContainers(where.state, opts.runtime);
+    await rm(where.dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+async function runWrapped(opts: RunOptions, wrapper: string[], stateDir: string): Promise<RunResult> {
   const base = [...opts.runtime.globalArgs, '--root', stateDir];
-  const child = spawn(opts.runtime.path, [...base, 'run', '--bundle', opts.bundleDir, opts.id], {
+  const child = spawn(wrapper[0]!, [...wrapper.slice(1), opts.runtime.path, ...base, 'run', '--bundle', opts.bundleDir, opts.id], {
     stdio: opts.inheritStdio ? 'inherit' : ['ignore', 'pipe', 'pipe'],
   });
   if (opts.onStarted) child.once('spawn', opts.onStarted);
@@ -167,13 +225,12 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
       opts.onOutput?.('stderr', d);
     });
   }
-  let killed = false;
+  // SIGKILL to unshare (or to the shell or setpriv before it): the runtime and the container follow.
   const kill = () => {
-    if (killed) return;
-    killed = true;
-    execFile(opts.runtime.path, [...base, 'kill', opts.id, 'KILL'], () => {});
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   opts.signal?.addEventListener('abort', kill, { once: true });
+  if (opts.signal?.aborted) kill();
   try {
     const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child.once('error', (e) =>
@@ -185,10 +242,5 @@ export async function runContainer(opts: RunOptions): Promise<RunResult> {
     return { exitCode: code ?? 128, signal, tail };
   } finally {
     opts.signal?.removeEventListener('abort', kill);
-    // Always remove the container's state, whatever happened. A `run` that returned has deleted its container
-    // already (runc and crun keep <root>/<id> only for a container that still exists), so `delete -f` (another
-    // runtime process, ~10-30 ms) runs only when that directory is left, e.g. after the runtime was killed.
-    if (existsSync(path.join(stateDir, opts.id))) await execFileP(opts.runtime.path, [...base, 'delete', '-f', opts.id]).catch(() => {});
-    await rm(stateDir, { recursive: true, force: true }).catch(() => {});
   }
 }

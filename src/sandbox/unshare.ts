@@ -1,7 +1,10 @@
 // Runs a command under util-linux `unshare` with this process's stdio, forwarding SIGINT/SIGTERM to it, and
-// resolves with the exit code the CLI should end with. Imports nothing of the project: the CLI launcher
-// (cli/launch.ts) loads it before anything else.
+// resolves with the exit code the CLI should end with. The command is told this process's pid
+// (OCI_S2I_PARENT_PID): the engine it starts arms a parent-death signal on it (sys/parent-death.ts), so a
+// `kill -9` of this process ends the engine too. Imports nothing of the project but that constant's module: the
+// CLI launcher (cli/launch.ts) loads it before anything else.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { PARENT_PID_ENV } from '../sys/parent-death.js';
 
 /** Set in the environment of the re-executed CLI: the namespace mode it runs in (namespace.ts). */
 export const NAMESPACE_ENV = 'OCI_S2I_NAMESPACE';
@@ -18,7 +21,10 @@ export interface Unshared {
 }
 
 export function runUnshared(unshareArgs: readonly string[], command: readonly string[], opts: { env: NodeJS.ProcessEnv; stdio?: StdioOptions }): Unshared {
-  const child = spawn('unshare', [...unshareArgs, '--', ...command], { stdio: opts.stdio ?? 'inherit', env: opts.env });
+  // `unshare` without --fork execs the command, which is thus this process's child: its parent-death signal
+  // fires when this process dies.
+  const env = { ...opts.env, [PARENT_PID_ENV]: String(process.pid) };
+  const child = spawn('unshare', [...unshareArgs, '--', ...command], { stdio: opts.stdio ?? 'inherit', env });
   const forward = (sig: NodeJS.Signals) => () => {
     if (child.exitCode === null) child.kill(sig);
   };

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
 import { isValidDigest, parseDigest } from '../oci/digest.js';
 import { refNameAnnotation } from './blob-store.js';
+import { reapDeadContainers } from './container-state.js';
 import { discard, moveToTrash, restoreFromTrash } from './discard.js';
 import { listBlobs, listLayers, listNames, readdirOrEmpty, reachableFrom, readIndex, walkUsage } from './inventory.js';
 import { layersDir } from './layer-cache.js';
@@ -131,7 +132,8 @@ export async function pruneStore(root: string, opts: PruneOptions = {}): Promise
     }
   }
 
-  // 4. garbage: temps of dead processes, stale leases and locks, orphan records, build dirs of finished builds
+  // 4. garbage: temps of dead processes, stale leases and locks, orphan records, containers of dead engines, build
+  //    dirs of finished builds
   for (const f of leases.stale) if (await rmCount(f)) report.garbage++;
   for (const d of [path.join(abs, layoutDir), path.join(abs, layerMetaDir), path.join(abs, layersDir, 'by-blob', 'sha256'), path.join(abs, 'leases')]) {
     report.garbage += await sweepDeadAtomicTemps(d);
@@ -143,6 +145,8 @@ export async function pruneStore(root: string, opts: PruneOptions = {}): Promise
   }
   report.garbage += await removeStaleLocks(path.join(abs, lockDir));
   report.garbage += await removeOrphanRecords(abs, start);
+  // Containers of killed engines: whatever still runs from them is ended, the runtime deletes them, their dirs go.
+  report.garbage += await reapDeadContainers(abs);
   if (leases.live === 0) {
     for (const d of buildDirs) {
       const line = { bytes: 0, files: 0 };

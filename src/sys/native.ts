@@ -1,5 +1,6 @@
-// Loads build/native.node: the syscalls Node lacks (mknod, xattrs, mount). See native/sys.c. And, when it was
-// built (libdeflate present), build/deflate.node: block deflate for parallel gzip. See native/deflate.c.
+// Loads build/native.node: the syscalls Node lacks (mknod, xattrs, mount, the parent-death signal). See
+// native/sys.c. And, when it was built (libdeflate present), build/deflate.node: block deflate for parallel gzip.
+// See native/deflate.c.
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,11 @@ export interface NativeSys {
   fchownat(dirfd: number, name: string, uid: number, gid: number, flags: number): void;
   /** Times in (fractional) seconds. */
   utimensat(dirfd: number, name: string, atime: number, mtime: number, flags: number): void;
+  /**
+   * prctl(PR_SET_PDEATHSIG, signal): `signal` reaches this process when the thread that started it exits (0
+   * disarms). Returns the parent pid read after arming: not the expected one means the parent died first.
+   */
+  setParentDeathSignal(signal: number): number;
   fdConstants: FdConstants;
 }
 
