@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BlobStore } from '../store/blob-store.js';
 import { LayerCache } from '../store/layer-cache.js';
+import { prepareStoreRoot } from '../store/store-paths.js';
 import { RegistryClient, type RegistryClientOptions } from '../registry/client.js';
 import { noProgress, type ProgressSink } from '../events.js';
 
@@ -36,6 +37,7 @@ export async function openEngine(opts: EngineOptions = {}): Promise<Engine> {
   const root = path.resolve(opts.root ?? defaultRoot());
   const onProgress = opts.onProgress ?? noProgress;
   const signal = opts.signal ?? new AbortController().signal;
+  await prepareStoreRoot(root);
   const store = await BlobStore.open(root);
   const cache = await LayerCache.open(root);
   const client = new RegistryClient({ ...opts.registry, onProgress, signal });

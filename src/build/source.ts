@@ -1,6 +1,7 @@
 // The application source of a build: a local directory (copied later through .s2iignore/--exclude) or a git
 // URL cloned into the build dir. Either way the result is a host directory plus what the labels need.
-import { stat, realpath } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
 import { isGitUrl, parseGitSource, cloneSource, gitInfo, type GitInfo } from '../s2i/git.js';
@@ -52,6 +53,14 @@ export async function prepareSource(spec: SourceSpec, workDir: string): Promise<
   const root = path.resolve(spec.source);
   if (!(await isDir(root))) {
     throw new S2IError('ERR_SOURCE_MISSING', `source directory ${spec.source} does not exist or is not a directory: give a path to your application source or a git URL`, {
+      exitCode: ExitCode.sourcePath,
+    });
+  }
+  try {
+    await access(root, constants.R_OK | constants.X_OK);
+  } catch (e) {
+    throw new S2IError('ERR_SOURCE_MISSING', `source directory ${spec.source} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): give a directory you can read, or a git URL`, {
+      cause: e,
       exitCode: ExitCode.sourcePath,
     });
   }

@@ -11,6 +11,8 @@ export interface Param {
   value?: string;
   description: string;
   default?: string | boolean;
+  /** Validates each given value (throws a usage error); run by parseCommandArgs. */
+  check?: (value: string) => void;
 }
 
 export interface GlobalFlags {
@@ -72,6 +74,9 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { positionals: s
   }
   const values = parsed.values as CommandContext['values'];
   if (values.help) return { positionals: parsed.positionals, values };
+  for (const p of [...cmd.params, ...globalParams]) {
+    if (p.check) for (const x of list(values[p.name])) p.check(x);
+  }
   const required = cmd.args.filter((a) => !a.endsWith('?') && !a.endsWith('...'));
   const max = cmd.args.some((a) => a.endsWith('...')) ? Infinity : cmd.args.length;
   if (parsed.positionals.length < required.length || parsed.positionals.length > max) {
@@ -82,6 +87,17 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { positionals: s
     );
   }
   return { positionals: parsed.positionals, values };
+}
+
+/**
+ * A path flag that must not be empty: `--root ''` would otherwise resolve to the current directory and the
+ * command would write its store there.
+ */
+export function nonEmptyPath(name: string): (value: string) => void {
+  return (value) => {
+    if (value === '') throw new S2IError('ERR_USAGE', `--${name} needs a directory, not an empty string`, { exitCode: ExitCode.usage });
+    if (value.includes('\0')) throw new S2IError('ERR_USAGE', `--${name} contains a NUL byte`, { exitCode: ExitCode.usage });
+  };
 }
 
 export function str(v: CommandContext['values'][string]): string | undefined {

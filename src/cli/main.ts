@@ -2,6 +2,7 @@
 // runs it, and maps errors to one line and a stable exit code (a stack only with --debug).
 import { S2IError, ExitCode, errorCode } from '../errors.js';
 import { namespaceMode, reexecInNamespace } from '../sandbox/namespace.js';
+import { interruptLockWaitsOn } from '../store/lock-file.js';
 import type { Command, GlobalFlags } from './command.js';
 import { parseCommandArgs, usage, intFlag, str } from './command.js';
 // Commands load lazily: a CLI call imports only the command it runs, and a command that re-executes itself in
@@ -94,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    interruptLockWaitsOn(controller.signal); // also the store's lock waits that were given no signal
     const guard = stallGuard(controller, debug);
     try {
       const code = await cmd.run({ positionals, values, global, signal: controller.signal, stdout: process.stdout, stderr: process.stderr });

@@ -1,6 +1,6 @@
 // Flags shared by every command that talks to registries.
 import type { Param, CommandContext } from './command.js';
-import { str, boolFlag, intFlag } from './command.js';
+import { str, boolFlag, intFlag, nonEmptyPath } from './command.js';
 import type { RegistryClientOptions } from '../registry/client.js';
 
 export const registryParams: Param[] = [
@@ -9,7 +9,7 @@ export const registryParams: Param[] = [
   { name: 'cert-dir', type: 'string', value: 'DIR', description: 'CA (*.crt) and client certificate (*.cert + *.key) files for the registry (default: /etc/containers/certs.d/HOST, /etc/docker/certs.d/HOST)' },
   { name: 'retry', type: 'string', value: 'N', description: 'attempts for each registry request on 429/5xx/connection errors', default: '4' },
   { name: 'retry-delay', type: 'string', value: 'MS', description: 'first backoff delay in milliseconds (doubles, capped at 5 s)', default: '200' },
-  { name: 'root', type: 'string', value: 'DIR', description: 'cache and store directory (default $XDG_CACHE_HOME/oci-s2i)' },
+  { name: 'root', type: 'string', value: 'DIR', description: 'cache and store directory (default $XDG_CACHE_HOME/oci-s2i)', check: nonEmptyPath('root') },
 ];
 
 export function registryOptions(v: CommandContext['values']): Omit<RegistryClientOptions, 'onProgress' | 'signal'> {

@@ -1,6 +1,6 @@
 // Platforms (image-spec image-index.md "platform"), named the way GOOS/GOARCH name them, and choosing one
 // manifest out of an index the way containerd's platforms matcher does.
-import { S2IError } from '../errors.js';
+import { S2IError, ExitCode } from '../errors.js';
 import type { Descriptor, ImageIndex, Platform } from './types.js';
 
 /** Node's process.arch → GOARCH. Node's ppc64 is little-endian on Linux (the only ppc64 it supports). */
@@ -35,10 +35,12 @@ export function hostPlatform(arch: string = process.arch, os: string = process.p
 
 const component = /^[a-z0-9][a-z0-9_.-]*$/;
 
-/** Parses `os/arch[/variant]` (as in `--platform linux/arm64/v8`); aliases like x86_64 are normalised. */
+/** Parses `os/arch[/variant]` (as in `--platform linux/arm64/v8`); aliases like x86_64 are normalised. Bad input is a usage error (exit 64). */
 export function parsePlatform(s: string): Platform {
   const bad = (why: string): S2IError =>
-    new S2IError('ERR_INVALID_PLATFORM', `invalid platform ${JSON.stringify(String(s).slice(0, 100))}: ${why}; expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8`);
+    new S2IError('ERR_INVALID_PLATFORM', `invalid platform ${JSON.stringify(String(s).slice(0, 100))}: ${why}; expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8`, {
+      exitCode: ExitCode.usage,
+    });
   if (typeof s !== 'string' || s.trim() === '') throw bad('empty');
   const parts = s.trim().toLowerCase().split('/');
   if (parts.length < 2 || parts.length > 3) throw bad('it needs two or three parts separated by "/"');

@@ -18,7 +18,9 @@ function num(s: string, whole: string): number {
 }
 
 function syntax(whole: string, why: string): S2IError {
-  return new S2IError('ERR_ALLOWED_UIDS_SYNTAX', `--allowed-uids "${whole}": ${why}; use ranges like 1-, 1000, 1000-, -5000, 1000-2000 separated by commas`);
+  return new S2IError('ERR_ALLOWED_UIDS_SYNTAX', `--allowed-uids "${whole}": ${why}; use ranges like 1-, 1000, 1000-, -5000, 1000-2000 separated by commas`, {
+    exitCode: ExitCode.usage,
+  });
 }
 
 export function parseUidRanges(s: string): UidRange[] {

@@ -2,9 +2,9 @@
 // Later wins. De-duplication keeps the LAST value at the FIRST position the name appeared, so a file's order
 // is kept (the reference loses -E order) and an override does not move a variable around.
 
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { S2IError } from '../errors.js';
+import { S2IError, ExitCode } from '../errors.js';
+import { readInputFile } from '../sys/input-file.js';
 
 export type EnvList = Array<[string, string]>;
 
@@ -40,15 +40,15 @@ export function parseEnvironmentFile(text: string, fileName: string): EnvList {
   return out;
 }
 
-/** Parse one `-e NAME=VALUE` flag. The value is kept verbatim (may be empty, may contain `=`). */
+/** Parse one `-e NAME=VALUE` flag (a usage error, exit 64, when malformed). The value is kept verbatim (may be empty, may contain `=`). */
 export function parseEnvFlag(s: string): [string, string] {
   const eq = s.indexOf('=');
   if (eq < 0) {
-    throw new S2IError('ERR_ENV_SYNTAX', `-e "${clip(s)}": use NAME=VALUE (an empty value is NAME=)`);
+    throw new S2IError('ERR_ENV_SYNTAX', `-e "${clip(s)}": use NAME=VALUE (an empty value is NAME=)`, { exitCode: ExitCode.usage });
   }
   const name = s.slice(0, eq);
   if (!isValidEnvName(name)) {
-    throw new S2IError('ERR_ENV_SYNTAX', `-e "${clip(s)}": "${clip(name)}" is not a valid variable name; use NAME=VALUE`);
+    throw new S2IError('ERR_ENV_SYNTAX', `-e "${clip(s)}": "${clip(name)}" is not a valid variable name; use NAME=VALUE`, { exitCode: ExitCode.usage });
   }
   return [name, s.slice(eq + 1)];
 }
@@ -78,8 +78,10 @@ export function mergeEnvStrings(base: string[], over: EnvList): string[] {
 
 async function readEnvFile(file: string, label: string): Promise<string | undefined> {
   try {
-    return await readFile(file, 'utf8');
+    // Not readFile: a FIFO or device given as -E would block or stream forever (sys/input-file.ts).
+    return (await readInputFile(file, { what: 'environment file', code: 'ERR_ENV_FILE' })).toString('utf8');
   } catch (e) {
+    if (e instanceof S2IError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && label === '.s2i/environment') return undefined;
     throw new S2IError('ERR_ENV_FILE', `cannot read environment file ${file}: ${code ?? (e as Error).message}; check the path and its permissions`, {

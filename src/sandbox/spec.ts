@@ -1,6 +1,7 @@
 // Generates the OCI runtime spec (runtime-spec v1.0.2 config.json) for one sandboxed process. We write it
 // ourselves rather than `runc spec` so every field is deliberate: no user namespace of its own (we already run
 // in one when rootless), host network unless asked otherwise, no cgroup limits we cannot honour rootless.
+import { S2IError, ExitCode } from '../errors.js';
 
 export interface Mount {
   destination: string;
@@ -27,7 +28,7 @@ export interface SandboxSpecInput {
   network?: 'host' | 'none';
   /** Extra bind mounts (injections, volumes). */
   mounts?: Mount[];
-  /** Capabilities to drop from the default set (names like CAP_NET_RAW or NET_RAW). */
+  /** Capabilities to drop from the default set (parseCapList: CAP_NET_RAW, net_raw, comma-separated lists, ALL). */
   capDrop?: string[];
   readonlyRootfs?: boolean;
   /** When true (a user namespace without a subordinate range), skip mounts a single-ID namespace cannot make. */
@@ -51,14 +52,50 @@ export const DEFAULT_CAPS = [
   'CAP_SYS_CHROOT',
 ];
 
+/** Every capability Linux defines (linux/capability.h, 0 to CAP_CHECKPOINT_RESTORE = 40). */
+export const KNOWN_CAPS: ReadonlySet<string> = new Set([
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN',
+  'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ',
+  'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+]);
+
 export function normalizeCap(name: string): string {
   const up = name.trim().toUpperCase();
   return up.startsWith('CAP_') ? up : `CAP_${up}`;
 }
 
+/**
+ * `--cap-drop` values as s2i and podman take them: repeatable, each a comma-separated list, `CAP_CHOWN`,
+ * `CHOWN` or `chown`, and `ALL`. Returns CAP_ names (`ALL` as is); an unknown name is a usage error (exit 64),
+ * since a typo would otherwise leave the capability in place without a word.
+ */
+export function parseCapList(values: readonly string[], flag = '--cap-drop'): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    for (const part of v.split(',')) {
+      const name = part.trim();
+      if (name === '') throw new S2IError('ERR_USAGE', `${flag} "${v.slice(0, 100)}": empty capability name`, { exitCode: ExitCode.usage });
+      if (name.toUpperCase() === 'ALL') {
+        out.push('ALL');
+        continue;
+      }
+      const cap = normalizeCap(name);
+      if (!KNOWN_CAPS.has(cap)) {
+        throw new S2IError('ERR_USAGE', `${flag} "${name.slice(0, 100)}" is not a Linux capability; use names like CHOWN, CAP_NET_RAW or ALL`, { exitCode: ExitCode.usage });
+      }
+      out.push(cap);
+    }
+  }
+  return out;
+}
+
 export function buildRuntimeSpec(input: SandboxSpecInput): Record<string, unknown> {
-  const drop = new Set((input.capDrop ?? []).map(normalizeCap));
-  const all = drop.has('CAP_ALL');
+  const drop = new Set(parseCapList(input.capDrop ?? []));
+  const all = drop.has('ALL');
   const caps = all ? [] : DEFAULT_CAPS.filter((c) => !drop.has(c));
   // Non-root processes get no effective/permitted caps (as runc/podman do for a non-zero uid), only bounding.
   const isRoot = input.process.uid === 0;

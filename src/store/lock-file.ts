@@ -2,18 +2,24 @@
 // owner's pid and host. A lock whose owner is a dead process on this host, or whose mtime has not been refreshed
 // for `staleMs` (owner on another host, or a crash before it wrote its pid), is broken and taken over. Locks only
 // deduplicate work: correctness never depends on them (blobs are verified and renamed without overwrite).
+// Every wait ends: on the caller's AbortSignal or the process-wide one the CLI sets (SIGINT/SIGTERM), after
+// `maxWaitMs` for a holder that is alive but never lets go, and after a bounded number of stale-lock takeovers.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { S2IError, ExitCode } from '../errors.js';
 
 export interface LockOptions {
   /** A lock not refreshed for this long is stale whatever its pid says; default 120 s (holders refresh every third of it). */
   staleMs?: number;
   /** Poll interval while another process holds the lock; default 50 ms. */
   pollMs?: number;
+  /** Ends the wait (ERR_INTERRUPTED, exit 130); the signal given to interruptLockWaitsOn ends it too. */
   signal?: AbortSignal;
+  /** Longest wait for a live holder; default 1 h (a holder stuck for that long is reported, not waited for). */
+  maxWaitMs?: number;
   /** Checked while waiting: when it returns true the work is already done and no lock is taken (returns null). */
   done?: () => Promise<boolean>;
 }
@@ -59,16 +65,50 @@ async function isStale(file: string, staleMs: number): Promise<boolean> {
   return owner.host === os.hostname() && !processAlive(owner.pid);
 }
 
+let processSignal: AbortSignal | undefined;
+
+/**
+ * Makes `signal` end every lock wait of this process, also those whose caller passed no signal of its own
+ * (index.json updates, prune, verify). The CLI passes the signal its SIGINT/SIGTERM handler aborts.
+ */
+export function interruptLockWaitsOn(signal: AbortSignal | undefined): void {
+  processSignal = signal;
+}
+
+/** Stale locks broken in a row without getting the lock: past this, something keeps recreating it. */
+const MAX_TAKEOVERS = 100;
+
+function interrupted(file: string, reason: unknown): S2IError {
+  return new S2IError('ERR_INTERRUPTED', `interrupted while waiting for the lock ${path.basename(file)}`, { cause: reason, exitCode: ExitCode.interrupted });
+}
+
+async function ownerOf(file: string): Promise<string> {
+  try {
+    const o = JSON.parse(await fs.readFile(file, 'utf8')) as Partial<LockOwner>;
+    return `pid ${String(o.pid)} on ${String(o.host)}`;
+  } catch {
+    return 'an unknown process';
+  }
+}
+
 /** Takes the lock at `file` (its directory must exist), waiting while a live owner holds it. */
 export async function acquireLock(file: string, opts: LockOptions = {}): Promise<LockHandle | null> {
   const staleMs = opts.staleMs ?? 120_000;
   const pollMs = opts.pollMs ?? 50;
+  const maxWaitMs = opts.maxWaitMs ?? 3_600_000;
+  const signals = [opts.signal, processSignal].filter((s): s is AbortSignal => s !== undefined);
+  const signal = signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
   const me: LockOwner = { pid: process.pid, host: os.hostname() };
+  const deadline = Date.now() + maxWaitMs;
+  let takeovers = 0;
   for (;;) {
-    opts.signal?.throwIfAborted();
+    if (signal?.aborted) throw interrupted(file, signal.reason);
     if (await createWithContent(file, JSON.stringify(me))) return holding(file, staleMs);
     if (opts.done && (await opts.done())) return null;
     if (await isStale(file, staleMs)) {
+      if (++takeovers > MAX_TAKEOVERS) {
+        throw new S2IError('ERR_LOCK_CONTENDED', `broke the stale lock ${file} ${MAX_TAKEOVERS} times in a row and never got it; another process keeps recreating it`);
+      }
       // Move it aside first so two breakers cannot both delete a fresh lock that replaced the stale one.
       const aside = `${file}.stale-${randomBytes(6).toString('hex')}`;
       try {
@@ -79,7 +119,19 @@ export async function acquireLock(file: string, opts: LockOptions = {}): Promise
       }
       continue;
     }
-    await sleep(pollMs, undefined, opts.signal ? { signal: opts.signal } : undefined);
+    takeovers = 0;
+    if (Date.now() >= deadline) {
+      throw new S2IError(
+        'ERR_LOCK_TIMEOUT',
+        `waited ${Math.round(maxWaitMs / 1000)} s for the lock ${file}, held by ${await ownerOf(file)}; if that process is stuck, stop it`,
+      );
+    }
+    try {
+      await sleep(pollMs, undefined, signal ? { signal } : undefined);
+    } catch (e) {
+      if (signal?.aborted) throw interrupted(file, signal.reason);
+      throw e;
+    }
   }
 }
 

@@ -1,7 +1,9 @@
 // On-disk layout of the store (spec/store-format.md). Paths are only ever built from validated digests.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { S2IError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
+import { makeDirs } from '../sys/make-dirs.js';
 import { processAlive } from './lock-file.js';
 
 export const layoutDir = 'oci';
@@ -11,6 +13,23 @@ export const tmpDir = 'tmp';
 export function blobPath(root: string, digest: string): string {
   const { algorithm, hex } = parseDigest(digest);
   return path.join(root, layoutDir, 'blobs', algorithm, hex);
+}
+
+/**
+ * Makes sure `root` is a directory the store can be made in, before anything creates the store's own dirs with
+ * a recursive mkdir: the root and its parents are made with a bounded mkdir (sys/make-dirs.ts), and one
+ * child (`locks`) is made in it, so a root on a file system that refuses new entries (`/proc/1`), a file, or a
+ * directory without write permission fails here with one line instead of spinning in Node's recursive mkdir.
+ */
+export async function prepareStoreRoot(root: string): Promise<void> {
+  const abs = path.resolve(root);
+  try {
+    await makeDirs(abs);
+    await makeDirs(path.join(abs, lockDir));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new S2IError('ERR_STORE_ROOT', `cannot use ${root} as the cache and store directory (${code}); give --root a directory you can create and write`, { cause: e });
+  }
 }
 
 /** Removes `<pid>-…` entries of `dir` whose process is gone (left by a crash or kill -9). Best effort. */

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { S2IError } from '../errors.js';
+import { readInputFile } from '../sys/input-file.js';
 import { parseDigest, sha256Digest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, validateDescriptor } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
@@ -31,7 +32,7 @@ export class OciLayout {
     const abs = path.resolve(dir);
     let marker: string;
     try {
-      marker = await fs.readFile(path.join(abs, 'oci-layout'), 'utf8');
+      marker = (await readInputFile(path.join(abs, 'oci-layout'), { what: 'layout marker' })).toString('utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' || code === 'ENOTDIR' ? 'it has no oci-layout file' : (e as Error).message;
@@ -136,7 +137,7 @@ export class OciLayout {
     const file = path.join(this.dir, 'index.json');
     let bytes: Buffer;
     try {
-      bytes = await fs.readFile(file);
+      bytes = await readInputFile(file, { what: 'layout index' });
     } catch (e) {
       throw layoutError('ERR_LAYOUT_INVALID', `${this.dir} has no readable index.json (${(e as Error).message}); the layout is corrupt`, e);
     }

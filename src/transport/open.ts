@@ -4,10 +4,11 @@ import { S2IError } from '../errors.js';
 import { RegistryClient } from '../registry/client.js';
 import { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.js';
 import { openOciArchiveDestination, openOciArchiveSource } from './oci-archive.js';
-import { OciLayout, OciLayoutDestination, OciLayoutSource } from './oci-layout.js';
+import { OciLayout, OciLayoutSource } from './oci-layout.js';
 import { formatImageLocation, parseImageLocation, type ImageLocation } from './parse.js';
 import { RegistryDestination, RegistrySource } from './registry.js';
 import type { ImageDestination, ImageSource, TransportContext } from './types.js';
+import { openLayoutDestination, withArchiveParent } from './undo-destination.js';
 
 function location(l: string | ImageLocation): ImageLocation {
   return typeof l === 'string' ? parseImageLocation(l) : l;
@@ -56,14 +57,15 @@ export async function openDestination(where: string | ImageLocation, ctx: Transp
   switch (l.transport) {
     case 'docker':
       return await withClient(ctx, (c, close) => new RegistryDestination(c, l.ref, close));
+    // Local destinations are put back as they were when closed without a commit (undo-destination.ts).
     case 'oci':
-      return new OciLayoutDestination(await OciLayout.openOrCreate(l.dir), l.tag, name);
+      return openLayoutDestination(l.dir, l.tag, name);
     case 'oci-archive':
       await refuseDirectory(l.file);
-      return openOciArchiveDestination(l.file, l.tag, name, ctx.tmpDir);
+      return withArchiveParent(l.file, () => openOciArchiveDestination(l.file, l.tag, name, ctx.tmpDir));
     case 'docker-archive':
       await refuseDirectory(l.file);
-      return DockerArchiveDestination.open(l.file, l.ref, name, ctx.tmpDir);
+      return withArchiveParent(l.file, () => DockerArchiveDestination.open(l.file, l.ref, name, ctx.tmpDir));
   }
 }
 

@@ -12,6 +12,7 @@ import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { S2IError } from '../errors.js';
 import { TarHeaderCheck } from '../layer/tar-header-check.js';
+import { openInputFile } from '../sys/input-file.js';
 
 export interface ArchiveEntry {
   /** Normalised archive name: no leading "./" or "/", no "..". */
@@ -56,7 +57,7 @@ class Hasher extends Transform {
 export async function extractArchive(file: string, dir: string, want: (name: string) => boolean = () => true): Promise<Map<string, ArchiveEntry>> {
   let head: Buffer;
   try {
-    const fh = await fs.open(file, 'r');
+    const fh = await openInputFile(file, { what: 'archive', code: 'ERR_ARCHIVE_INVALID' });
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw corrupt(file, 'not a regular file');

@@ -1,10 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { S2IError, ExitCode } from '../../errors.js';
 import { build, defaultFormatFor, writeDigestFile, type BuildOptions } from '../../build/build.js';
 import { compatProfiles, type CompatProfile } from '../../image/compat.js';
 import { sourceDateEpoch } from '../../image/reproducible.js';
 import { writeBuildAsDockerfile } from '../../build/as-dockerfile.js';
 import { parsePlatform } from '../../oci/platform.js';
+import { parseUidRanges } from '../../s2i/allowed-uids.js';
+import { parseEnvFlag } from '../../s2i/environment.js';
+import { parseCapList } from '../../sandbox/spec.js';
+import { readInputFileSync } from '../../sys/input-file.js';
 import type { Command, CommandContext, Param } from '../command.js';
 import { str, list, oneOf, intFlag } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
@@ -43,7 +46,7 @@ export const buildParams: Param[] = [
   { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'SRC:DST', description: 'read-write bind mount for assemble' },
   { name: 'add-host', type: 'string', multiple: true, value: 'HOST:IP', description: 'extra /etc/hosts entry for assemble' },
   { name: 'network', type: 'string', value: 'host|none', description: 'network for assemble', default: 'host' },
-  { name: 'cap-drop', type: 'string', multiple: true, value: 'CAP', description: 'capability to drop for assemble (ALL for every one)' },
+  { name: 'cap-drop', type: 'string', multiple: true, value: 'CAP[,CAP…]', description: 'capabilities to drop for assemble: CHOWN, cap_chown or CAP_CHOWN, comma-separated; ALL for every one' },
   { name: 'exclude', type: 'string', value: 'REGEX', description: 'source paths to leave out', default: '(^|/)\\.git(/|$)' },
   { name: 'keep-symlinks', type: 'boolean', description: 'copy symlinks of the source as symlinks' },
   { name: 'callback-url', type: 'string', value: 'URL', description: 'POST {"success":bool,"labels":{…}} here when the build ends' },
@@ -68,8 +71,9 @@ type Values = CommandContext['values'];
 export function applyConfigFile(file: string, values: Values, positionals: string[], params: Param[]): { values: Values; positionals: string[] } {
   let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(file, 'utf8'));
+    doc = JSON.parse(readInputFileSync(file, { what: '--use-config', code: 'ERR_USE_CONFIG', exitCode: ExitCode.usage }).toString('utf8'));
   } catch (e) {
+    if (e instanceof S2IError) throw e;
     throw new S2IError('ERR_USE_CONFIG', `cannot read --use-config ${file}: ${(e as Error).message}; give a JSON object of flag values`, { exitCode: ExitCode.usage });
   }
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file} is not a JSON object`, { exitCode: ExitCode.usage });
@@ -88,6 +92,7 @@ export function applyConfigFile(file: string, values: Values, positionals: strin
     const ok = p.type === 'boolean' ? typeof v === 'boolean' : p.multiple ? Array.isArray(v) && v.every((x) => typeof x === 'string') || typeof v === 'string' : typeof v === 'string' || typeof v === 'number';
     if (!ok) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: "${k}" has the wrong type (${p.type}${p.multiple ? ' list' : ''})`, { exitCode: ExitCode.usage });
     out[k] = p.type === 'boolean' ? (v as boolean) : p.multiple ? (Array.isArray(v) ? (v as string[]) : [v as string]) : String(v);
+    if (p.check) for (const x of list(out[k])) p.check(x);
   }
   if (pos.some((x) => x === undefined)) throw new S2IError('ERR_USAGE', 'positional arguments cannot be skipped', { exitCode: ExitCode.usage });
   return { values: { ...out, ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) }, positionals: pos };
@@ -106,6 +111,13 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
   }
   const level = intFlag('compression-level', str(v['compression-level']), compression === 'zstd' ? 1 : 0, compression === 'zstd' ? 19 : 9);
   const platform = str(v.platform);
+  // Flag values checked here, before any work (each is a usage error, exit 64); build() parses them again.
+  const envFlags = list(v.env);
+  const buildEnv = list(v['build-env']);
+  for (const e of [...envFlags, ...buildEnv]) parseEnvFlag(e);
+  const allowedUids = str(v['allowed-uids']);
+  if (allowedUids !== undefined) parseUidRanges(allowedUids);
+  const capDrop = parseCapList(list(v['cap-drop']));
   const opt = <T>(k: string, val: T | undefined) => (val === undefined || val === false ? {} : { [k]: val });
   return {
     format,
@@ -117,13 +129,13 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     ...opt('platform', platform ? parsePlatform(platform) : undefined),
     ...opt('pullPolicy', oneOf('pull-policy', str(v['pull-policy']), policies)),
     ...opt('runtime', str(v.runtime)),
-    env: list(v.env),
+    env: envFlags,
     envFiles: list(v['environment-file']),
-    buildEnv: list(v['build-env']),
+    buildEnv,
     ...opt('scriptsUrl', str(v['scripts-url'])),
     ...opt('destination', str(v.destination)),
     ...opt('assembleUser', str(v['assemble-user'])),
-    ...opt('allowedUids', str(v['allowed-uids'])),
+    ...opt('allowedUids', allowedUids),
     labels: list(v.label),
     ...opt('applicationName', str(v['application-name'])),
     ...opt('description', str(v.description)),
@@ -140,7 +152,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     volumes: list(v.volume),
     addHosts: list(v['add-host']),
     ...opt('network', oneOf('network', str(v.network), ['host', 'none'] as const)),
-    capDrop: list(v['cap-drop']),
+    capDrop,
     ...opt('exclude', str(v.exclude)),
     ...opt('keepSymlinks', v['keep-symlinks'] === true),
     ...opt('callbackUrl', str(v['callback-url'])),

@@ -3,11 +3,12 @@
 // can read as recorded and delete.
 import { S2IError, ExitCode } from '../../errors.js';
 import { defaultRoot } from '../../build/context.js';
+import { prepareStoreRoot } from '../../store/store-paths.js';
 import { diskUsage, listCache, type DiskUsage } from '../../store/inventory.js';
 import { parseDuration, pruneStore, type PruneMode } from '../../store/gc.js';
 import { verifyStore } from '../../store/verify.js';
 import type { Command, CommandContext } from '../command.js';
-import { str } from '../command.js';
+import { str, nonEmptyPath } from '../command.js';
 import { humanBytes } from '../render.js';
 
 const subcommands = ['ls', 'du', 'verify', 'prune'] as const;
@@ -38,7 +39,7 @@ export const cacheCommand: Command = {
   args: ['ls|du|verify|prune'],
   needsNamespace: true,
   params: [
-    { name: 'root', type: 'string', value: 'DIR', description: 'cache and store directory (default $XDG_CACHE_HOME/oci-s2i)' },
+    { name: 'root', type: 'string', value: 'DIR', description: 'cache and store directory (default $XDG_CACHE_HOME/oci-s2i)', check: nonEmptyPath('root') },
     { name: 'all', type: 'boolean', description: 'prune: remove every image and layer not in use by a running build' },
     { name: 'older-than', type: 'string', value: 'DURATION', description: 'prune: remove images, blobs and layers not used for DURATION (7d, 12h, 30m)' },
   ],
@@ -56,6 +57,8 @@ export const cacheCommand: Command = {
     if (all && olderThan !== undefined) {
       throw new S2IError('ERR_USAGE', '--all and --older-than exclude each other: --all removes everything not in use', { exitCode: ExitCode.usage });
     }
+    // verify and prune take the store's locks: a root that cannot hold a store (`/proc/1/x`) fails here, in one line.
+    if (sub === 'verify' || sub === 'prune') await prepareStoreRoot(root);
     switch (sub) {
       case 'ls':
         return ls(ctx, root);
