@@ -16,16 +16,19 @@ export function blobPath(root: string, digest: string): string {
 }
 
 /**
- * Makes sure `root` is a directory the store can be made in, before anything creates the store's own dirs with
- * a recursive mkdir: the root and its parents are made with a bounded mkdir (sys/make-dirs.ts), and one
- * child (`locks`) is made in it, so a root on a file system that refuses new entries (`/proc/1`), a file, or a
- * directory without write permission fails here with one line instead of spinning in Node's recursive mkdir.
+ * Makes sure `root` is a directory a store can be made in, before anything below makes the store's own dirs
+ * with a recursive mkdir: the root and its missing parents are made with a bounded mkdir (sys/make-dirs.ts),
+ * private like store-root.ts makes them (0700 whatever the umask), and one probe dir is made and removed in
+ * it. So a root on a file system that refuses new entries (`/proc/1`, `/proc/1/x`: Node's recursive mkdir
+ * spins there forever), a file, or a directory without write permission fails here, in one line.
  */
 export async function prepareStoreRoot(root: string): Promise<void> {
   const abs = path.resolve(root);
   try {
-    await makeDirs(abs);
-    await makeDirs(path.join(abs, lockDir));
+    if ((await makeDirs(abs, 0o700)) !== undefined) await fs.chmod(abs, 0o700);
+    const probe = path.join(abs, `.probe-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    await fs.mkdir(probe);
+    await fs.rmdir(probe);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new S2IError('ERR_STORE_ROOT', `cannot use ${root} as the cache and store directory (${code}); give --root a directory you can create and write`, { cause: e });

@@ -113,7 +113,9 @@ t.test('--root under /proc and destinations under /proc fail in one line instead
 t.test('SIGTERM during a lock wait ends the pull promptly with exit 130', async (t) => {
   const root = path.join(tmp, 'root-locked');
   const locks = path.join(root, 'locks');
-  mkdirSync(locks, { recursive: true });
+  mkdirSync(root, { mode: 0o700 });
+  chmodSync(root, 0o700); // a store root is private (store-root.ts refuses a wider one that is not yet a store)
+  mkdirSync(locks);
   // Every lock the pull could take, held by this (live) process: it can only wait.
   const owner = JSON.stringify({ pid: process.pid, host: os.hostname() });
   const blobs = readdirSync(path.join(layout, 'blobs', 'sha256'));
