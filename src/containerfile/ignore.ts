@@ -2,9 +2,9 @@
 // filepath.Match syntax plus `**`, a leading `/` ignored, `!` exceptions, the last matching line wins, and a
 // pattern that matches a directory excludes everything under it. Read from `<Containerfile>.dockerignore` next
 // to the Containerfile, else `.containerignore`, else `.dockerignore` in the context.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
+import { readInputFile } from '../sys/input-file.js';
 import { globToRegExp } from '../s2i/glob.js';
 
 export type IgnoreMatcher = (rel: string) => boolean;
@@ -42,8 +42,10 @@ export async function loadIgnore(contextDir: string, containerfile: string): Pro
   for (const f of [`${containerfile}.dockerignore`, path.join(contextDir, '.containerignore'), path.join(contextDir, '.dockerignore')]) {
     let text: string;
     try {
-      text = await readFile(f, 'utf8');
+      // Not readFile: a FIFO in the context would block the build forever (sys/input-file.ts).
+      text = (await readInputFile(f, { what: 'ignore file', code: 'ERR_IGNORE_UNREADABLE', exitCode: ExitCode.usage })).toString('utf8');
     } catch (e) {
+      if (e instanceof S2IError) throw e;
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw new S2IError('ERR_IGNORE_UNREADABLE', `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { exitCode: ExitCode.usage });
     }

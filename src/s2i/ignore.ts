@@ -7,9 +7,10 @@
 // its whole subtree with it (a `!` rule cannot pull a file back out of an ignored directory, as in s2i).
 
 import { closeSync, constants as fsConstants, fchmodSync, fchownSync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
+import { readInputFile } from '../sys/input-file.js';
 import { globToRegExp } from './glob.js';
 import { InRoot, copyData, createChildFile, createChildSymlink, openOrMakeChildDir } from '../sys/in-root.js';
 
@@ -85,8 +86,10 @@ export async function makeSourceFilter(sourceDir: string, excludeRegex?: string)
   const file = path.join(sourceDir, ignoreFileName);
   let text = '';
   try {
-    text = await readFile(file, 'utf8');
+    // Not readFile: a FIFO named .s2iignore in a source dir would block the build forever (sys/input-file.ts).
+    text = (await readInputFile(file, { what: 'ignore file', code: 'ERR_S2IIGNORE_READ' })).toString('utf8');
   } catch (e) {
+    if (e instanceof S2IError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' && code !== 'ENOTDIR') {
       throw new S2IError('ERR_S2IIGNORE_READ', `cannot read ${file}: ${code}; check its permissions`, { cause: e });
