@@ -1,7 +1,7 @@
 // `oci-s2i build`: source + builder → pushed application image. Steps: source, pull, scripts, incremental
 // restore, inject source, assemble (optionally a runtime-image stage), layer, convert builder layers, commit
 // (with the importer check), push, callback. Builder and result may be in any transport (transport/parse.ts).
-import { mkdtemp, mkdir, rm, writeFile, realpath, lstat } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, realpath, lstat } from 'node:fs/promises';
 import { createReadStream, fchownSync } from 'node:fs';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
@@ -39,6 +39,7 @@ import { saveArtifacts } from './incremental.js';
 import { extractArtifacts } from './artifacts.js';
 import { runtimeStage } from './runtime-stage.js';
 import { removeTrees, removeTreeNow } from './remove.js';
+import { writeOutputFile } from '../sys/output-file.js';
 import { workingDirOf } from '../oci/image-path.js';
 
 /** A new layer with more entries than this has its upper dir removed in the background while the build pushes
@@ -569,7 +570,7 @@ export function defaultFormatFor(target: ImageLocation | string): ImageFormat {
 }
 
 export async function writeDigestFile(file: string, digest: string): Promise<void> {
-  await writeFile(file, digest + '\n');
+  await writeOutputFile(file, digest + '\n', '--digestfile');
 }
 
 export type { EnvList };

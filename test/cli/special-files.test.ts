@@ -4,7 +4,7 @@
 // recursive mkdir; a lock wait ignored SIGTERM. Each must now end quickly, in one line, with its exit code.
 import t, { type Test } from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,6 +96,31 @@ t.test('-E FIFO, directory or device and --use-config FIFO are refused; a regula
   oneLine(t, await cli(['build', '-q', '--root', root, '-E', tmp, src, builder, out]), 1, /environment file .* is a directory/);
   oneLine(t, await cli(['build', '-q', '--root', root, '-E', '/dev/zero', src, builder, out]), 1, /environment file \/dev\/zero is a character device/);
   oneLine(t, await cli(['build', '-q', '--root', root, '--use-config', fifo, src, builder, out]), 64, /--use-config .*fifo is a FIFO/);
+});
+
+t.test('--digestfile: a FIFO nobody reads is refused at once; a file, or a FIFO that is being read, gets the digest', async (t) => {
+  const file = path.join(tmp, 'digest');
+  const good = await cli(['copy', '-q', '--digestfile', file, `oci:${layout}:v1`, `oci:${path.join(tmp, 'copy-1')}:v1`]);
+  t.equal(good.code, 0, good.stderr);
+  const digest = good.stdout.trim();
+  t.match(digest, /^sha256:[0-9a-f]{64}$/);
+  t.equal(readFileSync(file, 'utf8'), `${digest}\n`);
+  // A FIFO that is being read takes the digest like a file.
+  const readFifo = path.join(tmp, 'read-fifo');
+  execFileSync('mkfifo', [readFifo]);
+  const reader = spawn('cat', [readFifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => {
+    if (reader.exitCode === null) reader.kill('SIGKILL');
+  });
+  let read = '';
+  reader.stdout.on('data', (d: Buffer) => (read += d.toString()));
+  const readerDone = new Promise((resolve) => reader.once('close', resolve));
+  await new Promise((r) => setTimeout(r, 200)); // cat has the FIFO open for reading
+  const piped = await cli(['copy', '-q', '--digestfile', readFifo, `oci:${layout}:v1`, `oci:${path.join(tmp, 'copy-2')}:v1`]);
+  t.equal(piped.code, 0, piped.stderr);
+  await readerDone;
+  t.equal(read, `${digest}\n`, 'the reader got the digest');
+  oneLine(t, await cli(['copy', '-q', '--digestfile', fifo, `oci:${layout}:v1`, `oci:${path.join(tmp, 'copy-3')}:v1`]), 1, /cannot write the --digestfile .*fifo: a socket, or a FIFO nobody reads/);
 });
 
 t.test('--root under /proc and destinations under /proc fail in one line instead of spinning', async (t) => {

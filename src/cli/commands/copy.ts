@@ -10,7 +10,7 @@ import type { Command } from '../command.js';
 import { str, oneOf, intFlag } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
 import { makeRenderer } from '../render.js';
-import { writeFile } from 'node:fs/promises';
+import { writeOutputFile } from '../../sys/output-file.js';
 
 export const copyCommand: Command = {
   name: 'copy',
@@ -59,7 +59,7 @@ export const copyCommand: Command = {
         signal: ctx.signal,
       });
       const digestFile = str(v.digestfile);
-      if (digestFile) await writeFile(digestFile, result.digest + '\n');
+      if (digestFile) await writeOutputFile(digestFile, result.digest + '\n', '--digestfile');
       if (ctx.global.json) {
         ctx.stdout.write(JSON.stringify({ source: src.name, destination: dst.name, digest: result.digest, mediaType: result.mediaType, format: result.format, recompressed: result.recompressed }) + '\n');
       } else {
