@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
+import { makeDirs } from '../sys/make-dirs.js';
 
 export type Credentials = { username: string; password: string } | { identityToken: string };
 
@@ -197,7 +198,10 @@ export async function runCredentialHelper(name: string, registry: string, env: N
 }
 
 async function writeJsonAtomic(file: string, doc: unknown): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  // Bounded: with Node's recursive mkdir, --authfile /proc/1/x/auth.json spun forever.
+  await makeDirs(path.dirname(file), 0o700).catch((e: NodeJS.ErrnoException) => {
+    throw new S2IError('ERR_AUTH_FILE_INVALID', `cannot create the directory of the auth file ${file} (${e.code ?? e.message}); give --authfile a path you can write`, { cause: e });
+  });
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
   try {
     await fs.writeFile(tmp, `${JSON.stringify(doc, null, '\t')}\n`, { mode: 0o600 });

@@ -113,6 +113,15 @@ t.test('login, push through the auth file, logout (htpasswd registry)', async (t
     t.equal(Buffer.from(doc.auths[reg.host]!.auth, 'base64').toString(), `${USER}:${PASSWORD}`, 'CRLF stripped from stdin');
   });
 
+  t.test('an auth file under /proc is one line, at once (it used to spin in a recursive mkdir)', async (t) => {
+    const start = Date.now();
+    const r = await runWithStdin(['login', '-u', USER, '--password-stdin', '--authfile', '/proc/1/x/auth.json', reg.host], `${PASSWORD}\n`);
+    t.ok(Date.now() - start < 20_000, 'ended quickly');
+    t.equal(r.code, 1, r.stderr);
+    t.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    t.match(r.stderr, /^oci-s2i: cannot create the directory of the auth file \/proc\/1\/x\/auth\.json \(ENOENT\)/);
+  });
+
   t.test('REGISTRY_AUTH_FILE and XDG_RUNTIME_DIR choose where login writes', async (t) => {
     const viaEnv = path.join(tmp, 'env-auth.json');
     const r1 = await runWithStdin(['login', '-u', USER, '--password-stdin', reg.host], PASSWORD, { REGISTRY_AUTH_FILE: viaEnv });
