@@ -1,6 +1,7 @@
 // `build --as-dockerfile PATH`: instead of building, write a Containerfile + context for buildah/podman.
 // Only the builder's manifest and config are fetched (labels, USER, Env); no layer, no sandbox, no namespace.
-import { mkdtemp, rm, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { makeDirs } from '../sys/make-dirs.js';
 import path from 'node:path';
 import { parseReference, formatReference } from '../oci/reference.js';
 import { buildEnvironment } from '../s2i/environment.js';
@@ -61,7 +62,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
       extra,
     );
     const containerfile = path.resolve(opts.asDockerfile);
-    await mkdir(path.dirname(containerfile), { recursive: true });
+    await makeDirs(path.dirname(containerfile)); // bounded: Node's recursive mkdir spins under /proc
     const previous = opts.incremental ? (opts.incrementalFrom ?? opts.tag) : undefined;
     const r = await writeAsDockerfile({
       containerfile,

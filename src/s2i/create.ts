@@ -1,9 +1,10 @@
 // `create <image-name> <dir>`: scaffold a builder image directory. Never overwrites: files that exist are kept
 // and reported.
 
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
+import { makeDirs } from '../sys/make-dirs.js';
 import { scaffoldFiles } from './create-templates.js';
 
 /** Base image of the scaffold's Dockerfile: small, and has sh + httpd so the scaffold passes its test as is. */
@@ -32,7 +33,7 @@ export async function createScaffold(imageName: string, dir: string, opts: Creat
   for (const f of scaffoldFiles) {
     const target = path.join(dir, f.path);
     try {
-      await mkdir(path.dirname(target), { recursive: true });
+      await makeDirs(path.dirname(target)); // bounded: Node's recursive mkdir spins under /proc
     } catch (e) {
       throw new S2IError('ERR_CREATE_WRITE', `cannot create directory ${path.dirname(target)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; pick another directory`, { cause: e });
     }

@@ -133,6 +133,9 @@ t.test('--root under /proc and destinations under /proc fail in one line instead
   oneLine(t, await cli(['copy', `oci:${layout}:v1`, 'oci:/proc/1/x']), 1, /cannot create the OCI layout \/proc\/1\/x/);
   oneLine(t, await cli(['copy', `oci:${layout}:v1`, 'docker-archive:/proc/1/x/y.tar']), 1, /cannot create the directory \/proc\/1\/x/);
   oneLine(t, await cli(['copy', `oci:${layout}:v1`, 'oci-archive:/proc/1/x/y.tar']), 1, /cannot create the directory \/proc\/1\/x/);
+  oneLine(t, await cli(['create', 'my-builder', '/proc/1/x/y']), 1, /cannot create directory \/proc\/1\/x\/y: ENOENT/);
+  const made = await cli(['create', 'my-builder', path.join(tmp, 'scaffold', 'y')]);
+  t.equal(made.code, 0, made.stderr);
 });
 
 t.test('SIGTERM during a lock wait ends the pull promptly with exit 130', async (t) => {
