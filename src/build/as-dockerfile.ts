@@ -1,7 +1,6 @@
 // `build --as-dockerfile PATH`: instead of building, write a Containerfile + context for buildah/podman.
 // Only the builder's manifest and config are fetched (labels, USER, Env); no layer, no sandbox, no namespace.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { makeDirs } from '../sys/make-dirs.js';
 import path from 'node:path';
 import { parseReference, formatReference } from '../oci/reference.js';
 import { buildEnvironment } from '../s2i/environment.js';
@@ -12,6 +11,7 @@ import { makeSourceFilter } from '../s2i/ignore.js';
 import { parseUidRanges, checkUser } from '../s2i/allowed-uids.js';
 import { Label } from '../s2i/labels.js';
 import { writeAsDockerfile } from '../s2i/as-dockerfile.js';
+import { makeDirs } from '../sys/make-dirs.js';
 import { openEngine } from './context.js';
 import { pullImage } from './pull.js';
 import { prepareSource } from './source.js';
