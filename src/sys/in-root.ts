@@ -311,11 +311,11 @@ export class InRoot {
   private walk(comps: readonly string[], create?: { mode: number; owner?: Owner | undefined }): number | undefined {
     const stack: number[] = [];
     let cur = native().openat(this.fd, '.', k().O_PATH | k().O_DIRECTORY, 0);
-    const todo = [...comps];
+    const pending = [...comps];
     let hops = 0;
     try {
-      while (todo.length > 0) {
-        const comp = todo.shift()!;
+      while (pending.length > 0) {
+        const comp = pending.shift()!;
         if (comp === '' || comp === '.') continue;
         if (comp === '..') {
           const up = stack.pop();
@@ -349,14 +349,14 @@ export class InRoot {
             closeSync(cur);
             cur = native().openat(this.fd, '.', k().O_PATH | k().O_DIRECTORY, 0);
           }
-          todo.unshift(...target.split('/'));
+          pending.unshift(...target.split('/'));
           continue;
         }
         if (st.dev !== fstatSync(cur).dev) {
           closeSync(fd);
           throw new UnsafeRootPathError(`/${comps.join('/')} crosses a mount point inside the root`);
         }
-        if (todo.length > 0 && !st.isDirectory()) {
+        if (pending.length > 0 && !st.isDirectory()) {
           closeSync(fd);
           throw new UnsafeRootPathError(`/${comps.join('/')}: a component is not a directory`);
         }
