@@ -1,4 +1,5 @@
-// The shape of a CLI command: name, summary, params (usage text is generated from these), and run().
+// The shape of a CLI command: name, summary, params (usage text is generated from these), and run(). Where it
+// runs (in the namespace or not) is command-table.ts's: it is known there before the command is loaded.
 import { parseArgs } from 'node:util';
 import { S2IError, ExitCode } from '../errors.js';
 
@@ -28,8 +29,6 @@ export interface Command {
   /** Positional arguments, e.g. ['SOURCE', 'BUILDER', 'TAG']; a trailing `?` marks optional ones. */
   args: string[];
   params: Param[];
-  /** Runs inside the private (user) namespace. */
-  needsNamespace?: boolean;
   run(ctx: CommandContext): Promise<number>;
 }
 

@@ -13,9 +13,8 @@ import { NAMESPACE_ENV, ROOT_UNSHARE_ARGS, runUnshared } from '../sandbox/unshar
 import { relocateExtraCa } from '../sys/extra-ca-env.js';
 import { dieWithLauncher } from '../sys/parent-death.js';
 import { withPoolSize } from '../sys/pool-size.js';
-
-/** Commands that run inside the private (user) namespace; main.ts's commandEntries mark the same ones. */
-export const namespaceCommands: ReadonlySet<string> = new Set(['build', 'build-image', 'run', 'pull', 'cache', 'usage', 'rebuild']);
+// The command table only (no command module: those load lazily, in the CLI this launcher starts).
+import { namespaceCommands } from './command-table.js';
 
 const launcherFile = fileURLToPath(import.meta.url);
 export const bundleFile = fileURLToPath(new URL('../../bundle/oci-s2i.cjs', import.meta.url));

@@ -3,38 +3,13 @@
 import { S2IError, ExitCode, errorCode } from '../errors.js';
 import { namespaceMode, reexecInNamespace } from '../sandbox/namespace.js';
 import { interruptLockWaitsOn } from '../store/lock-file.js';
-import type { Command, GlobalFlags } from './command.js';
+import type { GlobalFlags } from './command.js';
 import { parseCommandArgs, usage, intFlag, str } from './command.js';
-// Commands load lazily: a CLI call imports only the command it runs, and a command that re-executes itself in
-// the namespace imports nothing of it before the re-exec (each CLI start costs ~0.2 s of module loading).
-export interface CommandEntry {
-  name: string;
-  needsNamespace?: boolean;
-  load(): Promise<Command>;
-}
+import { commandEntries, findCommand, loadCommands } from './command-table.js';
 
-export const commandEntries: CommandEntry[] = [
-  { name: 'build', needsNamespace: true, load: async () => (await import('./commands/build.js')).buildCommand },
-  { name: 'build-image', needsNamespace: true, load: async () => (await import('./commands/build-image.js')).buildImageCommand },
-  { name: 'run', needsNamespace: true, load: async () => (await import('./commands/run.js')).runCommand },
-  { name: 'pull', needsNamespace: true, load: async () => (await import('./commands/pull.js')).pullCommand },
-  { name: 'copy', load: async () => (await import('./commands/copy.js')).copyCommand },
-  { name: 'inspect', load: async () => (await import('./commands/inspect.js')).inspectCommand },
-  { name: 'cache', needsNamespace: true, load: async () => (await import('./commands/cache.js')).cacheCommand },
-  { name: 'login', load: async () => (await import('./commands/login.js')).loginCommand },
-  { name: 'logout', load: async () => (await import('./commands/logout.js')).logoutCommand },
-  { name: 'usage', needsNamespace: true, load: async () => (await import('./commands/usage.js')).usageCommand },
-  { name: 'rebuild', needsNamespace: true, load: async () => (await import('./commands/rebuild.js')).rebuildCommand },
-  { name: 'create', load: async () => (await import('./commands/create.js')).createCommand },
-  { name: 'layer', load: async () => (await import('./commands/layer.js')).layerCommand },
-  { name: 'completion', load: async () => (await import('./commands/completion.js')).completionCommand },
-  { name: 'version', load: async () => (await import('./commands/version.js')).versionCommand },
-];
-
-/** Every command definition (for help, completion and the generated reference). */
-export async function loadCommands(): Promise<Command[]> {
-  return await Promise.all(commandEntries.map((e) => e.load()));
-}
+// The command list is command-table.ts's; exported here too for callers that drive main() (tests).
+export { commandEntries, loadCommands };
+export type { CommandEntry } from './command-table.js';
 
 async function topUsage(): Promise<string> {
   const lines = ['Usage: oci-s2i COMMAND [flags] [args]', '', 'Daemonless, rootless Source-to-Image builds.', '', 'Commands:'];
@@ -61,12 +36,12 @@ export async function main(argv: string[]): Promise<number> {
     return name ? 0 : ExitCode.usage;
   }
   if (name === '--version') return main(['version']);
-  const entry = commandEntries.find((c) => c.name === name);
+  const entry = findCommand(name);
   const debug = rest.includes('--debug');
   try {
     if (!entry) throw new S2IError('ERR_USAGE', `unknown command "${name}": run \`oci-s2i --help\` for the list`, { exitCode: ExitCode.usage });
     const wantsHelp = rest.some((a) => a === '--help' || a === '-h');
-    if (entry.needsNamespace && !namespaceMode() && !wantsHelp) {
+    if (entry.namespace && !namespaceMode() && !wantsHelp) {
       // Flags are parsed (and usage errors reported) by the re-executed process.
       const quiet = rest.some((a) => a === '-q' || a === '--quiet');
       return await reexecInNamespace([process.argv[1]!, ...argv], {

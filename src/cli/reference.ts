@@ -2,6 +2,7 @@
 // code: test/cli/reference.test.ts fails when spec/cli.md differs from this output.
 import { ExitCode } from '../errors.js';
 import { globalParams, type Command, type Param } from './command.js';
+import { namespaceCommands } from './command-table.js';
 
 const exitMeaning: Record<keyof typeof ExitCode, string> = {
   generic: 'any other failure (also: invalid reference, registry refused a push)',
@@ -51,7 +52,8 @@ const environment: ReadonlyArray<readonly [string, string]> = [
   ['OCI_S2I_NO_BUNDLE', '`1`: run the tsc output instead of the one-file bundle (development)'],
 ];
 
-export function cliReference(commands: Command[]): string {
+/** `namespace`: the commands marked ¹ (those of the command table unless given). */
+export function cliReference(commands: Command[], namespace: ReadonlySet<string> = namespaceCommands): string {
   const out: string[] = [
     '# oci-s2i CLI reference',
     '',
@@ -64,7 +66,7 @@ export function cliReference(commands: Command[]): string {
     '',
     '| command | summary |',
     '| --- | --- |',
-    ...commands.map((c) => `| \`${[c.name, ...c.args].join(' ')}\`${c.needsNamespace ? ' ¹' : ''} | ${c.summary.replace(/\|/g, '\\|')} |`),
+    ...commands.map((c) => `| \`${[c.name, ...c.args].join(' ')}\`${namespace.has(c.name) ? ' ¹' : ''} | ${c.summary.replace(/\|/g, '\\|')} |`),
     '',
     '¹ runs inside a private mount namespace (and, for non-root users, a user namespace with the subordinate ID range).',
     '',

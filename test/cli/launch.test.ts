@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { commandEntries } from '../../src/cli/main.js';
-import { entersNamespaceDirectly, namespaceCommands, useBundle, bundleFile } from '../../src/cli/launch.js';
+import { commandEntries, namespaceCommands } from '../../src/cli/command-table.js';
+import { entersNamespaceDirectly, useBundle, bundleFile } from '../../src/cli/launch.js';
 import { cliPath, projectRoot, runCli } from '../helpers/cli.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-launch-'));
@@ -21,7 +21,8 @@ function outsideEnv(): NodeJS.ProcessEnv {
 }
 
 t.test('the launcher and the command table agree on which commands run in the namespace', async (t) => {
-  t.same([...namespaceCommands].sort(), commandEntries.filter((e) => e.needsNamespace).map((e) => e.name).sort());
+  t.same([...namespaceCommands].sort(), commandEntries.filter((e) => e.namespace).map((e) => e.name).sort());
+  for (const e of commandEntries) t.equal(entersNamespaceDirectly([e.name], {}, 0), e.namespace, `root \`${e.name}\``);
 });
 
 t.test('only root calls of namespace commands, outside the namespace and without --help, go straight in', async (t) => {
@@ -145,7 +146,7 @@ t.test('bin/oci-s2i (the command on PATH): root namespace commands are exec\'d u
   t.equal(asRoot.stdout.trim(), `ns=root ${cliPath}`, 'root goes straight under unshare');
 });
 
-t.test('bin/oci-s2i and launch.ts list the same namespace commands', async (t) => {
+t.test('bin/oci-s2i and the command table list the same namespace commands', async (t) => {
   const script = readFileSync(path.join(projectRoot, 'bin', 'oci-s2i'), 'utf8');
   const listed = /^\s+([a-z|-]+)\)\n/m.exec(script)?.[1]?.split('|') ?? [];
   t.same(listed.sort(), [...namespaceCommands].sort());

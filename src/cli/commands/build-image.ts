@@ -11,7 +11,6 @@ export const buildImageCommand: Command = {
   summary:
     'Build an image (e.g. an S2I builder) from CONTEXT/Containerfile and push it as TAG (a registry reference, oci:DIR:TAG or docker-archive:FILE). No daemon needed.',
   args: ['CONTEXT', 'TAG'],
-  needsNamespace: true,
   params: [
     { name: 'file', short: 'f', type: 'string', value: 'FILE', description: 'the Containerfile (default CONTEXT/Containerfile, else CONTEXT/Dockerfile)' },
     { name: 'build-arg', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'value of an ARG (NAME alone: from the environment)' },

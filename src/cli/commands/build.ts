@@ -191,7 +191,6 @@ export const buildCommand: Command = {
   name: 'build',
   summary: 'Build SOURCE (directory or git URL) with the BUILDER image\'s assemble script and push the result as TAG. BUILDER and TAG: a registry reference, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]. No daemon needed.',
   args: ['SOURCE?', 'BUILDER?', 'TAG?'],
-  needsNamespace: true,
   params: buildParams,
   async run(ctx) {
     let { values: v, positionals } = ctx;

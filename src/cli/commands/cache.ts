@@ -37,7 +37,6 @@ export const cacheCommand: Command = {
     'Inspect and maintain the local cache: ls (images and layers), du (disk usage by kind), verify (re-hash; drop what is ' +
     'corrupt; set a widened store root back to 0700; exit 1 if anything was wrong), prune (remove what no image name uses; --all: everything; never what a running build uses).',
   args: ['ls|du|verify|prune'],
-  needsNamespace: true,
   params: [
     { name: 'root', type: 'string', value: 'DIR', description: 'cache and store directory (default $XDG_CACHE_HOME/oci-s2i)', check: nonEmptyPath('root') },
     { name: 'all', type: 'boolean', description: 'prune: remove every image and layer not in use by a running build' },

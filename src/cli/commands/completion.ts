@@ -1,6 +1,7 @@
 import { S2IError, ExitCode } from '../../errors.js';
 import type { Command } from '../command.js';
 import { globalParams } from '../command.js';
+import { loadCommands } from '../command-table.js';
 
 function flags(c: Command): string[] {
   return [...c.params, ...globalParams].flatMap((p) => [`--${p.name}`, ...(p.short ? [`-${p.short}`] : [])]);
@@ -55,8 +56,7 @@ export const completionCommand: Command = {
   params: [],
   async run(ctx) {
     const shell = ctx.positionals[0];
-    // Imported here: main.ts imports this file, and the command list lives there.
-    const commands = await (await import('../main.js')).loadCommands();
+    const commands = await loadCommands();
     if (shell === 'bash') ctx.stdout.write(bashCompletion(commands));
     else if (shell === 'zsh') ctx.stdout.write(zshCompletion(commands));
     else throw new S2IError('ERR_USAGE', `completion supports bash and zsh, not "${shell}"`, { exitCode: ExitCode.usage });

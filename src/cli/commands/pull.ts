@@ -11,7 +11,6 @@ export const pullCommand: Command = {
   name: 'pull',
   summary: 'Fetch IMAGE (a registry reference, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]) and unpack its layers into the cache, as a build does first: builds that use it then start warm.',
   args: ['IMAGE'],
-  needsNamespace: true,
   params: [
     { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'platform to pick from a manifest list/index' },
     {

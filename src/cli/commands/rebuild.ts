@@ -9,7 +9,6 @@ export const rebuildCommand: Command = {
   name: 'rebuild',
   summary: 'Build IMAGE again from its labels (builder, source location, commit ref, context dir); push as NEW-TAG or IMAGE.',
   args: ['IMAGE', 'NEW-TAG?'],
-  needsNamespace: true,
   params: buildParams.filter((p) => !['ref', 'context-dir', 'use-config', 'as-dockerfile'].includes(p.name)),
   async run(ctx) {
     const [image, newTag] = ctx.positionals as [string, string | undefined];

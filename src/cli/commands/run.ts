@@ -9,7 +9,6 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'Run IMAGE rootless (host network) to test it, as `podman run` would; Ctrl-C stops it. Changes are discarded.',
   args: ['IMAGE', 'COMMAND...'],
-  needsNamespace: true,
   params: [
     { name: 'user', short: 'u', type: 'string', value: 'UID[:GID]', description: 'user to run as (default: the image USER)' },
     { name: 'env', short: 'e', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'extra environment' },

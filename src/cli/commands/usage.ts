@@ -9,7 +9,6 @@ export const usageCommand: Command = {
   name: 'usage',
   summary: 'Run the BUILDER image\'s usage script and print what it says.',
   args: ['BUILDER'],
-  needsNamespace: true,
   params: [
     { name: 'scripts-url', short: 's', type: 'string', value: 'URL', description: 'where to find the usage script: image:///path, file://dir, http(s)://…' },
     { name: 'destination', short: 'd', type: 'string', value: 'DIR', description: 'where downloaded scripts go in the image' },
