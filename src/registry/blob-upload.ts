@@ -17,7 +17,7 @@ import { sizeMismatch } from './verify.js';
 /** Blobs up to this size are uploaded with POST + one PUT carrying the body (held in memory), not PATCH chunks. */
 export const WHOLE_UPLOAD_MAX = 256 * 1024;
 
-export interface UploadSession {
+interface UploadSession {
   location: URL;
   minChunk: number;
 }

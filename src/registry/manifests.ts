@@ -15,17 +15,8 @@ import { ContentVerifier, digestMismatch, digestOf } from './verify.js';
 export async function resolveManifest(ep: RepositoryEndpoint, reference: string): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
   checkReference(reference);
   const what = `manifest ${ep.ref(reference)}`;
-  const res = await ep.send({
-    method: 'GET',
-    url: await ep.url(`manifests/${reference}`),
-    headers: { accept: manifestAcceptTypes.join(', ') },
-    scopes: ep.pullScopes,
-    expect: [200],
-    what,
-    pulling: true,
-  });
-  const bytes = await readManifestBody(res, what);
-  const announced = header(res.headers, 'docker-content-digest');
+  const { headers, bytes } = await getManifest(ep, reference, manifestAcceptTypes, what);
+  const announced = header(headers, 'docker-content-digest');
   // Docker-Content-Digest is a claim; it is checked against the bytes, never trusted alone.
   if (announced !== undefined && announced !== '') {
     let algorithm: 'sha256' | 'sha512';
@@ -45,7 +36,7 @@ export async function resolveManifest(ep: RepositoryEndpoint, reference: string)
   } else {
     digest = digestOf(bytes, 'sha256');
   }
-  const parsed = withPullExit(() => parseManifestDocument(bytes, header(res.headers, 'content-type')));
+  const parsed = withPullExit(() => parseManifestDocument(bytes, header(headers, 'content-type')));
   return { descriptor: { mediaType: parsed.mediaType, digest, size: bytes.length }, bytes };
 }
 
@@ -54,16 +45,7 @@ export async function fetchManifest(ep: RepositoryEndpoint, desc: Descriptor): P
   const what = `manifest ${ep.ref(desc.digest)}`;
   if (desc.size > MAX_MANIFEST_BYTES) throw manifestTooLarge(what, `${desc.size}`);
   const accept = [desc.mediaType, ...manifestAcceptTypes.filter((t) => t !== desc.mediaType)].filter(Boolean);
-  const res = await ep.send({
-    method: 'GET',
-    url: await ep.url(`manifests/${desc.digest}`),
-    headers: { accept: accept.join(', ') },
-    scopes: ep.pullScopes,
-    expect: [200],
-    what,
-    pulling: true,
-  });
-  const bytes = await readManifestBody(res, what);
+  const { bytes } = await getManifest(ep, desc.digest, accept, what);
   const v = new ContentVerifier(what, desc.digest, desc.size);
   v.update(bytes.subarray(0, Math.min(bytes.length, desc.size + 1)));
   v.final();
@@ -102,6 +84,20 @@ export async function deleteManifest(ep: RepositoryEndpoint, digest: string): Pr
     what: `delete manifest ${ep.ref(digest)}`,
   });
   await discard(res.body);
+}
+
+/** GET of a manifest by tag or digest, its body read under MAX_MANIFEST_BYTES. */
+async function getManifest(ep: RepositoryEndpoint, reference: string, accept: readonly string[], what: string): Promise<{ headers: HttpResponse['headers']; bytes: Buffer }> {
+  const res = await ep.send({
+    method: 'GET',
+    url: await ep.url(`manifests/${reference}`),
+    headers: { accept: accept.join(', ') },
+    scopes: ep.pullScopes,
+    expect: [200],
+    what,
+    pulling: true,
+  });
+  return { headers: res.headers, bytes: await readManifestBody(res, what) };
 }
 
 /** Reads a manifest body up to MAX_MANIFEST_BYTES, refusing early when Content-Length already says more. */
