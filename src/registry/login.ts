@@ -2,9 +2,10 @@
 // a Bearer challenge at the token endpoint or a Basic one) before anything is stored, so a wrong password
 // fails here and not at the next push.
 import { S2IError } from '../errors.js';
-import { checkRegistry, RegistryClient, type RegistryClientOptions } from './client.js';
+import { RegistryClient, type RegistryClientOptions } from './client.js';
 import type { Credentials } from './credentials.js';
 import { RegistryError } from './errors.js';
+import { checkRegistry } from './names.js';
 
 /** `https://quay.io/`, `quay.io`, `localhost:5000` → host[:port]; anything with a path is refused. */
 export function loginHost(arg: string): string {

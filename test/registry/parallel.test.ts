@@ -1,6 +1,6 @@
 // Blobs of one image move `concurrency` at a time: the helper never runs more, does run that many, stops
-// starting new work after a failure and settles only when the work in flight has; pushBlobs/fetchBlobs on
-// the real registry skip, mount and upload with per-blob progress events.
+// starting new work after a failure and settles only when the work in flight has; the test helpers
+// pushBlobs/fetchBlobs on the real registry skip, mount and upload with per-blob progress events.
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -9,6 +9,7 @@ import { mapLimit } from '../../src/registry/parallel.js';
 import type { ProgressEvent } from '../../src/events.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import type { Descriptor } from '../../src/oci/types.js';
+import { fetchBlobs, pushBlobs } from '../helpers/blob-batch.js';
 import { startRegistry } from '../helpers/registry.js';
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -55,18 +56,20 @@ t.test('pushBlobs / fetchBlobs on the real registry', async (t) => {
   const reg = await startRegistry();
   t.teardown(() => reg.stop());
   const events: ProgressEvent[] = [];
-  const c = new RegistryClient({ concurrency: 3, onProgress: (e) => events.push(e) });
+  const onProgress = (e: ProgressEvent): void => void events.push(e);
+  const c = new RegistryClient({ onProgress });
+  const batch = { concurrency: 3, onProgress };
   t.teardown(() => c.close());
   const blobs = Array.from({ length: 7 }, (_, i) => randomBytes(50_000 + i));
   const items = blobs.map((b) => ({ descriptor: blob(b), open: () => Readable.from([b]) }));
   const base = c.repository(reg.host, 'par/base');
-  const first = await base.pushBlobs(items.slice(0, 3));
+  const first = await pushBlobs(base, items.slice(0, 3), batch);
   t.equal(first.uploaded.length, 3);
 
   const app = c.repository(reg.host, 'par/app');
-  await app.pushBlobs(items.slice(6));
+  await pushBlobs(app, items.slice(6), batch);
   events.length = 0;
-  const res = await app.pushBlobs(items, { mountFrom: 'par/base' });
+  const res = await pushBlobs(app, items, { ...batch, mountFrom: 'par/base' });
   t.same(res.mounted.sort(), items.slice(0, 3).map((i) => i.descriptor.digest).sort(), 'the base layers are mounted');
   t.same(res.skipped, [items[6]!.descriptor.digest], 'what the repository has is skipped');
   t.same(res.uploaded.sort(), items.slice(3, 6).map((i) => i.descriptor.digest).sort());
@@ -80,15 +83,15 @@ t.test('pushBlobs / fetchBlobs on the real registry', async (t) => {
   t.ok(blobEvents.some((e) => e.state === 'skipped'));
 
   const got = new Map<string, Buffer>();
-  await app.fetchBlobs(items.map((i) => i.descriptor), async (d, s) => {
+  await fetchBlobs(app, items.map((i) => i.descriptor), async (d, s) => {
     const parts: Buffer[] = [];
     for await (const chunk of s) parts.push(chunk as Buffer);
     got.set(d.digest, Buffer.concat(parts));
-  });
+  }, batch);
   t.equal(got.size, 7);
   for (const b of blobs) t.ok(got.get(sha(b))?.equals(b));
-  await t.rejects(app.fetchBlobs([blob(Buffer.from('missing'))], async () => {}), { code: 'ERR_BLOB_UNKNOWN' });
+  await t.rejects(fetchBlobs(app, [blob(Buffer.from('missing'))], async () => {}, batch), { code: 'ERR_BLOB_UNKNOWN' });
 
-  const ordered = await c.transfer(items, async (i) => i.descriptor.size);
-  t.same(ordered, blobs.map((b) => b.length), 'client.transfer keeps order');
+  const ordered = await mapLimit(items, batch.concurrency, async (i) => i.descriptor.size);
+  t.same(ordered, blobs.map((b) => b.length), 'mapLimit keeps order');
 });
