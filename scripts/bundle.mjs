@@ -4,52 +4,95 @@
 // here); one pre-compiled script takes ~0.06 s. dist/src stays what the tests import.
 //
 // CommonJS rather than an ES module because Node 20 has a code cache API only for scripts (vm.Script).
+//
+// `undici` becomes scripts/undici-lite.cjs, imported only through src/sys/http-client.ts; the build stops with
+// one line when the installed undici is not the pinned version, when a file undici-lite.cjs requires or a name
+// the facade exports is missing (undici-shim-check.mjs), when another module imports undici, or when undici's
+// client-h2.js was not reached to be left out.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
+import { checkFacadeNames, checkUndiciShim, UndiciShimError } from './undici-shim-check.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outfile = path.join(root, 'dist', 'bundle', 'oci-s2i.cjs');
-await build({
-  entryPoints: [path.join(root, 'dist', 'src', 'cli', 'entry.js')],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  // A native addon: loaded from node_modules at run time.
-  external: ['zstd-napi'],
-  // The modules use import.meta.url to find files of the package (src/sys/native.ts).
-  define: { 'import.meta.url': '__ociS2iModuleUrl' },
-  banner: { js: '"use strict";\nconst __ociS2iModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
-  plugins: [
-    {
-      // undici's index loads fetch, WebSocket, caches… (scripts/undici-lite.cjs).
-      name: 'undici-lite',
-      setup(b) {
-        b.onResolve({ filter: /^undici$/ }, () => ({ path: path.join(root, 'scripts', 'undici-lite.cjs') }));
-        // HTTP/2 is used only by an Agent made with allowH2, which oci-s2i never makes; undici's client-h2 would
-        // load node:http2 at start-up (~20 ms).
-        b.onResolve({ filter: /\/client-h2\.js$/ }, (args) =>
-          args.importer.includes(`${path.sep}undici${path.sep}`) ? { path: 'client-h2', namespace: 'undici-no-h2' } : undefined,
-        );
-        b.onLoad({ filter: /.*/, namespace: 'undici-no-h2' }, () => ({
-          contents: "module.exports = async function connectH2 () { throw new Error('HTTP/2 is not built into the oci-s2i CLI bundle') }",
-          loader: 'js',
-        }));
+const undiciLite = path.join(root, 'scripts', 'undici-lite.cjs');
+// The one module of src/ that imports undici (tsc output): the only importer the bundle maps to undici-lite.
+const facade = path.join(root, 'dist', 'src', 'sys', 'http-client.js');
+
+/** Ends the build with one line naming what is wrong. */
+function refuse(message) {
+  console.error(`bundle: ${message}`);
+  process.exit(1);
+}
+
+try {
+  checkUndiciShim(root, undiciLite);
+  checkFacadeNames(Object.keys(await import(pathToFileURL(facade).href)), undiciLite);
+} catch (e) {
+  if (e instanceof UndiciShimError) refuse(e.message);
+  throw e;
+}
+
+// Set when esbuild resolves undici's client-h2.js: if undici stops requiring it by that name, HTTP/2 would be
+// bundled and loaded at every start without anything failing, so the build does.
+let h2Stubbed = false;
+try {
+  await build({
+    entryPoints: [path.join(root, 'dist', 'src', 'cli', 'entry.js')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    // A native addon: loaded from node_modules at run time.
+    external: ['zstd-napi'],
+    // The modules use import.meta.url to find files of the package (src/sys/native.ts).
+    define: { 'import.meta.url': '__ociS2iModuleUrl' },
+    banner: { js: '"use strict";\nconst __ociS2iModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+    plugins: [
+      {
+        // undici's index loads fetch, WebSocket, caches… (scripts/undici-lite.cjs).
+        name: 'undici-lite',
+        setup(b) {
+          b.onResolve({ filter: /^undici$/ }, (args) =>
+            args.importer === facade
+              ? { path: undiciLite }
+              : { errors: [{ text: `${path.relative(root, args.importer)} imports undici: import it from src/sys/http-client.ts, the one module the bundle maps to undici-lite` }] },
+          );
+          // HTTP/2 is used only by an Agent made with allowH2, which oci-s2i never makes; undici's client-h2 would
+          // load node:http2 at start-up (~20 ms).
+          b.onResolve({ filter: /\/client-h2\.js$/ }, (args) => {
+            if (!args.importer.includes(`${path.sep}undici${path.sep}`)) return undefined;
+            h2Stubbed = true;
+            return { path: 'client-h2', namespace: 'undici-no-h2' };
+          });
+          b.onLoad({ filter: /.*/, namespace: 'undici-no-h2' }, () => ({
+            contents: "module.exports = async function connectH2 () { throw new Error('HTTP/2 is not built into the oci-s2i CLI bundle') }",
+            loader: 'js',
+          }));
+        },
       },
-    },
-  ],
-  minify: true,
-  // ASCII only: one non-ASCII character (a name in a licence comment) made V8 hold the whole source as a
-  // two-byte string, and reading it took 10-20 ms instead of ~2. Licence comments go to oci-s2i.cjs.LEGAL.txt.
-  charset: 'ascii',
-  legalComments: 'external',
-  sourcemap: 'linked',
-  logLevel: 'warning',
-});
+    ],
+    minify: true,
+    // ASCII only: one non-ASCII character (a name in a licence comment) made V8 hold the whole source as a
+    // two-byte string, and reading it took 10-20 ms instead of ~2. Licence comments go to oci-s2i.cjs.LEGAL.txt.
+    charset: 'ascii',
+    legalComments: 'external',
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  });
+} catch (e) {
+  // esbuild has printed its errors (an import of undici outside the facade is one); its stack adds nothing.
+  if (Array.isArray(e?.errors) && e.errors.length > 0) process.exit(1);
+  throw e;
+}
+if (!h2Stubbed) {
+  for (const f of [outfile, `${outfile}.map`, `${outfile}.LEGAL.txt`]) rmSync(f, { force: true });
+  refuse(`undici no longer requires ./client-h2.js, so HTTP/2 was not left out of the bundle: update the undici-lite plugin in ${path.relative(root, fileURLToPath(import.meta.url))}`);
+}
 // The code cache: written by a run that loads every command (top-level help), so it holds the compiled
 // top level of every module. Made by this Node: another Node version rejects it and compiles as usual.
 const cache = `${outfile}.cache`;

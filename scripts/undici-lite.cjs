@@ -2,8 +2,9 @@
 // What oci-s2i uses of undici (Agent and Dispatcher#request, `request`, interceptors.redirect, buildConnector),
 // for the CLI bundle only (scripts/bundle.mjs maps `undici` here). undici's index also sets up fetch,
 // WebSocket, EventSource, cookies, caches and mocks, and through `globalThis.Headers` makes Node load its own
-// bundled copy of undici: ~40 ms of every CLI start for code the CLI never calls. Pinned to the undici version
-// in package.json; the CLI tests run through the bundle, so a drift shows there.
+// bundled copy of undici: ~40 ms of every CLI start for code the CLI never calls. Exports exactly the names
+// src/sys/http-client.ts takes from undici. Made for the undici version package.json pins: scripts/bundle.mjs
+// refuses another version or a missing `undici/lib/…` file (scripts/undici-shim-check.mjs).
 const Dispatcher = require('undici/lib/dispatcher/dispatcher')
 const Agent = require('undici/lib/dispatcher/agent')
 const api = require('undici/lib/api')

@@ -9,7 +9,7 @@ import type { Descriptor, ImageFormat, Platform } from '../oci/types.js';
 import { parseManifestDocument } from '../oci/manifest.js';
 import { compatibilityProblems, type CompatProfile } from '../image/compat.js';
 import { epochToRfc3339 } from '../image/reproducible.js';
-import { parseImageLocation, type ImageLocation } from '../transport/parse.js';
+import { defaultFormatFor, parseImageLocation, type ImageLocation } from '../transport/parse.js';
 import { appendLayer, setConfigFields, mergeLabels, serializeConfig, configMediaType } from '../image/config.js';
 import { buildManifest, layerMediaType } from '../image/manifest.js';
 import { writeLayerFile, type LayerResult } from '../layer/write.js';
@@ -563,11 +563,8 @@ async function commitImage(engine: Engine, c: CommitInput): Promise<{ manifest: 
   return { manifest, blobs: [...layers, configDesc] };
 }
 
-/** The manifest format a destination gets when none is asked for: OCI for layouts, Docker otherwise. */
-export function defaultFormatFor(target: ImageLocation | string): ImageFormat {
-  const l = typeof target === 'string' ? parseImageLocation(target) : target;
-  return l.transport === 'oci' || l.transport === 'oci-archive' ? 'oci' : 'docker';
-}
+// The default format is a rule of the destination's transport (transport/parse.ts); the CLI takes it from here.
+export { defaultFormatFor };
 
 export async function writeDigestFile(file: string, digest: string): Promise<void> {
   await writeOutputFile(file, digest + '\n', '--digestfile');

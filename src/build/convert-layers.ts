@@ -7,11 +7,10 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { S2IError, ExitCode } from '../errors.js';
-import { isForeignLayerMediaType, layerMediaType } from '../image/manifest.js';
+import { layerMediaType } from '../image/manifest.js';
 import type { GzipBackend } from '../layer/compress.js';
-import { layerCompression } from '../layer/decompress.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';
-import { recompressToGzip } from '../transport/recompress.js';
+import { needsGzip, recompressToGzip } from '../transport/recompress.js';
 import type { Engine } from './context.js';
 import { mapLimit } from '../registry/parallel.js';
 import type { PulledImage } from './pull.js';
@@ -25,11 +24,10 @@ export interface ConvertOptions {
   level?: number;
 }
 
-/** True when a layer of this type must be recompressed to gzip to appear in an image of `format`. */
+/** True when a builder layer of this type must be recompressed to gzip to appear in an image of `format`: for the
+ *  Docker format, zstd and plain tar alike (transport/recompress.ts `needsGzip`, the rule `copy` follows too). */
 export function needsGzipFor(format: ImageFormat, mediaType: string): boolean {
-  if (format !== 'docker' || isForeignLayerMediaType(mediaType)) return false;
-  const c = layerCompression(mediaType);
-  return c === 'zstd' || c === 'none';
+  return needsGzip(mediaType, format, format === 'docker');
 }
 
 /** The base image's layer descriptors as an image of `format` carries them (recompressed blobs are in the store). */

@@ -22,12 +22,13 @@ import { openEngine, type Engine, type EngineOptions } from '../build/context.js
 import type { PullPolicy } from '../build/pull.js';
 import { mountRootfs, resolveUser, runScript, type Rootfs } from '../build/sandbox-run.js';
 import { Steps } from '../build/steps.js';
+import { defaultFormatFor } from '../transport/parse.js';
 import { parseContainerfile, type Containerfile, type Instruction } from './parse.js';
 import { lintContainerfile } from './lint.js';
 import { expandWord, splitWords, WordError } from './words.js';
 import { copyIntoImage, isDirInRoot, type Owner } from './copy.js';
 import { resolveBase } from './base.js';
-import { writeOutput, defaultFormatFor, type OutputResult } from './output.js';
+import { writeOutput, type OutputResult } from './output.js';
 import { loadIgnore } from './ignore.js';
 
 export interface BuildImageOptions extends EngineOptions {

@@ -31,12 +31,6 @@ export interface OutputResult {
   push?: PushStats;
 }
 
-/** The manifest format a destination gets when --format is not given: docker for registries and docker-archive. */
-export function defaultFormatFor(tag: string): ImageFormat {
-  const l = parseImageLocation(tag);
-  return l.transport === 'oci' || l.transport === 'oci-archive' ? 'oci' : 'docker';
-}
-
 export async function writeOutput(engine: Engine, input: OutputInput): Promise<OutputResult> {
   const loc = parseImageLocation(input.tag);
   const manifestDesc: Descriptor = { mediaType: input.manifest.mediaType, digest: input.manifest.digest, size: input.manifest.bytes.length };

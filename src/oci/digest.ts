@@ -44,7 +44,12 @@ export function isValidDigest(s: string): boolean {
   }
 }
 
-/** `sha256:<hex>` of in-memory bytes (manifests, configs); layers are hashed as streams (layer/digester.ts). */
+/** `algorithm:<hex>` of in-memory bytes (manifests, configs); layers are hashed as streams (layer/digester.ts). */
+export function digestOf(data: Buffer | string, algorithm: DigestAlgorithm = 'sha256'): string {
+  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+}
+
+/** The digest the engine gives what it writes: `sha256:<hex>`. */
 export function sha256Digest(data: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  return digestOf(data, 'sha256');
 }

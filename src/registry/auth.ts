@@ -2,7 +2,7 @@
 // challenge parsing, bearer tokens from the realm (anonymous, Basic-authenticated, or OAuth2 refresh-token
 // POST with GET fallback), a token cache keyed by scope set with expiry, and Basic.
 import { Buffer } from 'node:buffer';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher } from '../sys/http-client.js';
 import type { Credentials } from './credentials.js';
 import { MAX_ERROR_BODY, RegistryError, redactUrl } from './errors.js';
 

@@ -4,7 +4,7 @@
 // Every response that is not handed back is consumed or destroyed.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from '../sys/http-client.js';
 import { lazyTlsConnector } from '../sys/extra-ca.js';
 import type { ProgressSink } from '../events.js';
 import { Authenticator, parseChallenges, readCapped } from './auth.js';

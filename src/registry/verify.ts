@@ -9,9 +9,8 @@ export function hashFor(digest: string): Hash {
   return createHash(parseDigest(digest).algorithm);
 }
 
-export function digestOf(bytes: Buffer, algorithm: 'sha256' | 'sha512' = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
-}
+// The one in-memory digest helper is oci's; re-exported for this folder's callers.
+export { digestOf } from '../oci/digest.js';
 
 export function digestMismatch(what: string, expected: string, actual: string): S2IError {
   return new S2IError(

@@ -1,6 +1,6 @@
 // --callback-url: POST {"success":bool,"labels":{…}} when the build ends. Failures are warnings, never errors.
 
-import { Agent, request } from 'undici';
+import { Agent, request } from '../sys/http-client.js';
 import { lazyTlsConnector } from '../sys/extra-ca.js';
 import type { ProgressSink } from '../events.js';
 

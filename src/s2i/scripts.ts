@@ -4,7 +4,7 @@
 import { constants } from 'node:fs';
 import { access, stat, chmod, mkdir, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { Agent, interceptors, request, type Dispatcher } from '../sys/http-client.js';
 import { lazyTlsConnector } from '../sys/extra-ca.js';
 import { S2IError, ExitCode } from '../errors.js';
 import { Label, ScriptsUrlEnv } from './labels.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { S2IError } from '../errors.js';
-import { parseDigest } from '../oci/digest.js';
+import { digestOf, parseDigest, sha256Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { Descriptor, ImageIndex } from '../oci/types.js';
 import { acquireLock, lockPath } from './lock-file.js';
@@ -155,7 +155,7 @@ export class BlobStore {
   }
 
   async putBytes(bytes: Buffer, mediaType: string): Promise<Descriptor> {
-    const desc: Descriptor = { mediaType, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length };
+    const desc: Descriptor = { mediaType, digest: sha256Digest(bytes), size: bytes.length };
     await this.put(desc, Readable.from([bytes]));
     return desc;
   }
@@ -187,7 +187,7 @@ export class BlobStore {
       const { size } = await fh.stat();
       if (size > maxSize) throw new S2IError('ERR_BLOB_TOO_LARGE', `blob ${digest} is ${size} bytes, more than the ${maxSize} allowed here`);
       const buf = await fh.readFile();
-      const actual = `${algorithm}:${createHash(algorithm).update(buf).digest('hex')}`;
+      const actual = digestOf(buf, algorithm);
       if (actual !== digest) {
         throw new S2IError('ERR_DIGEST_MISMATCH', `stored blob ${digest} is corrupt (its content hashes to ${actual}); run \`oci-s2i cache verify\``);
       }

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { SecureContext } from 'node:tls';
-import { buildConnector } from 'undici';
+import { buildConnector } from './http-client.js';
 import { RELOCATED_CA_ENV } from './extra-ca-env.js';
 
 /** The CAs moved out of NODE_EXTRA_CA_CERTS (PEM text), when a launcher moved any and the file is readable. */

@@ -20,8 +20,9 @@ import { MAX_CONFIG_BYTES, parseImageConfig, parseManifestDocument, type ParsedM
 import { MediaType } from '../oci/media-types.js';
 import { formatPlatform, hostPlatform, isAttestation, selectPlatform } from '../oci/platform.js';
 import type { Descriptor, ImageFormat, ImageIndex, Platform } from '../oci/types.js';
+import { mapLimit } from '../registry/parallel.js';
 import { canMount, type ImageDestination, type ImageSource } from './types.js';
-import { recompressToGzip } from './recompress.js';
+import { needsGzip, recompressToGzip } from './recompress.js';
 import { readCappedStream, skipBytes } from './verify.js';
 
 export type ForeignLayerPolicy = 'skip-upload' | 'copy';
@@ -78,25 +79,6 @@ interface PlannedImage {
 
 function unsupported(message: string): S2IError {
   return new S2IError('ERR_FORMAT_UNSUPPORTED', message);
-}
-
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    }
-  };
-  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  const bad = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (bad) throw bad.reason;
 }
 
 class Copier {
@@ -180,8 +162,7 @@ class Copier {
     for (const [i, l] of m.layers.entries()) {
       const foreign = isForeignLayerMediaType(l.mediaType);
       const compression = layerCompression(l.mediaType);
-      const toGzip = !foreign && ((format === 'docker' && compression === 'zstd') || (compression === 'none' && compressPlain));
-      if (toGzip) {
+      if (needsGzip(l.mediaType, format, compressPlain)) {
         const b = await this.recompress(l, config.rootfs.diff_ids[i]!, format, i);
         blobs.push(b);
         layers.push(b.desc);
@@ -222,7 +203,7 @@ class Copier {
     const { src, dst } = this;
     const mountFrom =
       canMount(dst) && src.registry && src.registry.host === dst.registry.host && src.registry.repository !== dst.registry.repository ? src.registry.repository : undefined;
-    await forEachLimit(unique, this.opts.concurrency ?? 4, async (b) => {
+    await mapLimit(unique, this.opts.concurrency ?? 4, async (b) => {
       const d = b.desc;
       const event = (state: 'skipped' | 'end') => this.onProgress({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state });
       if (b.skip) {

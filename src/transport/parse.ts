@@ -3,6 +3,7 @@
 // (paths with ':' are not supported); everything after it is the tag or reference.
 import { S2IError, ExitCode } from '../errors.js';
 import { parseReference, formatReference, type Reference } from '../oci/reference.js';
+import type { ImageFormat } from '../oci/types.js';
 import type { TransportName } from './types.js';
 
 export type ImageLocation =
@@ -90,4 +91,11 @@ export function formatImageLocation(l: ImageLocation): string {
 
 export function transportOf(l: ImageLocation): TransportName {
   return l.transport;
+}
+
+/** The manifest format a destination gets when none is asked for: OCI for layouts and oci-archives (they hold
+ *  OCI manifests only), Docker otherwise. The one rule for `build` and `build-image`. */
+export function defaultFormatFor(target: ImageLocation | string): ImageFormat {
+  const l = typeof target === 'string' ? parseImageLocation(target) : target;
+  return l.transport === 'oci' || l.transport === 'oci-archive' ? 'oci' : 'docker';
 }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { isValidDigest, parseDigest, sha256Digest } from '../../src/oci/digest.js';
+import { digestOf, isValidDigest, parseDigest, sha256Digest } from '../../src/oci/digest.js';
 
 const hex64 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
@@ -48,4 +48,21 @@ t.test('sha256Digest', async (t) => {
   t.equal(sha256Digest(Buffer.alloc(0)), `sha256:${hex64}`);
   t.equal(sha256Digest('abc'), 'sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   t.ok(isValidDigest(sha256Digest('x')));
+});
+
+t.test('digestOf: the one in-memory digest helper, by algorithm (registry/verify.ts and the blob store call it)', async (t) => {
+  const sha512abc = 'ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f';
+  const table: Array<[Buffer | string, 'sha256' | 'sha512' | undefined, string]> = [
+    ['', undefined, `sha256:${hex64}`],
+    [Buffer.alloc(0), 'sha256', `sha256:${hex64}`],
+    ['abc', 'sha256', 'sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'],
+    ['abc', 'sha512', `sha512:${sha512abc}`],
+    [Buffer.from('abc'), 'sha512', `sha512:${sha512abc}`],
+  ];
+  for (const [data, algorithm, want] of table) {
+    const got = algorithm ? digestOf(data, algorithm) : digestOf(data);
+    t.equal(got, want, `${algorithm ?? 'default'} of ${JSON.stringify(String(data))}`);
+    t.same(parseDigest(got).algorithm, algorithm ?? 'sha256');
+  }
+  t.equal(sha256Digest('abc'), digestOf('abc', 'sha256'));
 });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseImageLocation, formatImageLocation } from '../../src/transport/parse.js';
+import { defaultFormatFor, parseImageLocation, formatImageLocation } from '../../src/transport/parse.js';
 
 t.test('locations of every transport', async (t) => {
   const cases: Array<[string, unknown]> = [
@@ -33,4 +33,20 @@ t.test('bad locations are one-line ERR_INVALID_REFERENCE errors naming the trans
   }
   t.throws(() => parseImageLocation('ftp:/x/y'), /unknown transport "ftp:".*docker:\/\/REF, oci:DIR\[:TAG\], oci-archive:FILE\[:TAG\], docker-archive:FILE\[:REF\]/);
   t.throws(() => parseImageLocation('containers-storage:foo'), /not supported/);
+});
+
+t.test('defaultFormatFor: OCI for layouts and oci-archives, Docker for registries and docker-archives, by string or location', async (t) => {
+  const table: Array<[string, 'oci' | 'docker']> = [
+    ['oci:/x:t', 'oci'],
+    ['oci:/x', 'oci'],
+    ['oci-archive:/x.tar', 'oci'],
+    ['docker-archive:/x.tar', 'docker'],
+    ['docker://quay.io/a/b:1', 'docker'],
+    ['example.com/a:1', 'docker'],
+  ];
+  for (const [where, want] of table) {
+    t.equal(defaultFormatFor(where), want, where);
+    t.equal(defaultFormatFor(parseImageLocation(where)), want, `${where} (parsed)`);
+  }
+  t.throws(() => defaultFormatFor('nope:/x'), { code: 'ERR_INVALID_REFERENCE' });
 });
