@@ -5,11 +5,9 @@ import path from 'node:path';
 import { parseReference, formatReference } from '../oci/reference.js';
 import { buildEnvironment } from '../s2i/environment.js';
 import { resolveScripts, type ScriptName } from '../s2i/scripts.js';
-import { resolveDestination, assembleUser as pickAssembleUser } from '../s2i/destination.js';
-import { generatedLabels, mergeLabels } from '../s2i/labels.js';
+import { planS2I, outputLabels } from '../s2i/plan.js';
 import { makeSourceFilter } from '../s2i/ignore.js';
-import { parseUidRanges, checkUser } from '../s2i/allowed-uids.js';
-import { Label } from '../s2i/labels.js';
+import { parseUidRanges } from '../s2i/allowed-uids.js';
 import { writeAsDockerfile } from '../s2i/as-dockerfile.js';
 import { makeDirs } from '../sys/make-dirs.js';
 import { openEngine } from './context.js';
@@ -39,38 +37,35 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
     const builder = await pullImage(engine, builderRef, { metadataOnly: true, policy: opts.pullPolicy ?? 'if-not-present', ...(opts.platform ? { platform: opts.platform } : {}) });
     const cfg = builder.config.config ?? {};
     const labels = cfg.Labels ?? {};
-    if (opts.allowedUids) {
-      const ranges = parseUidRanges(opts.allowedUids);
-      checkUser(cfg.User, ranges, 'image USER');
-      if (labels[Label.assembleUser]) checkUser(labels[Label.assembleUser], ranges, `label ${Label.assembleUser}`);
-      if (opts.assembleUser) checkUser(opts.assembleUser, ranges, '--assemble-user');
-    }
+    const env = await buildEnvironment({ sourceDir: source.dir, envFlags: opts.env ?? [], envFiles: opts.envFiles ?? [] });
+    // The same plan as a build's (s2i/plan.ts): allowed-UIDs verdict, destination, users, added labels.
+    const plan = planS2I(
+      { labels, env: cfg.Env ?? [], user: cfg.User },
+      {
+        builderName: formatReference(builderRef),
+        tag: opts.tag,
+        source,
+        destination: opts.destination,
+        assembleUser: opts.assembleUser,
+        allowedUids: opts.allowedUids ? parseUidRanges(opts.allowedUids) : [],
+        labels: Object.fromEntries((opts.labels ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])),
+        applicationName: opts.applicationName,
+        description: opts.description,
+        env,
+      },
+    );
     const optional: ScriptName[] = opts.incremental ? ['save-artifacts'] : [];
     const scripts = await resolveScripts({ ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}), sourceDir: source.dir, imageLabels: labels, imageEnv: cfg.Env ?? [], needed: ['assemble', 'run'], optional });
-    const env = await buildEnvironment({ sourceDir: source.dir, envFlags: opts.env ?? [], envFiles: opts.envFiles ?? [] });
-    const extra = Object.fromEntries((opts.labels ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-    const outLabels = mergeLabels(
-      generatedLabels({
-        builderImage: formatReference(builderRef),
-        sourceLocation: source.location,
-        ...(source.contextDir ? { contextDir: source.contextDir } : {}),
-        ...(opts.tag ? { tag: opts.tag } : {}),
-        ...(opts.applicationName ? { appName: opts.applicationName } : {}),
-        ...(opts.description ? { description: opts.description } : {}),
-        ...(source.git ? { git: source.git } : {}),
-      }),
-      extra,
-    );
     const containerfile = path.resolve(opts.asDockerfile);
     await makeDirs(path.dirname(containerfile)); // bounded: Node's recursive mkdir spins under /proc
     const previous = opts.incremental ? (opts.incrementalFrom ?? opts.tag) : undefined;
     const r = await writeAsDockerfile({
       containerfile,
       builderImage: formatReference(builderRef),
-      destination: resolveDestination(opts.destination, labels),
-      assembleUser: pickAssembleUser(opts.assembleUser, labels, cfg.User),
-      imageUser: cfg.User ?? '',
-      labels: outLabels,
+      destination: plan.destination,
+      assembleUser: plan.assembleUser,
+      imageUser: plan.imageUser,
+      labels: outputLabels(plan, {}),
       env,
       scripts,
       ...(previous ? { incremental: { previousImage: previous } } : {}),

@@ -10,7 +10,7 @@ import { parseManifestDocument } from '../oci/manifest.js';
 import { compatibilityProblems, type CompatProfile } from '../image/compat.js';
 import { epochToRfc3339 } from '../image/reproducible.js';
 import { defaultFormatFor, parseImageLocation, type ImageLocation } from '../transport/parse.js';
-import { appendLayer, setConfigFields, mergeLabels, serializeConfig, configMediaType } from '../image/config.js';
+import { appendLayer, setConfigFields, serializeConfig, configMediaType } from '../image/config.js';
 import { buildManifest, layerMediaType } from '../image/manifest.js';
 import { writeLayerFile, type LayerResult } from '../layer/write.js';
 import { defaultGzipBackend } from '../layer/compress.js';
@@ -19,11 +19,10 @@ import { detectRuntime, prepareRuntime } from '../sandbox/runtime.js';
 import { namespaceMode } from '../sandbox/namespace.js';
 import { buildEnvironment, mergeEnvStrings, parseEnvFlag, type EnvList } from '../s2i/environment.js';
 import { resolveScripts, materializeScripts, scriptPathInImage, type ScriptName } from '../s2i/scripts.js';
-import { resolveDestination, assembleUser as pickAssembleUser, destinationPaths } from '../s2i/destination.js';
-import { generatedLabels, Label } from '../s2i/labels.js';
+import { planS2I, outputLabels } from '../s2i/plan.js';
 import { parseImageMetadata, imageMetadataPath } from '../s2i/image-metadata.js';
 import { makeSourceFilter, copySource } from '../s2i/ignore.js';
-import { parseUidRanges, checkUser } from '../s2i/allowed-uids.js';
+import { parseUidRanges } from '../s2i/allowed-uids.js';
 import { postCallback } from '../s2i/callback.js';
 import { chownTree, readFileInRoot, fileInRoot, withDirInRoot } from '../sandbox/rootfs.js';
 import { InRoot, chownTreeAt } from '../sys/in-root.js';
@@ -248,12 +247,24 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const imageEnv = imgConfig.Env ?? [];
     const workdir = workingDirOf(builder.config, 'the builder image');
 
-    // Allowed UIDs: the image USER, the assemble-user label and --assemble-user must all pass (exit 15).
-    if (uidRanges.length > 0) {
-      checkUser(imgConfig.User, uidRanges, 'image USER');
-      if (imageLabels[Label.assembleUser]) checkUser(imageLabels[Label.assembleUser], uidRanges, `label ${Label.assembleUser}`);
-      if (opts.assembleUser) checkUser(opts.assembleUser, uidRanges, '--assemble-user');
-    }
+    // What the build does with this builder, decided from its config and the options (s2i/plan.ts): the allowed
+    // UIDs verdict (exit 15), destination, users, environments and the labels it adds.
+    const plan = planS2I(
+      { labels: imageLabels, env: imageEnv, user: imgConfig.User },
+      {
+        builderName: locationName(builderLoc),
+        tag: locationName(targetLoc),
+        source,
+        destination: opts.destination,
+        assembleUser: opts.assembleUser,
+        allowedUids: uidRanges,
+        labels: extraLabels,
+        applicationName: opts.applicationName,
+        description: opts.description,
+        env: envList,
+        buildEnv,
+      },
+    );
     const injections = await parseBinds('--inject', opts.inject ?? [], workdir);
     const volumes = await parseBinds('--volume', opts.volumes ?? [], workdir);
     const hostsFile = addHosts.length > 0 ? await writeHostsFile(path.join(buildDir, 'hosts'), addHosts) : undefined;
@@ -271,13 +282,9 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         probeImage: async (p) => (await fileInRoot(rootfs.merged, p)) !== undefined,
       }),
     );
-    const destination = resolveDestination(opts.destination, imageLabels);
-    const paths = destinationPaths(destination);
-    const userSpec = pickAssembleUser(opts.assembleUser, imageLabels, imgConfig.User);
+    const { destination, paths, persistentEnv, assembleEnv } = plan;
+    const userSpec = plan.assembleUser;
     const user = await resolveUser(rootfs.merged, userSpec);
-    const persistentEnv = mergeEnvStrings(imageEnv, envList);
-    const assembleEnv = mergeEnvStrings(persistentEnv, buildEnv);
-    if (!assembleEnv.some((e) => e.startsWith('PATH='))) assembleEnv.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
 
     let incremental = false;
     const save = scripts.get('save-artifacts');
@@ -387,21 +394,6 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         warn(`ignoring ${imageMetadataPath}: ${(e as Error).message}`);
       }
     }
-    const labelsOn = (baseLabels: Record<string, string>) =>
-      mergeLabels(
-        baseLabels,
-        generatedLabels({
-          builderImage: locationName(builderLoc),
-          sourceLocation: source.location,
-          ...(source.contextDir ? { contextDir: source.contextDir } : {}),
-          tag: locationName(targetLoc),
-          ...(opts.applicationName ? { appName: opts.applicationName } : {}),
-          ...(opts.description ? { description: opts.description } : {}),
-          ...(source.git ? { git: source.git } : {}),
-        }),
-        extraLabels,
-        metadataLabels,
-      );
 
     let base: PulledImage;
     let layerFile: string;
@@ -457,7 +449,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     }
     const layerDesc: Descriptor = { mediaType: newLayerType, digest: layer.digest, size: layer.size };
     await engine.store.adopt(layerDesc, layerFile); // written and digested in one pass just now: linked, not re-read
-    const labels = labelsOn(base.config.config?.Labels ?? {});
+    const labels = outputLabels(plan, base.config.config?.Labels ?? {}, metadataLabels);
 
     // Builder layers the format cannot carry (zstd, plain tar → Docker) become gzip, diffIDs unchanged.
     const baseLayers = await steps.run('convert layers', () =>

@@ -81,9 +81,9 @@ export function generatedLabels(input: GeneratedLabelsInput): Record<string, str
   return out;
 }
 
-/** Merge label maps, later wins (builder < generated < --label < image_metadata.json). */
-export function mergeLabels(...layers: Array<Record<string, string> | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of layers) if (l) Object.assign(out, l);
-  return out;
-}
+/**
+ * Merge label maps, later wins (builder < generated < --label < image_metadata.json). One implementation, in
+ * image/config.ts: a label named "__proto__" (image_metadata.json is written by assemble) stays a label there,
+ * where Object.assign would have switched the result's prototype.
+ */
+export { mergeLabels } from '../image/config.js';
