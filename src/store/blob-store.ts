@@ -4,7 +4,7 @@
 // existing blob is success); concurrent writers of one digest wait for each other (in process: a shared promise;
 // across processes: lock-file.ts).
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -111,7 +111,14 @@ export class BlobStore {
         return;
       }
       const verify = new VerifyingStream(desc, algorithm);
-      await pipeline(src, verify, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), opts.signal ? { signal: opts.signal } : {});
+      // The temp file is created before the pipeline starts: a write stream opened by path opens it later, so a
+      // source that fails at once could have the file created after the `rm` below (a temp left behind).
+      const fh = await fs.open(tmp, 'wx', 0o644);
+      try {
+        await pipeline(src, verify, fh.createWriteStream(), opts.signal ? { signal: opts.signal } : {});
+      } finally {
+        await fh.close().catch(() => {}); // closed already by the stream on success
+      }
       verify.check();
       try {
         await fs.link(tmp, this.path(desc.digest)); // no overwrite: an existing blob is the same bytes

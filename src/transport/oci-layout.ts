@@ -4,7 +4,6 @@
 // (store/BlobStore keeps its layout under <root>/oci beside locks and temp dirs, so it cannot open a bare
 // layout directory; this is the small shared-nothing version for user-given directories.)
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -120,8 +119,17 @@ export class OciLayout {
     await fs.mkdir(dir, { recursive: true });
     const tmp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
-      await pipeline(src, new VerifyStream(desc, `blob ${desc.digest}`), createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      // Created before the pipeline: a stream opened by path would create it later, possibly after the `rm`.
+      const fh = await fs.open(tmp, 'wx', 0o644);
+      try {
+        await pipeline(src, new VerifyStream(desc, `blob ${desc.digest}`), fh.createWriteStream());
+      } finally {
+        await fh.close().catch(() => {});
+      }
       await fs.rename(tmp, final);
+    } catch (e) {
+      src.destroy();
+      throw e;
     } finally {
       await fs.rm(tmp, { force: true });
     }

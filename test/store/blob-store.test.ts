@@ -227,3 +227,19 @@ t.test('tag and resolveTag; skopeo reads the layout', async (t) => {
   await fs.writeFile(path.join(root, 'oci/index.json'), '{not json');
   await t.rejects(store.resolveTag('app:v1'), { code: 'ERR_STORE_CORRUPT' });
 });
+
+t.test('a source that fails at once leaves no temp file (the temp exists before the pipeline starts)', async (t) => {
+  const root = await tmpRoot(t);
+  const store = await BlobStore.open(root);
+  const desc: Descriptor = { mediaType: MediaType.ociLayerGzip, digest: `sha256:${'ab'.repeat(32)}`, size: 10 };
+  for (let i = 0; i < 40; i++) {
+    // Fails as soon as the pipeline first reads it: while a write stream opened by path would still be opening.
+    const src = new Readable({
+      read() {
+        process.nextTick(() => this.destroy(new Error('cut')));
+      },
+    });
+    await t.rejects(store.put(desc, src), /cut/);
+  }
+  t.same(await fs.readdir(path.join(root, 'tmp')), [], 'no temp left');
+});
