@@ -1,6 +1,7 @@
 // Finds the exports of src/**/*.ts that no other module imports (ts-prune's question), by parsing each file
 // with the TypeScript compiler API: syntax only, no type checking, so the whole tree takes well under a second.
-// Users are src/, test/, bench/ and scripts/ (bin/ is an entry point: the test's allow-list). What counts as a use of `name` from module M:
+// Users are src/, test/, bench/ and scripts/ (bin/ is an entry point: the test's allow-list).
+// What counts as a use of `name` from module M:
 //   import { name } / import type { name } / export { name } from M   (a re-export also counts as a use)
 //   import * as ns / export * from M / a bare import(M) or require(M)  (every export of M: nothing to tell apart)
 //   (await import(M)).name, const { name } = await import(M), import(M).name in a type position
