@@ -36,10 +36,6 @@ export const ExitCode = {
   interrupted: 130,
 } as const;
 
-export function isS2IError(e: unknown): e is S2IError {
-  return e instanceof S2IError;
-}
-
 /** Code of any error-like value (ours, Node's system errors), or undefined. */
 export function errorCode(e: unknown): string | undefined {
   if (e && typeof e === 'object' && 'code' in e && typeof (e as { code: unknown }).code === 'string') {

@@ -9,7 +9,6 @@ import { commandEntries, findCommand, loadCommands } from './command-table.js';
 
 // The command list is command-table.ts's; exported here too for callers that drive main() (tests).
 export { commandEntries, loadCommands };
-export type { CommandEntry } from './command-table.js';
 
 async function topUsage(): Promise<string> {
   const lines = ['Usage: oci-s2i COMMAND [flags] [args]', '', 'Daemonless, rootless Source-to-Image builds.', '', 'Commands:'];

@@ -12,7 +12,7 @@ import { openSync, readSync, closeSync, readlinkSync, constants as fsc } from 'n
 import { S2IError } from '../errors.js';
 import { walk, type WalkNode, type WalkOptions } from './walk.js';
 import { isWhiteoutDevice, readXattrs } from './walk-overlay.js';
-import { BLOCK, encodeHeader, endOfArchive, padding, type TarEntry } from './tar-writer-header.js';
+import { encodeHeader, endOfArchive, padding, type TarEntry } from './tar-writer-header.js';
 import type { BufferPool } from './buffer-pool.js';
 
 export interface TarWriterOptions extends WalkOptions {

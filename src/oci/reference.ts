@@ -35,8 +35,12 @@ function invalid(input: string, why: string): S2IError {
   });
 }
 
-/** True when `s` is a valid host[:port] as distribution/reference's domain rule defines it. */
-function isValidDomain(s: string): boolean {
+/**
+ * True when `s` is a valid registry host[:port] ([IPv6]:port too) as distribution/reference's domain rule defines
+ * it: DNS labels of letters, digits and inner "-", and a port of 1-65535. The registry client checks every host
+ * with it before it goes into a URL or a certs.d path.
+ */
+export function isValidRegistryHost(s: string): boolean {
   let host = s;
   let port: string | undefined;
   if (s.startsWith('[')) {
@@ -65,6 +69,21 @@ function isValidDomain(s: string): boolean {
   return true;
 }
 
+/** One path component of a repository name: lowercase letters and digits, separated by ".", "_", "__" or "-"s. */
+export function isValidPathComponent(s: string): boolean {
+  return pathComponent.test(s);
+}
+
+/** A repository path as it goes into /v2/NAME/ URLs: "/"-separated path components, at most 255 characters. */
+export function isValidRepositoryPath(s: string): boolean {
+  return s.length <= NAME_MAX && s.split('/').every(isValidPathComponent);
+}
+
+/** 1-128 characters of [A-Za-z0-9_.-], not starting with "." or "-". */
+export function isValidTag(s: string): boolean {
+  return tagPattern.test(s);
+}
+
 /** docker's splitDockerDomain heuristic: the first component is a host if it has "." or ":" or is localhost. */
 function looksLikeHost(component: string): boolean {
   return component.includes('.') || component.includes(':') || component === 'localhost';
@@ -89,7 +108,7 @@ export function parseReference(input: string): Reference {
   if (lastColon > lastSlash) {
     tag = s.slice(lastColon + 1);
     s = s.slice(0, lastColon);
-    if (!tagPattern.test(tag)) throw invalid(input, 'a tag is 1-128 characters of [A-Za-z0-9_.-] and cannot start with "." or "-"');
+    if (!isValidTag(tag)) throw invalid(input, 'a tag is 1-128 characters of [A-Za-z0-9_.-] and cannot start with "." or "-"');
     // "registry.example.com:5000" alone parses as docker.io/library/<host>:<port> in distribution; nobody
     // means that, so say what is missing instead of pulling a surprising Docker Hub image.
     if (!s.includes('/') && looksLikeHost(s.replace(/:.*/, '')) && /^[0-9]+$/.test(tag)) {
@@ -105,7 +124,7 @@ export function parseReference(input: string): Reference {
   if (firstSlash >= 0 && looksLikeHost(s.slice(0, firstSlash))) {
     registry = s.slice(0, firstSlash);
     path = s.slice(firstSlash + 1);
-    if (!isValidDomain(registry)) throw invalid(input, `"${registry}" is not a valid registry host[:port]`);
+    if (!isValidRegistryHost(registry)) throw invalid(input, `"${registry}" is not a valid registry host[:port]`);
     registry = registry.toLowerCase();
     if (registry === 'index.docker.io') registry = DOCKER_HUB;
   } else if (firstSlash < 0 && s.includes(':')) {
@@ -115,8 +134,8 @@ export function parseReference(input: string): Reference {
   if (path === '') throw invalid(input, 'the repository name is empty');
   for (const c of path.split('/')) {
     if (c === '') throw invalid(input, 'the repository name has an empty path component');
-    if (!pathComponent.test(c)) {
-      const why = pathComponent.test(c.toLowerCase())
+    if (!isValidPathComponent(c)) {
+      const why = isValidPathComponent(c.toLowerCase())
         ? 'repository name must be lowercase'
         : `path component "${c}" must be lowercase letters and digits separated by ".", "_", "__" or "-"`;
       throw invalid(input, why);

@@ -3,6 +3,7 @@
 // closes it; small blobs go as POST + one PUT. Sessions can be opened ahead of the upload (UploadsAhead).
 import { Readable } from 'node:stream';
 import { S2IError } from '../errors.js';
+import { isValidRepositoryPath } from '../oci/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import { repositoryScope } from './auth.js';
 import { blobExists } from './blob-download.js';
@@ -10,7 +11,6 @@ import { ByteReader, readWhole } from './byte-reader.js';
 import { checkAnnouncedDigest, type BlobProgress, type RepositoryEndpoint } from './endpoint.js';
 import { RegistryError } from './errors.js';
 import { discard, header, type HttpResponse } from './http.js';
-import { isRepositoryName } from './names.js';
 import { backoffDelay, isRetryableStatus, isTransientNetworkError, sleep } from './retry.js';
 import { sizeMismatch } from './verify.js';
 
@@ -62,7 +62,7 @@ export class UploadsAhead {
 
 export async function mountBlob(ep: RepositoryEndpoint, desc: Descriptor, fromRepository: string): Promise<boolean> {
   ep.checkDescriptor(desc);
-  if (!isRepositoryName(fromRepository)) {
+  if (!isValidRepositoryPath(fromRepository)) {
     throw new S2IError('ERR_INVALID_REFERENCE', `invalid repository name "${fromRepository.slice(0, 100)}" to mount from`);
   }
   const url = await ep.url('blobs/uploads/');

@@ -17,7 +17,6 @@ import { checkRegistry, checkRepository } from './names.js';
 import { retryPolicy } from './retry.js';
 
 export { WHOLE_UPLOAD_MAX } from './blob-upload.js';
-export { checkRegistry } from './names.js';
 
 export interface RegistryClientOptions {
   /** --authfile; else the standard search order (credentials.ts). */

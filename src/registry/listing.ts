@@ -4,13 +4,13 @@ import { ExitCode, S2IError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifestDocument } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
+import { isValidTag } from '../oci/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import { readCapped } from './auth.js';
 import type { RepositoryEndpoint } from './endpoint.js';
 import { RegistryError } from './errors.js';
 import { discard, header, type HttpResponse } from './http.js';
 import { manifestTooLarge, readManifestBody, resolveManifest, withPullExit } from './manifests.js';
-import { isTag } from './names.js';
 
 export async function listTags(ep: RepositoryEndpoint): Promise<string[]> {
   const out: string[] = [];
@@ -27,7 +27,7 @@ export async function listTags(ep: RepositoryEndpoint): Promise<string[]> {
     }
     if (doc.tags !== null && doc.tags !== undefined) {
       if (!Array.isArray(doc.tags)) throw new RegistryError('ERR_REGISTRY_ERROR', `tags of ${ep.registry}/${ep.name}: "tags" is not a list`);
-      for (const t of doc.tags) if (typeof t === 'string' && isTag(t)) out.push(t);
+      for (const t of doc.tags) if (typeof t === 'string' && isValidTag(t)) out.push(t);
     }
     url = nextLink(header(res.headers, 'link'), res.url);
   }

@@ -209,9 +209,3 @@ export async function gitInfo(dir: string): Promise<GitInfo> {
   if (!ref) ref = 'HEAD';
   return { author: `${an} <${ae}>`, date, id, ref, message: msg.join('\0').trim() };
 }
-
-/** Remote origin URL of a local clone, or undefined. */
-export async function gitOriginUrl(dir: string): Promise<string | undefined> {
-  const u = (await runGit(['config', '--get', 'remote.origin.url'], { cwd: dir }).catch(() => '')).trim();
-  return u || undefined;
-}

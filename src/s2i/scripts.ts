@@ -11,8 +11,6 @@ import { Label, ScriptsUrlEnv } from './labels.js';
 
 export type ScriptName = 'assemble' | 'run' | 'save-artifacts' | 'usage' | 'assemble-runtime';
 
-export const scriptNames: readonly ScriptName[] = ['assemble', 'run', 'save-artifacts', 'usage', 'assemble-runtime'];
-
 export type ScriptSource =
   /** Already inside the image at this absolute path; nothing is uploaded. */
   | { kind: 'image'; path: string }

@@ -41,11 +41,6 @@ function mountWithVolatile(target: string, data: string): void {
   native().mount('overlay', target, 'overlay', 0, data);
 }
 
-/** Whether the last overlay mount of this process used `volatile` (tests, diagnostics). */
-export function overlayIsVolatile(): boolean {
-  return volatileWorks === true;
-}
-
 export async function mountOverlay(dirs: OverlayDirs): Promise<void> {
   await mkdir(dirs.upper, { recursive: true });
   await mkdir(dirs.work, { recursive: true });

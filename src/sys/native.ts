@@ -61,13 +61,6 @@ export interface FdConstants {
   RESOLVE_IN_ROOT: number;
 }
 
-export const MS_RDONLY = 1;
-export const MS_NOSUID = 2;
-export const MS_NODEV = 4;
-export const MS_REMOUNT = 32;
-export const MS_BIND = 4096;
-export const MS_REC = 16384;
-export const MS_PRIVATE = 1 << 18;
 export const MNT_DETACH = 2;
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;

@@ -4,7 +4,6 @@
 import { S2IError, ExitCode } from '../errors.js';
 import { parseReference, formatReference, type Reference } from '../oci/reference.js';
 import type { ImageFormat } from '../oci/types.js';
-import type { TransportName } from './types.js';
 
 export type ImageLocation =
   | { transport: 'docker'; ref: Reference }
@@ -87,10 +86,6 @@ export function formatImageLocation(l: ImageLocation): string {
     case 'docker-archive':
       return `docker-archive:${l.file}${l.ref ? `:${formatReference(l.ref)}` : ''}`;
   }
-}
-
-export function transportOf(l: ImageLocation): TransportName {
-  return l.transport;
 }
 
 /** The manifest format a destination gets when none is asked for: OCI for layouts and oci-archives (they hold
