@@ -172,7 +172,8 @@ class Copier {
       layers.push(desc);
     }
     if (!changed) {
-      return { blobs, bytes, mediaType: image.manifest.mediaType, digest: sha256Digest(bytes), parsed: { kind: 'manifest', format: image.manifest.format, mediaType: image.manifest.mediaType, manifest: m }, changed };
+      const parsed: ParsedManifest = { kind: 'manifest', format: image.manifest.format, mediaType: image.manifest.mediaType, manifest: m };
+      return { blobs, bytes, mediaType: parsed.mediaType, digest: sha256Digest(bytes), parsed, changed };
     }
 
     if (format === 'docker') {
