@@ -7,14 +7,16 @@ import { PassThrough, type Readable } from 'node:stream';
 import { S2IError, ExitCode } from '../errors.js';
 import type { Descriptor, ImageConfig, ImageFormat, ImageManifest, Platform } from '../oci/types.js';
 import { formatReference, type Reference } from '../oci/reference.js';
-import { parseManifestDocument, parseImageConfig, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES } from '../oci/manifest.js';
-import { selectPlatform, formatPlatform, hostPlatform } from '../oci/platform.js';
+import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
+import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import type { Repository } from '../registry/client.js';
 import { openSource } from '../transport/open.js';
 import { formatImageLocation, parseImageLocation, type ImageLocation } from '../transport/parse.js';
+import { LayerCountError, NestedIndexError, resolveImage, resolveTop, type ResolvedImage } from '../transport/resolve-image.js';
 import type { ImageSource } from '../transport/types.js';
-import { park, readCappedStream } from '../transport/verify.js';
+import { park } from '../transport/verify.js';
 import type { Engine } from './context.js';
+import { storeFirst } from './store-first.js';
 import { mapLimit } from '../registry/parallel.js';
 
 export type PullPolicy = 'always' | 'if-not-present' | 'never';
@@ -85,6 +87,8 @@ const corrupt = new Set(['ERR_DIGEST_MISMATCH', 'ERR_SIZE_MISMATCH', 'ERR_DIFFID
 
 function pullError(name: string, e: unknown): unknown {
   if (e instanceof S2IError && e.exitCode === ExitCode.pull) return e;
+  // An image whose manifest and config disagree, or an index inside an index: not pullable (exit 2).
+  if (e instanceof NestedIndexError || e instanceof LayerCountError) return new S2IError(e.code, e.message, { cause: e, exitCode: ExitCode.pull });
   if (e instanceof S2IError && (e.code.startsWith('ERR_REGISTRY') || e.code === 'ERR_UNAUTHORIZED' || e.code === 'ERR_DENIED' || e.code === 'ERR_NAME_UNKNOWN')) {
     return new S2IError(e.code, `pulling ${name}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
   }
@@ -108,54 +112,43 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
   const name = storeName(ref);
   let repo: Repository | undefined;
   const remote = (): Repository => (repo ??= engine.client.repository(ref.registry, ref.repository));
+  const want = opts.platform ?? hostPlatform();
+  // The registry behind the store: what the store has is read from it, the pull policy decides the rest.
+  const registry: ImageSource = {
+    name,
+    transport: 'docker',
+    async resolve() {
+      const local = policy === 'always' ? undefined : await localManifest(engine, ref);
+      if (!local && policy === 'never') {
+        throw new S2IError('ERR_IMAGE_NOT_PRESENT', `image ${name} is not in the local store and --pull-policy is never: pull it first or use --pull-policy if-not-present`, {
+          exitCode: ExitCode.pull,
+        });
+      }
+      return local ?? (await remote().resolve(ref.digest ?? ref.tag ?? 'latest'));
+    },
+    fetchManifest: (desc) => remote().fetchManifest(desc),
+    fetchBlob: (desc, o) => remote().fetchBlob(desc, o),
+    close: async () => {},
+  };
+  const source = storeFirst(engine.store, registry, {
+    manifests: true,
+    ...(policy === 'never'
+      ? { offline: () => new S2IError('ERR_IMAGE_NOT_PRESENT', `the ${formatPlatform(want)} manifest of ${name} is not in the local store`, { exitCode: ExitCode.pull }) }
+      : {}),
+  });
   try {
-    const local = policy === 'always' ? undefined : await localManifest(engine, ref);
-    if (!local && policy === 'never') {
-      throw new S2IError('ERR_IMAGE_NOT_PRESENT', `image ${name} is not in the local store and --pull-policy is never: pull it first or use --pull-policy if-not-present`, {
-        exitCode: ExitCode.pull,
-      });
-    }
-    const top = local ?? (await remote().resolve(ref.digest ?? ref.tag ?? 'latest'));
-    let parsed = parseManifestDocument(top.bytes, top.descriptor.mediaType || undefined);
-    const topDescriptor: Descriptor = { mediaType: parsed.mediaType, digest: top.descriptor.digest, size: top.bytes.length };
-    let manifestDescriptor = topDescriptor;
-    let manifestBytes = top.bytes;
-    await engine.store.putBytes(top.bytes, parsed.mediaType);
-    if (parsed.kind === 'index') {
-      const want = opts.platform ?? hostPlatform();
-      const chosen = selectPlatform(parsed.index, want);
-      if (await engine.store.has(chosen.digest)) {
-        manifestBytes = await engine.store.readBytes(chosen.digest, MAX_MANIFEST_BYTES);
-      } else {
-        if (policy === 'never') throw new S2IError('ERR_IMAGE_NOT_PRESENT', `the ${formatPlatform(want)} manifest of ${name} is not in the local store`, { exitCode: ExitCode.pull });
-        manifestBytes = await remote().fetchManifest(chosen);
-        await engine.store.putBytes(manifestBytes, chosen.mediaType);
-      }
-      parsed = parseManifestDocument(manifestBytes, chosen.mediaType);
-      if (parsed.kind !== 'manifest') {
-        throw new S2IError('ERR_MANIFEST_INVALID', `the ${formatPlatform(want)} entry of ${name} is another index: nested indexes are not supported`, { exitCode: ExitCode.pull });
-      }
-      manifestDescriptor = { mediaType: parsed.mediaType, digest: chosen.digest, size: manifestBytes.length };
-    }
-    if (parsed.kind !== 'manifest') throw new Error('unreachable');
-    const manifest = parsed.manifest;
-    if (!ref.digest) await engine.store.tag(topDescriptor, name);
-
-    const configDescriptor = manifest.config;
-    let configBytes: Buffer;
-    if (await engine.store.has(configDescriptor.digest)) {
-      configBytes = await engine.store.readBytes(configDescriptor.digest, MAX_CONFIG_BYTES);
-    } else {
-      configBytes = await remote().fetchBlobBytes(configDescriptor, MAX_CONFIG_BYTES);
-      await engine.store.putBytes(configBytes, configDescriptor.mediaType);
-    }
+    const top = await resolveTop(source);
+    await engine.store.putBytes(top.bytes, top.descriptor.mediaType);
+    const resolved = await resolveImage(source, { top, platform: want, signal: engine.signal });
+    if (!ref.digest) await engine.store.tag(top.descriptor, name);
+    if (!(await engine.store.has(resolved.config.descriptor.digest))) await engine.store.putBytes(resolved.config.bytes, resolved.config.descriptor.mediaType);
     const image: PulledImage = {
-      ...imageOf(name, location, parsed.format, manifestDescriptor, manifest, configBytes),
+      ...imageOf(location, resolved),
       ref,
       ...(repo || policy !== 'never' ? { repository: remote() } : {}),
     };
     if (opts.metadataOnly) return image;
-    image.layers = await unpackLayers(engine, manifest.layers, image.config.rootfs.diff_ids, () => remote());
+    image.layers = await unpackLayers(engine, image.manifest.layers, image.config.rootfs.diff_ids, () => remote());
     return image;
   } catch (e) {
     throw pullError(name, e);
@@ -197,30 +190,14 @@ async function pullFromSource(engine: Engine, location: ImageLocation, opts: Pul
   let src: ImageSource | undefined;
   try {
     src = await openSource(location, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });
-    const top = await src.resolve();
-    let parsed = parseManifestDocument(top.bytes, top.descriptor.mediaType || undefined);
-    let manifestDescriptor: Descriptor = { mediaType: parsed.mediaType, digest: top.descriptor.digest, size: top.bytes.length };
-    if (parsed.kind === 'index') {
-      const chosen = selectPlatform(parsed.index, opts.platform ?? hostPlatform());
-      const bytes = await src.fetchManifest(chosen);
-      parsed = parseManifestDocument(bytes, chosen.mediaType);
-      if (parsed.kind !== 'manifest') {
-        throw new S2IError('ERR_MANIFEST_INVALID', `the ${formatPlatform(opts.platform ?? hostPlatform())} entry of ${name} is another index: nested indexes are not supported`, { exitCode: ExitCode.pull });
-      }
-      manifestDescriptor = { mediaType: parsed.mediaType, digest: chosen.digest, size: bytes.length };
-    }
-    if (parsed.kind !== 'manifest') throw new Error('unreachable');
-    const manifest = parsed.manifest;
-    const configDescriptor = manifest.config;
-    const configBytes = (await engine.store.has(configDescriptor.digest))
-      ? await engine.store.readBytes(configDescriptor.digest, MAX_CONFIG_BYTES)
-      : await readCappedStream(await src.fetchBlob(configDescriptor, { signal: engine.signal }), MAX_CONFIG_BYTES, `the config of ${name}`);
+    const resolved = await resolveImage(storeFirst(engine.store, src), { ...(opts.platform ? { platform: opts.platform } : {}), signal: engine.signal });
     const image: PulledImage = {
-      ...imageOf(name, location, parsed.format, manifestDescriptor, manifest, configBytes),
+      ...imageOf(location, resolved),
       ref: { registry: 'localhost', repository: location.transport, tag: 'latest' },
     };
-    await engine.store.putBytes(configBytes, configDescriptor.mediaType);
+    await engine.store.putBytes(resolved.config.bytes, resolved.config.descriptor.mediaType);
     const source = src;
+    const manifest = image.manifest;
     if (!opts.metadataOnly) {
       image.layers = await unpackLayers(engine, manifest.layers, image.config.rootfs.diff_ids, () => source);
     } else if (opts.keepBlobs !== false) {
@@ -251,24 +228,20 @@ async function fetchLayerBlob(from: BlobFetcher, blob: Descriptor, signal: Abort
   return from.fetchBlob(blob, { signal });
 }
 
-/** The parts of a PulledImage every transport shares; the config is parsed and checked against the manifest. */
-function imageOf(
-  name: string,
-  location: ImageLocation,
-  format: ImageFormat,
-  manifestDescriptor: Descriptor,
-  manifest: ImageManifest,
-  configBytes: Buffer,
-): Omit<PulledImage, 'ref'> {
-  const config = parseImageConfig(configBytes);
-  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
-    throw new S2IError(
-      'ERR_CONFIG_INVALID',
-      `image ${name} is inconsistent: ${manifest.layers.length} layers but ${config.rootfs.diff_ids.length} diff_ids in its config; rebuild or re-push it`,
-      { exitCode: ExitCode.pull },
-    );
-  }
-  return { location, name, format, manifestDescriptor, manifest, configDescriptor: manifest.config, configBytes, config, layers: [] };
+/** The parts of a PulledImage every transport shares; the layers are checked against the config's diffIDs. */
+function imageOf(location: ImageLocation, image: ResolvedImage): Omit<PulledImage, 'ref'> {
+  image.layers();
+  return {
+    location,
+    name: image.name,
+    format: image.manifest.format,
+    manifestDescriptor: image.descriptor,
+    manifest: image.manifest.manifest,
+    configDescriptor: image.config.descriptor,
+    configBytes: image.config.bytes,
+    config: image.config.config,
+    layers: [],
+  };
 }
 
 async function localManifest(engine: Engine, ref: Reference): Promise<{ descriptor: Descriptor; bytes: Buffer } | undefined> {

@@ -5,14 +5,13 @@
 import type { Readable } from 'node:stream';
 import { S2IError, ExitCode } from '../errors.js';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.js';
-import { parseManifestDocument, parseImageConfig, MAX_CONFIG_BYTES } from '../oci/manifest.js';
-import { hostPlatform, selectPlatform } from '../oci/platform.js';
+import { hostPlatform } from '../oci/platform.js';
 import type { Repository } from '../registry/client.js';
 import { pullImage, type PullPolicy } from '../build/pull.js';
 import type { Engine } from '../build/context.js';
 import { openSource } from '../transport/open.js';
 import { parseImageLocation } from '../transport/parse.js';
-import { readCappedStream } from '../transport/verify.js';
+import { resolveImage } from '../transport/resolve-image.js';
 
 export interface BaseImage {
   /** What FROM named, for messages and history. */
@@ -56,32 +55,21 @@ export async function resolveBase(engine: Engine, from: string, opts: BaseOption
   }
   const src = await openSource(loc, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });
   try {
-    const top = await src.resolve();
-    let parsed = parseManifestDocument(top.bytes, top.descriptor.mediaType || undefined);
-    if (parsed.kind === 'index') {
-      const chosen = selectPlatform(parsed.index, opts.platform ?? hostPlatform());
-      parsed = parseManifestDocument(await src.fetchManifest(chosen), chosen.mediaType);
-    }
-    if (parsed.kind !== 'manifest') throw new S2IError('ERR_MANIFEST_INVALID', `${from}: nested indexes are not supported`, { exitCode: ExitCode.pull });
-    const manifest = parsed.manifest;
-    const configBytes = await readCappedStream(await src.fetchBlob(manifest.config), MAX_CONFIG_BYTES, `the config of ${from}`);
-    const config = parseImageConfig(configBytes);
-    if (config.rootfs.diff_ids.length !== manifest.layers.length) {
-      throw new S2IError('ERR_CONFIG_INVALID', `image ${from} is inconsistent: ${manifest.layers.length} layers but ${config.rootfs.diff_ids.length} diff_ids; rebuild it`, { exitCode: ExitCode.pull });
-    }
+    const image = await resolveImage(src, { ...(opts.platform ? { platform: opts.platform } : {}), signal: engine.signal });
     const dirs: string[] = [];
-    for (const [i, blob] of manifest.layers.entries()) {
+    for (const layer of image.layers()) {
+      const blob = layer.descriptor;
       // Blobs go into the store too: pushing the result later needs them, and the source may be gone by then.
-      if (!(await engine.store.has(blob.digest))) await engine.store.put(blob, await src.fetchBlob(blob, { signal: engine.signal }), { signal: engine.signal });
+      if (!(await engine.store.has(blob.digest))) await engine.store.put(blob, await layer.open(), { signal: engine.signal });
       const open = async (): Promise<Readable> => engine.store.open(blob.digest);
       const r = await engine.cache.ensure(blob, open, {
-        expectedDiffID: config.rootfs.diff_ids[i]!,
+        expectedDiffID: layer.diffID,
         signal: engine.signal,
         onWarning: (m) => engine.onProgress({ type: 'log', level: 'warn', message: m }),
       });
       dirs.push(r.dir);
     }
-    return { name: from, config, layers: manifest.layers, dirs };
+    return { name: from, config: image.config.config, layers: image.manifest.manifest.layers, dirs };
   } catch (e) {
     if (e instanceof S2IError && e.exitCode === 1) throw new S2IError(e.code, `FROM ${from}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
     throw e;

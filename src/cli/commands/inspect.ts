@@ -5,10 +5,11 @@ import { compatProfiles, compatibilityProblems, type CompatProblem, type CompatP
 import { MAX_CONFIG_BYTES, parseImageConfig, parseManifestDocument, type ParsedManifest } from '../../oci/manifest.js';
 import { configPlatform } from '../../oci/manifest.js';
 import { MediaType } from '../../oci/media-types.js';
-import { formatPlatform, hostPlatform, isAttestation, parsePlatform, selectPlatform } from '../../oci/platform.js';
+import { formatPlatform, isAttestation, parsePlatform } from '../../oci/platform.js';
 import type { Descriptor, ImageConfig } from '../../oci/types.js';
 import { Label, ScriptsUrlEnv } from '../../s2i/labels.js';
 import { openSource } from '../../transport/open.js';
+import { resolveImage, resolveTop } from '../../transport/resolve-image.js';
 import type { ImageSource } from '../../transport/types.js';
 import { readCappedStream } from '../../transport/verify.js';
 import type { Command } from '../command.js';
@@ -99,8 +100,8 @@ export const inspectCommand: Command = {
     const onProgress = makeRenderer({ ...ctx.global, quiet: true }, ctx.stderr);
     const src = await openSource(ctx.positionals[0]!, { registry: registryOptions(v), onProgress, signal: ctx.signal });
     try {
-      const top = await src.resolve();
-      const parsed = parseManifestDocument(top.bytes, top.descriptor.mediaType || undefined);
+      const top = await resolveTop(src);
+      const parsed = top.parsed;
       if (v.raw === true) {
         ctx.stdout.write(top.bytes);
         return 0;
@@ -121,17 +122,11 @@ export const inspectCommand: Command = {
         return 0;
       }
 
-      let manifestDesc: Descriptor = top.descriptor;
-      let manifest = parsed;
-      let platforms: string[] | undefined;
-      if (parsed.kind === 'index') {
-        platforms = parsed.index.manifests.filter((d) => !isAttestation(d)).map((d) => (d.platform ? formatPlatform(d.platform) : '(none)'));
-        const chosen = selectPlatform(parsed.index, want ?? hostPlatform());
-        manifest = parseManifestDocument(await src.fetchManifest(chosen), chosen.mediaType);
-        manifestDesc = chosen;
-      }
-      if (manifest.kind !== 'manifest') throw new S2IError('ERR_MANIFEST_INVALID', `${src.name}: an index inside an index is not supported`);
-      const { bytes: configBytes, config } = await fetchConfig(src, manifest.manifest.config);
+      // Shown as it is, also when its layers and diff_ids disagree (image.layers() is not asked for).
+      const image = await resolveImage(src, { top, ...(want ? { platform: want } : {}), signal: ctx.signal });
+      const platforms = image.index?.index.manifests.filter((d) => !isAttestation(d)).map((d) => (d.platform ? formatPlatform(d.platform) : '(none)'));
+      const manifest = image.manifest;
+      const { bytes: configBytes, config } = image.config;
       if (v.config === true) {
         ctx.stdout.write(configBytes);
         return 0;
@@ -143,11 +138,11 @@ export const inspectCommand: Command = {
         mediaType: parsed.mediaType,
         format: parsed.format,
         ...(platforms ? { platforms } : {}),
-        manifestDigest: manifestDesc.digest,
+        manifestDigest: image.descriptor.digest,
         manifestMediaType: manifest.mediaType,
         platform: formatPlatform(configPlatform(config)),
         ...(config.created ? { created: config.created } : {}),
-        config: manifest.manifest.config,
+        config: image.config.descriptor,
         layers: manifest.manifest.layers,
         totalSize: manifest.manifest.layers.reduce((n, l) => n + l.size, 0),
         labels: cc.Labels ?? {},
