@@ -240,6 +240,12 @@ t.test('a source that fails at once leaves no temp file (the temp exists before 
       },
     });
     await t.rejects(store.put(desc, src), /cut/);
+    // Failed before put even starts (a tee side destroyed while the store waited for its lock): the pipeline
+    // rejects at once, before a write stream opened by path has created its file.
+    const failed = new Readable({ read() {} });
+    failed.on('error', () => {});
+    failed.destroy(new Error('early'));
+    await t.rejects(store.put(desc, failed));
   }
   t.same(await fs.readdir(path.join(root, 'tmp')), [], 'no temp left');
 });
