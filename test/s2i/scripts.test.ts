@@ -111,6 +111,28 @@ t.test('a bad scheme in a label fails with exit 12 even if unused', async (t) =>
   });
 });
 
+t.test('an image may not name files of the build host: file:// (and image:// with ..) from a label or the env is exit 12', async (t) => {
+  const dir = await tmpDir(t);
+  const hostDir = await tmpDir(t);
+  await writeFile(path.join(hostDir, 'assemble'), '#!/bin/sh\n', { mode: 0o755 });
+  const cases: Array<{ labels?: Record<string, string>; env?: string[]; msg: RegExp }> = [
+    { labels: { 'io.openshift.s2i.scripts-url': `file://${hostDir}` }, msg: /label io.openshift.s2i.scripts-url .*file:\/\// },
+    { labels: { 'io.s2i.scripts-url': `file://${hostDir}` }, msg: /label io.s2i.scripts-url/ },
+    { env: [`STI_SCRIPTS_URL=file://${hostDir}`], msg: /STI_SCRIPTS_URL/ },
+    { labels: { 'io.openshift.s2i.scripts-url': 'image:///usr/../../etc' }, msg: /contains "\.\."/ },
+  ];
+  for (const c of cases) {
+    await t.rejects(resolveScripts({ sourceDir: dir, imageLabels: c.labels ?? {}, imageEnv: c.env ?? [], needed: ['assemble'], optional: [] }), {
+      code: 'ERR_SCRIPTS_URL_SCHEME',
+      exitCode: 12,
+      message: c.msg,
+    });
+  }
+  // The same directory given by the user with --scripts-url is fine.
+  const ok = await resolveScripts({ scriptsUrl: `file://${hostDir}`, sourceDir: dir, imageLabels: {}, imageEnv: [], needed: ['assemble'], optional: [] });
+  t.equal(ok.get('assemble')?.kind, 'file');
+});
+
 t.test('http:// scripts from a real loopback server', async (t) => {
   const hits: string[] = [];
   const server = http.createServer((req, res) => {
