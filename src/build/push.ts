@@ -10,10 +10,10 @@ import type { Reference } from '../oci/reference.js';
 import { WHOLE_UPLOAD_MAX, type Repository } from '../registry/client.js';
 import { openDestination } from '../transport/open.js';
 import type { ImageLocation } from '../transport/parse.js';
-import { canMount, type ImageSource } from '../transport/types.js';
+import type { ImageSource } from '../transport/types.js';
+import { writeImage, type WriteBlob } from '../transport/write-image.js';
 import { skipBytes } from '../transport/verify.js';
 import type { Engine } from './context.js';
-import { mapLimit } from '../registry/parallel.js';
 import { parentLost } from '../sys/parent-death.js';
 import { toLocation, type BlobFetcher } from './pull.js';
 
@@ -61,43 +61,32 @@ export async function pushImage(engine: Engine, input: PushInput): Promise<PushS
     if (!dst.accepts.includes(format)) {
       throw new S2IError('ERR_FORMAT_UNSUPPORTED', `${dst.name} holds ${dst.accepts.join('/')} images only; use --format ${dst.accepts[0]}`, { exitCode: ExitCode.usage });
     }
-    const stats: PushStats = { uploaded: [], skipped: [], mounted: [] };
     const src: BlobFetcher | undefined = input.source;
     const from = registryOf(input.source);
-    const mountFrom = canMount(dst) && from && from.host === dst.registry.host && from.repository !== dst.registry.repository ? from.repository : undefined;
-    const seen = new Set<string>();
-    const blobs = input.blobs.filter((b) => !seen.has(b.digest) && seen.add(b.digest));
-    await mapLimit(blobs, input.concurrency ?? 4, async (d) => {
-      // A small blob the build made itself (its new layer, its config) is almost never in the registry yet: its
-      // upload (POST + one PUT) takes two round trips where HEAD first would make it three, and a registry that
-      // has it already just keeps its copy. Big blobs and the source's are looked for first.
-      const uploadRightAway =
-        dst.transport === 'docker' && d.size <= WHOLE_UPLOAD_MAX && input.sourceBlobs?.has(d.digest) !== true && (await engine.store.has(d.digest));
-      if (!uploadRightAway && (await dst.blobExists(d))) {
-        stats.skipped.push(d.digest);
-        engine.onProgress({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state: 'skipped' });
-        return;
-      }
-      // mountBlob reports 'mounted' itself.
-      if (mountFrom && input.sourceBlobs?.has(d.digest) && canMount(dst) && (await dst.mountBlob(d, mountFrom))) {
-        stats.mounted.push(d.digest);
-        return;
-      }
-      if (await engine.store.has(d.digest)) {
-        await dst.pushBlob(d, (offset) => engine.store.open(d.digest, offset));
-      } else if (src && input.sourceBlobs?.has(d.digest)) {
-        await dst.pushBlob(d, async (offset): Promise<Readable> => skipBytes(await src.fetchBlob(d, { signal: engine.signal }), offset));
-      } else {
-        throw new S2IError('ERR_BLOB_MISSING', `blob ${d.digest} is neither in the local store nor in the source image; build again with --pull-policy always`);
-      }
-      stats.uploaded.push(d.digest);
-      // Registry uploads report their own progress; file destinations do not.
-      if (dst.transport !== 'docker') engine.onProgress({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state: 'end' });
+    const blobs: WriteBlob[] = input.blobs.map((d) => {
+      const fromSource = input.sourceBlobs?.has(d.digest) === true;
+      return {
+        descriptor: d,
+        open: (offset) => engine.store.open(d.digest, offset),
+        // The local store first, else the source; asked only when the blob has to be uploaded.
+        locate: async () => {
+          if (await engine.store.has(d.digest)) return (offset) => engine.store.open(d.digest, offset);
+          if (src && fromSource) return async (offset): Promise<Readable> => skipBytes(await src.fetchBlob(d, { signal: engine.signal }), offset);
+          throw new S2IError('ERR_BLOB_MISSING', `blob ${d.digest} is neither in the local store nor in the source image; build again with --pull-policy always`);
+        },
+        mountable: fromSource,
+        // A small blob the build made itself (its new layer, its config) is almost never in the registry yet: its
+        // upload (POST + one PUT) takes two round trips where HEAD first would make it three, and a registry that
+        // has it already just keeps its copy. Big blobs and the source's are looked for first.
+        uploadFirst: async () => dst.transport === 'docker' && d.size <= WHOLE_UPLOAD_MAX && !fromSource && (await engine.store.has(d.digest)),
+      };
     });
-    assertParentAlive('pushed');
-    await dst.pushManifest(dst.tag ?? input.manifest.digest, input.manifest.bytes, input.manifest.mediaType);
-    await dst.commit?.();
-    return stats;
+    const { uploaded, skipped, mounted } = await writeImage(
+      dst,
+      { blobs, manifest: input.manifest },
+      { ...(from ? { mountFrom: from } : {}), concurrency: input.concurrency ?? 4, onProgress: engine.onProgress, beforeManifest: () => assertParentAlive('pushed') },
+    );
+    return { uploaded, skipped, mounted };
   } finally {
     await dst.close();
   }

@@ -12,6 +12,7 @@ import { storeName } from '../build/pull.js';
 import { openDestination } from '../transport/open.js';
 import { formatImageLocation, parseImageLocation } from '../transport/parse.js';
 import { skipBytes } from '../transport/verify.js';
+import { writeImage, type WriteBlob } from '../transport/write-image.js';
 
 export interface OutputInput {
   tag: string;
@@ -57,19 +58,18 @@ export async function writeOutput(engine: Engine, input: OutputInput): Promise<O
     if (!dst.accepts.includes(format)) {
       throw new S2IError('ERR_FORMAT_UNSUPPORTED', `${reference} holds ${dst.accepts.join('/')} images only; use --format ${dst.accepts[0]}`, { exitCode: ExitCode.usage });
     }
-    for (const d of input.blobs) {
-      if (await dst.blobExists(d)) continue;
-      if (await engine.store.has(d.digest)) {
-        await dst.pushBlob(d, (offset) => engine.store.open(d.digest, offset));
-      } else if (input.source && input.baseBlobs.has(d.digest)) {
-        const src = input.source;
-        await dst.pushBlob(d, async (offset): Promise<Readable> => skipBytes(await src.fetchBlob(d, { signal: engine.signal }), offset));
-      } else {
+    const src = input.source;
+    const blobs: WriteBlob[] = input.blobs.map((d) => ({
+      descriptor: d,
+      open: (offset) => engine.store.open(d.digest, offset),
+      locate: async () => {
+        if (await engine.store.has(d.digest)) return (offset) => engine.store.open(d.digest, offset);
+        if (src && input.baseBlobs.has(d.digest)) return async (offset): Promise<Readable> => skipBytes(await src.fetchBlob(d, { signal: engine.signal }), offset);
         throw new S2IError('ERR_BLOB_MISSING', `blob ${d.digest} is neither in the local store nor in the base image's registry; build again with --pull-policy always`);
-      }
-    }
-    await dst.pushManifest(dst.tag ?? input.manifest.digest, input.manifest.bytes, input.manifest.mediaType);
-    await dst.commit?.();
+      },
+    }));
+    // One blob at a time and no progress events, as this output has always written file destinations.
+    await writeImage(dst, { blobs, manifest: input.manifest }, { concurrency: 1 });
     return { reference, pushed: true };
   } finally {
     await dst.close();

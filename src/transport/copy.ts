@@ -2,8 +2,9 @@
 // for manifests (config bytes kept, so the config digest stays), layers and lists ⇄ indexes. zstd layers become
 // gzip when the target is Docker, and plain-tar layers become gzip when the target wants compressed layers;
 // both in one streaming pass per layer (decompress → diffID digest → gzip → blob digest → temp file), the diffID
-// checked against the config. Blobs the destination has are skipped (or mounted on the same registry); the
-// manifest goes last, so a failed copy never leaves a tag that points at missing blobs.
+// checked against the config. The plan is written by the one writer (write-image.ts): blobs the destination has are
+// skipped (or mounted on the same registry), the manifest goes last, so a failed copy never leaves a tag that points
+// at missing blobs.
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -20,8 +21,8 @@ import { parseManifestDocument, type ParsedManifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
 import { formatPlatform, hostPlatform, isAttestation } from '../oci/platform.js';
 import type { Descriptor, ImageFormat, ImageIndex, Platform } from '../oci/types.js';
-import { mapLimit } from '../registry/parallel.js';
-import { canMount, type ImageDestination, type ImageSource } from './types.js';
+import type { ImageDestination, ImageSource } from './types.js';
+import { writeImage, type WriteBlob, type WriteOptions } from './write-image.js';
 import { needsGzip, recompressToGzip } from './recompress.js';
 import { NestedIndexError, resolveEntry, resolveImage, resolveTop, type ImageLayer, type ResolvedImage } from './resolve-image.js';
 
@@ -197,24 +198,17 @@ class Copier {
     );
   }
 
-  private async pushBlobs(blobs: PlannedBlob[]): Promise<void> {
-    const seen = new Set<string>();
-    const unique = blobs.filter((b) => !seen.has(b.desc.digest) && seen.add(b.desc.digest));
-    const { src, dst } = this;
-    const mountFrom =
-      canMount(dst) && src.registry && src.registry.host === dst.registry.host && src.registry.repository !== dst.registry.repository ? src.registry.repository : undefined;
-    await mapLimit(unique, this.opts.concurrency ?? 4, async (b) => {
-      const d = b.desc;
-      const event = (state: 'skipped' | 'end') => this.onProgress({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state });
-      if (b.skip) {
-        this.notice(`foreign layer ${d.digest} not copied (--foreign-layers skip-upload)`, 'info');
-        return;
-      }
-      if (await dst.blobExists(d)) return event('skipped');
-      if (mountFrom && b.fromSource && canMount(dst) && (await dst.mountBlob(d, mountFrom))) return;
-      await dst.pushBlob(d, b.open);
-      if (dst.transport !== 'docker') event('end');
-    });
+  private writable(blobs: PlannedBlob[]): WriteBlob[] {
+    return blobs.map((b) => ({
+      descriptor: b.desc,
+      open: b.open,
+      mountable: b.fromSource,
+      ...(b.skip ? { skip: `foreign layer ${b.desc.digest} not copied (--foreign-layers skip-upload)` } : {}),
+    }));
+  }
+
+  private writeOptions(): WriteOptions {
+    return { ...(this.src.registry ? { mountFrom: this.src.registry } : {}), concurrency: this.opts.concurrency ?? 4, onProgress: this.onProgress };
   }
 
   async run(): Promise<CopyResult> {
@@ -230,9 +224,7 @@ class Copier {
     }
     const plan = await this.planImage(image, format);
     this.check(plan);
-    await this.pushBlobs(plan.blobs);
-    const digest = await this.dst.pushManifest(this.dst.tag ?? plan.digest, plan.bytes, plan.mediaType);
-    await this.dst.commit?.();
+    const { digest } = await writeImage(this.dst, { blobs: this.writable(plan.blobs), manifest: plan }, this.writeOptions());
     return { digest, mediaType: plan.mediaType, bytes: plan.bytes, format, recompressed: plan.blobs.filter((b) => !b.fromSource).length };
   }
 
@@ -272,10 +264,11 @@ class Copier {
       else if (parsed.index.annotations) this.notice('a Docker manifest list has no annotations: dropped');
       out = Buffer.from(JSON.stringify(index), 'utf8');
     }
-    for (const { plan } of plans) await this.pushBlobs(plan.blobs);
-    for (const { plan } of plans) await this.dst.pushManifest(plan.digest, plan.bytes, plan.mediaType);
-    const digest = await this.dst.pushManifest(this.dst.tag ?? sha256Digest(out), out, mediaType);
-    await this.dst.commit?.();
+    const { digest } = await writeImage(
+      this.dst,
+      { blobs: plans.flatMap(({ plan }) => this.writable(plan.blobs)), children: plans.map(({ plan }) => plan), manifest: { bytes: out, mediaType, digest: sha256Digest(out) } },
+      this.writeOptions(),
+    );
     return { digest, mediaType, bytes: out, format, recompressed: plans.reduce((n, p) => n + p.plan.blobs.filter((b) => !b.fromSource).length, 0) };
   }
 }

@@ -1,6 +1,6 @@
 // Many blobs of one repository at once, for tests: skip what the repository has, mount from another
-// repository, upload the rest; fetch many and hand each verified stream to the test. Production code moves
-// the blobs of an image with its own writer (build/push.ts, transport/copy.ts).
+// repository, upload the rest; fetch many and hand each verified stream to the test. Production code writes
+// images with transport/write-image.ts; this works on a bare registry Repository and writes no manifest.
 import type { Readable } from 'node:stream';
 import type { ProgressSink } from '../../src/events.js';
 import type { Descriptor } from '../../src/oci/types.js';

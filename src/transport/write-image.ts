@@ -1,0 +1,102 @@
+// The one writer: "skip / mount / upload, manifest last" for any ImageDestination (build/push.ts, copy.ts and the
+// Containerfile builder's output all go through it). Every blob first (at most `concurrency` at once): kept out
+// when the caller says so (foreign layers), skipped when the destination has it, mounted across repositories of
+// the same registry when it is the source's, else uploaded (resumable: `open(offset)`). Only when every blob is
+// there are the manifests written (children by digest, the top one under the tag) and the destination committed,
+// so a failure leaves no tag pointing at missing blobs and no half-written archive.
+import type { Readable } from 'node:stream';
+import type { ProgressSink } from '../events.js';
+import type { Descriptor } from '../oci/types.js';
+import { mapLimit } from '../registry/parallel.js';
+import { canMount, type ImageDestination } from './types.js';
+
+export type BlobOpener = (offset: number) => Readable | Promise<Readable>;
+
+export interface WriteBlob {
+  descriptor: Descriptor;
+  /** The blob's bytes from `offset` (called again to resume an upload cut short). */
+  open: BlobOpener;
+  /** When given, called after the skip and mount checks to pick where the bytes come from (may throw: a blob found nowhere). */
+  locate?: () => Promise<BlobOpener>;
+  /** The mount source has these bytes: worth a cross-repository mount. */
+  mountable?: boolean;
+  /** Kept out of the destination; the text is logged (a foreign layer under `--foreign-layers skip-upload`). */
+  skip?: string;
+  /** Upload without asking the destination first (a small blob the build just made: two round trips, not three). */
+  uploadFirst?: () => Promise<boolean>;
+}
+
+export interface WriteManifest {
+  bytes: Buffer;
+  mediaType: string;
+  digest: string;
+}
+
+export interface WritableImage {
+  blobs: readonly WriteBlob[];
+  /** Manifests an index names, written by digest before `manifest`. */
+  children?: readonly WriteManifest[];
+  /** The top manifest or index: written under the destination's tag (else its digest). */
+  manifest: WriteManifest;
+}
+
+export interface WriteOptions {
+  /** Where blobs marked `mountable` live: mounted from there when the destination is another repository of that registry. */
+  mountFrom?: { host: string; repository: string };
+  /** Blobs in flight at once. Default 4. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  /** Gets `skipped`, `end` for file destinations (registry uploads and mounts report themselves), skip notices. */
+  onProgress?: ProgressSink;
+  /** Called once every blob is there, before the first manifest (a check that may still refuse to publish). */
+  beforeManifest?: () => void;
+}
+
+export interface WriteStats {
+  uploaded: string[];
+  skipped: string[];
+  mounted: string[];
+  /** The digest the destination gave the top manifest. */
+  digest: string;
+}
+
+export async function writeImage(dst: ImageDestination, image: WritableImage, opts: WriteOptions = {}): Promise<WriteStats> {
+  const stats: WriteStats = { uploaded: [], skipped: [], mounted: [], digest: '' };
+  const seen = new Set<string>();
+  const blobs = image.blobs.filter((b) => !seen.has(b.descriptor.digest) && seen.add(b.descriptor.digest));
+  const from = opts.mountFrom;
+  const mountFrom = canMount(dst) && from && from.host === dst.registry.host && from.repository !== dst.registry.repository ? from.repository : undefined;
+  const event = (d: Descriptor, state: 'skipped' | 'end') => opts.onProgress?.({ type: 'blob', op: 'push', digest: d.digest, size: d.size, done: d.size, state });
+  await mapLimit(
+    blobs,
+    opts.concurrency ?? 4,
+    async (b) => {
+      const d = b.descriptor;
+      if (b.skip !== undefined) {
+        opts.onProgress?.({ type: 'log', level: 'info', message: b.skip });
+        return;
+      }
+      const uploadFirst = b.uploadFirst ? await b.uploadFirst() : false;
+      if (!uploadFirst && (await dst.blobExists(d))) {
+        stats.skipped.push(d.digest);
+        event(d, 'skipped');
+        return;
+      }
+      if (mountFrom && b.mountable && canMount(dst) && (await dst.mountBlob(d, mountFrom))) {
+        stats.mounted.push(d.digest);
+        return;
+      }
+      const open = b.locate ? await b.locate() : b.open;
+      await dst.pushBlob(d, open);
+      stats.uploaded.push(d.digest);
+      if (dst.transport !== 'docker') event(d, 'end');
+    },
+    opts.signal ? { signal: opts.signal } : {},
+  );
+  opts.signal?.throwIfAborted();
+  opts.beforeManifest?.();
+  for (const m of image.children ?? []) await dst.pushManifest(m.digest, m.bytes, m.mediaType);
+  stats.digest = await dst.pushManifest(dst.tag ?? image.manifest.digest, image.manifest.bytes, image.manifest.mediaType);
+  await dst.commit?.();
+  return stats;
+}
