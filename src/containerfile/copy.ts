@@ -5,7 +5,7 @@
 // (sys/in-root.ts): the destination is resolved in-root, every entry is created relative to its parent's
 // descriptor, and an entry of the image already there is replaced, never followed: a symlink in the base image
 // cannot send a write to the host.
-import { closeSync, createReadStream, fchmodSync, fchownSync, futimesSync, lstatSync, openSync, readlinkSync, readdirSync } from 'node:fs';
+import { closeSync, createReadStream, fchmodSync, fchownSync, futimesSync, lstatSync, readlinkSync, readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, pipeline } from 'node:stream';
@@ -16,7 +16,7 @@ import { applyLayer } from '../layer/apply.js';
 import { decompressor } from '../layer/decompress.js';
 import { MediaType } from '../oci/media-types.js';
 import { globToRegExp } from '../s2i/glob.js';
-import { InRoot, UnsafeRootPathError, childKind, copyData, createChildFile, createChildSymlink, openOrMakeChildDir } from '../sys/in-root.js';
+import { InRoot, UnsafeRootPathError, childKind, copyFileInto, createChildSymlink, openOrMakeChildDir } from '../sys/in-root.js';
 
 export interface Owner {
   uid: number;
@@ -253,20 +253,7 @@ function copyEntry(src: string, dirFd: number, name: string, rel: string, opts: 
     opts.onWarning(`skipping ${rel}: not a regular file, directory or symlink`);
     return;
   }
-  const out = createChildFile(dirFd, name); // never writes through a symlink that is already there
-  try {
-    const input = openSync(src, 'r');
-    try {
-      copyData(input, out);
-    } finally {
-      closeSync(input);
-    }
-    fchownSync(out, uid, gid);
-    fchmodSync(out, mode);
-    futimesSync(out, st.atime, st.mtime);
-  } finally {
-    closeSync(out);
-  }
+  copyFileInto(dirFd, name, src, { mode, atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000, owner: { uid, gid } }); // never writes through a symlink already there
 }
 
 type ArchiveKind = 'tar' | 'gzip' | 'zstd';

@@ -1,18 +1,12 @@
 // Safe access to paths inside a container rootfs from the host: every path is resolved in-root (symlinks in
 // the image cannot lead a host-side write or read outside it).
-import { closeSync } from 'node:fs';
-import { lstat, chown, lchown, readdir } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fstatSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
-import { resolveDirInRoot, UnsafePathError } from '../layer/secure-path.js';
-import { InRoot, UnsafeRootPathError, type OpenDirOptions } from '../sys/in-root.js';
-
-function comps(p: string): string[] {
-  return p.split('/').filter((c) => c !== '' && c !== '.');
-}
+import { InRoot, UnsafeRootPathError, childKind, chownTreeAt, rootComponents, type OpenDirOptions } from '../sys/in-root.js';
 
 function unsafe(p: string, e: unknown): unknown {
-  if (e instanceof UnsafePathError || e instanceof UnsafeRootPathError) {
+  if (e instanceof UnsafeRootPathError) {
     return new S2IError('ERR_UNSAFE_PATH', `cannot use ${p} inside the image: ${e.message}`, { cause: e, exitCode: ExitCode.workdir });
   }
   return e;
@@ -53,24 +47,24 @@ export async function withDirInRoot<T>(rootfs: string, p: string, last: OpenDirO
   }
 }
 
-/** Host path of file `p` inside rootfs (its parent resolved in-root; the last component not followed), or undefined. */
+/** Host path of entry `p` inside rootfs (its parent resolved in-root; the entry itself not followed), or undefined. */
 export async function fileInRoot(rootfs: string, p: string): Promise<string | undefined> {
-  const c = comps(p);
-  const name = c.pop();
-  if (name === undefined) return undefined;
-  let dir: string | null;
   try {
-    dir = await resolveDirInRoot(rootfs, c, { create: false });
+    return InRoot.with(rootfs, (root) => {
+      const c = rootComponents(p);
+      const name = c.pop();
+      if (name === undefined) return undefined;
+      const parent = root.resolve(c);
+      if (parent === undefined) return undefined;
+      try {
+        if (!fstatSync(parent).isDirectory() || childKind(parent, name) === undefined) return undefined;
+        return path.join(InRoot.hostPathOf(parent), name);
+      } finally {
+        closeSync(parent);
+      }
+    });
   } catch {
-    return undefined;
-  }
-  if (!dir) return undefined;
-  const host = path.join(dir, name);
-  try {
-    await lstat(host);
-    return host;
-  } catch {
-    return undefined;
+    return undefined; // unsafe or unreadable on the way: not there for the engine
   }
 }
 
@@ -87,12 +81,12 @@ export async function readFileInRoot(rootfs: string, p: string, maxBytes = 4 << 
   }
 }
 
-/** Recursively chowns a host tree (never following symlinks). */
+/** Recursively chowns a host tree (links themselves, never their targets): sys/in-root.ts chownTreeAt by path. */
 export async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
-  await chown(dir, uid, gid);
-  for (const ent of await readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, ent.name);
-    if (ent.isDirectory()) await chownTree(p, uid, gid);
-    else await lchown(p, uid, gid);
+  const fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW);
+  try {
+    chownTreeAt(fd, { uid, gid });
+  } finally {
+    closeSync(fd);
   }
 }

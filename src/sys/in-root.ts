@@ -213,22 +213,31 @@ export function copyTreeInto(srcDir: string, dirFd: number, ownerOpt?: Owner): v
     } else if (st.isSymbolicLink()) {
       createChildSymlink(dirFd, name, readlinkSync(src), { owner, atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
     } else if (st.isFile()) {
-      const out = createChildFile(dirFd, name);
-      try {
-        const input = native().openat(k().AT_FDCWD, src, k().O_RDONLY | k().O_NOFOLLOW, 0);
-        try {
-          copyData(input, out);
-        } finally {
-          closeSync(input);
-        }
-        fchownSync(out, owner.uid, owner.gid);
-        fchmodSync(out, st.mode & 0o7777); // after chown, which clears set-user/group-ID bits
-        futimesSync(out, st.atimeMs / 1000, st.mtimeMs / 1000);
-      } finally {
-        closeSync(out);
-      }
+      copyFileInto(dirFd, name, src, { mode: st.mode & 0o7777, atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000, owner });
     }
     // sockets, fifos and devices are never staged: skipped
+  }
+}
+
+/**
+ * Copies the host file `src` (not followed when a symlink) into a new file `name` of `dirFd` (createChildFile:
+ * whatever was there is replaced, never written through), then owner, mode (after chown, which clears
+ * set-user/group-ID bits) and times (seconds) on the descriptor.
+ */
+export function copyFileInto(dirFd: number, name: string, src: string, meta: { mode: number; atime: number; mtime: number; owner: Owner }): void {
+  const out = createChildFile(dirFd, name);
+  try {
+    const input = native().openat(k().AT_FDCWD, src, k().O_RDONLY | k().O_NOFOLLOW, 0);
+    try {
+      copyData(input, out);
+    } finally {
+      closeSync(input);
+    }
+    fchownSync(out, meta.owner.uid, meta.owner.gid);
+    fchmodSync(out, meta.mode);
+    futimesSync(out, meta.atime, meta.mtime);
+  } finally {
+    closeSync(out);
   }
 }
 
