@@ -367,6 +367,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         runtime,
         rootfs: rootfs.merged,
         bundleDir: path.join(buildDir, 'bundle'),
+        storeRoot: engine.root,
         id: `oci-s2i-${path.basename(buildDir)}`,
         args: [assemblePath],
         env: assembleEnv,

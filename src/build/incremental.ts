@@ -89,6 +89,7 @@ export async function saveArtifacts(input: SaveArtifactsInput): Promise<string |
       runtime: input.runtime,
       rootfs: rootfs.merged,
       bundleDir: path.join(input.workDir, 'bundle'),
+      storeRoot: engine.root,
       id: `oci-s2i-save-${path.basename(path.dirname(input.workDir))}`,
       args: [scriptPath],
       env: input.env,

@@ -65,6 +65,7 @@ export async function runImage(opts: RunImageOptions): Promise<number> {
     const result = await runContainer({
       runtime,
       bundleDir: path.join(dir, 'bundle'),
+      storeRoot: engine.root,
       spec,
       id: `oci-s2i-run-${path.basename(dir)}`,
       signal: engine.signal,

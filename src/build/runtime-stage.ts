@@ -165,6 +165,7 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
         runtime: input.runtime,
         rootfs: rootfs.merged,
         bundleDir: path.join(input.workDir, 'bundle'),
+        storeRoot: engine.root,
         id: `oci-s2i-rt-${path.basename(path.dirname(input.workDir))}`,
         args: [scriptPath],
         env,

@@ -79,6 +79,8 @@ export interface ScriptRunInput {
   runtime: Runtime;
   rootfs: string;
   bundleDir: string;
+  /** The engine's store: the runtime's state is kept (and reaped) there. */
+  storeRoot?: string;
   id: string;
   args: string[];
   env: string[];
@@ -121,6 +123,7 @@ export async function runScript(input: ScriptRunInput): Promise<RunResult> {
     return await runContainer({
       runtime: input.runtime,
       bundleDir: input.bundleDir,
+      ...(input.storeRoot ? { storeRoot: input.storeRoot } : {}),
       spec,
       id: input.id,
       ...(input.signal ? { signal: input.signal } : {}),

@@ -73,6 +73,7 @@ export async function runUsage(opts: UsageOptions): Promise<number> {
       runtime,
       rootfs: rootfs.merged,
       bundleDir: path.join(dir, 'bundle'),
+      storeRoot: engine.root,
       id: `oci-s2i-usage-${path.basename(dir)}`,
       args: [scriptPathInImage('usage', scripts.get('usage')!, destination)],
       env,

@@ -500,6 +500,7 @@ class Executor {
         runtime: this.o.runtime,
         rootfs: root.merged,
         bundleDir: path.join(stepDir, `bundle-${this.stepNo}`),
+        storeRoot: this.engine.root,
         id: `oci-s2i-bi-${this.id}-${this.stepNo}`,
         args,
         env,

@@ -115,8 +115,13 @@ export function prepareRuntime(runtime: Runtime, opts: { explicit: boolean; onFa
 
 export interface RunOptions {
   runtime: Runtime;
-  /** Directory for config.json (the bundle) and the runtime's state. */
+  /** Directory for config.json (the bundle). */
   bundleDir: string;
+  /**
+   * The store whose `containers/` holds the runtime's state (store/container-state.ts: reaped there when this
+   * process is killed, by the next run and by `cache prune`); without one, the state goes beside the bundle.
+   */
+  storeRoot?: string;
   spec: Record<string, unknown>;
   id: string;
   signal?: AbortSignal;
@@ -134,20 +139,6 @@ export interface RunResult {
   signal: NodeJS.Signals | null;
   /** The last lines the process wrote (stdout+stderr), for error messages. */
   tail: string[];
-}
-
-/**
- * The store a bundle dir lies in (`<root>/builds/<run>/…`, as every build, run and usage makes them), whose
- * `containers/` holds the runtime's state (store/container-state.ts); undefined for a bundle elsewhere.
- */
-export function storeRootOf(bundleDir: string): string | undefined {
-  for (let d = path.resolve(bundleDir); path.dirname(d) !== d; d = path.dirname(d)) {
-    const parent = path.dirname(d);
-    if (path.basename(parent) !== 'builds') continue;
-    const root = path.dirname(parent);
-    return existsSync(path.join(root, 'layers')) ? root : undefined;
-  }
-  return undefined;
 }
 
 /**
@@ -180,7 +171,7 @@ export function lifetimeWrapper(pid = process.pid): string[] {
 export async function runContainer(opts: RunOptions): Promise<RunResult> {
   const wrapper = lifetimeWrapper();
   // The runtime's state goes to the store (reaped there when this process is killed), else beside the bundle.
-  const root = storeRootOf(opts.bundleDir);
+  const root = opts.storeRoot;
   if (root) await reapDeadContainers(root);
   const where = root ? await createContainerState(root, opts.runtime) : { dir: path.join(opts.bundleDir, 'state'), state: path.join(opts.bundleDir, 'state') };
   try {
