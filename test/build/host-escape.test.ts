@@ -25,10 +25,13 @@ const client = new RegistryClient();
 t.before(async () => {
   registry = await startRegistry();
 });
+/** Dirs made outside `tmp` (the unprivileged user's), removed at the end too. */
+const cleanups: string[] = [];
 t.teardown(async () => {
   await client.close();
   await registry?.stop();
   rmSync(tmp, { recursive: true, force: true });
+  for (const d of cleanups) rmSync(d, { recursive: true, force: true });
 });
 
 const RUN = '#!/bin/sh\necho running\n';
@@ -110,6 +113,7 @@ const modes: Mode[] = [
       const user = ensureUser('ocis2i-rootless', { subIds: true });
       const cli = cliFor(user);
       const parent = userTempDir(user, 'oci-s2i-escape-user-');
+      cleanups.push(parent);
       const root = path.join(parent, 'store');
       return { parent, user, root, run: (args) => runCli([...args, '--root', root], { user, cli, env: { XDG_CACHE_HOME: path.join(parent, '.cache') } }) };
     },
