@@ -69,17 +69,19 @@ export class BlobStore {
       src.destroy();
       throw new S2IError('ERR_INVALID_DESCRIPTOR', `descriptor for ${desc.digest} has an invalid size ${String(desc.size)}`);
     }
-    for (;;) {
+    // In-process writers of one digest queue here; the check and the registration have no await between them, so
+    // the first caller is the first writer whatever order the file-system calls finish in.
+    for (let running = this.inflight.get(desc.digest); running; running = this.inflight.get(desc.digest)) {
+      await running.catch(() => undefined); // the first writer failed: try with our own stream
+    }
+    const work = (async () => {
       if (await this.has(desc.digest)) {
         src.destroy();
         this.touch(desc.digest);
         return;
       }
-      const running = this.inflight.get(desc.digest);
-      if (!running) break;
-      await running.catch(() => undefined); // the first writer failed: try with our own stream
-    }
-    const work = this.putLocked(desc, src, opts);
+      await this.putLocked(desc, src, opts);
+    })();
     this.inflight.set(desc.digest, work);
     try {
       await work;
