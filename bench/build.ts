@@ -15,7 +15,7 @@ import { dataDir, benchDir, appTree } from './lib/data.js';
 import { pushBusybox, pushGoBuilder, goBuilderUnavailable, goRootfs, projectRoot } from './lib/images.js';
 import { startRegistry } from '../test/helpers/registry.js';
 import { startFaultProxy, type FaultProxy } from '../test/helpers/fault-proxy.js';
-import type { BenchContext } from './main.js';
+import { clis, type BenchContext } from './main.js';
 
 interface BuildJson {
   digest: string;
@@ -100,13 +100,13 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
   // oci-s2i: one cache root kept between warm runs, a fresh one for every cold run.
   const warmRoot = path.join(work, 'oci-s2i-warm');
   const coldRoot = path.join(work, 'oci-s2i-cold');
-  const ours = (name: string, root: string, cold: boolean): Variant => ({
+  const one = (name: string, root: string, cold: boolean, cli: string, key: string): Variant => ({
     name,
     ours: true,
     ...(cold ? { before: async () => rmSync(root, { recursive: true, force: true }) } : {}),
     async run() {
       proxy.stats.reset();
-      const m = await measure([ctx.cli, 'build', source, builder, `${host}/bench/app-oci-s2i:latest`, '--root', root, '--json', '-q']);
+      const m = await measure([cli, 'build', source, builder, `${host}/bench/app-oci-s2i${key}:latest`, '--root', root, '--json', '-q']);
       const j = JSON.parse(m.stdout.trim().split('\n').pop()!) as BuildJson;
       return fromMeasured(m, {
         bytesSent: proxy.stats.requestBytes(),
@@ -117,6 +117,9 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
       });
     },
   });
+
+  // With --baseline, the other checkout's build runs in the same rounds, with its own cache root and tag.
+  const ours = (name: string, root: string, cold: boolean): Variant[] => clis(ctx).map((c) => one(name + c.suffix, root + c.key, cold, c.cli, c.key));
 
   // buildah on the Containerfile oci-s2i writes with --as-dockerfile (the `s2i build --as-dockerfile` flow).
   const buildahSkip = missingTools('buildah', ...(isRoot ? [] : ['newuidmap']));
@@ -152,7 +155,7 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
   };
 
   const floor = ctx.go ? goFloor(source) : undefined;
-  const warm: Variant[] = [ours('oci-s2i build (warm)', warmRoot, false), buildah('buildah bud + push (warm)', path.join(work, 'buildah-warm'), false)];
+  const warm: Variant[] = [...ours('oci-s2i build (warm)', warmRoot, false), buildah('buildah bud + push (warm)', path.join(work, 'buildah-warm'), false)];
   if (floor) warm.push(floor);
   ctx.log(`build: warm, ${kind}, ${label}`);
   const w = await compare(warm, { runs: ctx.runs, log: ctx.log });
@@ -179,7 +182,7 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
       ],
     });
     if (!opts.cold) return [...out, pushComparison(w.results, w.load, `${kind}, ${label}`, key)];
-    const cold: Variant[] = [ours('oci-s2i build (cold)', coldRoot, true), buildah('buildah bud + push (cold)', path.join(work, 'buildah-cold'), true)];
+    const cold: Variant[] = [...ours('oci-s2i build (cold)', coldRoot, true), buildah('buildah bud + push (cold)', path.join(work, 'buildah-cold'), true)];
     ctx.log(`build: cold, ${kind}, ${label}`);
     const c = await compare(cold, { runs: ctx.runs, log: ctx.log });
     out.push({

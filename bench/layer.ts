@@ -7,7 +7,7 @@ import { compare, fromMeasured, find, type Comparison, type Variant, type Target
 import { smallFilesTree, largeFilesTree, dataDir, type Tree } from './lib/data.js';
 import { measure, sh, q, missingTools } from './lib/run.js';
 import { mb } from './lib/report.js';
-import type { BenchContext } from './main.js';
+import { clis, type BenchContext } from './main.js';
 import { libdeflateAvailable } from '../src/layer/parallel-gzip.js';
 
 const PIGZ6 = 'tar | pigz -6';
@@ -30,17 +30,19 @@ async function one(ctx: BenchContext, tree: Tree, outDir: string): Promise<Compa
   const file = path.join(outDir, `${tree.name}.blob`);
   const clean = async () => rmSync(file, { force: true });
   let tarBytes = 0;
-  const ours = (name: string, args: string[]): Variant => ({
+  const one = (name: string, args: string[], cli: string): Variant => ({
     name,
     ours: true,
     after: clean,
     async run() {
-      const m = await measure([ctx.cli, 'layer', tree.dir, '-o', file, '--json', ...args]);
+      const m = await measure([cli, 'layer', tree.dir, '-o', file, '--json', ...args]);
       const r = JSON.parse(m.stdout) as { size: number; uncompressedSize: number; ms: number };
       tarBytes = r.uncompressedSize;
       return fromMeasured(m, { outputBytes: r.size, engineMs: r.ms });
     },
   });
+  // With --baseline, each oci-s2i row has its twin from the other checkout right after it.
+  const ours = (name: string, args: string[]): Variant[] => clis(ctx).map((c) => one(name + c.suffix, args, c.cli));
   const tool = (name: string, pipe: string | null, needs: string[]): Variant => {
     const skip = missingTools('tar', ...needs);
     return {
@@ -57,21 +59,21 @@ async function one(ctx: BenchContext, tree: Tree, outDir: string): Promise<Compa
   const lib = libdeflateAvailable();
   if (!lib) ctx.skipped.push('layer: the libdeflate backend was not built (install libdeflate-dev, then `npm run build`): its rows are missing and the target uses parallel (zlib)');
   const variants: Variant[] = [
-    ...(lib ? [ours(LIB6, ['--backend', 'libdeflate', '--level', '6'])] : []),
+    ...(lib ? ours(LIB6, ['--backend', 'libdeflate', '--level', '6']) : []),
     tool(PIGZ6, 'pigz -6', ['pigz']),
-    ours('oci-s2i parallel -6', ['--backend', 'parallel', '--level', '6']),
-    ours('oci-s2i zlib -6', ['--backend', 'zlib', '--level', '6']),
+    ...ours('oci-s2i parallel -6', ['--backend', 'parallel', '--level', '6']),
+    ...ours('oci-s2i zlib -6', ['--backend', 'zlib', '--level', '6']),
     tool(GZIP6, 'gzip -6', ['gzip']),
-    ours('oci-s2i pako -6', ['--backend', 'pako', '--level', '6']),
-    ...(lib ? [ours('oci-s2i libdeflate -1', ['--backend', 'libdeflate', '--level', '1'])] : []),
+    ...ours('oci-s2i pako -6', ['--backend', 'pako', '--level', '6']),
+    ...(lib ? ours('oci-s2i libdeflate -1', ['--backend', 'libdeflate', '--level', '1']) : []),
     tool('tar | pigz -1', 'pigz -1', ['pigz']),
-    ours('oci-s2i parallel -1', ['--backend', 'parallel', '--level', '1']),
-    ours('oci-s2i zlib -1', ['--backend', 'zlib', '--level', '1']),
+    ...ours('oci-s2i parallel -1', ['--backend', 'parallel', '--level', '1']),
+    ...ours('oci-s2i zlib -1', ['--backend', 'zlib', '--level', '1']),
     tool('tar | gzip -1', 'gzip -1', ['gzip']),
-    ours('oci-s2i pako -1', ['--backend', 'pako', '--level', '1']),
-    ours('oci-s2i zstd -3', ['--compression', 'zstd', '--level', '3']),
+    ...ours('oci-s2i pako -1', ['--backend', 'pako', '--level', '1']),
+    ...ours('oci-s2i zstd -3', ['--compression', 'zstd', '--level', '3']),
     tool('tar | zstd -3 -T0', 'zstd -q -3 -T0', ['zstd']),
-    ours('oci-s2i none', ['--compression', 'none']),
+    ...ours('oci-s2i none', ['--compression', 'none']),
     tool('tar', null, []),
   ];
   ctx.log(`layer: ${tree.name} (${tree.files} files, ${mb(tree.bytes)} MB)`);

@@ -2,6 +2,8 @@
 // the tools people use today, interleaved, and writes bench/results/latest.{json,md,svg}. Never asserts a time.
 // Benchmarks: layer (layer creation), build (S2I build, source → pushed image, warm and cold), pull (pull +
 // unpack), push (bytes and time to push the new layer). Peak memory is a column of every table.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +25,16 @@ export interface BenchContext {
   only: Set<string>;
   log: (msg: string) => void;
   skipped: string[];
+  /**
+   * `--baseline CHECKOUT`: another built checkout of oci-s2i (an earlier commit). Every oci-s2i row then gets a twin
+   * row running that checkout's bin/oci-s2i, in the same interleaved rounds: before/after figures of a change.
+   */
+  baseline?: { cli: string; label: string };
+}
+
+/** The oci-s2i variants to run: this checkout's, then the baseline's (named with its label) when there is one. */
+export function clis(ctx: BenchContext): Array<{ cli: string; suffix: string; key: string }> {
+  return [{ cli: ctx.cli, suffix: '', key: '' }, ...(ctx.baseline ? [{ cli: ctx.baseline.cli, suffix: ` [${ctx.baseline.label}]`, key: '-baseline' }] : [])];
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -39,11 +51,11 @@ const benches: Record<string, (ctx: BenchContext) => Promise<Comparison[]>> = {
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
-    options: { runs: { type: 'string' }, go: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { runs: { type: 'string' }, go: { type: 'boolean' }, baseline: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
   });
   if (values.help) {
-    process.stdout.write('Usage: npm run bench -- [layer|build|pull|push …] [--runs N (default 5)] [--go]\n');
+    process.stdout.write('Usage: npm run bench -- [layer|build|pull|push …] [--runs N (default 5)] [--go] [--baseline CHECKOUT]\n');
     return 0;
   }
   const names = positionals.length > 0 ? positionals : ['layer', 'build', 'pull'];
@@ -57,6 +69,22 @@ async function main(): Promise<number> {
     process.stderr.write('bench: --runs takes a whole number ≥ 1 (5 or more for figures worth quoting)\n');
     return 64;
   }
+  let baseline: BenchContext['baseline'];
+  if (values.baseline !== undefined) {
+    const dir = path.resolve(values.baseline);
+    const cli = path.join(dir, 'bin', 'oci-s2i');
+    if (!existsSync(path.join(dir, 'dist', 'src', 'cli', 'main.js')) || !existsSync(cli)) {
+      process.stderr.write(`bench: --baseline ${values.baseline} is not a built oci-s2i checkout (no bin/oci-s2i or dist/); run \`bash scripts/build.sh\` there first\n`);
+      return 64;
+    }
+    let label = path.basename(dir);
+    try {
+      label = execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    } catch {
+      // not a git checkout: its directory name labels it
+    }
+    baseline = { cli, label: `before ${label}` };
+  }
   const ctx: BenchContext = {
     cli: path.join(projectRoot, 'bin', 'oci-s2i'),
     runs,
@@ -64,6 +92,7 @@ async function main(): Promise<number> {
     only: new Set(names),
     log: (m) => process.stderr.write(`${m}\n`),
     skipped: [],
+    ...(baseline ? { baseline } : {}),
   };
   const report: BenchReport = { startedAt: new Date().toISOString(), finishedAt: '', runs, machine: machine(), comparisons: [], skipped: ctx.skipped };
   ctx.log(`bench: ${report.machine.cpu}, ${report.machine.cores} cores, load ${report.machine.loadStart.toFixed(2)}; ${runs} runs each`);

@@ -11,7 +11,7 @@ import { mb } from './lib/report.js';
 import { dataDir } from './lib/data.js';
 import { pushBusybox, pushFatImage, pushGoBuilder, goBuilderUnavailable } from './lib/images.js';
 import { startRegistry } from '../test/helpers/registry.js';
-import type { BenchContext } from './main.js';
+import { clis, type BenchContext } from './main.js';
 
 export async function pullBench(ctx: BenchContext): Promise<Comparison[]> {
   // bench/.data is shared by every checkout on the machine: a work dir of our own, so two benches never collide.
@@ -36,15 +36,16 @@ export async function pullBench(ctx: BenchContext): Promise<Comparison[]> {
     const out: Comparison[] = [];
     for (const [repo, label] of images) {
       const ref = `${host}/${repo}:latest`;
-      const ours: Variant = {
-        name: 'oci-s2i pull + unpack',
+      // With --baseline, the other checkout's pull runs in the same rounds, into its own root.
+      const ours: Variant[] = clis(ctx).map((c) => ({
+        name: `oci-s2i pull + unpack${c.suffix}`,
         ours: true,
-        before: async () => rmSync(path.join(work, 'oci-s2i'), { recursive: true, force: true }),
+        before: async () => rmSync(path.join(work, `oci-s2i${c.key}`), { recursive: true, force: true }),
         async run() {
           // The command users run: `oci-s2i pull` (what a build does first: resolve, download, verify, unpack).
-          return fromMeasured(await measure([ctx.cli, 'pull', ref, '--root', path.join(work, 'oci-s2i'), '-q']));
+          return fromMeasured(await measure([c.cli, 'pull', ref, '--root', path.join(work, `oci-s2i${c.key}`), '-q']));
         },
-      };
+      }));
       const skip = missingTools('skopeo', 'umoci');
       const layout = path.join(work, 'layout');
       const bundle = path.join(work, 'bundle');
@@ -63,7 +64,7 @@ export async function pullBench(ctx: BenchContext): Promise<Comparison[]> {
         },
       };
       ctx.log(`pull: ${label}`);
-      const { results, load } = await compare([ours, theirs], { runs: ctx.runs, log: ctx.log });
+      const { results, load } = await compare([...ours, theirs], { runs: ctx.runs, log: ctx.log });
       out.push({
         id: `pull-${repo.split('/')[1]}`, bench: 'pull', title: `Pull + unpack, cold — ${label}`, baseline: 'skopeo copy + umoci unpack',
         columns: [], variants: results, load,
