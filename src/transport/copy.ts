@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import { S2IError } from '../errors.js';
 import { noProgress, type ProgressSink } from '../events.js';
 import { compatibilityProblems, type CompatProfile } from '../image/compat.js';
+import type { ImageLayer, ResolvedImage } from '../image/image.js';
 import { buildManifest, convertConfigMediaType, convertLayerMediaType, isForeignLayerMediaType, layerMediaType } from '../image/manifest.js';
 import type { GzipBackend } from '../layer/compress.js';
 import { layerCompression } from '../layer/decompress.js';
@@ -24,7 +25,7 @@ import type { Descriptor, ImageFormat, ImageIndex, Platform } from '../oci/types
 import type { ImageDestination, ImageSource } from './types.js';
 import { writeImage, type WriteBlob, type WriteOptions } from './write-image.js';
 import { needsGzip, recompressToGzip } from './recompress.js';
-import { NestedIndexError, resolveEntry, resolveImage, resolveTop, type ImageLayer, type ResolvedImage } from './resolve-image.js';
+import { NestedIndexError, resolveEntry, resolveImage, resolveTop } from './resolve-image.js';
 
 export type ForeignLayerPolicy = 'skip-upload' | 'copy';
 

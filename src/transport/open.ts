@@ -1,4 +1,4 @@
-// Opening a location (parse.ts) as a source or a destination of the Target shape (types.ts).
+// Opening a location (parse.ts) as an ImageSource or an ImageDestination (types.ts): one row per transport.
 import fs from 'node:fs/promises';
 import { S2IError } from '../errors.js';
 import { RegistryClient } from '../registry/client.js';
@@ -7,12 +7,8 @@ import { openOciArchiveDestination, openOciArchiveSource } from './oci-archive.j
 import { OciLayout, OciLayoutSource } from './oci-layout.js';
 import { formatImageLocation, parseImageLocation, type ImageLocation } from './parse.js';
 import { RegistryDestination, RegistrySource } from './registry.js';
-import type { ImageDestination, ImageSource, TransportContext } from './types.js';
+import type { ImageDestination, ImageSource, TransportContext, TransportName } from './types.js';
 import { openLayoutDestination, withArchiveParent } from './undo-destination.js';
-
-function location(l: string | ImageLocation): ImageLocation {
-  return typeof l === 'string' ? parseImageLocation(l) : l;
-}
 
 /** The shared client, or a new one that the returned object closes. */
 function client(ctx: TransportContext): { client: RegistryClient; close: () => Promise<void> } {
@@ -36,37 +32,54 @@ async function withClient<T>(ctx: TransportContext, make: (c: RegistryClient, cl
   }
 }
 
+type Located<T extends TransportName> = Extract<ImageLocation, { transport: T }>;
+
+/** How one transport's locations open (method syntax: each row takes only its own kind of location). */
+interface Ends<T extends TransportName> {
+  source(l: Located<T>, name: string, ctx: TransportContext): Promise<ImageSource>;
+  destination(l: Located<T>, name: string, ctx: TransportContext): Promise<ImageDestination>;
+}
+
+/** One row per transport (with its parse rule in parse.ts, all a new transport needs besides its classes). */
+const transports: { [T in TransportName]: Ends<T> } = {
+  docker: {
+    source: (l, _name, ctx) => withClient(ctx, (c, close) => new RegistrySource(c, l.ref, close)),
+    destination: (l, _name, ctx) => withClient(ctx, (c, close) => new RegistryDestination(c, l.ref, close)),
+  },
+  // Local destinations are put back as they were when closed without a commit (undo-destination.ts).
+  oci: {
+    source: async (l, name) => new OciLayoutSource(await OciLayout.openExisting(l.dir), l.tag, name),
+    destination: (l, name) => openLayoutDestination(l.dir, l.tag, name),
+  },
+  'oci-archive': {
+    source: (l, name, ctx) => openOciArchiveSource(l.file, l.tag, name, ctx.tmpDir),
+    destination: (l, name, ctx) => archiveDestination(l.file, () => openOciArchiveDestination(l.file, l.tag, name, ctx.tmpDir)),
+  },
+  'docker-archive': {
+    source: (l, name, ctx) => DockerArchiveSource.open(l.file, l.ref, name, ctx.tmpDir),
+    destination: (l, name, ctx) => archiveDestination(l.file, () => DockerArchiveDestination.open(l.file, l.ref, name, ctx.tmpDir)),
+  },
+};
+
+function ends(where: string | ImageLocation): { l: ImageLocation; name: string; row: Ends<TransportName> } {
+  const l = typeof where === 'string' ? parseImageLocation(where) : where;
+  return { l, name: formatImageLocation(l), row: transports[l.transport] as Ends<TransportName> };
+}
+
 export async function openSource(where: string | ImageLocation, ctx: TransportContext = {}): Promise<ImageSource> {
-  const l = location(where);
-  const name = formatImageLocation(l);
-  switch (l.transport) {
-    case 'docker':
-      return await withClient(ctx, (c, close) => new RegistrySource(c, l.ref, close));
-    case 'oci':
-      return new OciLayoutSource(await OciLayout.openExisting(l.dir), l.tag, name);
-    case 'oci-archive':
-      return openOciArchiveSource(l.file, l.tag, name, ctx.tmpDir);
-    case 'docker-archive':
-      return DockerArchiveSource.open(l.file, l.ref, name, ctx.tmpDir);
-  }
+  const { l, name, row } = ends(where);
+  return await row.source(l, name, ctx);
 }
 
 export async function openDestination(where: string | ImageLocation, ctx: TransportContext = {}): Promise<ImageDestination> {
-  const l = location(where);
-  const name = formatImageLocation(l);
-  switch (l.transport) {
-    case 'docker':
-      return await withClient(ctx, (c, close) => new RegistryDestination(c, l.ref, close));
-    // Local destinations are put back as they were when closed without a commit (undo-destination.ts).
-    case 'oci':
-      return openLayoutDestination(l.dir, l.tag, name);
-    case 'oci-archive':
-      await refuseDirectory(l.file);
-      return withArchiveParent(l.file, () => openOciArchiveDestination(l.file, l.tag, name, ctx.tmpDir));
-    case 'docker-archive':
-      await refuseDirectory(l.file);
-      return withArchiveParent(l.file, () => DockerArchiveDestination.open(l.file, l.ref, name, ctx.tmpDir));
-  }
+  const { l, name, row } = ends(where);
+  return await row.destination(l, name, ctx);
+}
+
+/** An archive file destination: refused when the path is a directory; its parent made and undone (undo-destination.ts). */
+async function archiveDestination(file: string, open: () => Promise<ImageDestination>): Promise<ImageDestination> {
+  await refuseDirectory(file);
+  return withArchiveParent(file, open);
 }
 
 async function refuseDirectory(file: string): Promise<void> {

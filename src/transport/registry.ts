@@ -1,16 +1,17 @@
 // docker:// — a registry repository as a source and a destination. Thin adapters over registry/Repository,
-// which already verifies every byte; these add the reference and the Target shape.
+// which already verifies every byte; these add the reference and the ImageSource/ImageDestination shape.
 import type { Readable } from 'node:stream';
 import { formatReference, type Reference } from '../oci/reference.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';
 import type { RegistryClient, Repository } from '../registry/client.js';
 import type { ImageDestination, ImageSource, Mounter, TransportName } from './types.js';
 
-export class RegistrySource implements ImageSource {
+/** What both ends share: the repository, its name for messages, where it lives (for mounts), closing the client. */
+abstract class RegistryEnd {
   readonly transport: TransportName = 'docker';
   readonly name: string;
   readonly registry: { host: string; repository: string };
-  private readonly repo: Repository;
+  protected readonly repo: Repository;
 
   constructor(
     client: RegistryClient,
@@ -22,6 +23,12 @@ export class RegistrySource implements ImageSource {
     this.registry = { host: ref.registry, repository: ref.repository };
   }
 
+  close(): Promise<void> {
+    return this.onClose();
+  }
+}
+
+export class RegistrySource extends RegistryEnd implements ImageSource {
   resolve(): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
     return this.repo.resolve(this.ref.digest ?? this.ref.tag ?? 'latest');
   }
@@ -33,31 +40,12 @@ export class RegistrySource implements ImageSource {
   fetchBlob(desc: Descriptor, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
     return this.repo.fetchBlob(desc, opts);
   }
-
-  close(): Promise<void> {
-    return this.onClose();
-  }
 }
 
-export class RegistryDestination implements ImageDestination, Mounter {
-  readonly transport: TransportName = 'docker';
+export class RegistryDestination extends RegistryEnd implements ImageDestination, Mounter {
   readonly accepts: ImageFormat[] = ['docker', 'oci'];
   readonly acceptsIndex = true;
-  readonly name: string;
-  readonly tag: string | undefined;
-  readonly registry: { host: string; repository: string };
-  private readonly repo: Repository;
-
-  constructor(
-    client: RegistryClient,
-    readonly ref: Reference,
-    private readonly onClose: () => Promise<void> = async () => {},
-  ) {
-    this.repo = client.repository(ref.registry, ref.repository);
-    this.name = formatReference(ref);
-    this.tag = ref.tag ?? ref.digest;
-    this.registry = { host: ref.registry, repository: ref.repository };
-  }
+  readonly tag: string | undefined = this.ref.tag ?? this.ref.digest;
 
   blobExists(desc: Descriptor): Promise<boolean> {
     return this.repo.blobExists(desc);
@@ -73,9 +61,5 @@ export class RegistryDestination implements ImageDestination, Mounter {
 
   pushManifest(tagOrDigest: string, bytes: Buffer, mediaType: string): Promise<string> {
     return this.repo.pushManifest(tagOrDigest, bytes, mediaType);
-  }
-
-  close(): Promise<void> {
-    return this.onClose();
   }
 }

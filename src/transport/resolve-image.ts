@@ -1,13 +1,13 @@
 // The one resolve: a source's top manifest or index → the platform picked from an index → that manifest → its
-// config → the layers with their diffIDs. Every command that reads an image (pull, FROM, inspect, copy) goes
+// config → the image value (image/image.ts). Every command that reads an image (pull, FROM, inspect, copy) goes
 // through here, so mirrors, signature policy and a local store plug in once. The value is lazy where it can be:
 // layers are opened only when asked for, and the layers/diffIDs check runs only when the layers are asked for
 // (inspect shows an inconsistent image; pull, FROM and copy refuse it).
-import type { Readable } from 'node:stream';
 import { S2IError } from '../errors.js';
+import { imageValue, type ResolvedImage } from '../image/image.js';
 import { MAX_CONFIG_BYTES, parseImageConfig, parseManifestDocument, type ParsedManifest } from '../oci/manifest.js';
 import { formatPlatform, hostPlatform, selectPlatform } from '../oci/platform.js';
-import type { Descriptor, ImageConfig, ImageFormat, ImageIndex, ImageManifest, Platform } from '../oci/types.js';
+import type { Descriptor, Platform } from '../oci/types.js';
 import type { ImageSource } from './types.js';
 import { readCappedStream, skipBytes } from './verify.js';
 
@@ -17,28 +17,6 @@ export interface ResolvedTop {
   descriptor: Descriptor;
   bytes: Buffer;
   parsed: ParsedManifest;
-}
-
-export interface ImageLayer {
-  /** As the manifest lists it. */
-  descriptor: Descriptor;
-  /** From the config's rootfs.diff_ids, same position. */
-  diffID: string;
-  /** The blob from byte `offset` (default 0), verified against `descriptor` by the source. */
-  open(offset?: number): Promise<Readable>;
-}
-
-export interface ResolvedImage {
-  /** The source's name, for messages. */
-  name: string;
-  /** The manifest actually chosen (the index entry's digest when the location named an index). */
-  descriptor: Descriptor;
-  /** When the location named an index or manifest list: it, and the entry picked from it. */
-  index?: { descriptor: Descriptor; bytes: Buffer; index: ImageIndex; mediaType: string; format: ImageFormat; chosen: Descriptor };
-  manifest: { bytes: Buffer; mediaType: string; format: ImageFormat; manifest: ImageManifest };
-  config: { descriptor: Descriptor; bytes: Buffer; config: ImageConfig };
-  /** The layers in image order; ERR_CONFIG_INVALID (LayerCountError) when the config has another number of diffIDs. */
-  layers(): ImageLayer[];
 }
 
 export interface ResolveOptions {
@@ -53,13 +31,6 @@ export interface ResolveOptions {
 export class NestedIndexError extends S2IError {
   constructor(name: string, where: string) {
     super('ERR_MANIFEST_INVALID', `the ${where} entry of ${name} is another index: nested indexes are not supported`);
-  }
-}
-
-/** A manifest and its config disagree on the number of layers. ERR_CONFIG_INVALID. */
-export class LayerCountError extends S2IError {
-  constructor(name: string, layers: number, diffIDs: number) {
-    super('ERR_CONFIG_INVALID', `image ${name} is inconsistent: ${layers} layers but ${diffIDs} diff_ids in its config; rebuild or re-push it`);
   }
 }
 
@@ -109,20 +80,14 @@ async function imageOf(
   }
   const configBytes = await readCappedStream(await source.fetchBlob(configDescriptor, signal ? { signal } : {}), MAX_CONFIG_BYTES, what);
   const config = parseImageConfig(configBytes);
-  return {
-    name: source.name,
-    descriptor,
-    ...(index ? { index } : {}),
-    manifest: { bytes, mediaType: parsed.mediaType, format: parsed.format, manifest },
-    config: { descriptor: configDescriptor, bytes: configBytes, config },
-    layers(): ImageLayer[] {
-      const diffIDs = config.rootfs.diff_ids;
-      if (diffIDs.length !== manifest.layers.length) throw new LayerCountError(source.name, manifest.layers.length, diffIDs.length);
-      return manifest.layers.map((d, i) => ({
-        descriptor: d,
-        diffID: diffIDs[i]!,
-        open: async (offset = 0) => skipBytes(await source.fetchBlob(d, signal ? { signal } : {}), offset),
-      }));
+  return imageValue(
+    {
+      name: source.name,
+      descriptor,
+      ...(index ? { index } : {}),
+      manifest: { bytes, mediaType: parsed.mediaType, format: parsed.format, manifest },
+      config: { descriptor: configDescriptor, bytes: configBytes, config },
     },
-  };
+    async (d, offset) => skipBytes(await source.fetchBlob(d, signal ? { signal } : {}), offset),
+  );
 }

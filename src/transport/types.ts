@@ -1,6 +1,8 @@
-// The Target shapes every transport implements (ORAS model: small read-only roles; optional capabilities found
-// by type guards). A registry repository, an OCI layout, an oci-archive and a docker-archive are all sources
-// and destinations of these shapes, so `copyImage` works across any two of them.
+// The one I/O interface for every place images live: an ImageSource to read from, an ImageDestination to write
+// to (blobs, then manifests, then commit), and one optional capability, Mounter, found by `canMount`. A registry
+// repository, an OCI layout, an oci-archive and a docker-archive each implement both (open.ts: one row per
+// transport), so the one resolve (resolve-image.ts), the one writer (write-image.ts) and `copyImage` work across
+// any two of them.
 import type { Readable } from 'node:stream';
 import type { ProgressSink } from '../events.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';

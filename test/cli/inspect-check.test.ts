@@ -71,6 +71,13 @@ t.test('the --check table', async (t) => {
   const out = JSON.parse(j.stdout) as { ok: boolean; problems: Array<{ rule: string }> };
   t.equal(out.ok, false);
   t.same(out.problems.map((p) => p.rule), ['manifest-type', 'config-type', 'layer-type']);
+  // A list inside a list is read by the one resolve (resolveEntry), as copy and pull read it: refused in one line.
+  const listBytes = Buffer.from(JSON.stringify(list));
+  const nested = { ...list, manifests: [{ mediaType: MediaType.dockerList, digest: sha256Digest(listBytes), size: listBytes.length, platform: { os: 'linux', architecture: 'amd64' } }] };
+  await layout.addToIndex(await layout.putBytes(Buffer.from(JSON.stringify(nested)), MediaType.dockerList), 'nested');
+  const n = cli(['inspect', '--check', 'quay-legacy', `oci:${dir}:nested`]);
+  t.equal(n.code, 1, n.stderr);
+  t.match(n.stderr, /^oci-s2i: the linux\/amd64 entry of .* is another index: nested indexes are not supported\n$/);
   // bad flag value → usage error
   t.equal(cli(['inspect', '--check', 'ocp3.11', `oci:${dir}:good`]).code, 64);
 });

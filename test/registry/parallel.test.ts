@@ -1,6 +1,7 @@
 // Blobs of one image move `concurrency` at a time: the helper never runs more, does run that many, stops
-// starting new work after a failure and settles only when the work in flight has; the test helpers
-// pushBlobs/fetchBlobs on the real registry skip, mount and upload with per-blob progress events.
+// starting new work after a failure and settles only when the work in flight has; on the real registry the one
+// writer (transport/write-image.ts) skips, mounts and uploads an image's blobs with per-blob progress events,
+// and the client's single-blob reads give each blob back verified.
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -9,7 +10,9 @@ import { mapLimit } from '../../src/registry/parallel.js';
 import type { ProgressEvent } from '../../src/events.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import type { Descriptor } from '../../src/oci/types.js';
-import { fetchBlobs, pushBlobs } from '../helpers/blob-batch.js';
+import { buildManifest } from '../../src/image/manifest.js';
+import { openDestination } from '../../src/transport/open.js';
+import { writeImage } from '../../src/transport/write-image.js';
 import { startRegistry } from '../helpers/registry.js';
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -52,27 +55,36 @@ t.test('mapLimit: the first failure stops new work and waits for the rest', asyn
   t.same(await mapLimit([], 4, async () => 1), []);
 });
 
-t.test('pushBlobs / fetchBlobs on the real registry', async (t) => {
+t.test('many blobs of one image on the real registry: the one writer skips, mounts and uploads; single-blob reads verify', async (t) => {
   const reg = await startRegistry();
   t.teardown(() => reg.stop());
   const events: ProgressEvent[] = [];
   const onProgress = (e: ProgressEvent): void => void events.push(e);
   const c = new RegistryClient({ onProgress });
-  const batch = { concurrency: 3, onProgress };
   t.teardown(() => c.close());
   const blobs = Array.from({ length: 7 }, (_, i) => randomBytes(50_000 + i));
   const items = blobs.map((b) => ({ descriptor: blob(b), open: () => Readable.from([b]) }));
+  // The repositories are seeded blob by blob (the client's single-blob calls).
   const base = c.repository(reg.host, 'par/base');
-  const first = await pushBlobs(base, items.slice(0, 3), batch);
-  t.equal(first.uploaded.length, 3);
-
+  for (const i of items.slice(0, 3)) await base.pushBlob(i.descriptor, i.open);
   const app = c.repository(reg.host, 'par/app');
-  await pushBlobs(app, items.slice(6), batch);
+  await app.pushBlob(items[6]!.descriptor, items[6]!.open);
+
+  const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: items.map((i) => i.descriptor.digest) } }));
+  const config = { mediaType: MediaType.ociConfig, digest: sha(configBytes), size: configBytes.length };
+  const manifest = buildManifest('oci', config, items.map((i) => ({ ...i.descriptor, mediaType: MediaType.ociLayerGzip })));
+  const dst = await openDestination(`${reg.host}/par/app:v1`, { client: c });
+  t.teardown(() => dst.close());
   events.length = 0;
-  const res = await pushBlobs(app, items, { ...batch, mountFrom: 'par/base' });
+  const res = await writeImage(
+    dst,
+    { blobs: [{ descriptor: config, open: () => Readable.from([configBytes]) }, ...items.map((i) => ({ ...i, mountable: true }))], manifest },
+    { mountFrom: { host: reg.host, repository: 'par/base' }, concurrency: 3, onProgress },
+  );
   t.same(res.mounted.sort(), items.slice(0, 3).map((i) => i.descriptor.digest).sort(), 'the base layers are mounted');
   t.same(res.skipped, [items[6]!.descriptor.digest], 'what the repository has is skipped');
-  t.same(res.uploaded.sort(), items.slice(3, 6).map((i) => i.descriptor.digest).sort());
+  t.same(res.uploaded.sort(), [config.digest, ...items.slice(3, 6).map((i) => i.descriptor.digest)].sort());
+  t.equal((await app.resolve('v1')).descriptor.digest, manifest.digest, 'the manifest last, under the tag');
   const blobEvents = events.filter((e): e is Extract<ProgressEvent, { type: 'blob' }> => e.type === 'blob');
   for (const i of items.slice(3, 6)) {
     const mine = blobEvents.filter((e) => e.digest === i.descriptor.digest).map((e) => e.state);
@@ -83,15 +95,15 @@ t.test('pushBlobs / fetchBlobs on the real registry', async (t) => {
   t.ok(blobEvents.some((e) => e.state === 'skipped'));
 
   const got = new Map<string, Buffer>();
-  await fetchBlobs(app, items.map((i) => i.descriptor), async (d, s) => {
+  await mapLimit(items, 3, async ({ descriptor: d }) => {
     const parts: Buffer[] = [];
-    for await (const chunk of s) parts.push(chunk as Buffer);
+    for await (const chunk of await app.fetchBlob(d)) parts.push(chunk as Buffer);
     got.set(d.digest, Buffer.concat(parts));
-  }, batch);
+  });
   t.equal(got.size, 7);
   for (const b of blobs) t.ok(got.get(sha(b))?.equals(b));
-  await t.rejects(fetchBlobs(app, [blob(Buffer.from('missing'))], async () => {}, batch), { code: 'ERR_BLOB_UNKNOWN' });
+  await t.rejects(app.fetchBlob(blob(Buffer.from('missing'))), { code: 'ERR_BLOB_UNKNOWN' });
 
-  const ordered = await mapLimit(items, batch.concurrency, async (i) => i.descriptor.size);
+  const ordered = await mapLimit(items, 3, async (i) => i.descriptor.size);
   t.same(ordered, blobs.map((b) => b.length), 'mapLimit keeps order');
 });

@@ -9,7 +9,8 @@ import { sha256Digest } from '../../src/oci/digest.js';
 import { MAX_CONFIG_BYTES } from '../../src/oci/manifest.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import type { Descriptor, Platform } from '../../src/oci/types.js';
-import { LayerCountError, NestedIndexError, resolveEntry, resolveImage, resolveTop, type ResolvedImage } from '../../src/transport/resolve-image.js';
+import { LayerCountError, type ResolvedImage } from '../../src/image/image.js';
+import { NestedIndexError, resolveEntry, resolveImage, resolveTop } from '../../src/transport/resolve-image.js';
 import type { ImageSource } from '../../src/transport/types.js';
 
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));

@@ -2,16 +2,15 @@
 // with --check, whether OpenShift 4.6 / old Quay would import it: one line per problem with its fix.
 import { S2IError, ExitCode } from '../../errors.js';
 import { compatProfiles, compatibilityProblems, type CompatProblem, type CompatProfile } from '../../image/compat.js';
-import { MAX_CONFIG_BYTES, parseImageConfig, parseManifestDocument, type ParsedManifest } from '../../oci/manifest.js';
+import { manifestDocument } from '../../image/image.js';
 import { configPlatform } from '../../oci/manifest.js';
 import { MediaType } from '../../oci/media-types.js';
 import { formatPlatform, isAttestation, parsePlatform } from '../../oci/platform.js';
 import type { Descriptor, ImageConfig } from '../../oci/types.js';
 import { Label, ScriptsUrlEnv } from '../../s2i/labels.js';
 import { openSource } from '../../transport/open.js';
-import { resolveImage, resolveTop } from '../../transport/resolve-image.js';
+import { resolveEntry, resolveImage, resolveTop, type ResolvedTop } from '../../transport/resolve-image.js';
 import type { ImageSource } from '../../transport/types.js';
-import { readCappedStream } from '../../transport/verify.js';
 import type { Command } from '../command.js';
 import { str, oneOf } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
@@ -55,30 +54,25 @@ interface Inspected {
   workingDir?: string;
 }
 
-async function fetchConfig(src: ImageSource, desc: Descriptor): Promise<{ bytes: Buffer; config: ImageConfig }> {
-  const bytes = await readCappedStream(await src.fetchBlob(desc), MAX_CONFIG_BYTES, `config of ${src.name}`);
-  return { bytes, config: parseImageConfig(bytes) };
-}
-
 const profileName: Record<CompatProfile, string> = { 'ocp4.6': 'OpenShift 4.6', 'quay-legacy': 'Quay before 3.6' };
 
-async function checkImage(src: ImageSource, top: ParsedManifest, topBytes: Buffer, profile: CompatProfile): Promise<CompatProblem[]> {
-  void topBytes;
-  if (top.kind === 'index') {
-    const own = compatibilityProblems(profile, top);
+/** Every problem `profile` finds; the images are read by the one resolve, as copy reads them (an index's entries by resolveEntry). */
+async function checkImage(src: ImageSource, top: ResolvedTop, profile: CompatProfile, signal: AbortSignal | undefined): Promise<CompatProblem[]> {
+  const opts = signal ? { signal } : {};
+  if (top.parsed.kind === 'index') {
+    const own = compatibilityProblems(profile, top.parsed);
     if (own.length > 0) return own;
     // Old Quay takes a Docker manifest list: every image in it must pass on its own.
     const out: CompatProblem[] = [];
-    for (const d of top.index.manifests) {
-      const child = parseManifestDocument(await src.fetchManifest(d), d.mediaType);
+    for (const d of top.parsed.index.manifests) {
+      const child = await resolveEntry(src, d, opts);
       const where = d.platform ? formatPlatform(d.platform) : d.digest;
-      const config = child.kind === 'manifest' ? (await fetchConfig(src, child.manifest.config)).config : undefined;
-      for (const p of compatibilityProblems(profile, child, config)) out.push({ ...p, problem: `${where}: ${p.problem}` });
+      for (const p of compatibilityProblems(profile, manifestDocument(child), child.config.config)) out.push({ ...p, problem: `${where}: ${p.problem}` });
     }
     return out;
   }
-  const config = (await fetchConfig(src, top.manifest.config)).config;
-  return compatibilityProblems(profile, top, config);
+  const image = await resolveImage(src, { top, ...opts });
+  return compatibilityProblems(profile, top.parsed, image.config.config);
 }
 
 export const inspectCommand: Command = {
@@ -107,7 +101,7 @@ export const inspectCommand: Command = {
         return 0;
       }
       if (check) {
-        const problems = await checkImage(src, parsed, top.bytes, check);
+        const problems = await checkImage(src, top, check, ctx.signal);
         const who = profileName[check];
         if (ctx.global.json) {
           ctx.stdout.write(JSON.stringify({ image: src.name, digest: top.descriptor.digest, check, ok: problems.length === 0, problems }) + '\n');
