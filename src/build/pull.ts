@@ -250,6 +250,12 @@ export async function unpackLayers(
       });
       unpacked.set(blob.digest, { diffID: r.diffID, dir: r.dir });
     };
+    // The store's copy when it has one; else the source's bytes (teed into the store by the store destination).
+    const storedOr = (blob: Descriptor, fetch?: () => Promise<Readable>) => async (): Promise<Readable> => {
+      if (await engine.store.has(blob.digest)) return engine.store.open(blob.digest);
+      if (!fetch) throw new S2IError('ERR_BLOB_MISSING', `layer ${blob.digest} is not in the local store and has no source; pull the image again`, { exitCode: ExitCode.pull });
+      return fetch();
+    };
     const layers: LayerSink = {
       digests: new Set(diffIDOf.keys()),
       async have(blob) {
@@ -259,15 +265,11 @@ export async function unpackLayers(
           unpacked.set(blob.digest, { diffID, dir: engine.cache.dir(diffID) });
           return true;
         }
-        if (await engine.store.has(blob.digest)) await ensure(blob, async () => engine.store.open(blob.digest));
-        else if (!remote) {
-          await ensure(blob, () => {
-            throw new S2IError('ERR_BLOB_MISSING', `layer ${blob.digest} is not in the local store and has no source; pull the image again`, { exitCode: ExitCode.pull });
-          });
-        } else return false;
+        if (remote) return false;
+        await ensure(blob, storedOr(blob));
         return true;
       },
-      unpack: (blob, bytes) => ensure(blob, async () => bytes),
+      unpack: (blob, bytes) => ensure(blob, storedOr(blob, bytes)),
     };
     const into = storeDestination(engine.store, { name: 'the local store', layers, signal: engine.signal });
     await writeImage(into, { blobs: blobs.map((blob) => ({ descriptor: blob, open: async () => fetchLayerBlob(remote!(), blob, engine.signal) })) }, { concurrency: 4 });
@@ -275,7 +277,8 @@ export async function unpackLayers(
     for (const [i, blob] of blobs.entries()) {
       // The writer takes each digest once: a blob listed twice with two diffIDs is checked again for the other one.
       if (unpacked.get(blob.digest)!.diffID !== diffIDs[i]) {
-        await ensure(blob, async () => ((await engine.store.has(blob.digest)) ? engine.store.open(blob.digest) : fetchLayerBlob(remote!(), blob, engine.signal)), diffIDs[i]!);
+        const from = remote;
+        await ensure(blob, storedOr(blob, from ? () => fetchLayerBlob(from(), blob, engine.signal) : undefined), diffIDs[i]!);
       }
       out.push({ blob, ...unpacked.get(blob.digest)! });
     }

@@ -5,7 +5,8 @@
 //
 // A pull also unpacks its layers, and a downloaded layer is stored and unpacked from the same bytes in one pass:
 // with `layers`, a layer "is there" when it is unpacked (or can be, from the store's copy), and a layer that is
-// pushed is teed into the store and the unpacker at once, each side verifying the bytes itself.
+// pushed is handed to the unpacker, which opens it only when it still needs it: the bytes are then teed into the
+// store and the unpacker at once, each side verifying them itself.
 import { PassThrough, type Readable } from 'node:stream';
 import { sha256Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
@@ -27,8 +28,9 @@ export interface LayerSink {
   readonly digests: ReadonlySet<string>;
   /** Whether the layer needs no bytes from the source: unpacked already, or unpacked now from the store's copy. */
   have(desc: Descriptor): Promise<boolean>;
-  /** Unpacks `bytes` (the same bytes the store is writing), verifying them itself; may leave them unread when it finds the layer unpacked meanwhile. */
-  unpack(desc: Descriptor, bytes: Readable): Promise<void>;
+  /** Unpacks the layer, calling `bytes` only when it needs them: the source's bytes, teed into the store as they are
+   *  read. The sink verifies them itself. Not called: nothing is downloaded or stored (unpacked meanwhile). */
+  unpack(desc: Descriptor, bytes: () => Promise<Readable>): Promise<void>;
 }
 
 export interface StoreDestinationOptions {
@@ -51,28 +53,26 @@ export function storeDestination(store: LocalBlobStore, opts: StoreDestinationOp
     ...(opts.tag !== undefined ? { tag: opts.tag } : {}),
     blobExists: (desc) => (sink?.digests.has(desc.digest) ? sink.have(desc) : store.has(desc.digest)),
     async pushBlob(desc, open) {
-      const src = await open(0);
-      if (!sink?.digests.has(desc.digest)) return store.put(desc, src, signal);
-      const tee = teeBlob(src);
-      const storing = store.put(desc, tee.toStore, signal);
-      // A blob the store refuses (digest mismatch) fails the unpack too; the unpacker checks the digest itself as well.
-      storing.catch((e: unknown) => tee.toCache.destroy(e as Error));
-      let unpacked: unknown;
+      if (!sink?.digests.has(desc.digest)) return store.put(desc, await open(0), signal);
+      let storing: Promise<void> | undefined;
+      // Opened only when the sink needs the bytes (under its lock, after looking again: another build may have
+      // unpacked the layer meanwhile, and then nothing is downloaded).
+      const bytes = async (): Promise<Readable> => {
+        const tee = teeBlob(await open(0));
+        storing = store.put(desc, tee.toStore, signal);
+        // A blob the store refuses (digest mismatch) fails the unpack too; the unpacker checks the digest itself as well.
+        storing.catch((e: unknown) => tee.toCache.destroy(e as Error));
+        return tee.toCache;
+      };
       try {
-        await sink.unpack(desc, tee.toCache);
+        await sink.unpack(desc, bytes);
       } catch (e) {
-        unpacked = e ?? new Error('unpack failed');
-      }
-      // Left unread (the layer was unpacked by another build meanwhile, or the unpack stopped early): the store side
-      // goes on alone.
-      if (!tee.toCache.readableEnded) tee.toCache.destroy();
-      if (unpacked !== undefined) {
         // Never leave the store write running behind a failed unpack; when the store refused the bytes (digest
         // mismatch), that is the real cause and wins over whatever the decompressor made of them.
-        const storeError = await storing.then(() => undefined, (x: unknown) => x);
-        throw storeError ?? unpacked;
+        const storeError = storing ? await storing.then(() => undefined, (x: unknown) => x) : undefined;
+        throw storeError ?? e;
       }
-      await storing;
+      if (storing) await storing;
     },
     async pushManifest(tagOrDigest, bytes, mediaType) {
       const desc = await store.putBytes(bytes, mediaType);
