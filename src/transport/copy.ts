@@ -1,10 +1,10 @@
 // Copying an image between any two transports, converting on the way (spec/format-rules.md): Docker v2s2 ⇄ OCI
 // for manifests (config bytes kept, so the config digest stays), layers and lists ⇄ indexes. zstd layers become
-// gzip when the target is Docker, and plain-tar layers become gzip when the target wants compressed layers;
-// both in one streaming pass per layer (decompress → diffID digest → gzip → blob digest → temp file), the diffID
-// checked against the config. The plan is written by the one writer (write-image.ts): blobs the destination has are
-// skipped (or mounted on the same registry), the manifest goes last, so a failed copy never leaves a tag that points
-// at missing blobs.
+// gzip when the target is Docker, and plain-tar layers become gzip when the target wants compressed layers. What
+// changes is the pure plan of image/convert.ts; the rewrites are done here, in one streaming pass per layer
+// (decompress → diffID digest → gzip → blob digest → temp file), the diffID checked against the config. The result
+// is written by the one writer (write-image.ts): blobs the destination has are skipped (or mounted on the same
+// registry), the manifest goes last, so a failed copy never leaves a tag that points at missing blobs.
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
