@@ -10,11 +10,10 @@ import { parseManifestDocument } from '../oci/manifest.js';
 import { compatibilityProblems, type CompatProfile } from '../image/compat.js';
 import { epochToRfc3339 } from '../image/reproducible.js';
 import { defaultFormatFor, parseImageLocation, type ImageLocation } from '../transport/parse.js';
-import { appendLayer, setConfigFields, serializeConfig, configMediaType } from '../image/config.js';
-import { buildManifest, layerMediaType } from '../image/manifest.js';
+import { append } from '../image/append.js';
+import { layerMediaType, type BuiltManifest } from '../image/manifest.js';
 import { writeLayerFile, type LayerResult } from '../layer/write.js';
 import { defaultGzipBackend } from '../layer/compress.js';
-import { sha256Digest } from '../oci/digest.js';
 import { detectRuntime, prepareRuntime } from '../sandbox/runtime.js';
 import { namespaceMode } from '../sandbox/namespace.js';
 import { buildEnvironment, mergeEnvStrings, parseEnvFlag, type EnvList } from '../s2i/environment.js';
@@ -529,15 +528,14 @@ interface CommitInput {
  * New config (Cmd = run, Env, Labels; User and the rest kept from the base) + manifest, checked against the
  * importer profile (nothing is stored or tagged when it fails), then stored and tagged locally.
  */
-async function commitImage(engine: Engine, c: CommitInput): Promise<{ manifest: ReturnType<typeof buildManifest>; blobs: Descriptor[] }> {
+async function commitImage(engine: Engine, c: CommitInput): Promise<{ manifest: BuiltManifest; blobs: Descriptor[] }> {
   const now = c.created ?? new Date().toISOString();
-  let config = appendLayer(c.base.config, c.layer.diffID, { created: now, created_by: c.createdBy, comment: c.comment });
-  config = setConfigFields(config, { Cmd: [c.runPath], Env: c.env, Labels: c.labels });
-  config = { ...config, created: now };
-  const configBytes = serializeConfig(config);
-  const configDesc: Descriptor = { mediaType: configMediaType(c.format), digest: sha256Digest(configBytes), size: configBytes.length };
-  const layers = [...c.baseLayers, c.layerDesc];
-  const manifest = buildManifest(c.format, configDesc, layers);
+  const { config, configBytes, configDescriptor: configDesc, layers, manifest } = append(
+    { config: c.base.config, layers: c.baseLayers },
+    { descriptor: c.layerDesc, diffID: c.layer.diffID },
+    { history: { created: now, created_by: c.createdBy, comment: c.comment }, fields: { Cmd: [c.runPath], Env: c.env, Labels: c.labels } },
+    c.format,
+  );
   if (c.check) {
     const problems = compatibilityProblems(c.check, parseManifestDocument(manifest.bytes, manifest.mediaType), config);
     if (problems.length > 0) {

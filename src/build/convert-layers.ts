@@ -1,16 +1,17 @@
 // Builder layers in the output's format (spec/format-rules.md "Build-time rules"): the Docker format has no zstd
 // layers, and OpenShift 4.6 imports gzip layers only, so with `--format docker` every zstd or plain-tar builder
-// layer is recompressed to gzip (new blob digest, same diffID — checked while it streams) and stored. Everything
-// else keeps its blob; buildManifest maps the media type.
+// layer is recompressed to gzip (new blob digest, same diffID — checked while it streams) and stored. Which layers
+// is the pure plan `copy` follows too (image/convert.ts planConversion); everything else keeps its blob, and
+// buildManifest maps the media type.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { S2IError, ExitCode } from '../errors.js';
-import { layerMediaType } from '../image/manifest.js';
+import { needsGzip, planConversion } from '../image/convert.js';
 import type { GzipBackend } from '../layer/compress.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';
-import { needsGzip, recompressToGzip } from '../transport/recompress.js';
+import { recompressToGzip } from '../transport/recompress.js';
 import type { Engine } from './context.js';
 import { mapLimit } from '../registry/parallel.js';
 import type { PulledImage } from './pull.js';
@@ -25,19 +26,20 @@ export interface ConvertOptions {
 }
 
 /** True when a builder layer of this type must be recompressed to gzip to appear in an image of `format`: for the
- *  Docker format, zstd and plain tar alike (transport/recompress.ts `needsGzip`, the rule `copy` follows too). */
+ *  Docker format, zstd and plain tar alike (image/convert.ts `needsGzip`, the rule `copy` follows too). */
 export function needsGzipFor(format: ImageFormat, mediaType: string): boolean {
   return needsGzip(mediaType, format, format === 'docker');
 }
 
 /** The base image's layer descriptors as an image of `format` carries them (recompressed blobs are in the store). */
 export async function formatLayersFor(engine: Engine, base: PulledImage, format: ImageFormat, opts: ConvertOptions): Promise<Descriptor[]> {
-  const layers = base.manifest.layers;
-  if (!layers.some((l) => needsGzipFor(format, l.mediaType))) return layers;
+  const plan = planConversion(base, format, { plainLayers: format === 'docker' });
+  if (plan.rewrites.length === 0) return base.manifest.layers;
   await mkdir(opts.workDir, { recursive: true });
   try {
-    return await mapLimit(layers, 2, async (l, i) => {
-      if (!needsGzipFor(format, l.mediaType)) return l;
+    return await mapLimit(plan.layers, 2, async (step) => {
+      if (step.rewrite === false) return step.from;
+      const { from: l, index: i } = step;
       const diffID = base.config.rootfs.diff_ids[i]!;
       let input: Readable;
       if (await engine.store.has(l.digest)) input = await engine.store.open(l.digest);
@@ -50,7 +52,7 @@ export async function formatLayersFor(engine: Engine, base: PulledImage, format:
         signal: engine.signal,
         what: `layer ${i} (${l.digest}) of ${base.name}`,
       });
-      const desc: Descriptor = { mediaType: layerMediaType(format, 'gzip'), digest: r.digest, size: r.size };
+      const desc: Descriptor = { mediaType: step.mediaType, digest: r.digest, size: r.size };
       await engine.store.put(desc, createReadStream(file), { signal: engine.signal });
       await rm(file, { force: true });
       engine.onProgress({

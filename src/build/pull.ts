@@ -3,7 +3,7 @@
 // the local store) or from any other transport (`oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
 // `docker-archive:FILE[:REF]`), which is read afresh each time. Blobs already in the store and layers already
 // unpacked are never fetched again, whatever the transport.
-import { PassThrough, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { S2IError, ExitCode } from '../errors.js';
 import type { Descriptor, ImageConfig, ImageFormat, ImageManifest, Platform } from '../oci/types.js';
 import { formatReference, type Reference } from '../oci/reference.js';
@@ -15,10 +15,10 @@ import { openSource } from '../transport/open.js';
 import { formatImageLocation, parseImageLocation, type ImageLocation } from '../transport/parse.js';
 import { NestedIndexError, resolveImage, resolveTop } from '../transport/resolve-image.js';
 import type { ImageSource } from '../transport/types.js';
-import { park } from '../transport/verify.js';
+import { storeDestination, type LayerSink } from '../transport/store-destination.js';
+import { writeImage, type WriteBlob } from '../transport/write-image.js';
 import type { Engine } from './context.js';
 import { storeFirst } from './store-first.js';
-import { mapLimit } from '../registry/parallel.js';
 
 export type PullPolicy = 'always' | 'if-not-present' | 'never';
 
@@ -139,10 +139,10 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
   });
   try {
     const top = await resolveTop(source);
-    await engine.store.putBytes(top.bytes, top.descriptor.mediaType);
     const resolved = await resolveImage(source, { top, platform: want, signal: engine.signal });
-    if (!ref.digest) await engine.store.tag(top.descriptor, name);
-    if (!(await engine.store.has(resolved.config.descriptor.digest))) await engine.store.putBytes(resolved.config.bytes, resolved.config.descriptor.mediaType);
+    // The config and the top manifest (tagged unless pulled by digest) into the store; the layers follow below.
+    const into = storeDestination(engine.store, { name, ...(ref.digest ? {} : { tag: name }), signal: engine.signal });
+    await writeImage(into, { blobs: [configBlob(resolved)], manifest: { bytes: top.bytes, mediaType: top.descriptor.mediaType, digest: top.descriptor.digest } });
     const image: PulledImage = {
       ...imageOf(location, resolved),
       ref,
@@ -156,35 +156,6 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
   }
 }
 
-/**
- * One pass over a downloaded blob: the same bytes go to the blob store and to the unpacker at once, at the pace of
- * the slower one. Each side verifies the digest itself (the store before its link, the layer cache before its
- * rename, together with the diffID), so neither makes anything visible from bytes the other would refuse. A
- * side that stops early (the store already has the blob, the unpack fails) is unpiped, and the other one goes on.
- */
-function teeBlob(src: Readable): { toStore: PassThrough; toCache: PassThrough } {
-  // Parked: the store may still wait for its lock when the source fails (a blob that does not match its
-  // descriptor); the error then waits in `errored` for its pipeline instead of crashing the process.
-  const toStore = park(new PassThrough());
-  const toCache = park(new PassThrough());
-  let open = 2;
-  for (const side of [toStore, toCache]) {
-    side.once('close', () => {
-      src.unpipe(side);
-      // Nobody reads any more: release the source (a registry response body must be consumed or destroyed).
-      if (--open === 0 && !src.readableEnded) src.destroy();
-    });
-    src.pipe(side);
-  }
-  const fail = (e: Error): void => {
-    toStore.destroy(e);
-    toCache.destroy(e);
-  };
-  src.on('error', fail);
-  if (src.errored) fail(src.errored);
-  return { toStore, toCache };
-}
-
 /** `oci:`, `oci-archive:`, `docker-archive:`: manifest and config read from the file, blobs copied into the store. */
 async function pullFromSource(engine: Engine, location: ImageLocation, opts: PullOptions): Promise<PulledImage> {
   const name = formatImageLocation(location);
@@ -196,16 +167,14 @@ async function pullFromSource(engine: Engine, location: ImageLocation, opts: Pul
       ...imageOf(location, resolved),
       ref: { registry: 'localhost', repository: location.transport, tag: 'latest' },
     };
-    await engine.store.putBytes(resolved.config.bytes, resolved.config.descriptor.mediaType);
     const source = src;
     const manifest = image.manifest;
-    if (!opts.metadataOnly) {
-      image.layers = await unpackLayers(engine, manifest.layers, image.config.rootfs.diff_ids, () => source);
-    } else if (opts.keepBlobs !== false) {
-      await mapLimit(manifest.layers, 4, async (blob) => {
-        if (!(await engine.store.has(blob.digest))) await engine.store.put(blob, await fetchLayerBlob(source, blob, engine.signal), { signal: engine.signal });
-      });
-    }
+    // The config, and with a metadata-only pull that keeps them, the layer blobs (not unpacked) into the store.
+    const keep = opts.metadataOnly && opts.keepBlobs !== false ? manifest.layers : [];
+    await writeImage(storeDestination(engine.store, { name, signal: engine.signal }), {
+      blobs: [configBlob(resolved), ...keep.map((blob) => ({ descriptor: blob, open: () => fetchLayerBlob(source, blob, engine.signal) }))],
+    });
+    if (!opts.metadataOnly) image.layers = await unpackLayers(engine, manifest.layers, image.config.rootfs.diff_ids, () => source);
     return image;
   } catch (e) {
     throw pullError(name, e);
@@ -252,9 +221,17 @@ async function localManifest(engine: Engine, ref: Reference): Promise<{ descript
   return { descriptor: { ...desc, size: bytes.length }, bytes };
 }
 
+/** The config's bytes as a blob for the writer (already read and verified by the resolve). */
+function configBlob(image: ResolvedImage): WriteBlob {
+  const bytes = image.config.bytes;
+  return { descriptor: image.config.descriptor, open: (offset) => Readable.from([bytes.subarray(offset)]) };
+}
+
 /**
  * Unpacks layers (at most 4 at once), fetching only blobs whose diffID is not in the cache yet. `remote` gives
  * where blobs missing from the store are read (a Repository or an ImageSource); without it they must be in the store.
+ * A fetched blob is written into the store by the one writer (transport/write-image.ts) through the store
+ * destination, which tees it into the layer cache: stored and unpacked in one pass.
  */
 export async function unpackLayers(
   engine: Engine,
@@ -264,34 +241,49 @@ export async function unpackLayers(
 ): Promise<PulledLayer[]> {
   const lease = await engine.cache.lease(diffIDs);
   try {
-    return await mapLimit(blobs, 4, async (blob, i) => {
-      const diffID = diffIDs[i]!;
-      if (await engine.cache.has(diffID)) {
-        engine.onProgress({ type: 'blob', op: 'pull', digest: blob.digest, size: blob.size, done: blob.size, state: 'cached' });
-        return { blob, diffID, dir: engine.cache.dir(diffID) };
+    const diffIDOf = new Map(blobs.map((b, i) => [b.digest, diffIDs[i]!]));
+    const unpacked = new Map<string, { diffID: string; dir: string }>();
+    const ensure = async (blob: Descriptor, open: () => Promise<Readable>, expectedDiffID = diffIDOf.get(blob.digest)!): Promise<void> => {
+      const r = await engine.cache.ensure(blob, open, {
+        expectedDiffID,
+        signal: engine.signal,
+        onWarning: (m) => engine.onProgress({ type: 'log', level: 'warn', message: m }),
+      });
+      unpacked.set(blob.digest, { diffID: r.diffID, dir: r.dir });
+    };
+    // The store's copy when it has one; else the source's bytes (teed into the store by the store destination).
+    const storedOr = (blob: Descriptor, fetch?: () => Promise<Readable>) => async (): Promise<Readable> => {
+      if (await engine.store.has(blob.digest)) return engine.store.open(blob.digest);
+      if (!fetch) throw new S2IError('ERR_BLOB_MISSING', `layer ${blob.digest} is not in the local store and has no source; pull the image again`, { exitCode: ExitCode.pull });
+      return fetch();
+    };
+    const layers: LayerSink = {
+      digests: new Set(diffIDOf.keys()),
+      async have(blob) {
+        const diffID = diffIDOf.get(blob.digest)!;
+        if (await engine.cache.has(diffID)) {
+          engine.onProgress({ type: 'blob', op: 'pull', digest: blob.digest, size: blob.size, done: blob.size, state: 'cached' });
+          unpacked.set(blob.digest, { diffID, dir: engine.cache.dir(diffID) });
+          return true;
+        }
+        if (remote) return false;
+        await ensure(blob, storedOr(blob));
+        return true;
+      },
+      unpack: (blob, bytes) => ensure(blob, storedOr(blob, bytes)),
+    };
+    const into = storeDestination(engine.store, { name: 'the local store', layers, signal: engine.signal });
+    await writeImage(into, { blobs: blobs.map((blob) => ({ descriptor: blob, open: async () => fetchLayerBlob(remote!(), blob, engine.signal) })) }, { concurrency: 4 });
+    const out: PulledLayer[] = [];
+    for (const [i, blob] of blobs.entries()) {
+      // The writer takes each digest once: a blob listed twice with two diffIDs is checked again for the other one.
+      if (unpacked.get(blob.digest)!.diffID !== diffIDs[i]) {
+        const from = remote;
+        await ensure(blob, storedOr(blob, from ? () => fetchLayerBlob(from(), blob, engine.signal) : undefined), diffIDs[i]!);
       }
-      let storing: Promise<void> | undefined;
-      const open = async (): Promise<Readable> => {
-        if (await engine.store.has(blob.digest)) return engine.store.open(blob.digest);
-        if (!remote) throw new S2IError('ERR_BLOB_MISSING', `layer ${blob.digest} is not in the local store and has no source; pull the image again`, { exitCode: ExitCode.pull });
-        const tee = teeBlob(await fetchLayerBlob(remote(), blob, engine.signal));
-        storing = engine.store.put(blob, tee.toStore, { signal: engine.signal });
-        // A blob the store refuses (digest mismatch) fails the unpack too; the cache checks the digest itself as well.
-        storing.catch((e: unknown) => tee.toCache.destroy(e as Error));
-        return tee.toCache;
-      };
-      let r;
-      try {
-        r = await engine.cache.ensure(blob, open, { expectedDiffID: diffID, signal: engine.signal, onWarning: (m) => engine.onProgress({ type: 'log', level: 'warn', message: m }) });
-      } catch (e) {
-        // Never leave the store write running behind a failed unpack; when the store refused the bytes (digest
-        // mismatch), that is the real cause and wins over whatever the decompressor made of them.
-        const storeError = storing ? await storing.then(() => undefined, (x: unknown) => x) : undefined;
-        throw storeError ?? e;
-      }
-      if (storing) await storing;
-      return { blob, diffID: r.diffID, dir: r.dir };
-    });
+      out.push({ blob, ...unpacked.get(blob.digest)! });
+    }
+    return out;
   } finally {
     // The lease is held by the caller for the build's duration through its own lease; this one only covers the pull.
     await lease.release();

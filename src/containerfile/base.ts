@@ -12,6 +12,8 @@ import type { Engine } from '../build/context.js';
 import { openSource } from '../transport/open.js';
 import { parseImageLocation } from '../transport/parse.js';
 import { resolveImage } from '../transport/resolve-image.js';
+import { storeDestination } from '../transport/store-destination.js';
+import { writeImage } from '../transport/write-image.js';
 
 export interface BaseImage {
   /** What FROM named, for messages and history. */
@@ -56,11 +58,13 @@ export async function resolveBase(engine: Engine, from: string, opts: BaseOption
   const src = await openSource(loc, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });
   try {
     const image = await resolveImage(src, { ...(opts.platform ? { platform: opts.platform } : {}), signal: engine.signal });
+    const layers = image.layers();
+    // Blobs go into the store first (through the one writer, one at a time): pushing the result later needs them,
+    // and the source may be gone by then.
+    await writeImage(storeDestination(engine.store, { name: from, signal: engine.signal }), { blobs: layers.map((l) => ({ descriptor: l.descriptor, open: (offset) => l.open(offset) })) }, { concurrency: 1 });
     const dirs: string[] = [];
-    for (const layer of image.layers()) {
+    for (const layer of layers) {
       const blob = layer.descriptor;
-      // Blobs go into the store too: pushing the result later needs them, and the source may be gone by then.
-      if (!(await engine.store.has(blob.digest))) await engine.store.put(blob, await layer.open(), { signal: engine.signal });
       const open = async (): Promise<Readable> => engine.store.open(blob.digest);
       const r = await engine.cache.ensure(blob, open, {
         expectedDiffID: layer.diffID,

@@ -11,31 +11,10 @@ import zlib from 'node:zlib';
 import zstd from 'zstd-napi/binding.js';
 import { S2IError } from '../errors.js';
 import { OutBuffer, SteppedTransform, type Step } from './compress-zstd.js';
-import { MediaType, type Compression } from '../oci/media-types.js';
+import { layerCompression, MediaType } from '../oci/media-types.js';
 
-const byMediaType: ReadonlyMap<string, Compression> = new Map<string, Compression>([
-  [MediaType.ociLayer, 'none'],
-  [MediaType.ociLayerNonDistributable, 'none'],
-  [MediaType.dockerLayer, 'none'],
-  [MediaType.ociLayerGzip, 'gzip'],
-  [MediaType.ociLayerNonDistributableGzip, 'gzip'],
-  [MediaType.dockerLayerGzip, 'gzip'],
-  [MediaType.dockerForeignLayerGzip, 'gzip'],
-  [MediaType.ociLayerZstd, 'zstd'],
-  [MediaType.ociLayerNonDistributableZstd, 'zstd'],
-]);
-
-/** The compression of a layer media type; throws ERR_LAYER_MEDIA_TYPE for anything that is not a layer. */
-export function layerCompression(mediaType: string): Compression {
-  const c = byMediaType.get(mediaType);
-  if (c === undefined) {
-    throw new S2IError(
-      'ERR_LAYER_MEDIA_TYPE',
-      `unsupported layer media type ${JSON.stringify(mediaType.slice(0, 200))}: expected an OCI or Docker tar, tar+gzip or tar+zstd layer`,
-    );
-  }
-  return c;
-}
+// The one media type → compression table is oci/media-types.ts's (pure; image/convert.ts asks it too).
+export { layerCompression };
 
 /** Output bytes per inflate call on the pool (see above); bounded, so a gzip bomb still queues one chunk at a time. */
 export const gunzipChunk = 256 * 1024;

@@ -1,4 +1,5 @@
 // Media types (image-spec media-types.md, distribution manifest-v2-2.md). Pure constants and predicates.
+import { S2IError } from '../errors.js';
 
 export const MediaType = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -22,6 +23,30 @@ export const MediaType = {
 } as const;
 
 export type Compression = 'gzip' | 'zstd' | 'none';
+
+const byMediaType: ReadonlyMap<string, Compression> = new Map<string, Compression>([
+  [MediaType.ociLayer, 'none'],
+  [MediaType.ociLayerNonDistributable, 'none'],
+  [MediaType.dockerLayer, 'none'],
+  [MediaType.ociLayerGzip, 'gzip'],
+  [MediaType.ociLayerNonDistributableGzip, 'gzip'],
+  [MediaType.dockerLayerGzip, 'gzip'],
+  [MediaType.dockerForeignLayerGzip, 'gzip'],
+  [MediaType.ociLayerZstd, 'zstd'],
+  [MediaType.ociLayerNonDistributableZstd, 'zstd'],
+]);
+
+/** The compression of a layer media type; throws ERR_LAYER_MEDIA_TYPE for anything that is not a layer. */
+export function layerCompression(mediaType: string): Compression {
+  const c = byMediaType.get(mediaType);
+  if (c === undefined) {
+    throw new S2IError(
+      'ERR_LAYER_MEDIA_TYPE',
+      `unsupported layer media type ${JSON.stringify(mediaType.slice(0, 200))}: expected an OCI or Docker tar, tar+gzip or tar+zstd layer`,
+    );
+  }
+  return c;
+}
 
 /** Every manifest type the engine reads, in Accept-header order of preference. */
 export const manifestAcceptTypes: readonly string[] = [

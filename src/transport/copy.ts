@@ -1,10 +1,10 @@
 // Copying an image between any two transports, converting on the way (spec/format-rules.md): Docker v2s2 ⇄ OCI
 // for manifests (config bytes kept, so the config digest stays), layers and lists ⇄ indexes. zstd layers become
-// gzip when the target is Docker, and plain-tar layers become gzip when the target wants compressed layers;
-// both in one streaming pass per layer (decompress → diffID digest → gzip → blob digest → temp file), the diffID
-// checked against the config. The plan is written by the one writer (write-image.ts): blobs the destination has are
-// skipped (or mounted on the same registry), the manifest goes last, so a failed copy never leaves a tag that points
-// at missing blobs.
+// gzip when the target is Docker, and plain-tar layers become gzip when the target wants compressed layers. What
+// changes is the pure plan of image/convert.ts; the rewrites are done here, in one streaming pass per layer
+// (decompress → diffID digest → gzip → blob digest → temp file), the diffID checked against the config. The result
+// is written by the one writer (write-image.ts): blobs the destination has are skipped (or mounted on the same
+// registry), the manifest goes last, so a failed copy never leaves a tag that points at missing blobs.
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -13,18 +13,18 @@ import { Readable } from 'node:stream';
 import { S2IError } from '../errors.js';
 import { noProgress, type ProgressSink } from '../events.js';
 import { compatibilityProblems, type CompatProfile } from '../image/compat.js';
+import { convert, convertIndex, planConversion, planIndex } from '../image/convert.js';
 import type { ImageLayer, ResolvedImage } from '../image/image.js';
-import { buildManifest, convertConfigMediaType, convertLayerMediaType, isForeignLayerMediaType, layerMediaType } from '../image/manifest.js';
+import { isForeignLayerMediaType } from '../image/manifest.js';
 import type { GzipBackend } from '../layer/compress.js';
-import { layerCompression } from '../layer/decompress.js';
 import { sha256Digest } from '../oci/digest.js';
 import { parseManifestDocument, type ParsedManifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
-import { formatPlatform, hostPlatform, isAttestation } from '../oci/platform.js';
-import type { Descriptor, ImageFormat, ImageIndex, Platform } from '../oci/types.js';
+import { formatPlatform, hostPlatform } from '../oci/platform.js';
+import type { Descriptor, ImageFormat, Platform } from '../oci/types.js';
 import type { ImageDestination, ImageSource } from './types.js';
 import { writeImage, type WriteBlob, type WriteOptions } from './write-image.js';
-import { needsGzip, recompressToGzip } from './recompress.js';
+import { recompressToGzip } from './recompress.js';
 import { NestedIndexError, resolveEntry, resolveImage, resolveTop } from './resolve-image.js';
 
 export type ForeignLayerPolicy = 'skip-upload' | 'copy';
@@ -119,7 +119,7 @@ class Copier {
   }
 
   /** One pass: source blob → decompress → diffID → gzip → digest → temp file (recompress.ts). The diffID must match the config. */
-  private async recompress(source: ImageLayer, format: ImageFormat, i: number): Promise<PlannedBlob> {
+  private async recompress(source: ImageLayer, mediaType: string, i: number): Promise<PlannedBlob> {
     const { descriptor: layer, diffID } = source;
     const file = await this.tmpFile();
     const input = await source.open();
@@ -130,7 +130,7 @@ class Copier {
       ...(this.opts.signal ? { signal: this.opts.signal } : {}),
       what: `layer ${i} (${layer.digest}) of ${this.src.name}`,
     });
-    const desc: Descriptor = { mediaType: layerMediaType(format, 'gzip'), digest: r.digest, size: r.size };
+    const desc: Descriptor = { mediaType, digest: r.digest, size: r.size };
     this.notice(`layer ${i}: recompressed ${layer.mediaType.replace(/^.*\./, '')} → gzip (${layer.digest.slice(7, 19)} → ${desc.digest.slice(7, 19)}, diffID unchanged)`);
     return { desc, open: (offset) => createReadStream(file, { start: offset }), fromSource: false, skip: false };
   }
@@ -144,48 +144,34 @@ class Copier {
     };
   }
 
-  /** Converts media types and recompresses what the target cannot hold (the config is fetched by the resolve); pushes nothing. */
+  /** The pure plan (image/convert.ts), then the layers it lists recompressed; the config was fetched by the resolve. Pushes nothing. */
   async planImage(image: ResolvedImage, format: ImageFormat): Promise<PlannedImage> {
-    const { bytes, manifest: m } = image.manifest;
     const layerList = image.layers();
     const configBytes = image.config.bytes;
     const compressPlain =
       this.opts.compressPlainLayers ??
       (this.dst.transport !== 'docker-archive' && (this.src.transport === 'docker-archive' || this.opts.format === 'docker'));
     const foreignPolicy = this.opts.foreignLayers ?? 'skip-upload';
-    let changed = format !== image.manifest.format;
-    const configDesc: Descriptor = { mediaType: convertConfigMediaType(m.config.mediaType, format), digest: m.config.digest, size: m.config.size };
-    const blobs: PlannedBlob[] = [{ desc: configDesc, open: (offset) => Readable.from([configBytes.subarray(offset)]), fromSource: true, skip: false }];
-    const layers: Descriptor[] = [];
-    for (const [i, layer] of layerList.entries()) {
-      const l = layer.descriptor;
-      const foreign = isForeignLayerMediaType(l.mediaType);
-      const compression = layerCompression(l.mediaType);
-      if (needsGzip(l.mediaType, format, compressPlain)) {
-        const b = await this.recompress(layer, format, i);
-        blobs.push(b);
-        layers.push(b.desc);
-        changed = true;
+    const source = { bytes: image.manifest.bytes, mediaType: image.manifest.mediaType, format: image.manifest.format, manifest: image.manifest.manifest };
+    const conversion = planConversion(source, format, { plainLayers: compressPlain, name: this.src.name });
+    const blobs: PlannedBlob[] = [{ desc: conversion.config, open: (offset) => Readable.from([configBytes.subarray(offset)]), fromSource: true, skip: false }];
+    const gzipped = new Map<number, Descriptor>();
+    for (const step of conversion.layers) {
+      const layer = layerList[step.index]!;
+      if (step.rewrite === false) {
+        blobs.push(this.sourceBlob(step.to, layer, isForeignLayerMediaType(step.from.mediaType) && foreignPolicy === 'skip-upload'));
         continue;
       }
-      if (foreign && compression === 'zstd' && format === 'docker') throw unsupported(`layer ${i} of ${this.src.name} is a zstd foreign layer, which has no Docker form`);
-      const desc: Descriptor = { ...l, mediaType: convertLayerMediaType(l.mediaType, format) };
-      blobs.push(this.sourceBlob(desc, layer, foreign && foreignPolicy === 'skip-upload'));
-      layers.push(desc);
+      const b = await this.recompress(layer, step.mediaType, step.index);
+      gzipped.set(step.index, b.desc);
+      blobs.push(b);
     }
-    if (!changed) {
-      const parsed: ParsedManifest = { kind: 'manifest', format: image.manifest.format, mediaType: image.manifest.mediaType, manifest: m };
-      return { blobs, bytes, mediaType: parsed.mediaType, digest: sha256Digest(bytes), parsed, changed };
-    }
-
-    if (format === 'docker') {
-      const dropped = [m.annotations && Object.keys(m.annotations).length ? 'manifest annotations' : '', m.layers.some((l) => l.annotations) ? 'layer annotations' : '', m.subject ? 'subject' : '', m.artifactType ? 'artifactType' : ''].filter(Boolean);
-      if (dropped.length) this.notice(`the Docker format has no ${dropped.join(', ')}: dropped`);
-    } else if (m.subject || m.artifactType) {
-      this.notice('subject/artifactType dropped by the conversion');
-    }
-    const built = buildManifest(format, configDesc, layers, format === 'oci' && m.annotations ? { annotations: m.annotations } : {});
-    return { blobs, bytes: built.bytes, mediaType: built.mediaType, digest: built.digest, parsed: parseManifestDocument(built.bytes, built.mediaType), changed };
+    for (const n of conversion.notices) this.notice(n);
+    const out = convert(source, conversion, gzipped);
+    const parsed: ParsedManifest = out.changed
+      ? parseManifestDocument(out.bytes, out.mediaType)
+      : { kind: 'manifest', format: image.manifest.format, mediaType: image.manifest.mediaType, manifest: image.manifest.manifest };
+    return { blobs, bytes: out.bytes, mediaType: out.mediaType, digest: out.digest, parsed, changed: out.changed };
   }
 
   private check(plan: PlannedImage): void {
@@ -231,14 +217,8 @@ class Copier {
 
   private async copyIndex(bytes: Buffer, parsed: ParsedManifest & { kind: 'index' }, format: ImageFormat): Promise<CopyResult> {
     if (!this.dst.acceptsIndex) throw unsupported(`${this.dst.name} holds single images, not an index: copy one platform with --platform instead of --all`);
-    const entries: Descriptor[] = [];
-    for (const d of parsed.index.manifests) {
-      if (format === 'docker' && isAttestation(d)) {
-        this.notice(`index entry ${d.digest} is an attestation, which a Docker manifest list cannot hold: dropped`);
-        continue;
-      }
-      entries.push(d);
-    }
+    const { entries, notices } = planIndex(parsed.index, format);
+    for (const n of notices) this.notice(n);
     const plans: Array<{ entry: Descriptor; plan: PlannedImage }> = [];
     for (const entry of entries) {
       const child = await resolveEntry(this.src, entry, this.opts.signal ? { signal: this.opts.signal } : {});
@@ -249,28 +229,15 @@ class Copier {
     if (format === 'docker' && (this.opts.check ?? 'ocp4.6')) {
       this.notice('a manifest list does not import into OpenShift 4.6; copy one platform with --platform for it', 'warn');
     }
-    const changed = format !== parsed.format || plans.some((p) => p.plan.changed) || entries.length !== parsed.index.manifests.length;
-    let out: Buffer = bytes;
-    let mediaType = parsed.mediaType;
-    if (changed) {
-      mediaType = format === 'docker' ? MediaType.dockerList : MediaType.ociIndex;
-      const manifests = plans.map(({ entry, plan }) => {
-        const d: Descriptor = { mediaType: plan.mediaType, digest: plan.digest, size: plan.bytes.length };
-        if (entry.platform) d.platform = entry.platform;
-        if (format === 'oci' && entry.annotations) d.annotations = entry.annotations;
-        return d;
-      });
-      const index: ImageIndex = { schemaVersion: 2, mediaType, manifests };
-      if (format === 'oci' && parsed.index.annotations) index.annotations = parsed.index.annotations;
-      else if (parsed.index.annotations) this.notice('a Docker manifest list has no annotations: dropped');
-      out = Buffer.from(JSON.stringify(index), 'utf8');
-    }
+    const out = convertIndex({ bytes, mediaType: parsed.mediaType, format: parsed.format, index: parsed.index }, format, plans.map(({ entry, plan }) => ({ entry, manifest: plan })));
+    for (const n of out.notices) this.notice(n);
+    const mediaType = out.mediaType;
     const { digest } = await writeImage(
       this.dst,
-      { blobs: plans.flatMap(({ plan }) => this.writable(plan.blobs)), children: plans.map(({ plan }) => plan), manifest: { bytes: out, mediaType, digest: sha256Digest(out) } },
+      { blobs: plans.flatMap(({ plan }) => this.writable(plan.blobs)), children: plans.map(({ plan }) => plan), manifest: { bytes: out.bytes, mediaType, digest: sha256Digest(out.bytes) } },
       this.writeOptions(),
     );
-    return { digest, mediaType, bytes: out, format, recompressed: plans.reduce((n, p) => n + p.plan.blobs.filter((b) => !b.fromSource).length, 0) };
+    return { digest, mediaType, bytes: out.bytes, format, recompressed: plans.reduce((n, p) => n + p.plan.blobs.filter((b) => !b.fromSource).length, 0) };
   }
 }
 

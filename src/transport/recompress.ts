@@ -1,28 +1,15 @@
 // One layer to gzip in one streaming pass: source blob → decompress → diffID digest → gzip → blob digest → sink.
 // Used by `copyImage` (zstd/plain → Docker) and by `build --format docker` on a builder with zstd or plain-tar
-// layers (spec/format-rules.md "Build-time rules"). The diffID is checked against the config's, so a layer that
-// unpacks to something else is refused instead of silently re-described.
+// layers (spec/format-rules.md "Build-time rules"); which layers is the pure plan's (image/convert.ts). The diffID
+// is checked against the config's, so a layer that unpacks to something else is refused instead of silently
+// re-described.
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ExitCode, S2IError } from '../errors.js';
-import { isForeignLayerMediaType } from '../image/manifest.js';
 import { compressor, type GzipBackend } from '../layer/compress.js';
-import { corruptLayerError, decompressor, layerCompression } from '../layer/decompress.js';
+import { corruptLayerError, decompressor } from '../layer/decompress.js';
 import { Digester } from '../layer/digester.js';
-import type { Descriptor, ImageFormat } from '../oci/types.js';
-
-/**
- * Whether a layer of `mediaType` must become gzip to appear in an image of `format` (spec/format-rules.md): the
- * Docker format has no zstd layers, and plain-tar layers are gzipped when `plainLayers` says so (`build`: for
- * the Docker format, which OpenShift 4.6 imports only gzipped; `copy`: CopyOptions.compressPlainLayers). A
- * foreign layer is never rewritten. ERR_LAYER_MEDIA_TYPE for a media type that is no layer, once the answer
- * depends on it.
- */
-export function needsGzip(mediaType: string, format: ImageFormat, plainLayers: boolean): boolean {
-  if (isForeignLayerMediaType(mediaType) || (format !== 'docker' && !plainLayers)) return false;
-  const c = layerCompression(mediaType);
-  return (c === 'zstd' && format === 'docker') || (c === 'none' && plainLayers);
-}
+import type { Descriptor } from '../oci/types.js';
 
 export interface RecompressOptions {
   /** gzip level 0-9; default 6. */

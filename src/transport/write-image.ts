@@ -1,9 +1,10 @@
-// The one writer: "skip / mount / upload, manifest last" for any ImageDestination (build/push.ts, copy.ts and the
-// Containerfile builder's output all go through it). Every blob first (at most `concurrency` at once): kept out
-// when the caller says so (foreign layers), skipped when the destination has it, mounted across repositories of
-// the same registry when it is the source's, else uploaded (resumable: `open(offset)`). Only when every blob is
-// there are the manifests written (children by digest, the top one under the tag) and the destination committed,
-// so a failure leaves no tag pointing at missing blobs and no half-written archive.
+// The one writer: "skip / mount / upload, manifest last" for any ImageDestination (build/push.ts, copy.ts, the
+// Containerfile builder's output and pulls into the local store, store-destination.ts, all go through it). Every
+// blob first (at most `concurrency` at once): kept out when the caller says so (foreign layers), skipped when the
+// destination has it, mounted across repositories of the same registry when it is the source's, else uploaded
+// (resumable: `open(offset)`). Only when every blob is there are the manifests written (children by digest, the top
+// one under the tag) and the destination committed, so a failure leaves no tag pointing at missing blobs and no
+// half-written archive.
 import type { Readable } from 'node:stream';
 import type { ProgressSink } from '../events.js';
 import type { Descriptor } from '../oci/types.js';
@@ -36,8 +37,9 @@ export interface WritableImage {
   blobs: readonly WriteBlob[];
   /** Manifests an index names, written by digest before `manifest`. */
   children?: readonly WriteManifest[];
-  /** The top manifest or index: written under the destination's tag (else its digest). */
-  manifest: WriteManifest;
+  /** The top manifest or index: written under the destination's tag (else its digest). Absent: blobs only (a pull's
+   *  layers into the store, whose manifest is there already), no manifest and no commit. */
+  manifest?: WriteManifest;
 }
 
 export interface WriteOptions {
@@ -56,7 +58,7 @@ export interface WriteStats {
   uploaded: string[];
   skipped: string[];
   mounted: string[];
-  /** The digest the destination gave the top manifest. */
+  /** The digest the destination gave the top manifest ('' when only blobs were written). */
   digest: string;
 }
 
@@ -94,6 +96,7 @@ export async function writeImage(dst: ImageDestination, image: WritableImage, op
     opts.signal ? { signal: opts.signal } : {},
   );
   opts.signal?.throwIfAborted();
+  if (!image.manifest) return stats;
   opts.beforeManifest?.();
   for (const m of image.children ?? []) await dst.pushManifest(m.digest, m.bytes, m.mediaType);
   stats.digest = await dst.pushManifest(dst.tag ?? image.manifest.digest, image.manifest.bytes, image.manifest.mediaType);

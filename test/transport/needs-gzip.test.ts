@@ -1,4 +1,4 @@
-// The one rule for which layers must become gzip (transport/recompress.ts needsGzip), as `copy` asks it (plain
+// The one rule for which layers must become gzip (image/convert.ts needsGzip), as `copy` asks it (plain
 // layers gzipped on request, e.g. out of a docker-archive) and as `build` asks it (build/convert-layers.ts:
 // plain layers too, for the Docker format only). Foreign layers are never rewritten; a media type that is no
 // layer is refused only when the answer depends on it.
@@ -6,7 +6,7 @@ import t from 'tap';
 import { needsGzipFor } from '../../src/build/convert-layers.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import type { ImageFormat } from '../../src/oci/types.js';
-import { needsGzip } from '../../src/transport/recompress.js';
+import { needsGzip } from '../../src/image/convert.js';
 
 t.test('needsGzip: zstd for Docker, plain tar when asked, foreign and gzip layers never', async (t) => {
   const table: Array<[string, ImageFormat, boolean, boolean]> = [
