@@ -3,7 +3,7 @@
 import type { Readable } from 'node:stream';
 import { formatReference, type Reference } from '../oci/reference.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';
-import type { RegistryClient, Repository } from '../registry/client.js';
+import { WHOLE_UPLOAD_MAX, type RegistryClient, type Repository } from '../registry/client.js';
 import type { ImageDestination, ImageSource, Mounter, TransportName } from './types.js';
 
 export class RegistrySource implements ImageSource {
@@ -46,10 +46,12 @@ export class RegistryDestination implements ImageDestination, Mounter {
   readonly name: string;
   readonly tag: string | undefined;
   readonly registry: { host: string; repository: string };
+  /** Blobs this small go as one POST + PUT (registry/blob-upload.ts): two round trips, where HEAD first makes three. */
+  readonly smallUploadMax = WHOLE_UPLOAD_MAX;
   private readonly repo: Repository;
 
   constructor(
-    client: RegistryClient,
+    private readonly client: RegistryClient,
     readonly ref: Reference,
     private readonly onClose: () => Promise<void> = async () => {},
   ) {
@@ -65,6 +67,12 @@ export class RegistryDestination implements ImageDestination, Mounter {
 
   pushBlob(desc: Descriptor, open: (offset: number) => Readable | Promise<Readable>): Promise<void> {
     return this.repo.pushBlob(desc, open);
+  }
+
+  /** The protocol probe (RegistryClient.prepare) and `uploads` upload sessions opened ahead in this repository. */
+  prepareWrite(opts: { uploads: number }): void {
+    this.client.prepare(this.ref.registry);
+    if (opts.uploads > 0) this.client.openUploadsAhead(this.ref.registry, this.ref.repository, opts.uploads);
   }
 
   mountBlob(desc: Descriptor, fromRepository: string): Promise<boolean> {
