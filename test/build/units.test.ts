@@ -11,7 +11,7 @@ import { parseBinds, bindMounts, parseAddHosts, writeHostsFile } from '../../src
 import { defaultFormatFor } from '../../src/transport/parse.js';
 import { toLocation, locationName } from '../../src/build/pull.js';
 import { needsGzipFor } from '../../src/build/convert-layers.js';
-import { buildOptionsFromValues, checkBuildFlags } from '../../src/cli/commands/build-options.js';
+import { buildOptionsFromValues, checkBuildFlags } from '../../src/cli/build-options.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { parseRuntimeArtifacts } from '../../src/build/runtime-stage.js';
 import { rebuildSpecFromLabels } from '../../src/build/rebuild.js';

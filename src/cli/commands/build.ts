@@ -7,7 +7,7 @@ import type { Command, CommandContext, Param } from '../command.js';
 import { str, list } from '../command.js';
 import { registryParams } from '../registry-flags.js';
 import { makeRenderer } from '../render.js';
-import { asDockerfileOptions, buildOptionsFromValues } from './build-options.js';
+import { asDockerfileOptions, buildOptionsFromValues } from '../build-options.js';
 
 export const buildParams: Param[] = [
   { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the result (docker for OpenShift <= 4.6 and old Quay; default: oci for oci:/oci-archive: TAGs, else docker)' },

@@ -1,22 +1,22 @@
 // `build` flag strings → typed build options, parsed once here: every malformed value is a usage error (exit 64)
 // before anything is pulled, and every default (format, compression, check, timestamp, pull policies) is decided
 // here, so build/ reads typed values only (build/options.ts).
-import { S2IError, ExitCode } from '../../errors.js';
-import type { BuildOptions } from '../../build/options.js';
-import type { AsDockerfileOptions } from '../../build/as-dockerfile.js';
-import { parseBinds, parseAddHosts } from '../../build/mounts.js';
-import { parseRuntimeArtifacts } from '../../build/runtime-stage.js';
-import { compatProfiles, type CompatProfile } from '../../image/compat.js';
-import { sourceDateEpoch } from '../../image/reproducible.js';
-import { parsePlatform } from '../../oci/platform.js';
-import { parseReference } from '../../oci/reference.js';
-import { parseUidRanges } from '../../s2i/allowed-uids.js';
-import { parseEnvFlag } from '../../s2i/environment.js';
-import { parseCapList } from '../../sandbox/spec.js';
-import { defaultFormatFor, parseImageLocation, type ImageLocation } from '../../transport/parse.js';
-import type { CommandContext } from '../command.js';
-import { str, list, oneOf, intFlag } from '../command.js';
-import { registryOptions } from '../registry-flags.js';
+import { S2IError, ExitCode } from '../errors.js';
+import type { BuildOptions } from '../build/options.js';
+import type { AsDockerfileOptions } from '../build/as-dockerfile.js';
+import { parseBinds, parseAddHosts } from '../build/mounts.js';
+import { parseRuntimeArtifacts } from '../build/runtime-stage.js';
+import { compatProfiles, type CompatProfile } from '../image/compat.js';
+import { sourceDateEpoch } from '../image/reproducible.js';
+import { parsePlatform } from '../oci/platform.js';
+import { parseReference } from '../oci/reference.js';
+import { parseUidRanges } from '../s2i/allowed-uids.js';
+import { parseEnvFlag } from '../s2i/environment.js';
+import { parseCapList } from '../sandbox/spec.js';
+import { defaultFormatFor, parseImageLocation, type ImageLocation } from '../transport/parse.js';
+import type { CommandContext } from './command.js';
+import { str, list, oneOf, intFlag } from './command.js';
+import { registryOptions } from './registry-flags.js';
 
 type Values = CommandContext['values'];
 
