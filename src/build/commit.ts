@@ -41,7 +41,7 @@ export interface Committed {
 }
 
 /** Options of every layer a build writes or recompresses (reproducible: pako, mtimes clamped). */
-export function layerOptionsOf(opts: Pick<BuildOptions, 'timestamp' | 'reproducible'>): { mtimeClamp?: number; backend: 'pako' | ReturnType<typeof defaultGzipBackend> } {
+function layerOptionsOf(opts: Pick<BuildOptions, 'timestamp' | 'reproducible'>): { mtimeClamp?: number; backend: 'pako' | ReturnType<typeof defaultGzipBackend> } {
   return {
     ...(opts.timestamp !== undefined ? { mtimeClamp: opts.timestamp } : {}),
     // The fastest gzip of this installation (libdeflate or zlib blocks on every core, deterministic output).
