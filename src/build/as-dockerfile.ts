@@ -2,23 +2,29 @@
 // Only the builder's manifest and config are fetched (labels, USER, Env); no layer, no sandbox, no namespace.
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { parseReference, formatReference } from '../oci/reference.js';
+import { formatReference, type Reference } from '../oci/reference.js';
 import { buildEnvironment } from '../s2i/environment.js';
 import { resolveScripts, type ScriptName } from '../s2i/scripts.js';
 import { planS2I, outputLabels } from '../s2i/plan.js';
 import { makeSourceFilter } from '../s2i/ignore.js';
-import { parseUidRanges } from '../s2i/allowed-uids.js';
 import { writeAsDockerfile } from '../s2i/as-dockerfile.js';
 import { makeDirs } from '../sys/make-dirs.js';
-import { openEngine } from './context.js';
+import { openEngine, type EngineOptions } from './context.js';
 import { pullImage } from './pull.js';
 import { prepareSource } from './source.js';
-import { checkBuildOptions, type BuildOptions } from './build.js';
+import type { BuildOptions } from './options.js';
 
-export interface AsDockerfileOptions extends Omit<BuildOptions, 'tag'> {
+type Shared = 'source' | 'ref' | 'contextDir' | 'platform' | 'pullPolicy' | 'env' | 'envFiles' | 'scriptsUrl' | 'destination' | 'assembleUser' | 'allowedUids' | 'labels' | 'applicationName' | 'description' | 'exclude' | 'keepSymlinks';
+
+export interface AsDockerfileOptions extends EngineOptions, Pick<BuildOptions, Shared> {
   /** Path of the Containerfile to write; its directory becomes the build context. */
   asDockerfile: string;
+  /** A registry image: the Containerfile's FROM. */
+  builder: Reference;
+  /** The TAG as written, if any. */
   tag?: string;
+  /** --incremental: save-artifacts is looked for, and the previous image (`--incremental-from`, else TAG) as written. */
+  incremental?: { previousImage?: string };
 }
 
 export interface AsDockerfileResult {
@@ -28,16 +34,15 @@ export interface AsDockerfileResult {
 }
 
 export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise<AsDockerfileResult> {
-  checkBuildOptions(opts);
-  const builderRef = parseReference(opts.builder);
+  const builderRef = opts.builder;
   const engine = await openEngine(opts);
   const work = await mkdtemp(path.join(engine.root, 'as-dockerfile-'));
   try {
     const source = await prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}) }, work);
-    const builder = await pullImage(engine, builderRef, { metadataOnly: true, policy: opts.pullPolicy ?? 'if-not-present', ...(opts.platform ? { platform: opts.platform } : {}) });
+    const builder = await pullImage(engine, builderRef, { metadataOnly: true, policy: opts.pullPolicy, ...(opts.platform ? { platform: opts.platform } : {}) });
     const cfg = builder.config.config ?? {};
     const labels = cfg.Labels ?? {};
-    const env = await buildEnvironment({ sourceDir: source.dir, envFlags: opts.env ?? [], envFiles: opts.envFiles ?? [] });
+    const env = await buildEnvironment({ sourceDir: source.dir, env: opts.env, envFiles: opts.envFiles });
     // The same plan as a build's (s2i/plan.ts): allowed-UIDs verdict, destination, users, added labels.
     const plan = planS2I(
       { labels, env: cfg.Env ?? [], user: cfg.User },
@@ -47,8 +52,8 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
         source,
         destination: opts.destination,
         assembleUser: opts.assembleUser,
-        allowedUids: opts.allowedUids ? parseUidRanges(opts.allowedUids) : [],
-        labels: Object.fromEntries((opts.labels ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])),
+        allowedUids: opts.allowedUids,
+        labels: opts.labels,
         applicationName: opts.applicationName,
         description: opts.description,
         env,
@@ -58,7 +63,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
     const scripts = await resolveScripts({ ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}), sourceDir: source.dir, imageLabels: labels, imageEnv: cfg.Env ?? [], needed: ['assemble', 'run'], optional });
     const containerfile = path.resolve(opts.asDockerfile);
     await makeDirs(path.dirname(containerfile)); // bounded: Node's recursive mkdir spins under /proc
-    const previous = opts.incremental ? (opts.incrementalFrom ?? opts.tag) : undefined;
+    const previous = opts.incremental?.previousImage;
     const r = await writeAsDockerfile({
       containerfile,
       builderImage: formatReference(builderRef),

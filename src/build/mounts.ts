@@ -1,29 +1,49 @@
 // Extra mounts of the assemble sandbox: --inject (read-only, never in a layer), -v/--volume (read-write
-// binds) and --add-host (a generated /etc/hosts). Parsed and checked before anything is pulled.
-import { stat, readFile, writeFile } from 'node:fs/promises';
+// binds) and --add-host (a generated /etc/hosts). Parsed and checked by the CLI before anything is pulled; a
+// relative destination is placed under the builder's WORKDIR once it is known.
+import { statSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { S2IError, ExitCode } from '../errors.js';
 import type { Mount } from '../sandbox/spec.js';
 
 export interface BindSpec {
+  /** Absolute path on the host (it existed when parsed). */
   source: string;
-  /** Absolute path in the container. */
+  /** Path in the container: absolute, or relative to the builder's WORKDIR (placed by bindMounts). */
   destination: string;
+  /** --inject: read-only; -v/--volume: read-write. */
+  readOnly: boolean;
 }
+
+/** An --add-host entry: [host name, IP address]. */
+export type HostEntry = [string, string];
 
 /** Paths a bind may not cover: the runtime's own mounts and the root. */
 const forbidden = ['/', '/proc', '/sys', '/dev'];
+
+function flagOf(readOnly: boolean): string {
+  return readOnly ? '--inject' : '--volume';
+}
 
 function bad(flag: string, item: string, why: string): S2IError {
   return new S2IError('ERR_BAD_MOUNT', `${flag} "${item}": ${why}`, { exitCode: ExitCode.usage });
 }
 
+function reserved(dst: string): boolean {
+  return forbidden.some((f) => dst === f || (f !== '/' && dst.startsWith(f + '/')));
+}
+
+function normalize(dst: string): string {
+  return path.posix.normalize(dst).replace(/\/+$/, '') || '/';
+}
+
 /**
- * Parses `SRC:DST` items (each flag value may hold several, `;`-separated). A relative DST is under `workdir`.
+ * Parses `SRC:DST` items of --inject (read-only) or --volume (each flag value may hold several, `;`-separated).
  * SRC must exist; DST must not climb out with `..` nor cover /, /proc, /sys or /dev.
  */
-export async function parseBinds(flag: string, values: string[], workdir: string): Promise<BindSpec[]> {
+export function parseBinds(flag: '--inject' | '--volume', values: string[]): BindSpec[] {
   const out: BindSpec[] = [];
   for (const item of values.flatMap((v) => v.split(';')).map((v) => v.trim()).filter(Boolean)) {
     const colon = item.indexOf(':');
@@ -31,20 +51,25 @@ export async function parseBinds(flag: string, values: string[], workdir: string
     const src = path.resolve(item.slice(0, colon));
     const dstRaw = item.slice(colon + 1);
     if (dstRaw.split('/').includes('..')) throw bad(flag, item, 'the destination may not contain ".."');
-    const dst = path.posix.normalize(dstRaw.startsWith('/') ? dstRaw : path.posix.join(workdir || '/', dstRaw)).replace(/\/+$/, '') || '/';
-    if (forbidden.some((f) => dst === f || (f !== '/' && dst.startsWith(f + '/')))) throw bad(flag, item, `the destination ${dst} is reserved`);
-    if (!(await stat(src).catch(() => undefined))) throw bad(flag, item, `the source ${src} does not exist`);
-    out.push({ source: src, destination: dst });
+    const dst = dstRaw.startsWith('/') ? normalize(dstRaw) : dstRaw;
+    if (dst.startsWith('/') && reserved(dst)) throw bad(flag, item, `the destination ${dst} is reserved`);
+    if (!statSync(src, { throwIfNoEntry: false })) throw bad(flag, item, `the source ${src} does not exist`);
+    out.push({ source: src, destination: dst, readOnly: flag === '--inject' });
   }
   return out;
 }
 
-export function bindMounts(binds: BindSpec[], readOnly: boolean): Mount[] {
-  return binds.map((b) => ({ destination: b.destination, type: 'bind', source: b.source, options: ['rbind', readOnly ? 'ro' : 'rw'] }));
+/** The sandbox mounts of `binds`, relative destinations placed under `workdir` (which may not make them reserved). */
+export function bindMounts(binds: BindSpec[], workdir: string): Mount[] {
+  return binds.map((b) => {
+    const destination = b.destination.startsWith('/') ? b.destination : normalize(path.posix.join(workdir || '/', b.destination));
+    if (reserved(destination)) throw bad(flagOf(b.readOnly), `${b.source}:${b.destination}`, `the destination ${destination} is reserved`);
+    return { destination, type: 'bind', source: b.source, options: ['rbind', b.readOnly ? 'ro' : 'rw'] };
+  });
 }
 
 /** `--add-host HOST:IP` items (docker syntax; IPv6 addresses keep their colons). */
-export function parseAddHosts(values: string[]): Array<[string, string]> {
+export function parseAddHosts(values: string[]): HostEntry[] {
   return values.map((v) => {
     const colon = v.indexOf(':');
     const host = colon < 0 ? '' : v.slice(0, colon);
@@ -57,7 +82,7 @@ export function parseAddHosts(values: string[]): Array<[string, string]> {
 }
 
 /** Writes the sandbox's /etc/hosts: the host's entries plus the added ones. */
-export async function writeHostsFile(file: string, hosts: Array<[string, string]>): Promise<string> {
+export async function writeHostsFile(file: string, hosts: HostEntry[]): Promise<string> {
   const base = await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n::1\tlocalhost\n');
   await writeFile(file, base.replace(/\n?$/, '\n') + hosts.map(([h, ip]) => `${ip}\t${h}\n`).join(''), { mode: 0o644 });
   return file;

@@ -7,11 +7,11 @@ import type { Readable } from 'node:stream';
 import { S2IError, ExitCode } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Reference } from '../oci/reference.js';
-import { WHOLE_UPLOAD_MAX, type Repository } from '../registry/client.js';
+import type { Repository } from '../registry/client.js';
 import { openDestination } from '../transport/open.js';
 import type { ImageLocation } from '../transport/parse.js';
 import type { ImageSource } from '../transport/types.js';
-import { writeImage, type WriteBlob } from '../transport/write-image.js';
+import { prepareWrite, writeImage, type WriteBlob } from '../transport/write-image.js';
 import { skipBytes } from '../transport/verify.js';
 import type { Engine } from './context.js';
 import { parentLost } from '../sys/parent-death.js';
@@ -53,6 +53,15 @@ export function assertParentAlive(nothing: string): void {
   }
 }
 
+/**
+ * Called when assemble starts: the push's destination starts what its first writes would wait for (a registry's
+ * protocol probe and TLS set-up, and the upload sessions of the new layer and the config), while assemble keeps
+ * the container busy and this process idle.
+ */
+export function preparePush(engine: Engine, target: ImageLocation): void {
+  prepareWrite(target, engine.client, { uploads: 2 });
+}
+
 export async function pushImage(engine: Engine, input: PushInput): Promise<PushStats> {
   assertParentAlive('pushed');
   const dst = await openDestination(toLocation(input.target), { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });
@@ -78,7 +87,7 @@ export async function pushImage(engine: Engine, input: PushInput): Promise<PushS
         // A small blob the build made itself (its new layer, its config) is almost never in the registry yet: its
         // upload (POST + one PUT) takes two round trips where HEAD first would make it three, and a registry that
         // has it already just keeps its copy. Big blobs and the source's are looked for first.
-        uploadFirst: async () => dst.transport === 'docker' && d.size <= WHOLE_UPLOAD_MAX && !fromSource && (await engine.store.has(d.digest)),
+        uploadFirst: async () => dst.smallUploadMax !== undefined && d.size <= dst.smallUploadMax && !fromSource && (await engine.store.has(d.digest)),
       };
     });
     const { uploaded, skipped, mounted } = await writeImage(

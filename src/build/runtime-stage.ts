@@ -56,7 +56,8 @@ export interface RuntimeStageInput {
   ref: ImageLocation;
   policy: PullPolicy;
   platform?: Platform;
-  artifacts: string[];
+  /** -a, parsed; empty: the assemble-input-files label (runtime image, else builder). */
+  artifacts: RuntimeArtifact[];
   scriptsUrl?: string;
   sourceDir: string;
   destinationFlag?: string;
@@ -97,7 +98,7 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
   const labels = cfg.Labels ?? {};
   const workdir = workingDirOf(base.config, 'the runtime image');
   const fromLabel = labels[Label.assembleInputFiles] ?? input.builderLabels[Label.assembleInputFiles];
-  const mapping = input.artifacts.length > 0 ? parseRuntimeArtifacts(input.artifacts, '--runtime-artifact') : parseRuntimeArtifacts(fromLabel ? [fromLabel] : [], `label ${Label.assembleInputFiles}`);
+  const mapping = input.artifacts.length > 0 ? input.artifacts : parseRuntimeArtifacts(fromLabel ? [fromLabel] : [], `label ${Label.assembleInputFiles}`);
   if (mapping.length === 0) {
     throw new S2IError('ERR_RUNTIME_ARTIFACT', `no runtime artifacts: give -a /path/in/builder[:dir] or set the ${Label.assembleInputFiles} label`, { exitCode: ExitCode.usage });
   }

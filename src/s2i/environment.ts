@@ -92,8 +92,8 @@ async function readEnvFile(file: string, label: string): Promise<string | undefi
 
 export interface BuildEnvironmentInput {
   sourceDir: string;
-  /** -e NAME=VALUE, in order. */
-  envFlags: string[];
+  /** -e NAME=VALUE, parsed (parseEnvFlag), in order. */
+  env: EnvList;
   /** -E file, in order. */
   envFiles: string[];
 }
@@ -104,7 +104,7 @@ export async function buildEnvironment(input: BuildEnvironmentInput): Promise<En
   const s2iEnv = path.join(input.sourceDir, '.s2i', 'environment');
   const text = await readEnvFile(s2iEnv, '.s2i/environment');
   if (text !== undefined) all.push(...parseEnvironmentFile(text, s2iEnv));
-  for (const f of input.envFlags) all.push(parseEnvFlag(f));
+  all.push(...input.env);
   for (const f of input.envFiles) {
     const t = await readEnvFile(f, f);
     all.push(...parseEnvironmentFile(t ?? '', f));

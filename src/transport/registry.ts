@@ -3,7 +3,7 @@
 import type { Readable } from 'node:stream';
 import { formatReference, type Reference } from '../oci/reference.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';
-import type { RegistryClient, Repository } from '../registry/client.js';
+import { WHOLE_UPLOAD_MAX, type RegistryClient, type Repository } from '../registry/client.js';
 import type { ImageDestination, ImageSource, Mounter, TransportName } from './types.js';
 
 /** What both ends share: the repository, its name for messages, where it lives (for mounts), closing the client. */
@@ -14,7 +14,7 @@ abstract class RegistryEnd {
   protected readonly repo: Repository;
 
   constructor(
-    client: RegistryClient,
+    protected readonly client: RegistryClient,
     readonly ref: Reference,
     private readonly onClose: () => Promise<void> = async () => {},
   ) {
@@ -46,6 +46,8 @@ export class RegistryDestination extends RegistryEnd implements ImageDestination
   readonly accepts: ImageFormat[] = ['docker', 'oci'];
   readonly acceptsIndex = true;
   readonly tag: string | undefined = this.ref.tag ?? this.ref.digest;
+  /** Blobs this small go as one POST + PUT (registry/blob-upload.ts): two round trips, where HEAD first makes three. */
+  readonly smallUploadMax = WHOLE_UPLOAD_MAX;
 
   blobExists(desc: Descriptor): Promise<boolean> {
     return this.repo.blobExists(desc);
@@ -53,6 +55,12 @@ export class RegistryDestination extends RegistryEnd implements ImageDestination
 
   pushBlob(desc: Descriptor, open: (offset: number) => Readable | Promise<Readable>): Promise<void> {
     return this.repo.pushBlob(desc, open);
+  }
+
+  /** The protocol probe (RegistryClient.prepare) and `uploads` upload sessions opened ahead in this repository. */
+  prepareWrite(opts: { uploads: number }): void {
+    this.client.prepare(this.ref.registry);
+    if (opts.uploads > 0) this.client.openUploadsAhead(this.ref.registry, this.ref.repository, opts.uploads);
   }
 
   mountBlob(desc: Descriptor, fromRepository: string): Promise<boolean> {

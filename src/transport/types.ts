@@ -43,6 +43,16 @@ export interface ImageDestination {
   pushManifest(tagOrDigest: string, bytes: Buffer, mediaType: string): Promise<string>;
   /** Makes the result visible (writes index.json, packs the archive). copyImage calls it after the last manifest. */
   commit?(): Promise<void>;
+  /**
+   * Blobs up to this size are uploaded in one request (a registry: POST then PUT), so a blob that is most likely
+   * new is cheaper to upload than to look for first. Absent: always look first.
+   */
+  readonly smallUploadMax?: number;
+  /**
+   * Starts, in the background, what the first writes would wait for (a registry: the protocol probe, TLS set-up
+   * and `uploads` upload sessions). Never fails: a problem shows on the write.
+   */
+  prepareWrite?(opts: { uploads: number }): void;
   close(): Promise<void>;
 }
 

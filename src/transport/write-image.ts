@@ -8,7 +8,10 @@
 import type { Readable } from 'node:stream';
 import type { ProgressSink } from '../events.js';
 import type { Descriptor } from '../oci/types.js';
+import type { RegistryClient } from '../registry/client.js';
 import { mapLimit } from '../registry/parallel.js';
+import type { ImageLocation } from './parse.js';
+import { RegistryDestination } from './registry.js';
 import { canMount, type ImageDestination } from './types.js';
 
 export type BlobOpener = (offset: number) => Readable | Promise<Readable>;
@@ -102,4 +105,18 @@ export async function writeImage(dst: ImageDestination, image: WritableImage, op
   stats.digest = await dst.pushManifest(dst.tag ?? image.manifest.digest, image.manifest.bytes, image.manifest.mediaType);
   await dst.commit?.();
   return stats;
+}
+
+/**
+ * Gets the destination at `where` ready for a write that starts soon, without opening it (opening a file
+ * destination would start writing it): a registry starts its protocol probe and opens `uploads` upload sessions
+ * in the background, on the shared `client` the write will use. Never fails: a problem shows on the write.
+ */
+export function prepareWrite(where: ImageLocation, client: RegistryClient, opts: { uploads: number }): void {
+  if (where.transport !== 'docker') return; // files need no warming up
+  try {
+    new RegistryDestination(client, where.ref).prepareWrite(opts);
+  } catch {
+    // a bad registry name fails the push itself, with its own message
+  }
 }

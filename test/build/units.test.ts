@@ -7,11 +7,11 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { extractArtifacts } from '../../src/build/artifacts.js';
-import { parseBinds, parseAddHosts, writeHostsFile } from '../../src/build/mounts.js';
-import { checkBuildOptions, defaultFormatFor } from '../../src/build/build.js';
+import { parseBinds, bindMounts, parseAddHosts, writeHostsFile } from '../../src/build/mounts.js';
+import { defaultFormatFor } from '../../src/transport/parse.js';
 import { toLocation, locationName } from '../../src/build/pull.js';
 import { needsGzipFor } from '../../src/build/convert-layers.js';
-import { buildOptionsFromValues } from '../../src/cli/commands/build.js';
+import { buildOptionsFromValues, checkBuildFlags } from '../../src/cli/build-options.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { parseRuntimeArtifacts } from '../../src/build/runtime-stage.js';
 import { rebuildSpecFromLabels } from '../../src/build/rebuild.js';
@@ -92,13 +92,24 @@ t.test('extractArtifacts: size and entry limits, corrupt input', async (t) => {
 t.test('parseBinds: good and bad', async (t) => {
   const f = path.join(tmp, 'secret');
   writeFileSync(f, 's');
-  t.same(await parseBinds('--inject', [`${f}:rel/key;${f}:/abs/key`], '/opt/app'), [
-    { source: f, destination: '/opt/app/rel/key' },
-    { source: f, destination: '/abs/key' },
+  const binds = parseBinds('--inject', [`${f}:rel/key;${f}:/abs/key`]);
+  t.same(binds, [
+    { source: f, destination: 'rel/key', readOnly: true },
+    { source: f, destination: '/abs/key', readOnly: true },
   ]);
+  t.same(
+    bindMounts(binds, '/opt/app').map((m) => ({ source: m.source, destination: m.destination, options: m.options })),
+    [
+      { source: f, destination: '/opt/app/rel/key', options: ['rbind', 'ro'] },
+      { source: f, destination: '/abs/key', options: ['rbind', 'ro'] },
+    ],
+    'a relative destination is under WORKDIR',
+  );
+  t.same(bindMounts(parseBinds('--volume', [`${f}:/mnt/v/`]), '/')[0]?.options, ['rbind', 'rw'], '-v is read-write');
   for (const bad of [`${f}`, `:x`, `${f}:`, `${f}:/proc/x`, `${f}:/`, `${f}:/dev`, `${f}:../x`, `${path.join(tmp, 'missing')}:x`]) {
-    await t.rejects(parseBinds('--inject', [bad], '/opt/app'), { code: 'ERR_BAD_MOUNT', exitCode: 64 }, bad);
+    t.throws(() => parseBinds('--inject', [bad]), { code: 'ERR_BAD_MOUNT', exitCode: 64 }, bad);
   }
+  t.throws(() => bindMounts(parseBinds('--volume', [`${f}:proc/x`]), '/'), { code: 'ERR_BAD_MOUNT', message: /--volume .*reserved/ }, 'relative, reserved once under WORKDIR /');
 });
 
 t.test('parseAddHosts and the hosts file', async (t) => {
@@ -108,19 +119,19 @@ t.test('parseAddHosts and the hosts file', async (t) => {
   t.match(readFileSync(file, 'utf8'), /10\.0\.0\.5\tdb\n$/);
 });
 
-t.test('checkBuildOptions: conflicting flags', async (t) => {
-  t.doesNotThrow(() => checkBuildOptions({ incremental: true, incrementalFrom: 'x' }));
-  const bad: Array<[object, RegExp]> = [
-    [{ incrementalFrom: 'x' }, /--incremental-from needs --incremental/],
-    [{ incrementalPullPolicy: 'always' }, /needs --incremental/],
-    [{ runtimeArtifacts: ['/a'] }, /--runtime-artifact needs --runtime-image/],
-    [{ runtimePullPolicy: 'never' }, /needs --runtime-image/],
-    [{ assembleRuntimeUser: '1' }, /needs --runtime-image/],
-    [{ asDockerfile: 'f', incremental: true, incrementalPullPolicy: 'always' }, /--as-dockerfile cannot be combined with --incremental-pull-policy/],
-    [{ asDockerfile: 'f', runtimeImage: 'r' }, /--runtime-image/],
-    [{ asDockerfile: 'f', inject: ['a:b'] }, /--inject/],
+t.test('checkBuildFlags: conflicting flags', async (t) => {
+  t.doesNotThrow(() => checkBuildFlags({ incremental: true, 'incremental-from': 'x' }));
+  const bad: Array<[Record<string, string | boolean | string[]>, RegExp]> = [
+    [{ 'incremental-from': 'x' }, /--incremental-from needs --incremental/],
+    [{ 'incremental-pull-policy': 'always' }, /needs --incremental/],
+    [{ 'runtime-artifact': ['/a'] }, /--runtime-artifact needs --runtime-image/],
+    [{ 'runtime-pull-policy': 'never' }, /needs --runtime-image/],
+    [{ 'assemble-runtime-user': '1' }, /needs --runtime-image/],
+    [{ 'as-dockerfile': 'f', incremental: true, 'incremental-pull-policy': 'always' }, /--as-dockerfile cannot be combined with --incremental-pull-policy/],
+    [{ 'as-dockerfile': 'f', 'runtime-image': 'r' }, /--runtime-image/],
+    [{ 'as-dockerfile': 'f', inject: ['a:b'] }, /--inject/],
   ];
-  for (const [o, re] of bad) t.throws(() => checkBuildOptions(o), { exitCode: 64, message: re });
+  for (const [o, re] of bad) t.throws(() => checkBuildFlags(o), { exitCode: 64, message: re });
 });
 
 t.test('parseRuntimeArtifacts', async (t) => {
@@ -213,7 +224,8 @@ t.test('build flags: --check, --timestamp / SOURCE_DATE_EPOCH, --reproducible, f
   const e = buildOptionsFromValues({}, 'oci:/x:t', { SOURCE_DATE_EPOCH: '5' });
   t.equal(e.timestamp, 5);
   t.equal(e.format, 'oci', 'an oci: TAG defaults to OCI');
-  t.notOk('check' in e, 'no --check: the build picks the default');
+  t.equal(e.check, false, 'no --check: none for an OCI result');
+  t.equal(buildOptionsFromValues({}, 'example.com/a:1', {}).check, 'ocp4.6', 'no --check: ocp4.6 for a Docker result');
   t.equal(buildOptionsFromValues({ compression: 'zstd' }, 'oci:/x:t', {}).compression, 'zstd', 'zstd is fine for an oci: TAG');
   t.equal(buildOptionsFromValues({ check: 'quay-legacy' }, undefined, {}).check, 'quay-legacy');
   t.throws(() => buildOptionsFromValues({ check: 'ocp3' }, undefined, {}), { code: 'ERR_USAGE', exitCode: 64 });

@@ -70,7 +70,7 @@ t.test('buildah builds the --as-dockerfile output, clean then incremental', { sk
       assembleUser: '1001',
       imageUser: '1001',
       labels: generatedLabels({ builderImage: 'localhost/s2i-test-builder', sourceLocation: src, tag: name }),
-      env: await buildEnvironment({ sourceDir: src, envFlags: [], envFiles: [] }),
+      env: await buildEnvironment({ sourceDir: src, env: [], envFiles: [] }),
       scripts,
       ...(previous ? { incremental: { previousImage: previous } } : {}),
     });

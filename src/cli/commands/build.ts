@@ -1,19 +1,13 @@
 import { S2IError, ExitCode } from '../../errors.js';
-import { build, defaultFormatFor, writeDigestFile, type BuildOptions } from '../../build/build.js';
-import { compatProfiles, type CompatProfile } from '../../image/compat.js';
-import { sourceDateEpoch } from '../../image/reproducible.js';
+import { build, writeDigestFile } from '../../build/build.js';
 import { writeBuildAsDockerfile } from '../../build/as-dockerfile.js';
-import { parsePlatform } from '../../oci/platform.js';
-import { parseUidRanges } from '../../s2i/allowed-uids.js';
-import { parseEnvFlag } from '../../s2i/environment.js';
-import { parseCapList } from '../../sandbox/spec.js';
 import { readInputFileSync } from '../../sys/input-file.js';
+import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';
-import { str, list, oneOf, intFlag } from '../command.js';
-import { registryParams, registryOptions } from '../registry-flags.js';
+import { str, list } from '../command.js';
+import { registryParams } from '../registry-flags.js';
 import { makeRenderer } from '../render.js';
-
-const policies = ['always', 'if-not-present', 'never'] as const;
+import { asDockerfileOptions, buildOptionsFromValues } from '../build-options.js';
 
 export const buildParams: Param[] = [
   { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the result (docker for OpenShift <= 4.6 and old Quay; default: oci for oci:/oci-archive: TAGs, else docker)' },
@@ -98,83 +92,17 @@ export function applyConfigFile(file: string, values: Values, positionals: strin
   return { values: { ...out, ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) }, positionals: pos };
 }
 
-/** BuildOptions from parsed flags (shared with rebuild). */
-export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.ProcessEnv = process.env): Omit<BuildOptions, 'source' | 'builder' | 'tag'> & { asDockerfile?: string } {
-  const format = oneOf('format', str(v.format), ['docker', 'oci'] as const) ?? (tag ? defaultFormatFor(tag) : 'docker');
-  const compression = oneOf('compression', str(v.compression), ['gzip', 'zstd', 'none'] as const) ?? 'gzip';
-  const check = oneOf('check', str(v.check), [...compatProfiles, 'none'] as const);
-  const timestamp = sourceDateEpoch(env, str(v.timestamp));
-  if (format === 'docker' && compression === 'zstd') {
-    throw new S2IError('ERR_USAGE', '--compression zstd cannot be used with --format docker (Docker images have no zstd layers): use --format oci or --compression gzip', {
-      exitCode: ExitCode.usage,
-    });
-  }
-  const level = intFlag('compression-level', str(v['compression-level']), compression === 'zstd' ? 1 : 0, compression === 'zstd' ? 19 : 9);
-  const platform = str(v.platform);
-  // Flag values checked here, before any work (each is a usage error, exit 64); build() parses them again.
-  const envFlags = list(v.env);
-  const buildEnv = list(v['build-env']);
-  for (const e of [...envFlags, ...buildEnv]) parseEnvFlag(e);
-  const allowedUids = str(v['allowed-uids']);
-  if (allowedUids !== undefined) parseUidRanges(allowedUids);
-  const capDrop = parseCapList(list(v['cap-drop']));
-  const opt = <T>(k: string, val: T | undefined) => (val === undefined || val === false ? {} : { [k]: val });
-  return {
-    format,
-    compression,
-    ...opt('compressionLevel', level),
-    ...(check === undefined ? {} : { check: check === 'none' ? (false as const) : (check as CompatProfile) }),
-    ...opt('timestamp', timestamp),
-    ...opt('reproducible', v.reproducible === true),
-    ...opt('platform', platform ? parsePlatform(platform) : undefined),
-    ...opt('pullPolicy', oneOf('pull-policy', str(v['pull-policy']), policies)),
-    ...opt('runtime', str(v.runtime)),
-    env: envFlags,
-    envFiles: list(v['environment-file']),
-    buildEnv,
-    ...opt('scriptsUrl', str(v['scripts-url'])),
-    ...opt('destination', str(v.destination)),
-    ...opt('assembleUser', str(v['assemble-user'])),
-    ...opt('allowedUids', allowedUids),
-    labels: list(v.label),
-    ...opt('applicationName', str(v['application-name'])),
-    ...opt('description', str(v.description)),
-    ...opt('ref', str(v.ref)),
-    ...opt('contextDir', str(v['context-dir'])),
-    ...opt('incremental', v.incremental === true),
-    ...opt('incrementalFrom', str(v['incremental-from'])),
-    ...opt('incrementalPullPolicy', oneOf('incremental-pull-policy', str(v['incremental-pull-policy']), policies)),
-    ...opt('runtimeImage', str(v['runtime-image'])),
-    runtimeArtifacts: list(v['runtime-artifact']),
-    ...opt('runtimePullPolicy', oneOf('runtime-pull-policy', str(v['runtime-pull-policy']), policies)),
-    ...opt('assembleRuntimeUser', str(v['assemble-runtime-user'])),
-    inject: list(v.inject),
-    volumes: list(v.volume),
-    addHosts: list(v['add-host']),
-    ...opt('network', oneOf('network', str(v.network), ['host', 'none'] as const)),
-    capDrop,
-    ...opt('exclude', str(v.exclude)),
-    ...opt('keepSymlinks', v['keep-symlinks'] === true),
-    ...opt('callbackUrl', str(v['callback-url'])),
-    ...opt('saveTempDir', v['save-temp-dir'] === true),
-    ...opt('asDockerfile', str(v['as-dockerfile'])),
-    ...opt('root', str(v.root)),
-    noPush: v['no-push'] === true,
-    registry: registryOptions(v),
-  };
-}
-
 export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values): Promise<number> {
-  const o = buildOptionsFromValues(v, tag);
+  const { target, asDockerfile, ...o } = buildOptionsFromValues(v, tag);
   const onProgress = makeRenderer(ctx.global, ctx.stderr);
-  if (o.asDockerfile) {
-    const r = await writeBuildAsDockerfile({ ...o, asDockerfile: o.asDockerfile, source, builder, ...(tag ? { tag } : {}), onProgress, signal: ctx.signal });
+  if (asDockerfile) {
+    const r = await writeBuildAsDockerfile({ ...asDockerfileOptions({ ...o, asDockerfile }, source, builder, tag, v), onProgress, signal: ctx.signal });
     if (!ctx.global.quiet) ctx.stderr.write(`Wrote ${r.containerfile} (${r.files} source files)\n`);
     ctx.stdout.write(r.containerfile + '\n');
     return 0;
   }
-  if (!tag) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)', { exitCode: ExitCode.usage });
-  const result = await build({ ...o, source, builder, tag, onProgress, signal: ctx.signal });
+  if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)', { exitCode: ExitCode.usage });
+  const result = await build({ ...o, source, builder: parseImageLocation(builder), target, onProgress, signal: ctx.signal });
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   if (ctx.global.json) {

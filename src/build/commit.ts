@@ -1,0 +1,167 @@
+// Commit, the third part of a build: the new layer (the upper dir after assemble, or the runtime-image stage),
+// the builder layers the format cannot carry recompressed, then config + manifest, checked against the importer
+// profile, stored and tagged locally. Nothing is pushed here (push.ts).
+import path from 'node:path';
+import { S2IError, ExitCode } from '../errors.js';
+import type { Descriptor } from '../oci/types.js';
+import { parseManifestDocument } from '../oci/manifest.js';
+import { compatibilityProblems } from '../image/compat.js';
+import { append } from '../image/append.js';
+import { layerMediaType, type BuiltManifest } from '../image/manifest.js';
+import { epochToRfc3339 } from '../image/reproducible.js';
+import { defaultGzipBackend } from '../layer/compress.js';
+import { writeLayerFile, type LayerResult } from '../layer/write.js';
+import { mergeEnvStrings } from '../s2i/environment.js';
+import { outputLabels } from '../s2i/plan.js';
+import { scriptPathInImage } from '../s2i/scripts.js';
+import type { Assembled } from './assemble.js';
+import type { Engine } from './context.js';
+import { formatLayersFor } from './convert-layers.js';
+import type { BuildOptions } from './options.js';
+import type { Prepared, Sandbox } from './prepare.js';
+import type { PulledImage } from './pull.js';
+import { assertParentAlive } from './push.js';
+import { removeTrees } from './remove.js';
+import { runtimeStage } from './runtime-stage.js';
+import type { Steps } from './steps.js';
+
+/** A new layer with more entries than this has its upper dir removed in the background while the build pushes
+ * (below it, removing it at the end costs less than starting a process). */
+const BACKGROUND_REMOVAL_ENTRIES = 100;
+
+export interface Committed {
+  /** The image the new layer went on (the builder, or the runtime image). */
+  base: PulledImage;
+  layer: LayerResult;
+  labels: Record<string, string>;
+  manifest: BuiltManifest;
+  /** Every blob of the result: layers in order, then the config. */
+  blobs: Descriptor[];
+}
+
+/** Options of every layer a build writes or recompresses (reproducible: pako, mtimes clamped). */
+function layerOptionsOf(opts: Pick<BuildOptions, 'timestamp' | 'reproducible'>): { mtimeClamp?: number; backend: 'pako' | ReturnType<typeof defaultGzipBackend> } {
+  return {
+    ...(opts.timestamp !== undefined ? { mtimeClamp: opts.timestamp } : {}),
+    // The fastest gzip of this installation (libdeflate or zlib blocks on every core, deterministic output).
+    backend: opts.reproducible ? 'pako' : defaultGzipBackend(),
+  };
+}
+
+export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox, opts: BuildOptions, p: Prepared, a: Assembled): Promise<Committed> {
+  const newLayerType = layerMediaType(opts.format, opts.compression);
+  const layerOpts = layerOptionsOf(opts);
+  const level = opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {};
+  const { rootfs, plan } = p;
+  let base: PulledImage;
+  let layerFile: string;
+  let layer: LayerResult;
+  let runPath: string;
+  let createdBy: string;
+  let configEnv: string[];
+  if (opts.runtimeImage) {
+    const rt = await runtimeStage({
+      engine,
+      steps,
+      runtime: sandbox.runtime,
+      workDir: path.join(p.buildDir, 'runtime'),
+      builderRootfs: rootfs.merged,
+      builderLabels: p.builder.config.config?.Labels ?? {},
+      ref: opts.runtimeImage.image,
+      policy: opts.runtimeImage.pullPolicy,
+      ...(opts.platform ? { platform: opts.platform } : {}),
+      artifacts: opts.runtimeImage.artifacts,
+      ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}),
+      sourceDir: p.source.dir,
+      ...(opts.destination ? { destinationFlag: opts.destination } : {}),
+      ...(opts.runtimeImage.assembleRuntimeUser ? { assembleRuntimeUser: opts.runtimeImage.assembleRuntimeUser } : {}),
+      env: [...p.env, ...opts.buildEnv],
+      network: opts.network,
+      capDrop: opts.capDrop,
+      restricted: sandbox.restricted,
+      ...(p.hostsFile ? { hostsFile: p.hostsFile } : {}),
+      compression: opts.compression,
+      ...level,
+      layerOptions: layerOpts,
+    });
+    await rootfs.unmount();
+    ({ base, layerFile, layer, runPath, createdBy } = rt);
+    configEnv = mergeEnvStrings(base.config.config?.Env ?? [], p.env);
+  } else {
+    await rootfs.unmount();
+    base = p.builder;
+    runPath = scriptPathInImage('run', p.scripts.get('run')!, plan.destination);
+    createdBy = `oci-s2i build: ${a.assemblePath}`;
+    configEnv = plan.persistentEnv;
+    layerFile = path.join(p.buildDir, 'layer.tar');
+    layer = await steps.run('layer', () => writeLayerFile(rootfs.upper, layerFile, { compression: opts.compression, ...level, ...layerOpts, overlayWhiteouts: true }));
+    // Upper and work dirs are done with: unless tiny, they go away in a child process during commit and push.
+    if (!opts.saveTempDir && layer.entries > BACKGROUND_REMOVAL_ENTRIES) p.scratch.removal = removeTrees(rootfs.scratchDirs());
+  }
+  const layerDesc: Descriptor = { mediaType: newLayerType, digest: layer.digest, size: layer.size };
+  await engine.store.adopt(layerDesc, layerFile); // written and digested in one pass just now: linked, not re-read
+  const labels = outputLabels(plan, base.config.config?.Labels ?? {}, a.metadataLabels);
+
+  // Builder layers the format cannot carry (zstd, plain tar → Docker) become gzip, diffIDs unchanged.
+  const baseLayers = await steps.run('convert layers', () => formatLayersFor(engine, base, opts.format, { workDir: path.join(p.buildDir, 'convert'), backend: layerOpts.backend }));
+  const image = await steps.run('commit', () =>
+    commitImage(engine, opts, {
+      base,
+      baseLayers,
+      layer,
+      layerDesc,
+      runPath,
+      env: configEnv,
+      labels,
+      createdBy,
+      target: p.targetName,
+      comment: `source-to-image build of ${p.source.location} with ${p.builderName}`,
+    }),
+  );
+  return { base, layer, labels, ...image };
+}
+
+interface CommitInput {
+  base: PulledImage;
+  /** The base's layer descriptors as the output carries them (converted for the format). */
+  baseLayers: Descriptor[];
+  layer: LayerResult;
+  layerDesc: Descriptor;
+  runPath: string;
+  env: string[];
+  labels: Record<string, string>;
+  createdBy: string;
+  comment: string;
+  /** The local tag (the destination as the user named it). */
+  target: string;
+}
+
+/**
+ * New config (Cmd = run, Env, Labels; User and the rest kept from the base) + manifest, checked against the
+ * importer profile (nothing is stored or tagged when it fails), then stored and tagged locally.
+ */
+async function commitImage(engine: Engine, opts: Pick<BuildOptions, 'format' | 'check' | 'timestamp'>, c: CommitInput): Promise<{ manifest: BuiltManifest; blobs: Descriptor[] }> {
+  const now = opts.timestamp !== undefined ? epochToRfc3339(opts.timestamp) : new Date().toISOString();
+  const { config, configBytes, configDescriptor: configDesc, layers, manifest } = append(
+    { config: c.base.config, layers: c.baseLayers },
+    { descriptor: c.layerDesc, diffID: c.layer.diffID },
+    { history: { created: now, created_by: c.createdBy, comment: c.comment }, fields: { Cmd: [c.runPath], Env: c.env, Labels: c.labels } },
+    opts.format,
+  );
+  if (opts.check) {
+    const problems = compatibilityProblems(opts.check, parseManifestDocument(manifest.bytes, manifest.mediaType), config);
+    if (problems.length > 0) {
+      for (const p of problems) engine.onProgress({ type: 'log', level: 'warn', message: `${p.problem}: ${p.fix}` });
+      throw new S2IError(
+        'ERR_IMAGE_INCOMPATIBLE',
+        `the image would not import into ${opts.check}, so nothing was pushed: ${problems.map((p) => `${p.problem} (${p.fix})`).join('; ')}; or build with --check none`,
+        { exitCode: ExitCode.commit },
+      );
+    }
+  }
+  await engine.store.putBytes(configBytes, configDesc.mediaType);
+  await engine.store.putBytes(manifest.bytes, manifest.mediaType);
+  assertParentAlive('tagged');
+  await engine.store.tag(manifest.descriptor, c.target);
+  return { manifest, blobs: [...layers, configDesc] };
+}

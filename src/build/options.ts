@@ -1,0 +1,91 @@
+// What a build is asked to do, as typed values: the CLI (cli/commands/build-options.ts) parses every flag string
+// once and decides every default (format, compression, check, timestamp, pull policies); the pipeline only
+// reads these. What cannot be known before the builder is pulled (WORKDIR for relative bind destinations, the
+// builder's labels) is resolved by the steps.
+import type { ImageFormat, Platform } from '../oci/types.js';
+import type { CompatProfile } from '../image/compat.js';
+import type { Compression } from '../layer/compress.js';
+import type { UidRange } from '../s2i/allowed-uids.js';
+import type { EnvList } from '../s2i/environment.js';
+import type { ImageLocation } from '../transport/parse.js';
+import type { EngineOptions } from './context.js';
+import type { BindSpec, HostEntry } from './mounts.js';
+import type { PullPolicy } from './pull.js';
+import type { RuntimeArtifact } from './runtime-stage.js';
+
+/** --incremental: the previous image (`--incremental-from`, else the TAG) and when to fetch it. */
+export interface IncrementalOptions {
+  from: ImageLocation;
+  pullPolicy: PullPolicy;
+}
+
+/** --runtime-image and the flags that go with it. */
+export interface RuntimeImageOptions {
+  image: ImageLocation;
+  /** -a SRC[:DST]; empty: the builder's assemble-input-files label. */
+  artifacts: RuntimeArtifact[];
+  pullPolicy: PullPolicy;
+  assembleRuntimeUser?: string;
+}
+
+export interface BuildOptions extends EngineOptions {
+  /** Local directory or git URL (`https://`, `file://`, `git@host:path`, with optional `#ref`). */
+  source: string;
+  builder: ImageLocation;
+  /** Where the result goes (named by tag: a registry destination with a digest is refused when parsed). */
+  target: ImageLocation;
+  /** The result's format, decided once (--format, else the destination transport's default). */
+  format: ImageFormat;
+  compression: Compression;
+  compressionLevel?: number;
+  /** Refuse to push a result this importer would reject (image/compat.ts); false: no check. */
+  check: CompatProfile | false;
+  /**
+   * Build timestamp, unix seconds (--timestamp, SOURCE_DATE_EPOCH, 0 for --reproducible): new-layer mtimes
+   * clamped to it, config and history `created` set to it. Absent: the current time, mtimes as they are.
+   */
+  timestamp?: number;
+  /** Bit-reproducible output: the pako gzip backend. */
+  reproducible?: boolean;
+  platform?: Platform;
+  pullPolicy: PullPolicy;
+  runtime?: string;
+  /** -e NAME=VALUE, in order. */
+  env: EnvList;
+  /** -E files, in order (read when the build starts, after .s2i/environment). */
+  envFiles: string[];
+  /** --build-env: assemble sees them, the image does not. */
+  buildEnv: EnvList;
+  scriptsUrl?: string;
+  destination?: string;
+  assembleUser?: string;
+  /** --label NAME=VALUE */
+  labels: Record<string, string>;
+  applicationName?: string;
+  description?: string;
+  /** --allowed-uids; empty: no policy. */
+  allowedUids: UidRange[];
+  network: 'host' | 'none';
+  capDrop: string[];
+  exclude?: string;
+  /** Do not push; only write the image into the local store. */
+  noPush?: boolean;
+  /** --ref (git sources) */
+  ref?: string;
+  /** --context-dir */
+  contextDir?: string;
+  /** Fetch git submodules (default true). */
+  submodules?: boolean;
+  incremental?: IncrementalOptions;
+  runtimeImage?: RuntimeImageOptions;
+  /** --inject (read-only, never in a layer) then -v (read-write), in order. */
+  binds: BindSpec[];
+  /** --add-host */
+  addHosts: HostEntry[];
+  callbackUrl?: string;
+  /** Keep the build directory and report it (BuildResult.tempDir). */
+  saveTempDir?: boolean;
+  keepSymlinks?: boolean;
+  /** Cap on the save-artifacts tar (bytes). */
+  artifactsMaxBytes?: number;
+}

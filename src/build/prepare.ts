@@ -1,0 +1,134 @@
+// Prepare, the first part of a build: everything decided or fetched before anything runs in the builder. The OCI
+// runtime (and the namespace check), the build dir, the source, the builder pulled and its layers leased, the
+// S2I plan (s2i/plan.ts), the sandbox mounts, the rootfs mounted, the scripts found and assemble's user.
+import { mkdtemp, mkdir, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { S2IError, ExitCode } from '../errors.js';
+import type { ProgressSink } from '../events.js';
+import { workingDirOf } from '../oci/image-path.js';
+import { detectRuntime, prepareRuntime, type Runtime } from '../sandbox/runtime.js';
+import { namespaceMode } from '../sandbox/namespace.js';
+import { fileInRoot } from '../sandbox/rootfs.js';
+import type { Mount } from '../sandbox/spec.js';
+import { buildEnvironment, type EnvList } from '../s2i/environment.js';
+import { planS2I, type S2IPlan } from '../s2i/plan.js';
+import { resolveScripts, type ScriptName, type ScriptSource } from '../s2i/scripts.js';
+import type { ResolvedUser } from '../s2i/user.js';
+import type { Engine } from './context.js';
+import { bindMounts, writeHostsFile } from './mounts.js';
+import type { BuildOptions } from './options.js';
+import { pullImage, locationName, type PulledImage } from './pull.js';
+import { removeTreeNow } from './remove.js';
+import { mountRootfs, resolveUser, type Rootfs } from './sandbox-run.js';
+import { prepareSource, type PreparedSource } from './source.js';
+import type { Steps } from './steps.js';
+
+/** How scripts run: the OCI runtime, and whether the namespace is a single-ID user namespace. */
+export interface Sandbox {
+  runtime: Runtime;
+  restricted: boolean;
+}
+
+/** The runtime assemble runs with; refuses to go on outside the oci-s2i namespace (before the engine opens). */
+export function sandboxFor(choice: string | undefined, onProgress: ProgressSink | undefined): Sandbox {
+  const detected = detectRuntime(choice);
+  if (!namespaceMode()) {
+    throw new S2IError('ERR_NAMESPACE', 'build must run inside the oci-s2i namespace (use the oci-s2i CLI, or reexecInNamespace)', { exitCode: ExitCode.container });
+  }
+  const runtime = prepareRuntime(detected, { explicit: choice !== undefined, onFallback: (message) => onProgress?.({ type: 'log', level: 'warn', message }) });
+  return { runtime, restricted: namespaceMode() === 'userns-single' };
+}
+
+/** The build dir's scratch trees (upper and work dirs) once removed in the background; the dir waits for it. */
+export interface Scratch {
+  removal?: Promise<void>;
+}
+
+export interface Prepared {
+  /** The build's own directory under `<root>/builds` (removed at the end unless --save-temp-dir). */
+  buildDir: string;
+  scratch: Scratch;
+  source: PreparedSource;
+  /** .s2i/environment, -e, -E: kept in the image. */
+  env: EnvList;
+  builder: PulledImage;
+  /** The builder and the result as the user named them (labels, messages, the local tag). */
+  builderName: string;
+  targetName: string;
+  plan: S2IPlan;
+  /** The builder's WORKDIR (assemble's cwd). */
+  workdir: string;
+  /** --inject and -v binds, relative destinations under WORKDIR. */
+  mounts: Mount[];
+  hostsFile?: string;
+  rootfs: Rootfs;
+  scripts: Map<ScriptName, ScriptSource>;
+  /** The user assemble runs as, resolved in the builder's rootfs. */
+  user: ResolvedUser;
+}
+
+export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOptions): Promise<Prepared> {
+  const buildsDir = path.join(engine.root, 'builds');
+  await mkdir(buildsDir, { recursive: true });
+  const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
+  // Started early (after the layer is written) for a big upper dir; the rest goes at the end.
+  const scratch: Scratch = {};
+  if (!opts.saveTempDir) {
+    steps.defer('remove build dir', async () => {
+      await scratch.removal;
+      removeTreeNow(buildDir);
+    });
+  }
+
+  const source = await steps.run('source', () =>
+    prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false }, buildDir),
+  );
+  const env = await buildEnvironment({ sourceDir: source.dir, env: opts.env, envFiles: opts.envFiles });
+
+  const builder = await steps.run('pull', () => pullImage(engine, opts.builder, { ...(opts.platform ? { platform: opts.platform } : {}), policy: opts.pullPolicy }));
+  const lease = await engine.cache.lease(builder.layers.map((l) => l.diffID));
+  steps.defer('release layer lease', () => lease.release());
+  const imgConfig = builder.config.config ?? {};
+  const imageLabels = imgConfig.Labels ?? {};
+  const imageEnv = imgConfig.Env ?? [];
+  const workdir = workingDirOf(builder.config, 'the builder image');
+  const builderName = locationName(opts.builder);
+  const targetName = locationName(opts.target);
+
+  // What the build does with this builder, decided from its config and the options (s2i/plan.ts): the allowed
+  // UIDs verdict (exit 15), destination, users, environments and the labels it adds.
+  const plan = planS2I(
+    { labels: imageLabels, env: imageEnv, user: imgConfig.User },
+    {
+      builderName,
+      tag: targetName,
+      source,
+      destination: opts.destination,
+      assembleUser: opts.assembleUser,
+      allowedUids: opts.allowedUids,
+      labels: opts.labels,
+      applicationName: opts.applicationName,
+      description: opts.description,
+      env,
+      buildEnv: opts.buildEnv,
+    },
+  );
+  const mounts = bindMounts(opts.binds, workdir);
+  const hostsFile = opts.addHosts.length > 0 ? await writeHostsFile(path.join(buildDir, 'hosts'), opts.addHosts) : undefined;
+
+  const rootfs = await steps.run('mount', () => mountRootfs(steps, buildDir, builder.layers.map((l) => l.dir)));
+  const needed: ScriptName[] = opts.runtimeImage ? ['assemble'] : ['assemble', 'run'];
+  const scripts = await steps.run('scripts', () =>
+    resolveScripts({
+      ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}),
+      sourceDir: source.dir,
+      imageLabels,
+      imageEnv,
+      needed,
+      optional: opts.incremental ? ['save-artifacts'] : [],
+      probeImage: async (p) => (await fileInRoot(rootfs.merged, p)) !== undefined,
+    }),
+  );
+  const user = await resolveUser(rootfs.merged, plan.assembleUser);
+  return { buildDir, scratch, source, env, builder, builderName, targetName, plan, workdir, mounts, ...(hostsFile ? { hostsFile } : {}), rootfs, scripts, user };
+}

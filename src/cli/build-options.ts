@@ -1,0 +1,177 @@
+// `build` flag strings → typed build options, parsed once here: every malformed value is a usage error (exit 64)
+// before anything is pulled, and every default (format, compression, check, timestamp, pull policies) is decided
+// here, so build/ reads typed values only (build/options.ts).
+import { S2IError, ExitCode } from '../errors.js';
+import type { BuildOptions } from '../build/options.js';
+import type { AsDockerfileOptions } from '../build/as-dockerfile.js';
+import { parseBinds, parseAddHosts } from '../build/mounts.js';
+import { parseRuntimeArtifacts } from '../build/runtime-stage.js';
+import { compatProfiles, type CompatProfile } from '../image/compat.js';
+import { sourceDateEpoch } from '../image/reproducible.js';
+import { parsePlatform } from '../oci/platform.js';
+import { parseReference } from '../oci/reference.js';
+import { parseUidRanges } from '../s2i/allowed-uids.js';
+import { parseEnvFlag } from '../s2i/environment.js';
+import { parseCapList } from '../sandbox/spec.js';
+import { defaultFormatFor, parseImageLocation, type ImageLocation } from '../transport/parse.js';
+import type { CommandContext } from './command.js';
+import { str, list, oneOf, intFlag } from './command.js';
+import { registryOptions } from './registry-flags.js';
+
+type Values = CommandContext['values'];
+
+const policies = ['always', 'if-not-present', 'never'] as const;
+
+function usageError(message: string): S2IError {
+  return new S2IError('ERR_USAGE', message, { exitCode: ExitCode.usage });
+}
+
+/** `--label NAME=VALUE` → [name, value]. */
+export function parseLabelFlag(s: string): [string, string] {
+  const i = s.indexOf('=');
+  if (i <= 0) throw new S2IError('ERR_LABEL_SYNTAX', `invalid --label "${s}": use NAME=VALUE`, { exitCode: ExitCode.usage });
+  return [s.slice(0, i), s.slice(i + 1)];
+}
+
+/** Flags that make no sense together are errors (the reference silently ignores them and exits 0). */
+export function checkBuildFlags(v: Values): void {
+  const need = (cond: unknown, flag: string, needs: string) => {
+    if (cond) throw usageError(`${flag} needs ${needs}`);
+  };
+  const incremental = v.incremental === true;
+  const runtimeImage = str(v['runtime-image']);
+  need(str(v['incremental-from']) && !incremental, '--incremental-from', '--incremental');
+  need(str(v['incremental-pull-policy']) && !incremental, '--incremental-pull-policy', '--incremental');
+  need(list(v['runtime-artifact']).length && !runtimeImage, '--runtime-artifact', '--runtime-image');
+  need(str(v['runtime-pull-policy']) && !runtimeImage, '--runtime-pull-policy', '--runtime-image');
+  need(str(v['assemble-runtime-user']) && !runtimeImage, '--assemble-runtime-user', '--runtime-image');
+  if (str(v['as-dockerfile'])) {
+    const bad = (
+      [
+        ['--incremental-pull-policy', str(v['incremental-pull-policy'])],
+        ['--runtime-image', runtimeImage],
+        ['--inject', list(v.inject).length],
+        ['--volume', list(v.volume).length],
+        ['--callback-url', str(v['callback-url'])],
+        ['--save-temp-dir', v['save-temp-dir'] === true],
+        ['--no-push', v['no-push'] === true],
+      ] as Array<[string, unknown]>
+    ).find(([, x]) => x);
+    if (bad) throw usageError(`--as-dockerfile cannot be combined with ${bad[0]}: the Containerfile is built by another tool`);
+  }
+}
+
+/** The destination of a build: named by tag, and a format it can hold. */
+function parseTarget(tag: string): ImageLocation {
+  const target = parseImageLocation(tag);
+  if (target.transport === 'docker' && target.ref.digest) throw usageError(`the destination ${tag} has a digest: name it by tag`);
+  return target;
+}
+
+/** What `build` flags say apart from SOURCE and BUILDER (shared with rebuild). */
+export type BuildFlags = Omit<BuildOptions, 'source' | 'builder' | 'target'> & {
+  /** The parsed TAG (absent without one). */
+  target?: ImageLocation;
+  asDockerfile?: string;
+};
+
+/** Typed build options from parsed flags (`tag`: the TAG as given, which picks the default format). */
+export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.ProcessEnv = process.env): BuildFlags {
+  const formatFlag = oneOf('format', str(v.format), ['docker', 'oci'] as const);
+  const compression = oneOf('compression', str(v.compression), ['gzip', 'zstd', 'none'] as const) ?? 'gzip';
+  const checkFlag = oneOf('check', str(v.check), [...compatProfiles, 'none'] as const);
+  const asDockerfile = str(v['as-dockerfile']);
+  const target = tag === undefined ? undefined : asDockerfile ? parseImageLocation(tag) : parseTarget(tag);
+  const format = formatFlag ?? (target ? defaultFormatFor(target) : 'docker');
+  const reproducible = v.reproducible === true;
+  const timestamp = sourceDateEpoch(env, str(v.timestamp)) ?? (reproducible ? 0 : undefined);
+  if (format === 'docker' && compression === 'zstd') {
+    throw usageError('--compression zstd cannot be used with --format docker (Docker images have no zstd layers): use --format oci or --compression gzip');
+  }
+  const level = intFlag('compression-level', str(v['compression-level']), compression === 'zstd' ? 1 : 0, compression === 'zstd' ? 19 : 9);
+  const platform = str(v.platform);
+  const envFlags = list(v.env).map(parseEnvFlag);
+  const buildEnv = list(v['build-env']).map(parseEnvFlag);
+  const allowedUids = str(v['allowed-uids']);
+  const uidRanges = allowedUids !== undefined ? parseUidRanges(allowedUids) : [];
+  const capDrop = parseCapList(list(v['cap-drop']));
+  const pullPolicy = oneOf('pull-policy', str(v['pull-policy']), policies) ?? 'if-not-present';
+  const incrementalPolicy = oneOf('incremental-pull-policy', str(v['incremental-pull-policy']), policies) ?? 'if-not-present';
+  const runtimePolicy = oneOf('runtime-pull-policy', str(v['runtime-pull-policy']), policies) ?? 'if-not-present';
+  const network = oneOf('network', str(v.network), ['host', 'none'] as const) ?? 'host';
+  checkBuildFlags(v);
+  if (target && !asDockerfile && format === 'docker' && (target.transport === 'oci' || target.transport === 'oci-archive')) {
+    throw usageError(`${tag} is an OCI layout, which holds OCI images only: use --format oci, or a docker:// or docker-archive: destination`);
+  }
+  const labels = Object.fromEntries(list(v.label).map(parseLabelFlag));
+  const addHosts = parseAddHosts(list(v['add-host']));
+  const incrementalFrom = str(v['incremental-from']);
+  // --as-dockerfile names the previous image as written (build/as-dockerfile.ts); a build pulls it.
+  const previous = v.incremental === true && !asDockerfile ? (incrementalFrom !== undefined ? parseImageLocation(incrementalFrom) : target) : undefined;
+  const runtimeImage = str(v['runtime-image']);
+  const runtimeArtifacts = list(v['runtime-artifact']);
+  const assembleRuntimeUser = str(v['assemble-runtime-user']);
+  const binds = [...parseBinds('--inject', list(v.inject)), ...parseBinds('--volume', list(v.volume))];
+  const opt = <T>(k: string, val: T | undefined) => (val === undefined || val === false ? {} : { [k]: val });
+  return {
+    ...(target ? { target } : {}),
+    format,
+    compression,
+    ...opt('compressionLevel', level),
+    check: checkFlag === undefined ? (format === 'docker' ? 'ocp4.6' : false) : checkFlag === 'none' ? false : (checkFlag as CompatProfile),
+    ...opt('timestamp', timestamp),
+    ...opt('reproducible', reproducible),
+    ...opt('platform', platform ? parsePlatform(platform) : undefined),
+    pullPolicy,
+    ...opt('runtime', str(v.runtime)),
+    env: envFlags,
+    envFiles: list(v['environment-file']),
+    buildEnv,
+    ...opt('scriptsUrl', str(v['scripts-url'])),
+    ...opt('destination', str(v.destination)),
+    ...opt('assembleUser', str(v['assemble-user'])),
+    allowedUids: uidRanges,
+    labels,
+    ...opt('applicationName', str(v['application-name'])),
+    ...opt('description', str(v.description)),
+    ...opt('ref', str(v.ref)),
+    ...opt('contextDir', str(v['context-dir'])),
+    ...(previous ? { incremental: { from: previous, pullPolicy: incrementalPolicy } } : {}),
+    ...(runtimeImage
+      ? {
+          runtimeImage: {
+            image: parseImageLocation(runtimeImage),
+            artifacts: parseRuntimeArtifacts(runtimeArtifacts, '--runtime-artifact'),
+            pullPolicy: runtimePolicy,
+            ...opt('assembleRuntimeUser', assembleRuntimeUser),
+          },
+        }
+      : {}),
+    binds,
+    addHosts,
+    network,
+    capDrop,
+    ...opt('exclude', str(v.exclude)),
+    ...opt('keepSymlinks', v['keep-symlinks'] === true),
+    ...opt('callbackUrl', str(v['callback-url'])),
+    ...opt('saveTempDir', v['save-temp-dir'] === true),
+    ...opt('asDockerfile', asDockerfile),
+    ...opt('root', str(v.root)),
+    noPush: v['no-push'] === true,
+    registry: registryOptions(v),
+  };
+}
+
+/** `--as-dockerfile`: the options of the Containerfile writer (the builder must be a registry reference). */
+export function asDockerfileOptions(o: BuildFlags & { asDockerfile: string }, source: string, builder: string, tag: string | undefined, v: Values): AsDockerfileOptions {
+  const { incremental: _build, target: _target, ...rest } = o;
+  const incrementalFrom = str(v['incremental-from']);
+  const previousImage = v.incremental === true ? (incrementalFrom ?? tag) : undefined;
+  return {
+    ...rest,
+    source,
+    builder: parseReference(builder),
+    ...(tag ? { tag } : {}),
+    ...(v.incremental === true ? { incremental: previousImage ? { previousImage } : {} } : {}),
+  };
+}
