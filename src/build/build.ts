@@ -4,7 +4,7 @@
 import { mkdtemp, mkdir, rm, realpath, lstat } from 'node:fs/promises';
 import { createReadStream, fchownSync } from 'node:fs';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { Descriptor, ImageFormat, Platform } from '../oci/types.js';
 import { parseManifestDocument } from '../oci/manifest.js';
 import { compatibilityProblems, type CompatProfile } from '../image/compat.js';
@@ -132,12 +132,12 @@ export interface BuildResult {
 }
 
 function usageError(message: string): S2IError {
-  return new S2IError('ERR_USAGE', message, { exitCode: ExitCode.usage });
+  return new S2IError('ERR_USAGE', message);
 }
 
 function parseLabelFlag(s: string): [string, string] {
   const i = s.indexOf('=');
-  if (i <= 0) throw new S2IError('ERR_LABEL_SYNTAX', `invalid --label "${s}": use NAME=VALUE`, { exitCode: ExitCode.usage });
+  if (i <= 0) throw new S2IError('ERR_LABEL_SYNTAX', `invalid --label "${s}": use NAME=VALUE`);
   return [s.slice(0, i), s.slice(i + 1)];
 }
 
@@ -206,7 +206,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const runtimeRef = opts.runtimeImage ? parseImageLocation(opts.runtimeImage) : undefined;
   const detected = detectRuntime(opts.runtime);
   if (!namespaceMode()) {
-    throw new S2IError('ERR_NAMESPACE', 'build must run inside the oci-s2i namespace (use the oci-s2i CLI, or reexecInNamespace)', { exitCode: ExitCode.container });
+    throw new S2IError('ERR_NAMESPACE', 'build must run inside the oci-s2i namespace (use the oci-s2i CLI, or reexecInNamespace)');
   }
   const runtime = prepareRuntime(detected, { explicit: opts.runtime !== undefined, onFallback: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) });
   const restricted = namespaceMode() === 'userns-single';
@@ -383,7 +383,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         ...(preparePush ? { onStarted: preparePush } : {}),
       }),
     );
-    if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted', { exitCode: ExitCode.interrupted });
+    if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted');
     if (result.exitCode !== 0) throw assembleFailed(result, `assemble (${assemblePath})`);
 
     let metadataLabels: Record<string, string> = {};
@@ -545,7 +545,7 @@ async function commitImage(engine: Engine, c: CommitInput): Promise<{ manifest: 
       throw new S2IError(
         'ERR_IMAGE_INCOMPATIBLE',
         `the image would not import into ${c.check}, so nothing was pushed: ${problems.map((p) => `${p.problem} (${p.fix})`).join('; ')}; or build with --check none`,
-        { exitCode: ExitCode.commit },
+        { step: 'commit' },
       );
     }
   }

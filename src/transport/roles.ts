@@ -6,7 +6,7 @@
 // These roles sit beside the older ImageSource/ImageDestination shape in types.ts (which copyImage uses for
 // format conversion); they do not replace it.
 import type { Readable } from 'node:stream';
-import { ExitCode, S2IError } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { MAX_MANIFEST_BYTES, isIndexMediaType, isManifestMediaType } from '../oci/manifest.js';
 import type { Descriptor } from '../oci/types.js';
 import { VerifyStream, readCappedStream } from './verify.js';
@@ -165,7 +165,7 @@ export async function readManifestContent(desc: Descriptor, content: PushContent
 
 /** The error a cancelled operation fails with. */
 export function abortError(signal: AbortSignal, what: string): S2IError {
-  return new S2IError('ERR_ABORTED', `${what} was cancelled`, { cause: signal.reason, exitCode: ExitCode.interrupted });
+  return new S2IError('ERR_ABORTED', `${what} was cancelled`, { cause: signal.reason });
 }
 
 /** Destroys `stream` with ERR_ABORTED when `signal` fires (for stores whose own API takes no signal). */
