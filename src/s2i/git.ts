@@ -151,6 +151,7 @@ export async function cloneSource(url: string, ref: string | undefined, dest: st
     } catch (e) {
       throw new S2IError('ERR_GIT_REF', `cannot check out ref "${ref}" of ${url}: ${lastLine((e as { stderr?: string }).stderr)}; check the branch, tag or commit`, {
         cause: e,
+        step: 'source',
       });
     }
   }

@@ -18,6 +18,7 @@ import { rebuildSpecFromLabels } from '../../src/build/rebuild.js';
 import { applyConfigFile, buildParams } from '../../src/cli/commands/build.js';
 import { bashCompletion, zshCompletion } from '../../src/cli/commands/completion.js';
 import { S2IError } from '../../src/errors.js';
+import { exitOf, exitOfSync } from '../helpers/exit-code.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-build-units-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
@@ -97,7 +98,7 @@ t.test('parseBinds: good and bad', async (t) => {
     { source: f, destination: '/abs/key' },
   ]);
   for (const bad of [`${f}`, `:x`, `${f}:`, `${f}:/proc/x`, `${f}:/`, `${f}:/dev`, `${f}:../x`, `${path.join(tmp, 'missing')}:x`]) {
-    await t.rejects(parseBinds('--inject', [bad], '/opt/app'), { code: 'ERR_BAD_MOUNT', exitCode: 64 }, bad);
+    await t.rejects(exitOf(parseBinds('--inject', [bad], '/opt/app')), { code: 'ERR_BAD_MOUNT', exitCode: 64 }, bad);
   }
 });
 
@@ -120,7 +121,7 @@ t.test('checkBuildOptions: conflicting flags', async (t) => {
     [{ asDockerfile: 'f', runtimeImage: 'r' }, /--runtime-image/],
     [{ asDockerfile: 'f', inject: ['a:b'] }, /--inject/],
   ];
-  for (const [o, re] of bad) t.throws(() => checkBuildOptions(o), { exitCode: 64, message: re });
+  for (const [o, re] of bad) t.throws(exitOfSync(() => checkBuildOptions(o)), { exitCode: 64, message: re });
 });
 
 t.test('parseRuntimeArtifacts', async (t) => {
@@ -216,8 +217,8 @@ t.test('build flags: --check, --timestamp / SOURCE_DATE_EPOCH, --reproducible, f
   t.notOk('check' in e, 'no --check: the build picks the default');
   t.equal(buildOptionsFromValues({ compression: 'zstd' }, 'oci:/x:t', {}).compression, 'zstd', 'zstd is fine for an oci: TAG');
   t.equal(buildOptionsFromValues({ check: 'quay-legacy' }, undefined, {}).check, 'quay-legacy');
-  t.throws(() => buildOptionsFromValues({ check: 'ocp3' }, undefined, {}), { code: 'ERR_USAGE', exitCode: 64 });
-  t.throws(() => buildOptionsFromValues({ timestamp: 'yesterday' }, undefined, {}), { code: 'ERR_INVALID_TIMESTAMP', exitCode: 64 });
+  t.throws(exitOfSync(() => buildOptionsFromValues({ check: 'ocp3' }, undefined, {})), { code: 'ERR_USAGE', exitCode: 64 });
+  t.throws(exitOfSync(() => buildOptionsFromValues({ timestamp: 'yesterday' }, undefined, {})), { code: 'ERR_INVALID_TIMESTAMP', exitCode: 64 });
   t.throws(() => buildOptionsFromValues({}, undefined, { SOURCE_DATE_EPOCH: '1.5' }), { code: 'ERR_INVALID_TIMESTAMP' });
-  t.throws(() => buildOptionsFromValues({ compression: 'zstd' }, 'example.com/a:1', {}), { code: 'ERR_USAGE', exitCode: 64 });
+  t.throws(exitOfSync(() => buildOptionsFromValues({ compression: 'zstd' }, 'example.com/a:1', {})), { code: 'ERR_USAGE', exitCode: 64 });
 });
