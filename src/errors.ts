@@ -1,8 +1,10 @@
 // Errors: one class, a fixed code per condition (`ErrorCode`), and the pipeline step it happened in (`Step`).
 // Nothing here or below `cli/` decides an exit code: the CLI's one table (`cli/error-table.ts`) maps
 // (step, code) to the exit code (S2I-CONTRACT.md) and, for a few steps, rewords the message. A throw site gives
-// the code; a step tags what passes through it (`withStep`, `tagStep`), and the innermost step wins. A throw site
-// may name its step itself when it knows it (a digest mismatch of bytes read from a source is a pull failure).
+// the code; a step tags what passes through it (`withStep`, `tagStep`), and the innermost step that has a say
+// about the code wins (a registry read inside a FROM is a pull; what the pull step has no row for is FROM's). A
+// throw site may name its step itself when it knows it (a digest mismatch of bytes read from a source is a pull
+// failure).
 // A message says what went wrong and what to do, on one line; it never contains credentials.
 
 /** Every error code the engine throws; `cli/error-table.ts` gives each an exit code. */
@@ -141,28 +143,33 @@ export type Step = 'usage' | 'source' | 'pull' | 'from' | 'workdir' | 'commit';
 
 export class S2IError extends Error {
   readonly code: ErrorCode;
-  /** The innermost step that tagged this error (see `tagStep`). */
-  step: Step | undefined;
-  /** What that step was working on (an image name), when the step that tagged it said. */
-  subject: string | undefined;
+  /** The steps this error went through, innermost first, each with what it worked on when it said (`tagStep`). */
+  readonly steps: StepTag[] = [];
   constructor(code: ErrorCode, message: string, opts: { cause?: unknown; step?: Step } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'S2IError';
     this.code = code;
-    this.step = opts.step;
-    this.subject = undefined;
+    if (opts.step) this.steps.push({ step: opts.step });
+  }
+
+  /** The innermost step. */
+  get step(): Step | undefined {
+    return this.steps[0]?.step;
   }
 }
 
+export interface StepTag {
+  step: Step;
+  /** What the step worked on (an image name), for the message. */
+  subject?: string;
+}
+
 /**
- * Tags `e` (when it is an S2IError no step has tagged yet) with `step` and what the step was working on, and
- * returns it: `catch (e) { throw tagStep('pull', e, name); }`. An error already tagged keeps its innermost step.
+ * Tags `e` (when it is an S2IError) as having gone through `step`, working on `subject`, outside the steps it
+ * went through already, and returns it: `catch (e) { throw tagStep('pull', e, name); }`.
  */
 export function tagStep(step: Step, e: unknown, subject?: string): unknown {
-  if (e instanceof S2IError && e.step === undefined) {
-    e.step = step;
-    if (subject !== undefined) e.subject = subject;
-  }
+  if (e instanceof S2IError) e.steps.push(subject === undefined ? { step } : { step, subject });
   return e;
 }
 

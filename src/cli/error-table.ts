@@ -2,8 +2,8 @@
 // codes") and, for a few steps, the wording. Nothing else in src/ picks an exit code: a throw site gives the
 // code (`ErrorCode`), the steps tag what passes through them (`Step`, errors.ts), and this table maps
 // (step, code) to the exit. A code means one exit wherever it occurs (`exitByCode`) unless the step it
-// happened in says otherwise (`stepRows`).
-import { ExitCode, S2IError, type ErrorCode, type Step } from '../errors.js';
+// went through says otherwise (`stepRows`: the innermost step whose row has a say about the code decides).
+import { ExitCode, S2IError, type ErrorCode, type Step, type StepTag } from '../errors.js';
 
 /** The exit code of each error code, wherever it occurs (unless a step row below says otherwise). */
 export const exitByCode: Readonly<Record<ErrorCode, number>> = {
@@ -185,15 +185,23 @@ export const stepRows: Readonly<Record<Step, StepRow>> = {
   commit: { codes: { ERR_IMAGE_INCOMPATIBLE: ExitCode.commit, ERR_RUNTIME_ARTIFACT: ExitCode.commit } },
 };
 
-/** How a step row applies to `e`: its exit code, and whether the row's wording applies. */
-function lookup(e: S2IError): { exit: number; reworded: boolean } {
-  const byCode = exitByCode[e.code] ?? ExitCode.generic;
-  const row = e.step === undefined ? undefined : stepRows[e.step];
-  if (!row) return { exit: byCode, reworded: false };
+/** The exit of `code` by the row of `tag`'s step, when that row has a say about it. */
+function decide(tag: StepTag, code: ErrorCode, byCode: number): { exit: number; reworded: boolean } | undefined {
+  const row = stepRows[tag.step];
   if (row.all !== undefined) return { exit: row.all, reworded: false };
-  const own = row.codes?.[e.code];
+  const own = row.codes?.[code];
   if (own !== undefined) return { exit: own, reworded: own !== byCode };
   if (row.generic !== undefined && byCode === ExitCode.generic) return { exit: row.generic, reworded: true };
+  return undefined;
+}
+
+/** The innermost step of `e` with a say about its code (and how), or the code's own exit. */
+function lookup(e: S2IError): { exit: number; reworded: boolean; tag?: StepTag } {
+  const byCode = exitByCode[e.code] ?? ExitCode.generic;
+  for (const tag of e.steps) {
+    const d = decide(tag, e.code, byCode);
+    if (d) return { ...d, tag };
+  }
   return { exit: byCode, reworded: false };
 }
 
@@ -203,11 +211,12 @@ export function exitCodeFor(e: unknown): number {
 }
 
 /**
- * The message the CLI prints for `e`: a step's wording applies when the step that tagged it named what it worked
- * on and the step changed the exit code (an error already a pull failure where it was thrown keeps its words).
+ * The message the CLI prints for `e`: the deciding step's wording applies when that step named what it worked on
+ * and changed the exit code (an error already a pull failure where it was thrown keeps its words).
  */
 export function messageFor(e: S2IError): string {
-  const row = e.step === undefined ? undefined : stepRows[e.step];
-  if (!row?.message || e.subject === undefined || !lookup(e).reworded) return e.message;
-  return row.message(e.code, e.message, e.subject);
+  const { tag, reworded } = lookup(e);
+  const row = tag ? stepRows[tag.step] : undefined;
+  if (!tag || !row?.message || tag.subject === undefined || !reworded) return e.message;
+  return row.message(e.code, e.message, tag.subject);
 }

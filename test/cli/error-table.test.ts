@@ -54,8 +54,8 @@ t.test('every error code thrown in src/ is an ErrorCode', async (t) => {
 });
 
 const err = (code: ErrorCode, opts: { step?: Step; subject?: string; message?: string } = {}): S2IError => {
-  const e = new S2IError(code, opts.message ?? 'what went wrong', opts.step ? { step: opts.step } : {});
-  if (opts.subject !== undefined) e.subject = opts.subject;
+  const e = new S2IError(code, opts.message ?? 'what went wrong');
+  if (opts.step) tagStep(opts.step, e, opts.subject);
   return e;
 };
 
@@ -133,19 +133,34 @@ t.test('messages: a step rewords only what it made a failure of its own, and onl
     { e: err('ERR_TAG_NOT_FOUND', { step: 'from', subject: 'oci:/b:t', message: 'no tag t' }), message: 'FROM oci:/b:t: no tag t' },
     { e: err('ERR_USAGE', { step: 'from', subject: 'oci:/b:t', message: 'bad' }), message: 'bad' },
     { e: err('ERR_ENV_SYNTAX', { step: 'usage', message: '-e x' }), message: '-e x' },
+    // A registry read inside a FROM: the pull step decides what it has a row for, FROM the rest.
+    { e: fromAfterRead('ERR_MANIFEST_UNKNOWN', 'manifest unknown'), message: 'manifest unknown' },
+    { e: fromAfterRead('ERR_CREDENTIAL_HELPER', 'credential helper failed'), message: 'FROM oci:/b:t: credential helper failed' },
   ];
   for (const r of rows) t.equal(messageFor(r.e), r.message, `${r.e.step} ${r.e.code}`);
+  t.equal(exitCodeFor(fromAfterRead('ERR_MANIFEST_UNKNOWN', 'x')), 2);
+  t.equal(exitCodeFor(fromAfterRead('ERR_CREDENTIAL_HELPER', 'x')), 2);
+  t.equal(exitCodeFor(err('ERR_CREDENTIAL_HELPER', { step: 'pull' })), 1, 'the pull step has no row for it');
 });
+
+/** An error a registry read tagged `pull`, then FROM `from`. */
+function fromAfterRead(code: ErrorCode, message: string): S2IError {
+  const e = new S2IError(code, message, { step: 'pull' });
+  tagStep('from', e, 'oci:/b:t');
+  return e;
+}
 
 t.test('the innermost step wins; only S2IErrors are tagged', async (t) => {
   const inner = new S2IError('ERR_DIGEST_MISMATCH', 'x', { step: 'pull' });
   t.equal(tagStep('usage', inner), inner);
   t.equal(inner.step, 'pull');
-  t.equal(inner.subject, undefined, 'an outer step does not name the inner one’s subject');
+  t.same(inner.steps, [{ step: 'pull' }, { step: 'usage' }], 'innermost first');
+  t.equal(exitCodeFor(inner), 2, 'the innermost step with a row for the code decides');
   const bare = new S2IError('ERR_TAG_NOT_FOUND', 'x');
   const caught = await withStep('pull', () => withStep('from', async () => Promise.reject(bare), 'oci:/b'), 'oci:/a').catch((e: unknown) => e);
   t.equal(caught, bare);
-  t.match(bare, { step: 'from', subject: 'oci:/b' });
+  t.equal(bare.step, 'from');
+  t.same(bare.steps, [{ step: 'from', subject: 'oci:/b' }, { step: 'pull', subject: 'oci:/a' }]);
   t.equal(exitCodeFor(bare), 2);
   const plain = new Error('x');
   t.throws(() => withStepSync('pull', () => { throw plain; }), plain);
