@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { TarHeaderCheck } from '../layer/tar-header-check.js';
 import { entryComponents, resolveDirInRoot, resolveLinkTarget, UnsafePathError } from '../layer/secure-path.js';
 
@@ -28,7 +28,7 @@ export interface ExtractResult {
 }
 
 function refuse(name: string, why: string): S2IError {
-  return new S2IError('ERR_ARTIFACTS_UNSAFE', `save-artifacts output entry "${name.slice(0, 200)}" ${why}`, { exitCode: ExitCode.saveArtifacts });
+  return new S2IError('ERR_ARTIFACTS_UNSAFE', `save-artifacts output entry "${name.slice(0, 200)}" ${why}`);
 }
 
 async function removeNonDir(p: string): Promise<void> {
@@ -78,8 +78,8 @@ export async function extractArtifacts(tarStream: Readable, root: string, opts: 
     tarStream.destroy();
     await feeding;
     if (e instanceof S2IError) throw e;
-    if (e instanceof UnsafePathError) throw new S2IError('ERR_ARTIFACTS_UNSAFE', `save-artifacts output is unsafe: ${e.message}`, { cause: e, exitCode: ExitCode.saveArtifacts });
-    throw new S2IError('ERR_ARTIFACTS_CORRUPT', `save-artifacts output is not a valid tar stream (${(e as Error).message})`, { cause: e, exitCode: ExitCode.saveArtifacts });
+    if (e instanceof UnsafePathError) throw new S2IError('ERR_ARTIFACTS_UNSAFE', `save-artifacts output is unsafe: ${e.message}`, { cause: e });
+    throw new S2IError('ERR_ARTIFACTS_CORRUPT', `save-artifacts output is not a valid tar stream (${(e as Error).message})`, { cause: e });
   }
   if (result.skipped.length > 0) opts.onWarning?.(`save-artifacts: skipped ${result.skipped.length} special or outward-pointing entries (e.g. ${result.skipped[0]})`);
   return result;

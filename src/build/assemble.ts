@@ -4,7 +4,7 @@
 import { rm, realpath, lstat } from 'node:fs/promises';
 import { createReadStream, fchownSync } from 'node:fs';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { chownTree, readFileInRoot, fileInRoot, withDirInRoot } from '../sandbox/rootfs.js';
 import { InRoot, chownTreeAt } from '../sys/in-root.js';
 import { parseImageMetadata, imageMetadataPath } from '../s2i/image-metadata.js';
@@ -88,7 +88,7 @@ export async function assembleBuild(engine: Engine, steps: Steps, sandbox: Sandb
       ...(hooks.onStarted ? { onStarted: hooks.onStarted } : {}),
     }),
   );
-  if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted', { exitCode: ExitCode.interrupted });
+  if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted');
   if (result.exitCode !== 0) throw assembleFailed(result, `assemble (${assemblePath})`);
 
   let metadataLabels: Record<string, string> = {};

@@ -2,7 +2,7 @@
 // the builder layers the format cannot carry recompressed, then config + manifest, checked against the importer
 // profile, stored and tagged locally. Nothing is pushed here (push.ts).
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
 import { parseManifestDocument } from '../oci/manifest.js';
 import { compatibilityProblems } from '../image/compat.js';
@@ -155,7 +155,7 @@ async function commitImage(engine: Engine, opts: Pick<BuildOptions, 'format' | '
       throw new S2IError(
         'ERR_IMAGE_INCOMPATIBLE',
         `the image would not import into ${opts.check}, so nothing was pushed: ${problems.map((p) => `${p.problem} (${p.fix})`).join('; ')}; or build with --check none`,
-        { exitCode: ExitCode.commit },
+        { step: 'commit' },
       );
     }
   }

@@ -7,7 +7,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { needsGzip, planConversion } from '../image/convert.js';
 import type { GzipBackend } from '../layer/compress.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';
@@ -44,7 +44,7 @@ export async function formatLayersFor(engine: Engine, base: PulledImage, format:
       let input: Readable;
       if (await engine.store.has(l.digest)) input = await engine.store.open(l.digest);
       else if (base.repository) input = await base.repository.fetchBlob(l, { signal: engine.signal });
-      else throw new S2IError('ERR_BLOB_MISSING', `layer ${i} (${l.digest}) of ${base.name} is not in the local store; pull the image again`, { exitCode: ExitCode.pull });
+      else throw new S2IError('ERR_BLOB_MISSING', `layer ${i} (${l.digest}) of ${base.name} is not in the local store; pull the image again`, { step: 'pull' });
       const file = path.join(opts.workDir, `layer-${i}.gz`);
       const r = await recompressToGzip(input, l, diffID, createWriteStream(file, { flags: 'wx' }), {
         ...(opts.level !== undefined ? { level: opts.level } : {}),

@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { Platform } from '../oci/types.js';
 import type { ImageLocation } from '../transport/parse.js';
 import type { Runtime } from '../sandbox/runtime.js';
@@ -104,7 +104,7 @@ export async function saveArtifacts(input: SaveArtifactsInput): Promise<string |
     });
     if (!cap.writableEnded) cap.end();
     await written;
-    if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted', { exitCode: ExitCode.interrupted });
+    if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted');
     if (result.exitCode !== 0) {
       const last = result.tail.filter((l) => l.trim()).slice(-3).join(' | ');
       return warn(engine, `save-artifacts in ${name} exited with code ${result.exitCode}${last ? ` (${last})` : ''}: clean build`);

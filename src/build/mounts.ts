@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { Mount } from '../sandbox/spec.js';
 
 export interface BindSpec {
@@ -28,7 +28,7 @@ function flagOf(readOnly: boolean): string {
 }
 
 function bad(flag: string, item: string, why: string): S2IError {
-  return new S2IError('ERR_BAD_MOUNT', `${flag} "${item}": ${why}`, { exitCode: ExitCode.usage });
+  return new S2IError('ERR_BAD_MOUNT', `${flag} "${item}": ${why}`);
 }
 
 function reserved(dst: string): boolean {
@@ -75,7 +75,7 @@ export function parseAddHosts(values: string[]): HostEntry[] {
     const host = colon < 0 ? '' : v.slice(0, colon);
     const ip = colon < 0 ? '' : v.slice(colon + 1);
     if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host) || isIP(ip) === 0) {
-      throw new S2IError('ERR_BAD_ADD_HOST', `--add-host "${v}": use HOST:IP, e.g. db.local:10.0.0.5`, { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_BAD_ADD_HOST', `--add-host "${v}": use HOST:IP, e.g. db.local:10.0.0.5`);
     }
     return [host, ip];
   });

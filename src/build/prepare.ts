@@ -3,7 +3,7 @@
 // S2I plan (s2i/plan.ts), the sandbox mounts, the rootfs mounted, the scripts found and assemble's user.
 import { mkdtemp, mkdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { ProgressSink } from '../events.js';
 import { workingDirOf } from '../oci/image-path.js';
 import { detectRuntime, prepareRuntime, type Runtime } from '../sandbox/runtime.js';
@@ -33,7 +33,7 @@ export interface Sandbox {
 export function sandboxFor(choice: string | undefined, onProgress: ProgressSink | undefined): Sandbox {
   const detected = detectRuntime(choice);
   if (!namespaceMode()) {
-    throw new S2IError('ERR_NAMESPACE', 'build must run inside the oci-s2i namespace (use the oci-s2i CLI, or reexecInNamespace)', { exitCode: ExitCode.container });
+    throw new S2IError('ERR_NAMESPACE', 'build must run inside the oci-s2i namespace (use the oci-s2i CLI, or reexecInNamespace)');
   }
   const runtime = prepareRuntime(detected, { explicit: choice !== undefined, onFallback: (message) => onProgress?.({ type: 'log', level: 'warn', message }) });
   return { runtime, restricted: namespaceMode() === 'userns-single' };

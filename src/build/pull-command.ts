@@ -1,7 +1,7 @@
 // `oci-s2i pull IMAGE`: what a build does before it runs anything — resolve the manifest (by platform from an
 // index), store the config and the layer blobs, and unpack every layer into the layer cache — and nothing else.
 // A CI job runs it ahead of its builds (or while it checks out the source), so the builds start warm.
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { Platform } from '../oci/types.js';
 import { namespaceMode } from '../sandbox/namespace.js';
 import { parseImageLocation } from '../transport/parse.js';
@@ -27,7 +27,7 @@ export interface PullCommandResult {
 export async function runPull(opts: PullCommandOptions): Promise<PullCommandResult> {
   const location = parseImageLocation(opts.image);
   // Layers are unpacked with their owners: as root, or in the user namespace that maps them.
-  if (!namespaceMode()) throw new S2IError('ERR_NAMESPACE', 'pull must run inside the oci-s2i namespace', { exitCode: ExitCode.container });
+  if (!namespaceMode()) throw new S2IError('ERR_NAMESPACE', 'pull must run inside the oci-s2i namespace');
   const engine = await openEngine(opts);
   const steps = new Steps(engine.onProgress);
   steps.defer('close registry client', () => engine.close());

@@ -4,7 +4,7 @@
 // `docker-archive:FILE[:REF]`), which is read afresh each time. Blobs already in the store and layers already
 // unpacked are never fetched again, whatever the transport.
 import { Readable } from 'node:stream';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError, tagStep } from '../errors.js';
 import type { Descriptor, ImageConfig, ImageFormat, ImageManifest, Platform } from '../oci/types.js';
 import { formatReference, type Reference } from '../oci/reference.js';
 import { LayerCountError, type ResolvedImage } from '../image/image.js';
@@ -13,7 +13,7 @@ import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import type { Repository } from '../registry/client.js';
 import { openSource } from '../transport/open.js';
 import { formatImageLocation, parseImageLocation, type ImageLocation } from '../transport/parse.js';
-import { NestedIndexError, resolveImage, resolveTop } from '../transport/resolve-image.js';
+import { resolveImage, resolveTop } from '../transport/resolve-image.js';
 import type { ImageSource } from '../transport/types.js';
 import { storeDestination, type LayerSink } from '../transport/store-destination.js';
 import { writeImage, type WriteBlob } from '../transport/write-image.js';
@@ -83,24 +83,6 @@ export function storeName(ref: Reference): string {
   return formatReference(ref);
 }
 
-const notThere = new Set(['ERR_TAG_NOT_FOUND', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_NOT_FOUND', 'ERR_LAYOUT_INVALID', 'ERR_LAYOUT_NOT_FOUND', 'ERR_BLOB_UNKNOWN']);
-const corrupt = new Set(['ERR_DIGEST_MISMATCH', 'ERR_SIZE_MISMATCH', 'ERR_DIFFID_MISMATCH', 'ERR_LAYER_CORRUPT', 'ERR_BLOB_TOO_LARGE']);
-
-function pullError(name: string, e: unknown): unknown {
-  if (e instanceof S2IError && e.exitCode === ExitCode.pull) return e;
-  // An image whose manifest and config disagree, or an index inside an index: not pullable (exit 2).
-  if (e instanceof NestedIndexError || e instanceof LayerCountError) return new S2IError(e.code, e.message, { cause: e, exitCode: ExitCode.pull });
-  if (e instanceof S2IError && (e.code.startsWith('ERR_REGISTRY') || e.code === 'ERR_UNAUTHORIZED' || e.code === 'ERR_DENIED' || e.code === 'ERR_NAME_UNKNOWN')) {
-    return new S2IError(e.code, `pulling ${name}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
-  }
-  // A missing or broken layout/archive is "the image is not there" (exit 2), like an unknown registry tag; a blob
-  // that does not match its descriptor or a layer that is not a valid tar is "corrupt blob" (spec/cli.md, exit 2).
-  if (e instanceof S2IError && (notThere.has(e.code) || corrupt.has(e.code))) {
-    return new S2IError(e.code, e.message.includes(name) ? e.message : `${name}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
-  }
-  return e;
-}
-
 /**
  * Pulls the image at `where` (see ImageWhere). Registry images follow `policy`; images in layouts and archives
  * are always read from the file (the policy does not apply: there is nothing remote to avoid).
@@ -121,9 +103,7 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
     async resolve() {
       const local = policy === 'always' ? undefined : await localManifest(engine, ref);
       if (!local && policy === 'never') {
-        throw new S2IError('ERR_IMAGE_NOT_PRESENT', `image ${name} is not in the local store and --pull-policy is never: pull it first or use --pull-policy if-not-present`, {
-          exitCode: ExitCode.pull,
-        });
+        throw new S2IError('ERR_IMAGE_NOT_PRESENT', `image ${name} is not in the local store and --pull-policy is never: pull it first or use --pull-policy if-not-present`);
       }
       return local ?? (await remote().resolve(ref.digest ?? ref.tag ?? 'latest'));
     },
@@ -134,7 +114,7 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
   const source = storeFirst(engine.store, registry, {
     manifests: true,
     ...(policy === 'never'
-      ? { offline: () => new S2IError('ERR_IMAGE_NOT_PRESENT', `the ${formatPlatform(want)} manifest of ${name} is not in the local store`, { exitCode: ExitCode.pull }) }
+      ? { offline: () => new S2IError('ERR_IMAGE_NOT_PRESENT', `the ${formatPlatform(want)} manifest of ${name} is not in the local store`) }
       : {}),
   });
   try {
@@ -152,7 +132,8 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
     image.layers = await unpackLayers(engine, image.manifest.layers, image.config.rootfs.diff_ids, () => remote());
     return image;
   } catch (e) {
-    throw pullError(name, e);
+    // What fails here fails the pull of `name` (exit code and wording: cli/error-table.ts).
+    throw tagStep('pull', e, name);
   }
 }
 
@@ -177,7 +158,7 @@ async function pullFromSource(engine: Engine, location: ImageLocation, opts: Pul
     if (!opts.metadataOnly) image.layers = await unpackLayers(engine, manifest.layers, image.config.rootfs.diff_ids, () => source);
     return image;
   } catch (e) {
-    throw pullError(name, e);
+    throw tagStep('pull', e, name);
   } finally {
     await src?.close();
   }
@@ -191,7 +172,7 @@ async function fetchLayerBlob(from: BlobFetcher, blob: Descriptor, signal: Abort
     } catch (e) {
       throw new S2IError('ERR_FOREIGN_LAYER', `layer ${blob.digest} is a foreign layer hosted at ${blob.urls[0]}: foreign layers are not fetched; use an image without them`, {
         cause: e,
-        exitCode: ExitCode.pull,
+        step: 'pull',
       });
     }
   }
@@ -254,7 +235,7 @@ export async function unpackLayers(
     // The store's copy when it has one; else the source's bytes (teed into the store by the store destination).
     const storedOr = (blob: Descriptor, fetch?: () => Promise<Readable>) => async (): Promise<Readable> => {
       if (await engine.store.has(blob.digest)) return engine.store.open(blob.digest);
-      if (!fetch) throw new S2IError('ERR_BLOB_MISSING', `layer ${blob.digest} is not in the local store and has no source; pull the image again`, { exitCode: ExitCode.pull });
+      if (!fetch) throw new S2IError('ERR_BLOB_MISSING', `layer ${blob.digest} is not in the local store and has no source; pull the image again`, { step: 'pull' });
       return fetch();
     };
     const layers: LayerSink = {

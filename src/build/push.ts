@@ -4,7 +4,7 @@
 // Only then is the manifest written and the destination committed: a failed push leaves no tag pointing at
 // missing blobs, and no half-written archive.
 import type { Readable } from 'node:stream';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Reference } from '../oci/reference.js';
 import type { Repository } from '../registry/client.js';
@@ -49,7 +49,7 @@ function registryOf(s: Repository | ImageSource | undefined): { host: string; re
  */
 export function assertParentAlive(nothing: string): void {
   if (parentLost()) {
-    throw new S2IError('ERR_PARENT_GONE', `the oci-s2i command that started this engine is gone: nothing ${nothing}`, { exitCode: ExitCode.interrupted });
+    throw new S2IError('ERR_PARENT_GONE', `the oci-s2i command that started this engine is gone: nothing ${nothing}`);
   }
 }
 
@@ -68,7 +68,7 @@ export async function pushImage(engine: Engine, input: PushInput): Promise<PushS
   try {
     const format = input.manifest.mediaType.includes('.docker.') ? 'docker' : 'oci';
     if (!dst.accepts.includes(format)) {
-      throw new S2IError('ERR_FORMAT_UNSUPPORTED', `${dst.name} holds ${dst.accepts.join('/')} images only; use --format ${dst.accepts[0]}`, { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_FORMAT_UNSUPPORTED', `${dst.name} holds ${dst.accepts.join('/')} images only; use --format ${dst.accepts[0]}`, { step: 'usage' });
     }
     const src: BlobFetcher | undefined = input.source;
     const from = registryOf(input.source);

@@ -1,6 +1,6 @@
 // `oci-s2i rebuild IMAGE [NEW-TAG]`: the build options of a previous build, read back from its labels
 // (io.openshift.s2i.build.image, …source-location, …commit.ref, …source-context-dir).
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { parseImageLocation } from '../transport/parse.js';
 import { Label } from '../s2i/labels.js';
 import { openEngine, type EngineOptions } from './context.js';
@@ -18,9 +18,7 @@ export function rebuildSpecFromLabels(image: string, labels: Record<string, stri
   const builder = labels[Label.buildImage];
   const source = labels[Label.sourceLocation];
   if (!builder || !source) {
-    throw new S2IError('ERR_REBUILD_LABELS', `image ${image} has no ${!builder ? Label.buildImage : Label.sourceLocation} label: it was not built by s2i/oci-s2i; use build instead`, {
-      exitCode: ExitCode.inspect,
-    });
+    throw new S2IError('ERR_REBUILD_LABELS', `image ${image} has no ${!builder ? Label.buildImage : Label.sourceLocation} label: it was not built by s2i/oci-s2i; use build instead`);
   }
   const ref = labels[Label.commitRef] || labels[Label.commitId];
   const contextDir = labels[Label.sourceContextDir];

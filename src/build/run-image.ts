@@ -32,7 +32,7 @@ export interface RunImageOptions extends EngineOptions {
 export async function runImage(opts: RunImageOptions): Promise<number> {
   const ref = parseImageLocation(opts.image);
   const detected = detectRuntime(opts.runtime);
-  if (!namespaceMode()) throw new S2IError('ERR_NAMESPACE', 'run must run inside the oci-s2i namespace', { exitCode: ExitCode.container });
+  if (!namespaceMode()) throw new S2IError('ERR_NAMESPACE', 'run must run inside the oci-s2i namespace');
   const runtime = prepareRuntime(detected, { explicit: opts.runtime !== undefined, onFallback: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) });
   const engine = await openEngine(opts);
   const steps = new Steps(engine.onProgress);
@@ -51,7 +51,7 @@ export async function runImage(opts: RunImageOptions): Promise<number> {
     const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint ? [opts.entrypoint] : []) : (cfg.Entrypoint ?? []);
     const cmd = opts.command && opts.command.length > 0 ? opts.command : (cfg.Cmd ?? []);
     const args = [...entrypoint, ...cmd];
-    if (args.length === 0) throw new S2IError('ERR_NO_COMMAND', `image ${opts.image} has no Entrypoint or Cmd: give a command after the image`, { exitCode: ExitCode.usage });
+    if (args.length === 0) throw new S2IError('ERR_NO_COMMAND', `image ${opts.image} has no Entrypoint or Cmd: give a command after the image`);
     const env = mergeEnvStrings(cfg.Env ?? [], (opts.env ?? []).map(parseEnvFlag));
     if (!env.some((e) => e.startsWith('PATH='))) env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     const cwd = workingDirOf(image.config, opts.image);

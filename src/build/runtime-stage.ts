@@ -4,7 +4,7 @@
 // runtime image, and only its manifest and config are fetched (its blobs are mounted/skipped at push).
 import { cp, mkdir, chown } from 'node:fs/promises';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { Platform } from '../oci/types.js';
 import type { ImageLocation } from '../transport/parse.js';
 import type { Runtime } from '../sandbox/runtime.js';
@@ -38,7 +38,7 @@ export function parseRuntimeArtifacts(values: string[], what: string): RuntimeAr
       const colon = item.indexOf(':');
       const source = colon < 0 ? item : item.slice(0, colon);
       const destination = colon < 0 ? '.' : item.slice(colon + 1) || '.';
-      const bad = (why: string) => new S2IError('ERR_RUNTIME_ARTIFACT', `${what} "${item}": ${why}; use /absolute/source[:relative/destination]`, { exitCode: ExitCode.usage });
+      const bad = (why: string) => new S2IError('ERR_RUNTIME_ARTIFACT', `${what} "${item}": ${why}; use /absolute/source[:relative/destination]`);
       if (!source.startsWith('/')) throw bad('the source must be an absolute path in the builder');
       if (destination.startsWith('/')) throw bad('the destination must be relative to the runtime image WORKDIR');
       if (destination.split('/').includes('..') || source.split('/').includes('..')) throw bad('".." is not allowed');
@@ -100,7 +100,7 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
   const fromLabel = labels[Label.assembleInputFiles] ?? input.builderLabels[Label.assembleInputFiles];
   const mapping = input.artifacts.length > 0 ? input.artifacts : parseRuntimeArtifacts(fromLabel ? [fromLabel] : [], `label ${Label.assembleInputFiles}`);
   if (mapping.length === 0) {
-    throw new S2IError('ERR_RUNTIME_ARTIFACT', `no runtime artifacts: give -a /path/in/builder[:dir] or set the ${Label.assembleInputFiles} label`, { exitCode: ExitCode.usage });
+    throw new S2IError('ERR_RUNTIME_ARTIFACT', `no runtime artifacts: give -a /path/in/builder[:dir] or set the ${Label.assembleInputFiles} label`);
   }
   const destination = resolveDestination(input.destinationFlag, labels);
   const userSpec = assembleRuntimeUser(input.assembleRuntimeUser, labels, cfg.User);
@@ -122,7 +122,7 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
   await steps.run('copy runtime artifacts', async () => {
     for (const a of mapping) {
       const host = await fileInRoot(input.builderRootfs, a.source);
-      if (!host) throw new S2IError('ERR_RUNTIME_ARTIFACT', `runtime artifact ${a.source} does not exist in the builder after assemble`, { exitCode: ExitCode.commit });
+      if (!host) throw new S2IError('ERR_RUNTIME_ARTIFACT', `runtime artifact ${a.source} does not exist in the builder after assemble`, { step: 'commit' });
       const dir = path.join(stagedWorkdir, ...a.destination.split('/').filter((c) => c && c !== '.'));
       await mkdir(dir, { recursive: true, mode: 0o755 });
       await cp(host, path.join(dir, path.posix.basename(a.source)), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
@@ -180,7 +180,7 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
         ...(input.hostsFile ? { hostsFile: input.hostsFile } : {}),
       }),
     );
-    if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted', { exitCode: ExitCode.interrupted });
+    if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted');
     if (result.exitCode !== 0) throw assembleFailed(result, `assemble-runtime (${scriptPath})`);
   }
   await rootfs.unmount();

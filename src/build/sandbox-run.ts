@@ -2,7 +2,7 @@
 // under the destination, the process run by the OCI runtime as the given user. The caller owns `buildDir`.
 import { fchownSync } from 'node:fs';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { ProgressSink } from '../events.js';
 import { mountOverlay, unmount } from '../sandbox/overlay.js';
 import { buildRuntimeSpec, type Mount } from '../sandbox/spec.js';
@@ -179,7 +179,5 @@ export async function copyIntoRoot(
 export function assembleFailed(result: RunResult, script: string): S2IError {
   const last = result.tail.filter((l) => l.trim() !== '').slice(-5).join(' | ');
   const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-  return new S2IError('ERR_ASSEMBLE_FAILED', `${script} ${how}${last ? `; last output: ${last}` : ''}; fix the build or run with --loglevel 2 to see all output`, {
-    exitCode: ExitCode.assemble,
-  });
+  return new S2IError('ERR_ASSEMBLE_FAILED', `${script} ${how}${last ? `; last output: ${last}` : ''}; fix the build or run with --loglevel 2 to see all output`);
 }

@@ -3,7 +3,7 @@
 import { constants } from 'node:fs';
 import { access, stat, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { isGitUrl, parseGitSource, cloneSource, gitInfo, type GitInfo } from '../s2i/git.js';
 
 export interface SourceSpec {
@@ -48,12 +48,12 @@ export async function prepareSource(spec: SourceSpec, workDir: string): Promise<
     return { dir: cloned.sourceDir, location: g.url, ...(contextDir ? { contextDir } : {}), git: cloned.info, isGit: true };
   }
   if (spec.ref) {
-    throw new S2IError('ERR_USAGE', `--ref "${spec.ref}" needs a git source, but ${spec.source} is a local directory`, { exitCode: ExitCode.usage });
+    throw new S2IError('ERR_USAGE', `--ref "${spec.ref}" needs a git source, but ${spec.source} is a local directory`);
   }
   const root = path.resolve(spec.source);
   if (!(await isDir(root))) {
     throw new S2IError('ERR_SOURCE_MISSING', `source directory ${spec.source} does not exist or is not a directory: give a path to your application source or a git URL`, {
-      exitCode: ExitCode.sourcePath,
+      step: 'source',
     });
   }
   try {
@@ -61,7 +61,7 @@ export async function prepareSource(spec: SourceSpec, workDir: string): Promise<
   } catch (e) {
     throw new S2IError('ERR_SOURCE_MISSING', `source directory ${spec.source} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): give a directory you can read, or a git URL`, {
       cause: e,
-      exitCode: ExitCode.sourcePath,
+      step: 'source',
     });
   }
   let dir = root;
@@ -70,7 +70,7 @@ export async function prepareSource(spec: SourceSpec, workDir: string): Promise<
     dir = path.join(root, norm);
     const [r, d] = [await realpath(root), await realpath(dir).catch(() => '')];
     if (norm === '..' || norm.startsWith('../') || !d || (d !== r && !d.startsWith(r + path.sep)) || !(await isDir(dir))) {
-      throw new S2IError('ERR_CONTEXT_DIR', `--context-dir "${contextDir}" is not a directory inside ${spec.source}`, { exitCode: ExitCode.sourcePath });
+      throw new S2IError('ERR_CONTEXT_DIR', `--context-dir "${contextDir}" is not a directory inside ${spec.source}`);
     }
   }
   // A local git checkout still gets the commit labels (s2i does the same).

@@ -35,7 +35,7 @@ export interface UsageOptions extends EngineOptions {
 export async function runUsage(opts: UsageOptions): Promise<number> {
   const ref = parseImageLocation(opts.builder);
   const detected = detectRuntime(opts.runtime);
-  if (!namespaceMode()) throw new S2IError('ERR_NAMESPACE', 'usage must run inside the oci-s2i namespace', { exitCode: ExitCode.container });
+  if (!namespaceMode()) throw new S2IError('ERR_NAMESPACE', 'usage must run inside the oci-s2i namespace');
   const runtime = prepareRuntime(detected, { explicit: opts.runtime !== undefined, onFallback: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) });
   const engine = await openEngine(opts);
   const steps = new Steps(engine.onProgress);

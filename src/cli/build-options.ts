@@ -23,13 +23,13 @@ type Values = CommandContext['values'];
 const policies = ['always', 'if-not-present', 'never'] as const;
 
 function usageError(message: string): S2IError {
-  return new S2IError('ERR_USAGE', message, { exitCode: ExitCode.usage });
+  return new S2IError('ERR_USAGE', message);
 }
 
 /** `--label NAME=VALUE` → [name, value]. */
 export function parseLabelFlag(s: string): [string, string] {
   const i = s.indexOf('=');
-  if (i <= 0) throw new S2IError('ERR_LABEL_SYNTAX', `invalid --label "${s}": use NAME=VALUE`, { exitCode: ExitCode.usage });
+  if (i <= 0) throw new S2IError('ERR_LABEL_SYNTAX', `invalid --label "${s}": use NAME=VALUE`);
   return [s.slice(0, i), s.slice(i + 1)];
 }
 

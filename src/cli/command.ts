@@ -1,7 +1,7 @@
 // The shape of a CLI command: name, summary, params (usage text is generated from these), and run(). Where it
 // runs (in the namespace or not) is command-table.ts's: it is known there before the command is loaded.
 import { parseArgs } from 'node:util';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 
 export interface Param {
   name: string;
@@ -69,7 +69,7 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { positionals: s
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new S2IError('ERR_USAGE', `${(e as Error).message.split('\n')[0]}; see \`oci-s2i ${cmd.name} --help\``, { exitCode: ExitCode.usage });
+    throw new S2IError('ERR_USAGE', `${(e as Error).message.split('\n')[0]}; see \`oci-s2i ${cmd.name} --help\``);
   }
   const values = parsed.values as CommandContext['values'];
   if (values.help) return { positionals: parsed.positionals, values };
@@ -82,7 +82,6 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { positionals: s
     throw new S2IError(
       'ERR_USAGE',
       `${cmd.name} takes ${cmd.args.join(' ')}, got ${parsed.positionals.length} argument(s); see \`oci-s2i ${cmd.name} --help\``,
-      { exitCode: ExitCode.usage },
     );
   }
   return { positionals: parsed.positionals, values };
@@ -94,8 +93,8 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { positionals: s
  */
 export function nonEmptyPath(name: string): (value: string) => void {
   return (value) => {
-    if (value === '') throw new S2IError('ERR_USAGE', `--${name} needs a directory, not an empty string`, { exitCode: ExitCode.usage });
-    if (value.includes('\0')) throw new S2IError('ERR_USAGE', `--${name} contains a NUL byte`, { exitCode: ExitCode.usage });
+    if (value === '') throw new S2IError('ERR_USAGE', `--${name} needs a directory, not an empty string`);
+    if (value.includes('\0')) throw new S2IError('ERR_USAGE', `--${name} contains a NUL byte`);
   };
 }
 
@@ -113,13 +112,13 @@ export function boolFlag(name: string, v: CommandContext['values'][string]): boo
   if (typeof v === 'boolean') return v;
   if (v === 'true' || v === '1') return true;
   if (v === 'false' || v === '0') return false;
-  throw new S2IError('ERR_USAGE', `--${name} takes true or false, not "${v}"`, { exitCode: ExitCode.usage });
+  throw new S2IError('ERR_USAGE', `--${name} takes true or false, not "${v}"`);
 }
 
 export function oneOf<T extends string>(name: string, v: string | undefined, allowed: readonly T[]): T | undefined {
   if (v === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(v)) {
-    throw new S2IError('ERR_USAGE', `--${name} must be one of ${allowed.join(', ')}, not "${v}"`, { exitCode: ExitCode.usage });
+    throw new S2IError('ERR_USAGE', `--${name} must be one of ${allowed.join(', ')}, not "${v}"`);
   }
   return v as T;
 }
@@ -128,7 +127,7 @@ export function intFlag(name: string, v: string | undefined, min: number, max: n
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new S2IError('ERR_USAGE', `--${name} must be an integer from ${min} to ${max}, not "${v}"`, { exitCode: ExitCode.usage });
+    throw new S2IError('ERR_USAGE', `--${name} must be an integer from ${min} to ${max}, not "${v}"`);
   }
   return n;
 }

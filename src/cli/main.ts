@@ -5,6 +5,7 @@ import { namespaceMode, reexecInNamespace } from '../sandbox/namespace.js';
 import { interruptLockWaitsOn } from '../store/lock-file.js';
 import type { GlobalFlags } from './command.js';
 import { parseCommandArgs, usage, intFlag, str } from './command.js';
+import { exitCodeFor, messageFor } from './error-table.js';
 import { commandEntries, findCommand, loadCommands } from './command-table.js';
 
 // The command list is command-table.ts's; exported here too for callers that drive main() (tests).
@@ -19,7 +20,7 @@ async function topUsage(): Promise<string> {
 
 export function describeError(e: unknown, debug: boolean): { line: string; exit: number } {
   if (e instanceof S2IError) {
-    return { line: `oci-s2i: ${e.message}${debug && e.stack ? `\n${e.stack}` : ''}`, exit: e.exitCode };
+    return { line: `oci-s2i: ${messageFor(e)}${debug && e.stack ? `\n${e.stack}` : ''}`, exit: exitCodeFor(e) };
   }
   const code = errorCode(e);
   const msg = e instanceof Error ? e.message : String(e);
@@ -38,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   const entry = findCommand(name);
   const debug = rest.includes('--debug');
   try {
-    if (!entry) throw new S2IError('ERR_USAGE', `unknown command "${name}": run \`oci-s2i --help\` for the list`, { exitCode: ExitCode.usage });
+    if (!entry) throw new S2IError('ERR_USAGE', `unknown command "${name}": run \`oci-s2i --help\` for the list`);
     const wantsHelp = rest.some((a) => a === '--help' || a === '-h');
     if (entry.namespace && !namespaceMode() && !wantsHelp) {
       // Flags are parsed (and usage errors reported) by the re-executed process.
@@ -118,7 +119,7 @@ function stallGuard(controller: AbortController, debug: boolean): { readonly sta
         await runPendingCleanups();
       } finally {
         process.stderr.write(describeError(error, debug).line + '\n');
-        process.exit(error.exitCode);
+        process.exit(exitCodeFor(error));
       }
     })();
   };

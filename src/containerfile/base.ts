@@ -3,7 +3,7 @@
 // `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` and `docker-archive:FILE[:REF]` through the transports; `scratch` is
 // an empty image.
 import type { Readable } from 'node:stream';
-import { S2IError, ExitCode } from '../errors.js';
+import { tagStep } from '../errors.js';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.js';
 import { hostPlatform } from '../oci/platform.js';
 import type { Repository } from '../registry/client.js';
@@ -75,8 +75,7 @@ export async function resolveBase(engine: Engine, from: string, opts: BaseOption
     }
     return { name: from, config: image.config.config, layers: image.manifest.manifest.layers, dirs };
   } catch (e) {
-    if (e instanceof S2IError && e.exitCode === 1) throw new S2IError(e.code, `FROM ${from}: ${e.message}`, { cause: e, exitCode: ExitCode.pull });
-    throw e;
+    throw tagStep('from', e, from);
   } finally {
     await src.close();
   }

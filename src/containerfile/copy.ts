@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { resolveDirInRoot, UnsafePathError } from '../layer/secure-path.js';
 import { applyLayer } from '../layer/apply.js';
 import { decompressor } from '../layer/decompress.js';
@@ -51,7 +51,7 @@ export interface CopyRequest {
 const hasGlob = (s: string) => /[*?[]/.test(s);
 
 function copyError(where: string, message: string, cause?: unknown): S2IError {
-  return new S2IError('ERR_COPY_FAILED', `${where}: ${message}`, { exitCode: ExitCode.sourcePath, ...(cause ? { cause } : {}) });
+  return new S2IError('ERR_COPY_FAILED', `${where}: ${message}`, { ...(cause ? { cause } : {}) });
 }
 
 /** Clean relative context path of a source; refuses anything that leaves the context. */
@@ -166,7 +166,7 @@ export async function copyIntoImage(req: CopyRequest): Promise<void> {
     try {
       return InRoot.with(req.rootfs, (root) => root.openDir(p, { create: true, owner }));
     } catch (e) {
-      if (e instanceof UnsafeRootPathError) throw new S2IError('ERR_UNSAFE_PATH', `${req.where}: cannot use ${p} inside the image: ${e.message}`, { cause: e, exitCode: ExitCode.workdir });
+      if (e instanceof UnsafeRootPathError) throw new S2IError('ERR_UNSAFE_PATH', `${req.where}: cannot use ${p} inside the image: ${e.message}`, { cause: e, step: 'workdir' });
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOTDIR' || code === 'EEXIST') throw copyError(req.where, `${p} is not a directory in the image`, e);
       throw e;
@@ -244,7 +244,7 @@ function copyEntry(src: string, dirFd: number, name: string, rel: string, opts: 
     }
     return;
   }
-  if (childKind(dirFd, name) === 'dir') throw new S2IError('ERR_COPY_FAILED', `cannot overwrite the directory ${rel} in the image with a file`, { exitCode: ExitCode.sourcePath });
+  if (childKind(dirFd, name) === 'dir') throw new S2IError('ERR_COPY_FAILED', `cannot overwrite the directory ${rel} in the image with a file`);
   if (st.isSymbolicLink()) {
     createChildSymlink(dirFd, name, readlinkSync(src), { owner: { uid, gid }, atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 });
     return;

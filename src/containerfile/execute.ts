@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError, type ErrorCode, type Step } from '../errors.js';
 import type { ProgressSink } from '../events.js';
 import type { ContainerConfig, Descriptor, History, ImageConfig, ImageFormat, Platform } from '../oci/types.js';
 import { parsePlatform } from '../oci/platform.js';
@@ -75,7 +75,7 @@ export function parseBuildArgs(list: string[], env: NodeJS.ProcessEnv = process.
     const eq = a.indexOf('=');
     const name = eq < 0 ? a : a.slice(0, eq);
     if (!argNameRe.test(name)) {
-      throw new S2IError('ERR_BUILD_ARG', `invalid --build-arg "${a.slice(0, 100)}": use NAME=VALUE (NAME of letters, digits and _)`, { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_BUILD_ARG', `invalid --build-arg "${a.slice(0, 100)}": use NAME=VALUE (NAME of letters, digits and _)`);
     }
     if (eq >= 0) out.set(name, a.slice(eq + 1));
     else if (env[name] !== undefined) out.set(name, env[name]!);
@@ -90,14 +90,14 @@ export async function findContainerfile(contextDir: string, file?: string): Prom
     const p = path.join(contextDir, n);
     if (await stat(p).then((s) => s.isFile(), () => false)) return p;
   }
-  throw new S2IError('ERR_CONTAINERFILE_MISSING', `no Containerfile or Dockerfile in ${contextDir}: add one or name it with -f`, { exitCode: ExitCode.usage });
+  throw new S2IError('ERR_CONTAINERFILE_MISSING', `no Containerfile or Dockerfile in ${contextDir}: add one or name it with -f`);
 }
 
 export async function buildImage(opts: BuildImageOptions): Promise<BuildImageResult> {
   const contextDir = await realpath(opts.contextDir).catch(() => undefined);
   if (!contextDir || !(await stat(contextDir)).isDirectory()) {
     throw new S2IError('ERR_SOURCE_MISSING', `build context ${opts.contextDir} does not exist or is not a directory: give the directory holding the Containerfile`, {
-      exitCode: ExitCode.sourcePath,
+      step: 'source',
     });
   }
   const file = await findContainerfile(contextDir, opts.file);
@@ -105,7 +105,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuildImageRes
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new S2IError('ERR_CONTAINERFILE_MISSING', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e, exitCode: ExitCode.usage });
+    throw new S2IError('ERR_CONTAINERFILE_MISSING', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
   const parsed = parseContainerfile(text, path.basename(file));
   lintContainerfile(parsed, path.basename(file));
@@ -113,7 +113,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuildImageRes
   const format = opts.format ?? defaultFormatFor(opts.tag);
   const detected = detectRuntime(opts.runtime);
   if (!namespaceMode()) {
-    throw new S2IError('ERR_NAMESPACE', 'build-image must run inside the oci-s2i namespace (use the oci-s2i CLI, or reexecInNamespace)', { exitCode: ExitCode.container });
+    throw new S2IError('ERR_NAMESPACE', 'build-image must run inside the oci-s2i namespace (use the oci-s2i CLI, or reexecInNamespace)');
   }
   const runtime = prepareRuntime(detected, { explicit: opts.runtime !== undefined, onFallback: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) });
   const engine = await openEngine(opts);
@@ -214,8 +214,8 @@ class Executor {
     this.onProgress = engine.onProgress;
   }
 
-  private fail(ins: Instruction, message: string, code = 'ERR_CONTAINERFILE_SYNTAX', exitCode: number = ExitCode.usage): S2IError {
-    return new S2IError(code, `${this.o.file}:${ins.line}: ${message}`, { exitCode });
+  private fail(ins: Instruction, message: string, code: ErrorCode = 'ERR_CONTAINERFILE_SYNTAX', step?: Step): S2IError {
+    return new S2IError(code, `${this.o.file}:${ins.line}: ${message}`, step ? { step } : {});
   }
 
   private where(ins: Instruction): string {
@@ -246,7 +246,7 @@ class Executor {
 
   async run(): Promise<void> {
     for (const ins of this.cf.instructions) {
-      if (this.engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted', { exitCode: ExitCode.interrupted });
+      if (this.engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted');
       const label = `${ins.keyword} ${(ins.json ? JSON.stringify(ins.json) : ins.args).slice(0, 60)}`.trim();
       this.onProgress({ type: 'log', level: 'info', message: `STEP ${++this.stepNo}/${this.cf.instructions.length}: ${label}` });
       await this.step(ins);
@@ -428,7 +428,7 @@ class Executor {
     try {
       await ensureDirInRoot(root.merged, dir);
     } catch (e) {
-      throw new S2IError((e as S2IError).code ?? 'ERR_WORKDIR', `${this.where(ins)}: ${(e as Error).message}`, { cause: e, exitCode: ExitCode.workdir });
+      throw new S2IError(e instanceof S2IError ? e.code : 'ERR_WORKDIR', `${this.where(ins)}: ${(e as Error).message}`, { cause: e, step: 'workdir' });
     }
     await this.finishStep(`WORKDIR ${dir}`);
   }
@@ -479,7 +479,7 @@ class Executor {
       const r = resolveUserSpec(spec, passwd, group);
       return spec.includes(':') ? { uid: r.uid, gid: r.gid } : { uid: r.uid, gid: r.uid };
     } catch (e) {
-      throw this.fail(ins, `--chown=${spec}: ${(e as Error).message}`, (e as S2IError).code ?? 'ERR_USER_UNKNOWN', ExitCode.usage);
+      throw this.fail(ins, `--chown=${spec}: ${(e as Error).message}`, e instanceof S2IError ? e.code : 'ERR_USER_UNKNOWN', 'usage');
     }
   }
 
@@ -487,7 +487,7 @@ class Executor {
     const args = ins.json ? [...ins.json] : [...this.shell, ins.args];
     const root = await this.rootfs();
     const user = await resolveUser(root.merged, this.config.config?.User).catch((e: unknown) => {
-      throw this.fail(ins, `USER ${this.config.config?.User}: ${(e as Error).message}`, 'ERR_USER_UNKNOWN', ExitCode.generic);
+      throw this.fail(ins, `USER ${this.config.config?.User}: ${(e as Error).message}`, 'ERR_USER_UNKNOWN');
     });
     // Build args are in RUN's environment but not in the image; ENV wins over ARG.
     const env = [...(this.config.config?.Env ?? [])];
@@ -512,13 +512,11 @@ class Executor {
         restricted: namespaceMode() === 'userns-single',
       }),
     );
-    if (this.engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted', { exitCode: ExitCode.interrupted });
+    if (this.engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted');
     if (result.exitCode !== 0 || result.signal) {
       const last = result.tail.filter((l) => l.trim() !== '').slice(-5).join(' | ');
       const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-      throw new S2IError('ERR_RUN_FAILED', `${this.where(ins)} ${JSON.stringify(args[args.length - 1]!.slice(0, 120))} ${how}${last ? `; last output: ${last}` : ''}`, {
-        exitCode: ExitCode.generic,
-      });
+      throw new S2IError('ERR_RUN_FAILED', `${this.where(ins)} ${JSON.stringify(args[args.length - 1]!.slice(0, 120))} ${how}${last ? `; last output: ${last}` : ''}`);
     }
     await this.finishStep(ins.json ? `RUN ${JSON.stringify(ins.json)}` : `RUN ${this.shell.join(' ')} ${ins.args}`);
   }

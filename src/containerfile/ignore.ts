@@ -3,7 +3,7 @@
 // pattern that matches a directory excludes everything under it. Read from `<Containerfile>.dockerignore` next
 // to the Containerfile, else `.containerignore`, else `.dockerignore` in the context.
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { readInputFile } from '../sys/input-file.js';
 import { globToRegExp } from '../s2i/glob.js';
 
@@ -21,7 +21,7 @@ export function makeIgnoreMatcher(text: string, file = '.dockerignore'): IgnoreM
     try {
       rules.push({ re: globToRegExp(clean), exception });
     } catch (e) {
-      throw new S2IError('ERR_IGNORE_SYNTAX', `${file}:${i + 1}: ${(e as Error).message}`, { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_IGNORE_SYNTAX', `${file}:${i + 1}: ${(e as Error).message}`);
     }
   });
   if (rules.length === 0) return undefined;
@@ -43,11 +43,11 @@ export async function loadIgnore(contextDir: string, containerfile: string): Pro
     let text: string;
     try {
       // Not readFile: a FIFO in the context would block the build forever (sys/input-file.ts).
-      text = (await readInputFile(f, { what: 'ignore file', code: 'ERR_IGNORE_UNREADABLE', exitCode: ExitCode.usage })).toString('utf8');
+      text = (await readInputFile(f, { what: 'ignore file', code: 'ERR_IGNORE_UNREADABLE' })).toString('utf8');
     } catch (e) {
       if (e instanceof S2IError) throw e;
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new S2IError('ERR_IGNORE_UNREADABLE', `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_IGNORE_UNREADABLE', `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     return makeIgnoreMatcher(text, path.basename(f));
   }

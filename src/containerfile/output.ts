@@ -2,7 +2,7 @@
 // from the base image's repository), or an `oci:` / `oci-archive:` / `docker-archive:` destination (transport/).
 // The image is always named in the local store too, so `--no-push` results can be used by later builds.
 import type { Readable } from 'node:stream';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';
 import { formatReference } from '../oci/reference.js';
 import type { Repository } from '../registry/client.js';
@@ -37,7 +37,7 @@ export async function writeOutput(engine: Engine, input: OutputInput): Promise<O
   const manifestDesc: Descriptor = { mediaType: input.manifest.mediaType, digest: input.manifest.digest, size: input.manifest.bytes.length };
   if (loc.transport === 'docker') {
     const reference = formatReference(loc.ref);
-    if (loc.ref.digest) throw new S2IError('ERR_USAGE', `the destination ${input.tag} has a digest: name it by tag`, { exitCode: ExitCode.usage });
+    if (loc.ref.digest) throw new S2IError('ERR_USAGE', `the destination ${input.tag} has a digest: name it by tag`);
     await engine.store.tag(manifestDesc, storeName(loc.ref));
     if (input.noPush) return { reference, pushed: false };
     const push = await pushImage(engine, {
@@ -56,7 +56,7 @@ export async function writeOutput(engine: Engine, input: OutputInput): Promise<O
   try {
     const format: ImageFormat = input.manifest.mediaType.includes('docker') ? 'docker' : 'oci';
     if (!dst.accepts.includes(format)) {
-      throw new S2IError('ERR_FORMAT_UNSUPPORTED', `${reference} holds ${dst.accepts.join('/')} images only; use --format ${dst.accepts[0]}`, { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_FORMAT_UNSUPPORTED', `${reference} holds ${dst.accepts.join('/')} images only; use --format ${dst.accepts[0]}`, { step: 'usage' });
     }
     const src = input.source;
     const blobs: WriteBlob[] = input.blobs.map((d) => ({

@@ -1,7 +1,7 @@
 // Containerfile/Dockerfile parser for the subset builder images use (Dockerfile reference, "Format", "Parser
 // directives", "Escape"). Pure: text in, instructions out; variables are substituted later by the executor,
 // which knows the ARG/ENV values at each step. Every error names the file and line.
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 
 export interface Instruction {
   /** Upper-case keyword: FROM, RUN, COPY, … */
@@ -57,7 +57,7 @@ const unsupportedFlags: Record<string, string> = {
 };
 
 export function syntaxError(file: string, line: number, message: string): S2IError {
-  return new S2IError('ERR_CONTAINERFILE_SYNTAX', `${file}:${line}: ${message}`, { exitCode: ExitCode.usage });
+  return new S2IError('ERR_CONTAINERFILE_SYNTAX', `${file}:${line}: ${message}`);
 }
 
 const directiveRe = /^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$/;

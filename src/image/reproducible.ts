@@ -1,14 +1,14 @@
 // The timestamp of a reproducible build (reproducible-builds.org/specs/source-date-epoch): `--timestamp T`
 // wins over SOURCE_DATE_EPOCH. T is unix seconds or an RFC 3339 date-time; SOURCE_DATE_EPOCH is unix seconds
 // only (the spec: "a decimal integer"). The result clamps file mtimes and fixes `created` and history.
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 
 /** Latest instant a config `created` can hold sensibly (year 9999), in unix seconds. */
 const MAX_EPOCH = 253402300799;
 const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 function bad(what: string, value: string, why: string): S2IError {
-  return new S2IError('ERR_INVALID_TIMESTAMP', `invalid ${what} ${JSON.stringify(value.slice(0, 80))}: ${why}`, { exitCode: ExitCode.usage });
+  return new S2IError('ERR_INVALID_TIMESTAMP', `invalid ${what} ${JSON.stringify(value.slice(0, 80))}: ${why}`);
 }
 
 function parseSeconds(what: string, v: string): number {

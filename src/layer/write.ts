@@ -6,7 +6,7 @@ import { rename, stat, unlink } from 'node:fs/promises';
 import { openSync, closeSync, writevSync as fsWritevSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { Digester } from './digester.js';
 import { compressor, compressionLevel, defaultGzipBackend, type Compression, type GzipBackend } from './compress.js';
 import { BufferPool } from './buffer-pool.js';
@@ -204,7 +204,7 @@ async function* withProgress(chunks: AsyncGenerator<Buffer>, onProgress?: (bytes
 
 function layerError(e: unknown, dir: string, signal?: AbortSignal): S2IError {
   if (signal?.aborted || (e as Error)?.name === 'AbortError') {
-    return new S2IError('ERR_ABORTED', `writing the layer from ${dir} was cancelled`, { cause: e, exitCode: ExitCode.interrupted });
+    return new S2IError('ERR_ABORTED', `writing the layer from ${dir} was cancelled`, { cause: e });
   }
   if (e instanceof S2IError) return e;
   return new S2IError('ERR_LAYER_WRITE', `could not write the layer from ${dir}: ${(e as Error)?.message ?? String(e)}`, { cause: e });

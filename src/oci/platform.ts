@@ -1,6 +1,6 @@
 // Platforms (image-spec image-index.md "platform"), named the way GOOS/GOARCH name them, and choosing one
 // manifest out of an index the way containerd's platforms matcher does.
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { Descriptor, ImageIndex, Platform } from './types.js';
 
 /** Node's process.arch → GOARCH. Node's ppc64 is little-endian on Linux (the only ppc64 it supports). */
@@ -38,9 +38,7 @@ const component = /^[a-z0-9][a-z0-9_.-]*$/;
 /** Parses `os/arch[/variant]` (as in `--platform linux/arm64/v8`); aliases like x86_64 are normalised. Bad input is a usage error (exit 64). */
 export function parsePlatform(s: string): Platform {
   const bad = (why: string): S2IError =>
-    new S2IError('ERR_INVALID_PLATFORM', `invalid platform ${JSON.stringify(String(s).slice(0, 100))}: ${why}; expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8`, {
-      exitCode: ExitCode.usage,
-    });
+    new S2IError('ERR_INVALID_PLATFORM', `invalid platform ${JSON.stringify(String(s).slice(0, 100))}: ${why}; expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8`);
   if (typeof s !== 'string' || s.trim() === '') throw bad('empty');
   const parts = s.trim().toLowerCase().split('/');
   if (parts.length < 2 || parts.length > 3) throw bad('it needs two or three parts separated by "/"');
@@ -83,6 +81,5 @@ export function selectPlatform(index: ImageIndex, want: Platform): Descriptor {
   throw new S2IError(
     'ERR_PLATFORM_NOT_FOUND',
     `the image has no ${formatPlatform(want)} variant; available: ${available.length ? [...new Set(available)].join(', ') : 'none'}; choose one with --platform`,
-    { exitCode: 2 },
   );
 }

@@ -30,9 +30,7 @@ const hexIdentifier = /^[a-f0-9]{64}$/;
 
 function invalid(input: string, why: string): S2IError {
   const shown = JSON.stringify(input.length > 300 ? `${input.slice(0, 300)}…` : input);
-  return new S2IError('ERR_INVALID_REFERENCE', `invalid image reference ${shown}: ${why}; expected ${GRAMMAR}`, {
-    exitCode: 1,
-  });
+  return new S2IError('ERR_INVALID_REFERENCE', `invalid image reference ${shown}: ${why}; expected ${GRAMMAR}`);
 }
 
 /**

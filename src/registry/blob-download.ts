@@ -2,7 +2,7 @@
 // against the descriptor's digest and size, the stream errors before its end on wrong bytes, and a cut
 // connection resumes with Range from where the verified bytes stop.
 import { Readable } from 'node:stream';
-import { ExitCode, S2IError } from '../errors.js';
+import { S2IError, withStep } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
 import type { RepositoryEndpoint } from './endpoint.js';
 import { RegistryError } from './errors.js';
@@ -14,7 +14,7 @@ export async function fetchBlobBytes(ep: RepositoryEndpoint, desc: Descriptor, m
   ep.checkDescriptor(desc);
   if (desc.size > maxSize) {
     throw new S2IError('ERR_BLOB_TOO_LARGE', `blob ${desc.digest} is ${desc.size} bytes, over the ${maxSize}-byte limit for this kind of content`, {
-      exitCode: ExitCode.pull,
+      step: 'pull',
     });
   }
   const stream = await fetchBlob(ep, desc);
@@ -30,17 +30,17 @@ export async function fetchBlob(ep: RepositoryEndpoint, desc: Descriptor, opts: 
   const policy = ep.ctx.http.retryPolicy;
   const progress = ep.progress('pull', desc);
   const blobUrl = await ep.url(`blobs/${desc.digest}`);
+  // A failed GET of the blob is a failed pull, whoever reads the blob (build, copy, inspect).
   const open = (offset: number): Promise<HttpResponse> =>
-    ep.send({
+    withStep('pull', () => ep.send({
       method: 'GET',
       url: blobUrl,
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
       scopes: ep.pullScopes,
       expect: offset > 0 ? [200, 206] : [200],
       what,
-      pulling: true,
       signal,
-    });
+    }));
   const first = await open(0);
   const declared = Number(header(first.headers, 'content-length') ?? NaN);
   if (Number.isFinite(declared) && declared !== desc.size) {
@@ -62,7 +62,7 @@ export async function fetchBlob(ep: RepositoryEndpoint, desc: Descriptor, opts: 
             const m = /^bytes (\d+)-/.exec(header(res.headers, 'content-range') ?? '');
             if (!m || Number(m[1]) !== verifier.size) {
               throw new RegistryError('ERR_REGISTRY_ERROR', `${what}: the registry answered a resumed download with the wrong range; retry the pull`, {
-                exitCode: ExitCode.pull,
+                step: 'pull',
               });
             }
           } else {

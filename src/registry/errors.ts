@@ -1,7 +1,7 @@
 // Registry errors: the distribution error body ({"errors":[{code,message,detail}]}, distribution-spec
 // "Error Codes") parsed into one typed error with the HTTP status, the method and a redacted URL.
 // Messages say what to do and never carry credentials, tokens or query strings.
-import { ExitCode, S2IError } from '../errors.js';
+import { S2IError, type ErrorCode, type Step } from '../errors.js';
 
 /** Error and token bodies are read up to this many bytes; the rest is discarded. */
 export const MAX_ERROR_BODY = 1024 * 1024;
@@ -18,7 +18,7 @@ export interface RegistryErrorInit {
   url?: string | URL;
   errors?: DistributionError[];
   cause?: unknown;
-  exitCode?: number;
+  step?: Step;
 }
 
 export class RegistryError extends S2IError {
@@ -27,8 +27,8 @@ export class RegistryError extends S2IError {
   /** Scheme, host and path only: no userinfo, no query (upload `_state`, signed storage URLs). */
   readonly url: string | undefined;
   readonly errors: DistributionError[];
-  constructor(code: string, message: string, init: RegistryErrorInit = {}) {
-    super(code, message, { cause: init.cause, exitCode: init.exitCode ?? 1 });
+  constructor(code: ErrorCode, message: string, init: RegistryErrorInit = {}) {
+    super(code, message, { cause: init.cause, ...(init.step ? { step: init.step } : {}) });
     this.name = 'RegistryError';
     this.status = init.status;
     this.method = init.method;
@@ -83,7 +83,6 @@ export interface ResponseFacts {
   body: Buffer;
   /** What was being done, e.g. `manifest app:latest`; goes into the message. */
   what?: string;
-  pulling?: boolean;
 }
 
 /** Maps an unexpected registry answer to a RegistryError with a stable code and an actionable message. */
@@ -97,7 +96,6 @@ export function registryErrorFromResponse(f: ResponseFacts): RegistryError {
     method: f.method,
     url: f.url,
     errors,
-    exitCode: f.pulling ? ExitCode.pull : ExitCode.generic,
   };
   const where = `${f.method} ${redactUrl(f.url)} answered ${f.status}`;
   if (f.status === 401 || codes.has('UNAUTHORIZED')) {
@@ -131,23 +129,23 @@ export function registryErrorFromResponse(f: ResponseFacts): RegistryError {
 }
 
 /** Connection refused, DNS failure, TLS failure: the registry could not be reached at all. */
-export function unreachableError(registry: string, url: URL, method: string, cause: unknown, pulling?: boolean): RegistryError {
+export function unreachableError(registry: string, url: URL, method: string, cause: unknown): RegistryError {
   const code = (cause as { code?: string } | undefined)?.code ?? '';
   const why = code ? ` (${code})` : '';
   return new RegistryError(
     'ERR_REGISTRY_UNREACHABLE',
     `cannot reach registry ${registry} at ${url.protocol}//${url.host}${why}: check the address, that it is running, and --tls-verify`,
-    { method, url, cause, exitCode: pulling ? ExitCode.pull : ExitCode.generic },
+    { method, url, cause },
   );
 }
 
 /** The registry's certificate could not be verified (x509): say where its CA goes. */
-export function tlsError(registry: string, url: URL, method: string, cause: unknown, hint: string, pulling?: boolean): RegistryError {
+export function tlsError(registry: string, url: URL, method: string, cause: unknown, hint: string): RegistryError {
   const c = cause as { code?: string; message?: string } | undefined;
   const why = [c?.code, c?.message?.split('\n')[0]].filter(Boolean).join(': ');
   return new RegistryError(
     'ERR_REGISTRY_TLS',
     `x509: cannot verify the TLS certificate of registry ${registry}${why ? ` (${why})` : ''}: put its CA certificate in ${hint}, or use --tls-verify=false`,
-    { method, url, cause, exitCode: pulling ? ExitCode.pull : ExitCode.generic },
+    { method, url, cause },
   );
 }

@@ -22,7 +22,7 @@ import {
   sleep,
   type RetryPolicy,
 } from './retry.js';
-import { ExitCode, S2IError } from '../errors.js';
+import { S2IError } from '../errors.js';
 
 export type ResponseBody = Dispatcher.ResponseData['body'];
 
@@ -39,7 +39,6 @@ export interface HttpRequest {
   expect: number[];
   /** For messages, e.g. `manifest app:latest`. */
   what?: string;
-  pulling?: boolean;
   signal?: AbortSignal;
   /** Default: follow for GET and HEAD. */
   followRedirects?: boolean;
@@ -229,8 +228,8 @@ export class HttpClient {
         if (signal?.aborted) throw signal.reason ?? e;
         // Our own request-body stream failed (e.g. the upload source had the wrong size): that error, unwrapped.
         if (e instanceof S2IError) throw e;
-        if (isCertificateError(e)) throw tlsError(req.registry, url, method, e, certHint(req.registry, this.opts.tls), req.pulling);
-        if (isUnreachableError(e)) throw unreachableError(req.registry, url, method, e, req.pulling);
+        if (isCertificateError(e)) throw tlsError(req.registry, url, method, e, certHint(req.registry, this.opts.tls));
+        if (isUnreachableError(e)) throw unreachableError(req.registry, url, method, e);
         if (isTransientNetworkError(e) && replayable && req.retry !== false && attempt < policy.attempts) {
           await sleep(backoffDelay(attempt, policy), signal);
           continue;
@@ -267,7 +266,7 @@ export class HttpClient {
             attempt--;
             continue;
           }
-          throw registryErrorFromResponse({ status, method, url, registry: req.registry, body: Buffer.alloc(0), what: req.what, pulling: req.pulling });
+          throw registryErrorFromResponse({ status, method, url, registry: req.registry, body: Buffer.alloc(0), what: req.what });
         }
       }
 
@@ -281,7 +280,7 @@ export class HttpClient {
       }
 
       const body = await readCapped(res.body, MAX_ERROR_BODY).catch(() => Buffer.alloc(0));
-      throw registryErrorFromResponse({ status, method, url, registry: req.registry, body, what: req.what, pulling: req.pulling });
+      throw registryErrorFromResponse({ status, method, url, registry: req.registry, body, what: req.what });
     }
   }
 
@@ -306,13 +305,13 @@ function connectionLost(req: HttpRequest, url: URL, method: string, cause: unkno
     return new RegistryError(
       'ERR_REGISTRY_ERROR',
       `no answer from ${req.registry} for ${timeoutMs / 1000} s during ${method} ${redactUrl(url)} (${code}): the registry or a proxy is stalled; retry later`,
-      { method, url, cause, exitCode: req.pulling ? ExitCode.pull : ExitCode.generic },
+      { method, url, cause },
     );
   }
   return new RegistryError(
     'ERR_REGISTRY_ERROR',
     `connection to ${req.registry} lost during ${method} ${redactUrl(url)}${code ? ` (${code})` : ''}: check the network and retry`,
-    { method, url, cause, exitCode: req.pulling ? ExitCode.pull : ExitCode.generic },
+    { method, url, cause },
   );
 }
 

@@ -1,6 +1,6 @@
 // Content discovery (distribution-spec "Listing Tags", "Listing Referrers"): paged lists, each page read
 // under MAX_MANIFEST_BYTES, `Link: rel="next"` followed only on the same origin.
-import { ExitCode, S2IError } from '../errors.js';
+import { S2IError, tagStep, withStep, withStepSync } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifestDocument } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
@@ -10,15 +10,16 @@ import { readCapped } from './auth.js';
 import type { RepositoryEndpoint } from './endpoint.js';
 import { RegistryError } from './errors.js';
 import { discard, header, type HttpResponse } from './http.js';
-import { manifestTooLarge, readManifestBody, resolveManifest, withPullExit } from './manifests.js';
+import { manifestTooLarge, readManifestBody, resolveManifest } from './manifests.js';
 
 export async function listTags(ep: RepositoryEndpoint): Promise<string[]> {
   const out: string[] = [];
   let url: URL | undefined = await ep.url('tags/list');
   for (let page = 0; url && page < 10_000; page++) {
-    const res: HttpResponse = await ep.send({ method: 'GET', url, scopes: ep.pullScopes, expect: [200], what: `tags of ${ep.registry}/${ep.name}`, pulling: true });
+    const pageUrl: URL = url;
+    const res: HttpResponse = await withStep('pull', () => ep.send({ method: 'GET', url: pageUrl, scopes: ep.pullScopes, expect: [200], what: `tags of ${ep.registry}/${ep.name}` }));
     const body = await readCapped(res.body, MAX_MANIFEST_BYTES + 1);
-    if (body.length > MAX_MANIFEST_BYTES) throw manifestTooLarge(`tags of ${ep.name}`, `more than ${MAX_MANIFEST_BYTES}`);
+    if (body.length > MAX_MANIFEST_BYTES) throw tagStep('pull', manifestTooLarge(`tags of ${ep.name}`, `more than ${MAX_MANIFEST_BYTES}`));
     let doc: { tags?: unknown };
     try {
       doc = JSON.parse(body.toString('utf8')) as { tags?: unknown };
@@ -48,20 +49,16 @@ export async function listReferrers(ep: RepositoryEndpoint, digest: string, opts
   if (opts.artifactType !== undefined) url.searchParams.set('artifactType', opts.artifactType);
   const out: Descriptor[] = [];
   for (let page = 0; url && page < 1000; page++) {
-    const res: HttpResponse = await ep.send({
-      method: 'GET',
-      url,
-      headers: { accept: MediaType.ociIndex },
-      scopes: ep.pullScopes,
-      expect: page === 0 ? [200, 404] : [200],
-      what,
-      pulling: true,
-    });
+    const pageUrl: URL = url;
+    const expect = page === 0 ? [200, 404] : [200];
+    const res: HttpResponse = await withStep('pull', () =>
+      ep.send({ method: 'GET', url: pageUrl, headers: { accept: MediaType.ociIndex }, scopes: ep.pullScopes, expect, what }),
+    );
     if (res.status === 404) {
       await discard(res.body);
       return keep(await referrersByTag(ep, digest), false);
     }
-    const bytes = await readManifestBody(res, what);
+    const bytes = await withStep('pull', () => readManifestBody(res, what));
     const index = referrersIndex(bytes, header(res.headers, 'content-type'), what);
     // OCI-Filters-Applied says the registry already filtered; otherwise the client must (spec).
     const filtered = (header(res.headers, 'oci-filters-applied') ?? '').split(',').map((x) => x.trim()).includes('artifactType');
@@ -99,9 +96,9 @@ function nextLink(link: string | undefined, base: URL): URL | undefined {
 
 /** The `manifests` of a referrers index (an OCI index, validated like any index). */
 function referrersIndex(bytes: Buffer, contentType: string | undefined, what: string): Descriptor[] {
-  const parsed = withPullExit(() => parseManifestDocument(bytes, contentType));
+  const parsed = withStepSync('pull', () => parseManifestDocument(bytes, contentType));
   if (parsed.kind !== 'index' || parsed.mediaType !== MediaType.ociIndex) {
-    throw new RegistryError('ERR_REGISTRY_ERROR', `${what}: expected an OCI image index, got ${parsed.mediaType}`, { exitCode: ExitCode.pull });
+    throw new RegistryError('ERR_REGISTRY_ERROR', `${what}: expected an OCI image index, got ${parsed.mediaType}`, { step: 'pull' });
   }
   return parsed.index.manifests;
 }

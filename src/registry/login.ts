@@ -12,7 +12,7 @@ export function loginHost(arg: string): string {
   const host = arg.trim().replace(/^https?:\/\//i, '').replace(/\/+$/, '');
   if (host === 'index.docker.io' || host === 'registry-1.docker.io' || host === 'index.docker.io/v1') return 'docker.io';
   if (host.includes('/')) {
-    throw new S2IError('ERR_USAGE', `log in to a registry host, not to "${arg.slice(0, 100)}": give host[:port], e.g. quay.io`, { exitCode: 64 });
+    throw new S2IError('ERR_USAGE', `log in to a registry host, not to "${arg.slice(0, 100)}": give host[:port], e.g. quay.io`);
   }
   checkRegistry(host);
   return host;

@@ -1,7 +1,7 @@
 // Manifests (distribution-spec "Pulling manifests", "Pushing manifests", "Deleting manifests"): read up to
 // MAX_MANIFEST_BYTES, checked against the digest asked for and the registry's Docker-Content-Digest claim,
 // parsed before they are handed on.
-import { ExitCode, S2IError } from '../errors.js';
+import { S2IError, tagStep, withStep, withStepSync } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifestDocument } from '../oci/manifest.js';
 import { manifestAcceptTypes } from '../oci/media-types.js';
@@ -23,7 +23,7 @@ export async function resolveManifest(ep: RepositoryEndpoint, reference: string)
     try {
       algorithm = parseDigest(announced).algorithm;
     } catch (e) {
-      throw new S2IError('ERR_DIGEST_MISMATCH', `${what}: the registry sent an invalid Docker-Content-Digest; nothing was kept`, { cause: e, exitCode: ExitCode.pull });
+      throw new S2IError('ERR_DIGEST_MISMATCH', `${what}: the registry sent an invalid Docker-Content-Digest; nothing was kept`, { cause: e, step: 'pull' });
     }
     const actual = digestOf(bytes, algorithm);
     if (actual !== announced) throw digestMismatch(what, announced, actual);
@@ -36,14 +36,14 @@ export async function resolveManifest(ep: RepositoryEndpoint, reference: string)
   } else {
     digest = digestOf(bytes, 'sha256');
   }
-  const parsed = withPullExit(() => parseManifestDocument(bytes, header(headers, 'content-type')));
+  const parsed = withStepSync('pull', () => parseManifestDocument(bytes, header(headers, 'content-type')));
   return { descriptor: { mediaType: parsed.mediaType, digest, size: bytes.length }, bytes };
 }
 
 export async function fetchManifest(ep: RepositoryEndpoint, desc: Descriptor): Promise<Buffer> {
   ep.checkDescriptor(desc);
   const what = `manifest ${ep.ref(desc.digest)}`;
-  if (desc.size > MAX_MANIFEST_BYTES) throw manifestTooLarge(what, `${desc.size}`);
+  if (desc.size > MAX_MANIFEST_BYTES) throw tagStep('pull', manifestTooLarge(what, `${desc.size}`));
   const accept = [desc.mediaType, ...manifestAcceptTypes.filter((t) => t !== desc.mediaType)].filter(Boolean);
   const { bytes } = await getManifest(ep, desc.digest, accept, what);
   const v = new ContentVerifier(what, desc.digest, desc.size);
@@ -86,18 +86,19 @@ export async function deleteManifest(ep: RepositoryEndpoint, digest: string): Pr
   await discard(res.body);
 }
 
-/** GET of a manifest by tag or digest, its body read under MAX_MANIFEST_BYTES. */
+/** GET of a manifest by tag or digest, its body read under MAX_MANIFEST_BYTES; what fails is a failed pull. */
 async function getManifest(ep: RepositoryEndpoint, reference: string, accept: readonly string[], what: string): Promise<{ headers: HttpResponse['headers']; bytes: Buffer }> {
-  const res = await ep.send({
+  return withStep('pull', async () => {
+    const res = await ep.send({
     method: 'GET',
     url: await ep.url(`manifests/${reference}`),
     headers: { accept: accept.join(', ') },
     scopes: ep.pullScopes,
     expect: [200],
     what,
-    pulling: true,
+    });
+    return { headers: res.headers, bytes: await readManifestBody(res, what) };
   });
-  return { headers: res.headers, bytes: await readManifestBody(res, what) };
 }
 
 /** Reads a manifest body up to MAX_MANIFEST_BYTES, refusing early when Content-Length already says more. */
@@ -113,17 +114,5 @@ export async function readManifestBody(res: HttpResponse, what: string): Promise
 }
 
 export function manifestTooLarge(what: string, size: string): S2IError {
-  return new S2IError('ERR_MANIFEST_TOO_LARGE', `${what}: ${size} bytes is over the ${MAX_MANIFEST_BYTES}-byte limit for manifests; refusing to read it`, {
-    exitCode: ExitCode.pull,
-  });
-}
-
-/** Runs `f` (a manifest parse) so that what it throws carries the pull exit code. */
-export function withPullExit<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof S2IError && e.exitCode !== ExitCode.pull) throw new S2IError(e.code, e.message, { cause: e.cause, exitCode: ExitCode.pull });
-    throw e;
-  }
+  return new S2IError('ERR_MANIFEST_TOO_LARGE', `${what}: ${size} bytes is over the ${MAX_MANIFEST_BYTES}-byte limit for manifests; refusing to read it`);
 }

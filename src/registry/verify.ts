@@ -3,7 +3,7 @@
 // end on bad content.
 import { createHash, type Hash } from 'node:crypto';
 import { parseDigest } from '../oci/digest.js';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 
 export function hashFor(digest: string): Hash {
   return createHash(parseDigest(digest).algorithm);
@@ -16,7 +16,7 @@ export function digestMismatch(what: string, expected: string, actual: string): 
   return new S2IError(
     'ERR_DIGEST_MISMATCH',
     `${what}: content digest ${actual} does not match the expected ${expected}; the registry or a proxy served wrong bytes, nothing was kept`,
-    { exitCode: ExitCode.pull },
+    { step: 'pull' },
   );
 }
 
@@ -24,7 +24,7 @@ export function sizeMismatch(what: string, expected: number, actual: number | st
   return new S2IError(
     'ERR_SIZE_MISMATCH',
     `${what}: got ${actual} bytes, expected ${expected}; the registry or a proxy served wrong bytes, nothing was kept`,
-    { exitCode: ExitCode.pull },
+    { step: 'pull' },
   );
 }
 

@@ -1,6 +1,6 @@
 // --allowed-uids (S2I-CONTRACT.md "Allowed UIDs"): ranges `n`, `n-`, `-n`, `n-m`, comma-separated.
 
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 
 /** Inclusive range; `max` undefined = no upper bound. */
 export interface UidRange {
@@ -18,9 +18,7 @@ function num(s: string, whole: string): number {
 }
 
 function syntax(whole: string, why: string): S2IError {
-  return new S2IError('ERR_ALLOWED_UIDS_SYNTAX', `--allowed-uids "${whole}": ${why}; use ranges like 1-, 1000, 1000-, -5000, 1000-2000 separated by commas`, {
-    exitCode: ExitCode.usage,
-  });
+  return new S2IError('ERR_ALLOWED_UIDS_SYNTAX', `--allowed-uids "${whole}": ${why}; use ranges like 1-, 1000, 1000-, -5000, 1000-2000 separated by commas`);
 }
 
 export function parseUidRanges(s: string): UidRange[] {
@@ -63,9 +61,7 @@ export function checkUser(user: string | undefined, ranges: UidRange[], what: st
   const u = (user ?? '').split(':', 1)[0]!.trim();
   const allowed = formatUidRanges(ranges);
   const fail = (why: string): never => {
-    throw new S2IError('ERR_USER_NOT_ALLOWED', `${what} "${user ?? ''}" ${why}; allowed UIDs are ${allowed}: set a numeric USER (or --assemble-user) in that range`, {
-      exitCode: ExitCode.userNotAllowed,
-    });
+    throw new S2IError('ERR_USER_NOT_ALLOWED', `${what} "${user ?? ''}" ${why}; allowed UIDs are ${allowed}: set a numeric USER (or --assemble-user) in that range`);
   };
   if (u === '') fail('is empty, which means root');
   if (!/^\d+$/.test(u)) fail('is a name, not a numeric UID');

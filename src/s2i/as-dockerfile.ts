@@ -55,7 +55,7 @@ export function renderContainerfile(input: ContainerfileInput): string {
   const dest = destinationPaths(input.destination);
   const assemble = input.scripts.get('assemble');
   const run = input.scripts.get('run');
-  if (!assemble || !run) throw new S2IError('ERR_SCRIPT_MISSING', 'renderContainerfile needs resolved "assemble" and "run" scripts', { exitCode: 11 });
+  if (!assemble || !run) throw new S2IError('ERR_SCRIPT_MISSING', 'renderContainerfile needs resolved "assemble" and "run" scripts');
   const user = input.assembleUser;
   const chown = chownUser(user);
   const userLine = `USER ${token(user === '' ? '0' : user, 'assemble user')}`;

@@ -3,7 +3,7 @@
 // is kept (the reference loses -E order) and an override does not move a variable around.
 
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { readInputFile } from '../sys/input-file.js';
 
 export type EnvList = Array<[string, string]>;
@@ -44,11 +44,11 @@ export function parseEnvironmentFile(text: string, fileName: string): EnvList {
 export function parseEnvFlag(s: string): [string, string] {
   const eq = s.indexOf('=');
   if (eq < 0) {
-    throw new S2IError('ERR_ENV_SYNTAX', `-e "${clip(s)}": use NAME=VALUE (an empty value is NAME=)`, { exitCode: ExitCode.usage });
+    throw new S2IError('ERR_ENV_SYNTAX', `-e "${clip(s)}": use NAME=VALUE (an empty value is NAME=)`, { step: 'usage' });
   }
   const name = s.slice(0, eq);
   if (!isValidEnvName(name)) {
-    throw new S2IError('ERR_ENV_SYNTAX', `-e "${clip(s)}": "${clip(name)}" is not a valid variable name; use NAME=VALUE`, { exitCode: ExitCode.usage });
+    throw new S2IError('ERR_ENV_SYNTAX', `-e "${clip(s)}": "${clip(name)}" is not a valid variable name; use NAME=VALUE`, { step: 'usage' });
   }
   return [name, s.slice(eq + 1)];
 }

@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { stat, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import type { GitInfo } from './labels.js';
 
 export type { GitInfo } from './labels.js';
@@ -32,15 +32,13 @@ export interface GitSource {
 export function parseGitSource(s: string, refFlag?: string): GitSource {
   const t = s.trim();
   if (!isGitUrl(t)) {
-    throw new S2IError('ERR_GIT_URL', `"${s}" is not a git URL; use https://…, file://…, ssh://… or git@host:path, optionally with #ref`, {
-      exitCode: ExitCode.sourcePath,
-    });
+    throw new S2IError('ERR_GIT_URL', `"${s}" is not a git URL; use https://…, file://…, ssh://… or git@host:path, optionally with #ref`);
   }
   const hash = t.indexOf('#');
   const url = hash < 0 ? t : t.slice(0, hash);
   const fragment = hash < 0 ? undefined : t.slice(hash + 1);
   if (fragment !== undefined && fragment === '') {
-    throw new S2IError('ERR_GIT_URL', `"${s}" ends with "#" but names no ref; write URL#branch-tag-or-commit`, { exitCode: ExitCode.sourcePath });
+    throw new S2IError('ERR_GIT_URL', `"${s}" ends with "#" but names no ref; write URL#branch-tag-or-commit`);
   }
   if (fragment && refFlag && fragment !== refFlag) {
     throw new S2IError('ERR_CONFLICTING_REF', `the source names ref "${fragment}" but --ref is "${refFlag}"; give only one`);
@@ -114,7 +112,7 @@ function contextPath(repoDir: string, contextDir: string | undefined): string {
   if (!contextDir) return repoDir;
   const norm = path.posix.normalize(contextDir.replace(/^\/+/, ''));
   if (norm === '..' || norm.startsWith('../') || path.isAbsolute(norm)) {
-    throw new S2IError('ERR_CONTEXT_DIR', `--context-dir "${contextDir}" leaves the repository; give a path inside it`, { exitCode: ExitCode.sourcePath });
+    throw new S2IError('ERR_CONTEXT_DIR', `--context-dir "${contextDir}" leaves the repository; give a path inside it`);
   }
   return path.join(repoDir, norm);
 }
@@ -133,7 +131,6 @@ export async function cloneSource(url: string, ref: string | undefined, dest: st
   } catch (e) {
     throw new S2IError('ERR_GIT_CLONE', `git clone of ${url} failed: ${lastLine((e as { stderr?: string }).stderr) || (e as Error).message}`, {
       cause: e,
-      exitCode: ExitCode.sourcePath,
     });
   }
   const hasHead = await runGit(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { cwd: dest }).then(
@@ -141,11 +138,11 @@ export async function cloneSource(url: string, ref: string | undefined, dest: st
     () => false,
   );
   if (!hasHead && !ref) {
-    throw new S2IError('ERR_EMPTY_REPO', `git repository ${url} has no commits; push a commit first`, { exitCode: ExitCode.emptyRepo });
+    throw new S2IError('ERR_EMPTY_REPO', `git repository ${url} has no commits; push a commit first`);
   }
   if (!hasHead) {
     const anyRef = (await runGit(['for-each-ref', '--count=1'], { cwd: dest }).catch(() => '')).trim();
-    if (anyRef === '') throw new S2IError('ERR_EMPTY_REPO', `git repository ${url} has no commits; push a commit first`, { exitCode: ExitCode.emptyRepo });
+    if (anyRef === '') throw new S2IError('ERR_EMPTY_REPO', `git repository ${url} has no commits; push a commit first`);
   }
   if (ref) {
     try {
@@ -154,7 +151,7 @@ export async function cloneSource(url: string, ref: string | undefined, dest: st
     } catch (e) {
       throw new S2IError('ERR_GIT_REF', `cannot check out ref "${ref}" of ${url}: ${lastLine((e as { stderr?: string }).stderr)}; check the branch, tag or commit`, {
         cause: e,
-        exitCode: ExitCode.sourcePath,
+        step: 'source',
       });
     }
   }
@@ -169,19 +166,18 @@ export async function cloneSource(url: string, ref: string | undefined, dest: st
         : '';
       throw new S2IError('ERR_GIT_SUBMODULE', `cannot fetch submodules of ${url}: ${lastLine(stderr)}${hint}`, {
         cause: e,
-        exitCode: ExitCode.sourcePath,
       });
     }
   }
   const sourceDir = contextPath(dest, opts.contextDir);
   const st = await stat(sourceDir).catch(() => undefined);
   if (!st?.isDirectory()) {
-    throw new S2IError('ERR_CONTEXT_DIR', `--context-dir "${opts.contextDir}" is not a directory in ${url}`, { exitCode: ExitCode.sourcePath });
+    throw new S2IError('ERR_CONTEXT_DIR', `--context-dir "${opts.contextDir}" is not a directory in ${url}`);
   }
   // A context dir reached through a symlink must still be inside the clone.
   const [rootReal, srcReal] = [await realpath(dest), await realpath(sourceDir)];
   if (srcReal !== rootReal && !srcReal.startsWith(rootReal + path.sep)) {
-    throw new S2IError('ERR_CONTEXT_DIR', `--context-dir "${opts.contextDir}" leaves the repository through a symlink`, { exitCode: ExitCode.sourcePath });
+    throw new S2IError('ERR_CONTEXT_DIR', `--context-dir "${opts.contextDir}" leaves the repository through a symlink`);
   }
   const info = await gitInfo(dest);
   if (ref) info.ref = ref;
@@ -199,7 +195,6 @@ export async function gitInfo(dir: string): Promise<GitInfo> {
   } catch (e) {
     throw new S2IError('ERR_EMPTY_REPO', `${dir} is not a git repository with commits: ${lastLine((e as { stderr?: string }).stderr)}`, {
       cause: e,
-      exitCode: ExitCode.emptyRepo,
     });
   }
   const [an = '', ae = '', date = '', id = '', ...msg] = out.split('\0');

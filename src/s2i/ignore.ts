@@ -9,7 +9,7 @@
 import { closeSync, constants as fsConstants, fchmodSync, fchownSync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { readInputFile } from '../sys/input-file.js';
 import { globToRegExp } from './glob.js';
 import { InRoot, copyData, createChildFile, createChildSymlink, openOrMakeChildDir } from '../sys/in-root.js';
@@ -160,11 +160,11 @@ export async function copySource(
   } catch (e) {
     throw new S2IError('ERR_SOURCE_MISSING', `source ${sourceDir} does not exist or cannot be read (${(e as NodeJS.ErrnoException).code}); check the path`, {
       cause: e,
-      exitCode: ExitCode.sourcePath,
+      step: 'source',
     });
   }
   if (!rootStat.isDirectory()) {
-    throw new S2IError('ERR_SOURCE_MISSING', `source ${sourceDir} is not a directory; pass a directory or a git URL`, { exitCode: ExitCode.sourcePath });
+    throw new S2IError('ERR_SOURCE_MISSING', `source ${sourceDir} is not a directory; pass a directory or a git URL`, { step: 'source' });
   }
   let rootFd: number;
   if (typeof destDir === 'number') {

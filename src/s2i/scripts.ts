@@ -6,7 +6,7 @@ import { access, stat, chmod, mkdir, writeFile, copyFile } from 'node:fs/promise
 import path from 'node:path';
 import { Agent, interceptors, request, type Dispatcher } from '../sys/http-client.js';
 import { lazyTlsConnector } from '../sys/extra-ca.js';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { Label, ScriptsUrlEnv } from './labels.js';
 
 export type ScriptName = 'assemble' | 'run' | 'save-artifacts' | 'usage' | 'assemble-runtime';
@@ -35,9 +35,7 @@ export const maxScriptBytes = 10 * 1024 * 1024;
 export function parseScriptsUrl(url: string, baseDir: string = process.cwd()): ParsedScriptsUrl {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(.*)$/s.exec(url.trim());
   const bad = (why: string): S2IError =>
-    new S2IError('ERR_SCRIPTS_URL_SCHEME', `scripts URL "${url}" ${why}; use image:///path, file://path or http(s)://host/path`, {
-      exitCode: ExitCode.urlHandler,
-    });
+    new S2IError('ERR_SCRIPTS_URL_SCHEME', `scripts URL "${url}" ${why}; use image:///path, file://path or http(s)://host/path`);
   if (!m) throw bad('has no scheme');
   const scheme = m[1]!.toLowerCase();
   const rest = m[2]!;
@@ -83,16 +81,13 @@ export async function fetchHttpScript(url: string, opts: { timeoutMs?: number } 
   } catch (e) {
     throw new S2IError('ERR_SCRIPT_DOWNLOAD', `cannot download script ${url}: ${(e as Error).message}; check the scripts URL and network`, {
       cause: e,
-      exitCode: ExitCode.download,
     });
   }
   const status = res.statusCode;
   if (status !== 200 && status !== 201) {
     await res.body.dump().catch(() => {});
     if (status === 404 || status === 410) return undefined;
-    throw new S2IError('ERR_SCRIPT_DOWNLOAD', `cannot download script ${url}: HTTP ${status} (only 200 and 201 are accepted)`, {
-      exitCode: ExitCode.download,
-    });
+    throw new S2IError('ERR_SCRIPT_DOWNLOAD', `cannot download script ${url}: HTTP ${status} (only 200 and 201 are accepted)`);
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -101,15 +96,13 @@ export async function fetchHttpScript(url: string, opts: { timeoutMs?: number } 
       size += (chunk as Buffer).length;
       if (size > maxScriptBytes) {
         res.body.destroy();
-        throw new S2IError('ERR_SCRIPT_DOWNLOAD', `script ${url} is larger than ${maxScriptBytes} bytes; refusing it`, {
-          exitCode: ExitCode.download,
-        });
+        throw new S2IError('ERR_SCRIPT_DOWNLOAD', `script ${url} is larger than ${maxScriptBytes} bytes; refusing it`);
       }
       chunks.push(chunk as Buffer);
     }
   } catch (e) {
     if (e instanceof S2IError) throw e;
-    throw new S2IError('ERR_SCRIPT_DOWNLOAD', `download of script ${url} broke off: ${(e as Error).message}`, { cause: e, exitCode: ExitCode.download });
+    throw new S2IError('ERR_SCRIPT_DOWNLOAD', `download of script ${url} broke off: ${(e as Error).message}`, { cause: e });
   }
   return Buffer.concat(chunks);
 }
@@ -168,7 +161,7 @@ function places(input: ResolveScriptsInput): Place[] {
  */
 function fromImage(url: string, what: string): ParsedScriptsUrl {
   const parsed = parseScriptsUrl(url, '/');
-  const bad = (why: string) => new S2IError('ERR_SCRIPTS_URL_SCHEME', `${what} "${url}" ${why}; use image:///path or http(s)://, or give --scripts-url`, { exitCode: ExitCode.urlHandler });
+  const bad = (why: string) => new S2IError('ERR_SCRIPTS_URL_SCHEME', `${what} "${url}" ${why}; use image:///path or http(s)://, or give --scripts-url`);
   if (parsed.kind === 'file') throw bad('names files on the build host (file://), which an image may not do');
   if (parsed.kind === 'image' && /^image:\/\/.*(^|\/)\.\.(\/|$)/s.test(url.trim())) throw bad('contains ".."');
   return parsed;
@@ -230,7 +223,6 @@ export async function resolveScripts(input: ResolveScriptsInput): Promise<Map<Sc
       throw new S2IError(
         'ERR_SCRIPT_MISSING',
         `required script "${name}" not found: looked in ${looked}; add it to .s2i/bin, pass --scripts-url, or fix the builder's ${Label.scriptsUrl} label`,
-        { exitCode: ExitCode.scriptMissing },
       );
     }
   }
@@ -262,7 +254,7 @@ export async function materializeScripts(
     } else {
       const data = src.data ?? (await fetchHttp(src.url));
       if (data === undefined) {
-        throw new S2IError('ERR_SCRIPT_DOWNLOAD', `script ${src.url} is no longer available (HTTP 404)`, { exitCode: ExitCode.download });
+        throw new S2IError('ERR_SCRIPT_DOWNLOAD', `script ${src.url} is no longer available (HTTP 404)`);
       }
       await writeFile(target, data);
     }

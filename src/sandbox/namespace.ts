@@ -69,7 +69,7 @@ export async function reexecInNamespace(argv: string[], opts: ReexecOptions = {}
   const { child, exited: raw, dispose } = runUnshared(unshareArgs, wrapped, { env, stdio: mode === 'userns' ? ['inherit', 'inherit', 'inherit', 'pipe'] : 'inherit' });
   try {
     const exited = raw.catch((e: Error) => {
-      throw new S2IError('ERR_NAMESPACE', `cannot start \`unshare\` (util-linux): ${e.message}; install util-linux`, { cause: e });
+      throw new S2IError('ERR_UNSHARE', `cannot start \`unshare\` (util-linux): ${e.message}; install util-linux`, { cause: e });
     });
     if (mode === 'userns') {
       const sock = child.stdio[3] as Socket;
@@ -77,7 +77,7 @@ export async function reexecInNamespace(argv: string[], opts: ReexecOptions = {}
         sock.once('data', () => resolve());
         sock.once('error', reject);
         exited.catch(reject);
-        child.once('exit', () => reject(new S2IError('ERR_NAMESPACE', 'the namespace child exited before it was ready')));
+        child.once('exit', () => reject(new S2IError('ERR_UNSHARE', 'the namespace child exited before it was ready')));
       });
       const pid = String(child.pid);
       try {

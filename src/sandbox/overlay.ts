@@ -9,7 +9,7 @@
 // mount with it: mount again with a fresh work dir.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { native, MNT_DETACH } from '../sys/native.js';
 
 export interface OverlayDirs {
@@ -59,7 +59,7 @@ export async function mountOverlay(dirs: OverlayDirs): Promise<void> {
     const rel = lowers.map((l) => path.relative(common, l));
     data = `lowerdir=${rel.join(':')},upperdir=${dirs.upper},workdir=${dirs.work},userxattr`;
     if (data.length + VOLATILE.length >= PAGE) {
-      throw new S2IError('ERR_TOO_MANY_LAYERS', `the builder image has too many layers (${lowers.length}) to stack: squash it`, { exitCode: ExitCode.container });
+      throw new S2IError('ERR_TOO_MANY_LAYERS', `the builder image has too many layers (${lowers.length}) to stack: squash it`);
     }
     cwd = common;
   }
@@ -76,7 +76,7 @@ export async function mountOverlay(dirs: OverlayDirs): Promise<void> {
     throw new S2IError(
       'ERR_OVERLAY',
       `cannot mount the overlay rootfs (${(e as Error).message}); the kernel needs overlayfs with user namespace support (5.11+)`,
-      { cause: e, exitCode: ExitCode.container },
+      { cause: e },
     );
   } finally {
     if (cwd) process.chdir(prev);

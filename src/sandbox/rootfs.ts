@@ -2,12 +2,12 @@
 // the image cannot lead a host-side write or read outside it).
 import { closeSync, constants as fsConstants, fstatSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { InRoot, UnsafeRootPathError, childKind, chownTreeAt, rootComponents, type OpenDirOptions } from '../sys/in-root.js';
 
 function unsafe(p: string, e: unknown): unknown {
   if (e instanceof UnsafeRootPathError) {
-    return new S2IError('ERR_UNSAFE_PATH', `cannot use ${p} inside the image: ${e.message}`, { cause: e, exitCode: ExitCode.workdir });
+    return new S2IError('ERR_UNSAFE_PATH', `cannot use ${p} inside the image: ${e.message}`, { cause: e, step: 'workdir' });
   }
   return e;
 }

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { createContainerState, killAndDeleteContainers, reapDeadContainers } from '../store/container-state.js';
 import { native, MNT_DETACH } from '../sys/native.js';
 
@@ -46,13 +46,13 @@ export function crunRunsHere(env: NodeJS.ProcessEnv = process.env): boolean {
  */
 export function detectRuntime(choice?: string): Runtime {
   if (choice && choice.includes('/')) {
-    if (!existsSync(choice)) throw new S2IError('ERR_RUNTIME_MISSING', `runtime ${choice} does not exist: give a path to runc or crun`, { exitCode: ExitCode.container });
+    if (!existsSync(choice)) throw new S2IError('ERR_RUNTIME_MISSING', `runtime ${choice} does not exist: give a path to runc or crun`);
     const base = path.basename(choice);
     const name = base.startsWith('crun') ? 'crun' : base.startsWith('runc') ? 'runc' : 'custom';
     return { name, path: choice, globalArgs: name === 'crun' ? crunArgs() : [] };
   }
   if (choice && choice !== 'runc' && choice !== 'crun') {
-    throw new S2IError('ERR_RUNTIME_UNKNOWN', `unknown runtime "${choice}": use runc, crun or a path to one`, { exitCode: ExitCode.usage });
+    throw new S2IError('ERR_RUNTIME_UNKNOWN', `unknown runtime "${choice}": use runc, crun or a path to one`);
   }
   const order: Array<'runc' | 'crun'> = choice ? [choice as 'runc' | 'crun'] : crunRunsHere() ? ['crun', 'runc'] : ['runc', 'crun'];
   for (const name of order) {
@@ -62,7 +62,6 @@ export function detectRuntime(choice?: string): Runtime {
   throw new S2IError(
     'ERR_RUNTIME_MISSING',
     `no OCI runtime found (${order.join(', ')}): install one (Debian: apt-get install ${order[0]})`,
-    { exitCode: ExitCode.container },
   );
 }
 
@@ -81,7 +80,6 @@ export function prepareCgroupsFor(runtime: Runtime): void {
     throw new S2IError(
       'ERR_RUNTIME_UNSUPPORTED',
       'crun does not support this host\'s hybrid cgroup layout when rootless: use --runtime runc',
-      { exitCode: ExitCode.container },
     );
   }
   const n = native();
@@ -91,7 +89,6 @@ export function prepareCgroupsFor(runtime: Runtime): void {
   } catch (e) {
     throw new S2IError('ERR_RUNTIME_UNSUPPORTED', `crun needs a cgroup2 mount on this hybrid cgroup host and it could not be made (${(e as Error).message}): use --runtime runc`, {
       cause: e,
-      exitCode: ExitCode.container,
     });
   }
 }
@@ -159,7 +156,7 @@ export function lifetimeWrapper(pid = process.pid): string[] {
   const setpriv = which('setpriv');
   const unshare = which('unshare');
   if (!setpriv || !unshare) {
-    throw new S2IError('ERR_RUNTIME_START', 'setpriv and unshare (util-linux) are needed to run containers: install util-linux', { exitCode: ExitCode.container });
+    throw new S2IError('ERR_RUNTIME_START', 'setpriv and unshare (util-linux) are needed to run containers: install util-linux');
   }
   return [
     setpriv, '--pdeathsig', 'KILL', '--',
@@ -225,7 +222,7 @@ async function runWrapped(opts: RunOptions, wrapper: string[], stateDir: string)
   try {
     const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child.once('error', (e) =>
-        reject(new S2IError('ERR_RUNTIME_START', `cannot start ${opts.runtime.path}: ${e.message}`, { cause: e, exitCode: ExitCode.container })),
+        reject(new S2IError('ERR_RUNTIME_START', `cannot start ${opts.runtime.path}: ${e.message}`, { cause: e })),
       );
       child.once('close', (c, s) => resolve({ code: c, signal: s }));
     });

@@ -1,7 +1,7 @@
 // Generates the OCI runtime spec (runtime-spec v1.0.2 config.json) for one sandboxed process. We write it
 // ourselves rather than `runc spec` so every field is deliberate: no user namespace of its own (we already run
 // in one when rootless), host network unless asked otherwise, no cgroup limits we cannot honour rootless.
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 
 export interface Mount {
   destination: string;
@@ -78,14 +78,14 @@ export function parseCapList(values: readonly string[], flag = '--cap-drop'): st
   for (const v of values) {
     for (const part of v.split(',')) {
       const name = part.trim();
-      if (name === '') throw new S2IError('ERR_USAGE', `${flag} "${v.slice(0, 100)}": empty capability name`, { exitCode: ExitCode.usage });
+      if (name === '') throw new S2IError('ERR_USAGE', `${flag} "${v.slice(0, 100)}": empty capability name`);
       if (name.toUpperCase() === 'ALL') {
         out.push('ALL');
         continue;
       }
       const cap = normalizeCap(name);
       if (!KNOWN_CAPS.has(cap)) {
-        throw new S2IError('ERR_USAGE', `${flag} "${name.slice(0, 100)}" is not a Linux capability; use names like CHOWN, CAP_NET_RAW or ALL`, { exitCode: ExitCode.usage });
+        throw new S2IError('ERR_USAGE', `${flag} "${name.slice(0, 100)}" is not a Linux capability; use names like CHOWN, CAP_NET_RAW or ALL`);
       }
       out.push(cap);
     }

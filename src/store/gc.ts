@@ -8,7 +8,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { isValidDigest, parseDigest } from '../oci/digest.js';
 import { refNameAnnotation } from './blob-store.js';
 import { reapDeadContainers } from './container-state.js';
@@ -53,7 +53,7 @@ export async function pruneStore(root: string, opts: PruneOptions = {}): Promise
   const mode = opts.mode ?? 'unreferenced';
   const start = opts.now ?? Date.now();
   if (mode === 'older-than' && !(opts.olderThanMs !== undefined && opts.olderThanMs >= 0)) {
-    throw new S2IError('ERR_USAGE', 'prune older-than needs a duration', { exitCode: ExitCode.usage });
+    throw new S2IError('ERR_USAGE', 'prune older-than needs a duration');
   }
   const cutoff = mode === 'older-than' ? start - opts.olderThanMs! : Infinity;
   const report: PruneReport = { untagged: [], blobs: [], layers: [], garbage: 0, freedBytes: 0, keptInUse: 0 };
@@ -262,10 +262,10 @@ async function exists(p: string): Promise<boolean> {
 export function parseDuration(text: string): number {
   const unit: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
   if (!/^(\d+[smhdw])+$/.test(text)) {
-    throw new S2IError('ERR_USAGE', `invalid duration "${text.slice(0, 40)}": use a number and a unit, e.g. 7d, 12h, 30m, 1h30m`, { exitCode: ExitCode.usage });
+    throw new S2IError('ERR_USAGE', `invalid duration "${text.slice(0, 40)}": use a number and a unit, e.g. 7d, 12h, 30m, 1h30m`);
   }
   let ms = 0;
   for (const m of text.matchAll(/(\d+)([smhdw])/g)) ms += Number(m[1]) * unit[m[2]!]!;
-  if (!Number.isSafeInteger(ms)) throw new S2IError('ERR_USAGE', `duration "${text.slice(0, 40)}" is too large`, { exitCode: ExitCode.usage });
+  if (!Number.isSafeInteger(ms)) throw new S2IError('ERR_USAGE', `duration "${text.slice(0, 40)}" is too large`);
   return ms;
 }

@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 
 export interface LockOptions {
   /** A lock not refreshed for this long is stale whatever its pid says; default 120 s (holders refresh every third of it). */
@@ -79,7 +79,7 @@ export function interruptLockWaitsOn(signal: AbortSignal | undefined): void {
 const MAX_TAKEOVERS = 100;
 
 function interrupted(file: string, reason: unknown): S2IError {
-  return new S2IError('ERR_INTERRUPTED', `interrupted while waiting for the lock ${path.basename(file)}`, { cause: reason, exitCode: ExitCode.interrupted });
+  return new S2IError('ERR_INTERRUPTED', `interrupted while waiting for the lock ${path.basename(file)}`, { cause: reason });
 }
 
 async function ownerOf(file: string): Promise<string> {

@@ -5,7 +5,7 @@
 // regular file it changes nothing), fstat on the descriptor then decides, with no window for a path swap.
 import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
-import { S2IError } from '../errors.js';
+import { S2IError, type ErrorCode } from '../errors.js';
 
 const flags = constants.O_RDONLY | constants.O_NONBLOCK;
 
@@ -24,14 +24,11 @@ export interface InputFileOptions {
   /** Names the file in the message, e.g. "environment file"; default "input file". */
   what?: string;
   /** S2IError code; default ERR_NOT_A_FILE. */
-  code?: string;
-  exitCode?: number;
+  code?: ErrorCode;
 }
 
 function refuse(file: string, kind: string, opts: InputFileOptions): S2IError {
-  return new S2IError(opts.code ?? 'ERR_NOT_A_FILE', `${opts.what ?? 'input file'} ${file} is ${kind}, not a regular file; give the path of a file`, {
-    ...(opts.exitCode !== undefined ? { exitCode: opts.exitCode } : {}),
-  });
+  return new S2IError(opts.code ?? 'ERR_NOT_A_FILE', `${opts.what ?? 'input file'} ${file} is ${kind}, not a regular file; give the path of a file`);
 }
 
 /** open(2) of a socket fails with ENXIO; say what it is rather than "no such device or address". */

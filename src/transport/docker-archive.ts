@@ -10,7 +10,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ExitCode, S2IError } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { parseDigest, sha256Digest } from '../oci/digest.js';
 import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, parseImageConfig, parseManifestDocument } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
@@ -225,7 +225,7 @@ export class DockerArchiveDestination implements ImageDestination {
       }
       if (f.diffID !== config.rootfs.diff_ids[i]) {
         throw new S2IError('ERR_DIFFID_MISMATCH', `layer ${i} of ${this.name} unpacks to ${f.diffID}, but the config says ${config.rootfs.diff_ids[i]}; the image is corrupt`, {
-          exitCode: ExitCode.pull,
+          step: 'pull',
         });
       }
       return f.name;

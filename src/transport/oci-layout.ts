@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { S2IError } from '../errors.js';
+import { S2IError, type ErrorCode } from '../errors.js';
 import { readInputFile } from '../sys/input-file.js';
 import { parseDigest, sha256Digest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES, validateDescriptor } from '../oci/manifest.js';
@@ -19,7 +19,7 @@ import { VerifyStream, readCappedStream, verifiedFileStream } from './verify.js'
 
 export const refNameAnnotation = 'org.opencontainers.image.ref.name';
 
-function layoutError(code: string, message: string, cause?: unknown): S2IError {
+function layoutError(code: ErrorCode, message: string, cause?: unknown): S2IError {
   return new S2IError(code, message, cause === undefined ? {} : { cause });
 }
 

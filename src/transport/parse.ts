@@ -1,7 +1,7 @@
 // Image locations: `docker://REF` or a bare REF (registry), `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
 // `docker-archive:FILE[:REF]`. As in containers/image, the path ends at the first ':' after the transport
 // (paths with ':' are not supported); everything after it is the tag or reference.
-import { S2IError, ExitCode } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { parseReference, formatReference, type Reference } from '../oci/reference.js';
 import type { ImageFormat } from '../oci/types.js';
 
@@ -18,7 +18,7 @@ const ociTag = /^[A-Za-z0-9](?:[A-Za-z0-9._:@+/-]{0,254})$/;
 
 function invalid(input: string, why: string): S2IError {
   const shown = JSON.stringify(input.length > 200 ? `${input.slice(0, 200)}…` : input);
-  return new S2IError('ERR_INVALID_REFERENCE', `invalid image location ${shown}: ${why}; use one of ${TRANSPORTS}`, { exitCode: ExitCode.usage });
+  return new S2IError('ERR_INVALID_REFERENCE', `invalid image location ${shown}: ${why}; use one of ${TRANSPORTS}`, { step: 'usage' });
 }
 
 function splitPath(input: string, rest: string): { path: string; suffix?: string } {

@@ -5,7 +5,7 @@
 // re-described.
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ExitCode, S2IError } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { compressor, type GzipBackend } from '../layer/compress.js';
 import { corruptLayerError, decompressor } from '../layer/decompress.js';
 import { Digester } from '../layer/digester.js';
@@ -44,7 +44,7 @@ export async function recompressToGzip(
     throw corruptLayerError(e, opts.what);
   }
   if (diff.digest() !== diffID) {
-    throw new S2IError('ERR_DIFFID_MISMATCH', `${opts.what} unpacks to ${diff.digest()}, but its config says ${diffID}; the source image is corrupt`, { exitCode: ExitCode.pull });
+    throw new S2IError('ERR_DIFFID_MISMATCH', `${opts.what} unpacks to ${diff.digest()}, but its config says ${diffID}; the source image is corrupt`, { step: 'pull' });
   }
   return { digest: blob.digest(), size: blob.size };
 }

@@ -4,7 +4,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { ExitCode, S2IError } from '../errors.js';
+import { S2IError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 
@@ -47,7 +47,7 @@ export class VerifyStream extends Transform {
 /** Exit 2 as for a registry's corrupt blob (spec/cli.md): the source does not hold what its descriptor says. */
 function mismatchError(desc: Descriptor, what: string, got: string): S2IError {
   return new S2IError('ERR_DIGEST_MISMATCH', `${what}: expected ${desc.digest} (${desc.size} bytes), got ${got}; the file is corrupt or was changed`, {
-    exitCode: ExitCode.pull,
+    step: 'pull',
   });
 }
 

@@ -18,6 +18,7 @@ import { rebuildSpecFromLabels } from '../../src/build/rebuild.js';
 import { applyConfigFile, buildParams } from '../../src/cli/commands/build.js';
 import { bashCompletion, zshCompletion } from '../../src/cli/commands/completion.js';
 import { S2IError } from '../../src/errors.js';
+import { exitOf, exitOfSync } from '../helpers/exit-code.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-build-units-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
@@ -107,7 +108,7 @@ t.test('parseBinds: good and bad', async (t) => {
   );
   t.same(bindMounts(parseBinds('--volume', [`${f}:/mnt/v/`]), '/')[0]?.options, ['rbind', 'rw'], '-v is read-write');
   for (const bad of [`${f}`, `:x`, `${f}:`, `${f}:/proc/x`, `${f}:/`, `${f}:/dev`, `${f}:../x`, `${path.join(tmp, 'missing')}:x`]) {
-    t.throws(() => parseBinds('--inject', [bad]), { code: 'ERR_BAD_MOUNT', exitCode: 64 }, bad);
+    t.throws(exitOfSync(() => parseBinds('--inject', [bad])), { code: 'ERR_BAD_MOUNT', exitCode: 64 }, bad);
   }
   t.throws(() => bindMounts(parseBinds('--volume', [`${f}:proc/x`]), '/'), { code: 'ERR_BAD_MOUNT', message: /--volume .*reserved/ }, 'relative, reserved once under WORKDIR /');
 });
@@ -131,7 +132,7 @@ t.test('checkBuildFlags: conflicting flags', async (t) => {
     [{ 'as-dockerfile': 'f', 'runtime-image': 'r' }, /--runtime-image/],
     [{ 'as-dockerfile': 'f', inject: ['a:b'] }, /--inject/],
   ];
-  for (const [o, re] of bad) t.throws(() => checkBuildFlags(o), { exitCode: 64, message: re });
+  for (const [o, re] of bad) t.throws(exitOfSync(() => checkBuildFlags(o)), { exitCode: 64, message: re });
 });
 
 t.test('parseRuntimeArtifacts', async (t) => {
@@ -228,8 +229,8 @@ t.test('build flags: --check, --timestamp / SOURCE_DATE_EPOCH, --reproducible, f
   t.equal(buildOptionsFromValues({}, 'example.com/a:1', {}).check, 'ocp4.6', 'no --check: ocp4.6 for a Docker result');
   t.equal(buildOptionsFromValues({ compression: 'zstd' }, 'oci:/x:t', {}).compression, 'zstd', 'zstd is fine for an oci: TAG');
   t.equal(buildOptionsFromValues({ check: 'quay-legacy' }, undefined, {}).check, 'quay-legacy');
-  t.throws(() => buildOptionsFromValues({ check: 'ocp3' }, undefined, {}), { code: 'ERR_USAGE', exitCode: 64 });
-  t.throws(() => buildOptionsFromValues({ timestamp: 'yesterday' }, undefined, {}), { code: 'ERR_INVALID_TIMESTAMP', exitCode: 64 });
+  t.throws(exitOfSync(() => buildOptionsFromValues({ check: 'ocp3' }, undefined, {})), { code: 'ERR_USAGE', exitCode: 64 });
+  t.throws(exitOfSync(() => buildOptionsFromValues({ timestamp: 'yesterday' }, undefined, {})), { code: 'ERR_INVALID_TIMESTAMP', exitCode: 64 });
   t.throws(() => buildOptionsFromValues({}, undefined, { SOURCE_DATE_EPOCH: '1.5' }), { code: 'ERR_INVALID_TIMESTAMP' });
-  t.throws(() => buildOptionsFromValues({ compression: 'zstd' }, 'example.com/a:1', {}), { code: 'ERR_USAGE', exitCode: 64 });
+  t.throws(exitOfSync(() => buildOptionsFromValues({ compression: 'zstd' }, 'example.com/a:1', {})), { code: 'ERR_USAGE', exitCode: 64 });
 });

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { asDockerfileOptions, buildOptionsFromValues, parseLabelFlag } from '../../src/cli/build-options.js';
 import type { CommandContext } from '../../src/cli/command.js';
+import { exitOfSync } from '../helpers/exit-code.js';
 
 type Values = CommandContext['values'];
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-build-options-'));
@@ -96,7 +97,7 @@ t.test('bad flag values: one usage error each, before anything runs', async (t) 
     [{ format: 'docker' }, 'oci-archive:/x.tar', { code: 'ERR_USAGE', message: /holds OCI images only/ }],
     [{ 'incremental-from': 'x' }, undefined, { code: 'ERR_USAGE', message: /--incremental-from needs --incremental/ }],
   ];
-  for (const [v, tag, want] of table) t.throws(() => buildOptionsFromValues(v, tag ?? 'example.com/a:1', {}), { ...want, exitCode: 64 }, JSON.stringify([v, tag]));
+  for (const [v, tag, want] of table) t.throws(exitOfSync(() => buildOptionsFromValues(v, tag ?? 'example.com/a:1', {})), { ...want, exitCode: 64 }, JSON.stringify([v, tag]));
 });
 
 t.test('parseLabelFlag', async (t) => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { projectRoot, runCli } from '../helpers/cli.js';
 import { parseCommandArgs } from '../../src/cli/command.js';
 import { layerCommand } from '../../src/cli/commands/layer.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-cli-layer-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -110,13 +111,13 @@ t.test('bad input: usage errors (exit 64), a missing directory, an unwritable ou
   ];
   // In-process, through the same parser and run() the CLI uses (a process per case would be slow).
   for (const [args, msg] of cases) {
-    await t.rejects(async () => {
+    await t.rejects(exitOf((async () => {
       const { positionals, values } = parseCommandArgs(layerCommand, args);
       await layerCommand.run({
         positionals, values, global: { quiet: true, json: false, debug: false, loglevel: 0 },
         signal: new AbortController().signal, stdout: process.stdout, stderr: process.stderr,
       });
-    }, { name: 'S2IError', code: 'ERR_USAGE', exitCode: 64, message: msg }, args.join(' '));
+    })()), { name: 'S2IError', code: 'ERR_USAGE', exitCode: 64, message: msg }, args.join(' '));
   }
   // And once through the real process: the exit status and the one-line message.
   const usage = await runCli(['layer', src, '--level', '10', '-o', out]);

@@ -20,6 +20,7 @@ import { loginCommand } from '../../src/cli/commands/login.js';
 import { logoutCommand } from '../../src/cli/commands/logout.js';
 import { makeTestCertificates, startRegistry } from '../helpers/registry.js';
 import { startTokenServer } from '../helpers/token-server.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 const USER = 'alice';
 const PASSWORD = 'Corr3ct-h0rse-pw';
@@ -94,8 +95,8 @@ t.test('login, push through the auth file, logout (htpasswd registry)', async (t
     const empty = await runWithStdin(['login', '-u', USER, '--password-stdin', '--authfile', authFile, reg.host], '\n');
     t.equal(empty.code, 64);
     t.match(empty.stderr, /password is empty/);
-    await t.rejects(inProcess(loginCommand, ['--password-stdin', '--authfile', authFile, reg.host]), { code: 'ERR_USAGE', exitCode: 64, message: /no user name/ });
-    await t.rejects(inProcess(loginCommand, ['-u', USER, '--password-stdin', '--authfile', authFile, `${reg.host}/team/app`]), { code: 'ERR_USAGE', exitCode: 64 });
+    await t.rejects(exitOf(inProcess(loginCommand, ['--password-stdin', '--authfile', authFile, reg.host])), { code: 'ERR_USAGE', exitCode: 64, message: /no user name/ });
+    await t.rejects(exitOf(inProcess(loginCommand, ['-u', USER, '--password-stdin', '--authfile', authFile, `${reg.host}/team/app`])), { code: 'ERR_USAGE', exitCode: 64 });
     await t.rejects(inProcess(loginCommand, ['-u', USER, '-p', PASSWORD, '--password-stdin', '--authfile', authFile, reg.host]), { code: 'ERR_USAGE', message: /cannot be combined/ });
     await t.rejects(inProcess(loginCommand, ['-u', 'a:b', '-p', PASSWORD, '--authfile', authFile, reg.host]), { code: 'ERR_USAGE', message: /no ":"/ });
     await t.rejects(inProcess(loginCommand, ['-u', USER, '-p', PASSWORD, '--authfile', authFile, 'bad host!']), { code: 'ERR_INVALID_REFERENCE' });
@@ -178,7 +179,7 @@ t.test('login, push through the auth file, logout (htpasswd registry)', async (t
     const doc = JSON.parse(readFileSync(other, 'utf8')) as { auths: Record<string, unknown>; credHelpers: unknown };
     t.same(Object.keys(doc.auths), ['quay.io'], 'other registries kept');
     t.same(doc.credHelpers, { 'gcr.io': 'gcloud' }, 'other keys kept');
-    await t.rejects(inProcess(logoutCommand, ['--authfile', other, reg.host]), { code: 'ERR_NOT_LOGGED_IN', exitCode: 1, message: new RegExp(`not logged in to ${reg.host.replace(/\./g, '\\.')}`) });
+    await t.rejects(exitOf(inProcess(logoutCommand, ['--authfile', other, reg.host])), { code: 'ERR_NOT_LOGGED_IN', exitCode: 1, message: new RegExp(`not logged in to ${reg.host.replace(/\./g, '\\.')}`) });
     t.equal((await inProcess(logoutCommand, ['--all', '--authfile', other])).code, 0);
     t.same((JSON.parse(readFileSync(other, 'utf8')) as { auths: object }).auths, {});
     await t.rejects(inProcess(logoutCommand, ['--authfile', other]), { code: 'ERR_USAGE' }, 'neither REGISTRY nor --all');

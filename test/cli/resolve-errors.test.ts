@@ -21,6 +21,7 @@ import { OciLayout } from '../../src/transport/oci-layout.js';
 import { openDestination, openSource } from '../../src/transport/open.js';
 import { sha256Digest } from '../../src/oci/digest.js';
 import { runCli } from '../helpers/cli.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 
@@ -102,15 +103,15 @@ t.test('one resolve, each command its own codes', async (t) => {
       await t.test('library: pullImage, resolveBase, copyImage', async (t) => {
         const engine = await openEngine({ root });
         t.teardown(() => engine.close());
-        await t.rejects(pullImage(engine, where, { metadataOnly: true }), { code: want.pull.code, exitCode: want.pull.exit, message: want.pull.message }, 'pull');
-        await t.rejects(resolveBase(engine, where), { code: want.from.code, exitCode: want.from.exit, message: want.from.message }, 'FROM');
+        await t.rejects(exitOf(pullImage(engine, where, { metadataOnly: true })), { code: want.pull.code, exitCode: want.pull.exit, message: want.pull.message }, 'pull');
+        await t.rejects(exitOf(resolveBase(engine, where)), { code: want.from.code, exitCode: want.from.exit, message: want.from.message }, 'FROM');
         const src = await openSource(where);
         const dst = await openDestination(`oci:${path.join(dir, `${kind}-copy`)}:t`);
         t.teardown(async () => {
           await src.close();
           await dst.close();
         });
-        await t.rejects(copyImage(src, dst), { code: want.copy.code, exitCode: want.copy.exit, message: want.copy.message }, 'copy');
+        await t.rejects(exitOf(copyImage(src, dst)), { code: want.copy.code, exitCode: want.copy.exit, message: want.copy.message }, 'copy');
       });
 
       await t.test('CLI: pull, build-image FROM, inspect, copy', async (t) => {

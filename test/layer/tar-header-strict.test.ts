@@ -16,6 +16,7 @@ import { extractArchive } from '../../src/transport/tar-archive.js';
 import { extractArtifacts } from '../../src/build/artifacts.js';
 import { makeSandbox, makeTar } from './apply-helpers.js';
 import { base256Field, hostileSizeTars, octalField, paxEntry, rawEntry, rawTar } from './tar-craft.js';
+import { withExitCode } from '../helpers/exit-code.js';
 
 const layerDigest = `sha256:${'cd'.repeat(32)}`;
 
@@ -187,7 +188,7 @@ t.test('save-artifacts reader: refused with ERR_ARTIFACTS_CORRUPT (exit 3)', asy
   for (const c of hostileSizeTars()) {
     const out = await fs.mkdtemp(path.join(dir, 'x-'));
     const err = await within(extractArtifacts(Readable.from([c.tar]), out).then(() => undefined, (e: unknown) => e));
-    t.match(err, { code: 'ERR_ARTIFACTS_CORRUPT', exitCode: 3 }, c.name);
+    t.match(withExitCode(err), { code: 'ERR_ARTIFACTS_CORRUPT', exitCode: 3 }, c.name);
     t.match((err as Error | undefined)?.message, c.entry, `${c.name}: names the entry`);
   }
 });

@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { writeLayer, writeLayerFile, type WriteLayerOptions } from '../../src/layer/write.js';
 import { S2IError } from '../../src/errors.js';
 import { describeTree, listTar, makeTree, sha256, LONG_NAME, T0 } from './write-fixture.js';
+import { withExitCode } from '../helpers/exit-code.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'layer-write-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -167,7 +168,7 @@ t.test('cancellation: rejects with ERR_ABORTED and leaves no temp file', async (
   });
   const err = await p.catch((e: unknown) => e);
   t.ok(err instanceof S2IError, 'an S2IError');
-  t.match(err, { code: 'ERR_ABORTED', exitCode: 130 });
+  t.match(withExitCode(err), { code: 'ERR_ABORTED', exitCode: 130 });
   t.same(fs.readdirSync(outDir), [], 'nothing left behind');
   const pre = new AbortController();
   pre.abort();

@@ -1,6 +1,7 @@
 // src/oci/image-path.ts: paths an image supplies are checked where they enter (issue 16 finding 2).
 import t from 'tap';
 import { imagePath, workingDirOf } from '../../src/oci/image-path.js';
+import { exitOfSync } from '../helpers/exit-code.js';
 
 t.test('good paths come back clean', async (t) => {
   const good: Array<[string, string]> = [
@@ -19,7 +20,7 @@ t.test('bad paths are ERR_UNSAFE_PATH exit 5 with a message naming what and why'
     ['relative/dir', /is not an absolute path/],
     ['/a\0b', /NUL/],
   ];
-  for (const [input, msg] of bad) t.throws(() => imagePath(input, 'WorkingDir of the runtime image'), { code: 'ERR_UNSAFE_PATH', exitCode: 5, message: msg }, JSON.stringify(input));
+  for (const [input, msg] of bad) t.throws(exitOfSync(() => imagePath(input, 'WorkingDir of the runtime image')), { code: 'ERR_UNSAFE_PATH', exitCode: 5, message: msg }, JSON.stringify(input));
 });
 
 t.test('workingDirOf: unset is /, set is checked', async (t) => {

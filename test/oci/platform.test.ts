@@ -1,4 +1,5 @@
 import t from 'tap';
+import { exitCodeFor } from '../helpers/exit-code.js';
 import { S2IError } from '../../src/errors.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { formatPlatform, hostPlatform, isAttestation, parsePlatform, selectPlatform } from '../../src/oci/platform.js';
@@ -76,7 +77,7 @@ t.test('selectPlatform', async (t) => {
 t.test('selectPlatform errors list what exists', async (t) => {
   const err = t.throws(() => selectPlatform(index(amd64, attestAmd64, arm64v8, entry('9')), parsePlatform('linux/s390x'))) as S2IError;
   t.equal(err.code, 'ERR_PLATFORM_NOT_FOUND');
-  t.equal(err.exitCode, 2);
+  t.equal(exitCodeFor(err), 2);
   t.match(err.message, /linux\/s390x/);
   t.match(err.message, /linux\/amd64, linux\/arm64\/v8, \(no platform\)/);
   t.notMatch(err.message, /unknown/, 'attestations are not offered');

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { exitCodeFor } from '../helpers/exit-code.js';
 import { S2IError } from '../../src/errors.js';
 import { formatReference, isLoopbackHost, parseReference, registryApiHost, type Reference } from '../../src/oci/reference.js';
 
@@ -77,7 +78,7 @@ t.test('invalid references', async (t) => {
       parseReference(input);
     } catch (e) {
       const err = e as S2IError;
-      t.equal(err.exitCode, 1);
+      t.equal(exitCodeFor(err), 1);
       t.match(err.message, '[docker://][HOST[:PORT]/]NAME[:TAG][@sha256:HEX]', 'message shows the grammar');
       t.ok(err.message.includes(JSON.stringify(input).slice(0, 100)), 'message quotes the input');
       if (why) t.match(err.message, why, `${input.slice(0, 40)}: ${String(why)}`);

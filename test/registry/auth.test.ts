@@ -14,6 +14,7 @@ import { writeAuthFile } from '../../src/registry/credentials.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import type { Descriptor } from '../../src/oci/types.js';
 import { startRegistry } from '../helpers/registry.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blob = (data: Buffer): Descriptor => ({ mediaType: MediaType.ociLayerGzip, digest: sha(data), size: data.length });
@@ -32,7 +33,7 @@ t.test('htpasswd registry', async (t) => {
     t.teardown(() => c.close());
     const err = await c.repository(reg.host, 'a/b').pushBlob(blob(data), opener(data)).catch((e: unknown) => e);
     t.match(err, { code: 'ERR_UNAUTHORIZED', status: 401, message: new RegExp(`oci-s2i login ${reg.host}.*REGISTRY_AUTH_FILE`) });
-    await t.rejects(c.repository(reg.host, 'a/b').resolve('latest'), { code: 'ERR_UNAUTHORIZED', exitCode: 2 });
+    await t.rejects(exitOf(c.repository(reg.host, 'a/b').resolve('latest')), { code: 'ERR_UNAUTHORIZED', exitCode: 2 });
   });
 
   t.test('wrong password: ERR_UNAUTHORIZED and the password appears nowhere', async (t) => {

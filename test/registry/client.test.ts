@@ -10,6 +10,7 @@ import { MediaType } from '../../src/oci/media-types.js';
 import type { Descriptor } from '../../src/oci/types.js';
 import { startRegistry } from '../helpers/registry.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blob = (data: Buffer, mediaType: string = MediaType.ociLayerGzip): Descriptor => ({ mediaType, digest: sha(data), size: data.length });
@@ -117,13 +118,13 @@ t.test('against the real registry', async (t) => {
   }
 
   t.test('unknown manifest, bad references', async (t) => {
-    await t.rejects(repo.resolve('nope'), { code: 'ERR_MANIFEST_UNKNOWN', exitCode: 2, message: /team\/app:nope/ });
-    await t.rejects(client.repository(reg.host, 'no/such').resolve('latest'), { code: 'ERR_MANIFEST_UNKNOWN', exitCode: 2 });
+    await t.rejects(exitOf(repo.resolve('nope')), { code: 'ERR_MANIFEST_UNKNOWN', exitCode: 2, message: /team\/app:nope/ });
+    await t.rejects(exitOf(client.repository(reg.host, 'no/such').resolve('latest')), { code: 'ERR_MANIFEST_UNKNOWN', exitCode: 2 });
     await t.rejects(repo.resolve('sha256:../../etc'), { code: 'ERR_INVALID_DIGEST' });
     await t.rejects(repo.resolve('-bad'), { code: 'ERR_INVALID_REFERENCE' });
     t.throws(() => client.repository(reg.host, '../x'), { code: 'ERR_INVALID_REFERENCE' });
     t.throws(() => client.repository('bad host/x', 'x'), { code: 'ERR_INVALID_REFERENCE' });
-    await t.rejects(repo.fetchBlob({ mediaType: 'x', digest: 'sha256:' + 'a'.repeat(64), size: 3 }), { code: 'ERR_BLOB_UNKNOWN', exitCode: 2 });
+    await t.rejects(exitOf(repo.fetchBlob({ mediaType: 'x', digest: 'sha256:' + 'a'.repeat(64), size: 3 })), { code: 'ERR_BLOB_UNKNOWN', exitCode: 2 });
   });
 
   t.test('tags and delete', async (t) => {

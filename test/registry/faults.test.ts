@@ -8,6 +8,7 @@ import { MediaType } from '../../src/oci/media-types.js';
 import type { Descriptor } from '../../src/oci/types.js';
 import { freePort, startRegistry } from '../helpers/registry.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blob = (data: Buffer): Descriptor => ({ mediaType: MediaType.ociLayerGzip, digest: sha(data), size: data.length });
@@ -163,7 +164,7 @@ t.test('faults through the proxy', async (t) => {
 
   t.test('500 forever gives up after the retry budget; 4xx is never retried', async (t) => {
     proxy.setFault({ kind: 'status', status: 500, method: 'GET', path: '/manifests/', times: 100, body: '<html>garbage' });
-    await t.rejects(repo.resolve('rl'), { code: 'ERR_REGISTRY_ERROR', status: 500, exitCode: 2 });
+    await t.rejects(exitOf(repo.resolve('rl')), { code: 'ERR_REGISTRY_ERROR', status: 500, exitCode: 2 });
     t.equal(proxy.stats.count('GET', '/manifests/'), 4, 'default 4 attempts');
     proxy.stats.reset();
     proxy.setFault({ kind: 'status', status: 400, method: 'GET', path: '/manifests/', times: 100 });
@@ -189,10 +190,10 @@ t.test('unreachable registry', async (t) => {
   const port = await freePort();
   const client = new RegistryClient();
   t.teardown(() => client.close());
-  await t.rejects(client.repository(`127.0.0.1:${port}`, 'x/y').resolve('latest'), {
+  await t.rejects(exitOf(client.repository(`127.0.0.1:${port}`, 'x/y').resolve('latest')), {
     code: 'ERR_REGISTRY_UNREACHABLE',
     exitCode: 2,
     message: new RegExp(`127\\.0\\.0\\.1:${port}.*check the address.*--tls-verify`),
   });
-  await t.rejects(client.repository(`127.0.0.1:${port}`, 'x/y').blobExists(blob(Buffer.from('a'))), { code: 'ERR_REGISTRY_UNREACHABLE', exitCode: 1 });
+  await t.rejects(exitOf(client.repository(`127.0.0.1:${port}`, 'x/y').blobExists(blob(Buffer.from('a')))), { code: 'ERR_REGISTRY_UNREACHABLE', exitCode: 1 });
 });

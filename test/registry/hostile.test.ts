@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { RegistryClient } from '../../src/registry/client.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import type { Descriptor } from '../../src/oci/types.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -38,9 +39,11 @@ t.test('wrong blob bytes: the stream errors with ERR_DIGEST_MISMATCH before it e
   let ended = false;
   stream.on('end', () => (ended = true));
   await t.rejects(
-    (async () => {
-      for await (const _ of stream) void _;
-    })(),
+    exitOf(
+      (async () => {
+        for await (const _ of stream) void _;
+      })(),
+    ),
     { code: 'ERR_DIGEST_MISMATCH', exitCode: 2 },
   );
   t.equal(ended, false, 'no clean end');
@@ -96,7 +99,7 @@ t.test('manifests: lying Docker-Content-Digest, wrong bytes for a digest, oversi
   const repo = c.repository(host, 'a/b');
   t.equal((await repo.resolve('ok')).descriptor.digest, sha(ociManifest));
   mode = 'lying-header';
-  await t.rejects(repo.resolve('x'), { code: 'ERR_DIGEST_MISMATCH', exitCode: 2 });
+  await t.rejects(exitOf(repo.resolve('x')), { code: 'ERR_DIGEST_MISMATCH', exitCode: 2 });
   mode = 'invalid-header';
   await t.rejects(repo.resolve('x'), { code: 'ERR_DIGEST_MISMATCH' });
   mode = '';
@@ -106,7 +109,7 @@ t.test('manifests: lying Docker-Content-Digest, wrong bytes for a digest, oversi
   mode = 'oversize-chunked';
   await t.rejects(repo.resolve('x'), { code: 'ERR_MANIFEST_TOO_LARGE' });
   mode = 'ambiguous';
-  await t.rejects(repo.resolve('x'), { code: 'ERR_MANIFEST_INVALID', exitCode: 2 });
+  await t.rejects(exitOf(repo.resolve('x')), { code: 'ERR_MANIFEST_INVALID', exitCode: 2 });
   mode = 'mismatched-type';
   await t.rejects(repo.resolve('x'), { code: 'ERR_MANIFEST_INVALID' });
 });

@@ -9,6 +9,7 @@ import { MediaType } from '../../src/oci/media-types.js';
 import type { Descriptor } from '../../src/oci/types.js';
 import { startRegistry } from '../helpers/registry.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blob = (data: Buffer): Descriptor => ({ mediaType: MediaType.ociLayerGzip, digest: sha(data), size: data.length });
@@ -64,7 +65,7 @@ t.test('stalls through the proxy', async (t) => {
       { kind: 'stall', method: 'GET', path: '/manifests/', ms: STALL },
       { kind: 'stall', method: 'GET', path: '/manifests/', ms: STALL },
     ]);
-    await t.rejects(two.repository(proxy.host, 'stall/app').resolve('v1'), {
+    await t.rejects(exitOf(two.repository(proxy.host, 'stall/app').resolve('v1')), {
       code: 'ERR_REGISTRY_ERROR',
       exitCode: 2,
       message: /no answer from 127\.0\.0\.1:\d+ for 0\.3 s .*GET .*manifests\/v1/,

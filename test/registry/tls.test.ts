@@ -15,6 +15,7 @@ import { retryPolicy } from '../../src/registry/retry.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import type { Descriptor } from '../../src/oci/types.js';
 import { makeTestCertificates, startRegistry } from '../helpers/registry.js';
+import { exitCodeFor } from '../helpers/exit-code.js';
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blob = (data: Buffer): Descriptor => ({ mediaType: MediaType.ociLayerGzip, digest: sha(data), size: data.length });
@@ -42,9 +43,9 @@ t.test('HTTPS registry on loopback', async (t) => {
   t.test('without the CA: an x509 error naming --cert-dir and certs.d, never a downgrade to HTTP', async (t) => {
     const c = new RegistryClient({ certsDirs: [emptyRoot] });
     t.teardown(() => c.close());
-    const err = (await c.repository(reg.host, 'tls/app').resolve('latest').catch((e: unknown) => e)) as Error & { code: string; exitCode: number; url: string };
+    const err = (await c.repository(reg.host, 'tls/app').resolve('latest').catch((e: unknown) => e)) as Error & { code: string; url: string };
     t.equal(err.code, 'ERR_REGISTRY_TLS');
-    t.equal(err.exitCode, 2);
+    t.equal(exitCodeFor(err), 2);
     t.match(err.message, /^x509: cannot verify the TLS certificate of registry 127\.0\.0\.1:\d+/);
     t.match(err.message, new RegExp(`--cert-dir DIR or .*certs\\.d/${reg.host.replace(/\./g, '\\.')}/ca\\.crt.*--tls-verify=false`));
     t.equal(err.message.split('\n').length, 1, 'one line');

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { parseUidRanges, checkUser, formatUidRanges, uidAllowed } from '../../src/s2i/allowed-uids.js';
+import { exitOfSync } from '../helpers/exit-code.js';
 
 t.test('parseUidRanges: good', async (t) => {
   const cases: Array<[string, unknown]> = [
@@ -27,14 +28,14 @@ t.test('checkUser matrix', async (t) => {
   const fail = ['0', 'root', 'nobody', '', undefined, '0:1001', 'root:0', 'a1'];
   for (const u of ok) t.doesNotThrow(() => checkUser(u, r, 'image USER'), String(u));
   for (const u of fail) {
-    t.throws(() => checkUser(u, r, 'image USER'), { code: 'ERR_USER_NOT_ALLOWED', exitCode: 15, message: /image USER.*1-/ }, String(u));
+    t.throws(exitOfSync(() => checkUser(u, r, 'image USER')), { code: 'ERR_USER_NOT_ALLOWED', exitCode: 15, message: /image USER.*1-/ }, String(u));
   }
   const narrow = parseUidRanges('1000-2000');
-  t.throws(() => checkUser('431', narrow, 'assemble user'), { exitCode: 15, message: /"431".*1000-2000/ });
+  t.throws(exitOfSync(() => checkUser('431', narrow, 'assemble user')), { exitCode: 15, message: /"431".*1000-2000/ });
   t.doesNotThrow(() => checkUser('1500', narrow, 'assemble user'));
   // root passes only when a range names 0 explicitly; empty (unknown) never passes.
   t.doesNotThrow(() => checkUser('0', parseUidRanges('0-'), 'x'));
-  t.throws(() => checkUser('', parseUidRanges('0-'), 'x'), { code: 'ERR_USER_NOT_ALLOWED', exitCode: 15 }, 'empty user with 0-');
+  t.throws(exitOfSync(() => checkUser('', parseUidRanges('0-'), 'x')), { code: 'ERR_USER_NOT_ALLOWED', exitCode: 15 }, 'empty user with 0-');
   // no ranges: no policy
   t.doesNotThrow(() => checkUser('root', [], 'x'));
   t.ok(uidAllowed(5, [{ min: 5, max: 5 }]));

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { isGitUrl, parseGitSource, cloneSource, gitInfo } from '../../src/s2i/git.js';
 import { generatedLabels, Label } from '../../src/s2i/labels.js';
 import { tmpDir } from './tmp-dir.js';
+import { exitOf, exitOfSync } from '../helpers/exit-code.js';
 
 const env = {
   ...process.env,
@@ -34,7 +35,7 @@ t.test('parseGitSource: good and bad', async (t) => {
   t.same(parseGitSource('file:///r', 'dev'), { url: 'file:///r', ref: 'dev' });
   t.same(parseGitSource('file:///r#dev', 'dev'), { url: 'file:///r', ref: 'dev' });
   t.throws(() => parseGitSource('file:///r#a', 'b'), { code: 'ERR_CONFLICTING_REF' });
-  t.throws(() => parseGitSource('/local/dir'), { code: 'ERR_GIT_URL', exitCode: 14 });
+  t.throws(exitOfSync(() => parseGitSource('/local/dir')), { code: 'ERR_GIT_URL', exitCode: 14 });
   t.throws(() => parseGitSource('https://h/r#'), { code: 'ERR_GIT_URL' });
   for (const ref of ['-upload-pack=evil', 'a b', 'a..b', 'x:y']) t.throws(() => parseGitSource(`https://h/r#${ref}`), { code: 'ERR_GIT_REF' }, ref);
 });
@@ -101,10 +102,10 @@ t.test('clone a real repository: ref, tag, submodule, context dir, labels', asyn
   });
 
   t.test('bad inputs', async (t) => {
-    await t.rejects(cloneSource(`file://${repo}`, 'no-such-ref', path.join(dir, 'c5')), { code: 'ERR_GIT_REF', exitCode: 14 });
-    await t.rejects(cloneSource(`file://${repo}`, undefined, path.join(dir, 'c6'), { submodules: false, contextDir: 'missing' }), { code: 'ERR_CONTEXT_DIR', exitCode: 14 });
+    await t.rejects(exitOf(cloneSource(`file://${repo}`, 'no-such-ref', path.join(dir, 'c5'))), { code: 'ERR_GIT_REF', exitCode: 14 });
+    await t.rejects(exitOf(cloneSource(`file://${repo}`, undefined, path.join(dir, 'c6'), { submodules: false, contextDir: 'missing' })), { code: 'ERR_CONTEXT_DIR', exitCode: 14 });
     await t.rejects(cloneSource(`file://${repo}`, undefined, path.join(dir, 'c7'), { submodules: false, contextDir: '../..' }), { code: 'ERR_CONTEXT_DIR' });
-    await t.rejects(cloneSource(`file://${dir}/nope`, undefined, path.join(dir, 'c8')), { code: 'ERR_GIT_CLONE', exitCode: 14 });
+    await t.rejects(exitOf(cloneSource(`file://${dir}/nope`, undefined, path.join(dir, 'c8'))), { code: 'ERR_GIT_CLONE', exitCode: 14 });
     await t.rejects(cloneSource(`file://${repo}`, '--upload-pack=touch /tmp/x', path.join(dir, 'c9')), { code: 'ERR_GIT_REF' });
     // file:// submodules are refused unless allowed (CVE-2022-39253)
     await t.rejects(cloneSource(`file://${repo}`, undefined, path.join(dir, 'c10'), { submodules: true }), { code: 'ERR_GIT_SUBMODULE' });
@@ -114,8 +115,8 @@ t.test('clone a real repository: ref, tag, submodule, context dir, labels', asyn
     const empty = path.join(dir, 'empty');
     await mkdir(empty);
     git(empty, 'init', '-q', '--bare');
-    await t.rejects(cloneSource(`file://${empty}`, undefined, path.join(dir, 'c11')), { code: 'ERR_EMPTY_REPO', exitCode: 16 });
-    await t.rejects(cloneSource(`file://${empty}`, 'main', path.join(dir, 'c12')), { code: 'ERR_EMPTY_REPO', exitCode: 16 });
-    await t.rejects(gitInfo(dir), { code: 'ERR_EMPTY_REPO', exitCode: 16 });
+    await t.rejects(exitOf(cloneSource(`file://${empty}`, undefined, path.join(dir, 'c11'))), { code: 'ERR_EMPTY_REPO', exitCode: 16 });
+    await t.rejects(exitOf(cloneSource(`file://${empty}`, 'main', path.join(dir, 'c12'))), { code: 'ERR_EMPTY_REPO', exitCode: 16 });
+    await t.rejects(exitOf(gitInfo(dir)), { code: 'ERR_EMPTY_REPO', exitCode: 16 });
   });
 });

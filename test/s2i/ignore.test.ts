@@ -4,6 +4,7 @@ import path from 'node:path';
 import { globToRegExp } from '../../src/s2i/glob.js';
 import { parseIgnoreFile, makeSourceFilter, copySource, filterFromRules, compileExclude } from '../../src/s2i/ignore.js';
 import { tmpDir } from './tmp-dir.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 t.test('glob: Go filepath.Match table', async (t) => {
   const cases: Array<[string, string, boolean]> = [
@@ -141,9 +142,9 @@ t.test('copySource: destination inside the source is not copied into itself', as
 
 t.test('copySource: missing source is exit 14', async (t) => {
   const dir = await tmpDir(t);
-  await t.rejects(copySource(path.join(dir, 'nope'), path.join(dir, 'd'), () => true), { code: 'ERR_SOURCE_MISSING', exitCode: 14 });
+  await t.rejects(exitOf(copySource(path.join(dir, 'nope'), path.join(dir, 'd'), () => true)), { code: 'ERR_SOURCE_MISSING', exitCode: 14 });
   await writeFile(path.join(dir, 'file'), 'x');
-  await t.rejects(copySource(path.join(dir, 'file'), path.join(dir, 'd'), () => true), { code: 'ERR_SOURCE_MISSING', exitCode: 14 });
+  await t.rejects(exitOf(copySource(path.join(dir, 'file'), path.join(dir, 'd'), () => true)), { code: 'ERR_SOURCE_MISSING', exitCode: 14 });
   await mkdir(path.join(dir, 's'));
   await writeFile(path.join(dir, 's', '.s2iignore'), '[oops\n');
   await t.rejects(makeSourceFilter(path.join(dir, 's')), { code: 'ERR_S2IIGNORE_SYNTAX', message: /\.s2iignore:1/ });

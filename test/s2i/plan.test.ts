@@ -2,6 +2,7 @@
 import t from 'tap';
 import { planS2I, outputLabels, defaultPath, type BuilderFacts, type S2IPlanOptions } from '../../src/s2i/plan.js';
 import { parseUidRanges } from '../../src/s2i/allowed-uids.js';
+import { exitOfSync } from '../helpers/exit-code.js';
 
 const builder: BuilderFacts = {
   labels: { 'io.openshift.s2i.scripts-url': 'image:///usr/libexec/s2i', 'io.openshift.s2i.destination': '/opt/dest', keep: 'builder' },
@@ -64,8 +65,8 @@ t.test('labels: base < generated < --label < image_metadata.json', async (t) => 
 t.test('allowed UIDs: image USER, label, flag — in that order, exit 15', async (t) => {
   const ranges = parseUidRanges('1000-2000');
   t.doesNotThrow(() => planS2I(builder, { ...base, allowedUids: ranges }));
-  t.throws(() => planS2I({ ...builder, user: '0' }, { ...base, allowedUids: ranges }), { exitCode: 15, message: /image USER/ });
-  t.throws(() => planS2I({ ...builder, labels: { 'io.openshift.s2i.assemble-user': '5' } }, { ...base, allowedUids: ranges }), { exitCode: 15, message: /label io.openshift.s2i.assemble-user/ });
-  t.throws(() => planS2I(builder, { ...base, allowedUids: ranges, assembleUser: 'root' }), { exitCode: 15, message: /--assemble-user/ });
+  t.throws(exitOfSync(() => planS2I({ ...builder, user: '0' }, { ...base, allowedUids: ranges })), { exitCode: 15, message: /image USER/ });
+  t.throws(exitOfSync(() => planS2I({ ...builder, labels: { 'io.openshift.s2i.assemble-user': '5' } }, { ...base, allowedUids: ranges })), { exitCode: 15, message: /label io.openshift.s2i.assemble-user/ });
+  t.throws(exitOfSync(() => planS2I(builder, { ...base, allowedUids: ranges, assembleUser: 'root' })), { exitCode: 15, message: /--assemble-user/ });
   t.doesNotThrow(() => planS2I({ ...builder, user: '0' }, { ...base, allowedUids: [] }), 'no policy');
 });

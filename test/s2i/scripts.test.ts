@@ -6,6 +6,7 @@ import os from 'node:os';
 import { tmpDir } from './tmp-dir.js';
 import path from 'node:path';
 import { parseScriptsUrl, resolveScripts, fetchHttpScript, materializeScripts, scriptPathInImage, maxScriptBytes, type ScriptName } from '../../src/s2i/scripts.js';
+import { exitOf, exitOfSync } from '../helpers/exit-code.js';
 
 t.test('parseScriptsUrl: good', async (t) => {
   const cases: Array<[string, string, string]> = [
@@ -23,7 +24,7 @@ t.test('parseScriptsUrl: good', async (t) => {
 
 t.test('parseScriptsUrl: bad schemes exit 12', async (t) => {
   for (const url of ['ftp://h/x', '/usr/libexec/s2i', 'usr/libexec', 'image://relative/path', 'file://', 'http://', 'git://h/x', 's3://b/k']) {
-    t.throws(() => parseScriptsUrl(url, '/base'), { code: 'ERR_SCRIPTS_URL_SCHEME', exitCode: 12 }, url);
+    t.throws(exitOfSync(() => parseScriptsUrl(url, '/base')), { code: 'ERR_SCRIPTS_URL_SCHEME', exitCode: 12 }, url);
   }
 });
 
@@ -86,7 +87,7 @@ t.test('a .s2i/bin entry that is a directory is not a script', async (t) => {
 t.test('missing required script: exit 11 naming the script and every place', async (t) => {
   const dir = await tmpDir(t);
   await t.rejects(
-    resolveScripts({
+    exitOf(resolveScripts({
       scriptsUrl: 'image:///flag',
       sourceDir: dir,
       imageLabels: { 'io.openshift.s2i.scripts-url': 'image:///lbl' },
@@ -94,7 +95,7 @@ t.test('missing required script: exit 11 naming the script and every place', asy
       needed: ['assemble', 'run'],
       optional: [],
       probeImage: async (p) => p.endsWith('/assemble'),
-    }),
+    })),
     { code: 'ERR_SCRIPT_MISSING', exitCode: 11, message: /"run".*--scripts-url image:\/\/\/flag.*\.s2i\/bin.*io\.openshift\.s2i\.scripts-url=image:\/\/\/lbl.*STI_SCRIPTS_URL=image:\/\/\/env/ },
   );
   await t.rejects(resolveScripts({ sourceDir: dir, imageLabels: {}, imageEnv: [], needed: ['assemble'], optional: [] }), { code: 'ERR_SCRIPT_MISSING' });
@@ -105,7 +106,7 @@ t.test('missing required script: exit 11 naming the script and every place', asy
 
 t.test('a bad scheme in a label fails with exit 12 even if unused', async (t) => {
   const dir = await tmpDir(t);
-  await t.rejects(resolveScripts({ sourceDir: dir, imageLabels: { 'io.openshift.s2i.scripts-url': 'ftp://x/y' }, imageEnv: [], needed: ['assemble'], optional: [] }), {
+  await t.rejects(exitOf(resolveScripts({ sourceDir: dir, imageLabels: { 'io.openshift.s2i.scripts-url': 'ftp://x/y' }, imageEnv: [], needed: ['assemble'], optional: [] })), {
     code: 'ERR_SCRIPTS_URL_SCHEME',
     exitCode: 12,
   });
@@ -122,7 +123,7 @@ t.test('an image may not name files of the build host: file:// (and image:// wit
     { labels: { 'io.openshift.s2i.scripts-url': 'image:///usr/../../etc' }, msg: /contains "\.\."/ },
   ];
   for (const c of cases) {
-    await t.rejects(resolveScripts({ sourceDir: dir, imageLabels: c.labels ?? {}, imageEnv: c.env ?? [], needed: ['assemble'], optional: [] }), {
+    await t.rejects(exitOf(resolveScripts({ sourceDir: dir, imageLabels: c.labels ?? {}, imageEnv: c.env ?? [], needed: ['assemble'], optional: [] })), {
       code: 'ERR_SCRIPTS_URL_SCHEME',
       exitCode: 12,
       message: c.msg,
@@ -187,14 +188,14 @@ t.test('http:// scripts from a real loopback server', async (t) => {
   });
 
   t.test('404 everywhere for a required script: exit 11', async (t) => {
-    await t.rejects(resolveScripts({ scriptsUrl: `${base}/missing`, sourceDir: dir, imageLabels: {}, imageEnv: [], needed: ['assemble'], optional: [] }), {
+    await t.rejects(exitOf(resolveScripts({ scriptsUrl: `${base}/missing`, sourceDir: dir, imageLabels: {}, imageEnv: [], needed: ['assemble'], optional: [] })), {
       code: 'ERR_SCRIPT_MISSING',
       exitCode: 11,
     });
   });
 
   t.test('500 is a download error, exit 8', async (t) => {
-    await t.rejects(resolveScripts({ scriptsUrl: `${base}/err`, sourceDir: dir, imageLabels: {}, imageEnv: [], needed: ['assemble'], optional: [] }), {
+    await t.rejects(exitOf(resolveScripts({ scriptsUrl: `${base}/err`, sourceDir: dir, imageLabels: {}, imageEnv: [], needed: ['assemble'], optional: [] })), {
       code: 'ERR_SCRIPT_DOWNLOAD',
       exitCode: 8,
       message: /HTTP 500/,
@@ -202,7 +203,7 @@ t.test('http:// scripts from a real loopback server', async (t) => {
   });
 
   t.test('oversized script refused, exit 8', async (t) => {
-    await t.rejects(fetchHttpScript(`${base}/big/assemble`), { code: 'ERR_SCRIPT_DOWNLOAD', exitCode: 8, message: new RegExp(String(maxScriptBytes)) });
+    await t.rejects(exitOf(fetchHttpScript(`${base}/big/assemble`)), { code: 'ERR_SCRIPT_DOWNLOAD', exitCode: 8, message: new RegExp(String(maxScriptBytes)) });
   });
 
   t.test('redirects are followed', async (t) => {
@@ -214,7 +215,7 @@ t.test('http:// scripts from a real loopback server', async (t) => {
     await new Promise<void>((r) => s2.listen(0, '127.0.0.1', r));
     const port = (s2.address() as AddressInfo).port;
     await new Promise<void>((r) => s2.close(() => r()));
-    await t.rejects(fetchHttpScript(`http://127.0.0.1:${port}/x/assemble`), { code: 'ERR_SCRIPT_DOWNLOAD', exitCode: 8 });
+    await t.rejects(exitOf(fetchHttpScript(`http://127.0.0.1:${port}/x/assemble`)), { code: 'ERR_SCRIPT_DOWNLOAD', exitCode: 8 });
   });
 });
 

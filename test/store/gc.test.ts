@@ -19,6 +19,7 @@ import { runCli } from '../helpers/cli.js';
 import { cacheCommand } from '../../src/cli/commands/cache.js';
 import { parseCommandArgs, type GlobalFlags } from '../../src/cli/command.js';
 import { makeTar } from '../layer/apply-helpers.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -315,7 +316,7 @@ t.test('cache command: tables, verify exit code, prune summary; usage errors (ba
     [['prune', '--all', '--older-than', '1d'], /exclude each other/],
     [['prune', '--older-than', 'soon'], /invalid duration "soon"/],
   ] as const) {
-    await t.rejects(runCommand([...args, '--root', f.root]), { code: 'ERR_USAGE', exitCode: 64, message: re }, args.join(' '));
+    await t.rejects(exitOf(runCommand([...args, '--root', f.root])), { code: 'ERR_USAGE', exitCode: 64, message: re }, args.join(' '));
   }
   t.throws(() => parseCommandArgs(cacheCommand, []), { code: 'ERR_USAGE', message: /takes ls\|du\|verify\|prune/ });
   t.throws(() => parseCommandArgs(cacheCommand, ['ls', '--bogus']), { code: 'ERR_USAGE' });

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { acquireLock, interruptLockWaitsOn } from '../../src/store/lock-file.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-lock-wait-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,7 +32,7 @@ t.test('the process-wide signal ends a wait that was given no signal (exit 130)'
   t.teardown(() => interruptLockWaitsOn(undefined));
   const waiting = acquireLock(file, { pollMs: 20 });
   setTimeout(() => controller.abort(), 100);
-  await t.rejects(waiting, { code: 'ERR_INTERRUPTED', exitCode: 130, message: /interrupted while waiting for the lock b\.lock/ });
+  await t.rejects(exitOf(waiting), { code: 'ERR_INTERRUPTED', exitCode: 130, message: /interrupted while waiting for the lock b\.lock/ });
   // The caller's own signal works as before, and an already aborted one stops the wait before it starts.
   const own = new AbortController();
   own.abort();

@@ -11,6 +11,7 @@ import { projectRoot } from '../helpers/cli.js';
 import { PARENT_PID_ENV, parentLost } from '../../src/sys/parent-death.js';
 import { openEngine } from '../../src/build/context.js';
 import { pushImage } from '../../src/build/push.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-parent-death-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
@@ -75,7 +76,7 @@ t.test('a build whose launcher is gone pushes nothing', async (t) => {
   t.teardown(() => engine.close());
   const layout = path.join(tmp, 'layout');
   await t.rejects(
-    pushImage(engine, { target: `oci:${layout}:x`, manifest: { bytes: Buffer.from('{}'), mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'0'.repeat(64)}` }, blobs: [] }),
+    exitOf(pushImage(engine, { target: `oci:${layout}:x`, manifest: { bytes: Buffer.from('{}'), mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'0'.repeat(64)}` }, blobs: [] })),
     { code: 'ERR_PARENT_GONE', exitCode: 130 },
   );
   t.throws(() => readFileSync(path.join(layout, 'index.json')), 'nothing was written to the destination');

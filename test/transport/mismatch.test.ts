@@ -25,6 +25,7 @@ import { pipeline } from 'node:stream/promises';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { sha256Digest } from '../../src/oci/digest.js';
 import { park, verifiedFileStream, VerifyStream } from '../../src/transport/verify.js';
+import { exitOf } from '../helpers/exit-code.js';
 
 type Corruption = 'wrong bytes' | 'shorter' | 'longer';
 const corruptions: Corruption[] = ['wrong bytes', 'shorter', 'longer'];
@@ -52,7 +53,7 @@ t.test('verified streams: a mismatch waits for its reader instead of crashing', 
     // Lazy: nothing is read (so nothing can fail) until the reader comes, here after a few turns of the loop.
     const lazy = verifiedFileStream(file, desc, `blob in ${how}`);
     await new Promise((r) => setTimeout(r, 50));
-    await t.rejects(pipeline(lazy, sink()), { code: 'ERR_DIGEST_MISMATCH', exitCode: 2 }, `verifiedFileStream, ${how}`);
+    await t.rejects(exitOf(pipeline(lazy, sink())), { code: 'ERR_DIGEST_MISMATCH', exitCode: 2 }, `verifiedFileStream, ${how}`);
     // Eager (a source piped into a VerifyStream at once): the error is parked until the reader's pipeline.
     const eager = Readable.from([corrupt(good, how)]).pipe(new VerifyStream(desc, `blob in ${how}`));
     await new Promise((r) => setTimeout(r, 50));

@@ -12,6 +12,7 @@ import type { Descriptor, Platform } from '../../src/oci/types.js';
 import { LayerCountError, type ResolvedImage } from '../../src/image/image.js';
 import { NestedIndexError, resolveEntry, resolveImage, resolveTop } from '../../src/transport/resolve-image.js';
 import type { ImageSource } from '../../src/transport/types.js';
+import { exitOf, exitOfSync } from '../helpers/exit-code.js';
 
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 const desc = (mediaType: string, b: Buffer, platform?: Platform): Descriptor => ({
@@ -226,7 +227,7 @@ for (const c of cases) {
     const { src, chosen } = c.source();
     const opts = c.platform ? { platform: c.platform } : {};
     if (c.throws) {
-      await t.rejects(resolveImage(src, opts), c.throws);
+      await t.rejects(exitOf(resolveImage(src, opts)), c.throws);
       if (c.throws.code === 'ERR_BLOB_TOO_LARGE') t.notOk(src.asked.some((a) => a.startsWith('blob')), 'nothing read');
       return;
     }
@@ -248,7 +249,7 @@ for (const c of cases) {
       t.equal(img.index, undefined, 'no index');
     }
     if (c.layersThrow) {
-      t.throws(() => img.layers(), c.layersThrow);
+      t.throws(exitOfSync(() => img.layers()), c.layersThrow);
       return;
     }
     const layers = img.layers();

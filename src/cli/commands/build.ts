@@ -65,30 +65,30 @@ type Values = CommandContext['values'];
 export function applyConfigFile(file: string, values: Values, positionals: string[], params: Param[]): { values: Values; positionals: string[] } {
   let doc: unknown;
   try {
-    doc = JSON.parse(readInputFileSync(file, { what: '--use-config', code: 'ERR_USE_CONFIG', exitCode: ExitCode.usage }).toString('utf8'));
+    doc = JSON.parse(readInputFileSync(file, { what: '--use-config', code: 'ERR_USE_CONFIG' }).toString('utf8'));
   } catch (e) {
     if (e instanceof S2IError) throw e;
-    throw new S2IError('ERR_USE_CONFIG', `cannot read --use-config ${file}: ${(e as Error).message}; give a JSON object of flag values`, { exitCode: ExitCode.usage });
+    throw new S2IError('ERR_USE_CONFIG', `cannot read --use-config ${file}: ${(e as Error).message}; give a JSON object of flag values`);
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file} is not a JSON object`, { exitCode: ExitCode.usage });
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file} is not a JSON object`);
   const out: Values = {};
   const pos = [...positionals];
   const names = ['source', 'builder', 'tag'];
   for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
     const at = names.indexOf(k);
     if (at >= 0) {
-      if (typeof v !== 'string') throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: "${k}" must be a string`, { exitCode: ExitCode.usage });
+      if (typeof v !== 'string') throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: "${k}" must be a string`);
       if (pos[at] === undefined) pos[at] = v;
       continue;
     }
     const p = params.find((x) => x.name === k);
-    if (!p || k === 'use-config') throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: unknown flag "${k}"`, { exitCode: ExitCode.usage });
+    if (!p || k === 'use-config') throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: unknown flag "${k}"`);
     const ok = p.type === 'boolean' ? typeof v === 'boolean' : p.multiple ? Array.isArray(v) && v.every((x) => typeof x === 'string') || typeof v === 'string' : typeof v === 'string' || typeof v === 'number';
-    if (!ok) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: "${k}" has the wrong type (${p.type}${p.multiple ? ' list' : ''})`, { exitCode: ExitCode.usage });
+    if (!ok) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: "${k}" has the wrong type (${p.type}${p.multiple ? ' list' : ''})`);
     out[k] = p.type === 'boolean' ? (v as boolean) : p.multiple ? (Array.isArray(v) ? (v as string[]) : [v as string]) : String(v);
     if (p.check) for (const x of list(out[k])) p.check(x);
   }
-  if (pos.some((x) => x === undefined)) throw new S2IError('ERR_USAGE', 'positional arguments cannot be skipped', { exitCode: ExitCode.usage });
+  if (pos.some((x) => x === undefined)) throw new S2IError('ERR_USAGE', 'positional arguments cannot be skipped');
   return { values: { ...out, ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) }, positionals: pos };
 }
 
@@ -101,7 +101,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
     ctx.stdout.write(r.containerfile + '\n');
     return 0;
   }
-  if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)', { exitCode: ExitCode.usage });
+  if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)');
   const result = await build({ ...o, source, builder: parseImageLocation(builder), target, onProgress, signal: ctx.signal });
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
@@ -125,7 +125,7 @@ export const buildCommand: Command = {
     const cfg = str(v['use-config']);
     if (cfg) ({ values: v, positionals } = applyConfigFile(cfg, v, positionals, buildParams));
     const [source, builder, tag] = positionals as [string | undefined, string | undefined, string | undefined];
-    if (!source || !builder) throw new S2IError('ERR_USAGE', 'build takes SOURCE BUILDER [TAG]; see `oci-s2i build --help`', { exitCode: ExitCode.usage });
+    if (!source || !builder) throw new S2IError('ERR_USAGE', 'build takes SOURCE BUILDER [TAG]; see `oci-s2i build --help`');
     return runBuild(ctx, source, builder, tag, v);
   },
 };

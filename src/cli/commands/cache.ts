@@ -1,7 +1,7 @@
 // `oci-s2i cache ls|du|verify|prune`: the local store and layer cache (spec/store-format.md). Runs in the private
 // (user) namespace: rootless, the unpacked layers hold files owned by subordinate IDs, which only the namespace
 // can read as recorded and delete.
-import { S2IError, ExitCode } from '../../errors.js';
+import { S2IError } from '../../errors.js';
 import { defaultRoot } from '../../build/context.js';
 import { prepareStoreRoot } from '../../store/store-paths.js';
 import { diskUsage, listCache, type DiskUsage } from '../../store/inventory.js';
@@ -45,16 +45,16 @@ export const cacheCommand: Command = {
   async run(ctx) {
     const sub = ctx.positionals[0] as (typeof subcommands)[number];
     if (!(subcommands as readonly string[]).includes(sub)) {
-      throw new S2IError('ERR_USAGE', `unknown cache subcommand "${String(sub).slice(0, 40)}": use one of ${subcommands.join(', ')}`, { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_USAGE', `unknown cache subcommand "${String(sub).slice(0, 40)}": use one of ${subcommands.join(', ')}`);
     }
     const root = str(ctx.values.root) ?? defaultRoot();
     const all = ctx.values.all === true;
     const olderThan = str(ctx.values['older-than']);
     if (sub !== 'prune' && (all || olderThan !== undefined)) {
-      throw new S2IError('ERR_USAGE', `--all and --older-than belong to \`cache prune\`, not \`cache ${sub}\``, { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_USAGE', `--all and --older-than belong to \`cache prune\`, not \`cache ${sub}\``);
     }
     if (all && olderThan !== undefined) {
-      throw new S2IError('ERR_USAGE', '--all and --older-than exclude each other: --all removes everything not in use', { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_USAGE', '--all and --older-than exclude each other: --all removes everything not in use');
     }
     // verify and prune take the store's locks: a root that cannot hold a store (`/proc/1/x`) fails here, in one line.
     if (sub === 'verify' || sub === 'prune') await prepareStoreRoot(root);

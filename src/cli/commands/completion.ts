@@ -1,4 +1,4 @@
-import { S2IError, ExitCode } from '../../errors.js';
+import { S2IError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { globalParams } from '../command.js';
 import { loadCommands } from '../command-table.js';
@@ -59,7 +59,7 @@ export const completionCommand: Command = {
     const commands = await loadCommands();
     if (shell === 'bash') ctx.stdout.write(bashCompletion(commands));
     else if (shell === 'zsh') ctx.stdout.write(zshCompletion(commands));
-    else throw new S2IError('ERR_USAGE', `completion supports bash and zsh, not "${shell}"`, { exitCode: ExitCode.usage });
+    else throw new S2IError('ERR_USAGE', `completion supports bash and zsh, not "${shell}"`);
     return 0;
   },
 };

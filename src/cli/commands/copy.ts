@@ -1,5 +1,5 @@
 // `oci-s2i copy SRC DST`: copy an image between registries, OCI layouts and archives, converting the format.
-import { S2IError, ExitCode } from '../../errors.js';
+import { S2IError } from '../../errors.js';
 import { parsePlatform } from '../../oci/platform.js';
 import { compatProfiles, type CompatProfile } from '../../image/compat.js';
 import { copyImage } from '../../transport/copy.js';
@@ -32,7 +32,7 @@ export const copyCommand: Command = {
     const format = oneOf('format', str(v.format), ['docker', 'oci'] as const);
     const platformFlag = str(v.platform);
     if (v.all === true && platformFlag !== undefined) {
-      throw new S2IError('ERR_USAGE', '--all and --platform cannot be combined: --all copies every platform, --platform one of them', { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_USAGE', '--all and --platform cannot be combined: --all copies every platform, --platform one of them');
     }
     const foreignLayers = oneOf('foreign-layers', str(v['foreign-layers']), ['skip-upload', 'copy'] as const);
     const check = oneOf('check', str(v.check), [...compatProfiles, 'none'] as const);

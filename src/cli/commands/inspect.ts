@@ -1,6 +1,6 @@
 // `oci-s2i inspect REF`: what an image is (format, media types, platforms, layers, labels, S2I labels) and,
 // with --check, whether OpenShift 4.6 / old Quay would import it: one line per problem with its fix.
-import { S2IError, ExitCode } from '../../errors.js';
+import { S2IError } from '../../errors.js';
 import { compatProfiles, compatibilityProblems, type CompatProblem, type CompatProfile } from '../../image/compat.js';
 import { manifestDocument } from '../../image/image.js';
 import { configPlatform } from '../../oci/manifest.js';
@@ -111,7 +111,7 @@ export const inspectCommand: Command = {
           for (const p of problems) ctx.stdout.write(`✗ ${p.problem} — fix: ${p.fix}\n`);
         }
         if (problems.length > 0) {
-          throw new S2IError('ERR_IMAGE_INCOMPATIBLE', `${src.name} would not import into ${who}: ${problems.length} problem(s) listed above`, { exitCode: ExitCode.inspect });
+          throw new S2IError('ERR_IMAGE_INCOMPATIBLE', `${src.name} would not import into ${who}: ${problems.length} problem(s) listed above`);
         }
         return 0;
       }

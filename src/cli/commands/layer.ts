@@ -5,7 +5,7 @@ import { writeLayerFile, type WriteLayerOptions } from '../../layer/write.js';
 import { compressionLevel, defaultGzipBackend, gzipBackends, type Compression, type GzipBackend } from '../../layer/compress.js';
 import type { Command } from '../command.js';
 import { str, oneOf, intFlag } from '../command.js';
-import { S2IError, ExitCode } from '../../errors.js';
+import { S2IError } from '../../errors.js';
 
 export const layerCommand: Command = {
   name: 'layer',
@@ -27,16 +27,16 @@ export const layerCommand: Command = {
     const v = ctx.values;
     const [dir] = ctx.positionals as [string];
     const output = str(v.output);
-    if (!output) throw new S2IError('ERR_USAGE', 'layer needs -o FILE: where to write the blob', { exitCode: ExitCode.usage });
+    if (!output) throw new S2IError('ERR_USAGE', 'layer needs -o FILE: where to write the blob');
     const compression: Compression = oneOf('compression', str(v.compression), ['gzip', 'zstd', 'none'] as const) ?? 'gzip';
     const backend: GzipBackend | undefined = oneOf('backend', str(v.backend), gzipBackends);
     if (backend && compression !== 'gzip') {
-      throw new S2IError('ERR_USAGE', `--backend chooses a gzip implementation; it does not apply to --compression ${compression}`, { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_USAGE', `--backend chooses a gzip implementation; it does not apply to --compression ${compression}`);
     }
     const level = compression === 'none' ? undefined
       : intFlag('level', str(v.level), compression === 'zstd' ? 1 : 0, compression === 'zstd' ? 19 : 9);
     if (compression === 'none' && str(v.level) !== undefined) {
-      throw new S2IError('ERR_USAGE', '--level does not apply to --compression none', { exitCode: ExitCode.usage });
+      throw new S2IError('ERR_USAGE', '--level does not apply to --compression none');
     }
     const clamp = intFlag('mtime-clamp', str(v['mtime-clamp']), 0, 2 ** 33 - 1);
     const opts: WriteLayerOptions = {

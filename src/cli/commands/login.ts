@@ -3,7 +3,7 @@
 // or printed; it is prompted for only on a terminal.
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { ExitCode, S2IError } from '../../errors.js';
+import { S2IError } from '../../errors.js';
 import { defaultAuthFile, writeAuthFile } from '../../registry/credentials.js';
 import { loginHost, verifyLogin } from '../../registry/login.js';
 import type { Command } from '../command.js';
@@ -14,7 +14,7 @@ import { registryOptions, registryParams } from '../registry-flags.js';
 const MAX_PASSWORD = 64 * 1024;
 
 function usageError(message: string): S2IError {
-  return new S2IError('ERR_USAGE', message, { exitCode: ExitCode.usage });
+  return new S2IError('ERR_USAGE', message);
 }
 
 async function readStdinPassword(): Promise<string> {
@@ -49,7 +49,7 @@ function prompt(question: string, secret: boolean, stderr: NodeJS.WriteStream): 
     muted = secret;
     rl.once('SIGINT', () => {
       rl.close();
-      reject(new S2IError('ERR_INTERRUPTED', 'login interrupted', { exitCode: ExitCode.interrupted }));
+      reject(new S2IError('ERR_INTERRUPTED', 'login interrupted'));
     });
   });
 }

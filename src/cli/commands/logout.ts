@@ -1,5 +1,5 @@
 // `oci-s2i logout [--authfile FILE] [--all] [HOST]`: removes stored credentials from the auth file login writes.
-import { ExitCode, S2IError } from '../../errors.js';
+import { S2IError } from '../../errors.js';
 import { defaultAuthFile, removeAllAuths, removeAuth } from '../../registry/credentials.js';
 import { loginHost } from '../../registry/login.js';
 import type { Command } from '../command.js';
@@ -18,12 +18,12 @@ export const logoutCommand: Command = {
     const file = defaultAuthFile(authFile ? { authFile } : {});
     const arg = ctx.positionals[0];
     if (ctx.values.all === true) {
-      if (arg !== undefined) throw new S2IError('ERR_USAGE', '--all removes every registry; give no REGISTRY with it', { exitCode: ExitCode.usage });
+      if (arg !== undefined) throw new S2IError('ERR_USAGE', '--all removes every registry; give no REGISTRY with it');
       await removeAllAuths(file);
       ctx.stdout.write('Removed login credentials for all registries\n');
       return 0;
     }
-    if (arg === undefined) throw new S2IError('ERR_USAGE', 'logout needs a REGISTRY, or --all', { exitCode: ExitCode.usage });
+    if (arg === undefined) throw new S2IError('ERR_USAGE', 'logout needs a REGISTRY, or --all');
     const registry = loginHost(arg);
     if (!(await removeAuth(file, registry))) {
       throw new S2IError('ERR_NOT_LOGGED_IN', `not logged in to ${registry}: ${file} has no credentials for it`);
