@@ -174,3 +174,19 @@ t.test('owner remap: what the pod UID wrote is recorded as the builder USER, the
   t.equal(owners['opt/app/build/other']?.split(' ')[1], '2000/0', 'another user kept');
   t.equal(owners['opt/app/']?.split(' ')[1], '0/0', 'parent dir kept');
 });
+
+t.test('a file written just before the snapshot and rewritten right after (same size, mtime restored) is seen', async (t) => {
+  // Racily clean entries: on kernels without fine-grained ctime, both writes can fall in one timestamp tick;
+  // the snapshot stats such entries again once the clock has moved on.
+  for (let i = 0; i < 5; i++) {
+    const root = path.join(tmp, `racy-${n++}`);
+    fs.mkdirSync(root);
+    const f = path.join(root, 'f');
+    fs.writeFileSync(f, 'one');
+    const before = await takeSnapshot(root);
+    const st = fs.statSync(f);
+    fs.writeFileSync(f, 'two');
+    fs.utimesSync(f, st.atime, st.mtime);
+    t.same(rows(await diffSnapshots(before)), [['changed', 'f']], `round ${i}`);
+  }
+});
