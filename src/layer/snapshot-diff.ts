@@ -89,9 +89,10 @@ export async function diffSnapshots(before: Snapshot, opts: DiffOptions = {}): P
         match = j;
         j = before.end(j);
       }
-      const node: WalkNode = { rel: joinPath(relDir, a.name), abs: a.abs, st: a.st };
       const sameType = match >= 0 && before.isType(match, a.st.type);
       const same = sameType && before.same(match, a);
+      if (same && a.st.type !== 'dir') continue; // the common case: nothing to build
+      const node: WalkNode = { rel: joinPath(relDir, a.name), abs: a.abs, st: a.st };
       if (match < 0) emit('added', node);
       else if (!same) emit('changed', node);
       if (a.st.type === 'dir') {
