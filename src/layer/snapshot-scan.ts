@@ -21,12 +21,14 @@ export interface ScanEntry {
 
 const SLASH = 0x2f;
 
+/** `dir/name`; `name` alone for an empty `dir`; `/name` for the root `/`. */
 export function joinPath(dir: Buffer, name: Buffer): Buffer {
   if (dir.length === 0) return name;
-  const out = Buffer.allocUnsafe(dir.length + 1 + name.length);
+  const sep = dir[dir.length - 1] === SLASH ? 0 : 1;
+  const out = Buffer.allocUnsafe(dir.length + sep + name.length);
   dir.copy(out, 0);
-  out[dir.length] = SLASH;
-  name.copy(out, dir.length + 1);
+  if (sep) out[dir.length] = SLASH;
+  name.copy(out, dir.length + sep);
   return out;
 }
 
