@@ -25,7 +25,7 @@ import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { NodeStat, WalkNode } from './walk.js';
 import type { Snapshot } from './snapshot.js';
 import type { ExcludeNode } from './snapshot-exclude.js';
-import { joinPath, scanEntries } from './snapshot-scan.js';
+import { joinPath, scanEntries, snapshotError } from './snapshot-scan.js';
 
 export type ChangeKind = 'added' | 'changed' | 'removed' | 'parent';
 
@@ -55,6 +55,15 @@ const SLICE_MS = 50;
  *  directory listing per level of the walk. */
 export async function diffSnapshots(before: Snapshot, opts: DiffOptions = {}): Promise<SnapshotDiff> {
   const root = opts.afterRoot ?? before.root;
+  try {
+    opts.signal?.throwIfAborted();
+    return await walkAfter(before, root, opts);
+  } catch (e) {
+    throw snapshotError(e, `comparing ${root} with its snapshot`, opts.signal);
+  }
+}
+
+async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Promise<SnapshotDiff> {
   const rootSt = lstatSync(root);
   const rootDev = opts.afterRoot === undefined ? before.rootDev : rootSt.dev;
   const diff: SnapshotDiff = { root, changes: [], counts: { added: 0, changed: 0, removed: 0, parent: 0 } };

@@ -4,6 +4,7 @@
 // `assemble` and the walk after it, so both sides see the same fields the same way.
 import { lstatSync, type Stats } from 'node:fs';
 import { scanDir, type NodeStat } from './walk.js';
+import { S2IError, ExitCode } from '../errors.js';
 import type { ExcludeNode } from './snapshot-exclude.js';
 
 export interface ScanEntry {
@@ -20,6 +21,8 @@ export interface ScanEntry {
 }
 
 const SLASH = 0x2f;
+/** A directory that cannot be listed (or vanished, or stopped being one, while scanned). */
+const UNREADABLE = new Set(['EACCES', 'EPERM', 'ENOENT', 'ENOTDIR']);
 
 /** `dir/name`; `name` alone for an empty `dir`; `/name` for the root `/`. */
 export function joinPath(dir: Buffer, name: Buffer): Buffer {
@@ -37,7 +40,16 @@ export function joinPath(dir: Buffer, name: Buffer): Buffer {
  *  that vanish while scanned. */
 export function scanEntries(absDir: Buffer, exclude: ExcludeNode | undefined, rootDev: number): ScanEntry[] {
   const out: ScanEntry[] = [];
-  for (const { name, st } of scanDir(absDir)) {
+  let listing: ReturnType<typeof scanDir>;
+  try {
+    listing = scanDir(absDir);
+  } catch (e) {
+    // A directory the process may not list (a non-root pod: /root, private key dirs) is recorded without
+    // children, before and after alike; what it cannot list it could not have changed (README "Snapshot").
+    if (UNREADABLE.has((e as NodeJS.ErrnoException).code ?? '')) return out;
+    throw e;
+  }
+  for (const { name, st } of listing) {
     if (st.type === 'socket') continue;
     const ex = exclude?.children.get(name.toString('latin1'));
     if (ex?.excluded) continue;
@@ -48,4 +60,13 @@ export function scanEntries(absDir: Buffer, exclude: ExcludeNode | undefined, ro
     out.push({ name, abs, st, mtimeMs: ls.mtimeMs, ctimeMs: ls.ctimeMs, ino: ls.ino, dev: ls.dev, exclude: ex });
   }
   return out;
+}
+
+/** A failure of a snapshot walk as an S2IError: cancelled (exit 130), or what the file system refused. */
+export function snapshotError(e: unknown, what: string, signal: AbortSignal | undefined): S2IError {
+  if (e instanceof S2IError) return e;
+  if (signal?.aborted || (e as Error)?.name === 'AbortError') {
+    return new S2IError('ERR_ABORTED', `${what} was cancelled`, { cause: e, exitCode: ExitCode.interrupted });
+  }
+  return new S2IError('ERR_SNAPSHOT', `${what} failed: ${(e as Error)?.message ?? String(e)}; check that the tree is readable and not changing`, { cause: e });
 }

@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { S2IError } from '../errors.js';
 import type { NodeType } from './walk.js';
 import { excludeTree, readMountinfo, type ExcludeNode } from './snapshot-exclude.js';
-import { scanEntries, type ScanEntry } from './snapshot-scan.js';
+import { scanEntries, snapshotError, type ScanEntry } from './snapshot-scan.js';
 
 export interface SnapshotOptions {
   /** Paths inside the root to leave out with their subtrees (`/workspace` or `workspace`: `<root>/workspace`):
@@ -153,11 +153,20 @@ export class Snapshot {
     this.dev[i] = e.dev;
   }
 
+  /** Drops the spare capacity once the walk is done (the snapshot is held while `assemble` runs). */
+  trim(): void {
+    this.resize(this.count);
+    this.names = Buffer.from(this.names.subarray(0, this.nameOff[this.count]!));
+  }
+
   private grow(): void {
-    const cap = this.cap * 2;
+    this.resize(Math.max(1024, this.cap * 2));
+  }
+
+  private resize(cap: number): void {
     const more = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(a: T, n = cap): T => {
       const b = new (a.constructor as new (n: number) => T)(n);
-      b.set(a);
+      b.set(a.subarray(0, Math.min(n, a.length)));
       return b;
     };
     this.flags = more(this.flags);
@@ -179,6 +188,15 @@ export class Snapshot {
  *  walk.ts), with the event loop let in every few tens of milliseconds. The tree must not change meanwhile. */
 export async function takeSnapshot(root: string, opts: SnapshotOptions = {}): Promise<Snapshot> {
   const real = realRoot(root);
+  try {
+    opts.signal?.throwIfAborted();
+    return await walkRoot(real, opts);
+  } catch (e) {
+    throw snapshotError(e, `the snapshot of ${real}`, opts.signal);
+  }
+}
+
+async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> {
   const snap = new Snapshot(real, lstatSync(real).dev, excludeTree(real, opts.exclude ?? [], readMountinfo()));
   const startedMs = Date.now();
   const racy: Array<{ i: number; abs: Buffer; until: number }> = [];
@@ -203,6 +221,7 @@ export async function takeSnapshot(root: string, opts: SnapshotOptions = {}): Pr
     if (wait > 0) await sleep(wait, undefined, opts.signal ? { signal: opts.signal } : {});
     restat(snap, racy);
   }
+  snap.trim();
   return snap;
 }
 

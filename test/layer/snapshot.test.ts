@@ -5,7 +5,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { takeSnapshot } from '../../src/layer/snapshot.js';
 import { diffSnapshots, type SnapshotDiff } from '../../src/layer/snapshot-diff.js';
 import { writeSnapshotLayer } from '../../src/layer/snapshot-write.js';
@@ -189,4 +189,38 @@ t.test('a file written just before the snapshot and rewritten right after (same 
     fs.utimesSync(f, st.atime, st.mtime);
     t.same(rows(await diffSnapshots(before)), [['changed', 'f']], `round ${i}`);
   }
+});
+
+t.test('a cancelled snapshot or diff is ERR_ABORTED (exit 130)', async (t) => {
+  const root = path.join(tmp, `abort-${n++}`);
+  fs.mkdirSync(root);
+  makeRoot(root);
+  await t.rejects(takeSnapshot(root, { signal: AbortSignal.abort() }), { code: 'ERR_ABORTED', exitCode: 130 });
+  const before = await takeSnapshot(root);
+  await t.rejects(diffSnapshots(before, { signal: AbortSignal.abort() }), { code: 'ERR_ABORTED', exitCode: 130 });
+});
+
+t.test('as a non-root user (a restricted pod): unreadable directories are recorded without children', { skip: process.getuid?.() !== 0 ? 'needs root to switch users' : false }, async (t) => {
+  const root = path.join(tmp, `nonroot-${n++}`);
+  fs.mkdirSync(root);
+  fs.chmodSync(tmp, 0o755);
+  makeRoot(root);
+  fs.mkdirSync(path.join(root, 'root'), { mode: 0o700 }); // like /root in an image
+  fs.writeFileSync(path.join(root, 'root/secret'), 's');
+  fs.chmodSync(path.join(root, 'root'), 0o700);
+  fs.chownSync(path.join(root, 'opt/app'), 65534, 65534);
+  const dist = path.resolve(import.meta.dirname, '../../src/layer');
+  const script = `
+    const [root, dist] = JSON.parse(process.argv[1]);
+    const { takeSnapshot } = await import(dist + '/snapshot.js');
+    const { diffSnapshots } = await import(dist + '/snapshot-diff.js');
+    const fs = await import('node:fs');
+    const before = await takeSnapshot(root, { exclude: ['workspace', 'engine'] });
+    fs.writeFileSync(root + '/opt/app/built', 'b');
+    const diff = await diffSnapshots(before);
+    console.log(JSON.stringify(diff.changes.map((c) => [c.kind, c.node.rel.toString()])));`;
+  const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--', 'env', '-u', 'NODE_OPTIONS',
+    process.execPath, '--input-type=module', '-e', script, JSON.stringify([root, dist])], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  t.same(JSON.parse(r.stdout), [['parent', 'opt'], ['changed', 'opt/app'], ['added', 'opt/app/built']]);
 });
