@@ -23,12 +23,17 @@ export interface OwnerRemap {
 
 export interface SnapshotLayerOptions extends Omit<WriteLayerOptions, 'nodes' | 'exclude' | 'overlayWhiteouts'> {
   owner?: OwnerRemap;
+  /** Default `security.selinux`: the label the pod's files carry on an SELinux host (OpenShift) is the
+   *  container's, not the image's (moby and containers/storage record only `security.capability`). */
+  dropXattrs?: readonly string[];
 }
+
+const DROPPED_XATTRS = ['security.selinux'];
 
 /** Writes `diff` as a layer blob to `file` (atomically, as `writeLayerFile`). */
 export async function writeSnapshotLayer(diff: SnapshotDiff, file: string, opts: SnapshotLayerOptions = {}): Promise<LayerResult> {
   const { owner, ...rest } = opts;
-  return writeLayerFile(diff.root, file, { ...rest, overlayWhiteouts: false, nodes: nodes(diff, owner) });
+  return writeLayerFile(diff.root, file, { dropXattrs: DROPPED_XATTRS, ...rest, overlayWhiteouts: false, nodes: nodes(diff, owner) });
 }
 
 function* nodes(diff: SnapshotDiff, owner: OwnerRemap | undefined): Generator<WalkNode> {

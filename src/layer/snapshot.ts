@@ -83,8 +83,6 @@ export class Snapshot {
     e.name.copy(this.names, off);
     this.nameOff[i + 1] = off + e.name.length;
     this.endIdx[i] = i + 1;
-    if (st.type === 'char' || st.type === 'block') this.rdev.set(i, st.devMajor * 2 ** 32 + st.devMinor);
-    if (st.type === 'symlink') this.targets.set(i, readlinkSync(e.abs, { encoding: 'buffer' }));
     return i;
   }
 
@@ -151,6 +149,8 @@ export class Snapshot {
     this.ctime[i] = e.ctimeMs;
     this.ino[i] = e.ino;
     this.dev[i] = e.dev;
+    if (st.type === 'char' || st.type === 'block') this.rdev.set(i, st.devMajor * 2 ** 32 + st.devMinor);
+    if (st.type === 'symlink') this.targets.set(i, readlinkSync(e.abs, { encoding: 'buffer' }));
   }
 
   /** Drops the spare capacity once the walk is done (the snapshot is held while `assemble` runs). */

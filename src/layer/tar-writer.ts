@@ -24,6 +24,8 @@ export interface TarWriterOptions extends WalkOptions {
   /** Write these nodes, in this order, instead of walking `root` (`exclude` then does not apply): a snapshot
    *  diff's changes (snapshot-write.ts). */
   nodes?: Iterable<WalkNode>;
+  /** xattrs never recorded (by name). */
+  dropXattrs?: ReadonlySet<string>;
 }
 
 export interface TarWriterStats {
@@ -125,6 +127,7 @@ function* writeNode(node: WalkNode, mtime: number, opts: TarWriterOptions, links
   if (node.st.type === 'socket') return;
 
   const x = readXattrs(node, opts.overlayWhiteouts);
+  if (opts.dropXattrs) x.keep = x.keep.filter(([name]) => !opts.dropXattrs!.has(name));
   const entry = baseEntry(node, mtime, x.keep);
   const linkKey = node.st.inode !== '' ? node.st.inode : undefined;
   const first = linkKey === undefined ? undefined : links.get(linkKey);

@@ -33,6 +33,8 @@ export interface WriteLayerOptions {
   /** Write these nodes of `dir`, in this order, instead of walking it (`exclude` then does not apply): a snapshot
    *  diff's changes (snapshot-write.ts). */
   nodes?: Iterable<WalkNode>;
+  /** xattrs never recorded (by name); default none. */
+  dropXattrs?: readonly string[];
   signal?: AbortSignal;
   /** Called with the running total of tar (uncompressed) bytes produced. */
   onProgress?: (bytesIn: number) => void;
@@ -84,6 +86,7 @@ async function writeLayerTo(dir: string, sink: Writable, opts: WriteLayerOptions
       ...(opts.mtimeClamp !== undefined ? { mtimeClamp: Math.floor(opts.mtimeClamp) } : {}),
       ...(opts.exclude ? { exclude: opts.exclude } : {}),
       ...(opts.nodes ? { nodes: opts.nodes } : {}),
+      ...(opts.dropXattrs ? { dropXattrs: new Set(opts.dropXattrs) } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     }, stats), opts.onProgress), { objectMode: false });
     const comp = compressor(compression, { level, backend, ...(pool ? { pool } : {}), ...(outputPool ? { outputPool } : {}) });

@@ -224,3 +224,25 @@ t.test('as a non-root user (a restricted pod): unreadable directories are record
   t.equal(r.status, 0, r.stderr);
   t.same(JSON.parse(r.stdout), [['parent', 'opt'], ['changed', 'opt/app'], ['added', 'opt/app/built']]);
 });
+
+t.test('xattrs are recorded, except the dropped ones (default: security.selinux)', async (t) => {
+  const root = path.join(tmp, `xattr-${n++}`);
+  fs.mkdirSync(root);
+  makeRoot(root);
+  const before = await takeSnapshot(root, { exclude: ['workspace', 'engine'] });
+  const f = path.join(root, 'etc/new');
+  fs.writeFileSync(f, 'n');
+  native().lsetxattr(f, 'user.keep', Buffer.from('k'));
+  native().lsetxattr(f, 'user.drop', Buffer.from('d'));
+  const diff = await diffSnapshots(before);
+  const xattrsOf = async (opts: { dropXattrs?: string[] }): Promise<string> => {
+    const blob = path.join(tmp, `xattr-${n++}.tar.gz`);
+    await writeSnapshotLayer(diff, blob, opts);
+    return execFileSync('tar', ['--xattrs', '--xattrs-include=*', '-tvvzf', blob], { encoding: 'latin1' })
+      .split('\n').filter((l) => l.includes('user.')).map((l) => l.trim()).join(',');
+  };
+  t.match(await xattrsOf({}), /user\.drop.*user\.keep|user\.keep.*user\.drop/, 'both user xattrs by default');
+  const dropped = await xattrsOf({ dropXattrs: ['user.drop'] });
+  t.match(dropped, /user\.keep/);
+  t.notMatch(dropped, /user\.drop/, 'a dropped name is left out');
+});
