@@ -36,6 +36,14 @@ const DIRTY = 0x20;
 /** Timestamp granularity assumed for a ctime with a fractional part (≥ a kernel tick at HZ=100) and without. */
 const FINE_GRAIN_MS = 20;
 const COARSE_GRAIN_MS = 1000;
+/** The longest wait for racily clean entries (see `takeSnapshot`). */
+const MAX_WAIT_MS = 2000;
+
+/** The timestamp granularity to assume for a ctime: a whole second means a file system that keeps no more. */
+function grainOf(ctimeMs: number): number {
+  return ctimeMs % 1000 === 0 ? COARSE_GRAIN_MS : FINE_GRAIN_MS;
+}
+
 /** The walk lets the event loop run after this much work (a 100 000-entry walk takes about a second). */
 const SLICE_MS = 50;
 
@@ -130,8 +138,8 @@ export class Snapshot {
   }
 
   /** Records `e` again for entry `i` (a racily clean entry stat'ed once more), or marks it changed. */
-  restat(i: number, e: ScanEntry | undefined): void {
-    if (!e || (this.flags[i]! & TYPE_MASK) !== TYPE_CODE[e.st.type]) this.flags[i]! |= DIRTY;
+  restat(i: number, e: ScanEntry | undefined, nowMs: number): void {
+    if (!e || (this.flags[i]! & TYPE_MASK) !== TYPE_CODE[e.st.type] || e.ctimeMs + grainOf(e.ctimeMs) > nowMs) this.flags[i]! |= DIRTY;
     else this.set(i, e);
   }
 
@@ -204,8 +212,8 @@ async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> 
   const visit = async (absDir: Buffer, exclude: ExcludeNode | undefined): Promise<void> => {
     for (const e of scanEntries(absDir, exclude, snap.rootDev)) {
       const i = snap.add(e);
-      const grain = e.ctimeMs % 1000 === 0 ? COARSE_GRAIN_MS : FINE_GRAIN_MS;
-      if (e.ctimeMs + grain > startedMs) racy.push({ i, abs: e.abs, until: e.ctimeMs + grain });
+      const until = e.ctimeMs + grainOf(e.ctimeMs);
+      if (until > startedMs) racy.push({ i, abs: e.abs, until });
       if (e.st.type === 'dir') await visit(e.abs, e.exclude);
       snap.close(i);
     }
@@ -217,7 +225,9 @@ async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> 
   };
   await visit(Buffer.from(real), snap.exclude);
   if (racy.length > 0) {
-    const wait = racy.reduce((m, r) => Math.max(m, r.until), 0) - Date.now() + 1;
+    // A ctime far ahead of the clock (the clock was stepped back) is not waited for: such an entry is always
+    // reported as changed instead.
+    const wait = Math.min(MAX_WAIT_MS, racy.reduce((m, r) => Math.max(m, r.until), 0) - Date.now() + 1);
     if (wait > 0) await sleep(wait, undefined, opts.signal ? { signal: opts.signal } : {});
     restat(snap, racy);
   }
@@ -242,7 +252,7 @@ function restat(snap: Snapshot, racy: Array<{ i: number; abs: Buffer }>): void {
     } catch {
       found = new Map();
     }
-    for (const r of list) snap.restat(r.i, found.get(r.name.toString('latin1')));
+    for (const r of list) snap.restat(r.i, found.get(r.name.toString('latin1')), Date.now());
   }
 }
 
