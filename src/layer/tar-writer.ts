@@ -21,6 +21,11 @@ export interface TarWriterOptions extends WalkOptions {
   /** Where the chunks come from (their size is the pool's); default fresh `TAR_CHUNK` buffers. A consumer that
    *  knows when it is done with a chunk gives it back to the pool. */
   pool?: BufferPool;
+  /** Write these nodes, in this order, instead of walking `root` (`exclude` then does not apply): a snapshot
+   *  diff's changes (snapshot-write.ts). */
+  nodes?: Iterable<WalkNode>;
+  /** xattrs never recorded (by name). */
+  dropXattrs?: ReadonlySet<string>;
 }
 
 export interface TarWriterStats {
@@ -102,7 +107,7 @@ export async function* tarChunks(root: string, opts: TarWriterOptions, stats: Ta
   const links = new Map<string, Buffer>();
   const out = new Chunker(opts.pool);
   const clamp = (t: number): number => (opts.mtimeClamp !== undefined && t > opts.mtimeClamp ? opts.mtimeClamp : t);
-  for (const node of walk(root, opts)) {
+  for (const node of opts.nodes ?? walk(root, opts)) {
     // A large file's chunks are handed on as they fill (writeNode yields), so memory never holds a whole file.
     yield* writeNode(node, clamp(node.st.mtime), opts, links, stats, out);
     while (out.full.length > 0) yield out.full.shift()!;
@@ -113,7 +118,7 @@ export async function* tarChunks(root: string, opts: TarWriterOptions, stats: Ta
 }
 
 function* writeNode(node: WalkNode, mtime: number, opts: TarWriterOptions, links: Map<string, Buffer>, stats: TarWriterStats, out: Chunker): Generator<Buffer> {
-  if (opts.overlayWhiteouts && isWhiteoutDevice(node)) {
+  if (node.whiteout === true || (opts.overlayWhiteouts && isWhiteoutDevice(node))) {
     stats.entries++;
     out.put(encodeHeader(markerEntry(siblingName(node.rel, WHITEOUT_PREFIX), opts.mtimeClamp ?? mtime)));
     return;
@@ -122,6 +127,7 @@ function* writeNode(node: WalkNode, mtime: number, opts: TarWriterOptions, links
   if (node.st.type === 'socket') return;
 
   const x = readXattrs(node, opts.overlayWhiteouts);
+  if (opts.dropXattrs) x.keep = x.keep.filter(([name]) => !opts.dropXattrs!.has(name));
   const entry = baseEntry(node, mtime, x.keep);
   const linkKey = node.st.inode !== '' ? node.st.inode : undefined;
   const first = linkKey === undefined ? undefined : links.get(linkKey);

@@ -40,6 +40,8 @@ export interface WalkNode {
   /** Absolute path; raw bytes. */
   abs: Buffer;
   st: NodeStat;
+  /** A removed name (a snapshot diff, snapshot-diff.ts): written as the OCI whiteout `.wh.NAME`, nothing on disk. */
+  whiteout?: boolean;
 }
 
 export interface WalkOptions {

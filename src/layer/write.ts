@@ -13,6 +13,7 @@ import { BufferPool } from './buffer-pool.js';
 import { LIBDEFLATE_GZIP_BLOCK } from './parallel-gzip.js';
 import { nativeDeflate } from '../sys/native.js';
 import { tarChunks, type TarWriterStats } from './tar-writer.js';
+import type { WalkNode } from './walk.js';
 
 export interface WriteLayerOptions {
   /** Default 'gzip'. */
@@ -29,6 +30,11 @@ export interface WriteLayerOptions {
   mtimeClamp?: number;
   /** Paths (relative to dir, posix, no leading /) to leave out of the layer entirely (e.g. mount points created for the sandbox). */
   exclude?: (relPath: string, isDir: boolean) => boolean;
+  /** Write these nodes of `dir`, in this order, instead of walking it (`exclude` then does not apply): a snapshot
+   *  diff's changes (snapshot-write.ts). */
+  nodes?: Iterable<WalkNode>;
+  /** xattrs never recorded (by name); default none. */
+  dropXattrs?: readonly string[];
   signal?: AbortSignal;
   /** Called with the running total of tar (uncompressed) bytes produced. */
   onProgress?: (bytesIn: number) => void;
@@ -79,6 +85,8 @@ async function writeLayerTo(dir: string, sink: Writable, opts: WriteLayerOptions
       ...(pool ? { pool } : {}),
       ...(opts.mtimeClamp !== undefined ? { mtimeClamp: Math.floor(opts.mtimeClamp) } : {}),
       ...(opts.exclude ? { exclude: opts.exclude } : {}),
+      ...(opts.nodes ? { nodes: opts.nodes } : {}),
+      ...(opts.dropXattrs ? { dropXattrs: new Set(opts.dropXattrs) } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     }, stats), opts.onProgress), { objectMode: false });
     const comp = compressor(compression, { level, backend, ...(pool ? { pool } : {}), ...(outputPool ? { outputPool } : {}) });

@@ -1,0 +1,130 @@
+// The new layer of an in-image build: what differs between a root filesystem's snapshot taken before
+// `assemble` (snapshot.ts) and the tree after it. One walk of the tree after, merged with the snapshot's entries
+// in the same order (depth first, siblings sorted by name bytes), so each directory's two listings are compared
+// side by side and nothing is looked up by path.
+//
+// What it reports, in the order a layer carries them (the overlay writer's: see tar-writer.ts):
+// - added and changed entries, with their current metadata; an entry whose type changed (a directory replaced
+//   by a file or the reverse) is changed: the applier replaces what is there (OCI image-spec layer.md
+//   "Changesets"); a new directory's whole subtree is added;
+// - removed entries as whiteouts at the removed name's place in the order (`.wh.NAME`); a removed directory is
+//   one whiteout, its children go with it;
+// - the parent directories of all of those, with their current metadata, before their first changed child: a
+//   layer carries the parents of what it holds (as overlayfs' copy-up and kaniko do).
+//
+// What a metadata snapshot cannot see (kaniko documents the same for its mtime-based snapshot modes): a change
+// that keeps type, mode, owner, size, mtime, ctime, inode and xattr presence alike. write(2), truncate(2),
+// chmod, chown, setxattr, link, rename and utimes all set ctime, which user space cannot set back, so within
+// one kernel this means: a file changed through another kernel or a file system that does not keep ctime
+// (some FUSE and network file systems), a change made while the clock was stepped back to the same tick, and
+// changes in what is left out on purpose (/proc, /sys, /dev, mount points, excluded paths, the root directory's
+// own metadata, sockets). A file rewritten with identical bytes is reported (its ctime moved): more bytes in the
+// layer, never a wrong tree.
+import { lstatSync } from 'node:fs';
+import { setImmediate as yieldLoop } from 'node:timers/promises';
+import type { NodeStat, WalkNode } from './walk.js';
+import type { Snapshot } from './snapshot.js';
+import type { ExcludeNode } from './snapshot-exclude.js';
+import { joinPath, scanEntries, snapshotError } from './snapshot-scan.js';
+
+export type ChangeKind = 'added' | 'changed' | 'removed' | 'parent';
+
+export interface SnapshotChange {
+  kind: ChangeKind;
+  /** The entry as the layer writer takes it; for 'removed', a whiteout node (`whiteout: true`). */
+  node: WalkNode;
+}
+
+export interface SnapshotDiff {
+  /** The tree the changes live in (their `abs` paths). */
+  root: string;
+  /** In layer order. */
+  changes: SnapshotChange[];
+  counts: Record<ChangeKind, number>;
+}
+
+export interface DiffOptions {
+  /** The tree after `assemble`; default the snapshot's root. */
+  afterRoot?: string;
+  signal?: AbortSignal;
+}
+
+const SLICE_MS = 50;
+
+/** The changes from `before` to the tree as it is now. Memory: the changes (about 200 bytes each) and one
+ *  directory listing per level of the walk. */
+export async function diffSnapshots(before: Snapshot, opts: DiffOptions = {}): Promise<SnapshotDiff> {
+  const root = opts.afterRoot ?? before.root;
+  try {
+    opts.signal?.throwIfAborted();
+    return await walkAfter(before, root, opts);
+  } catch (e) {
+    throw snapshotError(e, `comparing ${root} with its snapshot`, opts.signal);
+  }
+}
+
+async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Promise<SnapshotDiff> {
+  const rootSt = lstatSync(root);
+  const rootDev = opts.afterRoot === undefined ? before.rootDev : rootSt.dev;
+  const diff: SnapshotDiff = { root, changes: [], counts: { added: 0, changed: 0, removed: 0, parent: 0 } };
+  /** The directories on the way to the current one, and whether each is in the layer yet. */
+  const pending: Array<{ node: WalkNode; emitted: boolean }> = [];
+  const emit = (kind: ChangeKind, node: WalkNode): void => {
+    for (const p of pending) {
+      if (p.emitted) continue;
+      p.emitted = true;
+      diff.changes.push({ kind: 'parent', node: p.node });
+      diff.counts.parent++;
+    }
+    diff.changes.push({ kind, node });
+    diff.counts[kind]++;
+  };
+  let slice = performance.now();
+
+  /** Directory `absDir` after, against the snapshot's entries [first, end) (its children before). */
+  const visit = async (absDir: Buffer, relDir: Buffer, first: number, end: number, exclude: ExcludeNode | undefined, dirMtime: number): Promise<void> => {
+    let j = first;
+    const removedUpTo = (name: Buffer | null): void => {
+      while (j < end && (name === null || before.compareName(j, name) < 0)) {
+        const gone = Buffer.from(before.name(j));
+        emit('removed', { rel: joinPath(relDir, gone), abs: joinPath(absDir, gone), st: whiteoutStat(dirMtime), whiteout: true });
+        j = before.end(j);
+      }
+    };
+    for (const a of scanEntries(absDir, exclude, rootDev)) {
+      removedUpTo(a.name);
+      let match = -1;
+      if (j < end && before.compareName(j, a.name) === 0) {
+        match = j;
+        j = before.end(j);
+      }
+      const sameType = match >= 0 && before.isType(match, a.st.type);
+      const same = sameType && before.same(match, a);
+      if (same && a.st.type !== 'dir') continue; // the common case: nothing to build
+      const node: WalkNode = { rel: joinPath(relDir, a.name), abs: a.abs, st: a.st };
+      if (match < 0) emit('added', node);
+      else if (!same) emit('changed', node);
+      if (a.st.type === 'dir') {
+        pending.push({ node, emitted: !same });
+        // A new directory (or one that replaced something else) has no children before: all of them are added.
+        if (sameType) await visit(a.abs, node.rel, match + 1, before.end(match), a.exclude, a.st.mtime);
+        else await visit(a.abs, node.rel, 0, 0, a.exclude, a.st.mtime);
+        pending.pop();
+      }
+    }
+    removedUpTo(null);
+    if (performance.now() - slice > SLICE_MS) {
+      await yieldLoop();
+      opts.signal?.throwIfAborted();
+      slice = performance.now();
+    }
+  };
+  await visit(Buffer.from(root), Buffer.alloc(0), 0, before.end(-1), before.exclude, Math.floor(rootSt.mtimeMs / 1000));
+  return diff;
+}
+
+/** A whiteout is written as an empty regular file owned by root (tar-writer.ts `markerEntry`); its mtime is
+ *  its directory's, which the removal set. */
+function whiteoutStat(mtime: number): NodeStat {
+  return { type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime, nlink: 1, devMajor: 0, devMinor: 0, inode: '', hasXattrs: false };
+}
