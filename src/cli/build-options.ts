@@ -2,10 +2,10 @@
 // before anything is pulled, and every default (format, compression, check, timestamp, pull policies) is decided
 // here, so build/ reads typed values only (build/options.ts).
 import { S2IError, ExitCode } from '../errors.js';
-import type { BuildOptions } from '../build/options.js';
-import type { AsDockerfileOptions } from '../build/as-dockerfile.js';
-import { parseBinds, parseAddHosts } from '../build/mounts.js';
-import { parseRuntimeArtifacts } from '../build/runtime-stage.js';
+import type { BuildOptions } from '../pipeline/options.js';
+import type { AsDockerfileOptions } from '../pipeline/as-dockerfile.js';
+import { parseBinds, parseAddHosts } from '../pipeline/mounts.js';
+import { parseRuntimeArtifacts } from '../pipeline/runtime-stage.js';
 import { compatProfiles, type CompatProfile } from '../image/compat.js';
 import { sourceDateEpoch } from '../image/reproducible.js';
 import { parsePlatform } from '../oci/platform.js';

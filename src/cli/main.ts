@@ -115,7 +115,7 @@ function stallGuard(controller: AbortController, debug: boolean): { readonly sta
     finishing = true;
     void (async () => {
       try {
-        const { runPendingCleanups } = await import('../build/steps.js');
+        const { runPendingCleanups } = await import('../pipeline/steps.js');
         await runPendingCleanups();
       } finally {
         process.stderr.write(describeError(error, debug).line + '\n');

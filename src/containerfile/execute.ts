@@ -18,10 +18,10 @@ import { detectRuntime, prepareRuntime, type Runtime } from '../sandbox/runtime.
 import { namespaceMode } from '../sandbox/namespace.js';
 import { ensureDirInRoot, readFileInRoot } from '../sandbox/rootfs.js';
 import { resolveUserSpec } from '../s2i/user.js';
-import { openEngine, type Engine, type EngineOptions } from '../build/context.js';
-import type { PullPolicy } from '../build/pull.js';
-import { mountRootfs, resolveUser, runScript, type Rootfs } from '../build/sandbox-run.js';
-import { Steps } from '../build/steps.js';
+import { openEngine, type Engine, type EngineOptions } from '../pipeline/context.js';
+import type { PullPolicy } from '../pipeline/pull.js';
+import { mountRootfs, resolveUser, runScript, type Rootfs } from '../pipeline/sandbox-run.js';
+import { Steps } from '../pipeline/steps.js';
 import { defaultFormatFor } from '../transport/parse.js';
 import { parseContainerfile, type Containerfile, type Instruction } from './parse.js';
 import { lintContainerfile } from './lint.js';

@@ -169,7 +169,7 @@ t.test('the innermost step wins; only S2IErrors are tagged', async (t) => {
 
 t.test('no src/ file outside cli/ and errors.ts picks an exit code', async (t) => {
   // A container's own exit status (run, usage) is what those commands return; 130 when interrupted.
-  const returnsContainerStatus = new Set(['build/run-image.ts', 'build/usage.ts']);
+  const returnsContainerStatus = new Set([path.join('pipeline', 'run-image.ts'), path.join('pipeline', 'usage.ts')]);
   const found: string[] = [];
   for (const file of tsFiles(srcDir)) {
     const rel = path.relative(srcDir, file);

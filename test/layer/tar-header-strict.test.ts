@@ -13,7 +13,7 @@ import { applyLayer } from '../../src/layer/apply.js';
 import { parseNumericField, parsePaxRecords, checkPaxValues, TarHeaderCheck, TarHeaderError } from '../../src/layer/tar-header-check.js';
 import { writeLayer } from '../../src/layer/write.js';
 import { extractArchive } from '../../src/transport/tar-archive.js';
-import { extractArtifacts } from '../../src/build/artifacts.js';
+import { extractArtifacts } from '../../src/pipeline/artifacts.js';
 import { makeSandbox, makeTar } from './apply-helpers.js';
 import { base256Field, hostileSizeTars, octalField, paxEntry, rawEntry, rawTar } from './tar-craft.js';
 import { withExitCode } from '../helpers/exit-code.js';

@@ -9,8 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { projectRoot } from '../helpers/cli.js';
 import { PARENT_PID_ENV, parentLost } from '../../src/sys/parent-death.js';
-import { openEngine } from '../../src/build/context.js';
-import { pushImage } from '../../src/build/push.js';
+import { openEngine } from '../../src/pipeline/context.js';
+import { pushImage } from '../../src/pipeline/push.js';
 import { exitOf } from '../helpers/exit-code.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-parent-death-'));

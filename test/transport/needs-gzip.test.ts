@@ -3,7 +3,7 @@
 // plain layers too, for the Docker format only). Foreign layers are never rewritten; a media type that is no
 // layer is refused only when the answer depends on it.
 import t from 'tap';
-import { needsGzipFor } from '../../src/build/convert-layers.js';
+import { needsGzipFor } from '../../src/pipeline/convert-layers.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import type { ImageFormat } from '../../src/oci/types.js';
 import { needsGzip } from '../../src/image/convert.js';

@@ -1,5 +1,5 @@
 import { buildImage } from '../../containerfile/execute.js';
-import { writeDigestFile } from '../../build/build.js';
+import { writeDigestFile } from '../../pipeline/build.js';
 import { parsePlatform } from '../../oci/platform.js';
 import type { Command } from '../command.js';
 import { str, list, oneOf } from '../command.js';

@@ -1,6 +1,6 @@
 import { S2IError, ExitCode } from '../../errors.js';
-import { build, writeDigestFile } from '../../build/build.js';
-import { writeBuildAsDockerfile } from '../../build/as-dockerfile.js';
+import { build, writeDigestFile } from '../../pipeline/build.js';
+import { writeBuildAsDockerfile } from '../../pipeline/as-dockerfile.js';
 import { readInputFileSync } from '../../sys/input-file.js';
 import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';

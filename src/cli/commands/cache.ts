@@ -2,7 +2,7 @@
 // (user) namespace: rootless, the unpacked layers hold files owned by subordinate IDs, which only the namespace
 // can read as recorded and delete.
 import { S2IError } from '../../errors.js';
-import { defaultRoot } from '../../build/context.js';
+import { defaultRoot } from '../../pipeline/context.js';
 import { prepareStoreRoot } from '../../store/store-paths.js';
 import { diskUsage, listCache, type DiskUsage } from '../../store/inventory.js';
 import { parseDuration, pruneStore, type PruneMode } from '../../store/gc.js';

@@ -1,6 +1,6 @@
 // `oci-s2i pull IMAGE`: fetch an image into the local store and unpack its layers into the layer cache, as a
-// build does first (src/build/pull-command.ts). Prints the manifest digest (the whole result with --json).
-import { runPull } from '../../build/pull-command.js';
+// build does first (src/pipeline/pull-command.ts). Prints the manifest digest (the whole result with --json).
+import { runPull } from '../../pipeline/pull-command.js';
 import { parsePlatform } from '../../oci/platform.js';
 import type { Command } from '../command.js';
 import { str, oneOf } from '../command.js';

@@ -1,5 +1,5 @@
-import { readRebuildSpec } from '../../build/rebuild.js';
-import { isGitSource } from '../../build/source.js';
+import { readRebuildSpec } from '../../pipeline/rebuild.js';
+import { isGitSource } from '../../pipeline/source.js';
 import type { Command } from '../command.js';
 import { str } from '../command.js';
 import { registryOptions } from '../registry-flags.js';

@@ -1,4 +1,4 @@
-import { runImage } from '../../build/run-image.js';
+import { runImage } from '../../pipeline/run-image.js';
 import { parsePlatform } from '../../oci/platform.js';
 import type { Command } from '../command.js';
 import { str, list, oneOf } from '../command.js';

@@ -1,4 +1,4 @@
-import { runUsage } from '../../build/usage.js';
+import { runUsage } from '../../pipeline/usage.js';
 import { parsePlatform } from '../../oci/platform.js';
 import type { Command } from '../command.js';
 import { str, list, oneOf } from '../command.js';

@@ -4,7 +4,7 @@ import t from 'tap';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { removeTrees, removeTreeNow } from '../../src/build/remove.js';
+import { removeTrees, removeTreeNow } from '../../src/pipeline/remove.js';
 
 function tree(root: string): string[] {
   const upper = path.join(root, 'upper');

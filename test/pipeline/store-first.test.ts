@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import t, { type Test } from 'tap';
-import { storeFirst } from '../../src/build/store-first.js';
+import { storeFirst } from '../../src/pipeline/store-first.js';
 import { S2IError } from '../../src/errors.js';
 import { sha256Digest } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
