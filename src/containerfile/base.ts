@@ -6,7 +6,6 @@ import type { Readable } from 'node:stream';
 import { tagStep } from '../errors.js';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.js';
 import { hostPlatform } from '../oci/platform.js';
-import type { Repository } from '../registry/client.js';
 import { pullImage, type PullPolicy } from '../pipeline/pull.js';
 import type { Engine } from '../pipeline/context.js';
 import { openSource } from '../transport/open.js';
@@ -14,6 +13,7 @@ import { parseImageLocation } from '../transport/parse.js';
 import { resolveImage } from '../transport/resolve-image.js';
 import { storeDestination } from '../transport/store-destination.js';
 import { writeImage } from '../transport/write-image.js';
+import type { ImageSource } from '../transport/types.js';
 
 export interface BaseImage {
   /** What FROM named, for messages and history. */
@@ -22,8 +22,8 @@ export interface BaseImage {
   /** Layer blobs in image order, and their unpacked dirs. */
   layers: Descriptor[];
   dirs: string[];
-  /** Registry repository holding the layers (for cross-repo mounts / streaming them on push). */
-  repository?: Repository;
+  /** The registry source holding the layers (for cross-repo mounts / streaming them on push). */
+  source?: ImageSource;
 }
 
 export interface BaseOptions {
@@ -52,7 +52,7 @@ export async function resolveBase(engine: Engine, from: string, opts: BaseOption
       config: pulled.config,
       layers: pulled.layers.map((l) => l.blob),
       dirs: pulled.layers.map((l) => l.dir),
-      ...(pulled.repository ? { repository: pulled.repository } : {}),
+      ...(pulled.source ? { source: pulled.source } : {}),
     };
   }
   const src = await openSource(loc, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });

@@ -154,7 +154,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuildImageRes
         manifest: commit.manifest,
         blobs: [...ex.layers, commit.configDesc],
         baseBlobs: new Set(ex.baseLayers.map((l) => l.digest)),
-        ...(ex.baseRepository ? { source: ex.baseRepository } : {}),
+        ...(ex.baseSource ? { source: ex.baseSource } : {}),
         noPush: opts.noPush ?? false,
       }),
     );
@@ -190,7 +190,7 @@ class Executor {
   config!: ImageConfig;
   layers: Descriptor[] = [];
   baseLayers: Descriptor[] = [];
-  baseRepository: import('../registry/client.js').Repository | undefined;
+  baseSource: import('../transport/types.js').ImageSource | undefined;
   newLayers: LayerResult[] = [];
   readonly declaredArgs = new Set<string>();
   private lowers: string[] = [];
@@ -351,7 +351,7 @@ class Executor {
     this.config.history ??= [];
     this.layers = [...base.layers];
     this.baseLayers = [...base.layers];
-    this.baseRepository = base.repository;
+    this.baseSource = base.source;
     this.lowers = [...base.dirs];
     const lease = await this.engine.cache.lease(this.config.rootfs.diff_ids);
     this.steps.defer('release base lease', () => lease.release());

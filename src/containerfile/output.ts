@@ -5,11 +5,11 @@ import type { Readable } from 'node:stream';
 import { S2IError } from '../errors.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';
 import { formatReference } from '../oci/reference.js';
-import type { Repository } from '../registry/client.js';
 import type { Engine } from '../pipeline/context.js';
 import { pushImage, type PushStats } from '../pipeline/push.js';
 import { storeName } from '../pipeline/pull.js';
 import { openDestination } from '../transport/open.js';
+import type { ImageSource } from '../transport/types.js';
 import { formatImageLocation, parseImageLocation } from '../transport/parse.js';
 import { skipBytes } from '../transport/verify.js';
 import { writeImage, type WriteBlob } from '../transport/write-image.js';
@@ -21,7 +21,7 @@ export interface OutputInput {
   blobs: Descriptor[];
   /** The base image's layer digests (readable from `source` when not in the local store). */
   baseBlobs: ReadonlySet<string>;
-  source?: Repository;
+  source?: ImageSource;
   noPush: boolean;
 }
 

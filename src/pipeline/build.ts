@@ -61,7 +61,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
           target: opts.target,
           manifest: committed.manifest,
           blobs: committed.blobs,
-          ...(base.repository ? { source: base.repository } : {}),
+          ...(base.source ? { source: base.source } : {}),
           sourceBlobs: new Set(base.manifest.layers.map((l) => l.digest)),
         }),
       );

@@ -43,7 +43,7 @@ export async function formatLayersFor(engine: Engine, base: PulledImage, format:
       const diffID = base.config.rootfs.diff_ids[i]!;
       let input: Readable;
       if (await engine.store.has(l.digest)) input = await engine.store.open(l.digest);
-      else if (base.repository) input = await base.repository.fetchBlob(l, { signal: engine.signal });
+      else if (base.source) input = await base.source.fetchBlob(l, { signal: engine.signal });
       else throw new S2IError('ERR_BLOB_MISSING', `layer ${i} (${l.digest}) of ${base.name} is not in the local store; pull the image again`, { step: 'pull' });
       const file = path.join(opts.workDir, `layer-${i}.gz`);
       const r = await recompressToGzip(input, l, diffID, createWriteStream(file, { flags: 'wx' }), {

@@ -10,8 +10,8 @@ import { formatReference, type Reference } from '../oci/reference.js';
 import { LayerCountError, type ResolvedImage } from '../image/image.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
-import type { Repository } from '../registry/client.js';
 import { openSource } from '../transport/open.js';
+import { RegistrySource } from '../transport/registry.js';
 import { formatImageLocation, parseImageLocation, type ImageLocation } from '../transport/parse.js';
 import { resolveImage, resolveTop } from '../transport/resolve-image.js';
 import type { ImageSource } from '../transport/types.js';
@@ -43,8 +43,8 @@ export interface PulledImage {
   configBytes: Buffer;
   config: ImageConfig;
   layers: PulledLayer[];
-  /** The registry repository it came from (for cross-repo mounts), when it came from a registry. */
-  repository?: Repository;
+  /** The registry source it came from (blobs not in the store are read there; cross-repo mounts), when it came from a registry. */
+  source?: ImageSource;
 }
 
 export interface PullOptions {
@@ -59,7 +59,7 @@ export interface PullOptions {
   keepBlobs?: boolean;
 }
 
-/** Anything blobs can be read from: a registry Repository or an ImageSource. */
+/** Anything blobs can be read from (an ImageSource, or a test's stand-in). */
 export interface BlobFetcher {
   fetchBlob(desc: Descriptor, opts?: { signal?: AbortSignal }): Promise<Readable>;
 }
@@ -93,8 +93,8 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
   const ref = location.ref;
   const policy = opts.policy ?? 'if-not-present';
   const name = storeName(ref);
-  let repo: Repository | undefined;
-  const remote = (): Repository => (repo ??= engine.client.repository(ref.registry, ref.repository));
+  let repo: RegistrySource | undefined;
+  const remote = (): RegistrySource => (repo ??= new RegistrySource(engine.client, ref));
   const want = opts.platform ?? hostPlatform();
   // The registry behind the store: what the store has is read from it, the pull policy decides the rest.
   const registry: ImageSource = {
@@ -105,7 +105,7 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
       if (!local && policy === 'never') {
         throw new S2IError('ERR_IMAGE_NOT_PRESENT', `image ${name} is not in the local store and --pull-policy is never: pull it first or use --pull-policy if-not-present`);
       }
-      return local ?? (await remote().resolve(ref.digest ?? ref.tag ?? 'latest'));
+      return local ?? (await remote().resolve());
     },
     fetchManifest: (desc) => remote().fetchManifest(desc),
     fetchBlob: (desc, o) => remote().fetchBlob(desc, o),
@@ -126,7 +126,7 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
     const image: PulledImage = {
       ...imageOf(location, resolved),
       ref,
-      ...(repo || policy !== 'never' ? { repository: remote() } : {}),
+      ...(repo || policy !== 'never' ? { source: remote() } : {}),
     };
     if (opts.metadataOnly) return image;
     image.layers = await unpackLayers(engine, image.manifest.layers, image.config.rootfs.diff_ids, () => remote());
@@ -210,7 +210,7 @@ function configBlob(image: ResolvedImage): WriteBlob {
 
 /**
  * Unpacks layers (at most 4 at once), fetching only blobs whose diffID is not in the cache yet. `remote` gives
- * where blobs missing from the store are read (a Repository or an ImageSource); without it they must be in the store.
+ * where blobs missing from the store are read (an ImageSource); without it they must be in the store.
  * A fetched blob is written into the store by the one writer (transport/write-image.ts) through the store
  * destination, which tees it into the layer cache: stored and unpacked in one pass.
  */

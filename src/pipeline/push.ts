@@ -7,7 +7,6 @@ import type { Readable } from 'node:stream';
 import { S2IError } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Reference } from '../oci/reference.js';
-import type { Repository } from '../registry/client.js';
 import { openDestination } from '../transport/open.js';
 import type { ImageLocation } from '../transport/parse.js';
 import type { ImageSource } from '../transport/types.js';
@@ -24,7 +23,7 @@ export interface PushInput {
   /** Config first or last does not matter; layers in image order. */
   blobs: Descriptor[];
   /** Where blobs not in the local store can be read from (the builder's repository or source). */
-  source?: Repository | ImageSource;
+  source?: ImageSource;
   /** Blobs the source has (the builder's layers): only these are worth a cross-repo mount or a fetch. */
   sourceBlobs?: ReadonlySet<string>;
   concurrency?: number;
@@ -34,13 +33,6 @@ export interface PushStats {
   uploaded: string[];
   skipped: string[];
   mounted: string[];
-}
-
-/** The registry a source lives in, whichever shape it has. */
-function registryOf(s: Repository | ImageSource | undefined): { host: string; repository: string } | undefined {
-  if (!s) return undefined;
-  if ('transport' in s) return s.registry;
-  return { host: s.registry, repository: s.name };
 }
 
 /**
@@ -71,7 +63,7 @@ export async function pushImage(engine: Engine, input: PushInput): Promise<PushS
       throw new S2IError('ERR_FORMAT_UNSUPPORTED', `${dst.name} holds ${dst.accepts.join('/')} images only; use --format ${dst.accepts[0]}`, { step: 'usage' });
     }
     const src: BlobFetcher | undefined = input.source;
-    const from = registryOf(input.source);
+    const from = input.source?.registry;
     const blobs: WriteBlob[] = input.blobs.map((d) => {
       const fromSource = input.sourceBlobs?.has(d.digest) === true;
       return {

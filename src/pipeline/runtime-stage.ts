@@ -143,7 +143,7 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
     return { base, layer, layerFile, runPath, createdBy: `oci-s2i build: runtime artifacts ${mapping.map((m) => m.source).join(' ')}`, pulledLayers: false };
   }
 
-  base.layers = await steps.run('pull runtime layers', () => unpackLayers(engine, base.manifest.layers, base.config.rootfs.diff_ids, base.repository ? () => base.repository! : undefined));
+  base.layers = await steps.run('pull runtime layers', () => unpackLayers(engine, base.manifest.layers, base.config.rootfs.diff_ids, base.source ? () => base.source! : undefined));
   const lease = await engine.cache.lease(base.layers.map((l) => l.diffID));
   steps.defer('release runtime image lease', () => lease.release());
   const rootfs = await mountRootfs(steps, input.workDir, base.layers.map((l) => l.dir));
