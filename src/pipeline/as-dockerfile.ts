@@ -5,7 +5,7 @@ import path from 'node:path';
 import { formatReference, type Reference } from '../oci/reference.js';
 import { buildEnvironment } from '../s2i/environment.js';
 import { resolveScripts, type ScriptName } from '../s2i/scripts.js';
-import { planS2I, outputLabels } from '../s2i/plan.js';
+import { planFlags, planS2I, outputLabels } from '../s2i/plan.js';
 import { makeSourceFilter } from '../s2i/ignore.js';
 import { writeAsDockerfile } from '../s2i/as-dockerfile.js';
 import { makeDirs } from '../sys/make-dirs.js';
@@ -50,12 +50,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
         builderName: formatReference(builderRef),
         tag: opts.tag,
         source,
-        destination: opts.destination,
-        assembleUser: opts.assembleUser,
-        allowedUids: opts.allowedUids,
-        labels: opts.labels,
-        applicationName: opts.applicationName,
-        description: opts.description,
+        ...planFlags(opts),
         env,
       },
     );

@@ -11,7 +11,7 @@ import { namespaceMode } from '../sandbox/namespace.js';
 import { fileInRoot } from '../sandbox/rootfs.js';
 import type { Mount } from '../sandbox/spec.js';
 import { buildEnvironment, type EnvList } from '../s2i/environment.js';
-import { planS2I, type S2IPlan } from '../s2i/plan.js';
+import { planFlags, planS2I, type S2IPlan } from '../s2i/plan.js';
 import { resolveScripts, type ScriptName, type ScriptSource } from '../s2i/scripts.js';
 import type { ResolvedUser } from '../s2i/user.js';
 import type { Engine } from './context.js';
@@ -103,12 +103,7 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
       builderName,
       tag: targetName,
       source,
-      destination: opts.destination,
-      assembleUser: opts.assembleUser,
-      allowedUids: opts.allowedUids,
-      labels: opts.labels,
-      applicationName: opts.applicationName,
-      description: opts.description,
+      ...planFlags(opts),
       env,
       buildEnv: opts.buildEnv,
     },

@@ -41,6 +41,21 @@ export interface S2IPlanOptions {
   buildEnv?: EnvList | undefined;
 }
 
+/** The plan's inputs that come straight from the user's flags (build and --as-dockerfile take the same ones). */
+export type S2IFlagOptions = Pick<S2IPlanOptions, 'destination' | 'assembleUser' | 'allowedUids' | 'labels' | 'applicationName' | 'description'>;
+
+/** Those flags picked out of a command's options, so every command hands the plan the same set. */
+export function planFlags(o: S2IFlagOptions): S2IFlagOptions {
+  return {
+    destination: o.destination,
+    assembleUser: o.assembleUser,
+    allowedUids: o.allowedUids,
+    labels: o.labels,
+    applicationName: o.applicationName,
+    description: o.description,
+  };
+}
+
 export interface S2IPlan {
   /** Upload destination (`--destination` → label → /tmp) and where source, scripts and artifacts go under it. */
   destination: string;

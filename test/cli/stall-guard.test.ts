@@ -11,7 +11,7 @@ import t from 'tap';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const mainUrl = pathToFileURL(path.join(here, '..', '..', 'src', 'cli', 'main.js')).href;
-const stepsUrl = pathToFileURL(path.join(here, '..', '..', 'src', 'build', 'steps.js')).href;
+const stepsUrl = pathToFileURL(path.join(here, '..', '..', 'src', 'pipeline', 'steps.js')).href;
 
 /** `body` is the command's run(ctx), given `steps` (a Steps whose cleanup writes `marker`) in scope. */
 function runStalling(body: string, marker: string): { code: number | null; stderr: string; stdout: string } {

@@ -367,7 +367,9 @@ t.test('conflicting flags are errors (non-zero exit)', async (t) => {
 });
 
 t.test('Ctrl-C during assemble: exit 130, sandbox killed, no build dir, no mount, no runc state', async (t) => {
-  const b = await builder('t/s2i-sleep', { assemble: '#!/bin/sh\necho SLEEPING\nsleep 60\n', run: RUN });
+  // `sleep 59`: a duration no other test uses, so the process scan below sees only this build's assemble (test
+  // files run two at a time; sandbox/lifetime.test.ts has its own `sleep 60` containers).
+  const b = await builder('t/s2i-sleep', { assemble: '#!/bin/sh\necho SLEEPING\nsleep 59\n', run: RUN });
   const croot = mkdtempSync(path.join(tmp, 'root-int-'));
   const p = spawn(process.execPath, [cliPath, 'build', source(), b, `${registry.host}/t/x:1`, '--root', croot], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -383,7 +385,7 @@ t.test('Ctrl-C during assemble: exit 130, sandbox killed, no build dir, no mount
   t.equal(code, 130, stderr);
   t.same(readdirSync(path.join(croot, 'builds')), [], 'no build dir left');
   t.notOk(readFileSync('/proc/mounts', 'utf8').includes(croot), 'no mount mentions the root');
-  const sleepers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() === 'sleep 60');
+  const sleepers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() === 'sleep 59');
   t.equal(sleepers.length, 0, 'assemble process killed');
 });
 
