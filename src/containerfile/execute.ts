@@ -3,6 +3,9 @@
 // plus the layers built so far, and its upper dir becomes the next layer, which is unpacked into the layer cache
 // to be a lower dir for the next step. With `squash`, one overlay is kept for the whole build and its upper dir
 // is the one new layer. Config-only instructions become `empty_layer` history entries.
+// Why one file of ~600 lines: every instruction handler reads and changes the same executor state (the overlay
+// of the current step, the layers and history so far, the config); split by instruction, that state would be
+// passed around or made global. Parsing (parse.ts), COPY/ADD (copy.ts) and the output (output.ts) are apart.
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';

@@ -147,10 +147,3 @@ export function buildManifest(
   return { bytes, mediaType, digest, descriptor: { mediaType, digest, size: bytes.length } };
 }
 
-/**
- * Re-expresses a parsed manifest in `to`. Config bytes are untouched (same digest); zstd layers cannot
- * become Docker and throw: recompress them to gzip first. `subject` and `artifactType` are dropped.
- */
-export function convertManifest(manifest: ImageManifest, to: ImageFormat): BuiltManifest {
-  return buildManifest(to, manifest.config, manifest.layers, manifest.annotations ? { annotations: manifest.annotations } : {});
-}

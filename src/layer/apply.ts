@@ -13,6 +13,8 @@
 // Nothing is lstat'ed before it is created: creations use O_EXCL / mkdir / symlink / link / mknod, which fail with
 // EEXIST (never following a symlink at the last component) when an earlier entry left something there; only then
 // is it looked at and replaced (tar semantics: the later entry wins; a directory over a directory is kept).
+// Why one file of ~450 lines: every entry type's handling shares the in-root resolver state and the hashing of
+// the same pass; the tar header checks (tar-header-check.ts) and path rules (secure-path.ts) are apart.
 import { createHash } from 'node:crypto';
 import {
   chmodSync,

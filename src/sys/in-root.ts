@@ -13,6 +13,8 @@
 //
 // Must not import anything else of the project (src/sys/README.md): errors carry `code: 'ERR_UNSAFE_PATH'` and
 // callers wrap them into their own error with the exit code of their step.
+// Why one file of ~500 lines: resolution, the descriptor writes and the tree walks share one set of native calls
+// and one refusal rule; apart, a caller could pick up a path-based helper that resolves outside the root.
 import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, readdirSync, readlinkSync, readSync, writeSync, type Stats } from 'node:fs';
 import { native, type FdConstants } from './native.js';
 

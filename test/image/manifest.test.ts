@@ -7,7 +7,6 @@ import {
   buildManifest,
   convertConfigMediaType,
   convertLayerMediaType,
-  convertManifest,
   dockerForeignLayer,
   layerMediaType,
 } from '../../src/image/manifest.js';
@@ -127,19 +126,3 @@ t.test('buildManifest rejects', async (t) => {
   t.throws(() => buildManifest('oci', config, [{ ...zstd, mediaType: 'application/x-tar' }]), { code: 'ERR_FORMAT_UNSUPPORTED' });
 });
 
-t.test('convertManifest keeps the config digest', async (t) => {
-  const oci = parseManifestDocument(buildManifest('oci', config, layers.slice(0, 2), { annotations: { x: 'y' } }).bytes);
-  if (oci.kind !== 'manifest') throw new Error('expected a manifest');
-  const docker = convertManifest(oci.manifest, 'docker');
-  const doc = JSON.parse(docker.bytes.toString());
-  t.equal(doc.config.digest, config.digest);
-  t.equal(doc.config.mediaType, MediaType.dockerConfig);
-  t.notOk('annotations' in doc);
-  const back = parseManifestDocument(convertManifest(doc, 'oci').bytes);
-  if (back.kind !== 'manifest') throw new Error('expected a manifest');
-  t.same(back.manifest.layers.map((l) => l.digest), [d('1'), d('2')], 'layer digests unchanged');
-  t.throws(
-    () => convertManifest({ schemaVersion: 2, config, layers: [{ mediaType: MediaType.ociLayerZstd, digest: d('5'), size: 1 }] }, 'docker'),
-    { code: 'ERR_FORMAT_UNSUPPORTED', message: ZSTD },
-  );
-});
