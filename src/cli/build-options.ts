@@ -59,6 +59,23 @@ export function checkBuildFlags(v: Values): void {
     ).find(([, x]) => x);
     if (bad) throw usageError(`--as-dockerfile cannot be combined with ${bad[0]}: the Containerfile is built by another tool`);
   }
+  if (str(v.isolation) === 'in-image') {
+    // Each of these needs a second container or a namespace, which an in-image build does not have.
+    const bad = (
+      [
+        ['--runtime', str(v.runtime)],
+        ['--runtime-image', runtimeImage],
+        ['--incremental', incremental],
+        ['--inject', list(v.inject).length],
+        ['--volume', list(v.volume).length],
+        ['--add-host', list(v['add-host']).length],
+        ['--network', str(v.network)],
+        ['--cap-drop', list(v['cap-drop']).length],
+        ['--as-dockerfile', str(v['as-dockerfile'])],
+      ] as Array<[string, unknown]>
+    ).find(([, x]) => x);
+    if (bad) throw usageError(`--isolation in-image cannot be combined with ${bad[0]}: assemble runs in this container, with no runtime, namespace or mounts of its own; use --isolation sandbox`);
+  }
 }
 
 /** The destination of a build: named by tag, and a format it can hold. */
@@ -98,6 +115,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
   const pullPolicy = oneOf('pull-policy', str(v['pull-policy']), policies) ?? 'if-not-present';
   const incrementalPolicy = oneOf('incremental-pull-policy', str(v['incremental-pull-policy']), policies) ?? 'if-not-present';
   const runtimePolicy = oneOf('runtime-pull-policy', str(v['runtime-pull-policy']), policies) ?? 'if-not-present';
+  const isolation = oneOf('isolation', str(v.isolation), ['auto', 'sandbox', 'in-image'] as const) ?? 'auto';
   const network = oneOf('network', str(v.network), ['host', 'none'] as const) ?? 'host';
   checkBuildFlags(v);
   if (target && !asDockerfile && format === 'docker' && (target.transport === 'oci' || target.transport === 'oci-archive')) {
@@ -124,6 +142,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     ...opt('platform', platform ? parsePlatform(platform) : undefined),
     pullPolicy,
     ...opt('runtime', str(v.runtime)),
+    isolation,
     env: envFlags,
     envFiles: list(v['environment-file']),
     buildEnv,

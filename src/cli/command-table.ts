@@ -41,6 +41,17 @@ export const commandEntries: CommandEntry[] = [
 /** The commands that run inside the private (user) namespace. */
 export const namespaceCommands: ReadonlySet<string> = new Set(commandEntries.filter((e) => e.namespace).map((e) => e.name));
 
+/**
+ * Whether this call of a namespace command runs without the namespace: `build --isolation in-image` runs
+ * assemble in the container it is in, with no namespace, mount or runtime (pipeline/in-image.ts). bin/oci-s2i's
+ * `case` on the arguments is held to this by test/cli/command-table.test.ts.
+ */
+export function runsWithoutNamespace(argv: readonly string[]): boolean {
+  const [name, ...rest] = argv;
+  if (name !== 'build') return false;
+  return rest.some((a, i) => a === '--isolation=in-image' || (a === '--isolation' && rest[i + 1] === 'in-image'));
+}
+
 export function findCommand(name: string): CommandEntry | undefined {
   return commandEntries.find((e) => e.name === name);
 }

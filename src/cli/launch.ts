@@ -14,7 +14,7 @@ import { relocateExtraCa } from '../sys/extra-ca-env.js';
 import { dieWithLauncher } from '../sys/parent-death.js';
 import { withPoolSize } from '../sys/pool-size.js';
 // The command table only (no command module: those load lazily, in the CLI this launcher starts).
-import { namespaceCommands } from './command-table.js';
+import { namespaceCommands, runsWithoutNamespace } from './command-table.js';
 
 const launcherFile = fileURLToPath(import.meta.url);
 export const bundleFile = fileURLToPath(new URL('../../bundle/oci-s2i.cjs', import.meta.url));
@@ -43,7 +43,7 @@ export function useBundle(env: NodeJS.ProcessEnv = process.env): boolean {
 /** Whether this call can go straight into the namespace: root, a namespace command, not already inside, no help asked. */
 export function entersNamespaceDirectly(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): boolean {
   const [name, ...rest] = argv;
-  return uid === 0 && env[NAMESPACE_ENV] === undefined && name !== undefined && namespaceCommands.has(name) && !rest.some((a) => a === '--help' || a === '-h');
+  return uid === 0 && env[NAMESPACE_ENV] === undefined && name !== undefined && namespaceCommands.has(name) && !rest.some((a) => a === '--help' || a === '-h') && !runsWithoutNamespace(argv);
 }
 
 /**

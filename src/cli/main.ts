@@ -6,7 +6,7 @@ import { interruptLockWaitsOn } from '../store/lock-file.js';
 import type { GlobalFlags } from './command.js';
 import { parseCommandArgs, usage, intFlag, str } from './command.js';
 import { exitCodeFor, messageFor } from './error-table.js';
-import { commandEntries, findCommand, loadCommands } from './command-table.js';
+import { commandEntries, findCommand, loadCommands, runsWithoutNamespace } from './command-table.js';
 
 // The command list is command-table.ts's; exported here too for callers that drive main() (tests).
 export { commandEntries, loadCommands };
@@ -41,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (!entry) throw new S2IError('ERR_USAGE', `unknown command "${name}": run \`oci-s2i --help\` for the list`);
     const wantsHelp = rest.some((a) => a === '--help' || a === '-h');
-    if (entry.namespace && !namespaceMode() && !wantsHelp) {
+    if (entry.namespace && !namespaceMode() && !wantsHelp && !runsWithoutNamespace(argv)) {
       // Flags are parsed (and usage errors reported) by the re-executed process.
       const quiet = rest.some((a) => a === '-q' || a === '--quiet');
       return await reexecInNamespace([process.argv[1]!, ...argv], {

@@ -28,6 +28,8 @@ export interface RuntimeImageOptions {
   assembleRuntimeUser?: string;
 }
 
+export type Isolation = 'auto' | 'sandbox' | 'in-image';
+
 export interface BuildOptions extends EngineOptions {
   /** Local directory or git URL (`https://`, `file://`, `git@host:path`, with optional `#ref`). */
   source: string;
@@ -50,6 +52,12 @@ export interface BuildOptions extends EngineOptions {
   platform?: Platform;
   pullPolicy: PullPolicy;
   runtime?: string;
+  /**
+   * Where assemble runs (default auto): `sandbox`, a runc/crun container on the builder's unpacked layers;
+   * `in-image`, this process's own container, which is the builder (in-image.ts): no namespace, mount or runtime;
+   * `auto`, the sandbox.
+   */
+  isolation?: Isolation;
   /** -e NAME=VALUE, in order. */
   env: EnvList;
   /** -E files, in order (read when the build starts, after .s2i/environment). */

@@ -14,6 +14,7 @@ export const buildParams: Param[] = [
   { name: 'check', type: 'string', value: 'ocp4.6|quay-legacy|none', description: 'refuse to push a result this importer would reject (default ocp4.6 with --format docker)' },
   { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'builder platform to pick from a manifest list/index (default: this host)' },
   { name: 'pull-policy', short: 'p', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the builder manifest from its registry', default: 'if-not-present' },
+  { name: 'isolation', type: 'string', value: 'auto|sandbox|in-image', description: 'where assemble runs: a rootless runc/crun sandbox (sandbox), or this container, which must be the builder image (in-image: CI pods with no privileges); auto: the sandbox', default: 'auto' },
   { name: 'runtime', type: 'string', value: 'runc|crun|PATH', description: 'OCI runtime (default: crun where it runs: cgroup v2 hosts, and as root everywhere; else runc)' },
   { name: 'env', short: 'e', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'environment for assemble, kept in the image' },
   { name: 'environment-file', short: 'E', type: 'string', multiple: true, value: 'FILE', description: 'file of NAME=VALUE lines, order kept' },
