@@ -86,6 +86,7 @@ export type ErrorCode =
   | 'ERR_NAME_UNKNOWN'
   | 'ERR_NATIVE_MISSING'
   | 'ERR_NOT_A_FILE'
+  | 'ERR_NOT_IN_BUILDER'
   | 'ERR_NOT_LOGGED_IN'
   | 'ERR_NO_COMMAND'
   | 'ERR_OUTPUT_FILE'

@@ -84,6 +84,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_NAMESPACE: ExitCode.container,
   ERR_NATIVE_MISSING: ExitCode.generic,
   ERR_NOT_A_FILE: ExitCode.generic,
+  ERR_NOT_IN_BUILDER: ExitCode.container,
   ERR_NOT_LOGGED_IN: ExitCode.generic,
   ERR_NO_COMMAND: ExitCode.usage,
   ERR_OUTPUT_FILE: ExitCode.generic,

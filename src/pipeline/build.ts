@@ -8,6 +8,7 @@ import { writeOutputFile } from '../sys/output-file.js';
 import type { LayerResult } from '../layer/write.js';
 import { assembleBuild } from './assemble.js';
 import { commitBuild } from './commit.js';
+import { buildInImage } from './in-image.js';
 import { openEngine } from './context.js';
 import type { BuildOptions } from './options.js';
 import { prepareBuild, sandboxFor } from './prepare.js';
@@ -43,6 +44,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 }
 
 async function buildImage(opts: BuildOptions): Promise<BuildResult> {
+  if (opts.isolation === 'in-image') return await buildInImage(opts);
   const sandbox = sandboxFor(opts.runtime, opts.onProgress);
   const engine = await openEngine(opts);
   const steps = new Steps(engine.onProgress);

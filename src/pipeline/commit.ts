@@ -40,7 +40,7 @@ export interface Committed {
 }
 
 /** Options of every layer a build writes or recompresses (reproducible: pako, mtimes clamped). */
-function layerOptionsOf(opts: Pick<BuildOptions, 'timestamp' | 'reproducible'>): { mtimeClamp?: number; backend: 'pako' | ReturnType<typeof defaultGzipBackend> } {
+export function layerOptionsOf(opts: Pick<BuildOptions, 'timestamp' | 'reproducible'>): { mtimeClamp?: number; backend: 'pako' | ReturnType<typeof defaultGzipBackend> } {
   return {
     ...(opts.timestamp !== undefined ? { mtimeClamp: opts.timestamp } : {}),
     // The fastest gzip of this installation (libdeflate or zlib blocks on every core, deterministic output).
@@ -121,7 +121,7 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
   return { base, layer, labels, ...image };
 }
 
-interface CommitInput {
+export interface CommitInput {
   base: PulledImage;
   /** The base's layer descriptors as the output carries them (converted for the format). */
   baseLayers: Descriptor[];
@@ -140,7 +140,7 @@ interface CommitInput {
  * New config (Cmd = run, Env, Labels; User and the rest kept from the base) + manifest, checked against the
  * importer profile (nothing is stored or tagged when it fails), then stored and tagged locally.
  */
-async function commitImage(engine: Engine, opts: Pick<BuildOptions, 'format' | 'check' | 'timestamp'>, c: CommitInput): Promise<{ manifest: BuiltManifest; blobs: Descriptor[] }> {
+export async function commitImage(engine: Engine, opts: Pick<BuildOptions, 'format' | 'check' | 'timestamp'>, c: CommitInput): Promise<{ manifest: BuiltManifest; blobs: Descriptor[] }> {
   const now = opts.timestamp !== undefined ? epochToRfc3339(opts.timestamp) : new Date().toISOString();
   const { config, configBytes, configDescriptor: configDesc, layers, manifest } = append(
     { config: c.base.config, layers: c.baseLayers },

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { commandEntries, findCommand, namespaceCommands } from '../../src/cli/command-table.js';
+import { commandEntries, findCommand, namespaceCommands, runsWithoutNamespace } from '../../src/cli/command-table.js';
 import { projectRoot, runCli } from '../helpers/cli.js';
 
 const names = commandEntries.map((e) => e.name);
@@ -75,6 +75,17 @@ t.test('as root, bin/oci-s2i execs under unshare exactly the namespace commands 
     const r = spawnSync(path.join(projectRoot, 'bin', 'oci-s2i'), [e.name, 'ARG'], { env, encoding: 'utf8' });
     t.equal(r.stdout.trim(), e.namespace ? 'unshare' : 'node', e.name);
   }
+  // An in-image build runs in no namespace: the shell's argument patterns and runsWithoutNamespace agree.
+  for (const argv of [
+    ['build', '--isolation', 'in-image', 'S', 'B', 'T'],
+    ['build', 'S', 'B', 'T', '--isolation=in-image'],
+    ['build', 'S', 'B', 'T', '--isolation', 'sandbox'],
+    ['build', 'S', 'B', 'T', '--isolation', 'auto'],
+  ]) {
+    const r = spawnSync(path.join(projectRoot, 'bin', 'oci-s2i'), argv, { env, encoding: 'utf8' });
+    t.equal(r.stdout.trim(), runsWithoutNamespace(argv) ? 'node' : 'unshare', argv.join(' '));
+  }
+  t.ok(runsWithoutNamespace(['build', '--isolation', 'in-image']) && !runsWithoutNamespace(['run', '--isolation', 'in-image']), 'only build has it');
 });
 
 t.test('spec/cli.md is what gen-reference prints, and marks the namespace commands of the table', async (t) => {

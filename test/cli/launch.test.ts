@@ -23,6 +23,8 @@ function outsideEnv(): NodeJS.ProcessEnv {
 t.test('the launcher and the command table agree on which commands run in the namespace', async (t) => {
   t.same([...namespaceCommands].sort(), commandEntries.filter((e) => e.namespace).map((e) => e.name).sort());
   for (const e of commandEntries) t.equal(entersNamespaceDirectly([e.name], {}, 0), e.namespace, `root \`${e.name}\``);
+  t.equal(entersNamespaceDirectly(['build', 'S', 'B', 'T', '--isolation', 'in-image'], {}, 0), false, 'root `build --isolation in-image`: no namespace');
+  t.equal(entersNamespaceDirectly(['build', 'S', 'B', 'T', '--isolation', 'sandbox'], {}, 0), true, 'root `build --isolation sandbox`');
 });
 
 t.test('only root calls of namespace commands, outside the namespace and without --help, go straight in', async (t) => {

@@ -1,0 +1,291 @@
+// `build --isolation in-image`: the build runs inside the container it is in, which is the builder image itself
+// (a CI pod's step image; the engine is mounted into it). No namespace, mount, chroot, runtime, setuid or
+// capability: the source is copied to the S2I source path of this root, `assemble` runs directly as a child
+// process, and the new layer is what differs in the root file system afterwards (a metadata snapshot before,
+// layer/snapshot*.ts), deletions as whiteouts. /proc, /sys, /dev, every mount point (the workspace, the
+// engine's volume, /etc/hosts…), the engine's store and the engine's own directory are never in it.
+//
+// The builder's layers are never downloaded: its manifest and config come from where it lives, the new layer
+// goes on top, and at push its layers are skipped or mounted from the builder's repository (push.ts).
+//
+// Owners: as root, assemble runs as the builder's USER (as a sandbox build does). As any other user it runs as
+// that user, and when that is not the builder's USER (OpenShift's random UIDs), what it wrote is recorded as
+// owned by the USER (snapshot-write.ts OwnerRemap).
+import { realpathSync } from 'node:fs';
+import { mkdir, mkdtemp, realpath } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { S2IError } from '../errors.js';
+import { workingDirOf } from '../oci/image-path.js';
+import { layerMediaType } from '../image/manifest.js';
+import { takeSnapshot } from '../layer/snapshot.js';
+import { diffSnapshots } from '../layer/snapshot-diff.js';
+import { writeSnapshotLayer, type OwnerRemap } from '../layer/snapshot-write.js';
+import type { Descriptor } from '../oci/types.js';
+import { buildEnvironment } from '../s2i/environment.js';
+import { parseImageMetadata, imageMetadataPath } from '../s2i/image-metadata.js';
+import { makeSourceFilter, copySource } from '../s2i/ignore.js';
+import { outputLabels, planFlags, planS2I } from '../s2i/plan.js';
+import { materializeScripts, resolveScripts, scriptPathInImage, type ScriptName } from '../s2i/scripts.js';
+import type { ResolvedUser } from '../s2i/user.js';
+import { fileInRoot, readFileInRoot, withDirInRoot } from '../sandbox/rootfs.js';
+import { chownTreeAt } from '../sys/in-root.js';
+import type { BuildResult } from './build.js';
+import { commitImage, layerOptionsOf } from './commit.js';
+import { openEngine, type Engine } from './context.js';
+import { formatLayersFor } from './convert-layers.js';
+import { runDirect } from './in-image-run.js';
+import type { BuildOptions } from './options.js';
+import { pullImage, locationName, type PulledImage } from './pull.js';
+import { preparePush, pushImage, type PushStats } from './push.js';
+import { removeTreeNow } from './remove.js';
+import { assembleFailed, copyIntoRoot, resolveUser } from './sandbox-run.js';
+import { prepareSource } from './source.js';
+import { Steps } from './steps.js';
+
+/** The root file system the build runs in: this container's. */
+const ROOT = '/';
+
+export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
+  const engine = await openEngine({ ...opts, root: opts.root ?? inImageRoot() });
+  const steps = new Steps(engine.onProgress);
+  steps.defer('close registry client', () => engine.close());
+  const info = (message: string) => engine.onProgress({ type: 'log', level: 'info', message });
+  try {
+    const buildsDir = path.join(engine.root, 'builds');
+    await mkdir(buildsDir, { recursive: true });
+    const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
+    if (!opts.saveTempDir) steps.defer('remove build dir', () => removeTreeNow(buildDir));
+
+    const source = await steps.run('source', () =>
+      prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false }, buildDir),
+    );
+    const env = await buildEnvironment({ sourceDir: source.dir, env: opts.env, envFiles: opts.envFiles });
+    // Manifest and config only: the builder's layers are this container's root file system already.
+    const builder = await steps.run('pull', () =>
+      pullImage(engine, opts.builder, { ...(opts.platform ? { platform: opts.platform } : {}), policy: opts.pullPolicy, metadataOnly: true }),
+    );
+    const imgConfig = builder.config.config ?? {};
+    const imageLabels = imgConfig.Labels ?? {};
+    const imageEnv = imgConfig.Env ?? [];
+    const workdir = workingDirOf(builder.config, 'the builder image');
+    const builderName = locationName(opts.builder);
+    const targetName = locationName(opts.target);
+    const plan = planS2I(
+      { labels: imageLabels, env: imageEnv, user: imgConfig.User },
+      { builderName, tag: targetName, source, ...planFlags(opts), env, buildEnv: opts.buildEnv },
+    );
+    const needed: ScriptName[] = ['assemble', 'run'];
+    const scripts = await steps.run('scripts', () =>
+      inThisContainer(resolveScripts({
+        ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}),
+        sourceDir: source.dir,
+        imageLabels,
+        imageEnv,
+        needed,
+        optional: [],
+        probeImage: async (p) => (await fileInRoot(ROOT, p)) !== undefined,
+      })),
+    );
+    await checkInBuilder(builder, builderName, workdir, scripts, info);
+    const user = await resolveUser(ROOT, plan.assembleUser);
+    const runAs = runningUser(user, builderName, info);
+
+    // Before anything of this build is written into the root.
+    const before = await steps.run('snapshot', () => takeSnapshot(ROOT, { exclude: excludedPaths(engine, source.dir), signal: engine.signal }));
+    info(`in-image build in ${builderName}: ${before.count} entries in the root file system recorded`);
+
+    await steps.run('inject source', async () => {
+      const filter = await makeSourceFilter(source.dir, opts.exclude);
+      const keepSymlinks = opts.keepSymlinks ?? false;
+      // Written through descriptors: <dest>/src is a real directory (an image's symlink there is replaced, never
+      // followed), and so is every entry written into it.
+      await withDirInRoot(ROOT, plan.paths.src, 'replace', async (srcFd) => {
+        await copySource(source.dir, srcFd, filter, { keepSymlinks });
+        if (runAs.chown) chownTreeAt(srcFd, { uid: user.uid, gid: 0 });
+      });
+      const staging = path.join(buildDir, 'scripts');
+      const written = await materializeScripts(scripts, staging);
+      if (written.length > 0) await copyIntoRoot(ROOT, staging, plan.paths.scripts, runAs.chown ? { uid: user.uid, gid: 0 } : undefined);
+    });
+
+    const assemblePath = scriptPathInImage('assemble', scripts.get('assemble')!, plan.destination);
+    const result = await steps.run('assemble', () =>
+      runDirect({
+        args: [assemblePath],
+        env: plan.assembleEnv,
+        cwd: workdir,
+        ...(runAs.setUser ? { user } : {}),
+        signal: engine.signal,
+        onProgress: engine.onProgress,
+        ...(opts.noPush ? {} : { onStarted: () => preparePush(engine, opts.target) }),
+      }),
+    );
+    if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted');
+    if (result.exitCode !== 0) throw assembleFailed(result, `assemble (${assemblePath})`);
+
+    let metadataLabels: Record<string, string> = {};
+    const meta = await readFileInRoot(ROOT, imageMetadataPath, 1 << 20);
+    if (meta) {
+      try {
+        metadataLabels = parseImageMetadata(meta);
+      } catch (e) {
+        engine.onProgress({ type: 'log', level: 'warn', message: `ignoring ${imageMetadataPath}: ${(e as Error).message}` });
+      }
+    }
+
+    const layerOpts = layerOptionsOf(opts);
+    const layerFile = path.join(buildDir, 'layer.tar');
+    const layer = await steps.run('layer', async () => {
+      const diff = await diffSnapshots(before, { signal: engine.signal });
+      info(`new layer: ${diff.counts.added} added, ${diff.counts.changed} changed, ${diff.counts.removed} removed`);
+      return await writeSnapshotLayer(diff, layerFile, {
+        compression: opts.compression,
+        ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
+        ...layerOpts,
+        ...(runAs.remap ? { owner: runAs.remap } : {}),
+      });
+    });
+    const layerDesc: Descriptor = { mediaType: layerMediaType(opts.format, opts.compression), digest: layer.digest, size: layer.size };
+    await engine.store.adopt(layerDesc, layerFile);
+    const labels = outputLabels(plan, imageLabels, metadataLabels);
+    const baseLayers = await steps.run('convert layers', () => formatLayersFor(engine, builder, opts.format, { workDir: path.join(buildDir, 'convert'), backend: layerOpts.backend }));
+    const image = await steps.run('commit', () =>
+      commitImage(engine, opts, {
+        base: builder,
+        baseLayers,
+        layer,
+        layerDesc,
+        runPath: scriptPathInImage('run', scripts.get('run')!, plan.destination),
+        env: plan.persistentEnv,
+        labels,
+        createdBy: `oci-s2i build --isolation in-image: ${assemblePath}`,
+        target: targetName,
+        comment: `source-to-image build of ${source.location} with ${builderName}`,
+      }),
+    );
+    let push: PushStats | undefined;
+    if (!opts.noPush) {
+      push = await steps.run('push', () =>
+        pushImage(engine, {
+          target: opts.target,
+          manifest: image.manifest,
+          blobs: image.blobs,
+          ...(builder.source ? { source: builder.source } : {}),
+          sourceBlobs: new Set(builder.manifest.layers.map((l) => l.digest)),
+        }),
+      );
+    }
+    if (opts.saveTempDir) info(`temporary directory kept: ${buildDir}`);
+    return {
+      reference: targetName,
+      digest: image.manifest.digest,
+      manifest: image.manifest,
+      layer,
+      labels,
+      timings: steps.timings,
+      runtime: 'in-image',
+      incremental: false,
+      ...(push ? { push } : {}),
+      ...(opts.saveTempDir ? { tempDir: buildDir } : {}),
+    };
+  } finally {
+    await steps.cleanup();
+  }
+}
+
+/**
+ * The store of an in-image build: --root, else a private directory under the temporary directory. A pod's step
+ * container lives for one build, so a cache in it is not kept anyway, a pod's HOME is often `/` or read-only,
+ * and the builder's HOME is usually its WORKDIR. It is left out of the snapshot either way.
+ */
+export function inImageRoot(): string {
+  return path.join(os.tmpdir(), `oci-s2i-${process.getuid?.() ?? 'user'}`);
+}
+
+/** What the snapshot leaves out besides /proc, /sys, /dev and mount points: the store (build dir included), the
+ *  engine's own directory, and a local source directory (the workspace). Only paths inside the root count. */
+function excludedPaths(engine: Engine, sourceDir: string): string[] {
+  const out = [engine.root, sourceDir];
+  const own = engineDir();
+  if (own) out.push(own);
+  return out.filter((p) => p !== ROOT && path.isAbsolute(p)).map((p) => realOr(p));
+}
+
+/** The directory the running engine was started from (the standalone dir, or the checkout): bin/oci-s2i.js's parent's parent. */
+function engineDir(): string | undefined {
+  const launcher = process.argv[1];
+  if (!launcher) return undefined;
+  return path.dirname(path.dirname(realOr(launcher)));
+}
+
+function realOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/**
+ * An in-image build is only right in the builder named: its scripts and working directory are this root's. Two
+ * checks that a wrong step image fails: the image's scripts (found above in this root), its WORKDIR, and the
+ * environment the builder's config sets, which the container runtime gives every process of the image.
+ */
+async function checkInBuilder(
+  builder: PulledImage,
+  name: string,
+  workdir: string,
+  scripts: Map<ScriptName, { kind: string }>,
+  info: (m: string) => void,
+): Promise<void> {
+  const problems: string[] = [];
+  if (workdir !== '/' && (await fileInRoot(ROOT, workdir)) === undefined) problems.push(`its WORKDIR ${workdir} does not exist here`);
+  const env = builder.config.config?.Env ?? [];
+  const distinctive = env.filter((e) => !/^(PATH|HOME|HOSTNAME|TERM|container)=/.test(e));
+  const matching = distinctive.filter((e) => {
+    const i = e.indexOf('=');
+    return process.env[e.slice(0, i)] === e.slice(i + 1);
+  });
+  if (distinctive.length > 0 && matching.length === 0) {
+    problems.push(`none of the environment its config sets is set here (${distinctive.slice(0, 3).map((e) => e.slice(0, e.indexOf('='))).join(', ')}…)`);
+  }
+  if (problems.length > 0) {
+    throw new S2IError(
+      'ERR_NOT_IN_BUILDER',
+      `--isolation in-image runs assemble in this container, which must be started from the builder ${name}, and it is not: ${problems.join('; ')}; run this step with the builder as its image`,
+    );
+  }
+  const fromImage = [...scripts.values()].filter((s) => s.kind === 'image').length;
+  info(`running in the builder ${name} (${fromImage} script(s) of the image found here; WORKDIR ${workdir})`);
+}
+
+interface RunningUser {
+  /** Run assemble as the builder's USER (this process is root, the USER is not). */
+  setUser: boolean;
+  /** Give the source and scripts to the USER (root only). */
+  chown: boolean;
+  /** Record what this process's uid wrote as the USER's. */
+  remap?: OwnerRemap;
+}
+
+function runningUser(user: ResolvedUser, builderName: string, info: (m: string) => void): RunningUser {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  if (uid === 0) return { setUser: user.uid !== 0, chown: true };
+  if (uid === user.uid) return { setUser: false, chown: false };
+  info(`this container runs as uid ${uid}, ${builderName}'s user is ${user.uid}: what assemble writes is recorded as owned by ${user.uid}:${user.gid}`);
+  return { setUser: false, chown: false, remap: { fromUid: uid, fromGid: gid, uid: user.uid, gid: user.gid } };
+}
+
+/** A missing image script says where it was looked for: this container. */
+async function inThisContainer<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof S2IError && e.code === 'ERR_SCRIPT_MISSING') {
+      throw new S2IError('ERR_SCRIPT_MISSING', `${e.message}; with --isolation in-image the image's scripts are looked for in this container: run the step with the builder as its image`, { cause: e });
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,209 @@
+// `build --isolation in-image` in the pod shapes it is for: the engine (dist/standalone, mounted read-only) runs
+// inside a podman container started from the builder image itself, with no capability, no new privileges, as
+// the builder's USER, as OpenShift's random UID with gid 0, and as root. Every row pushes to the real registry on
+// loopback; the result is checked with skopeo, and its new layer's listing (names, types, modes, owners, sizes,
+// link targets) must equal the one of a sandbox build of the same source: the layer is the same whichever way
+// assemble ran. A container that is not the builder is refused in one line.
+import t from 'tap';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import tar from 'tar-stream';
+import { Readable } from 'node:stream';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { runCli, projectRoot } from '../helpers/cli.js';
+import { RegistryClient } from '../../src/registry/client.js';
+import { makeBuilderImage, pushBuiltImage } from '../../src/demo/busybox-image.js';
+
+const hasPodman = spawnSync('podman', ['--version']).status === 0;
+const standalone = process.env.OCI_S2I_TEST_STANDALONE ?? path.join(projectRoot, 'dist', 'standalone');
+t.ok(existsSync(path.join(standalone, 'oci-s2i')), `the standalone engine is built (${standalone}); npm run build makes it`);
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-in-image-test-'));
+chmodSync(tmp, 0o755);
+let registry: TestRegistry;
+const client = new RegistryClient();
+let builder: string;
+const podmanImages = new Set<string>();
+const containers = new Set<string>();
+
+// assemble: copies the source into the app dir, writes who ran it, makes a symlink and an executable, and removes a
+// file and a directory of the image (whiteouts).
+const assemble = `#!/bin/sh
+set -e
+echo "---> assemble as $(id -u):$(id -g) in $(pwd)"
+cp -R /tmp/src/. /opt/app-root/src/
+id -u > /opt/app-root/src/built-by
+printf '#!/bin/sh\\necho hi\\n' > /opt/app-root/src/hello
+chmod 0755 /opt/app-root/src/hello
+ln -s hello /opt/app-root/src/hello-link
+rm -f /opt/app-root/old.txt
+rm -rf /opt/app-root/olddir
+mkdir -p /opt/app-root/src/empty
+echo "---> done"
+`;
+const run = `#!/bin/sh\nexec cat /opt/app-root/src/index.html\n`;
+
+function podman(args: string[], timeoutMs = 120_000): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync('podman', args, { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' });
+  return { code: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** podman's flags for this host (shared/ENVIRONMENT.md) and the pod's shape. */
+const hostFlags = ['--runtime', 'runc', '--ulimit', 'nofile=10000:10000', '--ulimit', 'nproc=10000:10000', '--network', 'host', '--tls-verify=false'];
+const restricted = ['--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'];
+
+function source(): string {
+  const dir = mkdtempSync(path.join(tmp, 'src-'));
+  chmodSync(dir, 0o755);
+  writeFileSync(path.join(dir, 'index.html'), 'in-image page\n');
+  mkdirSync(path.join(dir, 'sub'));
+  writeFileSync(path.join(dir, 'sub', 'page.txt'), 'nested\n');
+  chmodSync(path.join(dir, 'sub'), 0o755);
+  return dir;
+}
+
+/** Runs the engine in a container of the builder image; `name` is the container's (removed in teardown too). */
+function inPod(name: string, podFlags: string[], src: string, target: string, extra: string[] = [], image = builder) {
+  containers.add(name);
+  podmanImages.add(image);
+  return podman([
+    'run', '--rm', '--name', name, ...hostFlags, ...podFlags,
+    '-v', `${standalone}:/opt/oci-s2i:ro`,
+    '-v', `${src}:/workspace/source:ro`,
+    image,
+    '/opt/oci-s2i/oci-s2i', 'build', '--isolation', 'in-image', '/workspace/source', builder, target, '--tls-verify=false', ...extra,
+  ]);
+}
+
+interface Entry { name: string; type: string; mode: number; uid: number; gid: number; size: number; linkname?: string }
+
+/** The new (last) layer of a pushed image, listed. */
+async function lastLayer(ref: string): Promise<{ layers: number; entries: Entry[] }> {
+  const [hostRepo, tag] = [ref.slice(0, ref.lastIndexOf(':')), ref.slice(ref.lastIndexOf(':') + 1)];
+  const repo = client.repository(registry.host, hostRepo.slice(registry.host.length + 1));
+  const m = JSON.parse((await repo.resolve(tag!)).bytes.toString('utf8')) as { layers: Array<{ digest: string; size: number; mediaType: string }> };
+  const last = m.layers[m.layers.length - 1]!;
+  const chunks: Buffer[] = [];
+  for await (const c of await repo.fetchBlob(last)) chunks.push(c as Buffer);
+  const entries: Entry[] = [];
+  const ex = tar.extract();
+  ex.on('entry', (h, stream, next) => {
+    entries.push({ name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, uid: h.uid ?? 0, gid: h.gid ?? 0, size: h.size ?? 0, ...(h.linkname ? { linkname: h.linkname } : {}) });
+    stream.on('end', next);
+    stream.resume();
+  });
+  await new Promise<void>((resolve, reject) => {
+    ex.on('finish', resolve);
+    ex.on('error', reject);
+    Readable.from([zlib.gunzipSync(Buffer.concat(chunks))]).pipe(ex);
+  });
+  return { layers: m.layers.length, entries };
+}
+
+const show = (e: Entry) => `${e.name} ${e.type} ${e.mode.toString(8)} ${e.uid}:${e.gid} ${e.type === 'file' ? e.size : ''}${e.linkname ? ` -> ${e.linkname}` : ''}`;
+
+t.before(async () => {
+  if (!hasPodman) return;
+  registry = await startRegistry();
+  const scripts = path.join(tmp, 'scripts');
+  mkdirSync(scripts);
+  writeFileSync(path.join(scripts, 'assemble'), assemble, { mode: 0o755 });
+  writeFileSync(path.join(scripts, 'run'), run, { mode: 0o755 });
+  const img = await makeBuilderImage(
+    {
+      scriptsDir: scripts,
+      env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/opt/app-root/src', 'APP_ROOT=/opt/app-root'],
+      extraLayer: [
+        { name: 'opt/', type: 'directory' },
+        { name: 'opt/app-root/', type: 'directory', mode: 0o775, uid: 1001, gid: 0 },
+        { name: 'opt/app-root/old.txt', content: 'from the image\n', mode: 0o664, uid: 1001, gid: 0 },
+        { name: 'opt/app-root/olddir/', type: 'directory', mode: 0o775, uid: 1001, gid: 0 },
+        { name: 'opt/app-root/olddir/f', content: 'x\n', mode: 0o664, uid: 1001, gid: 0 },
+      ],
+    },
+    mkdtempSync(path.join(tmp, 'img-')),
+  );
+  await pushBuiltImage(client.repository(registry.host, 'in-image/builder'), img, 'v1');
+  builder = `${registry.host}/in-image/builder:v1`;
+});
+
+t.teardown(async () => {
+  for (const c of containers) podman(['rm', '-f', '-t', '0', c]);
+  for (const i of podmanImages) podman(['rmi', '-f', i]);
+  await client.close();
+  await registry?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+t.test('in-image builds in the pod shapes give the layer a sandbox build gives', { skip: !hasPodman && 'podman is not installed' }, async (t) => {
+  const src = source();
+  const sandboxTarget = `${registry.host}/in-image/app:sandbox`;
+  const root = mkdtempSync(path.join(tmp, 'root-'));
+  const sb = await runCli(['build', src, builder, sandboxTarget, '--root', root, '--tls-verify=false', '--isolation', 'sandbox']);
+  t.equal(sb.code, 0, `sandbox build: ${sb.stderr}`);
+  const want = await lastLayer(sandboxTarget);
+  const rows: Array<[string, string[], number]> = [
+    ['restricted, the builder USER', [...restricted, '--user', '1001:0'], 1001],
+    ['restricted, a random UID with gid 0', [...restricted, '--user', '1000680000:0'], 1000680000],
+    ['root, default capabilities', ['--user', '0:0'], 1001],
+  ];
+  for (const [i, [what, flags, runsAs]] of rows.entries()) {
+    const target = `${registry.host}/in-image/app:row${i}`;
+    const r = inPod(`oci-s2i-in-image-test-${process.pid}-${i}`, flags, src, target);
+    t.equal(r.code, 0, `${what}: exit 0 (${r.stderr.trim().split('\n').slice(-3).join(' | ')})`);
+    if (r.code !== 0) continue;
+    t.match(r.stderr + r.stdout, new RegExp(`assemble as ${runsAs}:0`), `${what}: assemble ran as ${runsAs}`);
+    const inspect = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${target}`], { encoding: 'utf8' })) as { Layers: string[]; Labels: Record<string, string> };
+    t.equal(inspect.Layers.length, 4, `${what}: the builder's three layers and one new one`);
+    t.equal(inspect.Labels['io.openshift.s2i.build.image'], builder, `${what}: labelled with the builder`);
+    const got = await lastLayer(target);
+    // The one file whose content differs: who ran assemble.
+    // The sandbox's layer also has the directory its runtime's mount points (/etc/hosts, /etc/resolv.conf) were
+    // made in and removed from again: `etc/` alone, which an in-image build has no reason to touch.
+    const norm = (es: Entry[]) =>
+      es
+        .filter((e) => e.name !== 'etc/' || es.some((o) => o.name.startsWith('etc/') && o.name !== 'etc/'))
+        .map((e) => (e.name === 'opt/app-root/src/built-by' ? { ...e, size: 0 } : e))
+        .map(show);
+    t.same(norm(got.entries), norm(want.entries), `${what}: the same entries, modes and owners as the sandbox build's layer`);
+    t.notOk(got.entries.some((e) => /^(proc|sys|dev|workspace|opt\/oci-s2i)(\/|$)/.test(e.name) || /^tmp\/oci-s2i-/.test(e.name)), `${what}: nothing of /proc, /sys, /dev, the workspace, the engine or its store`);
+  }
+  // What the layers hold, once (both are the same, checked above).
+  t.ok(want.entries.some((e) => e.name === 'opt/app-root/.wh.old.txt'), 'a deleted file is a whiteout');
+  t.ok(want.entries.some((e) => e.name === 'opt/app-root/.wh.olddir'), 'a deleted directory is a whiteout');
+  t.ok(want.entries.some((e) => e.name === 'tmp/src/sub/page.txt' && e.uid === 1001), 'the source, owned by the USER');
+  // The image runs: podman starts the in-image result.
+  const out = podman(['run', '--rm', ...hostFlags, `${registry.host}/in-image/app:row1`]);
+  podmanImages.add(`${registry.host}/in-image/app:row1`);
+  t.equal(out.stdout, 'in-image page\n', 'the result runs with podman');
+});
+
+t.test('a container that is not the builder is refused in one line, exit 13', { skip: !hasPodman && 'podman is not installed' }, async (t) => {
+  const src = source();
+  // A builder whose config sets an environment this container does not have.
+  const other = await makeBuilderImage({ env: ['PATH=/bin', 'APP_ROOT=/elsewhere', 'STI_SCRIPTS_PATH=/nowhere'] }, mkdtempSync(path.join(tmp, 'img-')));
+  await pushBuiltImage(client.repository(registry.host, 'in-image/other'), other, 'v1');
+  const r = podman([
+    'run', '--rm', '--name', `oci-s2i-in-image-test-${process.pid}-other`, ...hostFlags, ...restricted, '--user', '1001:0',
+    '-v', `${standalone}:/opt/oci-s2i:ro`, '-v', `${src}:/workspace/source:ro`, builder,
+    '/opt/oci-s2i/oci-s2i', 'build', '--isolation', 'in-image', '/workspace/source', `${registry.host}/in-image/other:v1`, `${registry.host}/in-image/app:other`, '--tls-verify=false',
+  ]);
+  containers.add(`oci-s2i-in-image-test-${process.pid}-other`);
+  t.equal(r.code, 13, 'exit 13');
+  const lines = r.stderr.trim().split('\n');
+  t.match(lines[lines.length - 1], /must be started from the builder .*in-image\/other:v1.*APP_ROOT/, 'one line naming the builder and what differs');
+  t.equal(spawnSync('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/in-image/app:other`]).status === 0, false, 'nothing pushed');
+});
+
+t.test('flags an in-image build cannot honour are usage errors', async (t) => {
+  for (const flag of [['--runtime', 'runc'], ['--incremental'], ['-v', '/a:/b'], ['--network', 'none'], ['--cap-drop', 'CHOWN'], ['--runtime-image', 'x']]) {
+    const r = await runCli(['build', '.', 'b', 'localhost/x:1', '--isolation', 'in-image', ...flag]);
+    t.equal(r.code, 64, `${flag[0]}: exit 64`);
+    t.match(r.stderr, new RegExp(`--isolation in-image cannot be combined with ${flag[0] === '-v' ? '--volume' : flag[0]}`));
+  }
+  const r = await runCli(['build', '.', 'b', 'localhost/x:1', '--isolation', 'elsewhere']);
+  t.equal(r.code, 64, 'an unknown isolation: exit 64');
+});
