@@ -168,11 +168,13 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
  * between readdir and fstatat are left out. Record (little-endian, 8-byte aligned):
  *   0 u32 name length   4 u32 st_mode   8 u32 uid   12 u32 gid   16 f64 size   24 f64 mtime seconds
  *  32 u32 mtime nsec   36 u32 nlink    40 u32 rdev major   44 u32 rdev minor   48 u32 dev lo  52 u32 dev hi
- *  56 u32 ino lo       60 u32 ino hi   64 i32 llistxattr size (-1: unsupported) 68 u32 0   72 name, padded to 8 */
+ *  56 u32 ino lo       60 u32 ino hi   64 i32 llistxattr size (-1: unsupported) 68 u32 0
+ *  72 f64 ctime seconds 80 u32 ctime nsec 84 u32 0   88 name, padded to 8
+ * (ctime, inode and device are what a root-filesystem snapshot compares: src/layer/snapshot-scan.ts) */
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
-#define SCAN_FIXED 72
+#define SCAN_FIXED 88
 
 typedef struct { char *name; size_t len; struct stat st; ssize_t xlen; } scan_ent;
 
@@ -266,6 +268,8 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
         put32(p + 60, (uint32_t)((uint64_t)st->st_ino >> 32));
         int32_t xl = ents[i].xlen > INT32_MAX ? INT32_MAX : (int32_t)ents[i].xlen;
         memcpy(p + 64, &xl, 4);
+        putd(p + 72, (double)st->st_ctim.tv_sec);
+        put32(p + 80, (uint32_t)st->st_ctim.tv_nsec);
         memcpy(p + SCAN_FIXED, ents[i].name, ents[i].len);
         p += SCAN_FIXED + ((ents[i].len + 7) & ~(size_t)7);
       }

@@ -1,9 +1,8 @@
 // One directory of a root-filesystem snapshot: walk.ts's native `scanDir` (sorted names, lstat fields, the
-// xattr marker) plus one lstat per entry for what its record lacks: ctime, and the inode and device numbers of
-// every entry (the record's `inode` key is only set for hardlinks). Used alike for the snapshot before
+// xattr marker, and the ctime, inode and device numbers a snapshot compares: one system call per entry, no
+// lstat from JavaScript). Used alike for the snapshot before
 // `assemble` and the walk after it, so both sides see the same fields the same way.
-import { lstatSync, type Stats } from 'node:fs';
-import { scanDir, type NodeStat } from './walk.js';
+import { scanDir, type NodeStat, type ScanIds } from './walk.js';
 import { S2IError } from '../errors.js';
 import type { ExcludeNode } from './snapshot-exclude.js';
 
@@ -11,7 +10,7 @@ export interface ScanEntry {
   name: Buffer;
   abs: Buffer;
   st: NodeStat;
-  /** lstat times in milliseconds as Node gives them (float64: sub-microsecond resolution). */
+  /** Times in milliseconds, as Node's lstat gives them (float64: sub-microsecond resolution). */
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
@@ -40,24 +39,21 @@ export function joinPath(dir: Buffer, name: Buffer): Buffer {
  *  that vanish while scanned. */
 export function scanEntries(absDir: Buffer, exclude: ExcludeNode | undefined, rootDev: number): ScanEntry[] {
   const out: ScanEntry[] = [];
-  let listing: ReturnType<typeof scanDir>;
+  let listing: Array<{ name: Buffer; st: NodeStat; ids: ScanIds }>;
   try {
-    listing = scanDir(absDir);
+    listing = scanDir(absDir, true);
   } catch (e) {
     // A directory the process may not list (a non-root pod: /root, private key dirs) is recorded without
     // children, before and after alike; what it cannot list it could not have changed (README "Snapshot").
     if (UNREADABLE.has((e as NodeJS.ErrnoException).code ?? '')) return out;
     throw e;
   }
-  for (const { name, st } of listing) {
+  for (const { name, st, ids } of listing) {
     if (st.type === 'socket') continue;
     const ex = exclude?.children.get(name.toString('latin1'));
     if (ex?.excluded) continue;
-    const abs = joinPath(absDir, name);
-    const ls: Stats | undefined = lstatSync(abs, { throwIfNoEntry: false });
-    if (!ls) continue;
-    if (st.type === 'dir' && ls.dev !== rootDev) continue;
-    out.push({ name, abs, st, mtimeMs: ls.mtimeMs, ctimeMs: ls.ctimeMs, ino: ls.ino, dev: ls.dev, exclude: ex });
+    if (st.type === 'dir' && ids.dev !== rootDev) continue;
+    out.push({ name, abs: joinPath(absDir, name), st, mtimeMs: ids.mtimeMs, ctimeMs: ids.ctimeMs, ino: ids.ino, dev: ids.dev, exclude: ex });
   }
   return out;
 }

@@ -51,7 +51,7 @@ export interface WalkOptions {
 }
 
 const SLASH = 0x2f;
-const FIXED = 72; // record header size, see native/sys.c scanDir
+const FIXED = 88; // record header size, see native/sys.c scanDir
 
 const S_IFMT = 0o170000;
 const TYPES = new Map<number, NodeType>([
@@ -79,10 +79,23 @@ function join(dir: Buffer, name: Buffer): Buffer {
   return out;
 }
 
-/** The entries of one directory, parsed from scanDir's records. */
-export function scanDir(absDir: Buffer): Array<{ name: Buffer; st: NodeStat }> {
+/** What a snapshot compares besides a node's stat (snapshot-scan.ts): times in milliseconds as Node's lstat
+ *  gives them (`mtimeMs`, `ctimeMs`), the inode and the device. */
+export interface ScanIds {
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  dev: number;
+}
+
+const U32 = 2 ** 32;
+
+/** The entries of one directory, parsed from scanDir's records; `ids` also from the same records (no lstat). */
+export function scanDir(absDir: Buffer): Array<{ name: Buffer; st: NodeStat }>;
+export function scanDir(absDir: Buffer, ids: true): Array<{ name: Buffer; st: NodeStat; ids: ScanIds }>;
+export function scanDir(absDir: Buffer, ids = false): Array<{ name: Buffer; st: NodeStat; ids?: ScanIds }> {
   const buf = native().scanDir(absDir);
-  const out: Array<{ name: Buffer; st: NodeStat }> = [];
+  const out: Array<{ name: Buffer; st: NodeStat; ids?: ScanIds }> = [];
   for (let off = 0; off < buf.length;) {
     const nameLen = buf.readUInt32LE(off);
     const mode = buf.readUInt32LE(off + 4);
@@ -103,6 +116,16 @@ export function scanDir(absDir: Buffer): Array<{ name: Buffer; st: NodeStat }> {
         inode: nlink > 1 && type !== 'dir' ? `${buf.readUInt32LE(off + 52)}.${buf.readUInt32LE(off + 48)}:${buf.readUInt32LE(off + 60)}.${buf.readUInt32LE(off + 56)}` : '',
         hasXattrs: buf.readInt32LE(off + 64) > 0,
       },
+      ...(ids
+        ? {
+            ids: {
+              mtimeMs: buf.readDoubleLE(off + 24) * 1000 + buf.readUInt32LE(off + 32) / 1e6,
+              ctimeMs: buf.readDoubleLE(off + 72) * 1000 + buf.readUInt32LE(off + 80) / 1e6,
+              ino: buf.readUInt32LE(off + 60) * U32 + buf.readUInt32LE(off + 56),
+              dev: buf.readUInt32LE(off + 52) * U32 + buf.readUInt32LE(off + 48),
+            },
+          }
+        : {}),
     });
     off += FIXED + ((nameLen + 7) & ~7);
   }
