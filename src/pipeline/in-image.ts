@@ -11,7 +11,7 @@
 // Owners: as root, assemble runs as the builder's USER (as a sandbox build does). As any other user it runs as
 // that user, and when that is not the builder's USER (OpenShift's random UIDs), what it wrote is recorded as
 // owned by the USER (snapshot-write.ts OwnerRemap).
-import { realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, realpath } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -212,11 +212,26 @@ function excludedPaths(engine: Engine, sourceDir: string): string[] {
   return out.filter((p) => p !== ROOT && path.isAbsolute(p)).map((p) => realOr(p));
 }
 
-/** The directory the running engine was started from (the standalone dir, or the checkout): bin/oci-s2i.js's parent's parent. */
+/**
+ * The directory the running engine was started from (the standalone dir, or the checkout): the nearest directory
+ * above the launcher script whose package.json is oci-s2i's. Only that: a guess such as "two levels up" could name
+ * /usr or /opt, and leave the builder's own files out of the layer.
+ */
 function engineDir(): string | undefined {
   const launcher = process.argv[1];
   if (!launcher) return undefined;
-  return path.dirname(path.dirname(realOr(launcher)));
+  let dir = path.dirname(realOr(launcher));
+  for (let i = 0; i < 4; i++) {
+    try {
+      if ((JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown }).name === 'oci-s2i') return dir;
+    } catch {
+      /* not here */
+    }
+    const up = path.dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return undefined;
 }
 
 function realOr(p: string): string {
@@ -240,6 +255,7 @@ async function checkInBuilder(
   info: (m: string) => void,
 ): Promise<void> {
   const problems: string[] = [];
+  if (!inContainer()) problems.push('this is not a container (no /run/.containerenv, /.dockerenv, $container or $KUBERNETES_SERVICE_HOST), and an in-image build writes into / and runs assemble here');
   if (workdir !== '/' && (await fileInRoot(ROOT, workdir)) === undefined) problems.push(`its WORKDIR ${workdir} does not exist here`);
   const env = builder.config.config?.Env ?? [];
   const distinctive = env.filter((e) => !/^(PATH|HOME|HOSTNAME|TERM|container)=/.test(e));
@@ -258,6 +274,15 @@ async function checkInBuilder(
   }
   const fromImage = [...scripts.values()].filter((s) => s.kind === 'image').length;
   info(`running in the builder ${name} (${fromImage} script(s) of the image found here; WORKDIR ${workdir})`);
+}
+
+/**
+ * Whether this process runs in a container, by the marks runtimes leave: podman and CRI-O write
+ * /run/.containerenv, Docker /.dockerenv, podman and systemd-nspawn set $container, and every Kubernetes pod
+ * (containerd too, which leaves no file) has $KUBERNETES_SERVICE_HOST.
+ */
+export function inContainer(exists: (p: string) => boolean = existsSync, env: NodeJS.ProcessEnv = process.env): boolean {
+  return exists('/run/.containerenv') || exists('/.dockerenv') || !!env.container || !!env.KUBERNETES_SERVICE_HOST;
 }
 
 interface RunningUser {

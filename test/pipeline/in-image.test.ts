@@ -16,6 +16,7 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { runCli, projectRoot } from '../helpers/cli.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { makeBuilderImage, pushBuiltImage } from '../../src/demo/busybox-image.js';
+import { inContainer } from '../../src/pipeline/in-image.js';
 
 const hasPodman = spawnSync('podman', ['--version']).status === 0;
 const standalone = process.env.OCI_S2I_TEST_STANDALONE ?? path.join(projectRoot, 'dist', 'standalone');
@@ -196,6 +197,15 @@ t.test('a container that is not the builder is refused in one line, exit 13', { 
   const lines = r.stderr.trim().split('\n');
   t.match(lines[lines.length - 1], /must be started from the builder .*in-image\/other:v1.*APP_ROOT/, 'one line naming the builder and what differs');
   t.equal(spawnSync('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/in-image/app:other`]).status === 0, false, 'nothing pushed');
+});
+
+t.test('an in-image build runs only in a container', async (t) => {
+  const none = () => false;
+  t.notOk(inContainer(none, {}), 'no mark: not a container');
+  t.ok(inContainer((p) => p === '/run/.containerenv', {}), 'podman, CRI-O');
+  t.ok(inContainer((p) => p === '/.dockerenv', {}), 'Docker');
+  t.ok(inContainer(none, { container: 'podman' }), '$container');
+  t.ok(inContainer(none, { KUBERNETES_SERVICE_HOST: '10.0.0.1' }), 'a Kubernetes pod (containerd leaves no file)');
 });
 
 t.test('flags an in-image build cannot honour are usage errors', async (t) => {
