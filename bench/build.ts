@@ -61,6 +61,8 @@ export async function buildBench(ctx: BenchContext): Promise<Comparison[]> {
     for (const [i, src] of sources.entries()) out.push(...(await oneSource(ctx, { ...src, kind, host, builder, work: path.join(work, `s${i}`), proxy, wantBuild })));
     return out;
   } finally {
+    // The builder image the in-image rows had podman pull.
+    if (which('podman')) await measure(['podman', 'rmi', '-f', `${proxy.host}/bench/builder:latest`]).catch(() => undefined);
     await proxy.stop();
     await registry.stop();
   }
@@ -157,6 +159,7 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
   const floor = ctx.go ? goFloor(source) : undefined;
   const warm: Variant[] = [...ours('oci-s2i build (warm)', warmRoot, false), buildah('buildah bud + push (warm)', path.join(work, 'buildah-warm'), false)];
   if (floor) warm.push(floor);
+  warm.push(...inImageVariants(opts, source, key));
   ctx.log(`build: warm, ${kind}, ${label}`);
   const w = await compare(warm, { runs: ctx.runs, log: ctx.log });
   const out: Comparison[] = [];
@@ -179,6 +182,7 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
         `buildah: storage driver ${driver}, default isolation (runc), no --layers (so the assemble step really runs, as in oci-s2i); time = \`buildah bud\` + \`buildah push\`.`,
         'oci-s2i: `oci-s2i build SOURCE BUILDER TAG --root DIR` with the cache kept between runs (builder layers unpacked once).',
         'Bytes up/down are HTTP body bytes through a counting proxy in front of the registry, whole build.',
+        'in-image: `podman run` of the builder image (restricted: no capability, no new privileges) with the standalone engine mounted, running `oci-s2i build --isolation in-image`; the builder is never unpacked by oci-s2i (it is the container), the time includes the container start-up, which the `true` row measures alone. Peak RSS of these two rows is podman\'s own (the container runs under conmon, outside the measured tree).',
       ],
     });
     if (!opts.cold) return [...out, pushComparison(w.results, w.load, `${kind}, ${label}`, key)];
@@ -194,6 +198,48 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
   }
   out.push(pushComparison(w.results, w.load, `${kind}, ${label}`, key));
   return out;
+}
+
+/** podman's flags for this host (shared/ENVIRONMENT.md) and a restricted pod's shape. */
+const POD = ['--rm', '--runtime', 'runc', '--ulimit', 'nofile=10000:10000', '--ulimit', 'nproc=10000:10000', '--network', 'host', '--tls-verify=false', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'];
+
+/**
+ * `build --isolation in-image` as a CI pod runs it: a podman container of the builder (pulled once, in the
+ * warm-up round), no capability, the standalone engine mounted read-only; and the same container running
+ * `true`, the start-up every pod pays whatever it runs (the floor). The engine's own cost is the difference.
+ */
+function inImageVariants(opts: SourceRun, source: string, key: string): Variant[] {
+  const standalone = path.join(projectRoot, 'dist', 'standalone');
+  const skip = missingTools('podman') ?? (existsSync(path.join(standalone, 'oci-s2i')) ? undefined : 'needs dist/standalone (npm run build)');
+  const pod = (cmd: string[]) => ['podman', 'run', ...POD, '-v', `${standalone}:/opt/oci-s2i:ro`, '-v', `${source}:/workspace/source:ro`, opts.builder, ...cmd];
+  return [
+    {
+      name: 'oci-s2i build --isolation in-image (warm, podman pod)',
+      ours: true,
+      ...(skip ? { skip } : {}),
+      async run() {
+        opts.proxy.stats.reset();
+        const target = `${opts.host}/bench/app-in-image-${key.replace(/^-+|-+$/g, "")}:latest`;
+        const m = await measure(pod(['/opt/oci-s2i/oci-s2i', 'build', '--isolation', 'in-image', '/workspace/source', opts.builder, target, '--tls-verify=false', '--json', '-q']));
+        const j = JSON.parse(m.stdout.trim().split('\n').pop()!) as BuildJson;
+        return fromMeasured(m, {
+          bytesSent: opts.proxy.stats.requestBytes(),
+          bytesReceived: opts.proxy.stats.responseBytes(),
+          ...(j.timings?.push !== undefined ? { pushMs: j.timings.push } : {}),
+          blobsUploaded: j.push?.uploaded.length ?? Number.NaN,
+          ...(j.layer?.size !== undefined ? { layerBytes: j.layer.size } : {}),
+        });
+      },
+    },
+    {
+      name: 'podman run of the builder, `true` (pod start-up, floor)',
+      ours: false,
+      ...(skip ? { skip } : {}),
+      async run() {
+        return fromMeasured(await measure(pod(['true'])), {});
+      },
+    },
+  ];
 }
 
 async function wipeBuildah(flags: string[], store: string): Promise<void> {
