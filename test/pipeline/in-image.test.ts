@@ -6,7 +6,7 @@
 // assemble ran. A container that is not the builder is refused in one line.
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -153,7 +153,9 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
   ];
   for (const [i, [what, flags, runsAs]] of rows.entries()) {
     const target = `${registry.host}/in-image/app:row${i}`;
-    const r = inPod(`oci-s2i-in-image-test-${process.pid}-${i}`, flags, src, target);
+    // The last row keeps its store on the host, to show what the build fetched.
+    const store = i === rows.length - 1 ? mkdtempSync(path.join(tmp, 'store-')) : undefined;
+    const r = inPod(`oci-s2i-in-image-test-${process.pid}-${i}`, [...flags, ...(store ? ['-v', `${store}:/store`] : [])], src, target, store ? ['--root', '/store/oci-s2i'] : []);
     t.equal(r.code, 0, `${what}: exit 0 (${r.stderr.trim().split('\n').slice(-3).join(' | ')})`);
     if (r.code !== 0) continue;
     t.match(r.stderr + r.stdout, new RegExp(`assemble as ${runsAs}:0`), `${what}: assemble ran as ${runsAs}`);
@@ -170,7 +172,13 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
         .map((e) => (e.name === 'opt/app-root/src/built-by' ? { ...e, size: 0 } : e))
         .map(show);
     t.same(norm(got.entries), norm(want.entries), `${what}: the same entries, modes and owners as the sandbox build's layer`);
-    t.notOk(got.entries.some((e) => /^(proc|sys|dev|workspace|opt\/oci-s2i)(\/|$)/.test(e.name) || /^tmp\/oci-s2i-/.test(e.name)), `${what}: nothing of /proc, /sys, /dev, the workspace, the engine or its store`);
+    t.notOk(got.entries.some((e) => /^(proc|sys|dev|workspace|store|opt\/oci-s2i)(\/|$)/.test(e.name) || /^tmp\/oci-s2i-/.test(e.name)), `${what}: nothing of /proc, /sys, /dev, the workspace, the engine or its store`);
+    if (store) {
+      const blobs = readdirSync(path.join(store, 'oci-s2i', 'oci', 'blobs', 'sha256'));
+      const builderLayers = (JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${builder}`], { encoding: 'utf8' })) as { Layers: string[] }).Layers;
+      t.ok(builderLayers.every((l) => !blobs.includes(l.slice(7))), `${what}: none of the builder's layers was downloaded (the store has ${blobs.length} blobs)`);
+      t.ok(inspect.Layers.slice(-1).every((l) => blobs.includes(l.slice(7))), `${what}: the new layer is in the store`);
+    }
   }
   // What the layers hold, once (both are the same, checked above).
   t.ok(want.entries.some((e) => e.name === 'opt/app-root/.wh.old.txt'), 'a deleted file is a whiteout');
