@@ -57,8 +57,10 @@ export interface TaskModel {
   params: ParamDecl[];
   workspaces: WorkspaceDecl[];
   results: string[];
-  /** emptyDir volumes by name (the only kind these runs provide). */
+  /** Volumes by name. */
   volumes: string[];
+  /** The ones that are not emptyDir (the only kind the step runner provides). */
+  otherVolumes: string[];
   steps: StepDecl[];
 }
 
@@ -130,12 +132,13 @@ export function taskModel(doc: unknown): TaskModel {
   const spec = isObj(d.spec) ? d.spec : {};
   const meta = isObj(d.metadata) ? d.metadata : {};
   const template = isObj(spec.stepTemplate) ? spec.stepTemplate : {};
-  const volumes = ((spec.volumes as unknown[]) ?? []).map((v) => {
+  // Shipwright's volumes carry their source beside the name, as Kubernetes volumes do.
+  const rawVolumes = ((spec.volumes as unknown[]) ?? []).map((v) => {
     if (!isObj(v) || typeof v.name !== 'string') throw new Error('a volume needs a name');
-    // Shipwright nests nothing: its volumes carry emptyDir beside name, as Kubernetes volumes do.
-    if (!isObj(v.emptyDir)) throw new Error(`volume ${v.name}: only emptyDir volumes are run here`);
-    return v.name;
+    return { name: v.name, emptyDir: isObj(v.emptyDir) };
   });
+  const volumes = rawVolumes.map((v) => v.name);
+  const otherVolumes = rawVolumes.filter((v) => !v.emptyDir).map((v) => v.name);
   if (kind === 'tekton-task') {
     return {
       kind,
@@ -147,6 +150,7 @@ export function taskModel(doc: unknown): TaskModel {
       }),
       results: ((spec.results as unknown[]) ?? []).map((r) => (isObj(r) && typeof r.name === 'string' ? r.name : '')),
       volumes,
+      otherVolumes,
       steps: ((spec.steps as unknown[]) ?? []).map((s) => step(s, template)),
     };
   }
@@ -158,6 +162,7 @@ export function taskModel(doc: unknown): TaskModel {
     workspaces: [{ name: 'source', optional: false, mountPath: `${workspaceRoot}/source`, readOnly: false }],
     results: [...shipwrightSystemResults],
     volumes,
+    otherVolumes,
     steps: ((spec.steps as unknown[]) ?? []).map((s) => step(s, {})),
   };
 }

@@ -134,6 +134,7 @@ function runDirs(pods: PodHarness, model: TaskModel): { results: string; scripts
 }
 
 async function runModel(model: TaskModel, opts: RunTaskOptions): Promise<TaskRunResult> {
+  if (model.otherVolumes.length > 0) throw new Error(`volumes ${model.otherVolumes.join(', ')}: only emptyDir volumes are run here`);
   const pods = opts.harness ?? new PodHarness();
   try {
     const params = paramValues(model, opts.params ?? {});
