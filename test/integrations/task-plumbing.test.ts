@@ -1,6 +1,6 @@
 // The shipped Tekton Task and Shipwright strategy, run step by step from their YAML files in restricted pods,
-// with a stand-in engine image whose /opt/oci-s2i/oci-s2i only prints its arguments and writes what the real one
-// writes (the digest file; inspect's JSON). What this proves without the engine: the copy of the engine into the
+// with a stand-in engine image (test/helpers/engine-stub.ts) that only prints its arguments and writes what the
+// real one writes. What this proves without the engine: the copy of the engine into the
 // builder step, every parameter and workspace reaching the right flag (ENV_VARS items with spaces as one -e
 // each), and the results as Tekton and Shipwright keep them, byte for byte. The real build, with
 // `--isolation in-image`, is the end-to-end test's; it calls the same runTektonTask with the engine's image.
@@ -14,27 +14,10 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { projectRoot } from '../helpers/cli.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
+import { pushStubEngine, stubArgs, stubDigest, stubImageSize } from '../helpers/engine-stub.js';
 
 const tektonFile = path.join(projectRoot, 'integrations', 'tekton', 'oci-s2i.yaml');
 const shipwrightFile = path.join(projectRoot, 'integrations', 'shipwright', 'oci-s2i.yaml');
-const digest = `sha256:${'ab'.repeat(32)}`;
-
-// Prints each argument as ARG<...> on stderr; `build` writes the --digestfile as the engine does (with a
-// newline, which the Task must not pass on); `inspect --json` prints the fields the strategy reads, with a
-// label that mentions "size" to show the parsing takes the config's.
-const stubEngine = `#!/bin/sh
-for a in "$@"; do printf 'ARG<%s>\\n' "$a" >&2; done
-case $1 in
-  build)
-    while [ $# -gt 0 ]; do
-      if [ "$1" = --digestfile ]; then printf '%s\\n' '${digest}' > "$2"; fi
-      shift
-    done ;;
-  inspect)
-    printf '%s\\n' '{"name":"x","digest":"${digest}","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:c","size":1000},"layers":[{"size":234}],"totalSize":234,"labels":{"note":"\\"size\\":7"}}' ;;
-esac
-`;
-
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-task-plumbing-test-'));
 let registry: TestRegistry | undefined;
 const client = new RegistryClient();
@@ -47,11 +30,7 @@ t.before(async () => {
   const repo = (n: string): string => `${testImagePrefix}/plumbing-${n}-${process.pid}`;
   await pushBusyboxBuilder(client.repository(registry.host, repo('builder')), 'v1', { user: '1001' });
   builder = `${registry.host}/${repo('builder')}:v1`;
-  await pushBusyboxBuilder(client.repository(registry.host, repo('engine')), 'v1', {
-    user: '65532',
-    extraLayer: [{ name: 'opt/oci-s2i/', type: 'directory', mode: 0o755 }, { name: 'opt/oci-s2i/oci-s2i', content: stubEngine, mode: 0o755 }],
-  });
-  engine = `${registry.host}/${repo('engine')}:v1`;
+  engine = await pushStubEngine(client.repository(registry.host, repo('engine')), registry.host, repo('engine'));
 });
 t.teardown(async () => {
   pods.close();
@@ -72,7 +51,8 @@ function dir(name: string, files: Record<string, string> = {}): string {
   return d;
 }
 
-const engineArgs = (step: StepRun | undefined): string[] => [...(step?.result.stderr ?? '').matchAll(/^ARG<([^>]*)>$/gm)].map((m) => m[1]!);
+const engineArgs = (step: StepRun | undefined): string[] => stubArgs(step?.result.stderr);
+const digest = stubDigest;
 
 t.test('Tekton Task: every param and workspace reaches its flag; results without a newline', async (t) => {
   const source = dir('tekton-src', { 'app/index.html': 'hi\n' });
@@ -132,6 +112,6 @@ t.test('Shipwright strategy: shp-* params reach their flags; digest and size res
       '-e', 'A=1', '-e', 'B=two words',
     ]);
     t.same(args.slice(inspectAt), ['inspect', '--json', `--tls-verify=${tls}`, `registry.example:5000/me/app@${digest}`], 'the pushed manifest, by digest, in the output repository');
-    t.same(r.results, { 'shp-image-digest': digest, 'shp-image-size': '1234' }, 'size: layers + config');
+    t.same(r.results, { 'shp-image-digest': digest, 'shp-image-size': String(stubImageSize) }, 'size: layers + config');
   }
 });
