@@ -3,6 +3,7 @@
 // engine writes: `build` the --digestfile (with a newline, as the engine does, which an integration must not
 // pass on to a result), `inspect --json` the fields the Shipwright strategy reads (with a label mentioning
 // "size", to show the parsing takes the config's), `login` nothing.
+import { uniqueImageLabels } from './pod.js';
 import type { Repository } from '../../src/registry/client.js';
 import { pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
 
@@ -27,6 +28,7 @@ esac
 export async function pushStubEngine(repo: Repository, host: string, name: string): Promise<string> {
   await pushBusyboxBuilder(repo, 'v1', {
     user: '65532',
+    labels: uniqueImageLabels(),
     extraLayer: [{ name: 'opt/oci-s2i/', type: 'directory', mode: 0o755 }, { name: 'opt/oci-s2i/oci-s2i', content: script, mode: 0o755 }],
   });
   return `${host}/${name}:v1`;

@@ -1,8 +1,8 @@
 // Runs a command in a podman container shaped like a Kubernetes pod (shared/ENVIRONMENT.md "Containers as CI
 // pods"): the user, capabilities, no_new_privs and seccomp profile a kubelet would give it, per profile below.
 // A test makes one PodHarness and closes it in t.teardown: every container it started is removed by name
-// (`--rm` is not enough when podman itself is killed), and every image it pulled is removed again; a SIGTERM of
-// the test process (tap's timeout) removes the running containers before the process ends.
+// (`--rm` is not enough when podman itself is killed), and every image it pulled and every temp dir it made are
+// removed again; a SIGTERM of the test process (tap's timeout) closes every open harness before the process ends.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
@@ -81,6 +81,15 @@ const podmanBase = ['--runtime', 'runc'];
 const runFlags = ['--ulimit', 'nofile=10000:10000', '--ulimit', 'nproc=10000:10000'];
 export const testImagePrefix = 'oci-s2i-pod-test';
 
+/**
+ * A label that makes a test image's ID its own. The busybox images the tests push are byte-identical from run to
+ * run, so without it two test processes (or another suite) pulling and removing "their" image at once work on
+ * one podman image, and one's `rmi` breaks the other's pull.
+ */
+export function uniqueImageLabels(): Record<string, string> {
+  return { 'io.oci-s2i.pod-test': `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}` };
+}
+
 function podman(args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync('podman', [...podmanBase, ...args], { encoding: 'utf8' });
   return { code: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
@@ -103,22 +112,13 @@ export function nonRootProblem(user: string): string | undefined {
   return undefined;
 }
 
-const live = new Set<string>();
+const open = new Set<PodHarness>();
 let sigtermHooked = false;
 
-/** tap ends a test that runs out of time with SIGTERM: its containers go first, then the signal does its work. */
+/** tap ends a test that runs out of time with SIGTERM: the harnesses clean up first, then the signal does its work. */
 function onSigterm(): void {
-  if (live.size > 0) spawnSync('podman', [...podmanBase, 'rm', '-f', '-t', '0', '--ignore', ...live], { stdio: 'ignore' });
-  live.clear();
+  for (const h of open) h.close();
   process.kill(process.pid, 'SIGTERM');
-}
-
-function track(name: string): void {
-  live.add(name);
-  if (!sigtermHooked) {
-    sigtermHooked = true;
-    process.once('SIGTERM', onSigterm);
-  }
 }
 
 export class PodHarness {
@@ -127,6 +127,14 @@ export class PodHarness {
   private readonly tempDirs: string[] = [];
   private seq = 0;
   private readonly id = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+  constructor() {
+    open.add(this);
+    if (!sigtermHooked) {
+      sigtermHooked = true;
+      process.once('SIGTERM', onSigterm);
+    }
+  }
 
   /** Pulls a registry image once (podman would pull on run, but then the harness could not tell what to remove). */
   private pull(image: string): void {
@@ -211,7 +219,6 @@ export class PodHarness {
     const name = `${testImagePrefix}-${this.id}-${++this.seq}`;
     const argv = this.argv(o, name);
     this.containers.add(name);
-    track(name);
     const child = spawn('podman', [...podmanBase, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -228,14 +235,13 @@ export class PodHarness {
       child.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
     });
     clearTimeout(timer);
-    live.delete(name);
     return { code, stdout, stderr, timedOut, argv: ['podman', ...podmanBase, ...argv] };
   }
 
   /** Removes every container this harness started and every image it pulled; safe to call twice. */
   close(): void {
+    open.delete(this);
     if (this.containers.size > 0) podman(['rm', '-f', '-t', '0', '--ignore', ...this.containers]);
-    for (const c of this.containers) live.delete(c);
     this.containers.clear();
     if (this.pulled.size > 0) podman(['rmi', '-f', ...this.pulled]);
     this.pulled.clear();

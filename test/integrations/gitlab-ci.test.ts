@@ -7,7 +7,7 @@ import t from 'tap';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PodHarness, testImagePrefix } from '../helpers/pod.js';
+import { PodHarness, testImagePrefix, uniqueImageLabels } from '../helpers/pod.js';
 import { expandVariables, readGitlabCi, runGitlabJobs } from '../helpers/gitlab-jobs.js';
 import { pushStubEngine, stubArgs, stubDigest } from '../helpers/engine-stub.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -41,7 +41,7 @@ t.test('the example as GitLab reads it', async (t) => {
 t.test('the two jobs, in restricted pods, with a stand-in engine', async (t) => {
   registry = await startRegistry();
   const repo = (n: string): string => `${testImagePrefix}/gitlab-${n}-${process.pid}`;
-  await pushBusyboxBuilder(client.repository(registry.host, repo('builder')), 'v1', { user: '1001' });
+  await pushBusyboxBuilder(client.repository(registry.host, repo('builder')), 'v1', { user: '1001', labels: uniqueImageLabels() });
   const builder = `${registry.host}/${repo('builder')}:v1`;
   const engine = await pushStubEngine(client.repository(registry.host, repo('engine')), registry.host, repo('engine'));
   const projectDir = mkdtempSync(path.join(tmp, 'project-'));

@@ -3,10 +3,11 @@
 // allowed with CAP_SYS_ADMIN or under podman's file), each profile's user, capabilities and no_new_privs, the
 // kubelet's runAsNonRoot refusal, the timeout, and the clean-up of containers and pulled images.
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { PodHarness, nonRootProblem, randomUid, testImagePrefix } from '../helpers/pod.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { PodHarness, nonRootProblem, randomUid, testImagePrefix, uniqueImageLabels } from '../helpers/pod.js';
 import { podmanSeccompFile, runtimeDefaultProfile, sysAdminOnly, type SeccompProfile, type SeccompRule } from '../helpers/seccomp-profiles.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { RegistryClient } from '../../src/registry/client.js';
@@ -108,8 +109,8 @@ t.test('registry images: pulled with --tls-verify=false, USER kept or refused as
   });
   registry = await startRegistry();
   const repo = `${testImagePrefix}/busybox-${process.pid}`;
-  await pushBusyboxBuilder(client.repository(registry.host, repo), 'user', { user: '1001' });
-  await pushBusyboxBuilder(client.repository(registry.host, repo), 'root', { user: 'root' });
+  await pushBusyboxBuilder(client.repository(registry.host, repo), 'user', { user: '1001', labels: uniqueImageLabels() });
+  await pushBusyboxBuilder(client.repository(registry.host, repo), 'root', { user: 'root', labels: uniqueImageLabels() });
   const image = `${registry.host}/${repo}:user`;
 
   const r = await pods.run({ profile: 'restricted', image, command: ['sh', '-c', 'id -u'], network: 'host' });
@@ -129,4 +130,31 @@ t.test('nonRootProblem: the kubelet\'s rules', async (t) => {
     if (want) t.match(p, want, user);
     else t.equal(p, undefined, user);
   }
+});
+
+t.test('a SIGTERM of the test process removes its running containers', async (t) => {
+  const url = pathToFileURL(path.join(import.meta.dirname, '..', 'helpers', 'pod.js')).href;
+  // A test process of its own, killed as tap kills one that runs out of time.
+  const code = `
+    const { PodHarness } = await import(${JSON.stringify(url)});
+    const pods = new PodHarness();
+    const rootfs = pods.busyboxRootfs();
+    const run = pods.run({ profile: 'restricted-random-uid', rootfs, command: ['sleep', '60'] });
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 100));
+      const names = require('node:child_process').execFileSync('podman', ['ps', '--format', '{{.Names}}'], { encoding: 'utf8' });
+      const mine = names.split('\\n').find((n) => n.startsWith('oci-s2i-pod-test-' + process.pid + '-'));
+      if (mine) { console.log(mine + ' ' + rootfs); break; }
+    }
+    await run;
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `import { createRequire } from 'node:module'; const require = createRequire(import.meta.url); ${code}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => void child.kill('SIGKILL'));
+  const [name, rootfs] = (await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())))).split(' ') as [string, string];
+  t.equal(spawnSync('podman', ['container', 'exists', name]).status, 0, 'running');
+  child.kill('SIGTERM');
+  const [, signal] = await new Promise<[number | null, string | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+  t.equal(signal, 'SIGTERM', 'the process still ends by the signal');
+  t.not(spawnSync('podman', ['container', 'exists', name]).status, 0, 'the container is gone');
+  t.notOk(existsSync(rootfs), 'its temp dirs too');
 });

@@ -8,7 +8,7 @@ import t from 'tap';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PodHarness, testImagePrefix } from '../helpers/pod.js';
+import { PodHarness, testImagePrefix, uniqueImageLabels } from '../helpers/pod.js';
 import { runShipwrightStrategy, runTektonTask, type StepRun } from '../helpers/task-steps.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { projectRoot } from '../helpers/cli.js';
@@ -28,7 +28,7 @@ let engine: string;
 t.before(async () => {
   registry = await startRegistry();
   const repo = (n: string): string => `${testImagePrefix}/plumbing-${n}-${process.pid}`;
-  await pushBusyboxBuilder(client.repository(registry.host, repo('builder')), 'v1', { user: '1001' });
+  await pushBusyboxBuilder(client.repository(registry.host, repo('builder')), 'v1', { user: '1001', labels: uniqueImageLabels() });
   builder = `${registry.host}/${repo('builder')}:v1`;
   engine = await pushStubEngine(client.repository(registry.host, repo('engine')), registry.host, repo('engine'));
 });

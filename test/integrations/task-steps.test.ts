@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { PodHarness, testImagePrefix } from '../helpers/pod.js';
+import { PodHarness, testImagePrefix, uniqueImageLabels } from '../helpers/pod.js';
 import { profileFor, runShipwrightStrategy, runTektonTask, Substitution } from '../helpers/task-steps.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { RegistryClient } from '../../src/registry/client.js';
@@ -22,7 +22,7 @@ let busybox: string;
 t.before(async () => {
   registry = await startRegistry();
   const repo = `${testImagePrefix}/task-steps-${process.pid}`;
-  await pushBusyboxBuilder(client.repository(registry.host, repo), 'v1', { user: '1001' });
+  await pushBusyboxBuilder(client.repository(registry.host, repo), 'v1', { user: '1001', labels: uniqueImageLabels() });
   busybox = `${registry.host}/${repo}:v1`;
 });
 t.teardown(async () => {
