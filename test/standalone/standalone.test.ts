@@ -2,7 +2,7 @@
 // busybox-only image run by podman, as a random non-root UID with every capability dropped and no_new_privs (the
 // restricted pod), the directory mounted read-only. It prints its version and help, and writes real layers there
 // (libdeflate gzip and zstd: every native addon and shared library loads) whose digests the host checks and
-// reproduces. Also on the host: through a symlink, the re-executions through bin/run-node (the root namespace,
+// reproduces; and in an image whose own (broken) libc sits at every usual path. Also on the host: through a symlink, the re-executions through bin/run-node (the root namespace,
 // the rootless user namespace), and whole S2I builds as root and as an unprivileged user.
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,10 +14,10 @@ import { gunzipSync } from 'node:zlib';
 import { projectRoot } from '../helpers/cli.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { RegistryClient } from '../../src/registry/client.js';
-import { pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
+import { pushBusyboxBuilder, type TarFile } from '../../src/demo/busybox-image.js';
 import { namespaceCommands } from '../../src/cli/command-table.js';
 import { ensureUser, userTempDir } from '../helpers/users.js';
-import { busyboxImage, podmanRun, restricted, rmiAll } from './podman.js';
+import { busyboxImage, podmanRun, restricted, rmiAll, testImage } from './podman.js';
 
 const standalone = path.join(projectRoot, 'dist', 'standalone');
 const entry = path.join(standalone, 'oci-s2i');
@@ -27,6 +27,7 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-standalone-test-'));
 chmodSync(tmp, 0o755);
 let registry: TestRegistry | undefined;
 let image = '';
+let foreignLibc = '';
 const client = new RegistryClient();
 
 t.before(async () => {
@@ -35,6 +36,25 @@ t.before(async () => {
   image = busyboxImage(registry.host);
   const repo = image.slice(registry.host.length + 1).split(':')[0]!;
   await pushBusyboxBuilder(client.repository(registry.host, repo), 'latest', { user: '0', cmd: ['sh'] });
+  // A libc of the image's own at every place a loader or Node would look, none of it loadable: what an Alpine
+  // (musl) or an older glibc image is to the standalone, at its worst.
+  foreignLibc = testImage(registry.host, 'foreign-libc');
+  const junk = (name: string): TarFile => ({ name, content: 'not an ELF file\n', mode: 0o755 });
+  await pushBusyboxBuilder(client.repository(registry.host, foreignLibc.slice(registry.host.length + 1).split(':')[0]!), 'latest', {
+    user: '0',
+    cmd: ['sh'],
+    env: ['PATH=/bin', 'LD_LIBRARY_PATH=/lib:/lib/x86_64-linux-gnu:/usr/lib'],
+    extraLayer: [
+      { name: 'lib/', type: 'directory' },
+      { name: 'lib/x86_64-linux-gnu/', type: 'directory' },
+      { name: 'lib64/', type: 'directory' },
+      { name: 'usr/lib/', type: 'directory' },
+      junk('lib/ld-musl-x86_64.so.1'),
+      junk('lib64/ld-linux-x86-64.so.2'),
+      ...['libc.so.6', 'libstdc++.so.6', 'libm.so.6', 'libgcc_s.so.1', 'libpthread.so.0', 'libdl.so.2', 'libdeflate.so.0'].flatMap((l) => [junk(`lib/${l}`), junk(`lib/x86_64-linux-gnu/${l}`), junk(`usr/lib/${l}`)]),
+      junk('etc/ld.so.cache'),
+    ],
+  });
   await pushBusyboxBuilder(client.repository(registry.host, 'standalone/builder'), 'latest', { scriptsDir: path.join(projectRoot, 'examples', 'busybox-builder', 's2i', 'bin') });
 });
 t.teardown(async () => {
@@ -65,6 +85,8 @@ t.test('on the host: through a symlink, and the root re-execution through bin/ru
   const version = execFileSync(link, ['version'], { encoding: 'utf8' });
   t.match(version, /^oci-s2i \d+\.\d+\.\d+ \(node v\d+/);
   t.equal(version, execFileSync(path.join(projectRoot, 'bin', 'oci-s2i'), ['version'], { encoding: 'utf8' }));
+  const hooked = spawnSync(link, ['version'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: `--require ${path.join(tmp, 'missing.js')}` } });
+  t.equal(hooked.status, 0, `a NODE_OPTIONS meant for another Node is not this one's: ${hooked.stderr}`);
   // The loader started by hand, not by the script: launch.ts re-executes process.execPath under `unshare` for a
   // root namespace command, and that must be bin/run-node (the kernel's answer is the loader).
   const lib = path.join(standalone, 'lib');
@@ -120,6 +142,16 @@ t.test('in a busybox image, as a random UID with no capabilities, read-only: ver
   // The same directory from the host's engine: the same bytes.
   const onHost = JSON.parse(execFileSync(path.join(projectRoot, 'bin', 'oci-s2i'), ['layer', '--json', '--backend', 'libdeflate', host, '-o', path.join(tmp, 'host.tar.gz')], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })) as { digest: string };
   t.equal(fromHost.digest, onHost.digest, 'the standalone in the container writes what the engine on the host writes');
+});
+
+t.test('in an image whose own libc is at every usual path and broken, with LD_LIBRARY_PATH pointing at it', { skip }, async (t) => {
+  const check = podmanRun([foreignLibc, 'sh', '-c', 'echo $LD_LIBRARY_PATH; cat /lib64/ld-linux-x86-64.so.2']);
+  t.equal(check.stdout, '/lib:/lib/x86_64-linux-gnu:/usr/lib\nnot an ELF file\n', 'the image is what the test means');
+  const direct = podmanRun([...mount, foreignLibc, '/opt/oci-s2i/bin/node', '--version']);
+  t.not(direct.status, 0, 'bin/node started the usual way does not run there');
+  const r = podmanRun([...restricted, ...mount, foreignLibc, 'sh', '-c', 'cd /tmp && mkdir d && seq 1 1000 > d/n && /opt/oci-s2i/oci-s2i version && /opt/oci-s2i/oci-s2i layer -q --backend libdeflate d -o l.tgz && /opt/oci-s2i/oci-s2i layer -q --compression zstd d -o l.zst']);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /^oci-s2i \d+\.\d+\.\d+ \(node v\d+[^\n]*\nsha256:[0-9a-f]{64}\nsha256:[0-9a-f]{64}\n$/);
 });
 
 t.test('the built directory is only read: nothing next to it changes when it runs writable', { skip }, async (t) => {
