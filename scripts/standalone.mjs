@@ -20,6 +20,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathS
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LddError, parseLdd } from './standalone-libs.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'dist', 'standalone');
@@ -42,41 +43,28 @@ const zstdDir = path.dirname(createRequire(path.join(root, 'package.json')).reso
 const zstdAddon = path.join(zstdDir, 'build', 'Release', 'binding.node');
 if (!existsSync(zstdAddon)) refuse(`${path.relative(root, zstdAddon)} is missing: run npm ci`);
 
-/**
- * The shared libraries `file` needs, by soname, and its dynamic loader, from ldd (glibc's prints
- * `soname => path (addr)` per library and the loader as a bare `path (addr)`).
- */
+/** ldd's answer for `file` (scripts/standalone-libs.mjs). */
 function sharedLibraries(file) {
   let text;
   try {
     text = execFileSync('ldd', [file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
-    refuse(`ldd ${file} failed (a static or non-glibc Node is not supported): ${String(e.stderr || e.message).trim()}`);
+    refuse(`ldd ${file} failed (a static Node is not supported): ${String(e.stdout || e.stderr || e.message).trim()}`);
   }
-  const libs = new Map();
-  let loader;
-  for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
-    const m = /^(\S+) => (\S+)? ?\(0x[0-9a-f]+\)$/.exec(line) ?? /^(\S+) => (not found)$/.exec(line);
-    if (m) {
-      if (m[2] === 'not found' || m[2] === undefined) refuse(`${file} needs ${m[1]}, which ldd cannot find`);
-      libs.set(m[1], m[2]);
-      continue;
-    }
-    const l = /^(\/\S+) \(0x[0-9a-f]+\)$/.exec(line);
-    if (l) loader = l[1];
-    // linux-vdso.so.1 (0x...) is the kernel's: nothing to copy.
+  try {
+    return parseLdd(text, file);
+  } catch (e) {
+    if (e instanceof LddError) refuse(e.message);
+    throw e;
   }
-  return { libs, loader };
 }
 
-const libs = new Map();
-let loader;
-for (const f of [node, ...addons, zstdAddon]) {
+const { libs, loader } = sharedLibraries(node);
+for (const f of [...addons, zstdAddon]) {
   const r = sharedLibraries(f);
+  if (r.loader !== loader) refuse(`${f} wants the loader ${r.loader}, Node ${loader}`);
   for (const [name, p] of r.libs) libs.set(name, p);
-  if (f === node) loader = r.loader;
 }
-if (!loader) refuse(`ldd ${node} names no dynamic loader`);
 const loaderName = path.basename(loader);
 
 /** Copies `from` (through its symlinks) to `to` with `mode`. */
