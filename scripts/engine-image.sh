@@ -40,4 +40,10 @@ for applet in $("$busybox" --list); do
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$ctx/busybox/etc/passwd"
 printf 'root:x:0:\nnobody:x:65534:\n' > "$ctx/busybox/etc/group"
-"$engine" build-image "$@" "$ctx" "$dest"
+# In the background so that a TERM to this script (a CI timeout) ends the build and removes the context now,
+# not when the build is over.
+"$engine" build-image "$@" "$ctx" "$dest" &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit 143' TERM
+trap 'kill -INT "$pid" 2>/dev/null; wait "$pid"; exit 130' INT
+wait "$pid"

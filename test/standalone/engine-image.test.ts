@@ -37,7 +37,7 @@ t.teardown(async () => {
 });
 
 function engineImage(dest: string, ...flags: string[]): ReturnType<typeof spawnSync> & { stdout: string; stderr: string } {
-  return spawnSync('bash', [script, dest, '--root', path.join(tmp, 'store'), ...flags], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  return spawnSync('bash', [script, dest, '--root', path.join(tmp, 'store'), ...flags], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, timeout: 180_000 });
 }
 
 t.test('built by the engine, pushed, inspected, run as a random UID, copied into a volume and run from there', { skip }, async (t) => {
@@ -83,4 +83,8 @@ t.test('the script says what it needs', { skip }, async (t) => {
   t.equal(dynamic.status, 1);
   t.match(dynamic.stderr, /is not statically linked/);
   t.notOk(existsSync(path.join(tmp, 'layout')), 'nothing written');
+  const badFlag = engineImage(`oci:${path.join(tmp, 'layout')}:v1`, '--format', 'bogus');
+  t.equal(badFlag.status, 64, "build-image's exit code is the script's");
+  t.match(badFlag.stderr, /--format must be one of docker, oci/);
+  t.notOk(readdirSync(path.join(projectRoot, 'dist')).some((n) => n.startsWith('.engine-image.')), 'the build context is removed');
 });
