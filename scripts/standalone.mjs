@@ -28,6 +28,7 @@ const tmp = `${out}.tmp`;
 
 /** Ends the build with one line naming what is wrong. */
 function refuse(message) {
+  rmSync(tmp, { recursive: true, force: true });
   console.error(`standalone: ${message}`);
   process.exit(1);
 }
@@ -109,7 +110,8 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['zstd-napi', 'undici'],
+  // Only zstd-napi is in app/node_modules: anything else the launcher imports must be bundled.
+  external: ['zstd-napi'],
   define: { 'import.meta.url': '__ociS2iModuleUrl' },
   banner: { js: '"use strict";\nconst __ociS2iModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
   minify: true,
@@ -128,6 +130,13 @@ await build({
   ],
 });
 
+// Started once where it was made (the loader, the libraries, the launcher and the bundle all load), so that a
+// directory that cannot start never replaces one that can.
+try {
+  execFileSync(path.join(tmp, 'oci-s2i'), ['version'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+} catch (e) {
+  refuse(`the directory made in ${path.relative(root, tmp)} does not start: ${String(e.stderr || e.message).trim()}`);
+}
 rmSync(out, { recursive: true, force: true });
 renameSync(tmp, out);
 
