@@ -85,6 +85,11 @@ t.test('on the host: through a symlink, and the root re-execution through bin/ru
   const version = execFileSync(link, ['version'], { encoding: 'utf8' });
   t.match(version, /^oci-s2i \d+\.\d+\.\d+ \(node v\d+/);
   t.equal(version, execFileSync(path.join(projectRoot, 'bin', 'oci-s2i'), ['version'], { encoding: 'utf8' }));
+  // Node would read NODE_EXTRA_CA_CERTS at start-up (and warn about a missing file); the engine reads it as
+  // OCI_S2I_EXTRA_CA_CERTS when it opens a TLS connection (bin/oci-s2i, src/sys/extra-ca.ts).
+  const ca = spawnSync(link, ['version'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', NODE_EXTRA_CA_CERTS: path.join(tmp, 'missing-ca.pem') } });
+  t.equal(ca.status, 0);
+  t.equal(ca.stderr, '', 'NODE_EXTRA_CA_CERTS is not Node\'s to read');
   const hooked = spawnSync(link, ['version'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: `--require ${path.join(tmp, 'missing.js')}` } });
   t.equal(hooked.status, 0, `a NODE_OPTIONS meant for another Node is not this one's: ${hooked.stderr}`);
   // The loader started by hand, not by the script: launch.ts re-executes process.execPath under `unshare` for a
