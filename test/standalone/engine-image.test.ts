@@ -14,7 +14,10 @@ import { pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
 import { busyboxImage, podmanRun, restricted, rmiAll, testImage } from './podman.js';
 
 const script = path.join(projectRoot, 'scripts', 'engine-image.sh');
-const skip = process.getuid?.() !== 0 ? 'podman runs as root here (CI and the development machines): run the suite as root' : !existsSync(path.join(projectRoot, 'dist', 'standalone', 'oci-s2i')) ? 'dist/standalone is missing: run npm run build' : false;
+// Built by every `npm run build` (scripts/build.sh), which `npm test` runs first: missing is a failure, not a skip.
+const built = existsSync(path.join(projectRoot, 'dist', 'standalone', 'oci-s2i'));
+if (!built) t.fail('dist/standalone is missing: scripts/build.sh makes it (npm run build)');
+const skip = process.getuid?.() !== 0 ? 'podman runs as root here (CI and the development machines): run the suite as root' : !built ? 'dist/standalone is missing' : false;
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-standalone-test-'));
 let registry: TestRegistry | undefined;

@@ -21,7 +21,10 @@ import { busyboxImage, podmanRun, restricted, rmiAll, testImage } from './podman
 
 const standalone = path.join(projectRoot, 'dist', 'standalone');
 const entry = path.join(standalone, 'oci-s2i');
-const skip = process.getuid?.() !== 0 ? 'podman runs as root here (CI and the development machines): run the suite as root' : !existsSync(entry) ? 'dist/standalone is missing: run npm run build' : false;
+// Built by every `npm run build` (scripts/build.sh), which `npm test` runs first: missing is a failure, not a skip.
+const built = existsSync(entry);
+if (!built) t.fail('dist/standalone is missing: scripts/build.sh makes it (npm run build)');
+const skip = process.getuid?.() !== 0 ? 'podman runs as root here (CI and the development machines): run the suite as root' : !built ? 'dist/standalone is missing' : false;
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-standalone-test-'));
 chmodSync(tmp, 0o755);
