@@ -2,16 +2,19 @@
 // too), with no Node, npm or libc of the system's: issue 15's "one artifact that can be dropped into any
 // builder". Layout (standalone/README.md):
 //
-//   oci-s2i                      the command (standalone/oci-s2i, a POSIX sh script)
-//   bin/node                     this Node (the real file behind process.execPath)
-//   bin/run-node                 that Node as a command, for the engine's own re-executions (standalone/run-node)
-//   lib/                         the dynamic loader and every shared library of Node and the addons, by soname
-//   app/package.json             name and version (native.ts's packageRoot(), `oci-s2i version`)
-//   app/dist/src/cli/launch.cjs  the launcher (standalone/launch.mjs bundled), where launch.ts finds ../../bundle
-//   app/dist/bundle/             the CLI bundle (scripts/bundle.mjs) with a V8 code cache made by this Node
-//   app/build/*.node             the native addons, where native.ts looks for them
-//   app/node_modules/zstd-napi/  the one addon the bundle requires by package name
+//   oci-s2i                  the command (standalone/oci-s2i, a POSIX sh script)
+//   bin/node                 this Node (the real file behind process.execPath)
+//   bin/run-node             that Node as a command, for the engine's own re-executions (standalone/run-node)
+//   lib/                     the dynamic loader and every shared library of Node and the addons, by soname
+//   package.json             name and version: native.ts's packageRoot(), `oci-s2i version`, and in-image's
+//                            "engine's own directory" (pipeline/in-image.ts), which is then all of this
+//   dist/src/cli/launch.cjs  the launcher (standalone/launch.mjs bundled), where launch.ts finds ../../bundle
+//   dist/bundle/             the CLI bundle (scripts/bundle.mjs) with a V8 code cache made by this Node
+//   build/*.node             the native addons, where native.ts looks for them
+//   node_modules/zstd-napi/  the one addon the bundle requires by package name
 //
+// Below the top, the paths are the package's own (the checkout's), so every module finds its files as it does
+// there.
 // Run after scripts/bundle.mjs (scripts/build.sh). Copies only, from this machine: nothing is downloaded. Made in
 // a temporary directory and renamed into place, so a run that fails leaves the previous directory whole.
 import { build } from 'esbuild';
@@ -89,28 +92,26 @@ for (const [name, p] of libs) put(p, path.join(tmp, 'lib', name));
 script('oci-s2i');
 script('run-node');
 
-const app = path.join(tmp, 'app');
-mkdirSync(app, { recursive: true });
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-writeFileSync(path.join(app, 'package.json'), `${JSON.stringify({ name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, private: true }, null, 2)}\n`);
-for (const f of addons) put(f, path.join(app, 'build', path.basename(f)), 0o755);
+writeFileSync(path.join(tmp, 'package.json'), `${JSON.stringify({ name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, private: true }, null, 2)}\n`);
+for (const f of addons) put(f, path.join(tmp, 'build', path.basename(f)), 0o755);
 // The source map stays out (2.6 MB, read only with --enable-source-maps); the licence comments stay in.
-for (const f of ['oci-s2i.cjs', 'oci-s2i.cjs.LEGAL.txt']) put(path.join(bundleDir, f), path.join(app, 'dist', 'bundle', f));
-const zstdOut = path.join(app, 'node_modules', 'zstd-napi');
+for (const f of ['oci-s2i.cjs', 'oci-s2i.cjs.LEGAL.txt']) put(path.join(bundleDir, f), path.join(tmp, 'dist', 'bundle', f));
+const zstdOut = path.join(tmp, 'node_modules', 'zstd-napi');
 for (const f of ['package.json', 'binding.js', 'LICENSE', 'NOTICE']) put(path.join(zstdDir, f), path.join(zstdOut, f));
 put(zstdAddon, path.join(zstdOut, 'build', 'Release', 'binding.node'), 0o755);
 
 // The launcher: launch.ts and the few modules it imports, as one script with the CLI bundle's conventions
 // (scripts/bundle.mjs): import.meta.url becomes the script's own URL, so launch.ts's `../../bundle/oci-s2i.cjs`
-// and native.ts's search for package.json work from app/dist/src/cli/.
+// and native.ts's search for package.json work from dist/src/cli/.
 await build({
   entryPoints: [path.join(root, 'standalone', 'launch.mjs')],
-  outfile: path.join(app, 'dist', 'src', 'cli', 'launch.cjs'),
+  outfile: path.join(tmp, 'dist', 'src', 'cli', 'launch.cjs'),
   bundle: true,
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  // Only zstd-napi is in app/node_modules: anything else the launcher imports must be bundled.
+  // Only zstd-napi is in node_modules here: anything else the launcher imports must be bundled.
   external: ['zstd-napi'],
   define: { 'import.meta.url': '__ociS2iModuleUrl' },
   banner: { js: '"use strict";\nconst __ociS2iModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
@@ -144,6 +145,6 @@ renameSync(tmp, out);
 // bundle.mjs makes dist/bundle's: a run that loads every command. Made in place: V8 keeps the script's path in
 // the cache, and stack traces (--debug) name it, so it is this directory's, not the temporary one's.
 execFileSync(path.join(out, 'oci-s2i'), ['--help'], {
-  env: { ...process.env, OCI_S2I_WRITE_CODE_CACHE: path.join(out, 'app', 'dist', 'bundle', 'oci-s2i.cjs.cache') },
+  env: { ...process.env, OCI_S2I_WRITE_CODE_CACHE: path.join(out, 'dist', 'bundle', 'oci-s2i.cjs.cache') },
   stdio: ['ignore', 'ignore', 'inherit'],
 });

@@ -79,6 +79,10 @@ t.test('the entry script: POSIX sh, no path of this machine, the namespace comma
   t.equal(list(script), [...namespaceCommands].join('|'), 'the same commands bin/oci-s2i execs under unshare');
   t.equal(list(script), list(readFileSync(path.join(projectRoot, 'bin', 'oci-s2i'), 'utf8')));
   t.ok(lstatSync(path.join(standalone, 'bin', 'node')).isFile(), 'bin/node is a real file, not a link to the build machine');
+  // An in-image build leaves "the engine's own directory" out of its layer: the nearest directory above the
+  // launcher whose package.json is oci-s2i's (pipeline/in-image.ts). That must be all of it, bin/ and lib/ too.
+  t.equal((JSON.parse(readFileSync(path.join(standalone, 'package.json'), 'utf8')) as { name: string }).name, 'oci-s2i');
+  for (const d of ['dist', 'dist/src', 'dist/src/cli']) t.notOk(existsSync(path.join(standalone, d, 'package.json')), `no package.json in ${d}`);
 });
 
 t.test('on the host: through a symlink, and the root re-execution through bin/run-node', { skip }, async (t) => {
@@ -98,7 +102,7 @@ t.test('on the host: through a symlink, and the root re-execution through bin/ru
   // The loader started by hand, not by the script: launch.ts re-executes process.execPath under `unshare` for a
   // root namespace command, and that must be bin/run-node (the kernel's answer is the loader).
   const lib = path.join(standalone, 'lib');
-  const r = spawnSync(path.join(lib, 'ld-linux-x86-64.so.2'), ['--library-path', lib, path.join(standalone, 'bin', 'node'), path.join(standalone, 'app', 'dist', 'src', 'cli', 'launch.cjs'), 'cache', 'prune', '--root', path.join(tmp, 'store')], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  const r = spawnSync(path.join(lib, 'ld-linux-x86-64.so.2'), ['--library-path', lib, path.join(standalone, 'bin', 'node'), path.join(standalone, 'dist', 'src', 'cli', 'launch.cjs'), 'cache', 'prune', '--root', path.join(tmp, 'store')], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
   t.equal(r.status, 0, r.stderr);
 });
 
