@@ -6,3 +6,4 @@ bash scripts/build-native.sh
 rm -rf dist
 node node_modules/typescript/bin/tsc -p tsconfig.json
 node scripts/bundle.mjs
+node scripts/standalone.mjs
