@@ -179,10 +179,14 @@ export class PodHarness {
     for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
     if (o.workdir) args.push('-w', o.workdir);
     if (o.network && o.network !== 'default') args.push('--network', o.network);
+    // A pod's `command` replaces the image's ENTRYPOINT (and `args` its CMD), as kubelet does: the command's
+    // first word is the entrypoint, the rest its arguments.
+    const [entry, ...rest] = o.command;
+    if (entry !== undefined) args.push('--entrypoint', entry);
     if (o.rootfs) args.push('--rootfs', o.rootfs);
     else if (o.image) args.push(o.image);
     else throw new Error('pod harness: give image or rootfs');
-    return [...args, ...o.command];
+    return [...args, ...rest];
   }
 
   /** A host dir any container user may write (an emptyDir: kubelet makes them 0777), removed on close(). */

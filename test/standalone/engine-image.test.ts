@@ -4,14 +4,17 @@
 // next, a busybox-only image, runs the engine from there.
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../helpers/cli.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
-import { busyboxImage, podmanRun, restricted, rmiAll, testImage } from './podman.js';
+import { busyboxImage, podman, podmanRun, restricted, rmiAll, testImage } from './podman.js';
+import { runCli } from '../helpers/cli.js';
+import { PodHarness, testImagePrefix, uniqueImageLabels } from '../helpers/pod.js';
+import { runShipwrightStrategy, runTektonTask } from '../helpers/task-steps.js';
 
 const script = path.join(projectRoot, 'scripts', 'engine-image.sh');
 // Built by every `npm run build` (scripts/build.sh), which `npm test` runs first: missing is a failure, not a skip.
@@ -74,6 +77,62 @@ t.test('built by the engine, pushed, inspected, run as a random UID, copied into
   const fromVolume = podmanRun([...restricted, '-v', `${tools}:/tools:ro`, busybox, 'sh', '-c', 'export PATH=/tools/oci-s2i:$PATH && cd /tmp && mkdir d && echo x > d/f && oci-s2i version && oci-s2i layer --backend libdeflate d -o l.tgz -q']);
   t.equal(fromVolume.status, 0, fromVolume.stderr);
   t.match(fromVolume.stdout, /^oci-s2i \d+\.\d+\.\d+ \(node v\d+[^\n]*\nsha256:[0-9a-f]{64}\n$/);
+});
+
+// The integrations as a cluster would run them, step by step (test/helpers/task-steps.ts reads the YAML files
+// themselves), in the restricted pod: the engine image's step copies the engine into the shared volume, the
+// builder's step builds in-image and pushes; the results are what the registry holds, and the image runs.
+t.test('the Tekton Task and the Shipwright strategy build and push in the restricted pod', { skip }, async (t) => {
+  const host = registry!.host;
+  // The pod harness pulls only images named for it (it removes what it pulled).
+  const podEngine = `${host}/${testImagePrefix}/engine-${process.pid}:v1`;
+  const copied = await runCli(['copy', `docker://${engine}`, `docker://${podEngine}`, '--tls-verify=false', '-q']);
+  t.equal(copied.code, 0, copied.stderr);
+  const builderRepo = `${testImagePrefix}/builder-${process.pid}`;
+  await pushBusyboxBuilder(client.repository(host, builderRepo), 'v1', { scriptsDir: path.join(projectRoot, 'examples', 'busybox-builder', 's2i', 'bin'), labels: uniqueImageLabels() });
+  const builder = `${host}/${builderRepo}:v1`;
+  const source = path.join(tmp, 'source');
+  cpSync(path.join(projectRoot, 'examples', 'hello'), source, { recursive: true });
+  chmodSync(tmp, 0o755);
+  execFileSync('chmod', ['-R', 'a+rX', source]);
+  const harness = new PodHarness();
+  t.teardown(() => harness.close());
+  t.teardown(() => void podman(['rmi', '-f', `${host}/${testImagePrefix}/app-${process.pid}:task`, `${host}/${testImagePrefix}/app-${process.pid}:shipwright`]));
+  const digestOf = (ref: string) => (JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`], { encoding: 'utf8' })) as { Digest: string }).Digest;
+
+  const image = `${host}/${testImagePrefix}/app-${process.pid}:task`;
+  const task = await runTektonTask(path.join(projectRoot, 'integrations', 'tekton', 'oci-s2i.yaml'), {
+    params: { IMAGE: image, BUILDER_IMAGE: builder, TLS_VERIFY: 'false', ENV_VARS: ['GREETING=hello there'] },
+    images: { ENGINE_IMAGE: podEngine },
+    workspaces: { source },
+    harness,
+    timeoutMs: 180_000,
+  });
+  t.equal(task.failed, undefined, `every step ran: ${task.failed ? `${task.failed.name}: ${task.failed.result.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+  t.same(task.steps.map((s) => [s.name, s.profile]), [['copy-engine', 'restricted'], ['build', 'restricted']], 'both steps in the restricted pod');
+  t.match(task.results.IMAGE_DIGEST, /^sha256:[0-9a-f]{64}$/, 'IMAGE_DIGEST, no newline');
+  t.equal(task.results.IMAGE_DIGEST, digestOf(image), 'the digest the registry has');
+  t.equal(task.results.IMAGE_URL, image);
+  const config = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', '--config', `docker://${image}`], { encoding: 'utf8' })) as { config: { Env: string[] } };
+  t.ok(config.config.Env.includes('GREETING=hello there'), 'ENV_VARS reached the image, spaces and all');
+  // The application (its run script serves it with httpd; here only the installed file is read, as the random UID).
+  const page = podmanRun(['--user', '1000680000:0', '--entrypoint', 'cat', image, '/opt/app-root/src/index.html']);
+  t.equal(page.status, 0, page.stderr);
+  t.equal(page.stdout, 'Test S2I process!\n', 'the application is in the image, readable by any UID');
+
+  const output = `${host}/${testImagePrefix}/app-${process.pid}:shipwright`;
+  const shp = await runShipwrightStrategy(path.join(projectRoot, 'integrations', 'shipwright', 'oci-s2i.yaml'), {
+    source,
+    outputImage: output,
+    insecure: true,
+    params: { 'builder-image': builder, 'engine-image': podEngine },
+    harness,
+    timeoutMs: 180_000,
+  });
+  t.equal(shp.failed, undefined, `every step ran: ${shp.failed ? `${shp.failed.name}: ${shp.failed.result.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+  t.equal(shp.results['shp-image-digest'], digestOf(output), 'shp-image-digest is the pushed digest');
+  const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${output}`], { encoding: 'utf8' })) as { config: { size: number }; layers: Array<{ size: number }> };
+  t.equal(Number(shp.results['shp-image-size']), raw.config.size + raw.layers.reduce((n, l) => n + l.size, 0), 'shp-image-size: layers + config');
 });
 
 // An oci: destination is build-image's (test/containerfile/build-image.test.ts): a second 100 MB build here
