@@ -17,7 +17,9 @@ import { runCli, projectRoot } from '../helpers/cli.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { makeBuilderImage, pushBuiltImage } from '../../src/demo/busybox-image.js';
 import { inContainer } from '../../src/pipeline/in-image.js';
+import { podmanSeccompFile, runtimeDefaultSeccompFile } from '../helpers/seccomp-profiles.js';
 
+// OCI_S2I_TEST_STANDALONE: another standalone dir (a copy under test).
 const hasPodman = spawnSync('podman', ['--version']).status === 0;
 const standalone = process.env.OCI_S2I_TEST_STANDALONE ?? path.join(projectRoot, 'dist', 'standalone');
 t.ok(existsSync(path.join(standalone, 'oci-s2i')), `the standalone engine is built (${standalone}); npm run build makes it`);
@@ -54,7 +56,9 @@ function podman(args: string[], timeoutMs = 120_000): { code: number; stdout: st
 
 /** podman's flags for this host (shared/ENVIRONMENT.md) and the pod's shape. */
 const hostFlags = ['--runtime', 'runc', '--ulimit', 'nofile=10000:10000', '--ulimit', 'nproc=10000:10000', '--network', 'host', '--tls-verify=false'];
-const restricted = ['--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'];
+// seccomp: the containerd-like RuntimeDefault profile (no unshare, clone namespace flags or mount without
+// CAP_SYS_ADMIN), derived from podman's at test time.
+const restricted = ['--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--security-opt', `seccomp=${runtimeDefaultSeccompFile()}`];
 
 function source(): string {
   const dir = mkdtempSync(path.join(tmp, 'src-'));
@@ -149,7 +153,8 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
   const rows: Array<[string, string[], number]> = [
     ['restricted, the builder USER', [...restricted, '--user', '1001:0'], 1001],
     ['restricted, a random UID with gid 0', [...restricted, '--user', '1000680000:0'], 1000680000],
-    ['root, default capabilities', ['--user', '0:0'], 1001],
+    ['root, CRI-O\'s seccomp profile', ['--user', '0:0', '--security-opt', `seccomp=${podmanSeccompFile}`], 1001],
+    ['privileged', ['--user', '0:0', '--privileged'], 1001],
   ];
   for (const [i, [what, flags, runsAs]] of rows.entries()) {
     const target = `${registry.host}/in-image/app:row${i}`;
