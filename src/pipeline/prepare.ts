@@ -4,10 +4,10 @@
 import { mkdtemp, mkdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
-import type { ProgressSink } from '../events.js';
+import type { ProgressEvent, ProgressSink } from '../events.js';
 import { workingDirOf } from '../oci/image-path.js';
 import { detectRuntime, prepareRuntime, type Runtime } from '../sandbox/runtime.js';
-import { namespaceMode } from '../sandbox/namespace.js';
+import { namespaceMode, type NamespaceMode } from '../sandbox/namespace.js';
 import { fileInRoot } from '../sandbox/rootfs.js';
 import type { Mount } from '../sandbox/spec.js';
 import { buildEnvironment, type EnvList } from '../s2i/environment.js';
@@ -133,5 +133,19 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   const single = singleIdUser(resolved, namespaceMode() === 'userns-single');
   if (single) warn(singleIdWarning(single));
   const user = single?.runAs ?? resolved;
+  engine.onProgress(isolationEvent(namespaceMode(), rootfs.kind));
   return { buildDir, scratch, source, env, builder, builderName, targetName, plan, workdir, mounts, ...(hostsFile ? { hostsFile } : {}), rootfs, scripts, user, ...(single ? { recordOwner: single.recordAs } : {}) };
+}
+
+const NAMESPACE_SHOWN: Record<NamespaceMode, string> = {
+  root: 'root, private mount namespace',
+  'userns-root': 'root without CAP_SYS_ADMIN, user namespace mapping every ID',
+  userns: 'rootless, user namespace with the subordinate IDs',
+  'userns-single': 'rootless, single-ID user namespace',
+};
+
+/** The one line that says where assemble runs (`--isolation auto` picks it: copied-rootfs.ts, namespace.ts). */
+function isolationEvent(mode: NamespaceMode | undefined, rootfs: Rootfs['kind']): ProgressEvent {
+  const m = mode ?? 'root';
+  return { type: 'isolation', path: `sandbox/${m}/${rootfs}`, message: `isolation: sandbox (${NAMESPACE_SHOWN[m]}, ${rootfs === 'copy' ? 'copied rootfs' : 'overlay rootfs'})` };
 }

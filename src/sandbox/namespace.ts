@@ -37,6 +37,9 @@ export interface ReexecOptions {
   onWarning?: (msg: string) => void;
   /** Force a mode (tests). */
   mode?: NamespaceMode;
+  /** Default true (`--isolation auto`). false (`--isolation sandbox`): no user namespace for root without
+   *  CAP_SYS_ADMIN and no single-ID map where newuidmap fails: the sandbox error instead. */
+  fallbacks?: boolean;
 }
 
 /** The shell between `unshare -U` and the engine: waits for the ID maps (fd 3), then execs it; told `s` when only
@@ -61,10 +64,11 @@ async function probeUnshare(args: readonly string[]): Promise<string | undefined
  * default capabilities) a user namespace that maps every ID to itself, with the mount namespace inside it.
  * Neither: the sandbox error.
  */
-async function rootMode(): Promise<NamespaceMode> {
+async function rootMode(fallbacks: boolean): Promise<NamespaceMode> {
   if (hasCapability(CAP_SYS_ADMIN)) return 'root';
   const mnt = await probeUnshare(ROOT_UNSHARE_ARGS);
   if (mnt === undefined) return 'root';
+  if (!fallbacks) throw sandboxError('mount-namespace', 'root without CAP_SYS_ADMIN cannot make a mount namespace (--isolation sandbox: no user namespace instead)', mnt);
   const userns = await probeUnshare(['-U', '-m']);
   if (userns === undefined) return 'userns-root';
   throw sandboxError('mount-namespace', 'root without CAP_SYS_ADMIN cannot make a mount namespace, and no user namespace is allowed either', `${mnt}; ${userns}`);
@@ -94,7 +98,7 @@ export async function reexecInNamespace(argv: string[], opts: ReexecOptions = {}
     sub = await callerSubIds();
     mode = sub.uids.length > 0 && sub.gids.length > 0 ? 'userns' : 'userns-single';
   } else if (!opts.mode) {
-    mode = await rootMode();
+    mode = await rootMode(opts.fallbacks !== false);
   }
   const singleWarning =
     `no subordinate ID range for uid ${uid} in /etc/subuid and /etc/subgid: only your own uid is mapped, so every ` +
@@ -141,6 +145,11 @@ export async function reexecInNamespace(argv: string[], opts: ReexecOptions = {}
           await execFileP('newgidmap', [String(pid), ...mapArgs(gid, sub.gids)]);
         }
       } catch (e) {
+        if (opts.fallbacks === false) {
+          sock.end('x\n');
+          await exited.catch(() => 0);
+          throw sandboxError('id-map', 'the ID maps of the build\'s user namespace cannot be written (--isolation sandbox: no single-ID map instead)', stderrOf(e));
+        }
         // No right to map more than one ID (newuidmap without its privileges: no_new_privs, no CAP_SETUID in a
         // pod; root without CAP_SETUID): map only this process's own IDs, as `unshare -r` does.
         try {

@@ -1,4 +1,5 @@
 import { S2IError, ExitCode } from '../../errors.js';
+import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
 import { writeBuildAsDockerfile } from '../../pipeline/as-dockerfile.js';
 import { readInputFileSync } from '../../sys/input-file.js';
@@ -95,7 +96,12 @@ export function applyConfigFile(file: string, values: Values, positionals: strin
 
 export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values): Promise<number> {
   const { target, asDockerfile, ...o } = buildOptionsFromValues(v, tag);
-  const onProgress = makeRenderer(ctx.global, ctx.stderr);
+  const render = makeRenderer(ctx.global, ctx.stderr);
+  let isolation: string | undefined;
+  const onProgress: ProgressSink = (e) => {
+    if (e.type === 'isolation') isolation = e.path;
+    render(e);
+  };
   if (asDockerfile) {
     const r = await writeBuildAsDockerfile({ ...asDockerfileOptions({ ...o, asDockerfile }, source, builder, tag, v), onProgress, signal: ctx.signal });
     if (!ctx.global.quiet) ctx.stderr.write(`Wrote ${r.containerfile} (${r.files} source files)\n`);
@@ -107,7 +113,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   if (ctx.global.json) {
-    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, push: result.push, tempDir: result.tempDir }) + '\n');
+    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, tempDir: result.tempDir }) + '\n');
   } else {
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
     if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully: ${result.reference}\n`);
