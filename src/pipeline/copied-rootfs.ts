@@ -19,7 +19,6 @@ import { writeSnapshotLayer } from '../layer/snapshot-write.js';
 import type { LayerResult, WriteLayerOptions } from '../layer/write.js';
 import { walk } from '../layer/walk.js';
 import { isWhiteoutDevice } from '../layer/walk-overlay.js';
-import { unmount } from '../sandbox/overlay.js';
 import { sandboxError } from '../sandbox/sandbox-error.js';
 import { native } from '../sys/native.js';
 import type { Isolation } from './options.js';
@@ -92,8 +91,6 @@ function fileSystemOf(dir: string): string | undefined {
 
 export async function copiedRootfs(steps: Steps, buildDir: string, lowers: string[]): Promise<CopiedRootfs> {
   const dir = path.join(buildDir, 'rootfs');
-  // A failed overlay mount may have left its mount point behind (nothing is mounted on it).
-  unmount(path.join(buildDir, 'merged'));
   mkdirSync(dir, { mode: 0o755 });
   for (const layer of lowers) await copyLayer(layer, dir);
   const before = await takeSnapshot(dir);

@@ -1,13 +1,21 @@
 // Re-executes the current command inside a private mount namespace, and for non-root callers inside a user
 // namespace too, so that mounts vanish with the process (kill -9 included) and layer ownership is real.
 //
-// Root: `unshare -m --propagation private`. Unprivileged with a subordinate range: `unshare -U -m` runs a tiny
-// shell that waits on a socket (fd 3) while the parent writes the ID maps with newuidmap/newgidmap (container
-// 0 = caller, 1..N = the range); only then does it exec node. The exec must come after the maps: capabilities
-// are computed at execve, and a process exec'd while its uid is still unmapped has none in the namespace. Without a range: `unshare -U -m -r` (only the caller mapped,
-// every file owned by it: the single-ID fallback), with a warning. The namespaced engine is this process's
-// child (unshare and the shell exec, they do not fork) and dies with it, kill -9 included: runUnshared names
-// this process to it and it arms a parent-death signal (sys/parent-death.ts).
+// Root with CAP_SYS_ADMIN: `unshare -m --propagation private`. Root without it (a pod's root with the default
+// capabilities, where `unshare -m` is EPERM): `unshare -U -m`, a user namespace whose map this process writes
+// itself (every ID to itself: root has CAP_SETUID/CAP_SETGID here) and the mount namespace inside it
+// ('userns-root'). Unprivileged with a subordinate range: `unshare -U -m` runs a tiny shell that waits on a
+// socket (fd 3) while the parent writes the ID maps with newuidmap/newgidmap (container 0 = caller, 1..N = the
+// range); only then does it exec node. The exec must come after the maps: capabilities are computed at execve,
+// and a process exec'd while its uid is still unmapped has none in the namespace. Where the maps cannot be
+// written (newuidmap without its privileges: no_new_privs, a pod without SETUID/SETGID; root without
+// CAP_SETUID) only the caller's own IDs are mapped, as `unshare -r` does, and the shell is told so: the
+// single-ID fallback ('userns-single', with a warning), also what a caller without a range gets (`unshare -U -m
+// -r`). With `fallbacks: false` (`--isolation sandbox`) neither fallback is taken: the sandbox error instead
+// (sandbox-error.ts), as when no user namespace can be made at all (a probe, `unshare -U -m true`, tells first,
+// so unshare's own message is never the command's last word). The namespaced engine is this process's child
+// (unshare and the shell exec, they do not fork) and dies with it, kill -9 included: runUnshared names this
+// process to it and it arms a parent-death signal (sys/parent-death.ts).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Socket } from 'node:net';
