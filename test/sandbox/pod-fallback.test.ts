@@ -4,7 +4,7 @@
 // exited with code 1", never a stack.
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,6 +63,20 @@ function pushed(tag: string): boolean {
   return spawnSync('skopeo', ['inspect', '--tls-verify=false', `docker://${tag}`]).status === 0;
 }
 
+/**
+ * Kubernetes RuntimeDefault on containerd (Docker's profile) as ENVIRONMENT.md derives it from podman's: unshare,
+ * setns and the mount calls only for CAP_SYS_ADMIN, clone3 answered with ENOSYS (the default errno, 38).
+ */
+function runtimeDefaultProfile(): string {
+  const file = path.join(tmp, 'runtime-default.json');
+  const profile = JSON.parse(readFileSync('/usr/share/containers/seccomp.json', 'utf8')) as { syscalls: { names: string[]; action: string; includes?: unknown }[] };
+  const gated = ['unshare', 'setns', 'mount', 'umount', 'umount2', 'fsopen', 'fsmount', 'fsconfig', 'move_mount', 'open_tree', 'mount_setattr'];
+  for (const rule of profile.syscalls) rule.names = rule.names.filter((n) => !gated.includes(n) && n !== 'clone3');
+  profile.syscalls.push({ names: gated, action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN'] } });
+  writeFileSync(file, JSON.stringify(profile));
+  return file;
+}
+
 const sandboxLine = /^oci-s2i: cannot set up the build sandbox: [^\n]+--isolation in-image[^\n]+$/m;
 
 /** A row's outcome: it built and pushed, or it failed with exit 13 and the one sandbox line. */
@@ -104,6 +118,19 @@ t.test('pods', { skip }, async (t) => {
   t.test('user 1000 with --cap-add SETUID,SETGID: builds, or the one line', async (t) => {
     const tag = `${registry.host}/t/pod-user:1`;
     builtOrOneLine(t, buildInPod('user', ['--user', '1000:1000', '--cap-add', 'SETUID,SETGID'], tag), tag);
+  });
+  t.test('the restricted pod (random UID, no capabilities, no_new_privs, RuntimeDefault seccomp): the one line', { skip: !existsSync('/usr/share/containers/seccomp.json') && 'no podman seccomp profile to derive from' }, async (t) => {
+    const tag = `${registry.host}/t/pod-restricted:1`;
+    const flags = ['--user', '1000680000:0', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--security-opt', `seccomp=${runtimeDefaultProfile()}`];
+    const r = buildInPod('restricted', flags, tag);
+    t.equal(builtOrOneLine(t, r, tag), 'refused');
+    t.match(r.stderr, /no user namespace can be made here/);
+  });
+  t.test('root, default capabilities, RuntimeDefault seccomp: neither namespace, the one line', { skip: !existsSync('/usr/share/containers/seccomp.json') && 'no podman seccomp profile to derive from' }, async (t) => {
+    const tag = `${registry.host}/t/pod-root-rd:1`;
+    const r = buildInPod('rootrd', ['--security-opt', `seccomp=${runtimeDefaultProfile()}`], tag);
+    t.equal(builtOrOneLine(t, r, tag), 'refused');
+    t.match(r.stderr, /root without CAP_SYS_ADMIN cannot make a mount namespace, and no user namespace is allowed either/);
   });
   t.test('--isolation sandbox as root without CAP_SYS_ADMIN: no user namespace, exit 13', async (t) => {
     const tag = `${registry.host}/t/pod-strict:1`;
