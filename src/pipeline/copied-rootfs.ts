@@ -14,11 +14,11 @@ import { promisify } from 'node:util';
 import { S2IError } from '../errors.js';
 import { takeSnapshot, type Snapshot } from '../layer/snapshot.js';
 import { diffSnapshots } from '../layer/snapshot-diff.js';
-import { readMountinfo } from '../layer/snapshot-exclude.js';
 import { writeSnapshotLayer } from '../layer/snapshot-write.js';
 import type { LayerResult, WriteLayerOptions } from '../layer/write.js';
 import { walk } from '../layer/walk.js';
 import { isWhiteoutDevice } from '../layer/walk-overlay.js';
+import { fileSystemOf } from '../sandbox/overlay.js';
 import { sandboxError } from '../sandbox/sandbox-error.js';
 import { native } from '../sys/native.js';
 import type { Isolation } from './options.js';
@@ -69,24 +69,9 @@ export async function builderRootfs(steps: Steps, buildDir: string, lowers: stri
 /** Why the overlay was refused, in a few words (the kernel says EINVAL for both common cases). */
 function overlayRefusal(e: unknown, buildDir: string): string {
   const cause = (e as { cause?: { code?: string } }).cause;
-  const fs = fileSystemOf(buildDir);
-  if (fs === 'overlay') return `the cache ${path.dirname(path.dirname(buildDir))} is itself on an overlay mount, and overlay on overlay is refused`;
+  if (fileSystemOf(buildDir) === 'overlay') return `the cache ${path.dirname(path.dirname(buildDir))} is itself on an overlay mount, and overlay on overlay is refused`;
   if (cause?.code) return `mount: ${cause.code}`;
   return (e as Error).message;
-}
-
-/** The file system type of the mount that holds `dir` (from /proc/self/mountinfo); undefined when unknown. */
-function fileSystemOf(dir: string): string | undefined {
-  let best: { point: string; type: string } | undefined;
-  for (const line of readMountinfo().split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    const point = f[4]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    const type = sep > 0 ? f[sep + 1] : undefined;
-    if (!point || !type) continue;
-    if ((dir === point || dir.startsWith(point.endsWith('/') ? point : `${point}/`)) && (!best || point.length >= best.point.length)) best = { point, type };
-  }
-  return best?.type;
 }
 
 export async function copiedRootfs(steps: Steps, buildDir: string, lowers: string[]): Promise<CopiedRootfs> {

@@ -6,6 +6,7 @@ import { exitCodeFor } from '../../src/cli/error-table.js';
 import { CAP_SYS_ADMIN, hasCapability, underSeccompFilter } from '../../src/sandbox/caps.js';
 import { refusalInOutput, sandboxError } from '../../src/sandbox/sandbox-error.js';
 import { assembleFailed } from '../../src/pipeline/sandbox-run.js';
+import { fileSystemOf } from '../../src/sandbox/overlay.js';
 import { diffOwnedBy, singleIdUser } from '../../src/pipeline/single-id.js';
 import type { SnapshotDiff } from '../../src/layer/snapshot-diff.js';
 import type { WalkNode } from '../../src/layer/walk.js';
@@ -20,6 +21,12 @@ t.test('capabilities and seccomp from /proc/self/status', async (t) => {
   t.equal(underSeccompFilter(status('0', 2)), true);
   t.equal(underSeccompFilter(status('0', 0)), false);
   t.equal(underSeccompFilter('Name:\tx\n'), false);
+});
+
+t.test('the file system a path is on (overlay on overlay is told by it)', async (t) => {
+  t.equal(fileSystemOf('/proc/1'), 'proc');
+  t.equal(fileSystemOf('/proc'), 'proc');
+  t.not(fileSystemOf('/procx'), 'proc', 'a prefix of a name is not its mount');
 });
 
 t.test('the sandbox error: one line, exit 13, what was refused and every way out', async (t) => {
