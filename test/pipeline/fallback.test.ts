@@ -125,6 +125,33 @@ t.test('rootless without a subuid range, builder USER 1001: builds, warns once w
   }
 });
 
+t.test('--incremental on the fallbacks: save-artifacts runs single-ID (as 0) in a copied previous image', { skip: !canCreateUsers() && 'needs root' }, async (t) => {
+  const scripts = mkdtempSync(path.join(tmp, 'scripts-'));
+  chmodSync(scripts, 0o755);
+  const files: Record<string, string> = {
+    assemble:
+      '#!/bin/sh\nset -e\nn=0\nif [ -f /tmp/artifacts/cache/counter ]; then n=$(cat /tmp/artifacts/cache/counter); echo "restored counter $n"; fi\n' +
+      'mkdir -p /opt/app-root/src/cache\necho $((n+1)) > /opt/app-root/src/cache/counter\n',
+    run: '#!/bin/sh\nexit 0\n',
+    'save-artifacts': '#!/bin/sh\ncd /opt/app-root/src\ntar -cf - cache\n',
+  };
+  for (const [n, body] of Object.entries(files)) writeFileSync(path.join(scripts, n), body, { mode: 0o755 });
+  await pushBusyboxBuilder(client.repository(registry.host, 't/fallback-incr'), 'latest', { scriptsDir: scripts });
+  const user = ensureUser('ocis2i-nosubid', { subIds: false });
+  const home = userTempDir(user, 'oci-s2i-fallback-incr-');
+  const src = source(home);
+  execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, home]);
+  const out = `${registry.host}/t/fallback-incr-app:1`;
+  const args = ['build', src, `${registry.host}/t/fallback-incr:latest`, out, '--root', path.join(home, 'cache'), '--incremental', '--incremental-pull-policy', 'always'];
+  const env = { OCI_S2I_TEST_NO_OVERLAY: '1' };
+  const first = await runCli(args, { user, cli: cliFor(user), env });
+  t.equal(first.code, 0, first.stderr);
+  const second = await runCli(args, { user, cli: cliFor(user), env });
+  t.equal(second.code, 0, second.stderr);
+  t.match(second.stderr, /restored counter 1/);
+  t.match(lastLayerListing(out), /1001\/0 .*opt\/app-root\/src\/cache\/counter/);
+});
+
 t.test('--isolation sandbox with the overlay refused: exit 13, one line, no copy', { skip: !isRoot && 'needs root' }, async (t) => {
   const root = mkdtempSync(path.join(tmp, 'root-'));
   const r = await runCli(['build', source(), builder, `${registry.host}/t/fallback-strict:1`, '--root', root, '--isolation', 'sandbox'], { env: { OCI_S2I_TEST_NO_OVERLAY: '1' } });
