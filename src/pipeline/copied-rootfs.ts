@@ -63,7 +63,7 @@ export async function builderRootfs(steps: Steps, buildDir: string, lowers: stri
   const why = overlayRefusal(refused, buildDir);
   if (choice.isolation === 'sandbox') throw sandboxError('overlay', 'the overlay rootfs cannot be mounted here', why, refused);
   choice.onWarning(`overlay cannot be mounted here (${why}): using a copied rootfs (slower)`);
-  return await copiedRootfs(steps, buildDir, lowers);
+  return await copiedRootfs(buildDir, lowers);
 }
 
 /** Why the overlay was refused, in a few words (the kernel says EINVAL for both common cases). */
@@ -74,7 +74,7 @@ function overlayRefusal(e: unknown, buildDir: string): string {
   return (e as Error).message;
 }
 
-export async function copiedRootfs(steps: Steps, buildDir: string, lowers: string[]): Promise<CopiedRootfs> {
+async function copiedRootfs(buildDir: string, lowers: string[]): Promise<CopiedRootfs> {
   const dir = path.join(buildDir, 'rootfs');
   mkdirSync(dir, { mode: 0o755 });
   for (const layer of lowers) await copyLayer(layer, dir);
