@@ -4,6 +4,9 @@ export type ProgressEvent =
   | { type: 'step'; name: string; state: 'start' | 'end'; ms?: number }
   | { type: 'blob'; op: 'pull' | 'push'; digest: string; size: number; done: number; state: 'start' | 'progress' | 'end' | 'skipped' | 'mounted' | 'cached' }
   | { type: 'log'; level: 'info' | 'warn' | 'debug'; message: string }
+  /** Where a build's assemble runs, chosen once per build (`--isolation`): `path` is a short name for tools
+   *  (`sandbox/root/overlay`, `sandbox/userns-single/copy`, …), `message` the line shown at info level. */
+  | { type: 'isolation'; path: string; message: string }
   | { type: 'output'; stream: 'stdout' | 'stderr'; data: Buffer };
 
 export type ProgressSink = (e: ProgressEvent) => void;

@@ -105,6 +105,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_RUN_FAILED: ExitCode.generic,
   ERR_S2IIGNORE_READ: ExitCode.generic,
   ERR_S2IIGNORE_SYNTAX: ExitCode.generic,
+  ERR_SANDBOX: ExitCode.container,
   ERR_SCRIPTS_URL_SCHEME: ExitCode.urlHandler,
   ERR_SCRIPT_DOWNLOAD: ExitCode.download,
   ERR_SCRIPT_MISSING: ExitCode.scriptMissing,

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { CAP_SYS_ADMIN, hasCapability } from '../sandbox/caps.js';
 import { NAMESPACE_ENV, ROOT_UNSHARE_ARGS, runUnshared } from '../sandbox/unshare.js';
 import { relocateExtraCa } from '../sys/extra-ca-env.js';
 import { dieWithLauncher } from '../sys/parent-death.js';
@@ -40,10 +41,11 @@ export function useBundle(env: NodeJS.ProcessEnv = process.env): boolean {
   return dist === undefined || bundle >= dist;
 }
 
-/** Whether this call can go straight into the namespace: root, a namespace command, not already inside, no help asked. */
+/** Whether this call can go straight into the namespace: root with CAP_SYS_ADMIN (else a user namespace: main.ts),
+ *  a namespace command, not already inside, no help asked. */
 export function entersNamespaceDirectly(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): boolean {
   const [name, ...rest] = argv;
-  return uid === 0 && env[NAMESPACE_ENV] === undefined && name !== undefined && namespaceCommands.has(name) && !rest.some((a) => a === '--help' || a === '-h') && !runsWithoutNamespace(argv);
+  return uid === 0 && hasCapability(CAP_SYS_ADMIN) && env[NAMESPACE_ENV] === undefined && name !== undefined && namespaceCommands.has(name) && !rest.some((a) => a === '--help' || a === '-h') && !runsWithoutNamespace(argv);
 }
 
 /**

@@ -44,7 +44,10 @@ export async function main(argv: string[]): Promise<number> {
     if (entry.namespace && !namespaceMode() && !wantsHelp && !runsWithoutNamespace(argv)) {
       // Flags are parsed (and usage errors reported) by the re-executed process.
       const quiet = rest.some((a) => a === '-q' || a === '--quiet');
+      // --isolation sandbox: no fallback (no single-ID map where newuidmap fails, no user namespace for root).
+      const strict = rest.some((a, i) => a === '--isolation=sandbox' || (a === '--isolation' && rest[i + 1] === 'sandbox'));
       return await reexecInNamespace([process.argv[1]!, ...argv], {
+        fallbacks: !strict,
         onWarning: (m) => {
           if (!quiet) process.stderr.write(`warning: ${m}\n`);
         },

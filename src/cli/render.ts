@@ -70,6 +70,11 @@ export function makeRenderer(flags: GlobalFlags, out: NodeJS.WriteStream): Progr
       case 'step':
         if (flags.loglevel >= 2 && e.state === 'end') out.write(`step ${e.name}: ${e.ms} ms\n`);
         return;
+      case 'isolation':
+        clearBars();
+        out.write(`${e.message}\n`);
+        redraw();
+        return;
       case 'log':
         if (e.level === 'debug' && !flags.debug && flags.loglevel < 2) return;
         clearBars();

@@ -128,6 +128,7 @@ async function restoreArtifacts(engine: Engine, steps: Steps, sandbox: Sandbox, 
       network: opts.network,
       capDrop: opts.capDrop,
       restricted: sandbox.restricted,
+      ...(opts.isolation ? { isolation: opts.isolation } : {}),
       ...(opts.artifactsMaxBytes ? { maxBytes: opts.artifactsMaxBytes } : {}),
     }),
   );

@@ -17,12 +17,14 @@ import { scriptPathInImage } from '../s2i/scripts.js';
 import type { Assembled } from './assemble.js';
 import type { Engine } from './context.js';
 import { formatLayersFor } from './convert-layers.js';
+import { writeCopiedRootfsLayer, type CopiedRootfs } from './copied-rootfs.js';
 import type { BuildOptions } from './options.js';
 import type { Prepared, Sandbox } from './prepare.js';
 import type { PulledImage } from './pull.js';
 import { assertParentAlive } from './push.js';
 import { removeTrees } from './remove.js';
 import { runtimeStage } from './runtime-stage.js';
+import { upperNodesOwnedBy } from './single-id.js';
 import type { Steps } from './steps.js';
 
 /** A new layer with more entries than this has its upper dir removed in the background while the build pushes
@@ -94,7 +96,16 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
     createdBy = `oci-s2i build: ${a.assemblePath}`;
     configEnv = plan.persistentEnv;
     layerFile = path.join(p.buildDir, 'layer.tar');
-    layer = await steps.run('layer', () => writeLayerFile(rootfs.upper, layerFile, { compression: opts.compression, ...level, ...layerOpts, overlayWhiteouts: true }));
+    const write = { compression: opts.compression, ...level, ...layerOpts };
+    layer = await steps.run('layer', () =>
+      rootfs.kind === 'copy'
+        ? writeCopiedRootfsLayer(rootfs as CopiedRootfs, layerFile, write, p.recordOwner)
+        : writeLayerFile(rootfs.upper, layerFile, {
+            ...write,
+            overlayWhiteouts: true,
+            ...(p.recordOwner ? { nodes: upperNodesOwnedBy(rootfs.upper, p.builder.layers.map((l) => l.dir), p.recordOwner) } : {}),
+          }),
+    );
     // Upper and work dirs are done with: unless tiny, they go away in a child process during commit and push.
     if (!opts.saveTempDir && layer.entries > BACKGROUND_REMOVAL_ENTRIES) p.scratch.removal = removeTrees(rootfs.scratchDirs());
   }

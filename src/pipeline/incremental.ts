@@ -14,7 +14,10 @@ import { materializeScripts, scriptPathInImage, type ScriptSource } from '../s2i
 import { destinationPaths } from '../s2i/destination.js';
 import type { Engine } from './context.js';
 import { pullImage, locationName, type PullPolicy } from './pull.js';
-import { mountRootfs, resolveUser, runScript, copyIntoRoot } from './sandbox-run.js';
+import { builderRootfs } from './copied-rootfs.js';
+import type { Isolation } from './options.js';
+import { resolveUser, runScript, copyIntoRoot } from './sandbox-run.js';
+import { singleIdUser } from './single-id.js';
 import type { Steps } from './steps.js';
 import { workingDirOf } from '../oci/image-path.js';
 
@@ -35,6 +38,8 @@ export interface SaveArtifactsInput {
   network: 'host' | 'none';
   capDrop: string[];
   restricted: boolean;
+  /** --isolation: with `auto`, a copied rootfs where overlay cannot be mounted (copied-rootfs.ts). */
+  isolation?: Isolation;
   /** Cap on the tar output; default 8 GiB. */
   maxBytes?: number;
 }
@@ -61,10 +66,12 @@ export async function saveArtifacts(input: SaveArtifactsInput): Promise<string |
   const lease = await engine.cache.lease(prev.layers.map((l) => l.diffID));
   steps.defer('release previous image lease', () => lease.release());
   await mkdir(input.workDir, { recursive: true });
-  const rootfs = await mountRootfs(steps, input.workDir, prev.layers.map((l) => l.dir));
+  const rootfs = await builderRootfs(steps, input.workDir, prev.layers.map((l) => l.dir), { isolation: input.isolation, onWarning: (m) => warn(engine, m) });
   try {
     const scriptPath = scriptPathInImage('save-artifacts', input.script, input.destination);
-    const user = await resolveUser(rootfs.merged, input.user);
+    // In a single-ID namespace only 0 exists: save-artifacts (which only reads) runs as 0.
+    const resolved = await resolveUser(rootfs.merged, input.user);
+    const user = singleIdUser(resolved, input.restricted)?.runAs ?? resolved;
     if (input.script.kind === 'image') {
       if (!(await fileInRoot(rootfs.merged, scriptPath))) return warn(engine, `previous image ${name} has no ${scriptPath}: clean build`);
     } else {

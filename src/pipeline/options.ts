@@ -55,7 +55,9 @@ export interface BuildOptions extends EngineOptions {
   /**
    * Where assemble runs (default auto): `sandbox`, a runc/crun container on the builder's unpacked layers;
    * `in-image`, this process's own container, which is the builder (in-image.ts): no namespace, mount or runtime;
-   * `auto`, the sandbox.
+   * `auto`, the sandbox, with the fallbacks where this host or pod refuses part of it: a user namespace for root
+   * without CAP_SYS_ADMIN and one ID where no range can be mapped (sandbox/namespace.ts), a copied rootfs where
+   * overlay cannot be mounted (copied-rootfs.ts). `sandbox` takes none of them: the sandbox error (exit 13).
    */
   isolation?: Isolation;
   /** -e NAME=VALUE, in order. */

@@ -4,10 +4,10 @@
 import { mkdtemp, mkdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
-import type { ProgressSink } from '../events.js';
+import type { ProgressEvent, ProgressSink } from '../events.js';
 import { workingDirOf } from '../oci/image-path.js';
 import { detectRuntime, prepareRuntime, type Runtime } from '../sandbox/runtime.js';
-import { namespaceMode } from '../sandbox/namespace.js';
+import { namespaceMode, type NamespaceMode } from '../sandbox/namespace.js';
 import { fileInRoot } from '../sandbox/rootfs.js';
 import type { Mount } from '../sandbox/spec.js';
 import { buildEnvironment, type EnvList } from '../s2i/environment.js';
@@ -19,7 +19,9 @@ import { bindMounts, writeHostsFile } from './mounts.js';
 import type { BuildOptions } from './options.js';
 import { pullImage, locationName, type PulledImage } from './pull.js';
 import { removeTreeNow } from './remove.js';
-import { mountRootfs, resolveUser, type Rootfs } from './sandbox-run.js';
+import { builderRootfs } from './copied-rootfs.js';
+import { resolveUser, type Rootfs } from './sandbox-run.js';
+import { singleIdUser, singleIdWarning } from './single-id.js';
 import { prepareSource, type PreparedSource } from './source.js';
 import type { Steps } from './steps.js';
 
@@ -63,8 +65,10 @@ export interface Prepared {
   hostsFile?: string;
   rootfs: Rootfs;
   scripts: Map<ScriptName, ScriptSource>;
-  /** The user assemble runs as, resolved in the builder's rootfs. */
+  /** The user assemble runs as, resolved in the builder's rootfs (0:0 in a single-ID namespace: single-id.ts). */
   user: ResolvedUser;
+  /** Single-ID namespace with a USER other than 0: the owner the layer records for what the build created. */
+  recordOwner?: { uid: number; gid: number };
 }
 
 export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOptions): Promise<Prepared> {
@@ -111,7 +115,8 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   const mounts = bindMounts(opts.binds, workdir);
   const hostsFile = opts.addHosts.length > 0 ? await writeHostsFile(path.join(buildDir, 'hosts'), opts.addHosts) : undefined;
 
-  const rootfs = await steps.run('mount', () => mountRootfs(steps, buildDir, builder.layers.map((l) => l.dir)));
+  const warn = (message: string) => engine.onProgress({ type: 'log', level: 'warn', message });
+  const rootfs = await steps.run('mount', () => builderRootfs(steps, buildDir, builder.layers.map((l) => l.dir), { isolation: opts.isolation, onWarning: warn }));
   const needed: ScriptName[] = opts.runtimeImage ? ['assemble'] : ['assemble', 'run'];
   const scripts = await steps.run('scripts', () =>
     resolveScripts({
@@ -124,6 +129,23 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
       probeImage: async (p) => (await fileInRoot(rootfs.merged, p)) !== undefined,
     }),
   );
-  const user = await resolveUser(rootfs.merged, plan.assembleUser);
-  return { buildDir, scratch, source, env, builder, builderName, targetName, plan, workdir, mounts, ...(hostsFile ? { hostsFile } : {}), rootfs, scripts, user };
+  const resolved = await resolveUser(rootfs.merged, plan.assembleUser);
+  const single = singleIdUser(resolved, namespaceMode() === 'userns-single');
+  if (single) warn(singleIdWarning(single));
+  const user = single?.runAs ?? resolved;
+  engine.onProgress(isolationEvent(namespaceMode(), rootfs.kind));
+  return { buildDir, scratch, source, env, builder, builderName, targetName, plan, workdir, mounts, ...(hostsFile ? { hostsFile } : {}), rootfs, scripts, user, ...(single ? { recordOwner: single.recordAs } : {}) };
+}
+
+const NAMESPACE_SHOWN: Record<NamespaceMode, string> = {
+  root: 'root, private mount namespace',
+  'userns-root': 'root without CAP_SYS_ADMIN, user namespace mapping every ID',
+  userns: 'rootless, user namespace with the subordinate IDs',
+  'userns-single': 'rootless, single-ID user namespace',
+};
+
+/** The one line that says where assemble runs (`--isolation auto` picks it: copied-rootfs.ts, namespace.ts). */
+function isolationEvent(mode: NamespaceMode | undefined, rootfs: Rootfs['kind']): ProgressEvent {
+  const m = mode ?? 'root';
+  return { type: 'isolation', path: `sandbox/${m}/${rootfs}`, message: `isolation: sandbox (${NAMESPACE_SHOWN[m]}, ${rootfs === 'copy' ? 'copied rootfs' : 'overlay rootfs'})` };
 }

@@ -7,12 +7,17 @@ import type { ProgressSink } from '../events.js';
 import { mountOverlay, unmount } from '../sandbox/overlay.js';
 import { buildRuntimeSpec, type Mount } from '../sandbox/spec.js';
 import { runContainer, type Runtime, type RunResult } from '../sandbox/runtime.js';
+import { underSeccompFilter } from '../sandbox/caps.js';
+import { refusalInOutput } from '../sandbox/sandbox-error.js';
 import { ensureDirInRoot, fileInRoot, readFileInRoot, withDirInRoot } from '../sandbox/rootfs.js';
 import { InRoot, copyTreeInto } from '../sys/in-root.js';
 import { resolveUserSpec, type ResolvedUser } from '../s2i/user.js';
 import type { Steps } from './steps.js';
 
 export interface Rootfs {
+  /** `overlay`: the cached layers as lower dirs, the new layer is the upper dir. `copy`: the layers copied into a
+   *  plain directory (copied-rootfs.ts), the new layer is the diff against `before`. */
+  kind: 'overlay' | 'copy';
   merged: string;
   upper: string;
   /** Unmounts the overlay (idempotent; also registered as a cleanup step). */
@@ -49,6 +54,7 @@ export async function mountRootfs(steps: Steps, buildDir: string, lowers: string
   };
   steps.defer('unmount rootfs', doUnmount);
   return {
+    kind: 'overlay',
     merged: dirs.merged,
     upper: dirs.upper,
     unmount: doUnmount,
@@ -117,6 +123,8 @@ export async function runScript(input: ScriptRunInput): Promise<RunResult> {
     mounts: input.mounts ?? [],
     capDrop: input.capDrop ?? [],
     restricted: input.restricted ?? false,
+    // Under a pod's seccomp filter sethostname is refused: the container keeps the pod's name (caps.ts).
+    ...(underSeccompFilter() ? { hostname: null } : {}),
     ...(input.hostsFile ? { hostsFile: input.hostsFile } : {}),
   });
   try {
@@ -177,6 +185,9 @@ export async function copyIntoRoot(
 }
 
 export function assembleFailed(result: RunResult, script: string): S2IError {
+  // The container never ran the script: the sandbox failed (exit 13 and what to do), not the build.
+  const refused = result.signal ? undefined : refusalInOutput(result.tail);
+  if (refused) return refused;
   const last = result.tail.filter((l) => l.trim() !== '').slice(-5).join(' | ');
   const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
   return new S2IError('ERR_ASSEMBLE_FAILED', `${script} ${how}${last ? `; last output: ${last}` : ''}; fix the build or run with --loglevel 2 to see all output`);

@@ -38,7 +38,14 @@ export interface SubIds {
 }
 
 export async function callerSubIds(files = { uid: '/etc/subuid', gid: '/etc/subgid' }): Promise<SubIds> {
-  const info = os.userInfo();
+  // A random UID (OpenShift) has no passwd entry, and os.userInfo() throws for it: look it up by number only.
+  let info: { username: string; uid: number; gid: number };
+  try {
+    info = os.userInfo();
+  } catch {
+    const uid = process.getuid?.() ?? -1;
+    info = { username: String(uid), uid, gid: process.getgid?.() ?? -1 };
+  }
   const uids = parseSubIdFile(await readOr(files.uid), { name: info.username, id: info.uid });
   const gids = parseSubIdFile(await readOr(files.gid), { name: info.username, id: info.gid });
   return { uids, gids };

@@ -10,6 +10,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
+import { readMountinfo } from '../layer/snapshot-exclude.js';
 import { native, MNT_DETACH } from '../sys/native.js';
 
 export interface OverlayDirs {
@@ -73,14 +74,30 @@ export async function mountOverlay(dirs: OverlayDirs): Promise<void> {
     if (cwd) process.chdir(cwd);
     mountWithVolatile(dirs.merged, data);
   } catch (e) {
-    throw new S2IError(
-      'ERR_OVERLAY',
-      `cannot mount the overlay rootfs (${(e as Error).message}); the kernel needs overlayfs with user namespace support (5.11+)`,
-      { cause: e },
-    );
+    // EINVAL both ways; an upper dir on an overlay (a container's own root) is by far the more common cause today.
+    const why =
+      fileSystemOf(dirs.upper) === 'overlay'
+        ? `${dirs.upper} is itself on an overlay mount, and overlay on overlay is refused: put --root on a volume or tmpfs, or build with --isolation auto (a copied rootfs)`
+        : 'the kernel needs overlayfs with user namespace support (5.11+)';
+    throw new S2IError('ERR_OVERLAY', `cannot mount the overlay rootfs (${(e as Error).message}); ${why}`, { cause: e });
   } finally {
     if (cwd) process.chdir(prev);
   }
+}
+
+/** The file system type of the mount that holds `dir` (a real path), from /proc/self/mountinfo; undefined when unknown. */
+export function fileSystemOf(dir: string): string | undefined {
+  let best: { point: string; type: string } | undefined;
+  for (const line of readMountinfo().split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    const point = f[4]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    const type = sep > 0 ? f[sep + 1] : undefined;
+    if (!point || !type) continue;
+    const under = dir === point || dir.startsWith(point.endsWith('/') ? point : `${point}/`);
+    if (under && (!best || point.length >= best.point.length)) best = { point, type };
+  }
+  return best?.type;
 }
 
 export function unmount(target: string): void {

@@ -49,7 +49,7 @@ export function detectRuntime(choice?: string): Runtime {
     if (!existsSync(choice)) throw new S2IError('ERR_RUNTIME_MISSING', `runtime ${choice} does not exist: give a path to runc or crun`);
     const base = path.basename(choice);
     const name = base.startsWith('crun') ? 'crun' : base.startsWith('runc') ? 'runc' : 'custom';
-    return { name, path: choice, globalArgs: name === 'crun' ? crunArgs() : [] };
+    return { name, path: choice, globalArgs: name === 'crun' ? crunArgs() : name === 'runc' ? runcArgs() : [] };
   }
   if (choice && choice !== 'runc' && choice !== 'crun') {
     throw new S2IError('ERR_RUNTIME_UNKNOWN', `unknown runtime "${choice}": use runc, crun or a path to one`);
@@ -57,12 +57,19 @@ export function detectRuntime(choice?: string): Runtime {
   const order: Array<'runc' | 'crun'> = choice ? [choice as 'runc' | 'crun'] : crunRunsHere() ? ['crun', 'runc'] : ['runc', 'crun'];
   for (const name of order) {
     const p = which(name);
-    if (p) return { name, path: p, globalArgs: name === 'crun' ? crunArgs() : [] };
+    if (p) return { name, path: p, globalArgs: name === 'crun' ? crunArgs() : runcArgs() };
   }
   throw new S2IError(
     'ERR_RUNTIME_MISSING',
     `no OCI runtime found (${order.join(', ')}): install one (Debian: apt-get install ${order[0]})`,
   );
+}
+
+function runcArgs(): string[] {
+  // Root of a user namespace that maps every ID (a pod's root without CAP_SYS_ADMIN, namespace.ts): runc takes
+  // itself for real root and fails on the pod's read-only cgroup mount (EROFS); as rootless it skips cgroups it
+  // cannot write.
+  return process.env.OCI_S2I_NAMESPACE === 'userns-root' ? ['--rootless', 'true'] : [];
 }
 
 function crunArgs(): string[] {
@@ -106,7 +113,7 @@ export function prepareRuntime(runtime: Runtime, opts: { explicit: boolean; onFa
     const runc = !opts.explicit && runtime.name === 'crun' ? which('runc') : undefined;
     if (!runc) throw e;
     opts.onFallback?.(`${(e as Error).message.replace(/: use --runtime runc$/, '')}; using runc`);
-    return { name: 'runc', path: runc, globalArgs: [] };
+    return { name: 'runc', path: runc, globalArgs: runcArgs() };
   }
 }
 

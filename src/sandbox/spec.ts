@@ -23,7 +23,9 @@ export interface ProcessSpec {
 export interface SandboxSpecInput {
   rootfs: string;
   process: ProcessSpec;
-  hostname?: string;
+  /** Default 'oci-s2i'; null: none (keep the parent's: sethostname is refused where the bounding set has no
+   *  CAP_SYS_ADMIN, as in a pod: its seccomp profile allows sethostname only with that capability). */
+  hostname?: string | null;
   /** `host` shares the host network namespace (s2i's default for builds); `none` gives a private, empty one. */
   network?: 'host' | 'none';
   /** Extra bind mounts (injections, volumes). */
@@ -147,7 +149,7 @@ export function buildRuntimeSpec(input: SandboxSpecInput): Record<string, unknow
       noNewPrivileges: true,
     },
     root: { path: input.rootfs, readonly: input.readonlyRootfs ?? false },
-    hostname: input.hostname ?? 'oci-s2i',
+    ...(input.hostname === null ? {} : { hostname: input.hostname ?? 'oci-s2i' }),
     mounts,
     linux: {
       namespaces,

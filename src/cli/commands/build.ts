@@ -1,4 +1,5 @@
 import { S2IError, ExitCode } from '../../errors.js';
+import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
 import { writeBuildAsDockerfile } from '../../pipeline/as-dockerfile.js';
 import { readInputFileSync } from '../../sys/input-file.js';
@@ -14,7 +15,7 @@ export const buildParams: Param[] = [
   { name: 'check', type: 'string', value: 'ocp4.6|quay-legacy|none', description: 'refuse to push a result this importer would reject (default ocp4.6 with --format docker)' },
   { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'builder platform to pick from a manifest list/index (default: this host)' },
   { name: 'pull-policy', short: 'p', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the builder manifest from its registry', default: 'if-not-present' },
-  { name: 'isolation', type: 'string', value: 'auto|sandbox|in-image', description: 'where assemble runs: a rootless runc/crun sandbox (sandbox), or this container, which must be the builder image (in-image: CI pods with no privileges); auto: the sandbox', default: 'auto' },
+  { name: 'isolation', type: 'string', value: 'auto|sandbox|in-image', description: 'where assemble runs: a rootless runc/crun sandbox (sandbox), or this container, which must be the builder image (in-image: CI pods with no privileges); auto: the sandbox, with fallbacks where the host or pod refuses part of it (a user namespace for root without SYS_ADMIN, one mapped ID, a copied rootfs where overlay cannot be mounted), reported in one line; sandbox: no fallback, exit 13', default: 'auto' },
   { name: 'runtime', type: 'string', value: 'runc|crun|PATH', description: 'OCI runtime (default: crun where it runs: cgroup v2 hosts, and as root everywhere; else runc)' },
   { name: 'env', short: 'e', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'environment for assemble, kept in the image' },
   { name: 'environment-file', short: 'E', type: 'string', multiple: true, value: 'FILE', description: 'file of NAME=VALUE lines, order kept' },
@@ -95,7 +96,12 @@ export function applyConfigFile(file: string, values: Values, positionals: strin
 
 export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values): Promise<number> {
   const { target, asDockerfile, ...o } = buildOptionsFromValues(v, tag);
-  const onProgress = makeRenderer(ctx.global, ctx.stderr);
+  const render = makeRenderer(ctx.global, ctx.stderr);
+  let isolation: string | undefined;
+  const onProgress: ProgressSink = (e) => {
+    if (e.type === 'isolation') isolation = e.path;
+    render(e);
+  };
   if (asDockerfile) {
     const r = await writeBuildAsDockerfile({ ...asDockerfileOptions({ ...o, asDockerfile }, source, builder, tag, v), onProgress, signal: ctx.signal });
     if (!ctx.global.quiet) ctx.stderr.write(`Wrote ${r.containerfile} (${r.files} source files)\n`);
@@ -107,7 +113,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   if (ctx.global.json) {
-    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, push: result.push, tempDir: result.tempDir }) + '\n');
+    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, tempDir: result.tempDir }) + '\n');
   } else {
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
     if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully: ${result.reference}\n`);
