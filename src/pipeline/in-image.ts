@@ -16,6 +16,7 @@ import { mkdir, mkdtemp, realpath } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
+import type { ProgressSink } from '../events.js';
 import { workingDirOf } from '../oci/image-path.js';
 import { layerMediaType } from '../image/manifest.js';
 import { takeSnapshot } from '../layer/snapshot.js';
@@ -87,7 +88,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         probeImage: async (p) => (await fileInRoot(ROOT, p)) !== undefined,
       })),
     );
-    await checkInBuilder(builder, builderName, workdir, scripts, info);
+    await checkInBuilder(builder, builderName, workdir, scripts, engine.onProgress);
     const user = await resolveUser(ROOT, plan.assembleUser);
     const runAs = runningUser(user, builderName, info);
 
@@ -252,7 +253,7 @@ async function checkInBuilder(
   name: string,
   workdir: string,
   scripts: Map<ScriptName, { kind: string }>,
-  info: (m: string) => void,
+  onProgress: ProgressSink,
 ): Promise<void> {
   const problems: string[] = [];
   if (!inContainer()) problems.push('this is not a container (no /run/.containerenv, /.dockerenv, $container or $KUBERNETES_SERVICE_HOST), and an in-image build writes into / and runs assemble here');
@@ -273,7 +274,7 @@ async function checkInBuilder(
     );
   }
   const fromImage = [...scripts.values()].filter((s) => s.kind === 'image').length;
-  info(`running in the builder ${name} (${fromImage} script(s) of the image found here; WORKDIR ${workdir})`);
+  onProgress({ type: 'isolation', path: 'in-image', message: `isolation: in-image (this container is the builder ${name}: ${fromImage} script(s) of the image found here, WORKDIR ${workdir})` });
 }
 
 /**

@@ -49,6 +49,8 @@ export async function verifyStore(root: string, opts: VerifyOptions = {}): Promi
   const report: VerifyReport = { blobs: 0, layers: 0, problems: [] };
   const rootMode = await checkStoreRoot(abs);
   if (rootMode?.widened) report.problems.push({ kind: 'store', id: abs, reason: describeWidened(rootMode), dropped: false, fixed: rootMode.fixed });
+  // A fresh root is an empty store: the index lock needs its directory (which opening a store would make).
+  await fs.mkdir(path.join(abs, lockDir), { recursive: true });
   await verifyIndex(abs, report);
   for (const b of await listBlobs(abs)) {
     opts.signal?.throwIfAborted();

@@ -36,7 +36,8 @@ function listFiles(dir: string, out: string[]): void {
   }
   for (const e of entries) {
     if (e.isDirectory()) {
-      if (!skipDirs.has(e.name)) listFiles(path.join(dir, e.name), out);
+      // Dot dirs hold no sources: bench/.data has the benchmarks' generated trees (thousands of .js files).
+      if (!skipDirs.has(e.name) && !e.name.startsWith('.')) listFiles(path.join(dir, e.name), out);
     } else if (e.isFile() && sourceExt.test(e.name) && !e.name.endsWith('.d.ts')) {
       out.push(path.join(dir, e.name));
     }

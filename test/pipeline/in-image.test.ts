@@ -164,6 +164,7 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
     t.equal(r.code, 0, `${what}: exit 0 (${r.stderr.trim().split('\n').slice(-3).join(' | ')})`);
     if (r.code !== 0) continue;
     t.match(r.stderr + r.stdout, new RegExp(`assemble as ${runsAs}:0`), `${what}: assemble ran as ${runsAs}`);
+    t.match(r.stderr, /isolation: in-image \(this container is the builder /, `${what}: the path taken, in one line`);
     const inspect = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${target}`], { encoding: 'utf8' })) as { Layers: string[]; Labels: Record<string, string> };
     t.equal(inspect.Layers.length, 4, `${what}: the builder's three layers and one new one`);
     t.equal(inspect.Labels['io.openshift.s2i.build.image'], builder, `${what}: labelled with the builder`);

@@ -340,3 +340,14 @@ t.test('CLI: the real binary through the namespace re-exec; --json results; exit
   t.equal(r.layers.length, 2, 'the two layers left after verify dropped one');
   t.same(await listCache(f.root), { images: [], layers: [] });
 });
+
+// Found by the standalone's tests: `cache verify` of a root nothing had opened yet failed with ENOENT on the
+// index lock (the locks directory did not exist).
+t.test('cache verify of a fresh root: an empty store, no problems', async (t) => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'oci-s2i-verify-fresh-'));
+  t.teardown(() => fs.rm(root, { recursive: true, force: true }));
+  const fresh = path.join(root, 'cache');
+  const r = await runCli(['cache', 'verify', '--root', fresh]);
+  t.equal(r.code, 0, r.stderr);
+  t.same(await verifyStore(path.join(root, 'direct')).then((v) => [v.blobs, v.layers, v.problems.length]), [0, 0, 0], 'verifyStore itself');
+});
