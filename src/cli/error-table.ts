@@ -92,8 +92,10 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_OVERLAY_UNSUPPORTED: ExitCode.generic,
   ERR_PARENT_GONE: ExitCode.interrupted,
   ERR_PLATFORM_NOT_FOUND: ExitCode.pull,
+  ERR_PROXY: ExitCode.generic,
   ERR_PUSH_NOT_RESUMABLE: ExitCode.generic,
   ERR_REBUILD_LABELS: ExitCode.inspect,
+  ERR_REGISTRY_CLIENT_CERT: ExitCode.generic,
   ERR_REGISTRY_ERROR: ExitCode.generic,
   ERR_REGISTRY_TLS: ExitCode.generic,
   ERR_REGISTRY_UNREACHABLE: ExitCode.generic,
@@ -135,7 +137,16 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
 };
 
 /** A registry's refusal or silence: pulling, it is "pulling NAME: …". */
-const registryCodes: readonly ErrorCode[] = ['ERR_REGISTRY_ERROR', 'ERR_REGISTRY_UNREACHABLE', 'ERR_REGISTRY_TLS', 'ERR_UNAUTHORIZED', 'ERR_DENIED', 'ERR_NAME_UNKNOWN'];
+const registryCodes: readonly ErrorCode[] = [
+  'ERR_REGISTRY_ERROR',
+  'ERR_REGISTRY_UNREACHABLE',
+  'ERR_REGISTRY_TLS',
+  'ERR_REGISTRY_CLIENT_CERT',
+  'ERR_PROXY',
+  'ERR_UNAUTHORIZED',
+  'ERR_DENIED',
+  'ERR_NAME_UNKNOWN',
+];
 /** The image is not where it was said to be; pulling, the message names it ("NAME: …"). */
 const notThereCodes: readonly ErrorCode[] = ['ERR_TAG_NOT_FOUND', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_NOT_FOUND', 'ERR_LAYOUT_INVALID', 'ERR_LAYOUT_NOT_FOUND', 'ERR_BLOB_UNKNOWN'];
 /** Bytes that do not match their descriptor, or a layer that is not a valid tar: a corrupt blob. */

@@ -64,7 +64,8 @@ export class RegistryClient {
       tlsVerify: opts.tlsVerify ?? true,
       retry: retryPolicy(opts.retry),
       userAgent: opts.userAgent ?? 'oci-s2i/0.1',
-      onProgress,
+      // Without a sink of the caller's, warnings (trust store) go to process warnings rather than nowhere.
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       credentials: (registry) =>
         opts.credentials ? Promise.resolve(opts.credentials) : findCredentials(registry, { ...(opts.authFile ? { authFile: opts.authFile } : {}), env }),

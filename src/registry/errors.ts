@@ -2,6 +2,8 @@
 // "Error Codes") parsed into one typed error with the HTTP status, the method and a redacted URL.
 // Messages say what to do and never carry credentials, tokens or query strings.
 import { S2IError, type ErrorCode, type Step } from '../errors.js';
+import type { ProxyErrorCode } from '../sys/net-agent.js';
+import type { ProxyServer } from '../sys/proxy.js';
 
 /** Error and token bodies are read up to this many bytes; the rest is discarded. */
 export const MAX_ERROR_BODY = 1024 * 1024;
@@ -128,15 +130,51 @@ export function registryErrorFromResponse(f: ResponseFacts): RegistryError {
   return new RegistryError('ERR_REGISTRY_ERROR', `${what}registry error: ${where}${detail}`, init);
 }
 
-/** Connection refused, DNS failure, TLS failure: the registry could not be reached at all. */
-export function unreachableError(registry: string, url: URL, method: string, cause: unknown): RegistryError {
+/** Connection refused, DNS failure: the registry could not be reached at all (`attempts` tries). */
+export function unreachableError(registry: string, url: URL, method: string, cause: unknown, attempts = 1): RegistryError {
   const code = (cause as { code?: string } | undefined)?.code ?? '';
   const why = code ? ` (${code})` : '';
+  const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
   return new RegistryError(
     'ERR_REGISTRY_UNREACHABLE',
-    `cannot reach registry ${registry} at ${url.protocol}//${url.host}${why}: check the address, that it is running, and --tls-verify`,
+    `cannot reach registry ${registry} at ${url.protocol}//${url.host}${why}${tries}: check the address, that it is running, and --tls-verify`,
     { method, url, cause },
   );
+}
+
+/** What went wrong with a proxy (sys/net-agent.ts ProxyError, or a 407 answer to a request sent to HTTP_PROXY). */
+export interface ProxyFailure {
+  code: ProxyErrorCode;
+  proxy: Pick<ProxyServer, 'display' | 'variable'>;
+  status?: number;
+  /** The low-level reason (ECONNREFUSED, …) for an unreachable proxy. */
+  reason?: string;
+}
+
+/** The proxy between us and the registry failed: say which proxy, from which variable, and what to do. */
+export function proxyError(registry: string, url: URL, method: string, f: ProxyFailure, cause: unknown, attempts = 1): RegistryError {
+  const variable = f.proxy.variable;
+  const proxy = `proxy ${f.proxy.display} (${variable})`;
+  const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+  const host = url.host;
+  const message =
+    f.code === 'PROXY_UNREACHABLE'
+      ? `cannot reach ${proxy} for registry ${registry}${f.reason ? ` (${f.reason})` : ''}${tries}: check ${variable} and that the proxy is running, or add ${host} to NO_PROXY`
+      : f.status === 407
+        ? `${proxy} refused its credentials for registry ${registry} (407 Proxy Authentication Required): put the right user and password in ${variable} (http://USER:PASSWORD@HOST:PORT)`
+        : f.code === 'PROXY_UNSUPPORTED'
+          ? `${proxy} for registry ${registry}: only http:// and https:// proxies are supported; set ${variable} to one, or add ${host} to NO_PROXY`
+          : `${proxy} would not open a tunnel to ${host}${host === registry ? '' : ` (registry ${registry})`} (CONNECT answered ${f.status ?? 'garbage'})${tries}: check that the proxy allows ${host}, or add it to NO_PROXY if it is reachable directly`;
+  return new RegistryError('ERR_PROXY', message, { method, url, cause });
+}
+
+/** The registry refused our client certificate (or wanted one we do not have): a TLS alert, never a reason for plain HTTP. */
+export function clientCertError(registry: string, url: URL, method: string, alert: string, tls: { certFiles: string[]; dir: string | undefined; where: string }, cause: unknown): RegistryError {
+  const message =
+    tls.certFiles.length > 0
+      ? `registry ${registry} refused the client certificate ${tls.certFiles.join(', ')} (TLS alert: ${alert}): check that it is issued by a CA the registry trusts, has not expired and is meant for client authentication`
+      : `registry ${registry} requires a client certificate (TLS alert: ${alert}) and none is configured: put NAME.cert and NAME.key in ${tls.dir ?? tls.where}`;
+  return new RegistryError('ERR_REGISTRY_CLIENT_CERT', message, { method, url, cause });
 }
 
 /** The registry's certificate could not be verified (x509): say where its CA goes. */
@@ -145,7 +183,7 @@ export function tlsError(registry: string, url: URL, method: string, cause: unkn
   const why = [c?.code, c?.message?.split('\n')[0]].filter(Boolean).join(': ');
   return new RegistryError(
     'ERR_REGISTRY_TLS',
-    `x509: cannot verify the TLS certificate of registry ${registry}${why ? ` (${why})` : ''}: put its CA certificate in ${hint}, or use --tls-verify=false`,
+    `x509: cannot verify the TLS certificate of registry ${registry}${why ? ` (${why})` : ''}: put its CA certificate in ${hint} or the system trust store (SSL_CERT_FILE, SSL_CERT_DIR), or use --tls-verify=false`,
     { method, url, cause },
   );
 }

@@ -1,16 +1,29 @@
 // One registry request with everything around it: Authorization (challenge → token → retry once, wider
-// scope on insufficient_scope), retries (429/5xx/dropped connections, replayable bodies only), redirects
-// (Authorization dropped when the host changes), Warning headers, and errors mapped to RegistryError.
+// scope on insufficient_scope), retries (429/5xx, dropped, refused and unresolved connections, replayable
+// bodies only), redirects (Authorization dropped when the host changes), Warning headers, and errors mapped to
+// RegistryError. Connections go through sys/net-agent.ts (system trust store, HTTPS_PROXY/NO_PROXY).
 // Every response that is not handed back is consumed or destroyed.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from '../sys/http-client.js';
-import { lazyTlsConnector } from '../sys/extra-ca.js';
+import type { SecureContext } from 'node:tls';
+import type { Dispatcher } from '../sys/http-client.js';
+import { NetAgent, proxyErrorOf, type NetTlsOptions } from '../sys/net-agent.js';
+import type { Warn } from '../sys/trust.js';
 import type { ProgressSink } from '../events.js';
 import { Authenticator, parseChallenges, readCapped } from './auth.js';
 import type { Credentials } from './credentials.js';
-import { MAX_ERROR_BODY, RegistryError, redactUrl, registryErrorFromResponse, tlsError, unreachableError } from './errors.js';
-import { certHint, isCertificateError, loadRegistryTls, secureContextFor, type TlsLookupOptions } from './tls.js';
+import { MAX_ERROR_BODY, RegistryError, clientCertError, proxyError, redactUrl, registryErrorFromResponse, tlsError, unreachableError } from './errors.js';
+import {
+  certDirHint,
+  certHint,
+  clientCertificateRefusal,
+  isCertificateError,
+  loadRegistryTls,
+  secureContextFor,
+  tlsAlert,
+  type RegistryTls,
+  type TlsLookupOptions,
+} from './tls.js';
 import { isLoopbackHost, registryApiHost } from '../oci/reference.js';
 import {
   backoffDelay,
@@ -76,26 +89,33 @@ export function header(h: IncomingHttpHeaders, name: string): string | undefined
 
 export class HttpClient {
   /** The pool for registries without their own TLS files. */
-  readonly dispatcher: Agent;
-  private probeDispatcher: Agent | undefined;
-  private readonly agents = new Map<string, Promise<Agent>>();
+  readonly dispatcher: NetAgent;
+  private probeDispatcher: NetAgent | undefined;
+  private readonly agents = new Map<string, Promise<NetAgent>>();
+  /** The certs.d files of each registry whose pool was made (for messages about its client certificate). */
+  private readonly tlsFiles = new Map<string, RegistryTls>();
   private readonly origins = new Map<string, Promise<string>>();
   private readonly auths = new Map<string, Promise<Authenticator>>();
   private readonly warned = new Set<string>();
 
+  /** Trust-store warnings (unreadable files, broken certificates) as warning events when there is a sink. */
+  private readonly warn: Warn | undefined;
+
   constructor(private readonly opts: HttpClientOptions) {
+    const sink = opts.onProgress;
+    this.warn = sink ? (message) => sink({ type: 'log', level: 'warn', message }) : undefined;
     this.dispatcher = this.newAgent(undefined);
   }
 
-  private newAgent(secureContext: import('node:tls').SecureContext | undefined): Agent {
-    const connect = { rejectUnauthorized: this.opts.tlsVerify, ...(secureContext ? { secureContext } : {}) };
-    // A registry's own context already holds the relocated NODE_EXTRA_CA_CERTS (tls.ts systemRootCertificates).
-    return this.agent((secureContext ? undefined : lazyTlsConnector(connect)) ?? connect);
+  private newAgent(secureContext: SecureContext | undefined): NetAgent {
+    // Without a context of its own, a verifying connection trusts sys/trust.ts's (built on the first one).
+    return this.agent({ rejectUnauthorized: this.opts.tlsVerify, ...(secureContext ? { secureContext } : {}) });
   }
 
-  private agent(connect: Agent.Options['connect']): Agent {
-    return new Agent({
-      connect,
+  private agent(connection: NetTlsOptions): NetAgent {
+    return new NetAgent({
+      connection,
+      onWarning: this.warn,
       keepAliveTimeout: 10_000,
       // Both are inactivity timeouts: time to the response headers, and between body chunks.
       headersTimeout: this.opts.requestTimeoutMs,
@@ -104,11 +124,12 @@ export class HttpClient {
   }
 
   /** The pool for `registry`: its own when certs.d/--cert-dir has files for it (also used for its token realm and redirects). */
-  dispatcherFor(registry: string): Promise<Agent> {
+  dispatcherFor(registry: string): Promise<NetAgent> {
     let a = this.agents.get(registry);
     if (!a) {
       a = loadRegistryTls(registry, this.opts.tls).then((files) => {
-        const ctx = secureContextFor(files);
+        this.tlsFiles.set(registry, files);
+        const ctx = secureContextFor(files, this.warn);
         return ctx ? this.newAgent(ctx) : this.dispatcher;
       });
       // A failed lookup (unreadable cert files) is reported on every request, not cached as a rejection forever.
@@ -145,16 +166,32 @@ export class HttpClient {
     // a server that speaks TLS).
     let dispatcher = await this.dispatcherFor(registry);
     if (dispatcher === this.dispatcher) dispatcher = this.probeDispatcher ??= this.agent({ rejectUnauthorized: false, ca: [] });
-    try {
-      const res = await dispatcher.request({ origin: `https://${host}`, path: '/v2/', method: 'GET', headers: { 'user-agent': this.opts.userAgent }, signal: signal ?? this.opts.signal });
-      await discard(res.body);
-      return `https://${host}`;
-    } catch (e) {
-      const s = signal ?? this.opts.signal;
-      if (s?.aborted) throw s.reason ?? e;
-      // Untrusted certificate: stay on HTTPS so the request reports it (a downgrade would hide it).
-      if (isCertificateError(e)) return `https://${host}`;
-      return `http://${host}`;
+    const s = signal ?? this.opts.signal;
+    const url = new URL(`https://${host}/v2/`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await dispatcher.request({ origin: url.origin, path: url.pathname, method: 'GET', headers: { 'user-agent': this.opts.userAgent }, signal: s });
+        await discard(res.body);
+        return url.origin;
+      } catch (e) {
+        if (s?.aborted) throw s.reason ?? e;
+        // Untrusted certificate, or a TLS alert (a client certificate refused): the server speaks TLS; stay on
+        // HTTPS so the request reports it (a downgrade would turn it into a 400 from a TLS port).
+        if (isCertificateError(e) || tlsAlert(e) !== undefined) return url.origin;
+        // Nobody there (yet), or a proxy that failed: not an answer about TLS. A proxy that will not tunnel to
+        // this port (squid allows CONNECT to 443 only, by default) may still forward plain HTTP: skopeo tries
+        // plain HTTP after any failed HTTPS ping of an insecure registry.
+        const proxy = proxyErrorOf(e);
+        const tunnelRefused = proxy?.code === 'PROXY_TUNNEL' && proxy.status !== 407;
+        if (!tunnelRefused && (isUnreachableError(e) || proxy)) {
+          if (attempt < this.opts.retry.attempts && this.isRetryable(e)) {
+            await this.retryDelay(registry, 'GET', url, e, attempt, s);
+            continue;
+          }
+          throw this.failure(registry, url, 'GET', e, attempt);
+        }
+        return `http://${host}`;
+      }
     }
   }
 
@@ -181,7 +218,7 @@ export class HttpClient {
   }
 
   async close(): Promise<void> {
-    const agents = new Set<Agent>([this.dispatcher, ...(this.probeDispatcher ? [this.probeDispatcher] : [])]);
+    const agents = new Set<NetAgent>([this.dispatcher, ...(this.probeDispatcher ? [this.probeDispatcher] : [])]);
     for (const p of this.agents.values()) {
       const a = await p.catch(() => undefined);
       if (a) agents.add(a);
@@ -228,13 +265,11 @@ export class HttpClient {
         if (signal?.aborted) throw signal.reason ?? e;
         // Our own request-body stream failed (e.g. the upload source had the wrong size): that error, unwrapped.
         if (e instanceof S2IError) throw e;
-        if (isCertificateError(e)) throw tlsError(req.registry, url, method, e, certHint(req.registry, this.opts.tls));
-        if (isUnreachableError(e)) throw unreachableError(req.registry, url, method, e);
-        if (isTransientNetworkError(e) && replayable && req.retry !== false && attempt < policy.attempts) {
-          await sleep(backoffDelay(attempt, policy), signal);
+        if (replayable && req.retry !== false && attempt < policy.attempts && this.isRetryable(e)) {
+          await this.retryDelay(req.registry, method, url, e, attempt, signal);
           continue;
         }
-        throw connectionLost(req, url, method, e, this.opts.requestTimeoutMs);
+        throw this.failure(req.registry, url, method, e, attempt);
       }
       this.reportWarnings(res.headers);
       const status = res.statusCode;
@@ -274,14 +309,58 @@ export class HttpClient {
         const after = parseRetryAfter(res.headers['retry-after']);
         if (after === undefined || after <= maxRetryAfterMs) {
           await discard(res.body);
-          await sleep(after ?? backoffDelay(attempt, policy), signal);
+          await this.retryDelay(req.registry, method, url, status, attempt, signal, after);
           continue;
         }
+      }
+
+      // An http:// request sent to HTTP_PROXY (net-agent.ts): the proxy wants other credentials.
+      const viaProxy = status === 407 ? dispatcher.proxyFor(url) : undefined;
+      if (viaProxy) {
+        await discard(res.body);
+        throw proxyError(req.registry, url, method, { code: 'PROXY_TUNNEL', proxy: viaProxy, status }, undefined);
       }
 
       const body = await readCapped(res.body, MAX_ERROR_BODY).catch(() => Buffer.alloc(0));
       throw registryErrorFromResponse({ status, method, url, registry: req.registry, body, what: req.what });
     }
+  }
+
+  /** Whether a request that got no answer may get one by waiting (refused, unresolved, dropped, a proxy's 5xx). */
+  private isRetryable(e: unknown): boolean {
+    if (isCertificateError(e) || tlsAlert(e) !== undefined) return false;
+    const proxy = proxyErrorOf(e);
+    if (proxy) return proxy.code === 'PROXY_UNREACHABLE' || (proxy.status !== undefined && isRetryableStatus(proxy.status));
+    return isTransientNetworkError(e) || isUnreachableError(e);
+  }
+
+  /** Waits before try `attempt + 1` (Retry-After when given), saying so as a warning, as skopeo's retry does. */
+  private async retryDelay(registry: string, method: string, url: URL, why: unknown, attempt: number, signal: AbortSignal | undefined, after?: number): Promise<void> {
+    const ms = after ?? backoffDelay(attempt, this.opts.retry);
+    const reason = typeof why === 'number' ? `answered ${why}` : failureReason(why);
+    this.opts.onProgress?.({
+      type: 'log',
+      level: 'warn',
+      message: `registry ${registry}: ${method} ${redactUrl(url)} ${reason}; retrying in ${(ms / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${this.opts.retry.attempts})`,
+    });
+    await sleep(ms, signal);
+  }
+
+  /** The error for a request that got no answer after `attempts` tries. */
+  private failure(registry: string, url: URL, method: string, e: unknown, attempts: number): RegistryError {
+    if (isCertificateError(e)) return tlsError(registry, url, method, e, certHint(registry, this.opts.tls));
+    const refusal = clientCertificateRefusal(e);
+    if (refusal !== undefined) {
+      const files = this.tlsFiles.get(registry) ?? { certFiles: [], dir: undefined };
+      return clientCertError(registry, url, method, refusal, { certFiles: files.certFiles, dir: files.dir, where: certDirHint(registry, this.opts.tls) }, e);
+    }
+    const proxy = proxyErrorOf(e);
+    if (proxy) {
+      const reason = (proxy.cause as { code?: string } | undefined)?.code;
+      return proxyError(registry, url, method, { code: proxy.code, proxy: proxy.proxy, ...(proxy.status !== undefined ? { status: proxy.status } : {}), ...(reason ? { reason } : {}) }, e, attempts);
+    }
+    if (isUnreachableError(e)) return unreachableError(registry, url, method, e, attempts);
+    return connectionLost(registry, url, method, e, this.opts.requestTimeoutMs);
   }
 
   /** Registry `Warning: 299 - "text"` headers (distribution-spec "Warnings"), each text reported once. */
@@ -299,18 +378,30 @@ export class HttpClient {
   }
 }
 
-function connectionLost(req: HttpRequest, url: URL, method: string, cause: unknown, timeoutMs: number): RegistryError {
+/** The low-level reason of a failure, for the retry line: an error code, or the first line of the message. */
+function failureReason(e: unknown): string {
+  const proxy = proxyErrorOf(e);
+  if (proxy) return `failed: ${proxy.message}`;
+  for (let cur: unknown = e, depth = 0; cur && depth < 4; cur = (cur as { cause?: unknown }).cause, depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && !code.startsWith('UND_ERR_')) return `failed (${code})`;
+  }
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return `failed (${typeof code === 'string' ? code : String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 100)})`;
+}
+
+function connectionLost(registry: string, url: URL, method: string, cause: unknown, timeoutMs: number): RegistryError {
   const code = (cause as { code?: string } | undefined)?.code;
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new RegistryError(
       'ERR_REGISTRY_ERROR',
-      `no answer from ${req.registry} for ${timeoutMs / 1000} s during ${method} ${redactUrl(url)} (${code}): the registry or a proxy is stalled; retry later`,
+      `no answer from ${registry} for ${timeoutMs / 1000} s during ${method} ${redactUrl(url)} (${code}): the registry or a proxy is stalled; retry later`,
       { method, url, cause },
     );
   }
   return new RegistryError(
     'ERR_REGISTRY_ERROR',
-    `connection to ${req.registry} lost during ${method} ${redactUrl(url)}${code ? ` (${code})` : ''}: check the network and retry`,
+    `connection to ${registry} lost during ${method} ${redactUrl(url)}${code ? ` (${code})` : ''}: check the network and retry`,
     { method, url, cause },
   );
 }

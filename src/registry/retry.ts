@@ -1,5 +1,6 @@
-// Retry policy for registry traffic: 429 (honouring Retry-After), 5xx and dropped connections are retried
-// with capped exponential backoff with jitter; other 4xx never are (they will not change by waiting).
+// Retry policy for registry traffic: 429 (honouring Retry-After), 5xx, dropped connections, refused connections
+// and DNS failures are retried with capped exponential backoff with jitter; other 4xx never are (they will not
+// change by waiting), nor are TLS failures.
 import { errorCode } from '../errors.js';
 
 export interface RetryPolicy {
@@ -41,7 +42,7 @@ const transientCodes = new Set([
   'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
-/** A connection dropped or stalled mid-exchange (not refused, not a DNS failure: those are not transient). */
+/** A connection dropped or stalled mid-exchange. */
 export function isTransientNetworkError(e: unknown): boolean {
   for (let cur: unknown = e, depth = 0; cur && depth < 4; cur = (cur as { cause?: unknown }).cause, depth++) {
     const code = errorCode(cur);
@@ -50,11 +51,14 @@ export function isTransientNetworkError(e: unknown): boolean {
   return false;
 }
 
-/** Connection refused, host not found: the address is wrong or the server is down. */
+/**
+ * Connection refused, host not found, DNS not answering, no route: the address is wrong, or the server is down
+ * or not up yet. Retried like a dropped connection (skopeo's retry does too), then reported as unreachable.
+ */
 export function isUnreachableError(e: unknown): boolean {
   for (let cur: unknown = e, depth = 0; cur && depth < 4; cur = (cur as { cause?: unknown }).cause, depth++) {
     const code = errorCode(cur);
-    if (code && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL|CERT_|ERR_TLS_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_)/.test(code)) return true;
+    if (code && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ENETDOWN|EHOSTDOWN|EADDRNOTAVAIL)$/.test(code)) return true;
   }
   return false;
 }

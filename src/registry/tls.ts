@@ -3,18 +3,12 @@
 // /etc/docker/certs.d. In it: `*.crt` are CA certificates (added to the system roots), `*.cert` + `*.key`
 // with the same base name are a client certificate and its key.
 import { X509Certificate } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import type * as TlsModule from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import { S2IError } from '../errors.js';
-import { relocatedCaPem } from '../sys/extra-ca.js';
-
-const nodeRequire = createRequire(import.meta.url);
-/** node:tls, loaded when first needed: only registries with CA or client files of their own use it here (its
- * loading was ~15 ms of every CLI start). */
-const tls = (): typeof TlsModule => nodeRequire('node:tls') as typeof TlsModule;
+import { trustedSecureContext, type Warn } from '../sys/trust.js';
 
 export interface TlsLookupOptions {
   /** --cert-dir: when set, only this directory is read (as containers/image does). */
@@ -34,24 +28,30 @@ export interface RegistryTls {
   ca: Buffer[];
   cert: Buffer[];
   key: Buffer[];
+  /** The client certificate files (`*.cert`), for messages. */
+  certFiles: string[];
 }
 
 /** A certificate or key file is small; anything larger is not one. */
 const MAX_PEM_FILE = 1024 * 1024;
-/** Debian/Ubuntu, Fedora/RHEL, Alpine/SUSE bundles of the system's trusted roots (update-ca-certificates). */
-const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/ca-bundle.pem'];
 
 export function defaultCertsDirs(env: NodeJS.ProcessEnv = process.env): string[] {
   if (env.OCI_S2I_CERTS_D) return env.OCI_S2I_CERTS_D.split(':').filter(Boolean);
   return [path.join(env.HOME || os.homedir(), '.config', 'containers', 'certs.d'), '/etc/containers/certs.d', '/etc/docker/certs.d'];
 }
 
-/** Where a user should put the CA of `registry` (for messages). */
-export function certHint(registry: string, opts: TlsLookupOptions = {}): string {
+/** Where a user should put the TLS files of `registry` (for messages): `--cert-dir DIR or /etc/containers/certs.d/HOST`. */
+export function certDirHint(registry: string, opts: TlsLookupOptions = {}): string {
   if (opts.certDir) return `--cert-dir ${opts.certDir}`;
   const roots = opts.certsDirs ?? defaultCertsDirs(opts.env);
   const root = roots.find((r) => r.startsWith('/etc/containers')) ?? roots[0] ?? '/etc/containers/certs.d';
-  return `--cert-dir DIR or ${path.join(root, registry, 'ca.crt')}`;
+  return `--cert-dir DIR or ${path.join(root, registry)}`;
+}
+
+/** Where a user should put the CA of `registry` (for messages). */
+export function certHint(registry: string, opts: TlsLookupOptions = {}): string {
+  const dir = certDirHint(registry, opts);
+  return opts.certDir ? dir : `${dir}/ca.crt`;
 }
 
 async function isDir(p: string): Promise<boolean> {
@@ -82,7 +82,7 @@ export async function loadRegistryTls(registry: string, opts: TlsLookupOptions =
     dir = opts.certDir;
   } else {
     // A registry name never contains '/' or '..' here (validated by the client), so it is one path component.
-    if (registry.includes('/') || registry.startsWith('.')) return { dir: undefined, ca: [], cert: [], key: [] };
+    if (registry.includes('/') || registry.startsWith('.')) return { dir: undefined, ca: [], cert: [], key: [], certFiles: [] };
     for (const root of opts.certsDirs ?? defaultCertsDirs(opts.env)) {
       const d = path.join(root, registry);
       if (await isDir(d)) {
@@ -91,7 +91,7 @@ export async function loadRegistryTls(registry: string, opts: TlsLookupOptions =
       }
     }
   }
-  const out: RegistryTls = { dir, ca: [], cert: [], key: [] };
+  const out: RegistryTls = { dir, ca: [], cert: [], key: [], certFiles: [] };
   if (!dir) return out;
   const names = (await fs.readdir(dir)).sort();
   for (const name of names) {
@@ -108,6 +108,7 @@ export async function loadRegistryTls(registry: string, opts: TlsLookupOptions =
       const keyName = `${name.slice(0, -'.cert'.length)}.key`;
       if (!names.includes(keyName)) throw badFile(file, `has no matching key ${keyName}`);
       out.cert.push(await readPem(file));
+      out.certFiles.push(file);
       out.key.push(await readPem(path.join(dir, keyName)));
     } else if (name.endsWith('.key')) {
       const certName = `${name.slice(0, -'.key'.length)}.cert`;
@@ -117,42 +118,11 @@ export async function loadRegistryTls(registry: string, opts: TlsLookupOptions =
   return out;
 }
 
-let systemRoots: string[] | undefined;
-
-/** Node's bundled roots plus the system bundle and NODE_EXTRA_CA_CERTS, also relocated (an explicit `ca` replaces Node's defaults). */
-export function systemRootCertificates(): string[] {
-  if (systemRoots) return systemRoots;
-  const out = [...tls().rootCertificates];
-  // One system bundle is enough: the others are the same roots as other distributions lay them out.
-  for (const f of SYSTEM_BUNDLES) {
-    try {
-      out.push(readFileSync(f, 'utf8'));
-      break;
-    } catch {
-      /* not on this distribution */
-    }
-  }
-  if (process.env.NODE_EXTRA_CA_CERTS) {
-    try {
-      out.push(readFileSync(process.env.NODE_EXTRA_CA_CERTS, 'utf8'));
-    } catch {
-      /* Node itself warns about an unreadable NODE_EXTRA_CA_CERTS */
-    }
-  }
-  const relocated = relocatedCaPem(); // NODE_EXTRA_CA_CERTS as the launcher passed it on (sys/extra-ca.ts)
-  if (relocated !== undefined) out.push(relocated);
-  systemRoots = out;
-  return out;
-}
-
-/** A secure context with the system roots plus the registry's CAs and client certificates; undefined when there are none. */
-export function secureContextFor(files: RegistryTls): TlsModule.SecureContext | undefined {
+/** A secure context with Node's roots, the system store, the registry's CAs and its client certificates; undefined when it has none of its own. */
+export function secureContextFor(files: RegistryTls, warn?: Warn): SecureContext | undefined {
   if (files.ca.length === 0 && files.cert.length === 0) return undefined;
   try {
-    return tls().createSecureContext({
-      ca: [...systemRootCertificates(), ...files.ca.map((b) => b.toString('utf8'))],
-      ...(files.cert.length ? { cert: files.cert, key: files.key } : {}),
-    });
+    return trustedSecureContext({ ca: files.ca, cert: files.cert, key: files.key }, warn);
   } catch (e) {
     throw new S2IError('ERR_TLS_CONFIG', `the TLS files in ${files.dir} cannot be used (${(e as Error).message.split('\n')[0]}); check that each .cert matches its .key`, {
       cause: e,
@@ -167,4 +137,34 @@ export function isCertificateError(e: unknown): boolean {
     if (typeof code === 'string' && /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)/.test(code)) return true;
   }
   return false;
+}
+
+/**
+ * The TLS alert a server sent, as OpenSSL names it in Node's error code (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED
+ * → `certificate required`); undefined for any other error. A server that sends one speaks TLS.
+ */
+export function tlsAlert(e: unknown): string | undefined {
+  for (let cur: unknown = e, depth = 0; cur && depth < 4; cur = (cur as { cause?: unknown }).cause, depth++) {
+    const m = /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_([A-Z_]+)$/.exec(String((cur as { code?: unknown }).code));
+    if (m) return m[1]!.toLowerCase().replace(/_/g, ' ');
+  }
+  return undefined;
+}
+
+/** Alerts by which a server refuses the client's certificate, or its absence (RFC 8446 §6.2). */
+const CLIENT_CERT_ALERTS = new Set([
+  'certificate required',
+  'bad certificate',
+  'unsupported certificate',
+  'certificate revoked',
+  'certificate expired',
+  'certificate unknown',
+  'unknown ca',
+  'access denied',
+]);
+
+/** The alert, when `e` is the server refusing our client certificate (or asking for one we did not send). */
+export function clientCertificateRefusal(e: unknown): string | undefined {
+  const alert = tlsAlert(e);
+  return alert !== undefined && CLIENT_CERT_ALERTS.has(alert) ? alert : undefined;
 }

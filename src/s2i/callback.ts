@@ -1,7 +1,7 @@
 // --callback-url: POST {"success":bool,"labels":{…}} when the build ends. Failures are warnings, never errors.
 
-import { Agent, request } from '../sys/http-client.js';
-import { lazyTlsConnector } from '../sys/extra-ca.js';
+import { request } from '../sys/http-client.js';
+import { NetAgent } from '../sys/net-agent.js';
 import type { ProgressSink } from '../events.js';
 
 export interface CallbackResult {
@@ -42,8 +42,8 @@ export async function postCallback(url: string, payload: { success: boolean; lab
     opts.onProgress?.({ type: 'log', level: 'warn', message: `callback not sent: ${last.error}` });
     return last;
   }
-  const connect = lazyTlsConnector();
-  const dispatcher = connect ? new Agent({ connect }) : undefined;
+  // The system trust store and HTTPS_PROXY/NO_PROXY, as for registries.
+  const dispatcher = new NetAgent();
   for (let attempt = 1; attempt <= attemptsMax; attempt++) {
     try {
       const res = await request(url, {
@@ -53,7 +53,7 @@ export async function postCallback(url: string, payload: { success: boolean; lab
         headersTimeout: timeout,
         bodyTimeout: timeout,
         signal: AbortSignal.timeout(timeout),
-        ...(dispatcher ? { dispatcher } : {}),
+        dispatcher,
       });
       await res.body.dump().catch(() => {});
       last = { ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, attempts: attempt };
@@ -64,7 +64,7 @@ export async function postCallback(url: string, payload: { success: boolean; lab
       last = { ok: false, attempts: attempt, error: (e as Error).message };
     }
   }
-  await dispatcher?.close().catch(() => {});
+  await dispatcher.close().catch(() => {});
   if (!last.ok) {
     last.error ??= `HTTP ${last.status}`;
     opts.onProgress?.({ type: 'log', level: 'warn', message: `callback to ${redact(url)} failed after ${last.attempts} attempt(s): ${last.error}` });

@@ -4,8 +4,8 @@
 import { constants } from 'node:fs';
 import { access, stat, chmod, mkdir, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Agent, interceptors, request, type Dispatcher } from '../sys/http-client.js';
-import { lazyTlsConnector } from '../sys/extra-ca.js';
+import { interceptors, request, type Dispatcher } from '../sys/http-client.js';
+import { NetAgent } from '../sys/net-agent.js';
 import { S2IError } from '../errors.js';
 import { Label, ScriptsUrlEnv } from './labels.js';
 
@@ -108,10 +108,10 @@ export async function fetchHttpScript(url: string, opts: { timeoutMs?: number } 
 }
 
 let dispatcher: Dispatcher | undefined;
-/** One shared agent that follows a few redirects (s2i follows them too); no proxy, so loopback works. */
+/** One shared agent that follows a few redirects (s2i follows them too); the system trust store and
+ *  HTTPS_PROXY/NO_PROXY as for registries (loopback is never proxied). */
 function scriptDispatcher(): Dispatcher {
-  const connect = lazyTlsConnector();
-  dispatcher ??= new Agent(connect ? { connect } : {}).compose(interceptors.redirect({ maxRedirections: 5 }));
+  dispatcher ??= new NetAgent().compose(interceptors.redirect({ maxRedirections: 5 }));
   return dispatcher;
 }
 

@@ -34,8 +34,11 @@ export interface TestCertificates {
   clientKey: string;
 }
 
-/** A throw-away CA, a server certificate for 127.0.0.1/localhost and a client certificate, made with openssl (EC P-256, fast). */
-export function makeTestCertificates(dir: string): TestCertificates {
+/**
+ * A throw-away CA, a server certificate for 127.0.0.1/localhost (and `altNames` in openssl's syntax, e.g.
+ * `DNS:registry.test` for a name a test proxy resolves) and a client certificate, made with openssl (EC P-256, fast).
+ */
+export function makeTestCertificates(dir: string, opts: { altNames?: string[] } = {}): TestCertificates {
   const f = (n: string): string => path.join(dir, n);
   const ossl = (args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
@@ -46,7 +49,8 @@ export function makeTestCertificates(dir: string): TestCertificates {
     writeFileSync(f(`${name}.ext`), ext);
     ossl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '2', '-extfile', f(`${name}.ext`)]);
   };
-  sign('server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  const names = ['IP:127.0.0.1', 'DNS:localhost', ...(opts.altNames ?? [])].join(',');
+  sign('server', '/CN=127.0.0.1', `subjectAltName=${names}\nextendedKeyUsage=serverAuth\n`);
   sign('client', '/CN=oci-s2i test client', 'extendedKeyUsage=clientAuth\n');
   return { dir, caCert: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
 }

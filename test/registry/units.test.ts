@@ -7,7 +7,7 @@ import path from 'node:path';
 import { mergeScopes, parseChallenges, parseScope } from '../../src/registry/auth.js';
 import { authFileSearchPath, findCredentials, removeAuth, writeAuthFile } from '../../src/registry/credentials.js';
 import { parseErrorBody, redactUrl } from '../../src/registry/errors.js';
-import { backoffDelay, isRetryableStatus, isTransientNetworkError, parseRetryAfter, retryPolicy } from '../../src/registry/retry.js';
+import { backoffDelay, isRetryableStatus, isTransientNetworkError, isUnreachableError, parseRetryAfter, retryPolicy } from '../../src/registry/retry.js';
 
 t.test('parseChallenges', async (t) => {
   const cases: [string, ReturnType<typeof parseChallenges>][] = [
@@ -58,6 +58,13 @@ t.test('retry policy', async (t) => {
   t.ok(isTransientNetworkError(Object.assign(new Error('x'), { code: 'ECONNRESET' })));
   t.ok(isTransientNetworkError(new Error('wrapped', { cause: Object.assign(new Error('x'), { code: 'UND_ERR_SOCKET' }) })));
   t.notOk(isTransientNetworkError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })));
+  // Refused and unresolved connections: unreachable, and retried like dropped ones (--retry).
+  for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']) {
+    t.ok(isUnreachableError(new Error('wrapped', { cause: Object.assign(new Error('x'), { code }) })), `${code} is unreachable`);
+  }
+  for (const code of ['ECONNRESET', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED']) {
+    t.notOk(isUnreachableError(Object.assign(new Error('x'), { code })), `${code} is not`);
+  }
 });
 
 t.test('error bodies and URL redaction', async (t) => {

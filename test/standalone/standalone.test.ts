@@ -93,7 +93,7 @@ t.test('on the host: through a symlink, and the root re-execution through bin/ru
   t.match(version, /^oci-s2i \d+\.\d+\.\d+ \(node v\d+/);
   t.equal(version, execFileSync(path.join(projectRoot, 'bin', 'oci-s2i'), ['version'], { encoding: 'utf8' }));
   // Node would read NODE_EXTRA_CA_CERTS at start-up (and warn about a missing file); the engine reads it as
-  // OCI_S2I_EXTRA_CA_CERTS when it opens a TLS connection (bin/oci-s2i, src/sys/extra-ca.ts).
+  // OCI_S2I_EXTRA_CA_CERTS when it opens a TLS connection (bin/oci-s2i, src/sys/trust.ts).
   const ca = spawnSync(link, ['version'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', NODE_EXTRA_CA_CERTS: path.join(tmp, 'missing-ca.pem') } });
   t.equal(ca.status, 0);
   t.equal(ca.stderr, '', 'NODE_EXTRA_CA_CERTS is not Node\'s to read');
