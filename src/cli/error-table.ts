@@ -16,6 +16,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_ASSEMBLE_FAILED: ExitCode.assemble,
   ERR_AS_DOCKERFILE_VALUE: ExitCode.generic,
   ERR_AUTH_FILE_INVALID: ExitCode.generic,
+  ERR_AUTH_FILE_MISSING: ExitCode.usage,
   ERR_BAD_ADD_HOST: ExitCode.usage,
   ERR_BAD_COMPRESSION: ExitCode.generic,
   ERR_BAD_COMPRESSION_LEVEL: ExitCode.generic,

@@ -16,6 +16,7 @@ import { dieWithLauncher } from '../sys/parent-death.js';
 import { withPoolSize } from '../sys/pool-size.js';
 // The command table only (no command module: those load lazily, in the CLI this launcher starts).
 import { namespaceCommands, runsWithoutNamespace } from './command-table.js';
+import { hideSecretArgs, maskProcessTitle } from './secret-args.js';
 
 const launcherFile = fileURLToPath(import.meta.url);
 export const bundleFile = fileURLToPath(new URL('../../bundle/oci-s2i.cjs', import.meta.url));
@@ -78,6 +79,8 @@ function runBundle(file: string): void {
 export async function launch(argv: string[]): Promise<void> {
   // An engine started by a launcher dies with it (kill -9 included): armed before anything else runs.
   dieWithLauncher();
+  // This process waits for the whole build when it starts the namespaced one: its title shows no secret either.
+  maskProcessTitle(argv);
   // undici parses HTTP with llhttp compiled to WebAssembly. V8 recompiles its hot functions with TurboFan on
   // background threads, and process.exit waits for those jobs: measured 0.1-0.3 s per build here, for a parser
   // that only reads headers and chunk framing (bodies pass through). The baseline compiler alone is plenty.
@@ -85,7 +88,10 @@ export async function launch(argv: string[]): Promise<void> {
   const bundle = useBundle();
   if (entersNamespaceDirectly(argv)) {
     // The namespaced process starts at this launcher again (it goes on to the bundle or the tsc output).
-    const run = runUnshared(ROOT_UNSHARE_ARGS, [process.execPath, ...process.execArgv, launcherEntry(), ...argv], { env: withPoolSize(relocateExtraCa({ ...process.env, [NAMESPACE_ENV]: 'root' })) });
+    const hidden = hideSecretArgs(argv);
+    const run = runUnshared(ROOT_UNSHARE_ARGS, [process.execPath, ...process.execArgv, launcherEntry(), ...hidden.argv], {
+      env: withPoolSize(relocateExtraCa({ ...process.env, ...hidden.env, [NAMESPACE_ENV]: 'root' })),
+    });
     let code: number | undefined;
     try {
       code = await run.exited;

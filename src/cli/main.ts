@@ -7,6 +7,8 @@ import type { GlobalFlags } from './command.js';
 import { parseCommandArgs, usage, intFlag, str } from './command.js';
 import { exitCodeFor, messageFor } from './error-table.js';
 import { commandEntries, findCommand, loadCommands, runsWithoutNamespace } from './command-table.js';
+import { askMissingPasswords } from './registry-flags.js';
+import { hideSecretArgs, maskProcessTitle, revealSecretArgs } from './secret-args.js';
 
 // The command list is command-table.ts's; exported here too for callers that drive main() (tests).
 export { commandEntries, loadCommands };
@@ -29,7 +31,10 @@ export function describeError(e: unknown, debug: boolean): { line: string; exit:
   return { line: `oci-s2i: unexpected error: ${msg}${debug && e instanceof Error && e.stack ? `\n${e.stack}` : ' (run with --debug for details)'}`, exit: 1 };
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(args: string[]): Promise<number> {
+  // A re-executed CLI gets its secret flag values from its environment; none of them shows in the process title.
+  const argv = revealSecretArgs(args);
+  maskProcessTitle(argv);
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(await topUsage());
@@ -46,7 +51,9 @@ export async function main(argv: string[]): Promise<number> {
       const quiet = rest.some((a) => a === '-q' || a === '--quiet');
       // --isolation sandbox: no fallback (no single-ID map where newuidmap fails, no user namespace for root).
       const strict = rest.some((a, i) => a === '--isolation=sandbox' || (a === '--isolation' && rest[i + 1] === 'sandbox'));
-      return await reexecInNamespace([process.argv[1]!, ...argv], {
+      const hidden = hideSecretArgs(argv);
+      Object.assign(process.env, hidden.env);
+      return await reexecInNamespace([process.argv[1]!, ...hidden.argv], {
         fallbacks: !strict,
         onWarning: (m) => {
           if (!quiet) process.stderr.write(`warning: ${m}\n`);
@@ -65,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
       debug: values.debug === true,
       loglevel: intFlag('loglevel', str(values.loglevel), 0, 5) ?? 0,
     };
+    await askMissingPasswords(values, process.stderr);
     const controller = new AbortController();
     let interrupted = false;
     const onSignal = () => {

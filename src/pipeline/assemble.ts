@@ -1,6 +1,5 @@
 // Assemble, the second part of a build: the previous image's artifacts restored (--incremental), the source and
-// the scripts written into the builder's rootfs, and assemble run there with the binds and the hosts file. While
-// it runs, the destination gets ready for the push (`onStarted`).
+// the scripts written into the builder's rootfs, and assemble run there with the binds and the hosts file.
 import { rm, realpath, lstat } from 'node:fs/promises';
 import { createReadStream, fchownSync } from 'node:fs';
 import path from 'node:path';
@@ -28,12 +27,7 @@ export interface Assembled {
   metadataLabels: Record<string, string>;
 }
 
-export interface AssembleHooks {
-  /** Called once the container has started (assemble keeps it busy and this process idle). */
-  onStarted?: () => void;
-}
-
-export async function assembleBuild(engine: Engine, steps: Steps, sandbox: Sandbox, opts: BuildOptions, p: Prepared, hooks: AssembleHooks = {}): Promise<Assembled> {
+export async function assembleBuild(engine: Engine, steps: Steps, sandbox: Sandbox, opts: BuildOptions, p: Prepared): Promise<Assembled> {
   const { runtime, restricted } = sandbox;
   const { rootfs, plan, user } = p;
   const { destination, paths, assembleEnv } = plan;
@@ -85,7 +79,6 @@ export async function assembleBuild(engine: Engine, steps: Steps, sandbox: Sandb
       onProgress: engine.onProgress,
       restricted,
       ...(p.hostsFile ? { hostsFile: p.hostsFile } : {}),
-      ...(hooks.onStarted ? { onStarted: hooks.onStarted } : {}),
     }),
   );
   if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted');

@@ -50,10 +50,13 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const steps = new Steps(engine.onProgress);
   steps.defer('close registry client', () => engine.close());
   try {
+    // The destination is checked and made ready for the push while the source and the builder are fetched (a
+    // registry: reachable, a push token, the upload sessions of the new layer and the config); a destination that
+    // cannot be written fails the build before assemble runs, and a ready one costs it no wait.
+    const ready = opts.noPush ? undefined : preparePush(engine, opts.target);
     const prepared = await prepareBuild(engine, steps, opts);
-    // The destination gets ready for the push while assemble keeps the container busy and this process idle
-    // (a registry: its protocol probe and the upload sessions of the new layer and the config).
-    const assembled = await assembleBuild(engine, steps, sandbox, opts, prepared, opts.noPush ? {} : { onStarted: () => preparePush(engine, opts.target) });
+    if (ready) await steps.run('check destination', () => ready);
+    const assembled = await assembleBuild(engine, steps, sandbox, opts, prepared);
     const committed = await commitBuild(engine, steps, sandbox, opts, prepared, assembled);
     let push: PushStats | undefined;
     if (!opts.noPush) {

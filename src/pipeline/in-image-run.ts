@@ -17,7 +17,6 @@ export interface DirectRunInput {
   user?: ResolvedUser;
   signal?: AbortSignal;
   onProgress: ProgressSink;
-  onStarted?: () => void;
 }
 
 /** The engine's own variables, never passed to a build script. */
@@ -53,7 +52,6 @@ export async function runDirect(input: DirectRunInput): Promise<RunResult> {
       /* gone already */
     }
   };
-  if (input.onStarted) child.once('spawn', input.onStarted);
   const tail: string[] = [];
   let partial = '';
   const keep = (stream: 'stdout' | 'stderr', data: Buffer) => {

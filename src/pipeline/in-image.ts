@@ -53,6 +53,9 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
   steps.defer('close registry client', () => engine.close());
   const info = (message: string) => engine.onProgress({ type: 'log', level: 'info', message });
   try {
+    // As in build.ts: the destination is checked while the source and the builder's metadata are fetched, and
+    // awaited before anything of this build is written into the root.
+    const ready = opts.noPush ? undefined : preparePush(engine, opts.target);
     const buildsDir = path.join(engine.root, 'builds');
     await mkdir(buildsDir, { recursive: true });
     const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
@@ -92,6 +95,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const user = await resolveUser(ROOT, plan.assembleUser);
     const runAs = runningUser(user, builderName, info);
 
+    if (ready) await steps.run('check destination', () => ready);
     // Before anything of this build is written into the root.
     const before = await steps.run('snapshot', () => takeSnapshot(ROOT, { exclude: excludedPaths(engine, source.dir), signal: engine.signal }));
     info(`in-image build in ${builderName}: ${before.count} entries in the root file system recorded`);
@@ -119,7 +123,6 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         ...(runAs.setUser ? { user } : {}),
         signal: engine.signal,
         onProgress: engine.onProgress,
-        ...(opts.noPush ? {} : { onStarted: () => preparePush(engine, opts.target) }),
       }),
     );
     if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted');

@@ -14,7 +14,7 @@ import { prepareWrite, writeImage, type WriteBlob } from '../transport/write-ima
 import { skipBytes } from '../transport/verify.js';
 import type { Engine } from './context.js';
 import { parentLost } from '../sys/parent-death.js';
-import { toLocation, type BlobFetcher } from './pull.js';
+import { locationName, toLocation, type BlobFetcher } from './pull.js';
 
 export interface PushInput {
   /** A registry Reference, a location, or a location string (`docker-archive:app.tar:app:latest`, …). */
@@ -46,12 +46,33 @@ export function assertParentAlive(nothing: string): void {
 }
 
 /**
- * Called when assemble starts: the push's destination starts what its first writes would wait for (a registry's
- * protocol probe and TLS set-up, and the upload sessions of the new layer and the config), while assemble keeps
- * the container busy and this process idle.
+ * Called when a build starts, so it runs while the source and the builder are fetched: the push's destination
+ * starts what its first writes would wait for (a registry's protocol probe, TLS set-up, a push token and the
+ * upload sessions of the new layer and the config, which the push then uses; a file destination: its directory
+ * is writable). The build awaits the promise before assemble runs, so a missing login or an unreachable registry
+ * is found before the work, in one line that names the destination and what to do. Ignoring it is safe.
  */
-export function preparePush(engine: Engine, target: ImageLocation): void {
-  prepareWrite(target, engine.client, { uploads: 2 });
+export function preparePush(engine: Engine, target: ImageLocation): Promise<void> {
+  const ready = prepareWrite(target, engine.client, { uploads: 2 }).catch(async (e: unknown) => {
+    throw await cannotPush(engine, target, e);
+  });
+  ready.catch(() => {});
+  return ready;
+}
+
+/** Why the destination cannot be pushed to, said as what to do about it (the credentials named by where they are, never shown). */
+async function cannotPush(engine: Engine, target: ImageLocation, e: unknown): Promise<unknown> {
+  if (!(e instanceof S2IError) || target.transport !== 'docker') return e;
+  const name = locationName(target);
+  const host = target.ref.registry;
+  const todo = `run \`oci-s2i login ${host}\` or give --creds USER[:PASS]`;
+  if (e.code === 'ERR_UNAUTHORIZED' || e.code === 'ERR_DENIED') {
+    const found = await engine.client.findCredentials(host).catch(() => undefined);
+    const who = found ? `the credentials from ${found.from}` : 'no credentials (none found for it)';
+    const why = e.code === 'ERR_DENIED' ? `${host} denies a push to ${target.ref.repository} with ${who}` : found ? `${host} refused ${who}` : `${host} asks for credentials and none were found for it`;
+    return new S2IError(e.code, `cannot push to ${name}: ${why}; ${todo}`, { cause: e });
+  }
+  return new S2IError(e.code, `cannot push to ${name}: ${e.message}`, { cause: e });
 }
 
 export async function pushImage(engine: Engine, input: PushInput): Promise<PushStats> {

@@ -98,8 +98,6 @@ export interface ScriptRunInput {
   signal?: AbortSignal;
   onProgress: ProgressSink;
   stdoutSink?: NodeJS.WritableStream;
-  /** Called once the runtime process is started (the container runs; this process waits). */
-  onStarted?: () => void;
   restricted?: boolean;
   /** --add-host: a generated hosts file bound at /etc/hosts. */
   hostsFile?: string;
@@ -136,7 +134,6 @@ export async function runScript(input: ScriptRunInput): Promise<RunResult> {
       id: input.id,
       ...(input.signal ? { signal: input.signal } : {}),
       ...(input.stdoutSink ? { stdoutSink: input.stdoutSink } : {}),
-      ...(input.onStarted ? { onStarted: input.onStarted } : {}),
       onOutput: (stream, data) => input.onProgress({ type: 'output', stream, data }),
     });
   } finally {

@@ -254,7 +254,7 @@ export class Authenticator {
     if (res.status === 401 || res.status === 403) {
       throw new RegistryError(
         'ERR_UNAUTHORIZED',
-        `unauthorized: the token service refused the credentials for ${this.registry}; run \`oci-s2i login ${this.registry}\` or set REGISTRY_AUTH_FILE`,
+        `unauthorized: the token service refused the credentials for ${this.registry}; run \`oci-s2i login ${this.registry}\`, give --creds USER[:PASS], or set REGISTRY_AUTH_FILE`,
         { status: res.status, url: realm },
       );
     }

@@ -31,11 +31,18 @@ type Open = (offset: number) => Readable | Promise<Readable>;
 export class UploadsAhead {
   private readonly sessions = new Map<string, Array<{ ep: RepositoryEndpoint; session: Promise<UploadSession | undefined> }>>();
 
-  open(ep: RepositoryEndpoint, count: number): void {
+  /** Settles when the first of the `count` sessions has opened, or with why it could not (nothing to open: at once). */
+  open(ep: RepositoryEndpoint, count: number): Promise<void> {
     const key = `${ep.registry}/${ep.name}`;
     const list = this.sessions.get(key) ?? [];
-    for (let i = 0; i < count; i++) list.push({ ep, session: openSession(ep, 'open an upload session ahead').catch(() => undefined) });
+    let first: Promise<void> = Promise.resolve();
+    for (let i = 0; i < count; i++) {
+      const opening = openSession(ep, 'open an upload session');
+      if (i === 0) first = opening.then(() => undefined);
+      list.push({ ep, session: opening.catch(() => undefined) });
+    }
     this.sessions.set(key, list);
+    return first;
   }
 
   async take(ep: RepositoryEndpoint): Promise<UploadSession | undefined> {

@@ -8,7 +8,7 @@ import type { ProgressSink } from '../events.js';
 import type { Descriptor } from '../oci/types.js';
 import { blobExists, fetchBlob, fetchBlobBytes } from './blob-download.js';
 import { mountBlob, pushBlob, UploadsAhead } from './blob-upload.js';
-import { findCredentials, type Credentials } from './credentials.js';
+import { findCredentials, type CredentialOptions, type Credentials, type FoundCredentials } from './credentials.js';
 import { RepositoryEndpoint, type ClientContext } from './endpoint.js';
 import { HttpClient, discard } from './http.js';
 import { listReferrers, listTags } from './listing.js';
@@ -56,6 +56,8 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 export class RegistryClient {
   private readonly ctx: ClientContext;
+  private readonly credentialOptions: CredentialOptions;
+  private readonly explicit: Credentials | undefined;
 
   constructor(opts: RegistryClientOptions = {}) {
     const env = opts.env ?? process.env;
@@ -67,11 +69,12 @@ export class RegistryClient {
       // Without a sink of the caller's, warnings (trust store) go to process warnings rather than nowhere.
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
-      credentials: (registry) =>
-        opts.credentials ? Promise.resolve(opts.credentials) : findCredentials(registry, { ...(opts.authFile ? { authFile: opts.authFile } : {}), env }),
+      credentials: async (registry) => (await this.findCredentials(registry))?.credentials,
       tls: { ...(opts.certDir ? { certDir: opts.certDir } : {}), ...(opts.certsDirs ? { certsDirs: opts.certsDirs } : {}), env },
       requestTimeoutMs: Math.max(1, opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
     });
+    this.credentialOptions = { ...(opts.authFile ? { authFile: opts.authFile } : {}), env };
+    this.explicit = opts.credentials;
     this.ctx = {
       http,
       onProgress,
@@ -80,6 +83,15 @@ export class RegistryClient {
       chunkSize: Math.max(0, opts.chunkSize ?? DEFAULT_CHUNK_SIZE),
       ahead: new UploadsAhead(),
     };
+  }
+
+  /**
+   * This client's credentials for `registry` and where they come from (`--creds` for the ones it was given, else
+   * the auth file or helper): what a message about a refusal names. Undefined: anonymous.
+   */
+  async findCredentials(registry: string): Promise<FoundCredentials | undefined> {
+    if (this.explicit) return { credentials: this.explicit, from: '--creds' };
+    return await findCredentials(registry, this.credentialOptions);
   }
 
   /**
@@ -118,19 +130,22 @@ export class RegistryClient {
 
   /**
    * Opens `count` blob upload sessions in `repository` now, in the background (the POST of distribution-spec
-   * "Pushing blobs", which answers a Location to upload to): a build knows while its assemble runs that it
-   * will upload its new layer and config, and on a registry that takes ~65 ms per POST (distribution 2.8 here)
-   * the uploads then start with their PUT. The next uploads to that repository take these sessions first; one
-   * that fails is replaced by a fresh one. Never fails: a problem shows on the upload.
+   * "Pushing blobs", which answers a Location to upload to): a build knows from its start that it will upload
+   * its new layer and config, and on a registry that takes ~65 ms per POST (distribution 2.8 here) the uploads
+   * then start with their PUT. The next uploads to that repository take these sessions first; one that failed
+   * to open is replaced by a fresh one. The promise settles with the first session: it rejects when the registry
+   * cannot be reached or refuses this client a push there (how a build finds that out before it assembles).
+   * Ignoring it is safe (it is never an unhandled rejection): a problem then shows on the upload.
    */
-  openUploadsAhead(registry: string, repository: string, count: number): void {
-    let ep: RepositoryEndpoint;
+  openUploadsAhead(registry: string, repository: string, count: number): Promise<void> {
+    let first: Promise<void>;
     try {
-      ep = this.endpoint(registry, repository);
-    } catch {
-      return;
+      first = this.ctx.ahead.open(this.endpoint(registry, repository), count);
+    } catch (e) {
+      first = Promise.reject(e);
     }
-    this.ctx.ahead.open(ep, count);
+    first.catch(() => {});
+    return first;
   }
 
   /** `registry` is host[:port] as in a Reference (docker.io is mapped to its API host here). */

@@ -1,7 +1,8 @@
-// Registry credentials from the files podman/skopeo and docker read, in their order, and from credential
-// helpers (`docker-credential-<name> get`). Also writes podman-compatible auth files for login/logout.
+// Registry credentials from the files podman/skopeo and docker read, in containers/image's order
+// (containers-auth.json(5)), and from credential helpers (`docker-credential-<name> get`). Also writes
+// podman-compatible auth files for login/logout, where podman writes them.
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs, statSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
@@ -9,10 +10,24 @@ import { makeDirs } from '../sys/make-dirs.js';
 
 export type Credentials = { username: string; password: string } | { identityToken: string };
 
+/** Credentials and where they were found (a file, or a helper named in one): messages name the place, never the secret. */
+export interface FoundCredentials {
+  credentials: Credentials;
+  from: string;
+}
+
 export interface CredentialOptions {
-  /** --authfile: when set, only this file is read. */
+  /** --authfile: when set, only this file is read (and it must exist). */
   authFile?: string;
   env?: NodeJS.ProcessEnv;
+  /** The user whose /run/containers/UID/auth.json is read when XDG_RUNTIME_DIR is unset. Default: this process's. */
+  uid?: number;
+}
+
+/** One auth file to search; `legacy` is ~/.dockercfg's format (the `auths` map at the top level). */
+interface AuthPath {
+  path: string;
+  legacy?: boolean;
 }
 
 /** docker.io's key in auth files, kept for compatibility with `docker login`. */
@@ -25,26 +40,72 @@ function home(env: NodeJS.ProcessEnv): string {
   return env.HOME || os.homedir();
 }
 
-/** The files searched, in order (containers-auth.json(5), then docker's config). */
-export function authFileSearchPath(opts: CredentialOptions = {}): string[] {
+/**
+ * The file the user named (--authfile, else REGISTRY_AUTH_FILE): podman reads only that one, and refuses it when
+ * it does not exist (containers/common CheckAuthFile). `what` names where it came from, for messages.
+ */
+function namedAuthFile(opts: CredentialOptions = {}): { path: string; what: string } | undefined {
+  if (opts.authFile) return { path: opts.authFile, what: '--authfile' };
   const env = opts.env ?? process.env;
-  if (opts.authFile) return [opts.authFile];
-  const out: string[] = [];
-  if (env.REGISTRY_AUTH_FILE) out.push(env.REGISTRY_AUTH_FILE);
-  if (env.XDG_RUNTIME_DIR) out.push(path.join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json'));
-  out.push(path.join(home(env), '.config', 'containers', 'auth.json'));
-  if (env.DOCKER_CONFIG) out.push(path.join(env.DOCKER_CONFIG, 'config.json'));
-  out.push(path.join(home(env), '.docker', 'config.json'));
-  return out;
+  if (env.REGISTRY_AUTH_FILE) return { path: env.REGISTRY_AUTH_FILE, what: 'REGISTRY_AUTH_FILE' };
+  return undefined;
 }
 
-/** Where `login` writes: --authfile, REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json. */
-export function defaultAuthFile(opts: CredentialOptions = {}): string {
-  const env = opts.env ?? process.env;
-  if (opts.authFile) return opts.authFile;
-  if (env.REGISTRY_AUTH_FILE) return env.REGISTRY_AUTH_FILE;
+/** ERR_AUTH_FILE_MISSING when the named auth file (namedAuthFile) does not exist; login creates it instead. */
+export function checkNamedAuthFile(opts: CredentialOptions = {}): void {
+  const named = namedAuthFile(opts);
+  if (!named) return;
+  let st: Stats;
+  try {
+    st = statSync(named.path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new S2IError('ERR_AUTH_FILE_MISSING', `${named.what} ${named.path} cannot be read (${code}): give an auth file that exists, or run \`oci-s2i login --authfile ${named.path} HOST\` to create it`, { cause: e });
+  }
+  if (!st.isFile()) throw new S2IError('ERR_AUTH_FILE_MISSING', `${named.what} ${named.path} is not a file: give the path of an auth file`);
+}
+
+/**
+ * The read/write file podman uses by default (containers/image getPathToAuth, Linux):
+ * $XDG_RUNTIME_DIR/containers/auth.json, or /run/containers/$UID/auth.json when XDG_RUNTIME_DIR is unset (most pods).
+ */
+function primaryAuthFile(env: NodeJS.ProcessEnv, uid: number | undefined): string {
   if (env.XDG_RUNTIME_DIR) return path.join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json');
-  return path.join(home(env), '.config', 'containers', 'auth.json');
+  return `/run/containers/${uid ?? process.getuid?.() ?? 0}/auth.json`;
+}
+
+/**
+ * The files searched, in containers/image's order (containers-auth.json(5), pkg/docker/config getAuthFilePaths):
+ * the named file alone (--authfile, REGISTRY_AUTH_FILE); else the primary file, $XDG_CONFIG_HOME/containers/auth.json
+ * (~/.config when unset), $DOCKER_CONFIG/config.json or else ~/.docker/config.json, and ~/.dockercfg.
+ */
+export function authFileSearchPath(opts: CredentialOptions = {}): AuthPath[] {
+  const named = namedAuthFile(opts);
+  if (named) return [{ path: named.path }];
+  const env = opts.env ?? process.env;
+  const h = home(env);
+  return [
+    { path: primaryAuthFile(env, opts.uid) },
+    { path: path.join(env.XDG_CONFIG_HOME || path.join(h, '.config'), 'containers', 'auth.json') },
+    { path: env.DOCKER_CONFIG ? path.join(env.DOCKER_CONFIG, 'config.json') : path.join(h, '.docker', 'config.json') },
+    { path: path.join(h, '.dockercfg'), legacy: true },
+  ];
+}
+
+/**
+ * Where `login` writes and `logout` removes, as podman does (containers/common pkg/auth): --authfile,
+ * REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, else the primary file. An XDG_RUNTIME_DIR that does not exist
+ * is an error there, as in podman (a typo would otherwise put the login somewhere nothing reads).
+ */
+export function defaultAuthFile(opts: CredentialOptions = {}): string {
+  const named = namedAuthFile(opts);
+  if (named) return named.path;
+  const env = opts.env ?? process.env;
+  if (env.DOCKER_CONFIG) return path.join(env.DOCKER_CONFIG, 'config.json');
+  if (env.XDG_RUNTIME_DIR && !existsSync(env.XDG_RUNTIME_DIR)) {
+    throw new S2IError('ERR_AUTH_FILE_INVALID', `XDG_RUNTIME_DIR is ${env.XDG_RUNTIME_DIR}, which does not exist: create it, unset XDG_RUNTIME_DIR, or give --authfile`);
+  }
+  return primaryAuthFile(env, opts.uid);
 }
 
 interface AuthEntry {
@@ -61,7 +122,12 @@ interface AuthFile {
   [extra: string]: unknown;
 }
 
-async function readAuthFile(file: string): Promise<AuthFile | undefined> {
+/**
+ * The parsed file; undefined when it is not there. `unreadableIsAbsent`: a default file this user may not read
+ * (/run/containers is root's 0700 dir on a host with podman, and a rootless user without XDG_RUNTIME_DIR looks
+ * there) is not theirs, so it is skipped; a file the user named is read or fails.
+ */
+async function readAuthFile(file: string, unreadableIsAbsent = false): Promise<AuthFile | undefined> {
   let text: string;
   try {
     const st = await fs.stat(file);
@@ -69,7 +135,8 @@ async function readAuthFile(file: string): Promise<AuthFile | undefined> {
     if (st.size > MAX_AUTH_FILE) throw new S2IError('ERR_AUTH_FILE_INVALID', `auth file ${file} is over 4 MiB; it is not an auth file`);
     text = await fs.readFile(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || (unreadableIsAbsent && code === 'EACCES')) return undefined;
     throw e;
   }
   if (text.trim() === '') return {};
@@ -83,18 +150,20 @@ async function readAuthFile(file: string): Promise<AuthFile | undefined> {
   }
 }
 
-/** Keys an entry for `registry` may be stored under, most specific first. */
-function candidateKeys(registry: string): string[] {
-  const keys = [registry, `https://${registry}`, `http://${registry}`];
-  if (registry === 'docker.io' || registry === 'index.docker.io' || registry === 'registry-1.docker.io') {
-    keys.push(DOCKER_HUB_KEY, 'docker.io', 'index.docker.io', 'registry-1.docker.io');
-  }
-  return keys;
+/** containers/image normalizeRegistry: docker.io's hosts are one. */
+function normalizeRegistry(registry: string): string {
+  const r = registry.toLowerCase();
+  return r === 'docker.io' || r === 'registry-1.docker.io' ? 'index.docker.io' : r;
 }
 
-/** Normalises an auths key (`https://host/v1/`, `host/path`) to its host for a loose match. */
-function keyHost(key: string): string {
-  return key.replace(/^https?:\/\//, '').split('/')[0]!.toLowerCase();
+/**
+ * containers/image normalizeAuthFileKey: a URL key (`https://host/v1/`, what `docker login` wrote for years) and
+ * any key of the legacy format is its host; other keys are kept whole, so a namespaced key (`quay.io/team`) is
+ * never taken for the whole registry.
+ */
+function normalizeAuthKey(key: string, legacy: boolean): string {
+  const stripped = key.replace(/^https?:\/\//, '');
+  return normalizeRegistry(legacy || stripped !== key ? stripped.split('/')[0]! : stripped);
 }
 
 function decodeEntry(entry: AuthEntry): Credentials | undefined {
@@ -109,40 +178,52 @@ function decodeEntry(entry: AuthEntry): Credentials | undefined {
   return undefined;
 }
 
-function lookupEntry(auths: Record<string, AuthEntry>, registry: string): AuthEntry | undefined {
-  for (const k of candidateKeys(registry)) {
-    const e = auths[k];
-    if (e && typeof e === 'object') return e;
-  }
-  const host = registry.toLowerCase();
+/** The entry for `registry`: its exact key first, then any key that normalizes to it (findCredentialsInFile). */
+function lookupEntry(auths: Record<string, AuthEntry>, registry: string, legacy: boolean): AuthEntry | undefined {
+  const exact = auths[registry];
+  if (exact && typeof exact === 'object') return exact;
+  const want = normalizeRegistry(registry);
   for (const [k, e] of Object.entries(auths)) {
-    if (keyHost(k) === host && e && typeof e === 'object') return e;
+    if (e && typeof e === 'object' && normalizeAuthKey(k, legacy) === want) return e;
   }
   return undefined;
 }
 
+/** Keys a credential helper for `registry` may be named under in credHelpers. */
+function helperKeys(registry: string): string[] {
+  return normalizeRegistry(registry) === 'index.docker.io' ? [registry, 'docker.io', 'index.docker.io', 'registry-1.docker.io', DOCKER_HUB_KEY] : [registry];
+}
+
 /**
- * Credentials for `registry` (host[:port] as written in the image reference), or undefined for anonymous
- * access. The first file that knows the registry wins; a credential helper named there is run.
+ * Credentials for `registry` (host[:port] as written in the image reference) and where they were found, or
+ * undefined for anonymous access. The first file that knows the registry wins; a credential helper named there
+ * is run. A file named by --authfile or REGISTRY_AUTH_FILE must exist (ERR_AUTH_FILE_MISSING).
  */
-export async function findCredentials(registry: string, opts: CredentialOptions = {}): Promise<Credentials | undefined> {
+export async function findCredentials(registry: string, opts: CredentialOptions = {}): Promise<FoundCredentials | undefined> {
   const env = opts.env ?? process.env;
+  checkNamedAuthFile(opts);
+  const named = namedAuthFile(opts) !== undefined;
   for (const file of authFileSearchPath(opts)) {
-    const doc = await readAuthFile(file);
-    if (!doc) continue;
-    const helpers = doc.credHelpers && typeof doc.credHelpers === 'object' ? doc.credHelpers : {};
-    for (const k of candidateKeys(registry)) {
+    const raw = await readAuthFile(file.path, !named);
+    if (!raw) continue;
+    const doc: AuthFile = file.legacy ? { auths: raw as Record<string, AuthEntry> } : raw;
+    const helpers = !file.legacy && doc.credHelpers && typeof doc.credHelpers === 'object' ? doc.credHelpers : {};
+    for (const k of helperKeys(registry)) {
       const helper = helpers[k];
-      if (typeof helper === 'string' && helper) return await runCredentialHelper(helper, registry, env);
+      if (typeof helper === 'string' && helper) {
+        const c = await runCredentialHelper(helper, registry, env);
+        return c ? { credentials: c, from: `credential helper docker-credential-${helper} (${file.path})` } : undefined;
+      }
     }
-    const entry = doc.auths && typeof doc.auths === 'object' ? lookupEntry(doc.auths, registry) : undefined;
+    const entry = doc.auths && typeof doc.auths === 'object' ? lookupEntry(doc.auths, registry, file.legacy === true) : undefined;
     if (entry) {
       const c = decodeEntry(entry);
-      if (c) return c;
+      if (c) return { credentials: c, from: file.path };
     }
-    if (typeof doc.credsStore === 'string' && doc.credsStore) {
+    // docker's credsStore (containers/image does not read it): the store holds what the auths entries only mark.
+    if (!file.legacy && typeof doc.credsStore === 'string' && doc.credsStore) {
       const c = await runCredentialHelper(doc.credsStore, registry, env);
-      if (c) return c;
+      if (c) return { credentials: c, from: `credential helper docker-credential-${doc.credsStore} (${file.path})` };
     }
   }
   return undefined;
@@ -230,8 +311,9 @@ export async function removeAuth(file: string, registry: string): Promise<boolea
   const doc = await readAuthFile(file);
   if (!doc?.auths || typeof doc.auths !== 'object') return false;
   let removed = false;
-  for (const k of candidateKeys(registry)) {
-    if (k in doc.auths) {
+  const want = normalizeRegistry(registry);
+  for (const k of Object.keys(doc.auths)) {
+    if (k === registry || normalizeAuthKey(k, false) === want) {
       delete doc.auths[k];
       removed = true;
     }

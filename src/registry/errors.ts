@@ -103,7 +103,7 @@ export function registryErrorFromResponse(f: ResponseFacts): RegistryError {
   if (f.status === 401 || codes.has('UNAUTHORIZED')) {
     return new RegistryError(
       'ERR_UNAUTHORIZED',
-      `${what}unauthorized: run \`oci-s2i login ${f.registry}\` or set REGISTRY_AUTH_FILE (${where})`,
+      `${what}unauthorized: run \`oci-s2i login ${f.registry}\`, give --creds USER[:PASS], or set REGISTRY_AUTH_FILE (${where})`,
       init,
     );
   }

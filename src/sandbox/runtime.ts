@@ -134,8 +134,6 @@ export interface RunOptions {
   inheritStdio?: boolean;
   /** Extra stdout consumer (e.g. save-artifacts tar stream); when set, stdout is not sent to onOutput. */
   stdoutSink?: NodeJS.WritableStream;
-  /** Called once the runtime process is started: from here on this process mostly waits. */
-  onStarted?: () => void;
 }
 
 export interface RunResult {
@@ -198,7 +196,6 @@ async function runWrapped(opts: RunOptions, wrapper: string[], stateDir: string)
   const child = spawn(wrapper[0]!, [...wrapper.slice(1), opts.runtime.path, ...base, 'run', '--bundle', opts.bundleDir, opts.id], {
     stdio: opts.inheritStdio ? 'inherit' : ['ignore', 'pipe', 'pipe'],
   });
-  if (opts.onStarted) child.once('spawn', opts.onStarted);
   const tail: string[] = [];
   let partial = '';
   const keep = (data: Buffer) => {

@@ -57,10 +57,13 @@ export class RegistryDestination extends RegistryEnd implements ImageDestination
     return this.repo.pushBlob(desc, open);
   }
 
-  /** The protocol probe (RegistryClient.prepare) and `uploads` upload sessions opened ahead in this repository. */
-  prepareWrite(opts: { uploads: number }): void {
+  /**
+   * The protocol probe (RegistryClient.prepare) and `uploads` upload sessions opened ahead in this repository;
+   * settles with the first session (RegistryClient.openUploadsAhead); at once when none is asked for.
+   */
+  prepareWrite(opts: { uploads: number }): Promise<void> {
     this.client.prepare(this.ref.registry);
-    if (opts.uploads > 0) this.client.openUploadsAhead(this.ref.registry, this.ref.repository, opts.uploads);
+    return opts.uploads > 0 ? this.client.openUploadsAhead(this.ref.registry, this.ref.repository, opts.uploads) : Promise.resolve();
   }
 
   mountBlob(desc: Descriptor, fromRepository: string): Promise<boolean> {

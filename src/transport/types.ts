@@ -50,9 +50,10 @@ export interface ImageDestination {
   readonly smallUploadMax?: number;
   /**
    * Starts, in the background, what the first writes would wait for (a registry: the protocol probe, TLS set-up
-   * and `uploads` upload sessions). Never fails: a problem shows on the write.
+   * and `uploads` upload sessions); the promise says whether the first of them worked (the destination takes
+   * writes). Ignoring it is safe: a problem then shows on the write.
    */
-  prepareWrite?(opts: { uploads: number }): void;
+  prepareWrite?(opts: { uploads: number }): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -5,7 +5,10 @@
 // (resumable: `open(offset)`). Only when every blob is there are the manifests written (children by digest, the top
 // one under the tag) and the destination committed, so a failure leaves no tag pointing at missing blobs and no
 // half-written archive.
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { S2IError } from '../errors.js';
 import type { ProgressSink } from '../events.js';
 import type { Descriptor } from '../oci/types.js';
 import type { RegistryClient } from '../registry/client.js';
@@ -108,15 +111,41 @@ export async function writeImage(dst: ImageDestination, image: WritableImage, op
 }
 
 /**
- * Gets the destination at `where` ready for a write that starts soon, without opening it (opening a file
- * destination would start writing it): a registry starts its protocol probe and opens `uploads` upload sessions
- * in the background, on the shared `client` the write will use. Never fails: a problem shows on the write.
+ * Gets the destination at `where` ready for a write that starts later, without opening it (opening a file
+ * destination would start writing it), and says whether it can be written: a registry starts its protocol probe
+ * and opens `uploads` upload sessions on the shared `client` the write will use, and the promise settles with the
+ * first session (the registry is reachable and takes a push from these credentials); a file destination's
+ * nearest existing directory must be writable. Ignoring the promise is safe (never an unhandled rejection): a
+ * problem then shows on the write.
  */
-export function prepareWrite(where: ImageLocation, client: RegistryClient, opts: { uploads: number }): void {
-  if (where.transport !== 'docker') return; // files need no warming up
+export function prepareWrite(where: ImageLocation, client: RegistryClient, opts: { uploads: number }): Promise<void> {
+  let ready: Promise<void>;
   try {
-    new RegistryDestination(client, where.ref).prepareWrite(opts);
-  } catch {
-    // a bad registry name fails the push itself, with its own message
+    ready =
+      where.transport === 'docker'
+        ? new RegistryDestination(client, where.ref).prepareWrite(opts)
+        : checkWritable(where.transport === 'oci' ? where.dir : path.dirname(where.file), where.transport === 'oci' ? `the OCI layout ${where.dir}` : `the archive ${where.file}`);
+  } catch (e) {
+    ready = Promise.reject(e);
+  }
+  ready.catch(() => {});
+  return ready;
+}
+
+/** The nearest existing directory at or above `dir` (where a file destination is created) is one this process may write. */
+async function checkWritable(dir: string, what: string): Promise<void> {
+  let p = path.resolve(dir);
+  for (;;) {
+    const st = await fs.stat(p).catch(() => undefined);
+    if (st) {
+      if (!st.isDirectory()) throw new S2IError('ERR_DESTINATION', `cannot write ${what}: ${p} is not a directory; give a path in a directory you can write`);
+      await fs.access(p, fsConstants.W_OK | fsConstants.X_OK).catch((e: NodeJS.ErrnoException) => {
+        throw new S2IError('ERR_DESTINATION', `cannot write ${what}: ${p} is not writable (${e.code ?? e.message}); give a path in a directory you can write`, { cause: e });
+      });
+      return;
+    }
+    const parent = path.dirname(p);
+    if (parent === p) return;
+    p = parent;
   }
 }

@@ -129,6 +129,10 @@ t.test('login, push through the auth file, logout (htpasswd registry)', async (t
     t.equal(r1.code, 0, r1.stderr);
     t.ok(existsSync(viaEnv));
     const xdg = path.join(tmp, 'xdg');
+    const typo = await runWithStdin(['login', '-u', USER, '--password-stdin', reg.host], PASSWORD, { XDG_RUNTIME_DIR: xdg });
+    t.equal(typo.code, 1, 'an XDG_RUNTIME_DIR that does not exist is refused, as podman does');
+    t.match(typo.stderr, /XDG_RUNTIME_DIR is .* which does not exist: create it, unset XDG_RUNTIME_DIR, or give --authfile/);
+    mkdirSync(xdg);
     const r2 = await runWithStdin(['login', '-u', USER, '--password-stdin', reg.host], PASSWORD, { XDG_RUNTIME_DIR: xdg });
     t.equal(r2.code, 0, r2.stderr);
     t.ok(existsSync(path.join(xdg, 'containers', 'auth.json')));
@@ -150,10 +154,11 @@ t.test('login, push through the auth file, logout (htpasswd registry)', async (t
     t.match(r.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
     t.equal((await libClient.repository(reg.host, 'login/app').resolve('v1')).descriptor.digest, r.stdout.trim());
 
-    // No credentials: the builder comes from the local store (pull-policy never), the push is refused.
-    const anon = await cli(['build', src, `${reg.host}/login/builder:latest`, `${reg.host}/login/app:v2`, '--root', root, '--pull-policy', 'never', '-q']);
+    // No credentials: the builder comes from the local store (pull-policy never), the push is refused (before
+    // assemble: test/pipeline/push.test.ts).
+    const anon = await cli(['build', src, `${reg.host}/login/builder:latest`, `${reg.host}/login/app:v2`, '--root', root, '--pull-policy', 'never', '-q'], { XDG_RUNTIME_DIR: tmp });
     t.not(anon.code, 0);
-    t.match(anon.stderr, new RegExp(`unauthorized: run \`oci-s2i login ${reg.host.replace(/\./g, '\\.')}\``), anon.stderr);
+    t.match(anon.stderr, new RegExp(`asks for credentials and none were found for it; run \`oci-s2i login ${reg.host.replace(/\./g, '\\.')}\``), anon.stderr);
     t.notMatch(anon.stderr, PASSWORD);
     await t.rejects(libClient.repository(reg.host, 'login/app').resolve('v2'), { code: 'ERR_MANIFEST_UNKNOWN' }, 'nothing was tagged');
   });

@@ -19,7 +19,8 @@ import { exitOf } from '../helpers/exit-code.js';
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blob = (data: Buffer): Descriptor => ({ mediaType: MediaType.ociLayerGzip, digest: sha(data), size: data.length });
 const opener = (data: Buffer) => () => Readable.from([data]);
-const emptyEnv = (dir: string): NodeJS.ProcessEnv => ({ HOME: dir, PATH: process.env.PATH });
+/** No auth file anywhere (XDG_RUNTIME_DIR keeps the real /run/containers/$UID/auth.json out). */
+const emptyEnv = (dir: string): NodeJS.ProcessEnv => ({ HOME: dir, XDG_RUNTIME_DIR: dir, PATH: process.env.PATH });
 
 t.test('htpasswd registry', async (t) => {
   const reg = await startRegistry({ htpasswd: { user: 'alice', password: 's3cret-pw' } });
@@ -32,7 +33,7 @@ t.test('htpasswd registry', async (t) => {
     const c = new RegistryClient({ env: emptyEnv(dir) });
     t.teardown(() => c.close());
     const err = await c.repository(reg.host, 'a/b').pushBlob(blob(data), opener(data)).catch((e: unknown) => e);
-    t.match(err, { code: 'ERR_UNAUTHORIZED', status: 401, message: new RegExp(`oci-s2i login ${reg.host}.*REGISTRY_AUTH_FILE`) });
+    t.match(err, { code: 'ERR_UNAUTHORIZED', status: 401, message: new RegExp(`oci-s2i login ${reg.host}.*--creds USER.*REGISTRY_AUTH_FILE`) });
     await t.rejects(exitOf(c.repository(reg.host, 'a/b').resolve('latest')), { code: 'ERR_UNAUTHORIZED', exitCode: 2 });
   });
 

@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writ
 import os from 'node:os';
 import path from 'node:path';
 import { mergeScopes, parseChallenges, parseScope } from '../../src/registry/auth.js';
-import { authFileSearchPath, findCredentials, removeAuth, writeAuthFile } from '../../src/registry/credentials.js';
+import { findCredentials, removeAuth, writeAuthFile } from '../../src/registry/credentials.js';
 import { parseErrorBody, redactUrl } from '../../src/registry/errors.js';
 import { backoffDelay, isRetryableStatus, isTransientNetworkError, isUnreachableError, parseRetryAfter, retryPolicy } from '../../src/registry/retry.js';
 
@@ -80,38 +80,32 @@ t.test('error bodies and URL redaction', async (t) => {
 t.test('credentials', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-creds-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const env: NodeJS.ProcessEnv = { HOME: dir, PATH: `${dir}/bin:${process.env.PATH}` };
+  // XDG_RUNTIME_DIR: a dir with no auth file, so the real /run/containers/$UID/auth.json is not read.
+  const env: NodeJS.ProcessEnv = { HOME: dir, XDG_RUNTIME_DIR: dir, PATH: `${dir}/bin:${process.env.PATH}` };
+  const find = async (registry: string, opts: Parameters<typeof findCredentials>[1]) => (await findCredentials(registry, opts))?.credentials;
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
-  t.test('search order', async (t) => {
-    t.same(authFileSearchPath({ env: { HOME: '/h', REGISTRY_AUTH_FILE: '/r.json', XDG_RUNTIME_DIR: '/run/u', DOCKER_CONFIG: '/dc' } }), [
-      '/r.json',
-      '/run/u/containers/auth.json',
-      '/h/.config/containers/auth.json',
-      '/dc/config.json',
-      '/h/.docker/config.json',
-    ]);
-    t.same(authFileSearchPath({ authFile: '/only.json', env: { HOME: '/h' } }), ['/only.json']);
+  t.test('docker config and containers auth.json (the full order: credentials.test.ts)', async (t) => {
     mkdirSync(path.join(dir, '.docker'), { recursive: true });
     writeFileSync(path.join(dir, '.docker', 'config.json'), JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: b64('hub:pw') }, 'https://r.example': { auth: b64('d:1') } } }));
-    t.same(await findCredentials('docker.io', { env }), { username: 'hub', password: 'pw' });
-    t.same(await findCredentials('r.example', { env }), { username: 'd', password: '1' });
+    t.same(await find('docker.io', { env }), { username: 'hub', password: 'pw' });
+    t.same(await find('r.example', { env }), { username: 'd', password: '1' });
     mkdirSync(path.join(dir, '.config', 'containers'), { recursive: true });
     writeFileSync(path.join(dir, '.config', 'containers', 'auth.json'), JSON.stringify({ auths: { 'r.example': { auth: b64('podman:2') } } }));
-    t.same(await findCredentials('r.example', { env }), { username: 'podman', password: '2' }, 'containers auth.json before docker config');
-    t.equal(await findCredentials('other.example', { env }), undefined);
-    t.same(await findCredentials('r.example', { env, authFile: path.join(dir, '.docker', 'config.json') }), { username: 'd', password: '1' });
+    t.same(await find('r.example', { env }), { username: 'podman', password: '2' }, 'containers auth.json before docker config');
+    t.equal(await find('other.example', { env }), undefined);
+    t.same(await find('r.example', { env, authFile: path.join(dir, '.docker', 'config.json') }), { username: 'd', password: '1' });
   });
 
   t.test('bad auth files', async (t) => {
     const bad = path.join(dir, 'bad.json');
     writeFileSync(bad, '{"auths": {"r.example": {"auth": "secret-looking');
-    const err = (await findCredentials('r.example', { authFile: bad }).catch((e: unknown) => e)) as Error;
+    const err = (await find('r.example', { authFile: bad }).catch((e: unknown) => e)) as Error;
     t.match(err, { code: 'ERR_AUTH_FILE_INVALID' });
     t.notMatch(err.message, /secret-looking/);
     writeFileSync(bad, JSON.stringify({ auths: { 'r.example': { auth: b64('no-colon') } } }));
-    t.equal(await findCredentials('r.example', { authFile: bad }), undefined);
-    t.equal(await findCredentials('r.example', { authFile: path.join(dir, 'missing.json') }), undefined);
+    t.equal(await find('r.example', { authFile: bad }), undefined);
+    await t.rejects(find('r.example', { authFile: path.join(dir, 'missing.json') }), { code: 'ERR_AUTH_FILE_MISSING' });
   });
 
   t.test('credential helpers', async (t) => {
@@ -124,13 +118,13 @@ t.test('credentials', async (t) => {
     chmodSync(helper, 0o755);
     const file = path.join(dir, 'helpers.json');
     writeFileSync(file, JSON.stringify({ credHelpers: { 'h.example': 'fake' }, credsStore: 'fake' }));
-    t.same(await findCredentials('h.example', { authFile: file, env }), { username: 'hu', password: 'hs' });
-    t.same(await findCredentials('t.example', { authFile: file, env }), { identityToken: 'idtok' });
-    t.equal(await findCredentials('n.example', { authFile: file, env }), undefined);
+    t.same(await find('h.example', { authFile: file, env }), { username: 'hu', password: 'hs' });
+    t.same(await find('t.example', { authFile: file, env }), { identityToken: 'idtok' });
+    t.equal(await find('n.example', { authFile: file, env }), undefined);
     writeFileSync(file, JSON.stringify({ credHelpers: { 'h.example': 'missing-helper' } }));
-    await t.rejects(findCredentials('h.example', { authFile: file, env }), { code: 'ERR_CREDENTIAL_HELPER' });
+    await t.rejects(find('h.example', { authFile: file, env }), { code: 'ERR_CREDENTIAL_HELPER' });
     writeFileSync(file, JSON.stringify({ credHelpers: { 'h.example': '../../bin/sh' } }));
-    await t.rejects(findCredentials('h.example', { authFile: file, env }), { code: 'ERR_CREDENTIAL_HELPER' });
+    await t.rejects(find('h.example', { authFile: file, env }), { code: 'ERR_CREDENTIAL_HELPER' });
   });
 
   t.test('writeAuthFile / removeAuth', async (t) => {
@@ -141,10 +135,10 @@ t.test('credentials', async (t) => {
     t.equal(statSync(file).mode & 0o777, 0o600);
     const doc = JSON.parse(readFileSync(file, 'utf8')) as { auths: Record<string, { auth: string }> };
     t.same(Object.keys(doc.auths).sort(), ['https://index.docker.io/v1/', 'r.example:5000']);
-    t.same(await findCredentials('r.example:5000', { authFile: file }), { username: 'u', password: 'p:w' });
+    t.same(await find('r.example:5000', { authFile: file }), { username: 'u', password: 'p:w' });
     t.equal(await removeAuth(file, 'r.example:5000'), true);
     t.equal(await removeAuth(file, 'r.example:5000'), false);
-    t.equal(await findCredentials('r.example:5000', { authFile: file }), undefined);
-    t.same(await findCredentials('docker.io', { authFile: file }), { username: 'hub', password: 'x' });
+    t.equal(await find('r.example:5000', { authFile: file }), undefined);
+    t.same(await find('docker.io', { authFile: file }), { username: 'hub', password: 'x' });
   });
 });

@@ -25,6 +25,8 @@ export const copyCommand: Command = {
     { name: 'compression-level', type: 'string', value: 'N', description: 'gzip level (0-9) for layers this copy recompresses', default: '6' },
     { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the digest of the written manifest to FILE' },
     ...registryParams,
+    { name: 'src-creds', type: 'string', value: 'USER[:PASS]', description: 'credentials for the source registry (default: --creds, else the auth files); without :PASS the password is asked for on the terminal' },
+    { name: 'dest-creds', type: 'string', value: 'USER[:PASS]', description: 'credentials for the destination registry (default: --creds, else the auth files); without :PASS the password is asked for on the terminal' },
   ],
   async run(ctx) {
     const v = ctx.values;
@@ -42,12 +44,13 @@ export const copyCommand: Command = {
     const srcLoc = parseImageLocation(srcArg);
     const dstLoc = parseImageLocation(dstArg);
     const onProgress = makeRenderer(ctx.global, ctx.stderr);
-    const tctx = { registry: registryOptions(v), onProgress, signal: ctx.signal };
+    const srcCtx = { registry: registryOptions(v, { side: 'src' }), onProgress, signal: ctx.signal };
+    const dstCtx = { registry: registryOptions(v, { side: 'dest' }), onProgress, signal: ctx.signal };
     let src: ImageSource | undefined;
     let dst: ImageDestination | undefined;
     try {
-      src = await openSource(srcLoc, tctx);
-      dst = await openDestination(dstLoc, tctx);
+      src = await openSource(srcLoc, srcCtx);
+      dst = await openDestination(dstLoc, dstCtx);
       const result = await copyImage(src, dst, {
         ...(format ? { format } : {}),
         ...(platform ? { platform } : {}),

@@ -1,13 +1,12 @@
 // `oci-s2i login [-u USER] [--password-stdin | -p PASS] HOST`: checks the credentials against the registry,
 // then stores them in a podman-compatible auth file (0600, written atomically). The password is never echoed
 // or printed; it is prompted for only on a terminal.
-import { createInterface } from 'node:readline';
-import { Writable } from 'node:stream';
 import { S2IError } from '../../errors.js';
 import { defaultAuthFile, writeAuthFile } from '../../registry/credentials.js';
 import { loginHost, verifyLogin } from '../../registry/login.js';
 import type { Command } from '../command.js';
 import { str } from '../command.js';
+import { canPrompt, prompt } from '../prompt.js';
 import { registryOptions, registryParams } from '../registry-flags.js';
 
 /** A password on stdin is small; more than this is not a password. */
@@ -30,30 +29,6 @@ async function readStdinPassword(): Promise<string> {
   return Buffer.concat(parts).toString('utf8').replace(/\r?\n$/, '');
 }
 
-/** Reads one line from the terminal; `secret` keeps it from being echoed. */
-function prompt(question: string, secret: boolean, stderr: NodeJS.WriteStream): Promise<string> {
-  let muted = false;
-  const output = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      if (!muted) stderr.write(chunk);
-      cb();
-    },
-  });
-  const rl = createInterface({ input: process.stdin, output, terminal: true });
-  return new Promise((resolve, reject) => {
-    rl.question(question, (answer) => {
-      rl.close();
-      if (secret) stderr.write('\n');
-      resolve(answer);
-    });
-    muted = secret;
-    rl.once('SIGINT', () => {
-      rl.close();
-      reject(new S2IError('ERR_INTERRUPTED', 'login interrupted'));
-    });
-  });
-}
-
 export const loginCommand: Command = {
   name: 'login',
   summary: 'Log in to a registry: check the user name and password against it, then store them in the auth file (podman format).',
@@ -62,7 +37,8 @@ export const loginCommand: Command = {
     { name: 'username', short: 'u', type: 'string', value: 'USER', description: 'user name (prompted for on a terminal)' },
     { name: 'password', short: 'p', type: 'string', value: 'PASS', description: 'password; visible in the process list, prefer --password-stdin' },
     { name: 'password-stdin', type: 'boolean', description: 'read the password from standard input' },
-    ...registryParams.filter((p) => p.name !== 'root'),
+    { name: 'authfile', type: 'string', value: 'FILE', description: 'auth file to write, created when missing (default: REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, else $XDG_RUNTIME_DIR/containers/auth.json or /run/containers/$UID/auth.json)' },
+    ...registryParams.filter((p) => !['root', 'creds', 'authfile'].includes(p.name)),
   ],
   async run(ctx) {
     const v = ctx.values;
@@ -70,7 +46,7 @@ export const loginCommand: Command = {
     const fromStdin = v['password-stdin'] === true;
     let password = str(v.password);
     if (fromStdin && password !== undefined) throw usageError('--password and --password-stdin cannot be combined; use --password-stdin');
-    const tty = process.stdin.isTTY === true;
+    const tty = canPrompt();
     let username = str(v.username);
     if (username === undefined) {
       if (!tty || fromStdin) throw usageError(`no user name: run \`oci-s2i login -u USER --password-stdin ${registry}\``);
@@ -86,7 +62,7 @@ export const loginCommand: Command = {
     }
     if (password === '') throw usageError('the password is empty');
 
-    const opts = registryOptions(v);
+    const opts = registryOptions(v, { createsAuthFile: true });
     const creds = { username, password };
     await verifyLogin(registry, creds, { ...opts, signal: ctx.signal });
     const file = defaultAuthFile({ ...(opts.authFile ? { authFile: opts.authFile } : {}) });

@@ -1,6 +1,7 @@
 // `oci-s2i logout [--authfile FILE] [--all] [HOST]`: removes stored credentials from the auth file login writes.
+// A named file (--authfile, REGISTRY_AUTH_FILE) must exist, as in podman.
 import { S2IError } from '../../errors.js';
-import { defaultAuthFile, removeAllAuths, removeAuth } from '../../registry/credentials.js';
+import { checkNamedAuthFile, defaultAuthFile, removeAllAuths, removeAuth } from '../../registry/credentials.js';
 import { loginHost } from '../../registry/login.js';
 import type { Command } from '../command.js';
 import { str } from '../command.js';
@@ -10,11 +11,12 @@ export const logoutCommand: Command = {
   summary: 'Remove the stored credentials for a registry (or all of them) from the auth file.',
   args: ['REGISTRY?'],
   params: [
-    { name: 'authfile', type: 'string', value: 'FILE', description: 'auth file (default: REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json)' },
+    { name: 'authfile', type: 'string', value: 'FILE', description: 'auth file, which must exist (default: REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, else $XDG_RUNTIME_DIR/containers/auth.json or /run/containers/$UID/auth.json)' },
     { name: 'all', short: 'a', type: 'boolean', description: 'remove the credentials of every registry' },
   ],
   async run(ctx) {
     const authFile = str(ctx.values.authfile);
+    checkNamedAuthFile(authFile ? { authFile } : {});
     const file = defaultAuthFile(authFile ? { authFile } : {});
     const arg = ctx.positionals[0];
     if (ctx.values.all === true) {
