@@ -94,6 +94,9 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_PLATFORM_NOT_FOUND: ExitCode.pull,
   ERR_PUSH_NOT_RESUMABLE: ExitCode.generic,
   ERR_REBUILD_LABELS: ExitCode.inspect,
+  // containers-registries.conf(5) that cannot be used (syntax, unknown key, conflicting prefixes): bad input.
+  ERR_REGISTRIES_CONF: ExitCode.usage,
+  ERR_REGISTRY_BLOCKED: ExitCode.generic,
   ERR_REGISTRY_ERROR: ExitCode.generic,
   ERR_REGISTRY_TLS: ExitCode.generic,
   ERR_REGISTRY_UNREACHABLE: ExitCode.generic,
@@ -109,6 +112,8 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_SCRIPTS_URL_SCHEME: ExitCode.urlHandler,
   ERR_SCRIPT_DOWNLOAD: ExitCode.download,
   ERR_SCRIPT_MISSING: ExitCode.scriptMissing,
+  // A short name that registries.conf does not resolve to one image (no search registries, ambiguous when enforcing).
+  ERR_SHORT_NAME: ExitCode.pull,
   ERR_SIZE_MISMATCH: ExitCode.generic,
   ERR_SNAPSHOT: ExitCode.generic,
   ERR_SNAPSHOT_EXCLUDE: ExitCode.generic,
@@ -135,7 +140,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
 };
 
 /** A registry's refusal or silence: pulling, it is "pulling NAME: …". */
-const registryCodes: readonly ErrorCode[] = ['ERR_REGISTRY_ERROR', 'ERR_REGISTRY_UNREACHABLE', 'ERR_REGISTRY_TLS', 'ERR_UNAUTHORIZED', 'ERR_DENIED', 'ERR_NAME_UNKNOWN'];
+const registryCodes: readonly ErrorCode[] = ['ERR_REGISTRY_BLOCKED', 'ERR_REGISTRY_ERROR', 'ERR_REGISTRY_UNREACHABLE', 'ERR_REGISTRY_TLS', 'ERR_UNAUTHORIZED', 'ERR_DENIED', 'ERR_NAME_UNKNOWN'];
 /** The image is not where it was said to be; pulling, the message names it ("NAME: …"). */
 const notThereCodes: readonly ErrorCode[] = ['ERR_TAG_NOT_FOUND', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_NOT_FOUND', 'ERR_LAYOUT_INVALID', 'ERR_LAYOUT_NOT_FOUND', 'ERR_BLOB_UNKNOWN'];
 /** Bytes that do not match their descriptor, or a layer that is not a valid tar: a corrupt blob. */
