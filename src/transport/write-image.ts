@@ -114,9 +114,9 @@ export async function writeImage(dst: ImageDestination, image: WritableImage, op
  */
 export function prepareWrite(where: ImageLocation, client: RegistryClient, opts: { uploads: number }): void {
   if (where.transport !== 'docker') return; // files need no warming up
-  try {
-    new RegistryDestination(client, where.ref).prepareWrite(opts);
-  } catch {
-    // a bad registry name fails the push itself, with its own message
-  }
+  // At the location registries.conf gives; a bad name or a blocked registry fails the push itself, with its message.
+  RegistryDestination.open(client, where.ref).then(
+    (d) => d.prepareWrite(opts),
+    () => {},
+  );
 }
