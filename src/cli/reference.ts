@@ -7,7 +7,7 @@ import { namespaceCommands } from './command-table.js';
 const exitMeaning: Record<keyof typeof ExitCode, string> = {
   generic: 'any other failure (also: invalid reference, registry refused a push)',
   inspect: 'inspecting an image failed (same code as generic, kept from s2i)',
-  pull: 'pulling an image failed: unknown image or tag, registry unreachable, unauthorized, corrupt blob',
+  pull: 'pulling an image failed: unknown image or tag, registry unreachable, unauthorized, corrupt blob, a registry registries.conf blocks, a short name it does not resolve',
   saveArtifacts: 'save-artifacts failed (incremental builds fall back to a clean build first)',
   assemble: 'the assemble script exited non-zero',
   workdir: 'a path inside the image could not be used (destination, working directory)',
@@ -22,7 +22,7 @@ const exitMeaning: Record<keyof typeof ExitCode, string> = {
   sourcePath: 'the source path does not exist or is not a directory',
   userNotAllowed: 'the user is not allowed by --allowed-uids',
   emptyRepo: 'the git repository is empty',
-  usage: 'bad command line: unknown flag, bad flag value, wrong number of arguments, conflicting flags',
+  usage: 'bad command line: unknown flag, bad flag value, wrong number of arguments, conflicting flags; a registries.conf that cannot be used (syntax, unknown key, conflicting prefixes)',
   interrupted: 'interrupted (Ctrl-C); the sandbox is killed and temp dirs and mounts are removed first',
 };
 
@@ -44,6 +44,7 @@ function paramRows(params: Param[]): string[] {
 const environment: ReadonlyArray<readonly [string, string]> = [
   ['XDG_CACHE_HOME', 'the cache and store live in `$XDG_CACHE_HOME/oci-s2i` (else `~/.cache/oci-s2i`) unless `--root` says otherwise'],
   ['REGISTRY_AUTH_FILE', 'registry credentials file read first; then `$XDG_RUNTIME_DIR/containers/auth.json`, `~/.config/containers/auth.json`, `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`'],
+  ['CONTAINERS_REGISTRIES_CONF', 'read only this containers-registries.conf(5) file (mirrors, location rewrites, blocked and insecure registries, short names: spec/registries-conf.md) instead of `$XDG_CONFIG_HOME/containers/registries.conf` (else `~/.config/…`) or `/etc/containers/registries.conf` and the `registries.conf.d` drop-ins'],
   ['OCI_S2I_CERTS_D', 'colon-separated roots of `HOST[:PORT]` certificate directories (default: `~/.config/containers/certs.d`, `/etc/containers/certs.d`, `/etc/docker/certs.d`)'],
   ['NODE_EXTRA_CA_CERTS', 'extra CA certificates for registries, read when the first TLS connection is made (the launcher passes it on as `OCI_S2I_EXTRA_CA_CERTS`)'],
   ['SOURCE_DATE_EPOCH', 'build timestamp (unix seconds) when `--timestamp` is not given; see `--reproducible`'],

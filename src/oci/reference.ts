@@ -161,6 +161,12 @@ export function parseReference(input: string): Reference {
   return ref;
 }
 
+/** For messages: a short name as typed (`busybox:latest`), anything else as formatReference gives it. */
+export function formatAsTyped(ref: Reference): string {
+  if (ref.shortName === undefined) return formatReference(ref);
+  return `${ref.shortName}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
+}
+
 /** The reference without `shortName`: what a name resolved to, or a name that must not be resolved again. */
 export function qualified(ref: Reference): Reference {
   const { shortName: _short, ...rest } = ref;

@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { S2IError, tagStep } from '../errors.js';
 import type { Descriptor, ImageConfig, ImageFormat, ImageManifest, Platform } from '../oci/types.js';
-import { formatReference, type Reference } from '../oci/reference.js';
+import { formatAsTyped, formatReference, type Reference } from '../oci/reference.js';
 import { LayerCountError, type ResolvedImage } from '../image/image.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
@@ -96,7 +96,7 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
   const policy = opts.policy ?? 'if-not-present';
   const want = opts.platform ?? hostPlatform();
   // A short name is shown as typed until registries.conf resolved it (transport/registry.ts).
-  const shown = asked.shortName === undefined ? storeName(asked) : `${asked.shortName}${asked.tag ? `:${asked.tag}` : ''}${asked.digest ? `@${asked.digest}` : ''}`;
+  const shown = formatAsTyped(asked);
   try {
     // The names a short name stands for (one for a qualified name); the store is asked for each in order, unless
     // the policy is always, and the registry only when the store has none of them.

@@ -70,7 +70,7 @@ function aliasCacheFile(env: NodeJS.ProcessEnv, systemCacheDir: string): string 
   return path.join(cache, 'containers', 'short-name-aliases.conf');
 }
 
-/** The configuration in effect for this environment (NO_REGISTRIES_CONF's values when no file exists). */
+/** The configuration in effect for this environment (no file at all: empty, and short names stay docker.io names). */
 export async function loadRegistriesConf(opts: RegistriesConfFilesOptions = {}): Promise<RegistriesConf> {
   const env = opts.env ?? process.env;
   const systemDir = opts.systemDir ?? '/etc/containers';

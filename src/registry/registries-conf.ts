@@ -72,16 +72,6 @@ export interface RegistriesConf {
   aliasCache: Map<string, Alias>;
 }
 
-/** No configuration at all: today's behaviour (no rewrite, short names on docker.io). */
-export const NO_REGISTRIES_CONF: RegistriesConf = {
-  files: [],
-  registries: [],
-  search: [],
-  shortNameMode: 'permissive',
-  aliases: new Map(),
-  aliasCache: new Map(),
-};
-
 const TOP_KEYS = ['unqualified-search-registries', 'registry', 'short-name-mode', 'aliases', 'credential-helpers', 'additional-layer-store-auth-helper'];
 const REGISTRY_KEYS = ['prefix', 'location', 'insecure', 'blocked', 'mirror-by-digest-only', 'mirror'];
 const MIRROR_KEYS = ['location', 'insecure', 'pull-from-mirror'];
@@ -246,7 +236,7 @@ function parseMirror(ctx: Ctx, m: unknown, regLine: number | undefined, j: numbe
   return {
     location: location(origin, 'mirror location', loc, isNamespace, 'host[:port][/path]'),
     insecure: bool(ctx, m, 'insecure', '[[registry.mirror]]', line),
-    ...(pull && pull !== 'all' ? { pullFromMirror: pull as PullFromMirror } : pull === 'all' ? { pullFromMirror: 'all' as const } : {}),
+    ...(pull ? { pullFromMirror: pull as PullFromMirror } : {}),
     origin,
   };
 }

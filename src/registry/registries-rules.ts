@@ -3,7 +3,7 @@
 // (`pullSources`: mirrors allowed for a tag or digest pull, then the rewritten location), where a push goes
 // (`pushTarget`), and the names a short name stands for (`resolveShortName`). Pure: no I/O.
 import { S2IError } from '../errors.js';
-import { formatReference, parseReference, qualified, type Reference } from '../oci/reference.js';
+import { formatAsTyped, formatReference, parseReference, qualified, type Reference } from '../oci/reference.js';
 import { confError, where, type RegistriesConf, type RegistryEntry } from './registries-conf.js';
 
 /**
@@ -135,7 +135,7 @@ export function resolveShortName(conf: RegistriesConf, ref: Reference): ShortNam
   if (short === undefined) return { candidates: [ref], how: 'qualified' };
   if (conf.files.length === 0) return { candidates: [qualified(ref)], how: 'default' };
   const suffix = `${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
-  const typed = `${short}${suffix}`;
+  const typed = formatAsTyped(ref);
   const alias = conf.aliasCache.get(short) ?? conf.aliases.get(short);
   if (alias?.value !== undefined) return { candidates: [parseReference(alias.value + suffix)], how: 'alias', origin: where(alias.origin) };
   const files = conf.searchOrigin ?? conf.files.join(', ');

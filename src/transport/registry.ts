@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import { S2IError } from '../errors.js';
 import type { ProgressSink } from '../events.js';
-import { formatReference, qualified, type Reference } from '../oci/reference.js';
+import { formatAsTyped, formatReference, qualified, type Reference } from '../oci/reference.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';
 import { WHOLE_UPLOAD_MAX, type RegistryClient, type Repository } from '../registry/client.js';
 import { blockedError, pullSources, pushTarget, resolveShortName } from '../registry/registries-rules.js';
@@ -53,10 +53,7 @@ export class RegistrySource implements ImageSource {
 
   /** The name as typed (a short name stays short) until a candidate answered, then that candidate's. */
   get name(): string {
-    if (this.chosen) return formatReference(this.chosen.logical);
-    const r = this.ref;
-    if (r.shortName === undefined) return formatReference(r);
-    return `${r.shortName}${r.tag !== undefined ? `:${r.tag}` : ''}${r.digest !== undefined ? `@${r.digest}` : ''}`;
+    return this.chosen ? formatReference(this.chosen.logical) : formatAsTyped(this.ref);
   }
 
   /** Where the image is read (for mounts to a destination on the same registry): the endpoint once one answered. */
