@@ -7,7 +7,10 @@ export type ProgressEvent =
   /** Where a build's assemble runs, chosen once per build (`--isolation`): `path` is a short name for tools
    *  (`sandbox/root/overlay`, `sandbox/userns-single/copy`, …), `message` the line shown at info level. */
   | { type: 'isolation'; path: string; message: string }
-  | { type: 'output'; stream: 'stdout' | 'stderr'; data: Buffer };
+  | { type: 'output'; stream: 'stdout' | 'stderr'; data: Buffer }
+  /** A registry image served by another endpoint than its name (registries.conf: a mirror, a rewritten location,
+   *  a short name's candidate); `image` as asked, `endpoint` host/repository[:tag][@digest]. */
+  | { type: 'pull-source'; image: string; endpoint: string; mirror: boolean };
 
 export type ProgressSink = (e: ProgressEvent) => void;
 

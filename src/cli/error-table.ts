@@ -97,6 +97,9 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_PUSH_NOT_RESUMABLE: ExitCode.generic,
   ERR_REBUILD_LABELS: ExitCode.inspect,
   ERR_REGISTRY_CLIENT_CERT: ExitCode.generic,
+  // containers-registries.conf(5) that cannot be used (syntax, unknown key, conflicting prefixes): bad input.
+  ERR_REGISTRIES_CONF: ExitCode.usage,
+  ERR_REGISTRY_BLOCKED: ExitCode.generic,
   ERR_REGISTRY_ERROR: ExitCode.generic,
   ERR_REGISTRY_TLS: ExitCode.generic,
   ERR_REGISTRY_UNREACHABLE: ExitCode.generic,
@@ -112,6 +115,8 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_SCRIPTS_URL_SCHEME: ExitCode.urlHandler,
   ERR_SCRIPT_DOWNLOAD: ExitCode.download,
   ERR_SCRIPT_MISSING: ExitCode.scriptMissing,
+  // A short name that registries.conf does not resolve to one image (no search registries, ambiguous when enforcing).
+  ERR_SHORT_NAME: ExitCode.pull,
   ERR_SIZE_MISMATCH: ExitCode.generic,
   ERR_SNAPSHOT: ExitCode.generic,
   ERR_SNAPSHOT_EXCLUDE: ExitCode.generic,
@@ -139,6 +144,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
 
 /** A registry's refusal or silence: pulling, it is "pulling NAME: …". */
 const registryCodes: readonly ErrorCode[] = [
+  'ERR_REGISTRY_BLOCKED',
   'ERR_REGISTRY_ERROR',
   'ERR_REGISTRY_UNREACHABLE',
   'ERR_REGISTRY_TLS',

@@ -7,7 +7,7 @@ import { namespaceCommands } from './command-table.js';
 const exitMeaning: Record<keyof typeof ExitCode, string> = {
   generic: 'any other failure (also: invalid reference, registry refused a push)',
   inspect: 'inspecting an image failed (same code as generic, kept from s2i)',
-  pull: 'pulling an image failed: unknown image or tag, registry unreachable, unauthorized, corrupt blob',
+  pull: 'pulling an image failed: unknown image or tag, registry unreachable, unauthorized, corrupt blob, a registry registries.conf blocks, a short name it does not resolve',
   saveArtifacts: 'save-artifacts failed (incremental builds fall back to a clean build first)',
   assemble: 'the assemble script exited non-zero',
   workdir: 'a path inside the image could not be used (destination, working directory)',
@@ -22,7 +22,7 @@ const exitMeaning: Record<keyof typeof ExitCode, string> = {
   sourcePath: 'the source path does not exist or is not a directory',
   userNotAllowed: 'the user is not allowed by --allowed-uids',
   emptyRepo: 'the git repository is empty',
-  usage: 'bad command line: unknown flag, bad flag value, wrong number of arguments, conflicting flags, an --authfile (or REGISTRY_AUTH_FILE) that does not exist, --creds USER with no terminal to ask for the password',
+  usage: 'bad command line: unknown flag, bad flag value, wrong number of arguments, conflicting flags, an --authfile (or REGISTRY_AUTH_FILE) that does not exist, --creds USER with no terminal to ask for the password; a registries.conf that cannot be used (syntax, unknown key, conflicting prefixes)',
   interrupted: 'interrupted (Ctrl-C); the sandbox is killed and temp dirs and mounts are removed first',
 };
 
@@ -44,6 +44,7 @@ function paramRows(params: Param[]): string[] {
 const environment: ReadonlyArray<readonly [string, string]> = [
   ['XDG_CACHE_HOME', 'the cache and store live in `$XDG_CACHE_HOME/oci-s2i` (else `~/.cache/oci-s2i`) unless `--root` says otherwise'],
   ['REGISTRY_AUTH_FILE', 'the registry credentials file when `--authfile` is not given: the only one read, and it must exist (exit 64); `login` writes it. Unset, the first of these that knows the registry is used (containers-auth.json(5) order): `$XDG_RUNTIME_DIR/containers/auth.json` (`/run/containers/$UID/auth.json` when `XDG_RUNTIME_DIR` is unset), `$XDG_CONFIG_HOME/containers/auth.json` (`~/.config/…`), `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`), `~/.dockercfg`; `login` writes `$DOCKER_CONFIG/config.json` when that is set, else the first'],
+  ['CONTAINERS_REGISTRIES_CONF', 'read only this containers-registries.conf(5) file (mirrors, location rewrites, blocked and insecure registries, short names: spec/registries-conf.md) instead of `$XDG_CONFIG_HOME/containers/registries.conf` (else `~/.config/…`) or `/etc/containers/registries.conf` and the `registries.conf.d` drop-ins'],
   ['OCI_S2I_CERTS_D', 'colon-separated roots of `HOST[:PORT]` certificate directories (default: `~/.config/containers/certs.d`, `/etc/containers/certs.d`, `/etc/docker/certs.d`)'],
   ['NODE_EXTRA_CA_CERTS', 'extra CA certificates for registries, read when the first TLS connection is made (the launcher passes it on as `OCI_S2I_EXTRA_CA_CERTS`)'],
   ['SSL_CERT_FILE', 'the system CA bundle, instead of the first of `/etc/ssl/certs/ca-certificates.crt`, `/etc/pki/tls/certs/ca-bundle.crt`, … (as skopeo reads it); its CAs are added to Node\'s, read when the first TLS connection is made'],

@@ -70,6 +70,11 @@ export function makeRenderer(flags: GlobalFlags, out: NodeJS.WriteStream): Progr
       case 'step':
         if (flags.loglevel >= 2 && e.state === 'end') out.write(`step ${e.name}: ${e.ms} ms\n`);
         return;
+      case 'pull-source':
+        clearBars();
+        out.write(`Pulling ${e.image} from ${e.mirror ? 'mirror ' : ''}${e.endpoint}\n`);
+        redraw();
+        return;
       case 'isolation':
         clearBars();
         out.write(`${e.message}\n`);

@@ -15,6 +15,13 @@ export interface Reference {
   repository: string;
   tag?: string;
   digest?: string;
+  /**
+   * Set when the input named no registry (a "short name", containers/image's IsShortName): the path as typed,
+   * without tag or digest ("busybox", "library/busybox", "user/app"). `registry` is then docker.io, today's
+   * default; a pull resolves the name by registries.conf's aliases and search registries when there is one
+   * (registry/registries-rules.ts). Pushes and messages ignore it.
+   */
+  shortName?: string;
 }
 
 export const DOCKER_HUB = 'docker.io';
@@ -119,7 +126,8 @@ export function parseReference(input: string): Reference {
   let registry = DOCKER_HUB;
   let path = s;
   const firstSlash = s.indexOf('/');
-  if (firstSlash >= 0 && looksLikeHost(s.slice(0, firstSlash))) {
+  const hasHost = firstSlash >= 0 && looksLikeHost(s.slice(0, firstSlash));
+  if (hasHost) {
     registry = s.slice(0, firstSlash);
     path = s.slice(firstSlash + 1);
     if (!isValidRegistryHost(registry)) throw invalid(input, `"${registry}" is not a valid registry host[:port]`);
@@ -142,13 +150,27 @@ export function parseReference(input: string): Reference {
   if (registry === DOCKER_HUB && firstSlash < 0 && hexIdentifier.test(path)) {
     throw invalid(input, 'a 64-character hex string is an image ID, not a repository name');
   }
+  const typed = path;
   if (registry === DOCKER_HUB && !path.includes('/')) path = `library/${path}`;
 
   const ref: Reference = { registry, repository: path };
+  if (!hasHost) ref.shortName = typed;
   if (tag !== undefined) ref.tag = tag;
   if (digest !== undefined) ref.digest = digest;
   if (tag === undefined && digest === undefined) ref.tag = 'latest';
   return ref;
+}
+
+/** For messages: a short name as typed (`busybox:latest`), anything else as formatReference gives it. */
+export function formatAsTyped(ref: Reference): string {
+  if (ref.shortName === undefined) return formatReference(ref);
+  return `${ref.shortName}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
+}
+
+/** The reference without `shortName`: what a name resolved to, or a name that must not be resolved again. */
+export function qualified(ref: Reference): Reference {
+  const { shortName: _short, ...rest } = ref;
+  return rest;
 }
 
 /** host/repository[:tag][@digest]; Docker Hub is shown as docker.io (never the API host). */

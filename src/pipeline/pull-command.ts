@@ -5,6 +5,7 @@ import { S2IError } from '../errors.js';
 import type { Platform } from '../oci/types.js';
 import { namespaceMode } from '../sandbox/namespace.js';
 import { parseImageLocation } from '../transport/parse.js';
+import type { PulledFrom } from '../transport/types.js';
 import { openEngine, type EngineOptions } from './context.js';
 import { pullImage, type PullPolicy } from './pull.js';
 import { Steps } from './steps.js';
@@ -22,6 +23,8 @@ export interface PullCommandResult {
   mediaType: string;
   layers: Array<{ digest: string; diffID: string; size: number }>;
   timings: Record<string, number>;
+  /** The endpoint that served it when the registry was asked (registries.conf: a mirror, a rewritten location). */
+  pulledFrom?: PulledFrom;
 }
 
 export async function runPull(opts: PullCommandOptions): Promise<PullCommandResult> {
@@ -39,6 +42,7 @@ export async function runPull(opts: PullCommandOptions): Promise<PullCommandResu
       mediaType: image.manifestDescriptor.mediaType,
       layers: image.layers.map((l) => ({ digest: l.blob.digest, diffID: l.diffID, size: l.blob.size })),
       timings: steps.timings,
+      ...(image.pulledFrom ? { pulledFrom: image.pulledFrom } : {}),
     };
   } finally {
     await steps.cleanup();

@@ -6,15 +6,15 @@
 import { Readable } from 'node:stream';
 import { S2IError, tagStep } from '../errors.js';
 import type { Descriptor, ImageConfig, ImageFormat, ImageManifest, Platform } from '../oci/types.js';
-import { formatReference, type Reference } from '../oci/reference.js';
+import { formatAsTyped, formatReference, type Reference } from '../oci/reference.js';
 import { LayerCountError, type ResolvedImage } from '../image/image.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import { openSource } from '../transport/open.js';
-import { RegistrySource } from '../transport/registry.js';
+import { pullCandidates, RegistrySource } from '../transport/registry.js';
 import { formatImageLocation, parseImageLocation, type ImageLocation } from '../transport/parse.js';
 import { resolveImage, resolveTop } from '../transport/resolve-image.js';
-import type { ImageSource } from '../transport/types.js';
+import type { ImageSource, PulledFrom } from '../transport/types.js';
 import { storeDestination, type LayerSink } from '../transport/store-destination.js';
 import { writeImage, type WriteBlob } from '../transport/write-image.js';
 import type { Engine } from './context.js';
@@ -45,6 +45,8 @@ export interface PulledImage {
   layers: PulledLayer[];
   /** The registry source it came from (blobs not in the store are read there; cross-repo mounts), when it came from a registry. */
   source?: ImageSource;
+  /** The endpoint that served the manifest when the registry was asked (registries.conf: a mirror, a location). */
+  pulledFrom?: PulledFrom;
 }
 
 export interface PullOptions {
@@ -90,50 +92,64 @@ export function storeName(ref: Reference): string {
 export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOptions = {}): Promise<PulledImage> {
   const location = toLocation(where);
   if (location.transport !== 'docker') return pullFromSource(engine, location, opts);
-  const ref = location.ref;
+  const asked = location.ref;
   const policy = opts.policy ?? 'if-not-present';
-  const name = storeName(ref);
-  let repo: RegistrySource | undefined;
-  const remote = (): RegistrySource => (repo ??= new RegistrySource(engine.client, ref));
   const want = opts.platform ?? hostPlatform();
-  // The registry behind the store: what the store has is read from it, the pull policy decides the rest.
-  const registry: ImageSource = {
-    name,
-    transport: 'docker',
-    async resolve() {
-      const local = policy === 'always' ? undefined : await localManifest(engine, ref);
-      if (!local && policy === 'never') {
-        throw new S2IError('ERR_IMAGE_NOT_PRESENT', `image ${name} is not in the local store and --pull-policy is never: pull it first or use --pull-policy if-not-present`);
-      }
-      return local ?? (await remote().resolve());
-    },
-    fetchManifest: (desc) => remote().fetchManifest(desc),
-    fetchBlob: (desc, o) => remote().fetchBlob(desc, o),
-    close: async () => {},
-  };
-  const source = storeFirst(engine.store, registry, {
-    manifests: true,
-    ...(policy === 'never'
-      ? { offline: () => new S2IError('ERR_IMAGE_NOT_PRESENT', `the ${formatPlatform(want)} manifest of ${name} is not in the local store`) }
-      : {}),
-  });
+  // A short name is shown as typed until registries.conf resolved it (transport/registry.ts).
+  const shown = formatAsTyped(asked);
   try {
+    // The names a short name stands for (one for a qualified name); the store is asked for each in order, unless
+    // the policy is always, and the registry only when the store has none of them.
+    const candidates = await pullCandidates(engine.client, asked);
+    let ref = candidates.length === 1 ? candidates[0]! : asked;
+    let local: { descriptor: Descriptor; bytes: Buffer } | undefined;
+    for (const c of policy === 'always' ? [] : candidates) {
+      if ((local = await localManifest(engine, c))) {
+        ref = c;
+        break;
+      }
+    }
+    if (!local && policy === 'never') {
+      throw new S2IError('ERR_IMAGE_NOT_PRESENT', `image ${shown} is not in the local store and --pull-policy is never: pull it first or use --pull-policy if-not-present`);
+    }
+    let repo: RegistrySource | undefined;
+    const remote = (): RegistrySource => (repo ??= new RegistrySource(engine.client, ref, { onProgress: engine.onProgress, signal: engine.signal }));
+    // The registry behind the store: what the store has is read from it, the pull policy decided the rest.
+    const registry: ImageSource = {
+      name: shown,
+      transport: 'docker',
+      resolve: async () => local ?? (await remote().resolve()),
+      fetchManifest: (desc) => remote().fetchManifest(desc),
+      fetchBlob: (desc, o) => remote().fetchBlob(desc, o),
+      close: async () => {},
+    };
+    const source = storeFirst(engine.store, registry, {
+      manifests: true,
+      ...(policy === 'never'
+        ? { offline: () => new S2IError('ERR_IMAGE_NOT_PRESENT', `the ${formatPlatform(want)} manifest of ${shown} is not in the local store`) }
+        : {}),
+    });
     const top = await resolveTop(source);
+    // The name that answered: what the store keeps it under.
+    ref = repo?.resolvedRef ?? ref;
+    const name = storeName(ref);
     const resolved = await resolveImage(source, { top, platform: want, signal: engine.signal });
     // The config and the top manifest (tagged unless pulled by digest) into the store; the layers follow below.
     const into = storeDestination(engine.store, { name, ...(ref.digest ? {} : { tag: name }), signal: engine.signal });
     await writeImage(into, { blobs: [configBlob(resolved)], manifest: { bytes: top.bytes, mediaType: top.descriptor.mediaType, digest: top.descriptor.digest } });
     const image: PulledImage = {
       ...imageOf(location, resolved),
+      name,
       ref,
       ...(repo || policy !== 'never' ? { source: remote() } : {}),
+      ...(repo?.pulledFrom ? { pulledFrom: repo.pulledFrom } : {}),
     };
     if (opts.metadataOnly) return image;
     image.layers = await unpackLayers(engine, image.manifest.layers, image.config.rootfs.diff_ids, () => remote());
     return image;
   } catch (e) {
-    // What fails here fails the pull of `name` (exit code and wording: cli/error-table.ts).
-    throw tagStep('pull', e, name);
+    // What fails here fails the pull of `shown` (exit code and wording: cli/error-table.ts).
+    throw tagStep('pull', e, shown);
   }
 }
 

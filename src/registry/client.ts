@@ -14,6 +14,8 @@ import { HttpClient, discard } from './http.js';
 import { listReferrers, listTags } from './listing.js';
 import { deleteManifest, fetchManifest, pushManifest, resolveManifest } from './manifests.js';
 import { checkRegistry, checkRepository } from './names.js';
+import type { RegistriesConf } from './registries-conf.js';
+import { loadRegistriesConf } from './registries-conf-files.js';
 import { retryPolicy } from './retry.js';
 
 export { WHOLE_UPLOAD_MAX } from './blob-upload.js';
@@ -47,8 +49,10 @@ export interface RegistryClientOptions {
    * one streaming PATCH (blobs up to 256 KiB: one PUT). Default 16 MiB. See pushBlob.
    */
   chunkSize?: number;
-  /** Environment for credential lookup (tests). Default process.env. */
+  /** Environment for credential and registries.conf lookup (tests). Default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** containers-registries.conf(5) in effect. Default: read from `env` when first asked (registries-conf-files.ts). */
+  registriesConf?: RegistriesConf;
 }
 
 const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
@@ -58,9 +62,13 @@ export class RegistryClient {
   private readonly ctx: ClientContext;
   private readonly credentialOptions: CredentialOptions;
   private readonly explicit: Credentials | undefined;
+  private conf: Promise<RegistriesConf> | undefined;
+  private readonly env: NodeJS.ProcessEnv;
 
   constructor(opts: RegistryClientOptions = {}) {
     const env = opts.env ?? process.env;
+    this.env = env;
+    if (opts.registriesConf) this.conf = Promise.resolve(opts.registriesConf);
     const onProgress = opts.onProgress ?? (() => {});
     const http = new HttpClient({
       tlsVerify: opts.tlsVerify ?? true,
@@ -148,9 +156,26 @@ export class RegistryClient {
     return first;
   }
 
-  /** `registry` is host[:port] as in a Reference (docker.io is mapped to its API host here). */
-  repository(registry: string, repository: string): Repository {
-    return new Repository(this.endpoint(registry, repository));
+  /**
+   * registries.conf as this client applies it (mirrors, rewrites, blocked and insecure registries, short names:
+   * transport/registry.ts), read once. A file that cannot be used rejects with ERR_REGISTRIES_CONF.
+   */
+  registries(): Promise<RegistriesConf> {
+    if (!this.conf) {
+      this.conf = loadRegistriesConf({ env: this.env });
+      this.conf.catch(() => {});
+    }
+    return this.conf;
+  }
+
+  /**
+   * `registry` is host[:port] as in a Reference (docker.io is mapped to its API host here). `insecure`: TLS not
+   * verified and plain HTTP allowed for that registry from now on (registries.conf `insecure = true`).
+   */
+  repository(registry: string, repository: string, opts: { insecure?: boolean } = {}): Repository {
+    const repo = new Repository(this.endpoint(registry, repository));
+    if (opts.insecure) this.ctx.http.allowInsecure(registry);
+    return repo;
   }
 
   private endpoint(registry: string, repository: string): RepositoryEndpoint {

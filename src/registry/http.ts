@@ -97,6 +97,9 @@ export class HttpClient {
   private readonly origins = new Map<string, Promise<string>>();
   private readonly auths = new Map<string, Promise<Authenticator>>();
   private readonly warned = new Set<string>();
+  /** Registries registries.conf marks `insecure`: TLS not verified, plain HTTP allowed (as --tls-verify=false). */
+  private readonly insecure = new Set<string>();
+  private readonly retired: Promise<NetAgent>[] = [];
 
   /** Trust-store warnings (unreadable files, broken certificates) as warning events when there is a sink. */
   private readonly warn: Warn | undefined;
@@ -107,9 +110,27 @@ export class HttpClient {
     this.dispatcher = this.newAgent(undefined);
   }
 
-  private newAgent(secureContext: SecureContext | undefined): NetAgent {
+  /**
+   * Treats `registry` as --tls-verify=false does (registries.conf `insecure = true`). Called before its first
+   * request; a pool or protocol choice made before is dropped.
+   */
+  allowInsecure(registry: string): void {
+    if (this.opts.tlsVerify === false || this.insecure.has(registry)) return;
+    this.insecure.add(registry);
+    const old = this.agents.get(registry);
+    if (old) this.retired.push(old);
+    this.agents.delete(registry);
+    this.origins.delete(registry);
+    this.auths.delete(registry);
+  }
+
+  private verifies(registry: string | undefined): boolean {
+    return this.opts.tlsVerify && (registry === undefined || !this.insecure.has(registry));
+  }
+
+  private newAgent(secureContext: SecureContext | undefined, registry?: string): NetAgent {
     // Without a context of its own, a verifying connection trusts sys/trust.ts's (built on the first one).
-    return this.agent({ rejectUnauthorized: this.opts.tlsVerify, ...(secureContext ? { secureContext } : {}) });
+    return this.agent({ rejectUnauthorized: this.verifies(registry), ...(secureContext ? { secureContext } : {}) });
   }
 
   private agent(connection: NetTlsOptions): NetAgent {
@@ -130,6 +151,7 @@ export class HttpClient {
       a = loadRegistryTls(registry, this.opts.tls).then((files) => {
         this.tlsFiles.set(registry, files);
         const ctx = secureContextFor(files, this.warn);
+        if (!this.verifies(registry)) return this.newAgent(ctx, registry);
         return ctx ? this.newAgent(ctx) : this.dispatcher;
       });
       // A failed lookup (unreadable cert files) is reported on every request, not cached as a rejection forever.
@@ -148,7 +170,7 @@ export class HttpClient {
   originFor(registry: string, plainHttp: boolean | undefined, signal?: AbortSignal): Promise<string> {
     const host = registryApiHost(registry);
     if (plainHttp === true) return Promise.resolve(`http://${host}`);
-    if (plainHttp === false || (this.opts.tlsVerify && !isLoopbackHost(registry))) return Promise.resolve(`https://${host}`);
+    if (plainHttp === false || (this.verifies(registry) && !isLoopbackHost(registry))) return Promise.resolve(`https://${host}`);
     let o = this.origins.get(registry);
     if (!o) {
       o = this.probe(registry, host, signal);
@@ -219,7 +241,7 @@ export class HttpClient {
 
   async close(): Promise<void> {
     const agents = new Set<NetAgent>([this.dispatcher, ...(this.probeDispatcher ? [this.probeDispatcher] : [])]);
-    for (const p of this.agents.values()) {
+    for (const p of [...this.agents.values(), ...this.retired]) {
       const a = await p.catch(() => undefined);
       if (a) agents.add(a);
     }

@@ -22,10 +22,10 @@ function client(ctx: TransportContext): { client: RegistryClient; close: () => P
 }
 
 /** Builds a registry-backed end with the shared or a new client; a new client is closed if building fails. */
-async function withClient<T>(ctx: TransportContext, make: (c: RegistryClient, close: () => Promise<void>) => T): Promise<T> {
+async function withClient<T>(ctx: TransportContext, make: (c: RegistryClient, close: () => Promise<void>) => T | Promise<T>): Promise<T> {
   const c = client(ctx);
   try {
-    return make(c.client, c.close);
+    return await make(c.client, c.close);
   } catch (e) {
     await c.close();
     throw e;
@@ -42,9 +42,11 @@ interface Ends<T extends TransportName> {
 
 /** One row per transport (with its parse rule in parse.ts, all a new transport needs besides its classes). */
 const transports: { [T in TransportName]: Ends<T> } = {
+  // registries.conf applies here: the source picks its endpoint, the destination its location (registry.ts).
   docker: {
-    source: (l, _name, ctx) => withClient(ctx, (c, close) => new RegistrySource(c, l.ref, close)),
-    destination: (l, _name, ctx) => withClient(ctx, (c, close) => new RegistryDestination(c, l.ref, close)),
+    source: (l, _name, ctx) =>
+      withClient(ctx, (c, onClose) => new RegistrySource(c, l.ref, { onClose, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}) })),
+    destination: (l, _name, ctx) => withClient(ctx, (c, onClose) => RegistryDestination.open(c, l.ref, { onClose, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}) })),
   },
   // Local destinations are put back as they were when closed without a commit (undo-destination.ts).
   oci: {

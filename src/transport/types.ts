@@ -23,7 +23,18 @@ export interface ImageSource {
   fetchBlob(desc: Descriptor, opts?: { signal?: AbortSignal }): Promise<Readable>;
   /** Registry sources: where they live, so a destination on the same registry can mount instead of upload. */
   readonly registry?: { host: string; repository: string };
+  /** Registry sources, once resolved: the name and the endpoint (a mirror, a rewritten location) that served it. */
+  readonly pulledFrom?: PulledFrom;
   close(): Promise<void>;
+}
+
+/** Which endpoint served a registry image (registries.conf mirrors and locations, short-name candidates). */
+export interface PulledFrom {
+  /** The fully qualified name read (a short name's candidate). */
+  reference: string;
+  /** Where it was read: host/repository[:tag][@digest] of the mirror or location. */
+  endpoint: string;
+  mirror: boolean;
 }
 
 /** Where an image is written. Blobs first, the manifest last, then commit(). */

@@ -123,7 +123,8 @@ export function prepareWrite(where: ImageLocation, client: RegistryClient, opts:
   try {
     ready =
       where.transport === 'docker'
-        ? new RegistryDestination(client, where.ref).prepareWrite(opts)
+        ? // At the location registries.conf gives; a bad name or a blocked registry refuses here, before assemble.
+          RegistryDestination.open(client, where.ref).then((d) => d.prepareWrite(opts))
         : checkWritable(where.transport === 'oci' ? where.dir : path.dirname(where.file), where.transport === 'oci' ? `the OCI layout ${where.dir}` : `the archive ${where.file}`);
   } catch (e) {
     ready = Promise.reject(e);

@@ -141,7 +141,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       url,
       dataDir: `${dir}/data`,
       async stop() {
-        if (proc.exitCode === null) {
+        // Idempotent: a registry a test stopped itself (a stopped upstream) is stopped again by its teardown.
+        if (proc.exitCode === null && proc.signalCode === null) {
           const exited = new Promise((r) => proc.once('exit', r));
           proc.kill('SIGTERM');
           const t = setTimeout(() => proc.kill('SIGKILL'), 3000);

@@ -1,17 +1,17 @@
 import t from 'tap';
 import { exitCodeFor } from '../helpers/exit-code.js';
 import { S2IError } from '../../src/errors.js';
-import { formatReference, isLoopbackHost, parseReference, registryApiHost, type Reference } from '../../src/oci/reference.js';
+import { formatReference, isLoopbackHost, parseReference, qualified, registryApiHost, type Reference } from '../../src/oci/reference.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 
 const valid: Array<[string, Reference]> = [
-  ['busybox', { registry: 'docker.io', repository: 'library/busybox', tag: 'latest' }],
-  ['busybox:1.36', { registry: 'docker.io', repository: 'library/busybox', tag: '1.36' }],
+  ['busybox', { registry: 'docker.io', repository: 'library/busybox', tag: 'latest', shortName: 'busybox' }],
+  ['busybox:1.36', { registry: 'docker.io', repository: 'library/busybox', tag: '1.36', shortName: 'busybox' }],
   ['docker.io/library/busybox:1.36', { registry: 'docker.io', repository: 'library/busybox', tag: '1.36' }],
   ['index.docker.io/busybox', { registry: 'docker.io', repository: 'library/busybox', tag: 'latest' }],
   ['docker.io/busybox', { registry: 'docker.io', repository: 'library/busybox', tag: 'latest' }],
-  ['openshift/ruby-27', { registry: 'docker.io', repository: 'openshift/ruby-27', tag: 'latest' }],
+  ['openshift/ruby-27', { registry: 'docker.io', repository: 'openshift/ruby-27', tag: 'latest', shortName: 'openshift/ruby-27' }],
   ['127.0.0.1:5000/a/b:t', { registry: '127.0.0.1:5000', repository: 'a/b', tag: 't' }],
   ['localhost/x', { registry: 'localhost', repository: 'x', tag: 'latest' }],
   ['localhost:5000/x', { registry: 'localhost:5000', repository: 'x', tag: 'latest' }],
@@ -19,16 +19,17 @@ const valid: Array<[string, Reference]> = [
   [`quay.io/ns/img@${D}`, { registry: 'quay.io', repository: 'ns/img', digest: D }],
   [`quay.io/ns/img:v1@${D}`, { registry: 'quay.io', repository: 'ns/img', tag: 'v1', digest: D }],
   ['docker://quay.io/ns/img:v1', { registry: 'quay.io', repository: 'ns/img', tag: 'v1' }],
-  ['docker://busybox', { registry: 'docker.io', repository: 'library/busybox', tag: 'latest' }],
+  ['docker://busybox', { registry: 'docker.io', repository: 'library/busybox', tag: 'latest', shortName: 'busybox' }],
   ['[::1]:5000/a:b', { registry: '[::1]:5000', repository: 'a', tag: 'b' }],
   ['reg.example.com/a.b_c__d---e/f:Tag_1.-x', { registry: 'reg.example.com', repository: 'a.b_c__d---e/f', tag: 'Tag_1.-x' }],
-  [`a/${'b'.repeat(200)}`, { registry: 'docker.io', repository: `a/${'b'.repeat(200)}`, tag: 'latest' }],
-  [`x:${'t'.repeat(128)}`, { registry: 'docker.io', repository: 'library/x', tag: 't'.repeat(128) }],
+  [`a/${'b'.repeat(200)}`, { registry: 'docker.io', repository: `a/${'b'.repeat(200)}`, tag: 'latest', shortName: `a/${'b'.repeat(200)}` }],
+  [`x:${'t'.repeat(128)}`, { registry: 'docker.io', repository: 'library/x', tag: 't'.repeat(128), shortName: 'x' }],
 ];
 
 t.test('valid references', async (t) => {
   for (const [input, want] of valid) t.same(parseReference(input), want, input);
-  t.strictSame(parseReference('busybox'), { registry: 'docker.io', repository: 'library/busybox', tag: 'latest' }, 'no digest key');
+  t.strictSame(parseReference('busybox'), { registry: 'docker.io', repository: 'library/busybox', tag: 'latest', shortName: 'busybox' }, 'no digest key');
+  t.strictSame(parseReference('library/busybox@' + D), { registry: 'docker.io', repository: 'library/busybox', digest: D, shortName: 'library/busybox' }, 'a short name keeps its path as typed');
 });
 
 const invalid: Array<[string, RegExp?]> = [
@@ -91,7 +92,8 @@ t.test('formatReference round-trips', async (t) => {
   t.equal(formatReference(parseReference('busybox')), 'docker.io/library/busybox:latest');
   t.equal(formatReference(parseReference(`quay.io/a/b:v@${D}`)), `quay.io/a/b:v@${D}`);
   t.equal(formatReference(parseReference(`quay.io/a/b@${D}`)), `quay.io/a/b@${D}`);
-  for (const [input, ref] of valid) t.same(parseReference(formatReference(ref)), ref, `round trip ${input.slice(0, 40)}`);
+  // A formatted reference is qualified: the short name is gone (`qualified`).
+  for (const [input, ref] of valid) t.same(parseReference(formatReference(ref)), qualified(ref), `round trip ${input.slice(0, 40)}`);
 });
 
 t.test('registryApiHost', async (t) => {

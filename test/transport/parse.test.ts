@@ -3,10 +3,10 @@ import { defaultFormatFor, parseImageLocation, formatImageLocation } from '../..
 
 t.test('locations of every transport', async (t) => {
   const cases: Array<[string, unknown]> = [
-    ['busybox', { transport: 'docker', ref: { registry: 'docker.io', repository: 'library/busybox', tag: 'latest' } }],
+    ['busybox', { transport: 'docker', ref: { registry: 'docker.io', repository: 'library/busybox', tag: 'latest', shortName: 'busybox' } }],
     ['docker://quay.io/a/b:1', { transport: 'docker', ref: { registry: 'quay.io', repository: 'a/b', tag: '1' } }],
     ['127.0.0.1:5000/x/y:v1', { transport: 'docker', ref: { registry: '127.0.0.1:5000', repository: 'x/y', tag: 'v1' } }],
-    ['name:tag', { transport: 'docker', ref: { registry: 'docker.io', repository: 'library/name', tag: 'tag' } }],
+    ['name:tag', { transport: 'docker', ref: { registry: 'docker.io', repository: 'library/name', tag: 'tag', shortName: 'name' } }],
     ['oci:/tmp/layout', { transport: 'oci', dir: '/tmp/layout' }],
     ['oci:/tmp/layout:v1.0', { transport: 'oci', dir: '/tmp/layout', tag: 'v1.0' }],
     ['oci:rel/dir:a/b:c', { transport: 'oci', dir: 'rel/dir', tag: 'a/b:c' }],

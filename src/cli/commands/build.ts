@@ -98,8 +98,11 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   const { target, asDockerfile, ...o } = buildOptionsFromValues(v, tag);
   const render = makeRenderer(ctx.global, ctx.stderr);
   let isolation: string | undefined;
+  // Images a registries.conf mirror or location served (builder, runtime image, previous image).
+  const pulledFrom: Array<{ image: string; endpoint: string; mirror: boolean }> = [];
   const onProgress: ProgressSink = (e) => {
     if (e.type === 'isolation') isolation = e.path;
+    if (e.type === 'pull-source') pulledFrom.push({ image: e.image, endpoint: e.endpoint, mirror: e.mirror });
     render(e);
   };
   if (asDockerfile) {
@@ -113,7 +116,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   if (ctx.global.json) {
-    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, tempDir: result.tempDir }) + '\n');
+    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, tempDir: result.tempDir, ...(pulledFrom.length ? { pulledFrom } : {}) }) + '\n');
   } else {
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
     if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully: ${result.reference}\n`);

@@ -64,7 +64,7 @@ export const copyCommand: Command = {
       const digestFile = str(v.digestfile);
       if (digestFile) await writeOutputFile(digestFile, result.digest + '\n', '--digestfile');
       if (ctx.global.json) {
-        ctx.stdout.write(JSON.stringify({ source: src.name, destination: dst.name, digest: result.digest, mediaType: result.mediaType, format: result.format, recompressed: result.recompressed }) + '\n');
+        ctx.stdout.write(JSON.stringify({ source: src.name, destination: dst.name, digest: result.digest, mediaType: result.mediaType, format: result.format, recompressed: result.recompressed, ...(src.pulledFrom ? { pulledFrom: src.pulledFrom } : {}) }) + '\n');
       } else {
         if (!ctx.global.quiet) ctx.stderr.write(`Copied ${src.name} to ${dst.name} (${result.format})\n`);
         ctx.stdout.write(result.digest + '\n');
