@@ -23,28 +23,32 @@ export interface RegistriesConfFilesOptions {
   systemCacheDir?: string;
 }
 
-/** A file that is not there is no error (except the one CONTAINERS_REGISTRIES_CONF names). */
-function missing(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
+/**
+ * A file that is not there is no error (except the one CONTAINERS_REGISTRIES_CONF names). Nor, in the user's
+ * directories, is one this process may not reach (`unreachable`): as containers/image, whose stat of the user's
+ * file fails over to the system's (a random-UID pod whose $HOME/.config is another user's, say).
+ */
+function missing(e: unknown, unreachable = false): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || (unreachable && code === 'EACCES');
 }
 
-async function read(file: string): Promise<string | undefined> {
+async function read(file: string, user = false): Promise<string | undefined> {
   try {
     return (await readInputFile(file, { what: 'registries configuration file', code: 'ERR_REGISTRIES_CONF' })).toString('utf8');
   } catch (e) {
-    if (missing(e)) return undefined;
+    if (missing(e, user) || missing((e as { cause?: unknown }).cause, user)) return undefined;
     if (e instanceof S2IError) throw e;
     throw new S2IError('ERR_REGISTRIES_CONF', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
 }
 
-async function dropIns(dir: string): Promise<string[]> {
+async function dropIns(dir: string, user: boolean): Promise<string[]> {
   let names: string[];
   try {
     names = await fs.readdir(dir);
   } catch (e) {
-    if (missing(e)) return [];
+    if (missing(e, user)) return [];
     throw new S2IError('ERR_REGISTRIES_CONF', `cannot list ${dir}: ${(e as Error).message}`, { cause: e });
   }
   const out: string[] = [];
@@ -83,23 +87,23 @@ export async function loadRegistriesConf(opts: RegistriesConfFilesOptions = {}):
   }
   const userDir = path.join(configHome(env), 'containers');
   const userFile = path.join(userDir, 'registries.conf');
-  const userText = await read(userFile);
-  const dirs = [path.join(userDir, 'registries.conf.d')];
+  const userText = await read(userFile, true);
+  const dirs: Array<[string, boolean]> = [[path.join(userDir, 'registries.conf.d'), true]];
   if (userText !== undefined) files.push(parseRegistriesConf(userText, userFile));
   else {
     const systemFile = path.join(systemDir, 'registries.conf');
     const text = await read(systemFile);
     if (text !== undefined) files.push(parseRegistriesConf(text, systemFile));
-    dirs.unshift(path.join(systemDir, 'registries.conf.d'));
+    dirs.unshift([path.join(systemDir, 'registries.conf.d'), false]);
   }
-  for (const dir of dirs) {
-    for (const f of await dropIns(dir)) {
-      const text = await read(f);
+  for (const [dir, user] of dirs) {
+    for (const f of await dropIns(dir, user)) {
+      const text = await read(f, user);
       if (text !== undefined) files.push(parseRegistriesConf(text, f, { dropIn: true }));
     }
   }
   const cacheFile = aliasCacheFile(env, opts.systemCacheDir ?? '/var/cache/containers');
-  const cacheText = await read(cacheFile);
+  const cacheText = await read(cacheFile, true);
   const cache: Map<string, Alias> = cacheText === undefined ? new Map() : parseAliasCache(cacheText, cacheFile);
   return mergeRegistriesConf(files, cache);
 }

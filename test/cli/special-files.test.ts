@@ -4,7 +4,7 @@
 // recursive mkdir; a lock wait ignored SIGTERM. Each must now end quickly, in one line, with its exit code.
 import t, { type Test } from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -162,8 +162,13 @@ t.test('SIGTERM during a lock wait ends the pull promptly with exit 130', async 
     clearTimeout(killer);
     if (p.exitCode === null) p.kill('SIGKILL');
   });
-  // Long enough to be inside the wait (start-up, namespace, store open), well short of any lock timeout.
-  await new Promise((r) => setTimeout(r, 3000));
+  // Inside the wait: each poll of a waiter links a temp file in the locks dir and removes it, which changes the
+  // dir's mtime. Waiting for that (not for a fixed time) holds on a loaded machine, where start-up can take seconds.
+  const before = statSync(locks).mtimeMs;
+  for (const until = Date.now() + 50_000; statSync(locks).mtimeMs === before && p.exitCode === null && Date.now() < until; ) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  t.not(statSync(locks).mtimeMs, before, 'the pull polls the lock');
   t.equal(p.exitCode, null, `still waiting for the lock: ${stderr}`);
   const sent = Date.now();
   p.kill('SIGTERM');

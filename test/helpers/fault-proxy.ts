@@ -128,6 +128,7 @@ export async function startFaultProxy(targetHostPort: string, opts: { faults?: F
       res.once('close', () => clearTimeout(timer));
     };
     const upstream = http.request({ host: targetHost, port: targetPort, method, path: req.url, headers: req.headers, agent }, (up) => {
+      if (rec.fault === 'cut-request') return void up.resume(); // the registry's answer to a cut request: the client sees the cut
       rec.status = up.statusCode ?? 0;
       res.once('close', () => up.destroy());
       if (stall && stall.kind === 'stall' && !stall.afterBytes) {
@@ -182,8 +183,24 @@ export async function startFaultProxy(targetHostPort: string, opts: { faults?: F
         if (rec.requestBytes >= cutReq.afterBytes) {
           fired = true;
           rec.fault = 'cut-request';
-          if (cutReq.forwardPartial) upstream.write(d.subarray(0, d.length - (rec.requestBytes - cutReq.afterBytes)));
-          // Give the registry a moment to consume what it got, then drop both sides.
+          if (cutReq.forwardPartial) {
+            // The registry reads the partial body to its end (the connection half-closed) and is done with the
+            // request (it answers or closes) before the client sees the cut, so the client's next request finds the
+            // upload as the cut left it. A fixed pause is not enough on a loaded machine.
+            upstream.write(d.subarray(0, d.length - (rec.requestBytes - cutReq.afterBytes)), () => {
+              const drop = (): void => {
+                clearTimeout(timer);
+                upstream.destroy();
+                req.socket.destroy();
+              };
+              const timer = setTimeout(drop, 5000);
+              upstream.once('response', drop);
+              upstream.once('close', drop);
+              upstream.socket?.end();
+            });
+            return;
+          }
+          // Buffered: the registry saw none of it; drop both sides.
           setImmediate(() => {
             upstream.destroy();
             req.socket.destroy();
