@@ -26,6 +26,7 @@ export const commandEntries: CommandEntry[] = [
   { name: 'run', namespace: true, load: async () => (await import('./commands/run.js')).runCommand },
   { name: 'pull', namespace: true, load: async () => (await import('./commands/pull.js')).pullCommand },
   { name: 'copy', namespace: false, load: async () => (await import('./commands/copy.js')).copyCommand },
+  { name: 'sync', namespace: false, load: async () => (await import('./commands/sync.js')).syncCommand },
   { name: 'inspect', namespace: false, load: async () => (await import('./commands/inspect.js')).inspectCommand },
   { name: 'cache', namespace: true, load: async () => (await import('./commands/cache.js')).cacheCommand },
   { name: 'login', namespace: false, load: async () => (await import('./commands/login.js')).loginCommand },

@@ -126,6 +126,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_SOURCE_UNREADABLE: ExitCode.generic,
   ERR_STORE_CORRUPT: ExitCode.generic,
   ERR_STORE_ROOT: ExitCode.generic,
+  ERR_SYNC_FILE: ExitCode.usage,
   ERR_TAG_NOT_FOUND: ExitCode.generic,
   ERR_TLS_CONFIG: ExitCode.generic,
   ERR_TOO_MANY_LAYERS: ExitCode.container,

@@ -50,7 +50,9 @@ export async function fetchBlob(ep: RepositoryEndpoint, desc: Descriptor, opts: 
   const verifier = new ContentVerifier(what, desc.digest, desc.size);
   progress('start', 0);
 
+  let started = false;
   async function* bytes(): AsyncGenerator<Buffer> {
+    started = true;
     let res = first;
     let failures = 0;
     try {
@@ -97,7 +99,13 @@ export async function fetchBlob(ep: RepositoryEndpoint, desc: Descriptor, opts: 
       dispose(res.body);
     }
   }
-  return Readable.from(bytes(), { objectMode: false });
+  const out = Readable.from(bytes(), { objectMode: false });
+  // Destroyed before its first read, the generator never runs, nor its `finally`: the body is let go here, or
+  // the request stays open and the client's close() waits for it.
+  out.once('close', () => {
+    if (!started) dispose(first.body);
+  });
+  return out;
 }
 
 /** HEAD of the blob: true when the repository has it with the descriptor's size (or says no size). */

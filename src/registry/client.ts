@@ -245,7 +245,7 @@ export class Repository {
   }
 
   /** Manifests whose `subject` is `digest`; the referrers API, else the referrers tag schema. */
-  referrers(digest: string, opts: { artifactType?: string } = {}): Promise<Descriptor[]> {
+  referrers(digest: string, opts: { artifactType?: string; tagSchema?: boolean } = {}): Promise<Descriptor[]> {
     return listReferrers(this.ep, digest, opts);
   }
 }

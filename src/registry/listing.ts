@@ -38,9 +38,10 @@ export async function listTags(ep: RepositoryEndpoint): Promise<string[]> {
 /**
  * Manifests whose `subject` is `digest` (distribution-spec v1.1 "Listing Referrers"), optionally only one
  * `artifactType`. Uses `GET /v2/NAME/referrers/DIGEST`; a registry without that API answers 404 and the
- * referrers tag schema is read instead: the index tagged `<alg>-<hex>` ("Referrers Tag Schema").
+ * referrers tag schema is read instead: the index tagged `<alg>-<hex>` ("Referrers Tag Schema"), unless
+ * `tagSchema` is false (the caller listed the tags and that one is not among them: no second request).
  */
-export async function listReferrers(ep: RepositoryEndpoint, digest: string, opts: { artifactType?: string } = {}): Promise<Descriptor[]> {
+export async function listReferrers(ep: RepositoryEndpoint, digest: string, opts: { artifactType?: string; tagSchema?: boolean } = {}): Promise<Descriptor[]> {
   parseDigest(digest);
   const what = `referrers of ${ep.ref(digest)}`;
   const keep = (list: Descriptor[], filtered: boolean): Descriptor[] =>
@@ -56,7 +57,7 @@ export async function listReferrers(ep: RepositoryEndpoint, digest: string, opts
     );
     if (res.status === 404) {
       await discard(res.body);
-      return keep(await referrersByTag(ep, digest), false);
+      return opts.tagSchema === false ? [] : keep(await referrersByTag(ep, digest), false);
     }
     const bytes = await withStep('pull', () => readManifestBody(res, what));
     const index = referrersIndex(bytes, header(res.headers, 'content-type'), what);

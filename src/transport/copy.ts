@@ -23,9 +23,9 @@ import { MediaType } from '../oci/media-types.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import type { Descriptor, ImageFormat, Platform } from '../oci/types.js';
 import type { ImageDestination, ImageSource } from './types.js';
-import { writeImage, type WriteBlob, type WriteOptions } from './write-image.js';
+import { writeImage, type WriteBlob, type WriteOptions, type WriteStats } from './write-image.js';
 import { recompressToGzip } from './recompress.js';
-import { NestedIndexError, resolveEntry, resolveImage, resolveTop } from './resolve-image.js';
+import { NestedIndexError, resolveEntry, resolveImage, resolveTop, type ResolvedTop } from './resolve-image.js';
 
 export type ForeignLayerPolicy = 'skip-upload' | 'copy';
 
@@ -50,6 +50,8 @@ export interface CopyOptions {
   tmpDir?: string;
   onProgress?: ProgressSink;
   signal?: AbortSignal;
+  /** The source's top, when the caller resolved it already (resolveTop), so the source is asked once. */
+  top?: ResolvedTop;
 }
 
 export interface CopyResult {
@@ -60,6 +62,8 @@ export interface CopyResult {
   format: ImageFormat;
   /** Layers recompressed on the way (new blob digest, same diffID). */
   recompressed: number;
+  /** What the writer did with each blob (uploaded, skipped, mounted) and the bytes it uploaded. */
+  written: WriteStats;
 }
 
 interface PlannedBlob {
@@ -195,11 +199,16 @@ class Copier {
   }
 
   private writeOptions(): WriteOptions {
-    return { ...(this.src.registry ? { mountFrom: this.src.registry } : {}), concurrency: this.opts.concurrency ?? 4, onProgress: this.onProgress };
+    return {
+      ...(this.src.registry ? { mountFrom: this.src.registry } : {}),
+      concurrency: this.opts.concurrency ?? 4,
+      onProgress: this.onProgress,
+      ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+    };
   }
 
   async run(): Promise<CopyResult> {
-    const top = await resolveTop(this.src);
+    const top = this.opts.top ?? (await resolveTop(this.src));
     const parsed = top.parsed;
     const format = this.targetFormat(parsed.format);
     if (parsed.kind === 'index' && this.opts.all) return this.copyIndex(top.bytes, parsed, format);
@@ -211,8 +220,8 @@ class Copier {
     }
     const plan = await this.planImage(image, format);
     this.check(plan);
-    const { digest } = await writeImage(this.dst, { blobs: this.writable(plan.blobs), manifest: plan }, this.writeOptions());
-    return { digest, mediaType: plan.mediaType, bytes: plan.bytes, format, recompressed: plan.blobs.filter((b) => !b.fromSource).length };
+    const written = await writeImage(this.dst, { blobs: this.writable(plan.blobs), manifest: plan }, this.writeOptions());
+    return { digest: written.digest, mediaType: plan.mediaType, bytes: plan.bytes, format, recompressed: plan.blobs.filter((b) => !b.fromSource).length, written };
   }
 
   private async copyIndex(bytes: Buffer, parsed: ParsedManifest & { kind: 'index' }, format: ImageFormat): Promise<CopyResult> {
@@ -232,12 +241,13 @@ class Copier {
     const out = convertIndex({ bytes, mediaType: parsed.mediaType, format: parsed.format, index: parsed.index }, format, plans.map(({ entry, plan }) => ({ entry, manifest: plan })));
     for (const n of out.notices) this.notice(n);
     const mediaType = out.mediaType;
-    const { digest } = await writeImage(
+    const written = await writeImage(
       this.dst,
       { blobs: plans.flatMap(({ plan }) => this.writable(plan.blobs)), children: plans.map(({ plan }) => plan), manifest: { bytes: out.bytes, mediaType, digest: sha256Digest(out.bytes) } },
       this.writeOptions(),
     );
-    return { digest, mediaType, bytes: out.bytes, format, recompressed: plans.reduce((n, p) => n + p.plan.blobs.filter((b) => !b.fromSource).length, 0) };
+    const recompressed = plans.reduce((n, p) => n + p.plan.blobs.filter((b) => !b.fromSource).length, 0);
+    return { digest: written.digest, mediaType, bytes: out.bytes, format, recompressed, written };
   }
 }
 

@@ -10,22 +10,40 @@ import type { ImageDestination, ImageSource } from './types.js';
 
 const layoutName = /^(?:oci-layout|index\.json|blobs\/(?:sha256\/[0-9a-f]{64}|sha512\/[0-9a-f]{128}))$/;
 
+/** Unpacks the layout files of the archive `file` (and nothing else) into `tmp`/layout and opens it. */
+export async function unpackLayoutArchive(file: string, tmp: string): Promise<OciLayout> {
+  const entries = await extractArchive(file, tmp, (n) => layoutName.test(n));
+  const layoutDir = path.join(tmp, 'layout');
+  for (const e of entries.values()) {
+    const target = path.join(layoutDir, e.name);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.rename(e.file, target);
+  }
+  try {
+    return await OciLayout.openExisting(layoutDir);
+  } catch (e) {
+    throw Object.assign(e as Error, { message: (e as Error).message.replace(layoutDir, `the archive ${file}`) });
+  }
+}
+
+/** Packs `layout` (its oci-layout, index.json and blobs, sorted) into the archive `file`, atomically. */
+export async function packLayoutArchive(layout: OciLayout, file: string): Promise<void> {
+  const files: PackFile[] = [
+    { name: 'oci-layout', file: path.join(layout.dir, 'oci-layout') },
+    { name: 'index.json', file: path.join(layout.dir, 'index.json') },
+  ];
+  for (const alg of (await fs.readdir(path.join(layout.dir, 'blobs'))).sort()) {
+    for (const hex of (await fs.readdir(path.join(layout.dir, 'blobs', alg))).sort()) {
+      if (!hex.startsWith('.')) files.push({ name: `blobs/${alg}/${hex}`, file: path.join(layout.dir, 'blobs', alg, hex) });
+    }
+  }
+  await packArchive(file, files);
+}
+
 export async function openOciArchiveSource(file: string, tag: string | undefined, name: string, tmpRoot = os.tmpdir()): Promise<ImageSource> {
   const tmp = await fs.mkdtemp(path.join(tmpRoot, 'oci-s2i-oci-archive-'));
   try {
-    const entries = await extractArchive(file, tmp, (n) => layoutName.test(n));
-    const layoutDir = path.join(tmp, 'layout');
-    for (const e of entries.values()) {
-      const target = path.join(layoutDir, e.name);
-      await fs.mkdir(path.dirname(target), { recursive: true });
-      await fs.rename(e.file, target);
-    }
-    let layout: OciLayout;
-    try {
-      layout = await OciLayout.openExisting(layoutDir);
-    } catch (e) {
-      throw Object.assign(e as Error, { message: (e as Error).message.replace(layoutDir, `the archive ${file}`) });
-    }
+    const layout = await unpackLayoutArchive(file, tmp);
     return new OciLayoutSource(layout, tag, name, () => fs.rm(tmp, { recursive: true, force: true }), 'oci-archive');
   } catch (e) {
     await fs.rm(tmp, { recursive: true, force: true });
@@ -37,17 +55,6 @@ export async function openOciArchiveDestination(file: string, tag: string | unde
   await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = await fs.mkdtemp(path.join(tmpRoot, 'oci-s2i-oci-archive-'));
   const layout = await OciLayout.openOrCreate(path.join(tmp, 'layout'));
-  const pack = async (): Promise<void> => {
-    const files: PackFile[] = [
-      { name: 'oci-layout', file: path.join(layout.dir, 'oci-layout') },
-      { name: 'index.json', file: path.join(layout.dir, 'index.json') },
-    ];
-    for (const alg of (await fs.readdir(path.join(layout.dir, 'blobs'))).sort()) {
-      for (const hex of (await fs.readdir(path.join(layout.dir, 'blobs', alg))).sort()) {
-        if (!hex.startsWith('.')) files.push({ name: `blobs/${alg}/${hex}`, file: path.join(layout.dir, 'blobs', alg, hex) });
-      }
-    }
-    await packArchive(file, files);
-  };
+  const pack = (): Promise<void> => packLayoutArchive(layout, file);
   return new OciLayoutDestination(layout, tag, name, 'oci-archive', pack, () => fs.rm(tmp, { recursive: true, force: true }));
 }

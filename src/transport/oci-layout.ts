@@ -24,6 +24,9 @@ function layoutError(code: ErrorCode, message: string, cause?: unknown): S2IErro
 }
 
 export class OciLayout {
+  /** index.json is read, changed and written back: one change at a time per layout (sync writes many images at once). */
+  private indexChanges: Promise<unknown> = Promise.resolve();
+
   private constructor(readonly dir: string) {}
 
   /** Opens an existing layout; ERR_LAYOUT_NOT_FOUND when `dir` is not one. */
@@ -196,7 +199,13 @@ export class OciLayout {
   }
 
   /** Adds `desc` to index.json, named `tag` (replacing that name) or unnamed (replacing the same digest). */
-  async addToIndex(desc: Descriptor, tag: string | undefined): Promise<void> {
+  addToIndex(desc: Descriptor, tag: string | undefined): Promise<void> {
+    const change = this.indexChanges.then(() => this.changeIndex(desc, tag));
+    this.indexChanges = change.catch(() => undefined);
+    return change;
+  }
+
+  private async changeIndex(desc: Descriptor, tag: string | undefined): Promise<void> {
     const index = await this.readIndex();
     const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
     if (desc.platform) entry.platform = desc.platform;
@@ -265,6 +274,8 @@ export class OciLayoutDestination implements ImageDestination {
   }
 
   async pushBlob(desc: Descriptor, open: (offset: number) => Readable | Promise<Readable>): Promise<void> {
+    // Written meanwhile by another image of the same layout (sync): not opened, so nothing is downloaded.
+    if (await this.layout.has(desc)) return;
     await this.layout.put(desc, await open(0));
   }
 

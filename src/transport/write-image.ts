@@ -64,12 +64,14 @@ export interface WriteStats {
   uploaded: string[];
   skipped: string[];
   mounted: string[];
+  /** The sizes of the uploaded blobs, summed (what crossed the wire to the destination, resumed uploads counted whole). */
+  uploadedBytes: number;
   /** The digest the destination gave the top manifest ('' when only blobs were written). */
   digest: string;
 }
 
 export async function writeImage(dst: ImageDestination, image: WritableImage, opts: WriteOptions = {}): Promise<WriteStats> {
-  const stats: WriteStats = { uploaded: [], skipped: [], mounted: [], digest: '' };
+  const stats: WriteStats = { uploaded: [], skipped: [], mounted: [], uploadedBytes: 0, digest: '' };
   const seen = new Set<string>();
   const blobs = image.blobs.filter((b) => !seen.has(b.descriptor.digest) && seen.add(b.descriptor.digest));
   const from = opts.mountFrom;
@@ -97,6 +99,7 @@ export async function writeImage(dst: ImageDestination, image: WritableImage, op
       const open = b.locate ? await b.locate() : b.open;
       await dst.pushBlob(d, open);
       stats.uploaded.push(d.digest);
+      stats.uploadedBytes += d.size;
       if (dst.transport !== 'docker') event(d, 'end');
     },
     opts.signal ? { signal: opts.signal } : {},

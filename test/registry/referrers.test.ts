@@ -48,6 +48,7 @@ t.test('referrers on distribution 2.8: the tag-schema fallback', async (t) => {
   t.same(await repo.referrers(subject.digest, { artifactType: 'application/spdx+json' }), [entries[0]], 'filtered on the client');
   t.same(await repo.referrers(subject.digest, { artifactType: 'none/such' }), []);
   t.same(await c.repository(reg.host, 'no/such').referrers(subject.digest), [], 'unknown repository: none');
+  t.same(await repo.referrers(subject.digest, { tagSchema: false }), [], 'tagSchema false: the fallback tag is not read (the caller knows it is not there)');
 
   // Bad input: an invalid digest never reaches a URL; a fallback tag holding a manifest is refused.
   await t.rejects(repo.referrers('sha256:../../x'), { code: 'ERR_INVALID_DIGEST' });
