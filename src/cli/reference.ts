@@ -58,6 +58,18 @@ const environment: ReadonlyArray<readonly [string, string]> = [
   ['OCI_S2I_NO_BUNDLE', '`1`: run the tsc output instead of the one-file bundle (development)'],
 ];
 
+/** What the registry commands read of the containers configuration a machine already has (issue: air-gapped networks). */
+const airGapped: readonly string[] = [
+  '## Air-gapped',
+  '',
+  'Every command that reads or writes registry images honours, as podman and skopeo on the same machine do:',
+  '',
+  '- containers-registries.conf(5) v2 (`/etc/containers/registries.conf`, `registries.conf.d/*.conf`, the user\'s file, or only `CONTAINERS_REGISTRIES_CONF`): mirrors tried in order, then the rewritten `location`; `blocked` never contacted; `insecure`; short names by `[aliases]`, `unqualified-search-registries`, `short-name-mode`. Pushes go to the rewritten location, never to a mirror. The endpoint that served a pull is on stderr and in `--json` (`pulledFrom`). A file that cannot be used: exit 64, naming the file and line. Rules and limits: spec/registries-conf.md.',
+  '- the system trust store (`SSL_CERT_FILE`, `SSL_CERT_DIR` as Go reads them), certs.d, `NODE_EXTRA_CA_CERTS`; `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (Go\'s rules; loopback never proxied).',
+  '- credentials in containers-auth.json(5) order (`/run/containers/$UID/auth.json` when `XDG_RUNTIME_DIR` is unset), `--creds USER[:PASS]`; `build` checks the destination accepts a push before assemble runs.',
+  '- `oci-s2i sync` carries images (all platforms, signatures and referrers along, digests kept) into an OCI layout or archive and from it into the registry inside the gap; resumable. Formats and conventions: spec/sync.md.',
+];
+
 /** `namespace`: the commands marked ¹ (those of the command table unless given). */
 export function cliReference(commands: Command[], namespace: ReadonlySet<string> = namespaceCommands): string {
   const out: string[] = [
@@ -83,6 +95,7 @@ export function cliReference(commands: Command[], namespace: ReadonlySet<string>
   }
   out.push('## Global flags (every command)', '', '| flag | meaning | default |', '| --- | --- | --- |', ...paramRows(globalParams), '');
   out.push('## Environment', '', '| variable | meaning |', '| --- | --- |', ...environment.map(([k, v]) => `| \`${k}\` | ${v} |`), '');
+  out.push(...airGapped, '');
   out.push('## Exit codes', '', 'Kept from `s2i` where it defines them.', '', '| code | meaning |', '| --- | --- |');
   const byCode = new Map<number, string[]>();
   for (const [k, v] of Object.entries(ExitCode) as Array<[keyof typeof ExitCode, number]>) {
