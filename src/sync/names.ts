@@ -8,7 +8,7 @@
 //   oci:DIR → registry:   the names read back, then the registry rule above
 import { S2IError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
-import { formatReference, isValidPathComponent, isValidRegistryHost, parseReference, type Reference } from '../oci/reference.js';
+import { formatReference, isValidPathComponent, isValidRegistryHost, parseReference, qualified, type Reference } from '../oci/reference.js';
 
 /** How the command line's sources are read (`--src`): skopeo's names, `dir` being this tool's OCI layout. */
 export type SourceKind = 'docker' | 'yaml' | 'oci' | 'oci-archive';
@@ -178,7 +178,9 @@ export function formatDestination(dest: SyncDestination, at?: Reference): string
 export function layoutEntryName(refName: string): Reference | undefined {
   if (!refName.includes('/') && !refName.includes(':') && !refName.includes('@')) return undefined;
   try {
-    return parseReference(refName);
+    // A name a layout records is a full name (docker.io's when it has no registry, as containers/image reads it):
+    // registries.conf's short-name rules are for names a user types.
+    return qualified(parseReference(refName));
   } catch {
     return undefined;
   }

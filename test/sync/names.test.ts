@@ -20,7 +20,8 @@ t.test('sources', async (t) => {
     ['quay.io/s2i/builder', undefined, { kind: 'docker', ref: { registry: 'quay.io', repository: 's2i/builder' }, wholeRepository: true }],
     ['docker://localhost:5000/a', 'docker', { kind: 'docker', ref: { registry: 'localhost:5000', repository: 'a' }, wholeRepository: true }],
     [`quay.io/a@sha256:${hex}`, undefined, { kind: 'docker', ref: { registry: 'quay.io', repository: 'a', digest: `sha256:${hex}` }, wholeRepository: false }],
-    ['busybox', undefined, { kind: 'docker', ref: { registry: 'docker.io', repository: 'library/busybox' }, wholeRepository: true }],
+    // A short name: registries.conf's search registries and aliases decide where it is read from.
+    ['busybox', undefined, { kind: 'docker', ref: { registry: 'docker.io', repository: 'library/busybox', shortName: 'busybox' }, wholeRepository: true }],
     ['sync.yml', 'yaml', { kind: 'yaml', file: 'sync.yml' }],
     ['oci:/media/usb', undefined, { kind: 'oci', dir: '/media/usb' }],
     ['oci:/media/usb:quay.io/a/b:1', undefined, { kind: 'oci', dir: '/media/usb', name: 'quay.io/a/b:1' }],
