@@ -1,7 +1,9 @@
 // `build --as-dockerfile PATH`: instead of building, write a Containerfile + context for buildah/podman.
 // Only the builder's manifest and config are fetched (labels, USER, Env); no layer, no sandbox, no namespace.
+import { statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { S2IError } from '../errors.js';
 import { formatReference, type Reference } from '../oci/reference.js';
 import { buildEnvironment } from '../s2i/environment.js';
 import { resolveScripts, type ScriptName } from '../s2i/scripts.js';
@@ -33,6 +35,18 @@ export interface AsDockerfileResult {
   bytes: number;
 }
 
+/** `--as-dockerfile PATH`: PATH itself, or `PATH/Dockerfile` when PATH ends in `/` (as s2i) or is a directory. */
+export function containerfilePath(given: string): string {
+  const abs = path.resolve(given);
+  let dir = given.endsWith('/');
+  try {
+    dir ||= statSync(abs, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    // ENOTDIR and the like: not a directory; making its parent reports the problem.
+  }
+  return dir ? path.join(abs, 'Dockerfile') : abs;
+}
+
 export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise<AsDockerfileResult> {
   const builderRef = opts.builder;
   const engine = await openEngine(opts);
@@ -56,8 +70,11 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
     );
     const optional: ScriptName[] = opts.incremental ? ['save-artifacts'] : [];
     const scripts = await resolveScripts({ ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}), sourceDir: source.dir, imageLabels: labels, imageEnv: cfg.Env ?? [], needed: ['assemble', 'run'], optional });
-    const containerfile = path.resolve(opts.asDockerfile);
-    await makeDirs(path.dirname(containerfile)); // bounded: Node's recursive mkdir spins under /proc
+    const containerfile = containerfilePath(opts.asDockerfile);
+    // bounded: Node's recursive mkdir spins under /proc
+    await makeDirs(path.dirname(containerfile)).catch((e: NodeJS.ErrnoException) => {
+      throw new S2IError('ERR_BAD_PATH', `--as-dockerfile ${opts.asDockerfile}: cannot create the directory ${path.dirname(containerfile)} (${e.code ?? e.message}); pick another path`, { cause: e });
+    });
     const previous = opts.incremental?.previousImage;
     const r = await writeAsDockerfile({
       containerfile,

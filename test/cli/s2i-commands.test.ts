@@ -94,3 +94,24 @@ t.test('build --as-dockerfile writes a Containerfile and context', async (t) => 
   const bad = await runCli(['build', src, builder, '--as-dockerfile', out, '--root', root, '--incremental', '--incremental-pull-policy', 'always']);
   t.equal(bad.code, 64);
 });
+
+t.test('build --as-dockerfile DIR/ (or an existing DIR) writes DIR/Dockerfile and DIR/upload', async (t) => {
+  const src = mkdtempSync(path.join(tmp, 'src-'));
+  writeFileSync(path.join(src, 'index.html'), 'hi\n');
+  const dir = path.join(tmp, 'df-dir');
+  const r = await runCli(['build', src, builder, '--as-dockerfile', dir + '/', '--root', root]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, path.join(dir, 'Dockerfile') + '\n');
+  t.match(readFileSync(path.join(dir, 'Dockerfile'), 'utf8'), /^FROM /m);
+  t.ok(existsSync(path.join(dir, 'upload', 'src', 'index.html')), 'the context is DIR, not its parent');
+  t.notOk(existsSync(path.join(tmp, 'upload')), 'nothing written beside DIR');
+  const again = await runCli(['build', src, builder, '--as-dockerfile', dir, '--root', root]);
+  t.equal(again.code, 0, again.stderr);
+  t.equal(again.stdout, path.join(dir, 'Dockerfile') + '\n', 'an existing directory without the slash: the same');
+  // Bad: the directory cannot be made (a file is in the way): one line, exit 1, nothing written.
+  const file = path.join(tmp, 'a-file');
+  writeFileSync(file, 'x');
+  const bad = await runCli(['build', src, builder, '--as-dockerfile', path.join(file, 'sub') + '/', '--root', root]);
+  t.equal(bad.code, 1, bad.stderr);
+  t.match(bad.stderr, /^oci-s2i: --as-dockerfile \S+: cannot create the directory \S+ \(ENOTDIR\); pick another path\n$/);
+});
