@@ -3,7 +3,7 @@
 // .s2i/bin overrides apply even when the builder label is image://), RUN/CMD use exec form, the output image
 // gets the builder's USER back after assemble, and LABEL/ENV values are quoted so `$`, `"` and `\` survive.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
 import { type ScriptName, type ScriptSource, scriptPathInImage, materializeScripts } from './scripts.js';
@@ -127,6 +127,10 @@ export async function writeAsDockerfile(input: WriteAsDockerfileInput): Promise<
   const ctx = path.dirname(path.resolve(input.containerfile));
   const up = path.join(ctx, input.uploadDir ?? 'upload');
   const text = renderContainerfile(input);
+  // A second run into the same directory starts from an empty upload tree: what an earlier run copied (files
+  // .s2iignore now excludes, scripts no longer overridden) must not reach the image. A link there is removed,
+  // never followed.
+  for (const d of ['src', 'scripts']) await rm(path.join(up, d), { recursive: true, force: true });
   await mkdir(path.join(up, 'src'), { recursive: true });
   const copied = await copySource(input.sourceDir, path.join(up, 'src'), input.filter, { keepSymlinks: input.keepSymlinks ?? false });
   const scripts = await materializeScripts(input.scripts, path.join(up, 'scripts'), input.fetchHttp);
