@@ -190,6 +190,7 @@ export function asDockerfileOptions(o: BuildFlags & { asDockerfile: string }, so
     ...rest,
     source,
     builder: parseReference(builder),
+    builderName: builder,
     ...(tag ? { tag } : {}),
     ...(v.incremental === true ? { incremental: previousImage ? { previousImage } : {} } : {}),
   };

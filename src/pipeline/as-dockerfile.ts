@@ -23,6 +23,8 @@ export interface AsDockerfileOptions extends EngineOptions, Pick<BuildOptions, S
   asDockerfile: string;
   /** A registry image: the Containerfile's FROM. */
   builder: Reference;
+  /** BUILDER as the user wrote it (label io.openshift.s2i.build.image); default: the full reference. */
+  builderName?: string;
   /** The TAG as written, if any. */
   tag?: string;
   /** --incremental: save-artifacts is looked for, and the previous image (`--incremental-from`, else TAG) as written. */
@@ -61,7 +63,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
     const plan = planS2I(
       { labels, env: cfg.Env ?? [], user: cfg.User },
       {
-        builderName: formatReference(builderRef),
+        builderName: opts.builderName ?? formatReference(builderRef),
         tag: opts.tag,
         source,
         ...planFlags(opts),
