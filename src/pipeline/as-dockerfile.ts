@@ -9,6 +9,7 @@ import { buildEnvironment } from '../s2i/environment.js';
 import { resolveScripts, type ScriptName } from '../s2i/scripts.js';
 import { planFlags, planS2I, outputLabels } from '../s2i/plan.js';
 import { makeSourceFilter } from '../s2i/ignore.js';
+import { Label, mergeLabels } from '../s2i/labels.js';
 import { writeAsDockerfile } from '../s2i/as-dockerfile.js';
 import { makeDirs } from '../sys/make-dirs.js';
 import { openEngine, type EngineOptions } from './context.js';
@@ -49,6 +50,20 @@ export function containerfilePath(given: string): string {
   return dir ? path.join(abs, 'Dockerfile') : abs;
 }
 
+/**
+ * The labels s2i's Dockerfile adds for `--scripts-url` and `--destination` (over generated and --label ones), and
+ * `--assemble-user`, so the image says where its scripts, uploads and assemble user are when it is used as a
+ * builder again. A `file://` scripts URL names a directory of this host, which means nothing in the image (and
+ * a builder label naming one is refused): it is not written.
+ */
+function flagLabels(o: Pick<AsDockerfileOptions, 'scriptsUrl' | 'destination' | 'assembleUser'>): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (o.scriptsUrl && !o.scriptsUrl.startsWith('file:')) out[Label.scriptsUrl] = o.scriptsUrl;
+  if (o.destination) out[Label.destination] = o.destination;
+  if (o.assembleUser) out[Label.assembleUser] = o.assembleUser;
+  return out;
+}
+
 export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise<AsDockerfileResult> {
   const builderRef = opts.builder;
   const engine = await openEngine(opts);
@@ -84,7 +99,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
       destination: plan.destination,
       assembleUser: plan.assembleUser,
       imageUser: plan.imageUser,
-      labels: outputLabels(plan, {}),
+      labels: mergeLabels(outputLabels(plan, {}), flagLabels(opts)),
       env,
       scripts,
       ...(previous ? { incremental: { previousImage: previous } } : {}),

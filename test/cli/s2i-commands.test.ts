@@ -115,3 +115,24 @@ t.test('build --as-dockerfile DIR/ (or an existing DIR) writes DIR/Dockerfile an
   t.equal(bad.code, 1, bad.stderr);
   t.match(bad.stderr, /^oci-s2i: --as-dockerfile \S+: cannot create the directory \S+ \(ENOTDIR\); pick another path\n$/);
 });
+
+t.test('build --as-dockerfile labels --scripts-url, --destination and --assemble-user as s2i does', async (t) => {
+  const src = mkdtempSync(path.join(tmp, 'src-'));
+  writeFileSync(path.join(src, 'index.html'), 'hi\n');
+  const dir = path.join(tmp, 'df-labels') + '/';
+  const r = await runCli(['build', src, builder, '--as-dockerfile', dir, '--root', root, '--scripts-url', 'image:///usr/libexec/s2i', '--destination', '/dest', '--assemble-user', '1002', '--label', 'io.openshift.s2i.destination=/from-label']);
+  t.equal(r.code, 0, r.stderr);
+  const text = readFileSync(path.join(dir, 'Dockerfile'), 'utf8');
+  t.match(text, '"io.openshift.s2i.scripts-url"="image:///usr/libexec/s2i"');
+  t.match(text, '"io.openshift.s2i.destination"="/dest"', 'the flag wins over --label, as in s2i');
+  t.match(text, '"io.openshift.s2i.assemble-user"="1002"');
+  t.match(text, /COPY --chown=1002:0 upload\/src \/dest\/src/);
+  // Without the flags: none of these labels. A file:// scripts URL (a host directory) is not written.
+  const scripts = mkdtempSync(path.join(tmp, 'scripts-'));
+  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\n', { mode: 0o755 });
+  const plain = await runCli(['build', src, builder, '--as-dockerfile', dir, '--root', root, '--scripts-url', `file://${scripts}`]);
+  t.equal(plain.code, 0, plain.stderr);
+  const text2 = readFileSync(path.join(dir, 'Dockerfile'), 'utf8');
+  t.notMatch(text2, /io\.openshift\.s2i\.(scripts-url|destination|assemble-user)/);
+  t.match(text2, /RUN \["\/tmp\/scripts\/assemble"\]/, 'the file:// script is still used');
+});
