@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
+import { workingDirOf } from '../oci/image-path.js';
 import { formatReference, type Reference } from '../oci/reference.js';
 import { buildEnvironment } from '../s2i/environment.js';
 import { resolveScripts, type ScriptName } from '../s2i/scripts.js';
@@ -28,6 +29,8 @@ export interface AsDockerfileOptions extends EngineOptions, Pick<BuildOptions, S
   builderName?: string;
   /** The TAG as written, if any. */
   tag?: string;
+  /** --inject SRC:DST (parsed; a relative DST is under the builder's WORKDIR). */
+  injections?: Array<{ source: string; destination: string }>;
   /** --incremental: save-artifacts is looked for, and the previous image (`--incremental-from`, else TAG) as written. */
   incremental?: { previousImage?: string };
 }
@@ -93,6 +96,8 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
       throw new S2IError('ERR_BAD_PATH', `--as-dockerfile ${opts.asDockerfile}: cannot create the directory ${path.dirname(containerfile)} (${e.code ?? e.message}); pick another path`, { cause: e });
     });
     const previous = opts.incremental?.previousImage;
+    const workdir = (opts.injections ?? []).length > 0 ? workingDirOf(builder.config, 'the builder image') || '/' : '/';
+    const injections = (opts.injections ?? []).map((i) => ({ source: i.source, destination: i.destination.startsWith('/') ? i.destination : path.posix.join(workdir, i.destination) }));
     const r = await writeAsDockerfile({
       containerfile,
       builderImage: formatReference(builderRef),
@@ -103,6 +108,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
       env,
       scripts,
       ...(previous ? { incremental: { previousImage: previous } } : {}),
+      ...(injections.length ? { injections } : {}),
       sourceDir: source.dir,
       filter: await makeSourceFilter(source.dir, opts.exclude),
       keepSymlinks: opts.keepSymlinks ?? false,

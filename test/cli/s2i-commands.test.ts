@@ -136,3 +136,24 @@ t.test('build --as-dockerfile labels --scripts-url, --destination and --assemble
   t.notMatch(text2, /io\.openshift\.s2i\.(scripts-url|destination|assemble-user)/);
   t.match(text2, /RUN \["\/tmp\/scripts\/assemble"\]/, 'the file:// script is still used');
 });
+
+t.test('build --as-dockerfile --inject: copied in and removed in the assemble RUN, relative under WORKDIR', async (t) => {
+  const src = mkdtempSync(path.join(tmp, 'src-'));
+  writeFileSync(path.join(src, 'index.html'), 'hi\n');
+  const secrets = mkdtempSync(path.join(tmp, 'secrets-'));
+  writeFileSync(path.join(secrets, 'key'), 'very-secret\n', { mode: 0o600 });
+  const dir = path.join(tmp, 'df-inject') + '/';
+  const r = await runCli(['build', src, builder, '--as-dockerfile', dir, '--root', root, '-i', `${secrets}:rel`]);
+  t.equal(r.code, 0, r.stderr);
+  const text = readFileSync(path.join(dir, 'Dockerfile'), 'utf8');
+  t.match(text, /^RUN --mount=type=bind,source=upload\/injections\/0,target=\/run\/\.s2i-injection-0 /m);
+  t.match(text, /cp -R \/run\/\.s2i-injection-0\/\. \/opt\/app-root\/src\/rel\//, 'relative destination under WORKDIR');
+  t.match(text, /rm -f \/opt\/app-root\/src\/rel\/key/);
+  t.notMatch(text, /^COPY .*injections/m, 'never COPYed (a layer would keep it)');
+  t.equal(readFileSync(path.join(dir, 'upload', 'injections', '0', 'key'), 'utf8'), 'very-secret\n');
+  t.equal(statSync(path.join(dir, 'upload', 'injections')).mode & 0o777, 0o700, 'staged where only the owner reaches');
+  // Bad: -v cannot go into a Containerfile.
+  const bad = await runCli(['build', src, builder, '--as-dockerfile', dir, '--root', root, '-v', `${secrets}:/x`]);
+  t.equal(bad.code, 64);
+  t.match(bad.stderr, /--as-dockerfile cannot be combined with --volume/);
+});
