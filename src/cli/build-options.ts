@@ -50,7 +50,6 @@ export function checkBuildFlags(v: Values): void {
       [
         ['--incremental-pull-policy', str(v['incremental-pull-policy'])],
         ['--runtime-image', runtimeImage],
-        ['--inject', list(v.inject).length],
         ['--volume', list(v.volume).length],
         ['--callback-url', str(v['callback-url'])],
         ['--save-temp-dir', v['save-temp-dir'] === true],
@@ -183,13 +182,15 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
 
 /** `--as-dockerfile`: the options of the Containerfile writer (the builder must be a registry reference). */
 export function asDockerfileOptions(o: BuildFlags & { asDockerfile: string }, source: string, builder: string, tag: string | undefined, v: Values): AsDockerfileOptions {
-  const { incremental: _build, target: _target, ...rest } = o;
+  const { incremental: _build, target: _target, binds, ...rest } = o;
   const incrementalFrom = str(v['incremental-from']);
   const previousImage = v.incremental === true ? (incrementalFrom ?? tag) : undefined;
   return {
     ...rest,
     source,
     builder: parseReference(builder),
+    builderName: builder,
+    injections: binds.filter((b) => b.readOnly).map((b) => ({ source: b.source, destination: b.destination })),
     ...(tag ? { tag } : {}),
     ...(v.incremental === true ? { incremental: previousImage ? { previousImage } : {} } : {}),
   };

@@ -1,12 +1,16 @@
 // `build --as-dockerfile PATH`: instead of building, write a Containerfile + context for buildah/podman.
 // Only the builder's manifest and config are fetched (labels, USER, Env); no layer, no sandbox, no namespace.
+import { statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { S2IError } from '../errors.js';
+import { workingDirOf } from '../oci/image-path.js';
 import { formatReference, type Reference } from '../oci/reference.js';
 import { buildEnvironment } from '../s2i/environment.js';
 import { resolveScripts, type ScriptName } from '../s2i/scripts.js';
 import { planFlags, planS2I, outputLabels } from '../s2i/plan.js';
 import { makeSourceFilter } from '../s2i/ignore.js';
+import { Label, mergeLabels } from '../s2i/labels.js';
 import { writeAsDockerfile } from '../s2i/as-dockerfile.js';
 import { makeDirs } from '../sys/make-dirs.js';
 import { openEngine, type EngineOptions } from './context.js';
@@ -21,8 +25,12 @@ export interface AsDockerfileOptions extends EngineOptions, Pick<BuildOptions, S
   asDockerfile: string;
   /** A registry image: the Containerfile's FROM. */
   builder: Reference;
+  /** BUILDER as the user wrote it (label io.openshift.s2i.build.image); default: the full reference. */
+  builderName?: string;
   /** The TAG as written, if any. */
   tag?: string;
+  /** --inject SRC:DST (parsed; a relative DST is under the builder's WORKDIR). */
+  injections?: Array<{ source: string; destination: string }>;
   /** --incremental: save-artifacts is looked for, and the previous image (`--incremental-from`, else TAG) as written. */
   incremental?: { previousImage?: string };
 }
@@ -31,6 +39,32 @@ export interface AsDockerfileResult {
   containerfile: string;
   files: number;
   bytes: number;
+}
+
+/** `--as-dockerfile PATH`: PATH itself, or `PATH/Dockerfile` when PATH ends in `/` (as s2i) or is a directory. */
+export function containerfilePath(given: string): string {
+  const abs = path.resolve(given);
+  let dir = given.endsWith('/');
+  try {
+    dir ||= statSync(abs, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    // ENOTDIR and the like: not a directory; making its parent reports the problem.
+  }
+  return dir ? path.join(abs, 'Dockerfile') : abs;
+}
+
+/**
+ * The labels s2i's Dockerfile adds for `--scripts-url` and `--destination` (over generated and --label ones), and
+ * `--assemble-user`, so the image says where its scripts, uploads and assemble user are when it is used as a
+ * builder again. A `file://` scripts URL names a directory of this host, which means nothing in the image (and
+ * a builder label naming one is refused): it is not written.
+ */
+function flagLabels(o: Pick<AsDockerfileOptions, 'scriptsUrl' | 'destination' | 'assembleUser'>): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (o.scriptsUrl && !o.scriptsUrl.startsWith('file:')) out[Label.scriptsUrl] = o.scriptsUrl;
+  if (o.destination) out[Label.destination] = o.destination;
+  if (o.assembleUser) out[Label.assembleUser] = o.assembleUser;
+  return out;
 }
 
 export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise<AsDockerfileResult> {
@@ -47,7 +81,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
     const plan = planS2I(
       { labels, env: cfg.Env ?? [], user: cfg.User },
       {
-        builderName: formatReference(builderRef),
+        builderName: opts.builderName ?? formatReference(builderRef),
         tag: opts.tag,
         source,
         ...planFlags(opts),
@@ -56,19 +90,25 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
     );
     const optional: ScriptName[] = opts.incremental ? ['save-artifacts'] : [];
     const scripts = await resolveScripts({ ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}), sourceDir: source.dir, imageLabels: labels, imageEnv: cfg.Env ?? [], needed: ['assemble', 'run'], optional });
-    const containerfile = path.resolve(opts.asDockerfile);
-    await makeDirs(path.dirname(containerfile)); // bounded: Node's recursive mkdir spins under /proc
+    const containerfile = containerfilePath(opts.asDockerfile);
+    // bounded: Node's recursive mkdir spins under /proc
+    await makeDirs(path.dirname(containerfile)).catch((e: NodeJS.ErrnoException) => {
+      throw new S2IError('ERR_BAD_PATH', `--as-dockerfile ${opts.asDockerfile}: cannot create the directory ${path.dirname(containerfile)} (${e.code ?? e.message}); pick another path`, { cause: e });
+    });
     const previous = opts.incremental?.previousImage;
+    const workdir = (opts.injections ?? []).length > 0 ? workingDirOf(builder.config, 'the builder image') || '/' : '/';
+    const injections = (opts.injections ?? []).map((i) => ({ source: i.source, destination: i.destination.startsWith('/') ? i.destination : path.posix.join(workdir, i.destination) }));
     const r = await writeAsDockerfile({
       containerfile,
       builderImage: formatReference(builderRef),
       destination: plan.destination,
       assembleUser: plan.assembleUser,
       imageUser: plan.imageUser,
-      labels: outputLabels(plan, {}),
+      labels: mergeLabels(outputLabels(plan, {}), flagLabels(opts)),
       env,
       scripts,
       ...(previous ? { incremental: { previousImage: previous } } : {}),
+      ...(injections.length ? { injections } : {}),
       sourceDir: source.dir,
       filter: await makeSourceFilter(source.dir, opts.exclude),
       keepSymlinks: opts.keepSymlinks ?? false,

@@ -73,7 +73,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const imageLabels = imgConfig.Labels ?? {};
     const imageEnv = imgConfig.Env ?? [];
     const workdir = workingDirOf(builder.config, 'the builder image');
-    const builderName = locationName(opts.builder);
+    const builderName = opts.builderName ?? locationName(opts.builder);
     const targetName = locationName(opts.target);
     const plan = planS2I(
       { labels: imageLabels, env: imageEnv, user: imgConfig.User },

@@ -34,6 +34,8 @@ export interface BuildOptions extends EngineOptions {
   /** Local directory or git URL (`https://`, `file://`, `git@host:path`, with optional `#ref`). */
   source: string;
   builder: ImageLocation;
+  /** BUILDER as the user wrote it (label io.openshift.s2i.build.image, as s2i: no added registry or `:latest`). */
+  builderName?: string;
   /** Where the result goes (named by tag: a registry destination with a digest is refused when parsed). */
   target: ImageLocation;
   /** The result's format, decided once (--format, else the destination transport's default). */

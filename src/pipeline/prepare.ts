@@ -96,7 +96,7 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   const imageLabels = imgConfig.Labels ?? {};
   const imageEnv = imgConfig.Env ?? [];
   const workdir = workingDirOf(builder.config, 'the builder image');
-  const builderName = locationName(opts.builder);
+  const builderName = opts.builderName ?? locationName(opts.builder);
   const targetName = locationName(opts.target);
 
   // What the build does with this builder, decided from its config and the options (s2i/plan.ts): the allowed

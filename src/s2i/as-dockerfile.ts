@@ -3,7 +3,7 @@
 // .s2i/bin overrides apply even when the builder label is image://), RUN/CMD use exec form, the output image
 // gets the builder's USER back after assemble, and LABEL/ENV values are quoted so `$`, `"` and `\` survive.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
 import { type ScriptName, type ScriptSource, scriptPathInImage, materializeScripts } from './scripts.js';
@@ -26,7 +26,27 @@ export interface ContainerfileInput {
   incremental?: { previousImage: string };
   /** Context-relative directory holding src/ and scripts/ (default "upload"). */
   uploadDir?: string;
+  /**
+   * --inject, staged under `<upload>/injections/<n>`: bound into the assemble RUN, copied to `destination`
+   * (a directory's contents, or the file itself), removed again in the same RUN, so in no layer.
+   */
+  injections?: StagedInjection[];
 }
+
+export interface StagedInjection {
+  destination: string;
+  /** The source is a single file (copied to `destination` itself). */
+  file: boolean;
+  /** Relative paths of the files and links of a directory source, and of its directories. */
+  files: string[];
+  dirs: string[];
+}
+
+/**
+ * Where injection n is bound during the assemble RUN: under /dev, which the RUN's container has on a tmpfs of
+ * its own, so the mount point the builder makes is in no layer (one under /tmp would be).
+ */
+const injectionMount = (n: number): string => `/run/.s2i-injection-${n}`;
 
 /** Where save-artifacts writes its tar in the cached stage (s2i uses the same path). */
 const artifactsTar = '/tmp/artifacts.tar';
@@ -100,7 +120,39 @@ export function renderContainerfile(input: ContainerfileInput): string {
   if (incremental) {
     lines.push(`RUN if [ -s ${artifactsTar} ]; then mkdir -p ${shq(dest.artifacts)} && tar -xf ${artifactsTar} -C ${shq(dest.artifacts)}; fi && rm -f ${artifactsTar}`);
   }
-  lines.push(`RUN ${JSON.stringify([scriptPathInImage('assemble', assemble, input.destination)])}`);
+  const assemblePath = scriptPathInImage('assemble', assemble, input.destination);
+  const injections = input.injections ?? [];
+  if (injections.length === 0) {
+    lines.push(`RUN ${JSON.stringify([assemblePath])}`);
+  } else {
+    // As s2i: the injected files are copied in before assemble and removed after it, here in one RUN with
+    // the files bound from the context, so no layer ever holds them. assemble's exit status is kept.
+    const mounts = injections.map((_, n) => `--mount=type=bind,source=${up}/injections/${n},target=${injectionMount(n)}`);
+    const sh: string[] = [];
+    injections.forEach((inj, n) => {
+      const dst = token(inj.destination, 'injection destination');
+      if (inj.file) {
+        const parent = shq(path.posix.dirname(dst));
+        sh.push(`{ [ -e ${parent} ] || c${n}=1; mkdir -p ${parent} && cp ${injectionMount(n)}/file ${shq(dst)}; } || exit 1`);
+      } else {
+        sh.push(`{ [ -e ${shq(dst)} ] || c${n}=1; mkdir -p ${shq(dst)} && cp -R ${injectionMount(n)}/. ${shq(dst)}/; } || exit 1`);
+      }
+    });
+    sh.push(`${shq(assemblePath)}; rc=$?`);
+    injections.forEach((inj, n) => {
+      const dst = inj.destination;
+      if (inj.file) {
+        sh.push(`rm -f ${shq(dst)}`);
+        sh.push(`[ -z "$c${n}" ] || rmdir ${shq(path.posix.dirname(dst))} 2>/dev/null`);
+      } else {
+        for (const f of inj.files) sh.push(`rm -f ${shq(path.posix.join(dst, f))}`);
+        for (const d of [...inj.dirs].sort((a, b) => b.length - a.length)) sh.push(`rmdir ${shq(path.posix.join(dst, d))} 2>/dev/null`);
+        sh.push(`[ -z "$c${n}" ] || rmdir ${shq(dst)} 2>/dev/null`);
+      }
+    });
+    sh.push('exit $rc');
+    lines.push(`RUN ${mounts.join(' ')} \\\n    ${sh.join('; \\\n    ')}`);
+  }
   if (input.imageUser !== undefined && input.imageUser !== user) {
     lines.push(`USER ${token(input.imageUser === '' ? '0' : input.imageUser, 'image user')}`);
   }
@@ -113,7 +165,9 @@ function shq(s: string): string {
   return /^[A-Za-z0-9_./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export interface WriteAsDockerfileInput extends ContainerfileInput {
+export interface WriteAsDockerfileInput extends Omit<ContainerfileInput, 'injections'> {
+  /** --inject SRC:DST, DST absolute. */
+  injections?: Array<{ source: string; destination: string }>;
   /** Path of the Containerfile to write; its directory is the build context. */
   containerfile: string;
   sourceDir: string;
@@ -126,10 +180,58 @@ export interface WriteAsDockerfileInput extends ContainerfileInput {
 export async function writeAsDockerfile(input: WriteAsDockerfileInput): Promise<{ files: number; bytes: number; scripts: ScriptName[] }> {
   const ctx = path.dirname(path.resolve(input.containerfile));
   const up = path.join(ctx, input.uploadDir ?? 'upload');
-  const text = renderContainerfile(input);
+  const staged = input.injections?.length ? await stageInjections(input.injections, path.join(up, 'injections')) : undefined;
+  const text = renderContainerfile({ ...input, ...(staged ? { injections: staged } : { injections: [] }) });
+  // A second run into the same directory starts from an empty upload tree: what an earlier run copied (files
+  // .s2iignore now excludes, scripts no longer overridden) must not reach the image. A link there is removed,
+  // never followed.
+  for (const d of ['src', 'scripts', ...(staged ? [] : ['injections'])]) await rm(path.join(up, d), { recursive: true, force: true });
   await mkdir(path.join(up, 'src'), { recursive: true });
   const copied = await copySource(input.sourceDir, path.join(up, 'src'), input.filter, { keepSymlinks: input.keepSymlinks ?? false });
   const scripts = await materializeScripts(input.scripts, path.join(up, 'scripts'), input.fetchHttp);
   await writeFile(input.containerfile, text);
   return { ...copied, scripts };
+}
+
+/**
+ * Copies each injection to `<dir>/<n>` (a file as `<n>/file`), readable by any user so that a non-root assemble
+ * user can copy it in the RUN; `dir` itself is 0700, so on this host only its owner reaches them.
+ */
+async function stageInjections(injections: Array<{ source: string; destination: string }>, dir: string): Promise<StagedInjection[]> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  const out: StagedInjection[] = [];
+  for (const [n, inj] of injections.entries()) {
+    const to = path.join(dir, String(n));
+    const st = await lstat(inj.source);
+    await mkdir(to, { mode: 0o755 });
+    if (!st.isDirectory()) {
+      await copyFile(inj.source, path.join(to, 'file'));
+      await chmod(path.join(to, 'file'), (st.mode & 0o777) | 0o444);
+      out.push({ destination: inj.destination, file: true, files: [], dirs: [] });
+      continue;
+    }
+    await cp(inj.source, to, { recursive: true, verbatimSymlinks: true });
+    const files: string[] = [];
+    const dirs: string[] = [];
+    const walk = async (rel: string): Promise<void> => {
+      for (const e of await readdir(path.join(to, rel), { withFileTypes: true })) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        const abs = path.join(to, r);
+        if (e.isDirectory()) {
+          dirs.push(r);
+          await chmod(abs, ((await lstat(abs)).mode & 0o777) | 0o555);
+          await walk(r);
+        } else {
+          files.push(r);
+          if (e.isFile()) await chmod(abs, ((await lstat(abs)).mode & 0o777) | 0o444);
+        }
+      }
+    };
+    await walk('');
+    await chmod(to, 0o755);
+    out.push({ destination: inj.destination, file: false, files, dirs });
+  }
+  return out;
 }

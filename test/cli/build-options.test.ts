@@ -114,5 +114,12 @@ t.test('--as-dockerfile: the builder is a registry reference, the previous image
   t.notOk('target' in a);
   const from = asDockerfileOptions({ ...o, asDockerfile: asDockerfile! }, '/src', 'example.com/builder:1', undefined, { ...v, 'incremental-from': 'prev:2' });
   t.same(from.incremental, { previousImage: 'prev:2' });
-  t.throws(() => buildOptionsFromValues({ 'as-dockerfile': 'f', inject: [`${secret}:/x`] }, undefined, {}), { code: 'ERR_USAGE', message: /--as-dockerfile cannot be combined with --inject/ });
+  // --inject goes into the Containerfile (copied in and removed in the assemble RUN); -v cannot.
+  const iv: Values = { 'as-dockerfile': 'f', inject: [`${secret}:/x;${secret}:rel`] };
+  const { asDockerfile: f, ...io } = buildOptionsFromValues(iv, undefined, {});
+  t.same(asDockerfileOptions({ ...io, asDockerfile: f! }, '/src', 'b', undefined, iv).injections, [
+    { source: secret, destination: '/x' },
+    { source: secret, destination: 'rel' },
+  ]);
+  t.throws(() => buildOptionsFromValues({ 'as-dockerfile': 'f', volume: [`${secret}:/x`] }, undefined, {}), { code: 'ERR_USAGE', message: /--as-dockerfile cannot be combined with --volume/ });
 });

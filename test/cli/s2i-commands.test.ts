@@ -94,3 +94,66 @@ t.test('build --as-dockerfile writes a Containerfile and context', async (t) => 
   const bad = await runCli(['build', src, builder, '--as-dockerfile', out, '--root', root, '--incremental', '--incremental-pull-policy', 'always']);
   t.equal(bad.code, 64);
 });
+
+t.test('build --as-dockerfile DIR/ (or an existing DIR) writes DIR/Dockerfile and DIR/upload', async (t) => {
+  const src = mkdtempSync(path.join(tmp, 'src-'));
+  writeFileSync(path.join(src, 'index.html'), 'hi\n');
+  const dir = path.join(tmp, 'df-dir');
+  const r = await runCli(['build', src, builder, '--as-dockerfile', dir + '/', '--root', root]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, path.join(dir, 'Dockerfile') + '\n');
+  t.match(readFileSync(path.join(dir, 'Dockerfile'), 'utf8'), /^FROM /m);
+  t.ok(existsSync(path.join(dir, 'upload', 'src', 'index.html')), 'the context is DIR, not its parent');
+  t.notOk(existsSync(path.join(tmp, 'upload')), 'nothing written beside DIR');
+  const again = await runCli(['build', src, builder, '--as-dockerfile', dir, '--root', root]);
+  t.equal(again.code, 0, again.stderr);
+  t.equal(again.stdout, path.join(dir, 'Dockerfile') + '\n', 'an existing directory without the slash: the same');
+  // Bad: the directory cannot be made (a file is in the way): one line, exit 1, nothing written.
+  const file = path.join(tmp, 'a-file');
+  writeFileSync(file, 'x');
+  const bad = await runCli(['build', src, builder, '--as-dockerfile', path.join(file, 'sub') + '/', '--root', root]);
+  t.equal(bad.code, 1, bad.stderr);
+  t.match(bad.stderr, /^oci-s2i: --as-dockerfile \S+: cannot create the directory \S+ \(ENOTDIR\); pick another path\n$/);
+});
+
+t.test('build --as-dockerfile labels --scripts-url, --destination and --assemble-user as s2i does', async (t) => {
+  const src = mkdtempSync(path.join(tmp, 'src-'));
+  writeFileSync(path.join(src, 'index.html'), 'hi\n');
+  const dir = path.join(tmp, 'df-labels') + '/';
+  const r = await runCli(['build', src, builder, '--as-dockerfile', dir, '--root', root, '--scripts-url', 'image:///usr/libexec/s2i', '--destination', '/dest', '--assemble-user', '1002', '--label', 'io.openshift.s2i.destination=/from-label']);
+  t.equal(r.code, 0, r.stderr);
+  const text = readFileSync(path.join(dir, 'Dockerfile'), 'utf8');
+  t.match(text, '"io.openshift.s2i.scripts-url"="image:///usr/libexec/s2i"');
+  t.match(text, '"io.openshift.s2i.destination"="/dest"', 'the flag wins over --label, as in s2i');
+  t.match(text, '"io.openshift.s2i.assemble-user"="1002"');
+  t.match(text, /COPY --chown=1002:0 upload\/src \/dest\/src/);
+  // Without the flags: none of these labels. A file:// scripts URL (a host directory) is not written.
+  const scripts = mkdtempSync(path.join(tmp, 'scripts-'));
+  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\n', { mode: 0o755 });
+  const plain = await runCli(['build', src, builder, '--as-dockerfile', dir, '--root', root, '--scripts-url', `file://${scripts}`]);
+  t.equal(plain.code, 0, plain.stderr);
+  const text2 = readFileSync(path.join(dir, 'Dockerfile'), 'utf8');
+  t.notMatch(text2, /io\.openshift\.s2i\.(scripts-url|destination|assemble-user)/);
+  t.match(text2, /RUN \["\/tmp\/scripts\/assemble"\]/, 'the file:// script is still used');
+});
+
+t.test('build --as-dockerfile --inject: copied in and removed in the assemble RUN, relative under WORKDIR', async (t) => {
+  const src = mkdtempSync(path.join(tmp, 'src-'));
+  writeFileSync(path.join(src, 'index.html'), 'hi\n');
+  const secrets = mkdtempSync(path.join(tmp, 'secrets-'));
+  writeFileSync(path.join(secrets, 'key'), 'very-secret\n', { mode: 0o600 });
+  const dir = path.join(tmp, 'df-inject') + '/';
+  const r = await runCli(['build', src, builder, '--as-dockerfile', dir, '--root', root, '-i', `${secrets}:rel`]);
+  t.equal(r.code, 0, r.stderr);
+  const text = readFileSync(path.join(dir, 'Dockerfile'), 'utf8');
+  t.match(text, /^RUN --mount=type=bind,source=upload\/injections\/0,target=\/run\/\.s2i-injection-0 /m);
+  t.match(text, /cp -R \/run\/\.s2i-injection-0\/\. \/opt\/app-root\/src\/rel\//, 'relative destination under WORKDIR');
+  t.match(text, /rm -f \/opt\/app-root\/src\/rel\/key/);
+  t.notMatch(text, /^COPY .*injections/m, 'never COPYed (a layer would keep it)');
+  t.equal(readFileSync(path.join(dir, 'upload', 'injections', '0', 'key'), 'utf8'), 'very-secret\n');
+  t.equal(statSync(path.join(dir, 'upload', 'injections')).mode & 0o777, 0o700, 'staged where only the owner reaches');
+  // Bad: -v cannot go into a Containerfile.
+  const bad = await runCli(['build', src, builder, '--as-dockerfile', dir, '--root', root, '-v', `${secrets}:/x`]);
+  t.equal(bad.code, 64);
+  t.match(bad.stderr, /--as-dockerfile cannot be combined with --volume/);
+});

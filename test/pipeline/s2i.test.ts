@@ -82,6 +82,24 @@ function pullImage(ref: string): Pulled {
 
 const last = (img: Pulled) => img.layers[img.layers.length - 1]!;
 
+t.test('io.openshift.s2i.build.image is BUILDER as written: no added registry or :latest (build and --as-dockerfile)', async (t) => {
+  await builder('t/s2i-name', { assemble: BASIC_ASSEMBLE, run: RUN });
+  const asWritten = `${registry.host}/t/s2i-name`;
+  const src = source();
+  const r = await runCli(['build', src, asWritten, `${registry.host}/t/s2i-name-app:1`, '--root', root]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(pullImage(`${registry.host}/t/s2i-name-app:1`).config.config.Labels?.['io.openshift.s2i.build.image'], asWritten, 'build: no :latest added');
+  const df = path.join(tmp, 'name-df') + '/';
+  const d = await runCli(['build', src, asWritten, '--as-dockerfile', df, '--root', root]);
+  t.equal(d.code, 0, d.stderr);
+  t.match(readFileSync(path.join(df, 'Dockerfile'), 'utf8'), `"io.openshift.s2i.build.image"="${asWritten}"`, '--as-dockerfile: the same');
+  // Written with a tag: kept with it.
+  const tagged = `${asWritten}:latest`;
+  const r2 = await runCli(['build', src, tagged, `${registry.host}/t/s2i-name-app:2`, '--root', root]);
+  t.equal(r2.code, 0, r2.stderr);
+  t.equal(pullImage(`${registry.host}/t/s2i-name-app:2`).config.config.Labels?.['io.openshift.s2i.build.image'], tagged);
+});
+
 t.test('clean build: .s2i/bin override, environment order, --build-env not persisted, labels, .s2iignore, --exclude, callback', async (t) => {
   const received: unknown[] = [];
   const server = http.createServer((req, res) => {

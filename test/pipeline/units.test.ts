@@ -130,7 +130,7 @@ t.test('checkBuildFlags: conflicting flags', async (t) => {
     [{ 'assemble-runtime-user': '1' }, /needs --runtime-image/],
     [{ 'as-dockerfile': 'f', incremental: true, 'incremental-pull-policy': 'always' }, /--as-dockerfile cannot be combined with --incremental-pull-policy/],
     [{ 'as-dockerfile': 'f', 'runtime-image': 'r' }, /--runtime-image/],
-    [{ 'as-dockerfile': 'f', inject: ['a:b'] }, /--inject/],
+    [{ 'as-dockerfile': 'f', volume: ['a:b'] }, /--volume/],
   ];
   for (const [o, re] of bad) t.throws(exitOfSync(() => checkBuildFlags(o)), { exitCode: 64, message: re });
 });

@@ -51,13 +51,14 @@ t.test('buildah builds the --as-dockerfile output, clean then incremental', { sk
   await mkdir(path.join(src, '.s2i', 'bin'), { recursive: true });
   await writeFile(
     path.join(src, '.s2i', 'bin', 'assemble'),
-    '#!/bin/sh\nset -e\nmkdir -p /tmp/app\ncp -R /tmp/src/. /tmp/app/\nn=1\nif [ -f /tmp/artifacts/count ]; then n=$(( $(cat /tmp/artifacts/count) + 1 )); fi\necho $n > /tmp/app/count\necho "$GREETING" > /tmp/app/greeting\n',
+    '#!/bin/sh\nset -e\nmkdir -p /tmp/app\ncp -R /tmp/src/. /tmp/app/\nn=1\nif [ -f /tmp/artifacts/count ]; then n=$(( $(cat /tmp/artifacts/count) + 1 )); fi\necho $n > /tmp/app/count\necho "$GREETING" > /tmp/app/greeting\n' +
+      'if [ -f /tmp/inj/key ]; then echo more >> /tmp/inj/key; wc -c < /tmp/inj/key > /tmp/app/injected; ls /tmp/src > /tmp/app/src-list; fi\n',
     { mode: 0o755 },
   );
   await writeFile(path.join(src, '.s2i', 'environment'), 'GREETING=hello $USER "world"\n');
   await writeFile(path.join(src, 'index.html'), 'hi\n');
 
-  const build = async (name: string, previous?: string): Promise<string> => {
+  const build = async (name: string, previous?: string, injections?: Array<{ source: string; destination: string }>): Promise<string> => {
     const scripts = await resolveScripts({ sourceDir: src, imageLabels: builderLabels, imageEnv: [], needed: ['assemble', 'run'], optional: ['save-artifacts'] });
     const ctx = path.join(dir, name);
     await mkdir(ctx);
@@ -73,6 +74,7 @@ t.test('buildah builds the --as-dockerfile output, clean then incremental', { sk
       env: await buildEnvironment({ sourceDir: src, env: [], envFiles: [] }),
       scripts,
       ...(previous ? { incremental: { previousImage: previous } } : {}),
+      ...(injections ? { injections } : {}),
     });
     const tag = `localhost/${name}`;
     await bud(ctx, tag);
@@ -99,4 +101,33 @@ t.test('buildah builds the --as-dockerfile output, clean then incremental', { sk
 
   const second = await build('app2', first);
   t.equal(await readIn(second, 'tmp/app/count'), '2\n', 'artifacts of the previous image restored');
+
+  // --inject: copied in for assemble (writable by it), removed in the same RUN: in no layer, no path left.
+  const inj = path.join(dir, 'inj');
+  await mkdir(path.join(inj, 'sub'), { recursive: true });
+  await writeFile(path.join(inj, 'key'), 'very-secret-key\n', { mode: 0o600 });
+  await writeFile(path.join(inj, 'sub', 'token'), 'tok-123\n', { mode: 0o600 });
+  const third = await build('app3', undefined, [
+    { source: inj, destination: '/tmp/inj' },
+    { source: path.join(inj, 'key'), destination: '/tmp/one/key' },
+  ]);
+  t.equal(await readIn(third, 'tmp/app/injected'), '21\n', 'assemble read and appended to the injected file');
+  t.match(await readIn(third, 'tmp/app/src-list'), /index\.html/, '/tmp/src is not hidden by an injection into /tmp');
+  const layout = path.join(dir, 'layout');
+  await buildah('push', third, `oci:${layout}:x`);
+  const blobs = path.join(layout, 'blobs', 'sha256');
+  const { readdir } = await import('node:fs/promises');
+  const zlib = await import('node:zlib');
+  for (const b of await readdir(blobs)) {
+    const raw = await readFile(path.join(blobs, b));
+    const data = raw[0] === 0x1f && raw[1] === 0x8b ? zlib.gunzipSync(raw) : raw;
+    t.notOk(data.includes('very-secret-key') || data.includes('tok-123'), `no injected content in blob ${b.slice(0, 12)}`);
+    if (data[0] === 0x7b) continue; // JSON: the config's history names the RUN (paths, not contents)
+    const tarFile = path.join(dir, 'layer.tar');
+    await writeFile(tarFile, data);
+    const names = (await run('tar', ['-tf', tarFile], { maxBuffer: 64 << 20 })).stdout;
+    t.notOk(/(^|\n)(\.\/)?tmp\/(inj|one)|\.s2i-injection/.test(names), `no injection path in layer ${b.slice(0, 12)}: ${names.split('\n').filter((n) => /tmp\/|run\//.test(n)).join(' ')}`);
+  }
+  // Bad: a destination the assemble user (1001) cannot create fails the build.
+  await t.rejects(build('app4', undefined, [{ source: inj, destination: '/bad/dir' }]), 'an injection destination that cannot be created fails the build');
 });

@@ -1,5 +1,7 @@
 import t from 'tap';
-import { readFile, mkdir, writeFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, mkdir, writeFile, stat, rm, symlink, lstat } from 'node:fs/promises';
+import { makeSourceFilter } from '../../src/s2i/ignore.js';
 import path from 'node:path';
 import { renderContainerfile, writeAsDockerfile, quoteWord, type ContainerfileInput } from '../../src/s2i/as-dockerfile.js';
 import type { ScriptName, ScriptSource } from '../../src/s2i/scripts.js';
@@ -136,4 +138,46 @@ t.test('writeAsDockerfile writes Containerfile, upload/src and upload/scripts', 
   t.equal(await readFile(path.join(ctx, 'upload', 'src', 'index.html'), 'utf8'), 'hi');
   t.equal(await readFile(path.join(ctx, 'upload', 'scripts', 'run'), 'utf8'), '#!/bin/sh\nrun\n');
   t.equal((await stat(path.join(ctx, 'upload', 'scripts', 'assemble'))).mode & 0o777, 0o755);
+});
+
+t.test('a second writeAsDockerfile into the same directory starts from an empty upload tree', async (t) => {
+  const dir = await tmpDir(t);
+  const src = path.join(dir, 'src');
+  await mkdir(path.join(src, '.s2i', 'bin'), { recursive: true });
+  await writeFile(path.join(src, '.s2i', 'bin', 'assemble'), '#!/bin/sh\n', { mode: 0o755 });
+  await writeFile(path.join(src, 'secret.txt'), 'secret');
+  await writeFile(path.join(src, 'index.html'), 'hi');
+  const ctx = path.join(dir, 'ctx');
+  await mkdir(ctx);
+  const write = async (scripts: Array<[ScriptName, ScriptSource]>) =>
+    writeAsDockerfile({
+      containerfile: path.join(ctx, 'Dockerfile'),
+      sourceDir: src,
+      filter: await makeSourceFilter(src),
+      builderImage: 'b',
+      destination: '/tmp',
+      assembleUser: '1001',
+      labels: {},
+      env: [],
+      scripts: new Map(scripts),
+    });
+  await write([['assemble', { kind: 'file', hostPath: path.join(src, '.s2i', 'bin', 'assemble') }], ...imageScripts('run')]);
+  t.ok(existsSync(path.join(ctx, 'upload', 'src', 'secret.txt')), 'first run copies everything');
+  t.ok(existsSync(path.join(ctx, 'upload', 'scripts', 'assemble')));
+  // Second run: secret.txt now excluded, assemble from the image.
+  await writeFile(path.join(src, '.s2iignore'), 'secret.txt\n');
+  await write(imageScripts('assemble', 'run'));
+  t.notOk(existsSync(path.join(ctx, 'upload', 'src', 'secret.txt')), 'the excluded file from the earlier run is gone');
+  t.ok(existsSync(path.join(ctx, 'upload', 'src', 'index.html')));
+  t.notOk(existsSync(path.join(ctx, 'upload', 'scripts')), 'stale override scripts are gone');
+  // Bad: upload/src replaced by a link to somewhere else: the link goes, what it points at stays.
+  const elsewhere = path.join(dir, 'elsewhere');
+  await mkdir(elsewhere);
+  await writeFile(path.join(elsewhere, 'keep'), 'k');
+  await rm(path.join(ctx, 'upload', 'src'), { recursive: true });
+  await symlink(elsewhere, path.join(ctx, 'upload', 'src'));
+  await write(imageScripts('assemble', 'run'));
+  t.equal(await readFile(path.join(elsewhere, 'keep'), 'utf8'), 'k', 'the link target is untouched');
+  t.ok((await lstat(path.join(ctx, 'upload', 'src'))).isDirectory(), 'upload/src is a real directory again');
+  t.ok(existsSync(path.join(ctx, 'upload', 'src', 'index.html')));
 });

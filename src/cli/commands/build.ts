@@ -112,7 +112,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
     return 0;
   }
   if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)');
-  const result = await build({ ...o, source, builder: parseImageLocation(builder), target, onProgress, signal: ctx.signal });
+  const result = await build({ ...o, source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal });
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   if (ctx.global.json) {
