@@ -14,7 +14,7 @@ import { pullImage } from './pull.js';
 import { prepareSource } from './source.js';
 import type { BuildOptions } from './options.js';
 
-type Shared = 'source' | 'ref' | 'contextDir' | 'platform' | 'pullPolicy' | 'env' | 'envFiles' | 'scriptsUrl' | 'destination' | 'assembleUser' | 'allowedUids' | 'labels' | 'applicationName' | 'description' | 'exclude' | 'keepSymlinks';
+type Shared = 'source' | 'ref' | 'contextDir' | 'platform' | 'pullPolicy' | 'env' | 'envFiles' | 'scriptsUrl' | 'imageScriptsUrl' | 'destination' | 'assembleUser' | 'allowedUids' | 'labels' | 'applicationName' | 'description' | 'exclude' | 'keepSymlinks';
 
 export interface AsDockerfileOptions extends EngineOptions, Pick<BuildOptions, Shared> {
   /** Path of the Containerfile to write; its directory becomes the build context. */
@@ -55,7 +55,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
       },
     );
     const optional: ScriptName[] = opts.incremental ? ['save-artifacts'] : [];
-    const scripts = await resolveScripts({ ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}), sourceDir: source.dir, imageLabels: labels, imageEnv: cfg.Env ?? [], needed: ['assemble', 'run'], optional });
+    const scripts = await resolveScripts({ ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}), ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}), sourceDir: source.dir, imageLabels: labels, imageEnv: cfg.Env ?? [], needed: ['assemble', 'run'], optional });
     const containerfile = path.resolve(opts.asDockerfile);
     await makeDirs(path.dirname(containerfile)); // bounded: Node's recursive mkdir spins under /proc
     const previous = opts.incremental?.previousImage;

@@ -83,6 +83,8 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const scripts = await steps.run('scripts', () =>
       inThisContainer(resolveScripts({
         ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}),
+        ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}),
+      ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}),
         sourceDir: source.dir,
         imageLabels,
         imageEnv,

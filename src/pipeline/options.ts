@@ -67,6 +67,8 @@ export interface BuildOptions extends EngineOptions {
   /** --build-env: assemble sees them, the image does not. */
   buildEnv: EnvList;
   scriptsUrl?: string;
+  /** --image-scripts-url: where the builder's scripts are, instead of its label. */
+  imageScriptsUrl?: string;
   destination?: string;
   assembleUser?: string;
   /** --label NAME=VALUE */

@@ -121,6 +121,7 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   const scripts = await steps.run('scripts', () =>
     resolveScripts({
       ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}),
+      ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}),
       sourceDir: source.dir,
       imageLabels,
       imageEnv,
