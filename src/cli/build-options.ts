@@ -175,6 +175,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     ...opt('description', str(v.description)),
     ...opt('ref', str(v.ref)),
     ...opt('contextDir', str(v['context-dir'])),
+    ...opt('copy', v.copy === true),
     ...(previous ? { incremental: { from: previous, pullPolicy: incrementalPolicy } } : {}),
     ...(runtimeImage
       ? {

@@ -14,7 +14,7 @@ import { pullImage } from './pull.js';
 import { prepareSource } from './source.js';
 import type { BuildOptions } from './options.js';
 
-type Shared = 'source' | 'ref' | 'contextDir' | 'platform' | 'pullPolicy' | 'env' | 'envFiles' | 'scriptsUrl' | 'imageScriptsUrl' | 'destination' | 'assembleUser' | 'allowedUids' | 'labels' | 'applicationName' | 'description' | 'exclude' | 'keepSymlinks';
+type Shared = 'source' | 'ref' | 'contextDir' | 'platform' | 'pullPolicy' | 'env' | 'envFiles' | 'scriptsUrl' | 'imageScriptsUrl' | 'copy' | 'submodules' | 'destination' | 'assembleUser' | 'allowedUids' | 'labels' | 'applicationName' | 'description' | 'exclude' | 'keepSymlinks';
 
 export interface AsDockerfileOptions extends EngineOptions, Pick<BuildOptions, Shared> {
   /** Path of the Containerfile to write; its directory becomes the build context. */
@@ -38,7 +38,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
   const engine = await openEngine(opts);
   const work = await mkdtemp(path.join(engine.root, 'as-dockerfile-'));
   try {
-    const source = await prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}) }, work);
+    const source = await prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false, copy: opts.copy === true, onWarning: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) }, work);
     const builder = await pullImage(engine, builderRef, { metadataOnly: true, policy: opts.pullPolicy, ...(opts.platform ? { platform: opts.platform } : {}) });
     const cfg = builder.config.config ?? {};
     const labels = cfg.Labels ?? {};

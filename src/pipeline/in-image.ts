@@ -62,7 +62,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     if (!opts.saveTempDir) steps.defer('remove build dir', () => removeTreeNow(buildDir));
 
     const source = await steps.run('source', () =>
-      prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false }, buildDir),
+      prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false, copy: opts.copy === true, onWarning: (message) => engine.onProgress({ type: 'log', level: 'warn', message }) }, buildDir),
     );
     const env = await buildEnvironment({ sourceDir: source.dir, env: opts.env, envFiles: opts.envFiles });
     // Manifest and config only: the builder's layers are this container's root file system already.

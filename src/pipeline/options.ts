@@ -88,6 +88,8 @@ export interface BuildOptions extends EngineOptions {
   contextDir?: string;
   /** Fetch git submodules (default true). */
   submodules?: boolean;
+  /** -c/--copy: a local git repository's working tree as it is (default: its committed tree, cloned). */
+  copy?: boolean;
   incremental?: IncrementalOptions;
   runtimeImage?: RuntimeImageOptions;
   /** --inject (read-only, never in a layer) then -v (read-write), in order. */

@@ -105,3 +105,89 @@ t.test('a --scripts-url that provides no script fails as s2i does (could not dow
   t.equal(ok2.code, 0, ok2.stderr);
   t.match(ok2.stderr, /---> url assemble in \/tmp\/scripts/);
 });
+
+function git(dir: string, ...args: string[]): string {
+  return execFileSync('git', ['-C', dir, '-c', 'user.name=Src Dev', '-c', 'user.email=src@example.com', '-c', 'protocol.file.allow=always', '-c', 'init.defaultBranch=main', ...args], { encoding: 'utf8' });
+}
+
+/** Source files assemble saw, from its SRC:/CONTENT lines. */
+function seen(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => /^(SRC:|CONTENT) /.test(l));
+}
+
+t.test('file:///plain/dir (no git repository) is copied; a file:// path git cannot clone keeps git\'s useful lines', async (t) => {
+  const b = await builder('t/lister', { assemble: LIST_ASSEMBLE('image'), run: RUN });
+  const plain = dirWith({ 'index.html': 'plain\n', 'sub/a.txt': 'a\n' }, 0o644);
+  const out = `${registry.host}/t/plain-dir-app:1`;
+  const r = await runCli(['build', `file://${plain}`, b, out, '--root', root]);
+  t.equal(r.code, 0, r.stderr);
+  t.same(seen(r.stderr), ['SRC: ./index.html', 'SRC: ./sub/a.txt', 'CONTENT ./index.html: plain', 'CONTENT ./sub/a.txt: a']);
+  const labels = skopeoConfig(out).config.Labels ?? {};
+  t.equal(labels['io.openshift.s2i.build.source-location'], plain);
+  t.notOk(labels['io.openshift.s2i.build.commit.id'], 'no commit label for a plain directory');
+
+  const withRef = await runCli(['build', `file://${plain}#main`, b, `${registry.host}/t/plain-dir-app:2`, '--root', root]);
+  t.equal(withRef.code, 64, 'a ref on a plain directory is a usage error');
+  t.match(withRef.stderr, /not a git repository/);
+
+  const notDir = path.join(plain, 'index.html');
+  const bad = await runCli(['build', `file://${notDir}`, b, `${registry.host}/t/plain-dir-app:3`, '--root', root]);
+  t.equal(bad.code, 14, bad.stderr);
+  const errLine = bad.stderr.split('\n').find((l) => /git clone of/.test(l)) ?? '';
+  t.match(errLine, /fatal: invalid gitfile format: .* \/ fatal: Could not read from remote repository/, 'git\'s first, telling line is kept');
+  t.match(errLine, /Could not read from remote repository/, 'and the lines after it, on one line');
+});
+
+t.test('a local git repository: committed tree without -c (labels = that commit, one warning for uncommitted changes); working tree with -c (no commit labels)', async (t) => {
+  const b = await builder('t/lister2', { assemble: LIST_ASSEMBLE('image'), run: RUN });
+  const repo = dirWith({ 'index.html': 'v1\n' }, 0o644);
+  git(repo, 'init', '-q');
+  git(repo, 'add', '.');
+  git(repo, 'commit', '-q', '-m', 'first');
+  const first = git(repo, 'rev-parse', 'HEAD').trim();
+  writeFileSync(path.join(repo, 'index.html'), 'v2\n');
+  git(repo, 'commit', '-q', '-am', 'second');
+  const second = git(repo, 'rev-parse', 'HEAD').trim();
+  writeFileSync(path.join(repo, 'index.html'), 'dirty\n');
+  writeFileSync(path.join(repo, 'new.txt'), 'untracked\n');
+
+  const out = `${registry.host}/t/local-git-app:1`;
+  const r = await runCli(['build', repo, b, out, '--root', root]);
+  t.equal(r.code, 0, r.stderr);
+  t.same(seen(r.stderr), ['SRC: ./index.html', 'CONTENT ./index.html: v2'], 'the committed tree, without .git, uncommitted changes left out');
+  const warn = r.stderr.split('\n').filter((l) => l.startsWith('warning: ') && /uncommitted/.test(l));
+  t.equal(warn.length, 1, 'one warning line');
+  t.match(warn[0], /2 uncommitted changes left out.*-c\/--copy/);
+  const labels = skopeoConfig(out).config.Labels ?? {};
+  t.equal(labels['io.openshift.s2i.build.commit.id'], second, 'commit label = the commit built');
+  t.equal(labels['io.openshift.s2i.build.commit.message'], 'second');
+  t.equal(labels['io.openshift.s2i.build.source-location'], repo);
+
+  const older = `${registry.host}/t/local-git-app:2`;
+  const rr = await runCli(['build', repo, b, older, '--root', root, '--ref', first]);
+  t.equal(rr.code, 0, rr.stderr);
+  t.same(seen(rr.stderr), ['SRC: ./index.html', 'CONTENT ./index.html: v1'], '--ref builds that commit of a local repository');
+  t.equal(skopeoConfig(older).config.Labels?.['io.openshift.s2i.build.commit.id'], first);
+
+  const copied = `${registry.host}/t/local-git-app:3`;
+  const c = await runCli(['build', repo, b, copied, '--root', root, '-c']);
+  t.equal(c.code, 0, c.stderr);
+  t.same(seen(c.stderr), ['SRC: ./index.html', 'SRC: ./new.txt', 'CONTENT ./index.html: dirty', 'CONTENT ./new.txt: untracked'], '-c: the working tree as it is');
+  t.notMatch(c.stderr, /uncommitted/);
+  const cl = skopeoConfig(copied).config.Labels ?? {};
+  t.notOk(Object.keys(cl).some((k) => k.startsWith('io.openshift.s2i.build.commit.')), '-c: no commit labels, since no commit describes the tree');
+  const cu = await runCli(['build', `file://${repo}`, b, `${registry.host}/t/local-git-app:4`, '--root', root, '--copy']);
+  t.equal(cu.code, 0, cu.stderr);
+  t.match(cu.stderr, /CONTENT \.\/index\.html: dirty/, '--copy with a file:// URL copies too');
+
+  const refCopy = await runCli(['build', repo, b, `${registry.host}/t/local-git-app:5`, '--root', root, '-c', '--ref', first]);
+  t.equal(refCopy.code, 64, '-c with --ref: usage error');
+  const empty = mkdtempSync(path.join(tmp, 'empty-repo-'));
+  writeFileSync(path.join(empty, 'index.html'), 'e\n');
+  git(empty, 'init', '-q');
+  const e1 = await runCli(['build', empty, b, `${registry.host}/t/local-git-app:6`, '--root', root]);
+  t.equal(e1.code, 16, 'a repository without commits: exit 16 (s2i)');
+  const e2 = await runCli(['build', empty, b, `${registry.host}/t/local-git-app:7`, '--root', root, '-c']);
+  t.equal(e2.code, 0, e2.stderr);
+  t.match(e2.stderr, /CONTENT \.\/index\.html: e/, 'with -c it is copied');
+});

@@ -32,7 +32,7 @@ export const buildParams: Param[] = [
   { name: 'description', type: 'string', value: 'TEXT', description: 'image description (io.k8s.description)' },
   { name: 'ref', short: 'r', type: 'string', value: 'REF', description: 'git branch, tag or commit to build (git sources)' },
   { name: 'context-dir', type: 'string', value: 'DIR', description: 'sub-directory of the source holding the application' },
-  { name: 'copy', short: 'c', type: 'boolean', description: 'copy a local git checkout as it is (always the case here)' },
+  { name: 'copy', short: 'c', type: 'boolean', description: 'build the working tree of a local git repository as it is (default: its committed tree, cloned as s2i does; then no commit labels)' },
   { name: 'incremental', type: 'boolean', description: 'restore artifacts of the previous image with its save-artifacts script' },
   { name: 'incremental-from', type: 'string', value: 'IMAGE', description: 'previous image for --incremental (default: TAG)' },
   { name: 'incremental-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the previous image', default: 'if-not-present' },
