@@ -176,6 +176,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     ...opt('ref', str(v.ref)),
     ...opt('contextDir', str(v['context-dir'])),
     ...opt('copy', v.copy === true),
+    ...(v['ignore-submodules'] === true ? { submodules: false } : {}),
     ...(previous ? { incremental: { from: previous, pullPolicy: incrementalPolicy } } : {}),
     ...(runtimeImage
       ? {

@@ -191,3 +191,32 @@ t.test('a local git repository: committed tree without -c (labels = that commit,
   t.equal(e2.code, 0, e2.stderr);
   t.match(e2.stderr, /CONTENT \.\/index\.html: e/, 'with -c it is copied');
 });
+
+t.test('--ignore-submodules: a git source\'s submodules are not fetched (default: fetched, recursively)', async (t) => {
+  const b = await builder('t/lister3', { assemble: LIST_ASSEMBLE('image'), run: RUN });
+  const lib = dirWith({ 'helper.txt': 'from the submodule\n' }, 0o644);
+  git(lib, 'init', '-q');
+  git(lib, 'add', '.');
+  git(lib, 'commit', '-q', '-m', 'lib');
+  const repo = dirWith({ 'index.html': 'app\n' }, 0o644);
+  git(repo, 'init', '-q');
+  git(repo, 'submodule', '--quiet', 'add', `file://${lib}`, 'lib');
+  git(repo, 'add', '.');
+  git(repo, 'commit', '-q', '-m', 'with lib');
+  // git refuses file:// submodules unless told (CVE-2022-39253); its environment form allows them for one command.
+  const allow = { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'protocol.file.allow', GIT_CONFIG_VALUE_0: 'always' };
+
+  const withSub = await runCli(['build', repo, b, `${registry.host}/t/submodule-app:1`, '--root', root], allow);
+  t.equal(withSub.code, 0, withSub.stderr);
+  t.same(seen(withSub.stderr).filter((l) => l.startsWith('SRC:')), ['SRC: ./.gitmodules', 'SRC: ./index.html', 'SRC: ./lib/helper.txt'], 'default: the submodule is fetched');
+  const refused = await runCli(['build', repo, b, `${registry.host}/t/submodule-app:2`, '--root', root]);
+  t.equal(refused.code, 14, 'without opting in git refuses the file:// submodule');
+  t.match(refused.stderr, /cannot fetch submodules of/);
+
+  const ignored = await runCli(['build', repo, b, `${registry.host}/t/submodule-app:3`, '--root', root, '--ignore-submodules']);
+  t.equal(ignored.code, 0, ignored.stderr);
+  t.same(seen(ignored.stderr).filter((l) => l.startsWith('SRC:')), ['SRC: ./.gitmodules', 'SRC: ./index.html'], '--ignore-submodules: not fetched (and no opt-in needed)');
+  const url = await runCli(['build', `file://${repo}`, b, `${registry.host}/t/submodule-app:4`, '--root', root, '--ignore-submodules']);
+  t.equal(url.code, 0, url.stderr);
+  t.notMatch(url.stderr, /helper\.txt/, 'the same for a file:// git URL');
+});

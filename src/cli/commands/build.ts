@@ -31,6 +31,7 @@ export const buildParams: Param[] = [
   { name: 'application-name', short: 'n', type: 'string', value: 'NAME', description: 'application name (io.k8s.display-name)' },
   { name: 'description', type: 'string', value: 'TEXT', description: 'image description (io.k8s.description)' },
   { name: 'ref', short: 'r', type: 'string', value: 'REF', description: 'git branch, tag or commit to build (git sources)' },
+  { name: 'ignore-submodules', type: 'boolean', description: 'do not fetch the submodules of a git source (default: git submodule update --init --recursive)' },
   { name: 'context-dir', type: 'string', value: 'DIR', description: 'sub-directory of the source holding the application' },
   { name: 'copy', short: 'c', type: 'boolean', description: 'build the working tree of a local git repository as it is (default: its committed tree, cloned as s2i does; then no commit labels)' },
   { name: 'incremental', type: 'boolean', description: 'restore artifacts of the previous image with its save-artifacts script' },
