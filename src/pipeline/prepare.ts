@@ -11,7 +11,7 @@ import { namespaceMode, type NamespaceMode } from '../sandbox/namespace.js';
 import { fileInRoot } from '../sandbox/rootfs.js';
 import type { Mount } from '../sandbox/spec.js';
 import { buildEnvironment, type EnvList } from '../s2i/environment.js';
-import { planFlags, planS2I, type S2IPlan } from '../s2i/plan.js';
+import { onBuildWarning, planFlags, planS2I, type S2IPlan } from '../s2i/plan.js';
 import { resolveScripts, type ScriptName, type ScriptSource } from '../s2i/scripts.js';
 import type { ResolvedUser } from '../s2i/user.js';
 import type { Engine } from './context.js';
@@ -116,6 +116,8 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   const hostsFile = opts.addHosts.length > 0 ? await writeHostsFile(path.join(buildDir, 'hosts'), opts.addHosts) : undefined;
 
   const warn = (message: string) => engine.onProgress({ type: 'log', level: 'warn', message });
+  const onBuild = onBuildWarning(imgConfig, builderName);
+  if (onBuild) warn(onBuild);
   const rootfs = await steps.run('mount', () => builderRootfs(steps, buildDir, builder.layers.map((l) => l.dir), { isolation: opts.isolation, onWarning: warn }));
   const needed: ScriptName[] = opts.runtimeImage ? ['assemble'] : ['assemble', 'run'];
   const scripts = await steps.run('scripts', () =>

@@ -220,3 +220,17 @@ t.test('--ignore-submodules: a git source\'s submodules are not fetched (default
   t.equal(url.code, 0, url.stderr);
   t.notMatch(url.stderr, /helper\.txt/, 'the same for a file:// git URL');
 });
+
+t.test('a builder with ONBUILD triggers: one warning line naming the triggers left unrun; none without triggers', async (t) => {
+  const b = await builder('t/onbuild', { assemble: LIST_ASSEMBLE('image'), run: RUN }, { onBuild: ['RUN echo triggered > /tmp/onbuild', 'COPY . /opt/app'] });
+  const src = dirWith({ 'index.html': 'hello\n' }, 0o644);
+  const r = await runCli(['build', src, b, `${registry.host}/t/onbuild-app:1`, '--root', root]);
+  t.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => /ONBUILD/.test(l));
+  t.equal(lines.length, 1, r.stderr);
+  t.match(lines[0], /^warning: builder .*t\/onbuild:latest has 2 ONBUILD triggers that oci-s2i does not run .*: RUN echo triggered > \/tmp\/onbuild; COPY \. \/opt\/app$/);
+  const plain = await builder('t/no-onbuild', { assemble: LIST_ASSEMBLE('image'), run: RUN });
+  const p = await runCli(['build', src, plain, `${registry.host}/t/onbuild-app:2`, '--root', root]);
+  t.equal(p.code, 0, p.stderr);
+  t.notMatch(p.stderr, /ONBUILD/);
+});
