@@ -77,6 +77,25 @@ export function checkBuildFlags(v: Values): void {
   }
 }
 
+/** s2i's deprecated spellings and the flags that replace them. */
+const deprecatedFlags: Array<[string, string]> = [
+  ['scripts', 'scripts-url'],
+  ['location', 'destination'],
+];
+
+/** The value of a flag or of its deprecated spelling; both with different values is a usage error. */
+function flagOrDeprecated(v: Values, name: string): string | undefined {
+  const old = deprecatedFlags.find(([, now]) => now === name)?.[0];
+  const [a, b] = [str(v[name]), old ? str(v[old]) : undefined];
+  if (a !== undefined && b !== undefined && a !== b) throw usageError(`--${old} (deprecated) and --${name} name different values: give --${name} only`);
+  return a ?? b;
+}
+
+/** One line per deprecated flag used, as s2i warns. */
+export function deprecatedFlagWarnings(v: Values): string[] {
+  return deprecatedFlags.filter(([old]) => str(v[old]) !== undefined).map(([old, now]) => `flag --${old} is deprecated, use --${now} instead`);
+}
+
 /** The destination of a build: named by tag, and a format it can hold. */
 function parseTarget(tag: string): ImageLocation {
   const target = parseImageLocation(tag);
@@ -145,8 +164,9 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     env: envFlags,
     envFiles: list(v['environment-file']),
     buildEnv,
-    ...opt('scriptsUrl', str(v['scripts-url'])),
-    ...opt('destination', str(v.destination)),
+    ...opt('scriptsUrl', flagOrDeprecated(v, 'scripts-url')),
+    ...opt('imageScriptsUrl', str(v['image-scripts-url'])),
+    ...opt('destination', flagOrDeprecated(v, 'destination')),
     ...opt('assembleUser', str(v['assemble-user'])),
     allowedUids: uidRanges,
     labels,
@@ -154,6 +174,8 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     ...opt('description', str(v.description)),
     ...opt('ref', str(v.ref)),
     ...opt('contextDir', str(v['context-dir'])),
+    ...opt('copy', v.copy === true),
+    ...(v['ignore-submodules'] === true ? { submodules: false } : {}),
     ...(previous ? { incremental: { from: previous, pullPolicy: incrementalPolicy } } : {}),
     ...(runtimeImage
       ? {

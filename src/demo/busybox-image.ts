@@ -118,6 +118,8 @@ export interface BuilderSpec {
   workingDir?: string;
   cmd?: string[];
   format?: ImageFormat;
+  /** ONBUILD triggers of the image config. */
+  onBuild?: string[];
   /** Leave tar out of the image (s2i's "no tar" test builder: we need none). */
   withoutTar?: boolean;
   /** One more layer on top, with these entries (tests craft hostile images with it). */
@@ -160,6 +162,7 @@ export async function makeBuilderImage(spec: BuilderSpec, workDir: string): Prom
       WorkingDir: spec.workingDir ?? '/opt/app-root/src',
       Cmd: spec.cmd ?? [`${scriptsPath}/usage`],
       Labels: { 'io.openshift.s2i.scripts-url': `image://${scriptsPath}`, ...(spec.labels ?? {}) },
+      ...(spec.onBuild ? { OnBuild: spec.onBuild } : {}),
     },
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffID) },
     history: layers.map((_, i) => ({ created: MTIME.toISOString(), created_by: i === 0 ? 'busybox rootfs' : 'S2I scripts' })),

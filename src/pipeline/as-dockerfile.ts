@@ -18,7 +18,7 @@ import { pullImage } from './pull.js';
 import { prepareSource } from './source.js';
 import type { BuildOptions } from './options.js';
 
-type Shared = 'source' | 'ref' | 'contextDir' | 'platform' | 'pullPolicy' | 'env' | 'envFiles' | 'scriptsUrl' | 'destination' | 'assembleUser' | 'allowedUids' | 'labels' | 'applicationName' | 'description' | 'exclude' | 'keepSymlinks';
+type Shared = 'source' | 'ref' | 'contextDir' | 'platform' | 'pullPolicy' | 'env' | 'envFiles' | 'scriptsUrl' | 'imageScriptsUrl' | 'copy' | 'submodules' | 'destination' | 'assembleUser' | 'allowedUids' | 'labels' | 'applicationName' | 'description' | 'exclude' | 'keepSymlinks';
 
 export interface AsDockerfileOptions extends EngineOptions, Pick<BuildOptions, Shared> {
   /** Path of the Containerfile to write; its directory becomes the build context. */
@@ -72,7 +72,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
   const engine = await openEngine(opts);
   const work = await mkdtemp(path.join(engine.root, 'as-dockerfile-'));
   try {
-    const source = await prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}) }, work);
+    const source = await prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false, copy: opts.copy === true, onWarning: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) }, work);
     const builder = await pullImage(engine, builderRef, { metadataOnly: true, policy: opts.pullPolicy, ...(opts.platform ? { platform: opts.platform } : {}) });
     const cfg = builder.config.config ?? {};
     const labels = cfg.Labels ?? {};
@@ -89,7 +89,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
       },
     );
     const optional: ScriptName[] = opts.incremental ? ['save-artifacts'] : [];
-    const scripts = await resolveScripts({ ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}), sourceDir: source.dir, imageLabels: labels, imageEnv: cfg.Env ?? [], needed: ['assemble', 'run'], optional });
+    const scripts = await resolveScripts({ ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}), ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}), sourceDir: source.dir, imageLabels: labels, imageEnv: cfg.Env ?? [], needed: ['assemble', 'run'], optional });
     const containerfile = containerfilePath(opts.asDockerfile);
     // bounded: Node's recursive mkdir spins under /proc
     await makeDirs(path.dirname(containerfile)).catch((e: NodeJS.ErrnoException) => {

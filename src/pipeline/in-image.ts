@@ -26,7 +26,7 @@ import type { Descriptor } from '../oci/types.js';
 import { buildEnvironment } from '../s2i/environment.js';
 import { parseImageMetadata, imageMetadataPath } from '../s2i/image-metadata.js';
 import { makeSourceFilter, copySource } from '../s2i/ignore.js';
-import { outputLabels, planFlags, planS2I } from '../s2i/plan.js';
+import { onBuildWarning, outputLabels, planFlags, planS2I } from '../s2i/plan.js';
 import { materializeScripts, resolveScripts, scriptPathInImage, type ScriptName } from '../s2i/scripts.js';
 import type { ResolvedUser } from '../s2i/user.js';
 import { fileInRoot, readFileInRoot, withDirInRoot } from '../sandbox/rootfs.js';
@@ -62,7 +62,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     if (!opts.saveTempDir) steps.defer('remove build dir', () => removeTreeNow(buildDir));
 
     const source = await steps.run('source', () =>
-      prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false }, buildDir),
+      prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false, copy: opts.copy === true, onWarning: (message) => engine.onProgress({ type: 'log', level: 'warn', message }) }, buildDir),
     );
     const env = await buildEnvironment({ sourceDir: source.dir, env: opts.env, envFiles: opts.envFiles });
     // Manifest and config only: the builder's layers are this container's root file system already.
@@ -79,10 +79,14 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
       { labels: imageLabels, env: imageEnv, user: imgConfig.User },
       { builderName, tag: targetName, source, ...planFlags(opts), env, buildEnv: opts.buildEnv },
     );
+    const onBuild = onBuildWarning(imgConfig, builderName);
+    if (onBuild) engine.onProgress({ type: 'log', level: 'warn', message: onBuild });
     const needed: ScriptName[] = ['assemble', 'run'];
     const scripts = await steps.run('scripts', () =>
       inThisContainer(resolveScripts({
         ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}),
+        ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}),
+      ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}),
         sourceDir: source.dir,
         imageLabels,
         imageEnv,

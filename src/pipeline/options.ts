@@ -69,6 +69,8 @@ export interface BuildOptions extends EngineOptions {
   /** --build-env: assemble sees them, the image does not. */
   buildEnv: EnvList;
   scriptsUrl?: string;
+  /** --image-scripts-url: where the builder's scripts are, instead of its label. */
+  imageScriptsUrl?: string;
   destination?: string;
   assembleUser?: string;
   /** --label NAME=VALUE */
@@ -88,6 +90,8 @@ export interface BuildOptions extends EngineOptions {
   contextDir?: string;
   /** Fetch git submodules (default true). */
   submodules?: boolean;
+  /** -c/--copy: a local git repository's working tree as it is (default: its committed tree, cloned). */
+  copy?: boolean;
   incremental?: IncrementalOptions;
   runtimeImage?: RuntimeImageOptions;
   /** --inject (read-only, never in a layer) then -v (read-write), in order. */

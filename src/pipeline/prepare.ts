@@ -11,7 +11,7 @@ import { namespaceMode, type NamespaceMode } from '../sandbox/namespace.js';
 import { fileInRoot } from '../sandbox/rootfs.js';
 import type { Mount } from '../sandbox/spec.js';
 import { buildEnvironment, type EnvList } from '../s2i/environment.js';
-import { planFlags, planS2I, type S2IPlan } from '../s2i/plan.js';
+import { onBuildWarning, planFlags, planS2I, type S2IPlan } from '../s2i/plan.js';
 import { resolveScripts, type ScriptName, type ScriptSource } from '../s2i/scripts.js';
 import type { ResolvedUser } from '../s2i/user.js';
 import type { Engine } from './context.js';
@@ -85,7 +85,7 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   }
 
   const source = await steps.run('source', () =>
-    prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false }, buildDir),
+    prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false, copy: opts.copy === true, onWarning: (message) => engine.onProgress({ type: 'log', level: 'warn', message }) }, buildDir),
   );
   const env = await buildEnvironment({ sourceDir: source.dir, env: opts.env, envFiles: opts.envFiles });
 
@@ -116,11 +116,14 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   const hostsFile = opts.addHosts.length > 0 ? await writeHostsFile(path.join(buildDir, 'hosts'), opts.addHosts) : undefined;
 
   const warn = (message: string) => engine.onProgress({ type: 'log', level: 'warn', message });
+  const onBuild = onBuildWarning(imgConfig, builderName);
+  if (onBuild) warn(onBuild);
   const rootfs = await steps.run('mount', () => builderRootfs(steps, buildDir, builder.layers.map((l) => l.dir), { isolation: opts.isolation, onWarning: warn }));
   const needed: ScriptName[] = opts.runtimeImage ? ['assemble'] : ['assemble', 'run'];
   const scripts = await steps.run('scripts', () =>
     resolveScripts({
       ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}),
+      ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}),
       sourceDir: source.dir,
       imageLabels,
       imageEnv,

@@ -89,6 +89,23 @@ function lastLine(s: string | undefined): string {
   return lines[lines.length - 1] ?? '';
 }
 
+/**
+ * The lines of git's stderr worth showing, on one line: progress ("Cloning into …"), `hint:` lines and repeats
+ * dropped, the rest joined with " / " and capped (git often says what is wrong before its last line).
+ */
+function gitFailureText(stderr: string | undefined, max = 600): string {
+  const seen = new Set<string>();
+  const keep: string[] = [];
+  for (const raw of (stderr ?? '').split(/\r?\n|\r/)) {
+    const l = raw.trim();
+    if (!l || /^(hint:|Cloning into|remote: (Counting|Compressing|Enumerating|Total))/i.test(l) || seen.has(l)) continue;
+    seen.add(l);
+    keep.push(l);
+  }
+  const text = keep.join(' / ');
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
 export interface CloneOptions {
   submodules?: boolean;
   /** Sub-directory holding the application (--context-dir); must stay inside the clone. */
@@ -129,7 +146,7 @@ export async function cloneSource(url: string, ref: string | undefined, dest: st
   try {
     await runGit([...cloneArgs, '--', url, dest], { config });
   } catch (e) {
-    throw new S2IError('ERR_GIT_CLONE', `git clone of ${url} failed: ${lastLine((e as { stderr?: string }).stderr) || (e as Error).message}`, {
+    throw new S2IError('ERR_GIT_CLONE', `git clone of ${url} failed: ${gitFailureText((e as { stderr?: string }).stderr) || (e as Error).message}`, {
       cause: e,
     });
   }
@@ -149,7 +166,7 @@ export async function cloneSource(url: string, ref: string | undefined, dest: st
       // validateRef refused option-looking refs; the trailing `--` keeps the ref from being read as a path.
       await runGit(['checkout', '--quiet', ref, '--'], { cwd: dest });
     } catch (e) {
-      throw new S2IError('ERR_GIT_REF', `cannot check out ref "${ref}" of ${url}: ${lastLine((e as { stderr?: string }).stderr)}; check the branch, tag or commit`, {
+      throw new S2IError('ERR_GIT_REF', `cannot check out ref "${ref}" of ${url}: ${gitFailureText((e as { stderr?: string }).stderr)}; check the branch, tag or commit`, {
         cause: e,
         step: 'source',
       });
@@ -164,7 +181,7 @@ export async function cloneSource(url: string, ref: string | undefined, dest: st
       const hint = /transport 'file' not allowed|protocol\.file\.allow|Failed to clone/.test(stderr)
         ? '; for trusted local file:// submodules set GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=protocol.file.allow GIT_CONFIG_VALUE_0=always'
         : '';
-      throw new S2IError('ERR_GIT_SUBMODULE', `cannot fetch submodules of ${url}: ${lastLine(stderr)}${hint}`, {
+      throw new S2IError('ERR_GIT_SUBMODULE', `cannot fetch submodules of ${url}: ${gitFailureText(stderr)}${hint}`, {
         cause: e,
       });
     }

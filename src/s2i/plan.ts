@@ -111,3 +111,15 @@ export function planS2I(builder: BuilderFacts, opts: S2IPlanOptions): S2IPlan {
 export function outputLabels(plan: S2IPlan, base: Record<string, string>, metadata: Record<string, string> = {}): Record<string, string> {
   return mergeLabels(base, plan.addedLabels, metadata);
 }
+
+/**
+ * One warning line when the builder has ONBUILD triggers: s2i's onbuild strategy runs them (docker build with the
+ * source as context); this engine does not, so it names the triggers left unrun. Undefined when there are none.
+ */
+export function onBuildWarning(config: { [k: string]: unknown }, builderName: string): string | undefined {
+  const raw = config.OnBuild;
+  const triggers = Array.isArray(raw) ? raw.filter((x): x is string => typeof x === 'string' && x.trim() !== '') : [];
+  if (triggers.length === 0) return undefined;
+  const shown = triggers.map((x) => x.replace(/\s+/g, ' ').trim()).join('; ');
+  return `builder ${builderName} has ${triggers.length} ONBUILD trigger${triggers.length === 1 ? '' : 's'} that oci-s2i does not run (s2i runs them with docker build): ${shown.length > 400 ? `${shown.slice(0, 399)}…` : shown}`;
+}

@@ -118,6 +118,8 @@ function scriptDispatcher(): Dispatcher {
 export interface ResolveScriptsInput {
   /** --scripts-url */
   scriptsUrl?: string;
+  /** --image-scripts-url: where the builder's own scripts are; replaces its label, deprecated label and env. */
+  imageScriptsUrl?: string;
   /** Source directory (its .s2i/bin overrides the image). */
   sourceDir: string;
   imageLabels: Record<string, string>;
@@ -145,6 +147,10 @@ function places(input: ResolveScriptsInput): Place[] {
   const base = input.baseDir ?? process.cwd();
   if (input.scriptsUrl) out.push({ what: `--scripts-url ${input.scriptsUrl}`, url: parseScriptsUrl(input.scriptsUrl, base) });
   out.push({ what: `source ${path.join(input.sourceDir, '.s2i', 'bin')}`, sourceBin: path.join(input.sourceDir, '.s2i', 'bin') });
+  if (input.imageScriptsUrl) {
+    out.push({ what: `--image-scripts-url ${input.imageScriptsUrl}`, url: parseScriptsUrl(input.imageScriptsUrl, base) });
+    return out;
+  }
   const lbl = input.imageLabels[Label.scriptsUrl];
   if (lbl) out.push({ what: `label ${Label.scriptsUrl}=${lbl}`, url: fromImage(lbl, `label ${Label.scriptsUrl}`) });
   const dep = input.imageLabels[Label.scriptsUrlDeprecated];
@@ -211,11 +217,16 @@ export async function resolveScripts(input: ResolveScriptsInput): Promise<Map<Sc
     ...input.needed.map((n): [ScriptName, boolean] => [n, true]),
     ...input.optional.filter((n) => !input.needed.includes(n)).map((n): [ScriptName, boolean] => [n, false]),
   ];
+  // Scripts the --scripts-url place provided (s2i fails a build whose --scripts-url provides none).
+  let fromFlag = 0;
   for (const [name, required] of all) {
     let found: ScriptSource | undefined;
     for (const place of where) {
       found = await lookup(place, name, input);
-      if (found) break;
+      if (found) {
+        if (input.scriptsUrl && place === where[0]) fromFlag++;
+        break;
+      }
     }
     if (found) out.set(name, found);
     else if (required) {
@@ -224,6 +235,13 @@ export async function resolveScripts(input: ResolveScriptsInput): Promise<Map<Sc
         'ERR_SCRIPT_MISSING',
         `required script "${name}" not found: looked in ${looked}; add it to .s2i/bin, pass --scripts-url, or fix the builder's ${Label.scriptsUrl} label`,
       );
+    }
+  }
+  if (input.scriptsUrl && fromFlag === 0) {
+    // s2i counts assemble, run and save-artifacts; the last is looked for at the URL only for this count.
+    const extra = all.some(([n]) => n === 'save-artifacts') ? undefined : await lookup(where[0]!, 'save-artifacts', input);
+    if (!extra) {
+      throw new S2IError('ERR_SCRIPTS_URL_EMPTY', `could not download any scripts from URL ${input.scriptsUrl}: it has none of ${[...new Set([...all.map(([n]) => n), 'save-artifacts'])].join(', ')}; fix --scripts-url or leave it out to use the builder's scripts`);
     }
   }
   return out;

@@ -8,7 +8,7 @@ import type { Command, CommandContext, Param } from '../command.js';
 import { str, list } from '../command.js';
 import { registryParams } from '../registry-flags.js';
 import { makeRenderer } from '../render.js';
-import { asDockerfileOptions, buildOptionsFromValues } from '../build-options.js';
+import { asDockerfileOptions, buildOptionsFromValues, deprecatedFlagWarnings } from '../build-options.js';
 
 export const buildParams: Param[] = [
   { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the result (docker for OpenShift <= 4.6 and old Quay; default: oci for oci:/oci-archive: TAGs, else docker)' },
@@ -21,15 +21,19 @@ export const buildParams: Param[] = [
   { name: 'environment-file', short: 'E', type: 'string', multiple: true, value: 'FILE', description: 'file of NAME=VALUE lines, order kept' },
   { name: 'build-env', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'environment for assemble only, never stored in the image' },
   { name: 'scripts-url', short: 's', type: 'string', value: 'URL', description: 'where to find S2I scripts: image:///path, file://dir, http(s)://…' },
+  { name: 'image-scripts-url', type: 'string', value: 'URL', description: "where the builder's own scripts are (image:///path, file://dir, http(s)://…), instead of its io.openshift.s2i.scripts-url label" },
+  { name: 'scripts', type: 'string', value: 'URL', description: 'deprecated: use --scripts-url' },
   { name: 'destination', short: 'd', type: 'string', value: 'DIR', description: 'where source and scripts go in the image (default: label, else /tmp)' },
+  { name: 'location', short: 'l', type: 'string', value: 'DIR', description: 'deprecated: use --destination' },
   { name: 'assemble-user', type: 'string', value: 'UID[:GID]', description: 'user that runs assemble (default: label, else the image USER)' },
   { name: 'allowed-uids', short: 'u', type: 'string', value: 'RANGES', description: 'UIDs the builder may run as, e.g. 1- (names and root fail with exit 15)' },
   { name: 'label', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'label for the output image' },
   { name: 'application-name', short: 'n', type: 'string', value: 'NAME', description: 'application name (io.k8s.display-name)' },
   { name: 'description', type: 'string', value: 'TEXT', description: 'image description (io.k8s.description)' },
   { name: 'ref', short: 'r', type: 'string', value: 'REF', description: 'git branch, tag or commit to build (git sources)' },
+  { name: 'ignore-submodules', type: 'boolean', description: 'do not fetch the submodules of a git source (default: git submodule update --init --recursive)' },
   { name: 'context-dir', type: 'string', value: 'DIR', description: 'sub-directory of the source holding the application' },
-  { name: 'copy', short: 'c', type: 'boolean', description: 'copy a local git checkout as it is (always the case here)' },
+  { name: 'copy', short: 'c', type: 'boolean', description: 'build the working tree of a local git repository as it is (default: its committed tree, cloned as s2i does; then no commit labels)' },
   { name: 'incremental', type: 'boolean', description: 'restore artifacts of the previous image with its save-artifacts script' },
   { name: 'incremental-from', type: 'string', value: 'IMAGE', description: 'previous image for --incremental (default: TAG)' },
   { name: 'incremental-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the previous image', default: 'if-not-present' },
@@ -97,6 +101,7 @@ export function applyConfigFile(file: string, values: Values, positionals: strin
 export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values): Promise<number> {
   const { target, asDockerfile, ...o } = buildOptionsFromValues(v, tag);
   const render = makeRenderer(ctx.global, ctx.stderr);
+  for (const w of deprecatedFlagWarnings(v)) render({ type: 'log', level: 'warn', message: w });
   let isolation: string | undefined;
   // Images a registries.conf mirror or location served (builder, runtime image, previous image).
   const pulledFrom: Array<{ image: string; endpoint: string; mirror: boolean }> = [];
