@@ -1,0 +1,40 @@
+// Issue 13, "Flags" and "Other": s2i's command line as s2i users type it. Each bad input next to a good one,
+// through the real CLI.
+import t, { type Test } from 'tap';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli, type CliResult } from '../helpers/cli.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-s2i-flags-'));
+chmodSync(tmp, 0o755);
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+function usageLine(t: Test, r: CliResult, message: RegExp, code = 64): void {
+  t.equal(r.code, code, `exit ${code}`);
+  const lines = r.stderr.trim().split('\n');
+  t.equal(lines.length, 1, `one line: ${r.stderr}`);
+  t.match(lines[0], message);
+}
+
+t.test('unknown flags: one line naming the oci-s2i equivalent, no Node quoting', async (t) => {
+  const args = ['.', 'oci:/nonexistent'];
+  const cases: Array<[string[], RegExp]> = [
+    [['--no-such-flag'], /^oci-s2i: unknown flag --no-such-flag for build; see `oci-s2i build --help`$/],
+    [['-U', 'unix:///var/run/docker.sock'], /unknown flag -U for build: no docker daemon is used/],
+    [['--url=tcp://x'], /unknown flag --url for build: no docker daemon is used/],
+    [['--tlsverify'], /use --tls-verify=true\|false/],
+    [['--pul-policy', 'always'], /unknown flag --pul-policy for build: did you mean --pull-policy\?/],
+    [['--build-arg', 'A=1'], /use --build-env NAME=VALUE/],
+    [['--format'], /^oci-s2i: --format needs a value; see/],
+    [['--rm=yes'], /^oci-s2i: --rm takes no value; see/],
+  ];
+  for (const [flags, msg] of cases) {
+    const r = await runCli(['build', ...args, ...flags]);
+    usageLine(t, r, msg);
+    t.notMatch(r.stderr, /'|Unknown option|positional argument/, 'none of Node\'s wording');
+  }
+  const help = await runCli(['build', '--help']);
+  t.equal(help.code, 0, 'a known flag (--help) is taken');
+  t.match(help.stdout, /--pull-policy/);
+});
