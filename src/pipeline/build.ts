@@ -89,6 +89,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   }
 }
 
+/** --digestfile: the digest alone, no newline (as skopeo and podman write it). */
 export async function writeDigestFile(file: string, digest: string): Promise<void> {
-  await writeOutputFile(file, digest + '\n', '--digestfile');
+  await writeOutputFile(file, digest, '--digestfile');
 }

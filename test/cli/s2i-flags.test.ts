@@ -1,14 +1,35 @@
 // Issue 13, "Flags" and "Other": s2i's command line as s2i users type it. Each bad input next to a good one,
 // through the real CLI.
 import t, { type Test } from 'tap';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { makeBuilderImage } from '../../src/demo/busybox-image.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
+import { writeLayout } from '../helpers/builder-variants.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-s2i-flags-'));
 chmodSync(tmp, 0o755);
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+const src = path.join(tmp, 'src');
+mkdirSync(src, { mode: 0o755 });
+writeFileSync(path.join(src, 'index.html'), 'hi\n');
+const root = path.join(tmp, 'root');
+const builderDir = path.join(tmp, 'builder');
+const builder = `oci:${builderDir}:latest`;
+let outN = 0;
+const out = (): string => `oci:${path.join(tmp, 'app')}:${++outN}`;
+
+t.before(async () => {
+  const scripts = mkdtempSync(path.join(tmp, 'scripts-'));
+  chmodSync(scripts, 0o755);
+  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\nset -e\necho assembling\ncp -R /tmp/src/. /tmp/app 2>/dev/null || true\n', { mode: 0o755 });
+  writeFileSync(path.join(scripts, 'run'), '#!/bin/sh\necho "ran with $#: $*"\n', { mode: 0o755 });
+  const work = mkdtempSync(path.join(tmp, 'builder-'));
+  const img = await makeBuilderImage({ scriptsDir: scripts, user: '0', format: 'oci' }, work);
+  await writeLayout(builderDir, 'latest', img);
+});
 
 function usageLine(t: Test, r: CliResult, message: RegExp, code = 64): void {
   t.equal(r.code, code, `exit ${code}`);
@@ -37,4 +58,16 @@ t.test('unknown flags: one line naming the oci-s2i equivalent, no Node quoting',
   const help = await runCli(['build', '--help']);
   t.equal(help.code, 0, 'a known flag (--help) is taken');
   t.match(help.stdout, /--pull-policy/);
+});
+
+t.test('--digestfile holds the digest alone, no newline (as skopeo and podman write it); a directory is refused', async (t) => {
+  const file = path.join(tmp, 'digest');
+  const r = await runCli(['build', '--root', root, '--digestfile', file, src, builder, out()]);
+  t.equal(r.code, 0, r.stderr);
+  const written = readFileSync(file, 'utf8');
+  t.match(written, /^sha256:[0-9a-f]{64}$/, 'no trailing newline');
+  t.equal(written, r.stdout.trim(), 'the digest printed');
+  const bad = await runCli(['build', '--root', root, '--digestfile', tmp, src, builder, out()]);
+  t.not(bad.code, 0, 'a directory as --digestfile fails');
+  t.match(bad.stderr, /cannot write the --digestfile .*: a directory/);
 });
