@@ -71,7 +71,6 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         }),
       );
     }
-    if (opts.saveTempDir) engine.onProgress({ type: 'log', level: 'info', message: `temporary directory kept: ${prepared.buildDir}` });
     return {
       reference: prepared.targetName,
       digest: committed.manifest.digest,

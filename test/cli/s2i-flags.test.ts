@@ -71,3 +71,17 @@ t.test('--digestfile holds the digest alone, no newline (as skopeo and podman wr
   t.not(bad.code, 0, 'a directory as --digestfile fails');
   t.match(bad.stderr, /cannot write the --digestfile .*: a directory/);
 });
+
+t.test('--save-temp-dir prints its line once (it printed twice), keeps the directory; without it nothing is kept', async (t) => {
+  const r = await runCli(['build', '--root', root, '--save-temp-dir', src, builder, out()]);
+  t.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => /temporary directory/i.test(l));
+  t.equal(lines.length, 1, `one line: ${lines.join(' | ')}`);
+  const kept = /Temporary directory kept: (\S+)/.exec(r.stderr)?.[1];
+  t.ok(kept && existsSync(kept), 'the directory is there');
+  if (kept) rmSync(kept, { recursive: true, force: true });
+  const plain = await runCli(['build', '--root', root, src, builder, out()]);
+  t.equal(plain.code, 0, plain.stderr);
+  t.notMatch(plain.stderr, /temporary directory/i, 'no line without the flag');
+  usageLine(t, await runCli(['build', '--root', root, '--save-temp-dir=yes', src, builder, out()]), /--save-temp-dir takes no value/);
+});

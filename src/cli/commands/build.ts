@@ -118,6 +118,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   if (ctx.global.json) {
     ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, tempDir: result.tempDir, ...(pulledFrom.length ? { pulledFrom } : {}) }) + '\n');
   } else {
+    // The one line for --save-temp-dir (the pipeline reports it in the result only; --json has it as tempDir).
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
     if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully: ${result.reference}\n`);
     ctx.stdout.write(result.digest + '\n');
