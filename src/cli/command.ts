@@ -43,7 +43,7 @@ export interface CommandContext {
 
 export const globalParams: Param[] = [
   { name: 'quiet', short: 'q', type: 'boolean', description: 'print nothing but results and errors' },
-  { name: 'json', type: 'boolean', description: 'machine-readable output: one JSON object per line on stderr, the result as JSON on stdout' },
+  { name: 'json', type: 'boolean', description: 'machine-readable output: one JSON object per line on stderr, the result as JSON on stdout; an error is one {"type":"error","code","exit","message"} object on stderr' },
   { name: 'debug', type: 'boolean', description: 'show stack traces and debug events' },
   { name: 'loglevel', type: 'string', value: 'N', description: 'verbosity 0-5 (s2i compatible); 2+ shows debug events' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show help for the command' },

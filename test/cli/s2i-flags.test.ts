@@ -85,3 +85,26 @@ t.test('--save-temp-dir prints its line once (it printed twice), keeps the direc
   t.notMatch(plain.stderr, /temporary directory/i, 'no line without the flag');
   usageLine(t, await runCli(['build', '--root', root, '--save-temp-dir=yes', src, builder, out()]), /--save-temp-dir takes no value/);
 });
+
+t.test('--json: an error is one JSON object on stderr with its stable code and exit code; a success stays JSON', async (t) => {
+  const lastJson = (stderr: string): Record<string, unknown> => {
+    const lines = stderr.trim().split('\n');
+    for (const l of lines) t.doesNotThrow(() => JSON.parse(l), `every stderr line is JSON: ${l}`);
+    return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+  };
+  const usage = await runCli(['build', '--json', '--no-such-flag', src, builder, out()]);
+  t.equal(usage.code, 64);
+  t.match(lastJson(usage.stderr), { type: 'error', code: 'ERR_USAGE', exit: 64, message: /^unknown flag --no-such-flag for build/ });
+  const missing = await runCli(['build', '--json', '--root', root, src, `oci:${path.join(tmp, 'no-such-builder')}`, out()]);
+  t.not(missing.code, 0);
+  const err = lastJson(missing.stderr);
+  t.match(err, { type: 'error', code: /^ERR_/, exit: missing.code, message: /no-such-builder/ });
+  t.equal(missing.stdout, '', 'nothing on stdout');
+  const plain = await runCli(['build', '--root', root, src, `oci:${path.join(tmp, 'no-such-builder')}`, out()]);
+  t.equal(plain.code, missing.code, 'the same exit code without --json');
+  t.match(plain.stderr.trim(), /^oci-s2i: /, 'a plain line without --json');
+  const ok = await runCli(['build', '--json', '--root', root, src, builder, out()]);
+  t.equal(ok.code, 0, ok.stderr);
+  t.match(JSON.parse(ok.stdout), { digest: /^sha256:/ });
+  t.notMatch(ok.stderr, /"type":"error"/);
+});
