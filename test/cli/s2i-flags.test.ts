@@ -24,7 +24,7 @@ const out = (): string => `oci:${path.join(tmp, 'app')}:${++outN}`;
 t.before(async () => {
   const scripts = mkdtempSync(path.join(tmp, 'scripts-'));
   chmodSync(scripts, 0o755);
-  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\nset -e\necho assembling\ncp -R /tmp/src/. /tmp/app 2>/dev/null || true\n', { mode: 0o755 });
+  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\nset -e\necho assembling\ngrep : /proc/net/dev | cut -d: -f1 | sed \'s/^ */iface=/\'\ncp -R /tmp/src/. /tmp/app 2>/dev/null || true\n', { mode: 0o755 });
   writeFileSync(path.join(scripts, 'run'), '#!/bin/sh\necho "ran with $#: $*"\n', { mode: 0o755 });
   const work = mkdtempSync(path.join(tmp, 'builder-'));
   const img = await makeBuilderImage({ scriptsDir: scripts, user: '0', format: 'oci' }, work);
@@ -107,4 +107,16 @@ t.test('--json: an error is one JSON object on stderr with its stable code and e
   t.equal(ok.code, 0, ok.stderr);
   t.match(JSON.parse(ok.stdout), { digest: /^sha256:/ });
   t.notMatch(ok.stderr, /"type":"error"/);
+});
+
+t.test('--network: host and none work; other values get one line saying what is supported', async (t) => {
+  for (const bad of ['bridge', 'container:web', 'my-net']) {
+    usageLine(t, await runCli(['build', '--root', root, '--network', bad, src, builder, out()]), new RegExp(`--network "${bad}" is not supported: .*host.* or none`));
+  }
+  const none = await runCli(['build', '--root', root, '--network', 'none', src, builder, out()]);
+  t.equal(none.code, 0, none.stderr);
+  t.same(none.stderr.match(/iface=\S+/g), ['iface=lo'], 'only the loopback interface with --network none');
+  const host = await runCli(['build', '--root', root, '--network', 'host', src, builder, out()]);
+  t.equal(host.code, 0, host.stderr);
+  t.match(host.stderr, /iface=/, 'host network: the host\'s interfaces');
 });

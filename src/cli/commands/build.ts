@@ -41,7 +41,7 @@ export const buildParams: Param[] = [
   { name: 'inject', short: 'i', type: 'string', multiple: true, value: 'SRC:DST', description: 'file or dir visible to assemble only (read-only, never in a layer); ;-separated' },
   { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'SRC:DST', description: 'read-write bind mount for assemble' },
   { name: 'add-host', type: 'string', multiple: true, value: 'HOST:IP', description: 'extra /etc/hosts entry for assemble' },
-  { name: 'network', type: 'string', value: 'host|none', description: 'network for assemble', default: 'host' },
+  { name: 'network', type: 'string', value: 'host|none', description: 'network for assemble: the host\'s, or none (docker network names such as bridge need a daemon: refused)', default: 'host' },
   { name: 'cap-drop', type: 'string', multiple: true, value: 'CAP[,CAP…]', description: 'capabilities to drop for assemble: CHOWN, cap_chown or CAP_CHOWN, comma-separated; ALL for every one' },
   { name: 'exclude', type: 'string', value: 'REGEX', description: 'source paths to leave out', default: '(^|/)\\.git(/|$)' },
   { name: 'keep-symlinks', type: 'boolean', description: 'copy symlinks of the source as symlinks' },
