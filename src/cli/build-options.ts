@@ -4,7 +4,7 @@
 import { S2IError, ExitCode } from '../errors.js';
 import type { BuildOptions } from '../pipeline/options.js';
 import type { AsDockerfileOptions } from '../pipeline/as-dockerfile.js';
-import { parseBinds, parseAddHosts } from '../pipeline/mounts.js';
+import { parseBinds, parseAddHosts, parseVolumes } from '../pipeline/mounts.js';
 import { parseRuntimeArtifacts } from '../pipeline/runtime-stage.js';
 import { compatProfiles, type CompatProfile } from '../image/compat.js';
 import { sourceDateEpoch } from '../image/reproducible.js';
@@ -129,7 +129,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
   const runtimeImage = str(v['runtime-image']);
   const runtimeArtifacts = list(v['runtime-artifact']);
   const assembleRuntimeUser = str(v['assemble-runtime-user']);
-  const binds = [...parseBinds('--inject', list(v.inject)), ...parseBinds('--volume', list(v.volume))];
+  const binds = [...parseBinds('--inject', list(v.inject)), ...parseVolumes(list(v.volume))];
   const opt = <T>(k: string, val: T | undefined) => (val === undefined || val === false ? {} : { [k]: val });
   return {
     ...(target ? { target } : {}),

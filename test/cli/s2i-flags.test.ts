@@ -24,7 +24,7 @@ const out = (): string => `oci:${path.join(tmp, 'app')}:${++outN}`;
 t.before(async () => {
   const scripts = mkdtempSync(path.join(tmp, 'scripts-'));
   chmodSync(scripts, 0o755);
-  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\nset -e\necho assembling\ngrep : /proc/net/dev | cut -d: -f1 | sed \'s/^ */iface=/\'\ncp -R /tmp/src/. /tmp/app 2>/dev/null || true\n', { mode: 0o755 });
+  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\nset -e\necho assembling\nif [ -d /mnt/v ]; then if touch /mnt/v/w 2>/dev/null; then echo vol=rw; else echo vol=ro; fi; fi\ngrep : /proc/net/dev | cut -d: -f1 | sed \'s/^ */iface=/\'\ncp -R /tmp/src/. /tmp/app 2>/dev/null || true\n', { mode: 0o755 });
   writeFileSync(path.join(scripts, 'run'), '#!/bin/sh\necho "ran with $#: $*"\n', { mode: 0o755 });
   const work = mkdtempSync(path.join(tmp, 'builder-'));
   const img = await makeBuilderImage({ scriptsDir: scripts, user: '0', format: 'oci' }, work);
@@ -119,4 +119,23 @@ t.test('--network: host and none work; other values get one line saying what is 
   const host = await runCli(['build', '--root', root, '--network', 'host', src, builder, out()]);
   t.equal(host.code, 0, host.stderr);
   t.match(host.stderr, /iface=/, 'host network: the host\'s interfaces');
+});
+
+t.test('-v SRC:DST:ro mounts read-only, :rw and no option read-write; other options get one line', async (t) => {
+  const vol = mkdtempSync(path.join(tmp, 'vol-'));
+  chmodSync(vol, 0o777);
+  for (const bad of [`${vol}:/mnt/v:z`, `${vol}:/mnt/v:ro,nosuid`, `${vol}:/mnt/v:`]) {
+    usageLine(t, await runCli(['build', '--root', root, '-v', bad, src, builder, out()]), /--volume ".*": (option ".*" is not supported: use SOURCE:DESTINATION, SOURCE:DESTINATION:ro or SOURCE:DESTINATION:rw|use SOURCE:DESTINATION)/);
+  }
+  const ro = await runCli(['build', '--root', root, '-v', `${vol}:/mnt/v:ro`, src, builder, out()]);
+  t.equal(ro.code, 0, ro.stderr);
+  t.match(ro.stderr, /vol=ro/, 'assemble cannot write to a :ro volume');
+  t.notOk(existsSync(path.join(vol, 'w')), 'nothing written through it');
+  for (const spec of [`${vol}:/mnt/v:rw`, `${vol}:/mnt/v`]) {
+    const rw = await runCli(['build', '--root', root, '--volume', spec, src, builder, out()]);
+    t.equal(rw.code, 0, rw.stderr);
+    t.match(rw.stderr, /vol=rw/, `${spec.slice(vol.length)}: assemble writes to the volume`);
+    t.ok(existsSync(path.join(vol, 'w')), 'the file is on the host');
+    rmSync(path.join(vol, 'w'), { force: true });
+  }
 });

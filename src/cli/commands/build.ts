@@ -39,7 +39,7 @@ export const buildParams: Param[] = [
   { name: 'runtime-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the runtime image', default: 'if-not-present' },
   { name: 'assemble-runtime-user', type: 'string', value: 'UID[:GID]', description: 'user that runs assemble-runtime' },
   { name: 'inject', short: 'i', type: 'string', multiple: true, value: 'SRC:DST', description: 'file or dir visible to assemble only (read-only, never in a layer); ;-separated' },
-  { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'SRC:DST', description: 'read-write bind mount for assemble' },
+  { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'SRC:DST[:ro|rw]', description: 'bind mount for assemble, read-write unless :ro' },
   { name: 'add-host', type: 'string', multiple: true, value: 'HOST:IP', description: 'extra /etc/hosts entry for assemble' },
   { name: 'network', type: 'string', value: 'host|none', description: 'network for assemble: the host\'s, or none (docker network names such as bridge need a daemon: refused)', default: 'host' },
   { name: 'cap-drop', type: 'string', multiple: true, value: 'CAP[,CAP…]', description: 'capabilities to drop for assemble: CHOWN, cap_chown or CAP_CHOWN, comma-separated; ALL for every one' },
