@@ -61,6 +61,8 @@ export async function main(args: string[]): Promise<number> {
   const argv = revealSecretArgs(args);
   maskProcessTitle(argv);
   const [name, ...rest] = argv;
+  // `help COMMAND` (s2i's `s2i help build`): that command's usage, as `COMMAND --help` prints it.
+  if (name === 'help' && rest[0] !== undefined && !rest[0].startsWith('-')) return main([rest[0], '--help']);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(await topUsage());
     return name ? 0 : ExitCode.usage;

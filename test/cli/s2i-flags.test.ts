@@ -139,3 +139,15 @@ t.test('-v SRC:DST:ro mounts read-only, :rw and no option read-write; other opti
     rmSync(path.join(vol, 'w'), { force: true });
   }
 });
+
+t.test('help build prints build\'s usage, as build --help does; help of an unknown command is one line', async (t) => {
+  const help = await runCli(['help', 'build']);
+  t.equal(help.code, 0, help.stderr);
+  const flag = await runCli(['build', '--help']);
+  t.equal(help.stdout, flag.stdout, 'the same text as build --help');
+  t.match(help.stdout, /^Usage: oci-s2i build /);
+  usageLine(t, await runCli(['help', 'nosuch']), /unknown command "nosuch"/);
+  const top = await runCli(['help']);
+  t.equal(top.code, 0);
+  t.match(top.stdout, /Commands:/, 'help alone lists the commands');
+});
