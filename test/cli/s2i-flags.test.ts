@@ -4,8 +4,10 @@ import t, { type Test } from 'tap';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { makeBuilderImage } from '../../src/demo/busybox-image.js';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { makeBuilderImage, pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
+import { RegistryClient } from '../../src/registry/client.js';
+import { projectRoot, runCli, type CliResult } from '../helpers/cli.js';
+import { startRegistry } from '../helpers/registry.js';
 import { writeLayout } from '../helpers/builder-variants.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-s2i-flags-'));
@@ -150,4 +152,32 @@ t.test('help build prints build\'s usage, as build --help does; help of an unkno
   const top = await runCli(['help']);
   t.equal(top.code, 0);
   t.match(top.stdout, /Commands:/, 'help alone lists the commands');
+});
+
+t.test('--dockercfg-path: s2i\'s docker config (config.json or .dockercfg) gives the credentials for the builder pull', async (t) => {
+  const USER = 'erin';
+  const PASSWORD = 'Dck3r-cfg-pw';
+  const reg = await startRegistry({ htpasswd: { user: USER, password: PASSWORD } });
+  t.teardown(() => reg.stop());
+  const admin = new RegistryClient({ credentials: { username: USER, password: PASSWORD } });
+  t.teardown(() => admin.close());
+  await pushBusyboxBuilder(admin.repository(reg.host, 'cfg/builder'), 'latest', { scriptsDir: path.join(projectRoot, 'examples', 'busybox-builder', 's2i', 'bin') });
+  const image = `${reg.host}/cfg/builder:latest`;
+  const auth = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
+  const home = mkdtempSync(path.join(tmp, 'home-'));
+  const env = { HOME: home, XDG_RUNTIME_DIR: path.join(home, 'run'), XDG_CONFIG_HOME: '', REGISTRY_AUTH_FILE: '', DOCKER_CONFIG: '' };
+  const config = path.join(tmp, 'config.json');
+  writeFileSync(config, JSON.stringify({ auths: { [reg.host]: { auth } } }));
+  const dockercfg = path.join(tmp, '.dockercfg');
+  writeFileSync(dockercfg, JSON.stringify({ [reg.host]: { auth, email: '' } }));
+  const build = (extra: string[]) => runCli(['build', '--root', mkdtempSync(path.join(tmp, 'root-cfg-')), '--tls-verify=false', ...extra, src, image, out()], { env });
+
+  const anon = await build([]);
+  t.equal(anon.code, 2, 'no credentials: unauthorized');
+  for (const file of [config, dockercfg]) {
+    const r = await build(['--dockercfg-path', file]);
+    t.equal(r.code, 0, `${path.basename(file)}: ${r.stderr}`);
+  }
+  usageLine(t, await build(['--dockercfg-path', path.join(tmp, 'no-such-config.json')]), /--dockercfg-path .*no-such-config.json is not a file/);
+  usageLine(t, await build(['--dockercfg-path', config, '--authfile', config]), /--dockercfg-path and --authfile both name the credentials file/);
 });

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { S2IError, ExitCode } from '../../errors.js';
 import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
@@ -55,6 +56,7 @@ export const buildParams: Param[] = [
   { name: 'reproducible', type: 'boolean', description: 'bit-reproducible result: pako gzip, timestamp defaults to $SOURCE_DATE_EPOCH or 0' },
   { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the pushed manifest digest to FILE' },
   { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },
+  { name: 'dockercfg-path', type: 'string', value: 'FILE', description: 's2i\'s docker config file (config.json or the older .dockercfg) with the registries\' credentials: read as --authfile FILE' },
   ...registryParams,
 ];
 
@@ -92,6 +94,24 @@ export function applyConfigFile(file: string, values: Values, positionals: strin
   }
   if (pos.some((x) => x === undefined)) throw new S2IError('ERR_USAGE', 'positional arguments cannot be skipped');
   return { values: { ...out, ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) }, positionals: pos };
+}
+
+/**
+ * s2i's --dockercfg-path FILE: the one credentials file, as --authfile names it (both formats are read); it must
+ * exist, and cannot be given with --authfile.
+ */
+function dockercfgAsAuthfile(v: Values): Values {
+  const file = str(v['dockercfg-path']);
+  if (file === undefined) return v;
+  if (str(v.authfile) !== undefined) throw new S2IError('ERR_USAGE', '--dockercfg-path and --authfile both name the credentials file: give one');
+  let ok = false;
+  try {
+    ok = statSync(file).isFile();
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new S2IError('ERR_USAGE', `--dockercfg-path ${file.slice(0, 200)} is not a file: give docker's config.json (or a .dockercfg) holding the registries' credentials`);
+  return { ...v, authfile: file };
 }
 
 export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values): Promise<number> {
@@ -135,6 +155,7 @@ export const buildCommand: Command = {
     let { values: v, positionals } = ctx;
     const cfg = str(v['use-config']);
     if (cfg) ({ values: v, positionals } = applyConfigFile(cfg, v, positionals, buildParams));
+    v = dockercfgAsAuthfile(v);
     const [source, builder, tag] = positionals as [string | undefined, string | undefined, string | undefined];
     if (!source || !builder) throw new S2IError('ERR_USAGE', 'build takes SOURCE BUILDER [TAG]; see `oci-s2i build --help`');
     return runBuild(ctx, source, builder, tag, v);
