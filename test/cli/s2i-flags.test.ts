@@ -181,3 +181,27 @@ t.test('--dockercfg-path: s2i\'s docker config (config.json or .dockercfg) gives
   usageLine(t, await build(['--dockercfg-path', path.join(tmp, 'no-such-config.json')]), /--dockercfg-path .*no-such-config.json is not a file/);
   usageLine(t, await build(['--dockercfg-path', config, '--authfile', config]), /--dockercfg-path and --authfile both name the credentials file/);
 });
+
+t.test('a docker-archive: builder whose layers are already cached from a registry pull builds (it failed: layer 0 is not in the local store)', async (t) => {
+  const reg = await startRegistry({});
+  t.teardown(() => reg.stop());
+  const admin = new RegistryClient({});
+  t.teardown(() => admin.close());
+  await pushBusyboxBuilder(admin.repository(reg.host, 'arch/builder'), 'latest', { scriptsDir: path.join(projectRoot, 'examples', 'busybox-builder', 's2i', 'bin') });
+  const cacheRoot = mkdtempSync(path.join(tmp, 'root-archive-'));
+  const pulled = await runCli(['pull', '--root', cacheRoot, `docker://${reg.host}/arch/builder:latest`]);
+  t.equal(pulled.code, 0, pulled.stderr);
+  const archive = path.join(tmp, 'builder.tar');
+  const copied = await runCli(['copy', `docker://${reg.host}/arch/builder:latest`, `docker-archive:${archive}`]);
+  t.equal(copied.code, 0, copied.stderr);
+  const app = path.join(tmp, 'app-from-archive.tar');
+  const r = await runCli(['build', '--root', cacheRoot, src, `docker-archive:${archive}`, `docker-archive:${app}:app:1`]);
+  t.equal(r.code, 0, r.stderr);
+  t.notMatch(r.stderr, /not in the local store/);
+  t.ok(existsSync(app), 'the result is written');
+  const again = await runCli(['build', '--root', cacheRoot, src, `docker-archive:${archive}`, `docker-archive:${path.join(tmp, 'app2.tar')}:app:2`]);
+  t.equal(again.code, 0, `a second build from the same archive: ${again.stderr}`);
+  const missing = await runCli(['build', '--root', cacheRoot, src, `docker-archive:${path.join(tmp, 'no-such.tar')}`, `docker-archive:${path.join(tmp, 'app3.tar')}:app:3`]);
+  t.not(missing.code, 0, 'a missing archive fails');
+  t.equal(missing.stderr.trim().split('\n').length, 1, `one line: ${missing.stderr}`);
+});
