@@ -4,7 +4,7 @@
 import { S2IError, ExitCode } from '../errors.js';
 import type { BuildOptions } from '../pipeline/options.js';
 import type { AsDockerfileOptions } from '../pipeline/as-dockerfile.js';
-import { parseBinds, parseAddHosts } from '../pipeline/mounts.js';
+import { parseBinds, parseAddHosts, parseVolumes } from '../pipeline/mounts.js';
 import { parseRuntimeArtifacts } from '../pipeline/runtime-stage.js';
 import { compatProfiles, type CompatProfile } from '../image/compat.js';
 import { sourceDateEpoch } from '../image/reproducible.js';
@@ -134,7 +134,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
   const incrementalPolicy = oneOf('incremental-pull-policy', str(v['incremental-pull-policy']), policies) ?? 'if-not-present';
   const runtimePolicy = oneOf('runtime-pull-policy', str(v['runtime-pull-policy']), policies) ?? 'if-not-present';
   const isolation = oneOf('isolation', str(v.isolation), ['auto', 'sandbox', 'in-image'] as const) ?? 'auto';
-  const network = oneOf('network', str(v.network), ['host', 'none'] as const) ?? 'host';
+  const network = networkFlag(str(v.network));
   checkBuildFlags(v);
   if (target && !asDockerfile && format === 'docker' && (target.transport === 'oci' || target.transport === 'oci-archive')) {
     throw usageError(`${tag} is an OCI layout, which holds OCI images only: use --format oci, or a docker:// or docker-archive: destination`);
@@ -147,7 +147,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
   const runtimeImage = str(v['runtime-image']);
   const runtimeArtifacts = list(v['runtime-artifact']);
   const assembleRuntimeUser = str(v['assemble-runtime-user']);
-  const binds = [...parseBinds('--inject', list(v.inject)), ...parseBinds('--volume', list(v.volume))];
+  const binds = [...parseBinds('--inject', list(v.inject)), ...parseVolumes(list(v.volume))];
   const opt = <T>(k: string, val: T | undefined) => (val === undefined || val === false ? {} : { [k]: val });
   return {
     ...(target ? { target } : {}),
@@ -216,4 +216,14 @@ export function asDockerfileOptions(o: BuildFlags & { asDockerfile: string }, so
     ...(tag ? { tag } : {}),
     ...(v.incremental === true ? { incremental: previousImage ? { previousImage } : {} } : {}),
   };
+}
+
+/**
+ * --network: assemble shares the host's network (host, the default) or has none. s2i passes any docker network
+ * name (bridge, container:NAME, a user network) to the daemon; there is no daemon here, so those get one line
+ * saying what is supported.
+ */
+function networkFlag(v: string | undefined): 'host' | 'none' {
+  if (v === undefined || v === 'host' || v === 'none') return v ?? 'host';
+  throw usageError(`--network "${v.slice(0, 100)}" is not supported: assemble runs with the host's network (host, the default) or none; there is no daemon to provide bridge, container: or named networks`);
 }

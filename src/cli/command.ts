@@ -43,7 +43,7 @@ export interface CommandContext {
 
 export const globalParams: Param[] = [
   { name: 'quiet', short: 'q', type: 'boolean', description: 'print nothing but results and errors' },
-  { name: 'json', type: 'boolean', description: 'machine-readable output: one JSON object per line on stderr, the result as JSON on stdout' },
+  { name: 'json', type: 'boolean', description: 'machine-readable output: one JSON object per line on stderr, the result as JSON on stdout; an error is one {"type":"error","code","exit","message"} object on stderr' },
   { name: 'debug', type: 'boolean', description: 'show stack traces and debug events' },
   { name: 'loglevel', type: 'string', value: 'N', description: 'verbosity 0-5 (s2i compatible); 2+ shows debug events' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show help for the command' },
@@ -69,7 +69,7 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { positionals: s
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new S2IError('ERR_USAGE', `${(e as Error).message.split('\n')[0]}; see \`oci-s2i ${cmd.name} --help\``);
+    throw new S2IError('ERR_USAGE', `${parseArgsMessage(cmd, e)}; see \`oci-s2i ${cmd.name} --help\``);
   }
   const values = parsed.values as CommandContext['values'];
   if (values.help) return { positionals: parsed.positionals, values };
@@ -85,6 +85,73 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { positionals: s
     );
   }
   return { positionals: parsed.positionals, values };
+}
+
+/**
+ * Flags of s2i (and habits of podman, buildah and docker) that oci-s2i spells differently or does not need,
+ * by name without dashes: what to use instead, for the one line an unknown flag gets.
+ */
+const flagEquivalents: Record<string, string> = {
+  U: 'no docker daemon is used: leave out -U/--url',
+  url: 'no docker daemon is used: leave out -U/--url',
+  ca: 'no docker daemon is used; for a registry\'s CA use --cert-dir DIR',
+  cert: 'no docker daemon is used; for registry client certificates use --cert-dir DIR',
+  key: 'no docker daemon is used; for registry client certificates use --cert-dir DIR',
+  tlsverify: 'use --tls-verify=true|false (for registries; no docker daemon is used)',
+  insecure: 'use --tls-verify=false',
+  'tls-verify-registry': 'use --tls-verify=false',
+  pull: 'use -p/--pull-policy always|if-not-present|never',
+  'env-file': 'use -E/--environment-file FILE',
+  'build-arg': 'use --build-env NAME=VALUE (assemble only) or -e NAME=VALUE (kept in the image)',
+  'registry-config': 'use --authfile FILE',
+  'cap-add': 'assemble gets the default capability set; only --cap-drop changes it',
+  'log-level': 'use --loglevel N',
+  verbose: 'use --loglevel 2',
+  'disable-compression': 'use --compression none',
+  'dest-creds': 'use --creds USER[:PASSWORD]',
+  'src-creds': 'use --creds USER[:PASSWORD]',
+};
+
+/** The one line for a parseArgs failure, in oci-s2i's words (Node's own message quotes and explains `--`). */
+function parseArgsMessage(cmd: Command, e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  const first = String(err.message ?? e).split('\n')[0]!;
+  const quoted = /'([^']*)'/.exec(first)?.[1] ?? '';
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const flag = quoted.split('=')[0]!;
+    const bare = flag.replace(/^-+/, '');
+    const known = [...cmd.params, ...globalParams];
+    const hint = Object.hasOwn(flagEquivalents, bare) ? flagEquivalents[bare] : nearFlag(bare, known);
+    return `unknown flag ${flag.slice(0, 100)} for ${cmd.name}${hint ? `: ${hint}` : ''}`;
+  }
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    // "Option '-p, --pull-policy <value>' argument missing" / "Option '--rm' does not take an argument"
+    const flag = quoted.replace(/ <value>$/, '');
+    if (/argument missing/.test(first)) return `${flag} needs a value`;
+    if (/does not take an argument/.test(first)) return `${flag} takes no value`;
+  }
+  return first.replace(/'/g, '');
+}
+
+/** `use --NAME` for a flag of this command one or two edits away (a typo), else undefined. */
+function nearFlag(bare: string, known: readonly Param[]): string | undefined {
+  if (bare.length < 3) return undefined;
+  let best: { name: string; d: number } | undefined;
+  for (const p of known) {
+    const d = editDistance(bare, p.name);
+    if (d <= 2 && (!best || d < best.d)) best = { name: p.name, d };
+  }
+  return best ? `did you mean --${best.name}?` : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 /**

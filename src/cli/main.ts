@@ -31,11 +31,38 @@ export function describeError(e: unknown, debug: boolean): { line: string; exit:
   return { line: `oci-s2i: unexpected error: ${msg}${debug && e instanceof Error && e.stack ? `\n${e.stack}` : ' (run with --debug for details)'}`, exit: 1 };
 }
 
+/**
+ * The error as --json prints it: one object on stderr, where the JSON progress events go, with the stable
+ * `code` (an S2IError code, else the system's errno code, else ERR_UNEXPECTED), the exit code and the message
+ * the plain line would have (without its `oci-s2i: ` prefix).
+ */
+function errorJson(e: unknown, debug: boolean): string {
+  const { line, exit } = describeError(e, false);
+  const code = e instanceof S2IError ? e.code : (errorCode(e) ?? 'ERR_UNEXPECTED');
+  const stack = debug && e instanceof Error && e.stack ? { stack: e.stack } : {};
+  return JSON.stringify({ type: 'error', code, exit, message: line.replace(/^oci-s2i: /, ''), ...stack });
+}
+
+/** The one line (or, with --json, the one JSON object) for `e`, and its exit code. */
+function reportError(e: unknown, debug: boolean, json: boolean): number {
+  const { line, exit } = describeError(e, debug);
+  process.stderr.write((json ? errorJson(e, debug) : line) + '\n');
+  return exit;
+}
+
+/** --json given before any `--` (the flags are not parsed yet where errors may already happen). */
+function wantsJson(rest: readonly string[]): boolean {
+  const end = rest.indexOf('--');
+  return (end < 0 ? rest : rest.slice(0, end)).includes('--json');
+}
+
 export async function main(args: string[]): Promise<number> {
   // A re-executed CLI gets its secret flag values from its environment; none of them shows in the process title.
   const argv = revealSecretArgs(args);
   maskProcessTitle(argv);
   const [name, ...rest] = argv;
+  // `help COMMAND` (s2i's `s2i help build`): that command's usage, as `COMMAND --help` prints it.
+  if (name === 'help' && rest[0] !== undefined && !rest[0].startsWith('-')) return main([rest[0], '--help']);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(await topUsage());
     return name ? 0 : ExitCode.usage;
@@ -43,6 +70,7 @@ export async function main(args: string[]): Promise<number> {
   if (name === '--version') return main(['version']);
   const entry = findCommand(name);
   const debug = rest.includes('--debug');
+  const json = wantsJson(rest);
   try {
     if (!entry) throw new S2IError('ERR_USAGE', `unknown command "${name}": run \`oci-s2i --help\` for the list`);
     const wantsHelp = rest.some((a) => a === '--help' || a === '-h');
@@ -56,7 +84,8 @@ export async function main(args: string[]): Promise<number> {
       return await reexecInNamespace([process.argv[1]!, ...hidden.argv], {
         fallbacks: !strict,
         onWarning: (m) => {
-          if (!quiet) process.stderr.write(`warning: ${m}\n`);
+          if (json) process.stderr.write(JSON.stringify({ type: 'log', level: 'warn', message: m }) + '\n');
+          else if (!quiet) process.stderr.write(`warning: ${m}\n`);
         },
       });
     }
@@ -82,7 +111,7 @@ export async function main(args: string[]): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     interruptLockWaitsOn(controller.signal); // also the store's lock waits that were given no signal
-    const guard = stallGuard(controller, debug);
+    const guard = stallGuard(controller, debug, json);
     try {
       const code = await cmd.run({ positionals, values, global, signal: controller.signal, stdout: process.stdout, stderr: process.stderr });
       if (guard.stalled) throw guard.error;
@@ -95,9 +124,7 @@ export async function main(args: string[]): Promise<number> {
       process.off('SIGTERM', onSignal);
     }
   } catch (e) {
-    const { line, exit } = describeError(e, debug);
-    process.stderr.write(line + '\n');
-    return exit;
+    return reportError(e, debug, json);
   }
 }
 
@@ -109,7 +136,7 @@ export async function main(args: string[]): Promise<number> {
  * the loop empties again with the command still pending, the build steps' cleanups are run here, the one line is
  * printed and the process exits 1.
  */
-function stallGuard(controller: AbortController, debug: boolean): { readonly stalled: boolean; readonly error: S2IError; off(): void } {
+function stallGuard(controller: AbortController, debug: boolean, json: boolean): { readonly stalled: boolean; readonly error: S2IError; off(): void } {
   const error = new S2IError('ERR_INTERNAL_STALL', 'internal error: the command stopped without finishing (nothing was left to wait for); please report this with the --debug output');
   let stalled = false;
   let finishing = false;
@@ -129,8 +156,7 @@ function stallGuard(controller: AbortController, debug: boolean): { readonly sta
         const { runPendingCleanups } = await import('../pipeline/steps.js');
         await runPendingCleanups();
       } finally {
-        process.stderr.write(describeError(error, debug).line + '\n');
-        process.exit(exitCodeFor(error));
+        process.exit(reportError(error, debug, json));
       }
     })();
   };

@@ -18,7 +18,14 @@ export function humanBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
-export function makeRenderer(flags: GlobalFlags, out: NodeJS.WriteStream): ProgressSink {
+/** Without a terminal, a blob still transferring gets a progress line this often (no bars to redraw). */
+const PLAIN_PROGRESS_INTERVAL_MS = 5_000;
+
+export function makeRenderer(
+  flags: GlobalFlags,
+  out: NodeJS.WriteStream,
+  plain: { intervalMs?: number; now?: () => number } = {},
+): ProgressSink {
   if (flags.json) {
     return (e: ProgressEvent) => {
       if (e.type === 'output') out.write(JSON.stringify({ type: 'output', stream: e.stream, data: e.data.toString('utf8') }) + '\n');
@@ -32,6 +39,10 @@ export function makeRenderer(flags: GlobalFlags, out: NodeJS.WriteStream): Progr
   }
   const tty = out.isTTY === true;
   const bars = new Map<string, string>();
+  // Non-TTY: when each transferring blob last had a line (from its start), for lines at intervals.
+  const interval = plain.intervalMs ?? PLAIN_PROGRESS_INTERVAL_MS;
+  const now = plain.now ?? Date.now;
+  const lastLine = new Map<string, number>();
   let drawn = 0;
   const redraw = () => {
     if (!tty) return;
@@ -51,8 +62,17 @@ export function makeRenderer(flags: GlobalFlags, out: NodeJS.WriteStream): Progr
         const key = `${e.op} ${e.digest}`;
         const verb = e.op === 'pull' ? 'Pulling' : 'Pushing';
         if (e.state === 'progress' || e.state === 'start') {
-          if (!tty) return;
           const pct = e.size > 0 ? Math.min(1, e.done / e.size) : 0;
+          if (!tty) {
+            const t = now();
+            const last = lastLine.get(key);
+            if (last === undefined) lastLine.set(key, t);
+            else if (t - last >= interval) {
+              lastLine.set(key, t);
+              out.write(`${verb} blob ${short(e.digest)} ${humanBytes(e.done)}/${humanBytes(e.size)} (${Math.floor(pct * 100)}%)\n`);
+            }
+            return;
+          }
           const w = 24;
           const bar = '='.repeat(Math.round(pct * w)).padEnd(w, ' ');
           bars.set(key, `${verb} ${short(e.digest)} [${bar}] ${humanBytes(e.done)}/${humanBytes(e.size)}`);
@@ -60,6 +80,7 @@ export function makeRenderer(flags: GlobalFlags, out: NodeJS.WriteStream): Progr
           return;
         }
         bars.delete(key);
+        lastLine.delete(key);
         clearBars();
         const what =
           e.state === 'skipped' ? 'already exists' : e.state === 'mounted' ? 'mounted' : e.state === 'cached' ? 'cached' : 'done';

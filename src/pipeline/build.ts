@@ -71,7 +71,6 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         }),
       );
     }
-    if (opts.saveTempDir) engine.onProgress({ type: 'log', level: 'info', message: `temporary directory kept: ${prepared.buildDir}` });
     return {
       reference: prepared.targetName,
       digest: committed.manifest.digest,
@@ -89,6 +88,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   }
 }
 
+/** --digestfile: the digest alone, no newline (as skopeo and podman write it). */
 export async function writeDigestFile(file: string, digest: string): Promise<void> {
-  await writeOutputFile(file, digest + '\n', '--digestfile');
+  await writeOutputFile(file, digest, '--digestfile');
 }

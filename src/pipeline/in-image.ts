@@ -184,7 +184,6 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         }),
       );
     }
-    if (opts.saveTempDir) info(`temporary directory kept: ${buildDir}`);
     return {
       reference: targetName,
       digest: image.manifest.digest,

@@ -1,5 +1,5 @@
 // Extra mounts of the assemble sandbox: --inject (read-only, never in a layer), -v/--volume (read-write
-// binds) and --add-host (a generated /etc/hosts). Parsed and checked by the CLI before anything is pulled; a
+// binds, or read-only with :ro) and --add-host (a generated /etc/hosts). Parsed and checked by the CLI before anything is pulled; a
 // relative destination is placed under the builder's WORKDIR once it is known.
 import { statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -15,6 +15,8 @@ export interface BindSpec {
   destination: string;
   /** --inject: read-only; -v/--volume: read-write. */
   readOnly: boolean;
+  /** -v/--volume `SRC:DST:ro` (or `:rw`, the default): how the volume is mounted; it stays a volume. */
+  mode?: 'ro' | 'rw';
 }
 
 /** An --add-host entry: [host name, IP address]. */
@@ -59,12 +61,35 @@ export function parseBinds(flag: '--inject' | '--volume', values: string[]): Bin
   return out;
 }
 
+/**
+ * -v/--volume items as s2i (docker) takes them: `SRC:DST` or `SRC:DST:OPTIONS`, OPTIONS `ro` or `rw`
+ * (comma-separated, the last wins); each flag value may hold several, `;`-separated, as parseBinds takes them.
+ */
+export function parseVolumes(values: string[]): BindSpec[] {
+  const out: BindSpec[] = [];
+  for (const item of values.flatMap((v) => v.split(';')).map((v) => v.trim()).filter(Boolean)) {
+    const parts = item.split(':');
+    let mode: 'ro' | 'rw' | undefined;
+    let spec = item;
+    if (parts.length > 2) {
+      const opts = parts[parts.length - 1]!.split(',');
+      for (const o of opts) {
+        if (o !== 'ro' && o !== 'rw') throw bad('--volume', item, `option "${o.slice(0, 40)}" is not supported: use SOURCE:DESTINATION, SOURCE:DESTINATION:ro or SOURCE:DESTINATION:rw`);
+        mode = o;
+      }
+      spec = parts.slice(0, -1).join(':');
+    }
+    for (const b of parseBinds('--volume', [spec])) out.push(mode ? { ...b, mode } : b);
+  }
+  return out;
+}
+
 /** The sandbox mounts of `binds`, relative destinations placed under `workdir` (which may not make them reserved). */
 export function bindMounts(binds: BindSpec[], workdir: string): Mount[] {
   return binds.map((b) => {
     const destination = b.destination.startsWith('/') ? b.destination : normalize(path.posix.join(workdir || '/', b.destination));
     if (reserved(destination)) throw bad(flagOf(b.readOnly), `${b.source}:${b.destination}`, `the destination ${destination} is reserved`);
-    return { destination, type: 'bind', source: b.source, options: ['rbind', b.readOnly ? 'ro' : 'rw'] };
+    return { destination, type: 'bind', source: b.source, options: ['rbind', b.readOnly || b.mode === 'ro' ? 'ro' : 'rw'] };
   });
 }
 

@@ -171,7 +171,18 @@ async function pullFromSource(engine: Engine, location: ImageLocation, opts: Pul
     await writeImage(storeDestination(engine.store, { name, signal: engine.signal }), {
       blobs: [configBlob(resolved), ...keep.map((blob) => ({ descriptor: blob, open: () => fetchLayerBlob(source, blob, engine.signal) }))],
     });
-    if (!opts.metadataOnly) image.layers = await unpackLayers(engine, manifest.layers, image.config.rootfs.diff_ids, () => source);
+    if (!opts.metadataOnly) {
+      image.layers = await unpackLayers(engine, manifest.layers, image.config.rootfs.diff_ids, () => source);
+      // A layer already unpacked from another blob (the same diffID pulled gzip from a registry; an archive's
+      // plain tar) was not copied: the build needs this image's own blobs once the file is closed.
+      const missing: Descriptor[] = [];
+      for (const l of manifest.layers) if (!(await engine.store.has(l.digest))) missing.push(l);
+      if (missing.length) {
+        await writeImage(storeDestination(engine.store, { name, signal: engine.signal }), {
+          blobs: missing.map((blob) => ({ descriptor: blob, open: () => fetchLayerBlob(source, blob, engine.signal) })),
+        });
+      }
+    }
     return image;
   } catch (e) {
     throw tagStep('pull', e, name);

@@ -206,8 +206,10 @@ export async function findCredentials(registry: string, opts: CredentialOptions 
   for (const file of authFileSearchPath(opts)) {
     const raw = await readAuthFile(file.path, !named);
     if (!raw) continue;
-    const doc: AuthFile = file.legacy ? { auths: raw as Record<string, AuthEntry> } : raw;
-    const helpers = !file.legacy && doc.credHelpers && typeof doc.credHelpers === 'object' ? doc.credHelpers : {};
+    // A named file may be in ~/.dockercfg's format too (s2i's --dockercfg-path takes either).
+    const legacy = file.legacy === true || (named && isLegacyDockercfg(raw));
+    const doc: AuthFile = legacy ? { auths: raw as Record<string, AuthEntry> } : raw;
+    const helpers = !legacy && doc.credHelpers && typeof doc.credHelpers === 'object' ? doc.credHelpers : {};
     for (const k of helperKeys(registry)) {
       const helper = helpers[k];
       if (typeof helper === 'string' && helper) {
@@ -215,18 +217,24 @@ export async function findCredentials(registry: string, opts: CredentialOptions 
         return c ? { credentials: c, from: `credential helper docker-credential-${helper} (${file.path})` } : undefined;
       }
     }
-    const entry = doc.auths && typeof doc.auths === 'object' ? lookupEntry(doc.auths, registry, file.legacy === true) : undefined;
+    const entry = doc.auths && typeof doc.auths === 'object' ? lookupEntry(doc.auths, registry, legacy) : undefined;
     if (entry) {
       const c = decodeEntry(entry);
       if (c) return { credentials: c, from: file.path };
     }
     // docker's credsStore (containers/image does not read it): the store holds what the auths entries only mark.
-    if (!file.legacy && typeof doc.credsStore === 'string' && doc.credsStore) {
+    if (!legacy && typeof doc.credsStore === 'string' && doc.credsStore) {
       const c = await runCredentialHelper(doc.credsStore, registry, env);
       if (c) return { credentials: c, from: `credential helper docker-credential-${doc.credsStore} (${file.path})` };
     }
   }
   return undefined;
+}
+
+/** ~/.dockercfg's format: registries at the top level, each an entry with `auth` (no `auths`, no helpers). */
+function isLegacyDockercfg(raw: AuthFile): boolean {
+  const entries = Object.entries(raw as Record<string, unknown>);
+  return entries.length > 0 && entries.every(([, v]) => v !== null && typeof v === 'object' && !Array.isArray(v) && 'auth' in v);
 }
 
 /** docker-credential-helpers protocol: `get` reads the server URL on stdin, prints {Username, Secret}. */

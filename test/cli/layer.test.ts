@@ -107,7 +107,7 @@ t.test('bad input: usage errors (exit 64), a missing directory, an unwritable ou
     [[src, '-o', out, '--mtime-clamp=-5'], /--mtime-clamp must be an integer/],
     [[src, src, '-o', out], /takes DIR, got 2/],
     [[], /takes DIR, got 0/],
-    [[src, '-o', out, '--no-such-flag'], /Unknown option/],
+    [[src, '-o', out, '--no-such-flag'], /unknown flag --no-such-flag for layer/],
   ];
   // In-process, through the same parser and run() the CLI uses (a process per case would be slow).
   for (const [args, msg] of cases) {

@@ -1,7 +1,7 @@
 // A stand-in for the oci-s2i engine image, to run the integrations' steps before (and without) the real engine:
 // a busybox image whose /opt/oci-s2i/oci-s2i prints each argument as ARG<...> on stderr and writes what the
-// engine writes: `build` the --digestfile (with a newline, as the engine does, which an integration must not
-// pass on to a result), `inspect --json` the fields the Shipwright strategy reads (with a label mentioning
+// engine writes: `build` the --digestfile (with a newline, as engines before issue 13 did, which an integration
+// must not pass on to a result), `inspect --json` the fields the Shipwright strategy reads (with a label mentioning
 // "size", to show the parsing takes the config's), `login` nothing.
 import { uniqueImageLabels } from './pod.js';
 import type { Repository } from '../../src/registry/client.js';

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { S2IError, ExitCode } from '../../errors.js';
 import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
@@ -43,9 +44,9 @@ export const buildParams: Param[] = [
   { name: 'runtime-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the runtime image', default: 'if-not-present' },
   { name: 'assemble-runtime-user', type: 'string', value: 'UID[:GID]', description: 'user that runs assemble-runtime' },
   { name: 'inject', short: 'i', type: 'string', multiple: true, value: 'SRC:DST', description: 'file or dir visible to assemble only (read-only, never in a layer); ;-separated' },
-  { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'SRC:DST', description: 'read-write bind mount for assemble' },
+  { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'SRC:DST[:ro|rw]', description: 'bind mount for assemble, read-write unless :ro' },
   { name: 'add-host', type: 'string', multiple: true, value: 'HOST:IP', description: 'extra /etc/hosts entry for assemble' },
-  { name: 'network', type: 'string', value: 'host|none', description: 'network for assemble', default: 'host' },
+  { name: 'network', type: 'string', value: 'host|none', description: 'network for assemble: the host\'s, or none (docker network names such as bridge need a daemon: refused)', default: 'host' },
   { name: 'cap-drop', type: 'string', multiple: true, value: 'CAP[,CAP…]', description: 'capabilities to drop for assemble: CHOWN, cap_chown or CAP_CHOWN, comma-separated; ALL for every one' },
   { name: 'exclude', type: 'string', value: 'REGEX', description: 'source paths to leave out', default: '(^|/)\\.git(/|$)' },
   { name: 'keep-symlinks', type: 'boolean', description: 'copy symlinks of the source as symlinks' },
@@ -59,6 +60,7 @@ export const buildParams: Param[] = [
   { name: 'reproducible', type: 'boolean', description: 'bit-reproducible result: pako gzip, timestamp defaults to $SOURCE_DATE_EPOCH or 0' },
   { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the pushed manifest digest to FILE' },
   { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },
+  { name: 'dockercfg-path', type: 'string', value: 'FILE', description: 's2i\'s docker config file (config.json or the older .dockercfg) with the registries\' credentials: read as --authfile FILE' },
   ...registryParams,
 ];
 
@@ -98,6 +100,24 @@ export function applyConfigFile(file: string, values: Values, positionals: strin
   return { values: { ...out, ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) }, positionals: pos };
 }
 
+/**
+ * s2i's --dockercfg-path FILE: the one credentials file, as --authfile names it (both formats are read); it must
+ * exist, and cannot be given with --authfile.
+ */
+function dockercfgAsAuthfile(v: Values): Values {
+  const file = str(v['dockercfg-path']);
+  if (file === undefined) return v;
+  if (str(v.authfile) !== undefined) throw new S2IError('ERR_USAGE', '--dockercfg-path and --authfile both name the credentials file: give one');
+  let ok = false;
+  try {
+    ok = statSync(file).isFile();
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new S2IError('ERR_USAGE', `--dockercfg-path ${file.slice(0, 200)} is not a file: give docker's config.json (or a .dockercfg) holding the registries' credentials`);
+  return { ...v, authfile: file };
+}
+
 export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values): Promise<number> {
   const { target, asDockerfile, ...o } = buildOptionsFromValues(v, tag);
   const render = makeRenderer(ctx.global, ctx.stderr);
@@ -123,6 +143,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   if (ctx.global.json) {
     ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, tempDir: result.tempDir, ...(pulledFrom.length ? { pulledFrom } : {}) }) + '\n');
   } else {
+    // The one line for --save-temp-dir (the pipeline reports it in the result only; --json has it as tempDir).
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
     if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully: ${result.reference}\n`);
     ctx.stdout.write(result.digest + '\n');
@@ -139,6 +160,7 @@ export const buildCommand: Command = {
     let { values: v, positionals } = ctx;
     const cfg = str(v['use-config']);
     if (cfg) ({ values: v, positionals } = applyConfigFile(cfg, v, positionals, buildParams));
+    v = dockercfgAsAuthfile(v);
     const [source, builder, tag] = positionals as [string | undefined, string | undefined, string | undefined];
     if (!source || !builder) throw new S2IError('ERR_USAGE', 'build takes SOURCE BUILDER [TAG]; see `oci-s2i build --help`');
     return runBuild(ctx, source, builder, tag, v);

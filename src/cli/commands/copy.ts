@@ -62,7 +62,7 @@ export const copyCommand: Command = {
         signal: ctx.signal,
       });
       const digestFile = str(v.digestfile);
-      if (digestFile) await writeOutputFile(digestFile, result.digest + '\n', '--digestfile');
+      if (digestFile) await writeOutputFile(digestFile, result.digest, '--digestfile');
       if (ctx.global.json) {
         ctx.stdout.write(JSON.stringify({ source: src.name, destination: dst.name, digest: result.digest, mediaType: result.mediaType, format: result.format, recompressed: result.recompressed, ...(src.pulledFrom ? { pulledFrom: src.pulledFrom } : {}) }) + '\n');
       } else {
