@@ -237,7 +237,8 @@ export async function resolveScripts(input: ResolveScriptsInput): Promise<Map<Sc
       );
     }
   }
-  if (input.scriptsUrl && fromFlag === 0) {
+  // Builds only (assemble asked for): `usage` with a URL that lacks its script falls back per script, as before.
+  if (input.scriptsUrl && fromFlag === 0 && all.some(([n]) => n === 'assemble')) {
     // s2i counts assemble, run and save-artifacts; the last is looked for at the URL only for this count.
     const extra = all.some(([n]) => n === 'save-artifacts') ? undefined : await lookup(where[0]!, 'save-artifacts', input);
     if (!extra) {
