@@ -76,7 +76,11 @@ function failedBeforeAssemble(t: Test, r: CliResult, marker: string, message: Re
   t.notOk(existsSync(path.join(marker, 'ran')), 'assemble never ran (no marker file)');
   t.notMatch(r.stdout + r.stderr, MARK, 'nor its output');
   t.notMatch(r.stderr, /"type":"step","name":"assemble"/, 'no assemble step began');
-  const errors = r.stderr.split('\n').filter((l) => l.startsWith('oci-s2i: '));
+  // With --json, the error is one {"type":"error"} object; its message is the line a terminal gets after `oci-s2i: `.
+  const errors = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{"type":"error"'))
+    .map((l) => `oci-s2i: ${(JSON.parse(l) as { message: string }).message}`);
   t.equal(errors.length, 1, r.stderr);
   t.match(errors[0], message);
 }
