@@ -227,8 +227,13 @@ async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> 
   if (racy.length > 0) {
     // A ctime far ahead of the clock (the clock was stepped back) is not waited for: such an entry is always
     // reported as changed instead.
-    const wait = Math.min(MAX_WAIT_MS, racy.reduce((m, r) => Math.max(m, r.until), 0) - Date.now() + 1);
-    if (wait > 0) await sleep(wait, undefined, opts.signal ? { signal: opts.signal } : {});
+    // Until the clock is past the latest tick, not one sleep: a Node timer can fire a millisecond before Date.now()
+    // reaches its time, and an entry re-read then is still racy (reported as changed: a stray directory entry).
+    const latest = racy.reduce((m, r) => Math.max(m, r.until), 0);
+    const deadline = Date.now() + MAX_WAIT_MS;
+    for (let now = Date.now(); now <= latest && now < deadline; now = Date.now()) {
+      await sleep(Math.min(latest, deadline) - now + 1, undefined, opts.signal ? { signal: opts.signal } : {});
+    }
     restat(snap, racy);
   }
   snap.trim();
