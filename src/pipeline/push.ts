@@ -65,12 +65,12 @@ async function cannotPush(engine: Engine, target: ImageLocation, e: unknown): Pr
   if (!(e instanceof S2IError) || target.transport !== 'docker') return e;
   const name = locationName(target);
   const host = target.ref.registry;
-  const todo = `run \`oci-s2i login ${host}\` or give --creds USER[:PASS]`;
+  const advice = `run \`oci-s2i login ${host}\` or give --creds USER[:PASS]`;
   if (e.code === 'ERR_UNAUTHORIZED' || e.code === 'ERR_DENIED') {
     const found = await engine.client.findCredentials(host).catch(() => undefined);
     const who = found ? `the credentials from ${found.from}` : 'no credentials (none found for it)';
     const why = e.code === 'ERR_DENIED' ? `${host} denies a push to ${target.ref.repository} with ${who}` : found ? `${host} refused ${who}` : `${host} asks for credentials and none were found for it`;
-    return new S2IError(e.code, `cannot push to ${name}: ${why}; ${todo}`, { cause: e });
+    return new S2IError(e.code, `cannot push to ${name}: ${why}; ${advice}`, { cause: e });
   }
   return new S2IError(e.code, `cannot push to ${name}: ${e.message}`, { cause: e });
 }
