@@ -10,10 +10,10 @@ what=${1:-test}
 declare -A provides=(
   [runc]=runc [crun]=crun [uidmap]=newuidmap [docker-registry]=docker-registry [skopeo]=skopeo
   [umoci]=umoci [busybox-static]=busybox [git]=git [apache2-utils]=htpasswd [gcc]=cc
-  [buildah]=buildah [pigz]=pigz [zstd]=zstd [util-linux]=unshare [podman]=podman [openssl]=openssl [time]=/usr/bin/time [debootstrap]=debootstrap [libdeflate-dev]=/usr/include/libdeflate.h
+  [buildah]=buildah [pigz]=pigz [zstd]=zstd [util-linux]=unshare [podman]=podman [openssl]=openssl [time]=/usr/bin/time [debootstrap]=debootstrap [libdeflate-dev]=/usr/include/libdeflate.h [musl-tools]=musl-gcc
 )
 case "$what" in
-  test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux zstd podman buildah openssl libdeflate-dev) ;;
+  test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux zstd podman buildah openssl libdeflate-dev musl-tools) ;;
   demo)  want=(runc crun uidmap docker-registry busybox-static gcc util-linux) ;;
   bench) want=(runc uidmap docker-registry skopeo umoci busybox-static gcc buildah pigz zstd util-linux time debootstrap libdeflate-dev) ;;
   *) echo "setup.sh: unknown target $what (test|demo|bench)" >&2; exit 64 ;;
@@ -44,3 +44,5 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   npm ci --no-audit --no-fund >&2
 fi
 bash scripts/build.sh >&2
+# The musl userland of the musl builder-image test (test/helpers/musl-userland.ts): made once.
+if [ "$what" = test ]; then bash scripts/musl-busybox.sh >&2; fi

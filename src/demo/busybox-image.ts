@@ -81,9 +81,17 @@ export function busyboxPath(): string {
   throw new Error('busybox not found: install busybox-static (apt-get install busybox-static)');
 }
 
+/** Another busybox for the base layer than the host's static one, with the files it needs to run (its libc). */
+export interface OtherBusybox {
+  /** The busybox binary (run here once for its applet list: it must run on this machine). */
+  binary: string;
+  /** Entries added to the base layer, e.g. a dynamic loader and its directories. */
+  files: TarFile[];
+}
+
 /** The root filesystem of a minimal busybox system with users root and `default` (1001). */
-export function busyboxRootfs(opts: { withTar?: boolean } = {}): TarFile[] {
-  const bb = busyboxPath();
+export function busyboxRootfs(opts: { withTar?: boolean; busybox?: OtherBusybox } = {}): TarFile[] {
+  const bb = opts.busybox?.binary ?? busyboxPath();
   const applets = execFileSync(bb, ['--list'], { encoding: 'utf8' })
     .split('\n')
     .filter((a) => a && a !== 'busybox' && (opts.withTar !== false || a !== 'tar'));
@@ -104,6 +112,7 @@ export function busyboxRootfs(opts: { withTar?: boolean } = {}): TarFile[] {
     { name: 'tmp/', type: 'directory', mode: 0o1777 },
     { name: 'usr/', type: 'directory' },
     { name: 'usr/libexec/', type: 'directory' },
+    ...(opts.busybox?.files ?? []),
   ];
   return files;
 }
@@ -124,6 +133,8 @@ export interface BuilderSpec {
   withoutTar?: boolean;
   /** One more layer on top, with these entries (tests craft hostile images with it). */
   extraLayer?: TarFile[];
+  /** The base layer's busybox: the host's static one by default. */
+  busybox?: OtherBusybox;
 }
 
 export interface BuiltImage {
@@ -136,7 +147,7 @@ export interface BuiltImage {
 /** Builds the builder image's blobs into `workDir` (files) and returns them with config and manifest. */
 export async function makeBuilderImage(spec: BuilderSpec, workDir: string): Promise<BuiltImage> {
   const scriptsPath = spec.scriptsPath ?? '/usr/libexec/s2i';
-  const base = await writeTarLayer(busyboxRootfs({ withTar: !spec.withoutTar }), path.join(workDir, 'base.tar.gz'));
+  const base = await writeTarLayer(busyboxRootfs({ withTar: !spec.withoutTar, ...(spec.busybox ? { busybox: spec.busybox } : {}) }), path.join(workDir, 'base.tar.gz'));
   const layers = [base];
   if (spec.scriptsDir) {
     const files: TarFile[] = [];

@@ -3,10 +3,12 @@
 // the builder's USER, as OpenShift's random UID with gid 0, and as root. Every row pushes to the real registry on
 // loopback; the result is checked with skopeo, and its new layer's listing (names, types, modes, owners, sizes,
 // link targets) must equal the one of a sandbox build of the same source: the layer is the same whichever way
-// assemble ran. A container that is not the builder is refused in one line.
+// assemble ran. The same in a musl userland with no glibc (an Alpine-like builder made from Debian's musl and a
+// busybox compiled against it), checked with skopeo and umoci too. A container that is not the builder is refused
+// in one line.
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -15,7 +17,8 @@ import { Readable } from 'node:stream';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { runCli, projectRoot } from '../helpers/cli.js';
 import { RegistryClient } from '../../src/registry/client.js';
-import { makeBuilderImage, pushBuiltImage } from '../../src/demo/busybox-image.js';
+import { makeBuilderImage, pushBuiltImage, type BuilderSpec } from '../../src/demo/busybox-image.js';
+import { muslBusybox, muslLoader } from '../helpers/musl-userland.js';
 import { inContainer } from '../../src/pipeline/in-image.js';
 import { podmanSeccompFile, runtimeDefaultSeccompFile } from '../helpers/seccomp-profiles.js';
 
@@ -29,6 +32,7 @@ chmodSync(tmp, 0o755);
 let registry: TestRegistry;
 const client = new RegistryClient();
 let builder: string;
+let builderSpec: BuilderSpec;
 const podmanImages = new Set<string>();
 const containers = new Set<string>();
 
@@ -79,7 +83,7 @@ function inPod(name: string, podFlags: string[], src: string, target: string, ex
     '-v', `${standalone}:/opt/oci-s2i:ro`,
     '-v', `${src}:/workspace/source:ro`,
     image,
-    '/opt/oci-s2i/oci-s2i', 'build', '--isolation', 'in-image', '/workspace/source', builder, target, '--tls-verify=false', ...extra,
+    '/opt/oci-s2i/oci-s2i', 'build', '--isolation', 'in-image', '/workspace/source', image, target, '--tls-verify=false', ...extra,
   ]);
 }
 
@@ -109,6 +113,14 @@ async function lastLayer(ref: string): Promise<{ layers: number; entries: Entry[
 }
 
 const show = (e: Entry) => `${e.name} ${e.type} ${e.mode.toString(8)} ${e.uid}:${e.gid} ${e.type === 'file' ? e.size : ''}${e.linkname ? ` -> ${e.linkname}` : ''}`;
+// The one file whose content differs: who ran assemble.
+// The sandbox's layer also has the directory its runtime's mount points (/etc/hosts, /etc/resolv.conf) were
+// made in and removed from again: `etc/` alone, which an in-image build has no reason to touch.
+const norm = (es: Entry[]): string[] =>
+  es
+    .filter((e) => e.name !== 'etc/' || es.some((o) => o.name.startsWith('etc/') && o.name !== 'etc/'))
+    .map((e) => (e.name === 'opt/app-root/src/built-by' ? { ...e, size: 0 } : e))
+    .map(show);
 
 t.before(async () => {
   if (!hasPodman) return;
@@ -117,20 +129,18 @@ t.before(async () => {
   mkdirSync(scripts);
   writeFileSync(path.join(scripts, 'assemble'), assemble, { mode: 0o755 });
   writeFileSync(path.join(scripts, 'run'), run, { mode: 0o755 });
-  const img = await makeBuilderImage(
-    {
-      scriptsDir: scripts,
-      env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/opt/app-root/src', 'APP_ROOT=/opt/app-root'],
-      extraLayer: [
-        { name: 'opt/', type: 'directory' },
-        { name: 'opt/app-root/', type: 'directory', mode: 0o775, uid: 1001, gid: 0 },
-        { name: 'opt/app-root/old.txt', content: 'from the image\n', mode: 0o664, uid: 1001, gid: 0 },
-        { name: 'opt/app-root/olddir/', type: 'directory', mode: 0o775, uid: 1001, gid: 0 },
-        { name: 'opt/app-root/olddir/f', content: 'x\n', mode: 0o664, uid: 1001, gid: 0 },
-      ],
-    },
-    mkdtempSync(path.join(tmp, 'img-')),
-  );
+  builderSpec = {
+    scriptsDir: scripts,
+    env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/opt/app-root/src', 'APP_ROOT=/opt/app-root'],
+    extraLayer: [
+      { name: 'opt/', type: 'directory' },
+      { name: 'opt/app-root/', type: 'directory', mode: 0o775, uid: 1001, gid: 0 },
+      { name: 'opt/app-root/old.txt', content: 'from the image\n', mode: 0o664, uid: 1001, gid: 0 },
+      { name: 'opt/app-root/olddir/', type: 'directory', mode: 0o775, uid: 1001, gid: 0 },
+      { name: 'opt/app-root/olddir/f', content: 'x\n', mode: 0o664, uid: 1001, gid: 0 },
+    ],
+  };
+  const img = await makeBuilderImage(builderSpec, mkdtempSync(path.join(tmp, 'img-')));
   await pushBuiltImage(client.repository(registry.host, 'in-image/builder'), img, 'v1');
   builder = `${registry.host}/in-image/builder:v1`;
 });
@@ -169,14 +179,6 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
     t.equal(inspect.Layers.length, 4, `${what}: the builder's three layers and one new one`);
     t.equal(inspect.Labels['io.openshift.s2i.build.image'], builder, `${what}: labelled with the builder`);
     const got = await lastLayer(target);
-    // The one file whose content differs: who ran assemble.
-    // The sandbox's layer also has the directory its runtime's mount points (/etc/hosts, /etc/resolv.conf) were
-    // made in and removed from again: `etc/` alone, which an in-image build has no reason to touch.
-    const norm = (es: Entry[]) =>
-      es
-        .filter((e) => e.name !== 'etc/' || es.some((o) => o.name.startsWith('etc/') && o.name !== 'etc/'))
-        .map((e) => (e.name === 'opt/app-root/src/built-by' ? { ...e, size: 0 } : e))
-        .map(show);
     t.same(norm(got.entries), norm(want.entries), `${what}: the same entries, modes and owners as the sandbox build's layer`);
     t.notOk(got.entries.some((e) => /^(proc|sys|dev|workspace|store|opt\/oci-s2i)(\/|$)/.test(e.name) || /^tmp\/oci-s2i-/.test(e.name)), `${what}: nothing of /proc, /sys, /dev, the workspace, the engine or its store`);
     if (store) {
@@ -194,6 +196,85 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
   const out = podman(['run', '--rm', ...hostFlags, `${registry.host}/in-image/app:row1`]);
   podmanImages.add(`${registry.host}/in-image/app:row1`);
   t.equal(out.stdout, 'in-image page\n', 'the result runs with podman');
+});
+
+t.test('a musl userland (busybox built against musl, no glibc): the in-image build in the restricted pod', { skip: !hasPodman && 'podman is not installed' }, async (t) => {
+  // Made here from Debian's packages (test/helpers/musl-userland.ts): missing is a failure, as setup.sh makes it.
+  const musl = muslBusybox();
+  if (typeof musl === 'string') {
+    t.fail(musl);
+    return;
+  }
+  const image = `${registry.host}/in-image/musl:v1`;
+  await pushBuiltImage(client.repository(registry.host, 'in-image/musl'), await makeBuilderImage({ ...builderSpec, busybox: musl }, mkdtempSync(path.join(tmp, 'img-'))), 'v1');
+  podmanImages.add(image);
+
+  // What the image is, checked in it (the engine not mounted) and on the host: musl's loader and nothing of glibc.
+  const busybox = readFileSync(musl.binary);
+  t.equal(execFileSync('readelf', ['-l', musl.binary], { encoding: 'utf8' }).match(/Requesting program interpreter: (\S+)\]/)?.[1], muslLoader, 'busybox is dynamically linked, its interpreter musl\'s loader');
+  t.notOk(busybox.includes('GLIBC_') || busybox.includes('GNU C Library'), 'no glibc symbol version or banner in busybox');
+  const probe = podman(['run', '--rm', ...hostFlags, image, 'sh', '-c', [
+    'ls -A /lib',
+    `${muslLoader} --list /bin/busybox`,
+    'find / -xdev \\( -name "libc.so.6" -o -name "libc-2.*" -o -name "ld-linux*" -o -name "libc.so" -o -name "*.so.6" -o -name "*x86_64-linux-gnu*" \\) -print',
+    'echo end',
+  ].join('; ')]);
+  t.equal(probe.code, 0, probe.stderr);
+  const lines = probe.stdout.split('\n');
+  t.same(lines.slice(0, 2), ['ld-musl-x86_64.so.1', 'libc.musl-x86_64.so.1'], '/lib holds musl\'s loader (and Alpine\'s link to it), nothing else');
+  t.match(lines.slice(2, 4).join('\n'), /^\s*\/lib\/ld-musl-x86_64\.so\.1 \(0x[0-9a-f]+\)\n\s*libc\.so => \/lib\/ld-musl-x86_64\.so\.1 \(0x[0-9a-f]+\)$/, 'busybox runs on musl: its libc is the loader');
+  t.equal(lines.slice(4).join('\n'), 'end\n', 'no glibc library or loader anywhere in the image');
+
+  // A sandbox build of the same source on the host, and the in-image build in the restricted pod (a random UID in
+  // group 0, no capability, no new privileges, RuntimeDefault seccomp) with the standalone engine mounted read-only.
+  const src = source();
+  const sandboxTarget = `${registry.host}/in-image/musl-app:sandbox`;
+  const sb = await runCli(['build', src, image, sandboxTarget, '--root', mkdtempSync(path.join(tmp, 'root-')), '--tls-verify=false', '--isolation', 'sandbox']);
+  t.equal(sb.code, 0, `sandbox build: ${sb.stderr}`);
+  const target = `${registry.host}/in-image/musl-app:in-image`;
+  const r = inPod(`oci-s2i-in-image-test-${process.pid}-musl`, [...restricted, '--user', '1000680000:0'], src, target, [], image);
+  t.equal(r.code, 0, `the standalone engine builds in the musl image: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.code !== 0) return;
+  t.match(r.stderr + r.stdout, /assemble as 1000680000:0/, 'assemble ran as the pod\'s UID');
+  t.match(r.stderr, /isolation: in-image \(this container is the builder /);
+  const got = await lastLayer(target);
+  t.same(norm(got.entries), norm((await lastLayer(sandboxTarget)).entries), 'the same entries, modes and owners as the sandbox build\'s layer');
+
+  // The pushed image, read by skopeo and unpacked by umoci: the new layer's files with their owners and modes on
+  // top of the musl base, the image's deletions applied.
+  const layout = path.join(tmp, 'musl-layout');
+  execFileSync('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${target}`, `oci:${layout}:app`]);
+  const inspect = JSON.parse(execFileSync('skopeo', ['inspect', `oci:${layout}:app`], { encoding: 'utf8' })) as { Layers: string[]; Labels: Record<string, string> };
+  t.equal(inspect.Layers.length, 4, 'the builder\'s three layers and one new one');
+  t.equal(inspect.Labels['io.openshift.s2i.build.image'], image);
+  const bundle = path.join(tmp, 'musl-bundle');
+  execFileSync('umoci', ['unpack', '--image', `${layout}:app`, bundle]);
+  const rootfs = path.join(bundle, 'rootfs');
+  const stat = (p: string): string => {
+    const s = lstatSync(path.join(rootfs, p));
+    return `${s.isSymbolicLink() ? 'l' : s.isDirectory() ? 'd' : 'f'} ${(s.mode & 0o7777).toString(8)} ${s.uid}:${s.gid}`;
+  };
+  const modeOf = (p: string): string => ((got.entries.find((e) => e.name === p || e.name === `${p}/`)?.mode ?? -1) & 0o7777).toString(8);
+  t.same(
+    ['index.html', 'sub/page.txt', 'built-by', 'hello', 'hello-link', 'empty'].map((f) => `${f} ${stat(`opt/app-root/src/${f}`)}`),
+    [
+      `index.html f ${modeOf('opt/app-root/src/index.html')} 1001:0`,
+      `sub/page.txt f ${modeOf('opt/app-root/src/sub/page.txt')} 1001:0`,
+      `built-by f ${modeOf('opt/app-root/src/built-by')} 1001:0`,
+      'hello f 755 1001:0',
+      'hello-link l 777 1001:0',
+      `empty d ${modeOf('opt/app-root/src/empty')} 1001:0`,
+    ],
+    'the application, owned by the builder\'s USER (the pod\'s random UID is not recorded)',
+  );
+  t.equal(readFileSync(path.join(rootfs, 'opt/app-root/src/built-by'), 'utf8'), '1000680000\n', 'assemble\'s output');
+  t.equal(readFileSync(path.join(rootfs, 'opt/app-root/src/index.html'), 'utf8'), 'in-image page\n');
+  t.notOk(existsSync(path.join(rootfs, 'opt/app-root/old.txt')) || existsSync(path.join(rootfs, 'opt/app-root/olddir')), 'the image\'s file and directory removed by assemble are gone');
+  t.equal(stat('lib/ld-musl-x86_64.so.1'), 'f 755 0:0', 'on the musl base');
+  t.notOk(got.entries.some((e) => /^(proc|sys|dev|workspace|opt\/oci-s2i|lib)(\/|$)/.test(e.name) || /^tmp\/oci-s2i-/.test(e.name)), 'nothing of the engine (its own loader and libraries included) in the layer');
+  // The result runs on its musl userland.
+  podmanImages.add(target);
+  t.equal(podman(['run', '--rm', ...hostFlags, target]).stdout, 'in-image page\n', 'the result runs with podman');
 });
 
 t.test('a container that is not the builder is refused in one line, exit 13', { skip: !hasPodman && 'podman is not installed' }, async (t) => {
