@@ -15,6 +15,8 @@ import { dataDir, benchDir, appTree } from './lib/data.js';
 import { pushBusybox, pushGoBuilder, goBuilderUnavailable, goRootfs, projectRoot } from './lib/images.js';
 import { startRegistry } from '../test/helpers/registry.js';
 import { startFaultProxy, type FaultProxy } from '../test/helpers/fault-proxy.js';
+import { lastLayer, showEntries } from '../test/helpers/layer-listing.js';
+import { RegistryClient } from '../src/registry/client.js';
 import { clis, type BenchContext } from './main.js';
 
 interface BuildJson {
@@ -168,6 +170,9 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
     const targets: Target[] = [
       ratioTarget('warm build time vs buildah', w.results, 'oci-s2i build (warm)', 'buildah bud + push (warm)', { op: '<=', value: 0.7 }, (r) => r.medianMs),
       rssTarget(find(w.results, 'oci-s2i build (warm)')),
+      ratioTarget('in-image warm build time vs sandbox', w.results, IN_IMAGE, 'oci-s2i build (warm)', { op: '<=', value: 1 }, (r) => r.medianMs),
+      inImageOverPodTarget(w.results),
+      await sameLayerTarget(ctx, w.results, `${host}/bench/app-oci-s2i:latest`, inImageTarget(host, key)),
     ];
     const f = floor ? find(w.results, floor.name) : undefined;
     const o = find(w.results, 'oci-s2i build (warm)');
@@ -203,6 +208,45 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
 /** podman's flags for this host (shared/ENVIRONMENT.md) and a restricted pod's shape. */
 const POD = ['--rm', '--runtime', 'runc', '--ulimit', 'nofile=10000:10000', '--ulimit', 'nproc=10000:10000', '--network', 'host', '--tls-verify=false', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'];
 
+const IN_IMAGE = 'oci-s2i build --isolation in-image (warm, podman pod)';
+const POD_FLOOR = 'podman run of the builder, `true` (pod start-up, floor)';
+
+/** The in-image build less what starting its container costs (the floor row), against the sandbox build. */
+function inImageOverPodTarget(results: VariantResult[]): Target {
+  const what = 'in-image warm build less the pod start-up vs sandbox';
+  const [ii, floor, sb] = [find(results, IN_IMAGE), find(results, POD_FLOOR), find(results, 'oci-s2i build (warm)')];
+  if (!ii || !floor || !sb) return { what, goal: '≤ 1×', value: null, met: null, detail: 'not measured' };
+  const ratio = (ii.medianMs - floor.medianMs) / sb.medianMs;
+  return { what, goal: '≤ 1×', value: ratio, met: ratio <= 1, detail: `${ratio.toFixed(2)}× ((${(ii.medianMs / 1000).toFixed(2)} − ${(floor.medianMs / 1000).toFixed(2)} s) vs ${(sb.medianMs / 1000).toFixed(2)} s)` };
+}
+const inImageTarget = (host: string, key: string): string => `${host}/bench/app-in-image-${key.replace(/^-+|-+$/g, '')}:latest`;
+
+/**
+ * The issue-15 check that an in-image build and a sandbox build of the same source give the same new layer:
+ * the last warm round's two pushed images, their new layers' tar listings compared (names, types, modes, owners,
+ * link targets; not sizes, as assemble's outputs, a Go build cache, need not be byte-identical).
+ */
+async function sameLayerTarget(ctx: BenchContext, results: VariantResult[], sandbox: string, inImage: string): Promise<Target> {
+  const what = 'in-image layer = sandbox layer (names, types, modes, owners)';
+  if (!find(results, IN_IMAGE) || !find(results, 'oci-s2i build (warm)')) return { what, goal: 'identical', value: null, met: null, detail: 'not measured (a build did not run)' };
+  const client = new RegistryClient();
+  try {
+    const [a, b] = await Promise.all([lastLayer(client, sandbox), lastLayer(client, inImage)]);
+    const want = showEntries(a.entries, false);
+    const got = showEntries(b.entries, false);
+    const missing = want.filter((l) => !got.includes(l));
+    const extra = got.filter((l) => !want.includes(l));
+    for (const l of missing) ctx.log(`  only in the sandbox layer: ${l}`);
+    for (const l of extra) ctx.log(`  only in the in-image layer: ${l}`);
+    const same = missing.length === 0 && extra.length === 0;
+    return { what, goal: 'identical', value: missing.length + extra.length, met: same, detail: same ? `identical: ${got.length} entries` : `${missing.length} entries only in the sandbox layer, ${extra.length} only in the in-image layer (of ${want.length} / ${got.length})` };
+  } catch (e) {
+    return { what, goal: 'identical', value: null, met: null, detail: `not compared: ${(e as Error).message.split('\n')[0]}` };
+  } finally {
+    await client.close();
+  }
+}
+
 /**
  * `build --isolation in-image` as a CI pod runs it: a podman container of the builder (pulled once, in the
  * warm-up round), no capability, the standalone engine mounted read-only; and the same container running
@@ -214,13 +258,12 @@ function inImageVariants(opts: SourceRun, source: string, key: string): Variant[
   const pod = (cmd: string[]) => ['podman', 'run', ...POD, '-v', `${standalone}:/opt/oci-s2i:ro`, '-v', `${source}:/workspace/source:ro`, opts.builder, ...cmd];
   return [
     {
-      name: 'oci-s2i build --isolation in-image (warm, podman pod)',
+      name: IN_IMAGE,
       ours: true,
       ...(skip ? { skip } : {}),
       async run() {
         opts.proxy.stats.reset();
-        const target = `${opts.host}/bench/app-in-image-${key.replace(/^-+|-+$/g, "")}:latest`;
-        const m = await measure(pod(['/opt/oci-s2i/oci-s2i', 'build', '--isolation', 'in-image', '/workspace/source', opts.builder, target, '--tls-verify=false', '--json', '-q']));
+        const m = await measure(pod(['/opt/oci-s2i/oci-s2i', 'build', '--isolation', 'in-image', '/workspace/source', opts.builder, inImageTarget(opts.host, key), '--tls-verify=false', '--json', '-q']));
         const j = JSON.parse(m.stdout.trim().split('\n').pop()!) as BuildJson;
         return fromMeasured(m, {
           bytesSent: opts.proxy.stats.requestBytes(),
@@ -232,7 +275,7 @@ function inImageVariants(opts: SourceRun, source: string, key: string): Variant[
       },
     },
     {
-      name: 'podman run of the builder, `true` (pod start-up, floor)',
+      name: POD_FLOOR,
       ours: false,
       ...(skip ? { skip } : {}),
       async run() {

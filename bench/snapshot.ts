@@ -3,6 +3,7 @@
 //   node [--expose-gc] dist/bench/snapshot.js [N]   (default 100000; the tree is made once under bench/.data)
 // kaniko publishes 1–3 s for its snapshot walk of a 700 000-file filesystem.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { dataDir } from './lib/data.js';
 import { takeSnapshot } from '../src/layer/snapshot.js';
@@ -34,9 +35,14 @@ function changeFiles(dir: string, files: number, round: number): void {
   }
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+const cpu: Record<string, number> = {};
+/** Wall time of `fn`; its CPU time (user + system, every thread of the process) is kept under `name`. */
+async function timed<T>(name: string, fn: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const r = await fn();
+  const c = process.cpuUsage(c0);
+  cpu[name] = (c.user + c.system) / 1000;
   return [r, performance.now() - t0];
 }
 
@@ -47,25 +53,28 @@ if (!Number.isInteger(n) || n < 1) {
 }
 const root = path.join(dataDir, `snapshot-${n}`);
 if (!existsSync(root)) {
-  const [, ms] = await timed(async () => makeTree(root, n));
+  const [, ms] = await timed('make', async () => makeTree(root, n));
   console.log(`made ${n} files under ${root} in ${(ms / 1000).toFixed(1)} s`);
 }
 const out = path.join(dataDir, 'out');
 mkdirSync(out, { recursive: true });
+const loadStart = os.loadavg()[0]!;
 const rssBefore = process.memoryUsage().rss;
-const [snap, snapMs] = await timed(() => takeSnapshot(root));
+const [snap, snapMs] = await timed('snapshot', () => takeSnapshot(root));
 // With --expose-gc, the RSS after the snapshot is what it keeps, not the garbage of its walk.
 (globalThis as { gc?: () => void }).gc?.();
 const rssSnap = process.memoryUsage().rss;
 changeFiles(root, n, Date.now());
-const [diff, diffMs] = await timed(() => diffSnapshots(snap));
+const [diff, diffMs] = await timed('diff', () => diffSnapshots(snap));
 const blob = path.join(out, `snapshot-${n}.tar.gz`);
-const [layer, writeMs] = await timed(() => writeSnapshotLayer(diff, blob));
+const [layer, writeMs] = await timed('write', () => writeSnapshotLayer(diff, blob));
 rmSync(blob, { force: true });
 const mb = (b: number): string => `${(b / 1e6).toFixed(1)} MB`;
 console.log(`entries ${snap.count}; snapshot holds ${mb(snap.bytes())}`);
-console.log(`takeSnapshot       ${(snapMs / 1000).toFixed(2)} s (${((snapMs * 1000) / snap.count).toFixed(1)} µs an entry)`);
-console.log(`diffSnapshots      ${(diffMs / 1000).toFixed(2)} s (${JSON.stringify(diff.counts)})`);
-console.log(`writeSnapshotLayer ${(writeMs / 1000).toFixed(2)} s (${layer.entries} entries, ${layer.size} bytes gzip)`);
-console.log(`total              ${((snapMs + diffMs + writeMs) / 1000).toFixed(2)} s`);
+const s = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+console.log(`takeSnapshot       ${s(snapMs)} (${((snapMs * 1000) / snap.count).toFixed(1)} µs an entry; CPU ${s(cpu.snapshot!)})`);
+console.log(`diffSnapshots      ${s(diffMs)} (${JSON.stringify(diff.counts)}; CPU ${s(cpu.diff!)})`);
+console.log(`writeSnapshotLayer ${s(writeMs)} (${layer.entries} entries, ${layer.size} bytes gzip; CPU ${s(cpu.write!)})`);
+console.log(`total              ${s(snapMs + diffMs + writeMs)} (CPU ${s(cpu.snapshot! + cpu.diff! + cpu.write!)})`);
+console.log(`load average (1 min) ${loadStart.toFixed(2)} → ${os.loadavg()[0]!.toFixed(2)} on ${os.availableParallelism()} cores`);
 console.log(`RSS before ${mb(rssBefore)}, after the snapshot ${mb(rssSnap)}, peak ${mb(process.resourceUsage().maxRSS * 1024)}`);

@@ -11,14 +11,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
-import tar from 'tar-stream';
-import { Readable } from 'node:stream';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { runCli, projectRoot } from '../helpers/cli.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { makeBuilderImage, pushBuiltImage, type BuilderSpec } from '../../src/demo/busybox-image.js';
 import { muslBusybox, muslLoader } from '../helpers/musl-userland.js';
+import { lastLayer as lastLayerOf, showEntries, type Entry } from '../helpers/layer-listing.js';
 import { inContainer } from '../../src/pipeline/in-image.js';
 import { podmanSeccompFile, runtimeDefaultSeccompFile } from '../helpers/seccomp-profiles.js';
 
@@ -87,40 +85,9 @@ function inPod(name: string, podFlags: string[], src: string, target: string, ex
   ]);
 }
 
-interface Entry { name: string; type: string; mode: number; uid: number; gid: number; size: number; linkname?: string }
-
-/** The new (last) layer of a pushed image, listed. */
-async function lastLayer(ref: string): Promise<{ layers: number; entries: Entry[] }> {
-  const [hostRepo, tag] = [ref.slice(0, ref.lastIndexOf(':')), ref.slice(ref.lastIndexOf(':') + 1)];
-  const repo = client.repository(registry.host, hostRepo.slice(registry.host.length + 1));
-  const m = JSON.parse((await repo.resolve(tag!)).bytes.toString('utf8')) as { layers: Array<{ digest: string; size: number; mediaType: string }> };
-  const last = m.layers[m.layers.length - 1]!;
-  const chunks: Buffer[] = [];
-  for await (const c of await repo.fetchBlob(last)) chunks.push(c as Buffer);
-  const entries: Entry[] = [];
-  const ex = tar.extract();
-  ex.on('entry', (h, stream, next) => {
-    entries.push({ name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, uid: h.uid ?? 0, gid: h.gid ?? 0, size: h.size ?? 0, ...(h.linkname ? { linkname: h.linkname } : {}) });
-    stream.on('end', next);
-    stream.resume();
-  });
-  await new Promise<void>((resolve, reject) => {
-    ex.on('finish', resolve);
-    ex.on('error', reject);
-    Readable.from([zlib.gunzipSync(Buffer.concat(chunks))]).pipe(ex);
-  });
-  return { layers: m.layers.length, entries };
-}
-
-const show = (e: Entry) => `${e.name} ${e.type} ${e.mode.toString(8)} ${e.uid}:${e.gid} ${e.type === 'file' ? e.size : ''}${e.linkname ? ` -> ${e.linkname}` : ''}`;
 // The one file whose content differs: who ran assemble.
-// The sandbox's layer also has the directory its runtime's mount points (/etc/hosts, /etc/resolv.conf) were
-// made in and removed from again: `etc/` alone, which an in-image build has no reason to touch.
-const norm = (es: Entry[]): string[] =>
-  es
-    .filter((e) => e.name !== 'etc/' || es.some((o) => o.name.startsWith('etc/') && o.name !== 'etc/'))
-    .map((e) => (e.name === 'opt/app-root/src/built-by' ? { ...e, size: 0 } : e))
-    .map(show);
+const norm = (es: Entry[]): string[] => showEntries(es.map((e) => (e.name === 'opt/app-root/src/built-by' ? { ...e, size: 0 } : e)));
+const lastLayer = (ref: string) => lastLayerOf(client, ref);
 
 t.before(async () => {
   if (!hasPodman) return;
