@@ -190,7 +190,7 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
         'in-image: `podman run` of the builder image (restricted: no capability, no new privileges) with the standalone engine mounted, running `oci-s2i build --isolation in-image`; the builder is never unpacked by oci-s2i (it is the container), the time includes the container start-up, which the `true` row measures alone. Peak RSS of these two rows is podman\'s own (the container runs under conmon, outside the measured tree).',
       ],
     });
-    if (!opts.cold) return [...out, pushComparison(w.results, w.load, `${kind}, ${label}`, key)];
+    if (!opts.cold || ctx.warmOnly) return [...out, pushComparison(w.results, w.load, `${kind}, ${label}`, key)];
     const cold: Variant[] = [...ours('oci-s2i build (cold)', coldRoot, true), buildah('buildah bud + push (cold)', path.join(work, 'buildah-cold'), true)];
     ctx.log(`build: cold, ${kind}, ${label}`);
     const c = await compare(cold, { runs: ctx.runs, log: ctx.log });

@@ -1,4 +1,4 @@
-// `npm run bench` (every benchmark) or `npm run bench -- NAME… [--runs N] [--go]`: runs oci-s2i side by side with
+// `npm run bench` (every benchmark) or `npm run bench -- NAME… [--runs N] [--go] [--warm]`: runs oci-s2i side by side with
 // the tools people use today, interleaved, and writes bench/results/latest.{json,md,svg}. Never asserts a time.
 // Benchmarks: layer (layer creation), build (S2I build, source → pushed image, warm and cold), pull (pull +
 // unpack), push (bytes and time to push the new layer). Peak memory is a column of every table.
@@ -21,6 +21,8 @@ export interface BenchContext {
   runs: number;
   /** Debian + Go builder (debootstrap) instead of busybox. */
   go: boolean;
+  /** `--warm`: the build benchmark runs warm builds only (the last run's cold tables are kept). */
+  warmOnly: boolean;
   /** Which parts of the build benchmark to report (build: build + push; push: push only). */
   only: Set<string>;
   log: (msg: string) => void;
@@ -51,11 +53,11 @@ const benches: Record<string, (ctx: BenchContext) => Promise<Comparison[]>> = {
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
-    options: { runs: { type: 'string' }, go: { type: 'boolean' }, baseline: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { runs: { type: 'string' }, go: { type: 'boolean' }, warm: { type: 'boolean' }, baseline: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
   });
   if (values.help) {
-    process.stdout.write('Usage: npm run bench -- [layer|build|pull|push …] [--runs N (default 5)] [--go] [--baseline CHECKOUT]\n');
+    process.stdout.write('Usage: npm run bench -- [layer|build|pull|push …] [--runs N (default 5)] [--go] [--warm] [--baseline CHECKOUT]\n');
     return 0;
   }
   const names = positionals.length > 0 ? positionals : ['layer', 'build', 'pull'];
@@ -89,6 +91,7 @@ async function main(): Promise<number> {
     cli: path.join(projectRoot, 'bin', 'oci-s2i'),
     runs,
     go: values.go === true,
+    warmOnly: values.warm === true,
     only: new Set(names),
     log: (m) => process.stderr.write(`${m}\n`),
     skipped: [],
@@ -100,7 +103,7 @@ async function main(): Promise<number> {
   const fresh: Comparison[] = [];
   const set = ctx.go ? 'go' : 'default';
   // What the run replaces is decided once, from the file as it was before the run (it is rewritten as we go).
-  const kept = previousComparisons(path.join(benchDir, 'results'), new Set(names.flatMap((n) => (n === 'build' || n === 'push' ? ['build', 'push'] : [n]))), set);
+  const kept = previousComparisons(path.join(benchDir, 'results'), new Set(names.flatMap((n) => (n === 'build' || n === 'push' ? ['build', 'push'] : [n]))), set, (c) => ctx.warmOnly && c.id.startsWith('build-cold-') && (c.set ?? 'default') === set);
   // Written after every benchmark, so a long run that dies late keeps what it measured.
   const write = async (): Promise<string> => {
     const freshIds = new Set(fresh.map((c) => c.id));

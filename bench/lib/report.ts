@@ -121,13 +121,13 @@ export function svg(r: BenchReport): string {
 /** The saved tables this run does not replace: other benchmarks (`npm run bench -- layer` keeps the build
  *  figures of the last full run) and the same benchmarks of the other set (`--go` or not); each keeps its own
  *  date and load line. */
-export function previousComparisons(dir: string, except: Set<string>, set = 'default'): Comparison[] {
+export function previousComparisons(dir: string, except: Set<string>, set = 'default', keep: (c: Comparison) => boolean = () => false): Comparison[] {
   const file = path.join(dir, 'latest.json');
   if (!existsSync(file)) return [];
   try {
     const old = JSON.parse(readFileSync(file, 'utf8')) as BenchReport;
     return old.comparisons
-      .filter((c) => !(except.has(c.bench) && (c.set ?? 'default') === set))
+      .filter((c) => keep(c) || !(except.has(c.bench) && (c.set ?? 'default') === set))
       .map((c) => ({ ...c, measuredAt: c.measuredAt ?? old.finishedAt }));
   } catch {
     return [];
