@@ -15,7 +15,7 @@ if ! command -v musl-gcc >/dev/null; then
   exit 1
 fi
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-work=$(mktemp -d "${TMPDIR:-/tmp}/oci-s2i-musl-busybox.XXXXXX")
+work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 tarball=$work/busybox_$version.orig.tar.bz2
 if ! curl -sSf -o "$tarball" "$mirror/pool/main/b/busybox/busybox_$version.orig.tar.bz2"; then
