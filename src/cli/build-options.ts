@@ -33,6 +33,13 @@ export function parseLabelFlag(s: string): [string, string] {
   return [s.slice(0, i), s.slice(i + 1)];
 }
 
+/** `--annotation NAME=VALUE` → [name, value] (image-spec: keys are non-empty strings; values may be empty). */
+export function parseAnnotationFlag(s: string): [string, string] {
+  const i = s.indexOf('=');
+  if (i <= 0) throw new S2IError('ERR_ANNOTATION_SYNTAX', `invalid --annotation "${s.slice(0, 200)}": use NAME=VALUE, e.g. org.opencontainers.image.url=https://example.com`);
+  return [s.slice(0, i), s.slice(i + 1)];
+}
+
 /** Flags that make no sense together are errors (the reference silently ignores them and exits 0). */
 export function checkBuildFlags(v: Values): void {
   const need = (cond: unknown, flag: string, needs: string) => {
@@ -140,6 +147,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     throw usageError(`${tag} is an OCI layout, which holds OCI images only: use --format oci, or a docker:// or docker-archive: destination`);
   }
   const labels = Object.fromEntries(list(v.label).map(parseLabelFlag));
+  const annotations = Object.fromEntries(list(v.annotation).map(parseAnnotationFlag));
   const addHosts = parseAddHosts(list(v['add-host']));
   const incrementalFrom = str(v['incremental-from']);
   // --as-dockerfile names the previous image as written (build/as-dockerfile.ts); a build pulls it.
@@ -170,6 +178,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     ...opt('assembleUser', str(v['assemble-user'])),
     allowedUids: uidRanges,
     labels,
+    annotations,
     ...opt('applicationName', str(v['application-name'])),
     ...opt('description', str(v.description)),
     ...opt('ref', str(v.ref)),

@@ -66,6 +66,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_INVALID_TIMESTAMP: ExitCode.usage,
   ERR_JSON_INVALID: ExitCode.generic,
   ERR_LABEL_SYNTAX: ExitCode.usage,
+  ERR_ANNOTATION_SYNTAX: ExitCode.usage,
   ERR_LAYER_APPLY: ExitCode.generic,
   ERR_LAYER_CORRUPT: ExitCode.generic,
   ERR_LAYER_MEDIA_TYPE: ExitCode.generic,

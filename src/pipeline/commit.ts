@@ -7,6 +7,9 @@ import type { Descriptor } from '../oci/types.js';
 import { parseManifestDocument } from '../oci/manifest.js';
 import { compatibilityProblems } from '../image/compat.js';
 import { append } from '../image/append.js';
+import { outputAnnotations } from '../image/annotations.js';
+import { mergeLabels } from '../image/config.js';
+import { formatReference, qualified } from '../oci/reference.js';
 import { layerMediaType, type BuiltManifest } from '../image/manifest.js';
 import { epochToRfc3339 } from '../image/reproducible.js';
 import { defaultGzipBackend } from '../layer/compress.js';
@@ -39,6 +42,8 @@ export interface Committed {
   manifest: BuiltManifest;
   /** Every blob of the result: layers in order, then the config. */
   blobs: Descriptor[];
+  /** The image's `created` (RFC 3339): its config's, its annotations', its provenance's when deterministic. */
+  created: string;
 }
 
 /** Options of every layer a build writes or recompresses (reproducible: pako, mtimes clamped). */
@@ -127,9 +132,10 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
       createdBy,
       target: p.targetName,
       comment: `source-to-image build of ${p.source.location} with ${p.builderName}`,
+      source: sourceFacts(p.source),
     }),
   );
-  return { base, layer, labels, ...image };
+  return { base, layer, ...image };
 }
 
 export interface CommitInput {
@@ -145,19 +151,55 @@ export interface CommitInput {
   comment: string;
   /** The local tag (the destination as the user named it). */
   target: string;
+  /** Where the source came from (credentials cut out of a URL) and its commit: the source and revision annotations. */
+  source: { uri: string; revision?: string | undefined };
+}
+
+/** The source as the annotations and the provenance name it: a URL's user and password never leave the build. */
+export function sourceFacts(s: { location: string; git?: { id?: string | undefined } | undefined }): { uri: string; revision?: string } {
+  return { uri: withoutCredentials(s.location), ...(s.git?.id ? { revision: s.git.id } : {}) };
+}
+
+function withoutCredentials(location: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) return location;
+  try {
+    const u = new URL(location);
+    if (u.username === '' && u.password === '') return location;
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return location.replace(/\/\/[^/@]*@/, '//');
+  }
+}
+
+/** The base image's name in its annotation: fully qualified for a registry image, the location as given otherwise. */
+export function baseNameOf(base: Pick<PulledImage, 'location' | 'ref' | 'name'>): string {
+  return base.location.transport === 'docker' ? formatReference(qualified(base.ref)) : base.name;
 }
 
 /**
  * New config (Cmd = run, Env, Labels; User and the rest kept from the base) + manifest, checked against the
  * importer profile (nothing is stored or tagged when it fails), then stored and tagged locally.
  */
-export async function commitImage(engine: Engine, opts: Pick<BuildOptions, 'format' | 'check' | 'timestamp'>, c: CommitInput): Promise<{ manifest: BuiltManifest; blobs: Descriptor[] }> {
+export async function commitImage(
+  engine: Engine,
+  opts: Pick<BuildOptions, 'format' | 'check' | 'timestamp' | 'annotations' | 'labels'>,
+  c: CommitInput,
+): Promise<{ manifest: BuiltManifest; blobs: Descriptor[]; labels: Record<string, string>; created: string }> {
   const now = opts.timestamp !== undefined ? epochToRfc3339(opts.timestamp) : new Date().toISOString();
+  const annotations = outputAnnotations(
+    { source: c.source.uri, revision: c.source.revision, created: now, baseName: baseNameOf(c.base), baseDigest: c.base.manifestDescriptor.digest },
+    opts.annotations,
+  );
+  // A Docker manifest has no annotations: the same keys go into the labels (a --label of the same name still wins).
+  const labels = opts.format === 'docker' ? mergeLabels(c.labels, annotations, opts.labels) : c.labels;
   const { config, configBytes, configDescriptor: configDesc, layers, manifest } = append(
     { config: c.base.config, layers: c.baseLayers },
     { descriptor: c.layerDesc, diffID: c.layer.diffID },
-    { history: { created: now, created_by: c.createdBy, comment: c.comment }, fields: { Cmd: [c.runPath], Env: c.env, Labels: c.labels } },
+    { history: { created: now, created_by: c.createdBy, comment: c.comment }, fields: { Cmd: [c.runPath], Env: c.env, Labels: labels } },
     opts.format,
+    opts.format === 'oci' ? { annotations } : {},
   );
   if (opts.check) {
     const problems = compatibilityProblems(opts.check, parseManifestDocument(manifest.bytes, manifest.mediaType), config);
@@ -174,5 +216,5 @@ export async function commitImage(engine: Engine, opts: Pick<BuildOptions, 'form
   await engine.store.putBytes(manifest.bytes, manifest.mediaType);
   assertParentAlive('tagged');
   await engine.store.tag(manifest.descriptor, c.target);
-  return { manifest, blobs: [...layers, configDesc] };
+  return { manifest, blobs: [...layers, configDesc], labels, created: now };
 }

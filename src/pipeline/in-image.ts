@@ -32,7 +32,7 @@ import type { ResolvedUser } from '../s2i/user.js';
 import { fileInRoot, readFileInRoot, withDirInRoot } from '../sandbox/rootfs.js';
 import { chownTreeAt } from '../sys/in-root.js';
 import type { BuildResult } from './build.js';
-import { commitImage, layerOptionsOf } from './commit.js';
+import { commitImage, layerOptionsOf, sourceFacts } from './commit.js';
 import { openEngine, type Engine } from './context.js';
 import { formatLayersFor } from './convert-layers.js';
 import { runDirect } from './in-image-run.js';
@@ -170,6 +170,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         createdBy: `oci-s2i build --isolation in-image: ${assemblePath}`,
         target: targetName,
         comment: `source-to-image build of ${source.location} with ${builderName}`,
+        source: sourceFacts(source),
       }),
     );
     let push: PushStats | undefined;
@@ -189,7 +190,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
       digest: image.manifest.digest,
       manifest: image.manifest,
       layer,
-      labels,
+      labels: image.labels,
       timings: steps.timings,
       runtime: 'in-image',
       incremental: false,

@@ -75,6 +75,8 @@ export interface BuildOptions extends EngineOptions {
   assembleUser?: string;
   /** --label NAME=VALUE */
   labels: Record<string, string>;
+  /** --annotation NAME=VALUE: over the pre-defined OCI annotations (image/annotations.ts); labels in Docker format. */
+  annotations?: Record<string, string>;
   applicationName?: string;
   description?: string;
   /** --allowed-uids; empty: no policy. */

@@ -29,6 +29,7 @@ export const buildParams: Param[] = [
   { name: 'assemble-user', type: 'string', value: 'UID[:GID]', description: 'user that runs assemble (default: label, else the image USER)' },
   { name: 'allowed-uids', short: 'u', type: 'string', value: 'RANGES', description: 'UIDs the builder may run as, e.g. 1- (names and root fail with exit 15)' },
   { name: 'label', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'label for the output image' },
+  { name: 'annotation', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'annotation of the output manifest, over the ones every build writes (org.opencontainers.image.source, revision, created, base.name, base.digest); a label in --format docker, whose manifests have none' },
   { name: 'application-name', short: 'n', type: 'string', value: 'NAME', description: 'application name (io.k8s.display-name)' },
   { name: 'description', type: 'string', value: 'TEXT', description: 'image description (io.k8s.description)' },
   { name: 'ref', short: 'r', type: 'string', value: 'REF', description: 'git branch, tag or commit to build (git sources)' },
