@@ -17,6 +17,7 @@ import { defaultFormatFor, parseImageLocation, type ImageLocation } from '../tra
 import type { CommandContext } from './command.js';
 import { str, list, oneOf, intFlag } from './command.js';
 import { registryOptions } from './registry-flags.js';
+import { packageVersion } from './commands/version.js';
 
 type Values = CommandContext['values'];
 
@@ -147,6 +148,8 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     throw usageError(`${tag} is an OCI layout, which holds OCI images only: use --format oci, or a docker:// or docker-archive: destination`);
   }
   const labels = Object.fromEntries(list(v.label).map(parseLabelFlag));
+  const sbom = oneOf('sbom', str(v.sbom), ['spdx', 'cyclonedx', 'none'] as const) ?? 'spdx';
+  const provenance = provenanceFlag(str(v.provenance), reproducible || timestamp !== undefined);
   const annotations = Object.fromEntries(list(v.annotation).map(parseAnnotationFlag));
   const addHosts = parseAddHosts(list(v['add-host']));
   const incrementalFrom = str(v['incremental-from']);
@@ -207,6 +210,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     ...opt('asDockerfile', asDockerfile),
     ...opt('root', str(v.root)),
     noPush: v['no-push'] === true,
+    ...(sbom !== 'none' || provenance !== false ? { attest: { sbom, provenance, engineVersion: packageVersion() } } : {}),
     registry: registryOptions(v),
   };
 }
@@ -225,6 +229,18 @@ export function asDockerfileOptions(o: BuildFlags & { asDockerfile: string }, so
     ...(tag ? { tag } : {}),
     ...(v.incremental === true ? { incremental: previousImage ? { previousImage } : {} } : {}),
   };
+}
+
+/**
+ * --provenance true|false|deterministic (default true; deterministic for --reproducible and --timestamp builds, whose
+ * provenance then has the image's created time for start and finish and no invocation id: the same bytes each run).
+ */
+function provenanceFlag(v: string | undefined, reproducible: boolean): 'full' | 'deterministic' | false {
+  if (v === undefined) return reproducible ? 'deterministic' : 'full';
+  if (v === 'deterministic') return 'deterministic';
+  if (/^(true|1|yes)$/i.test(v)) return reproducible ? 'deterministic' : 'full';
+  if (/^(false|0|no)$/i.test(v)) return false;
+  throw usageError(`--provenance "${v.slice(0, 100)}" is not one of true, false, deterministic`);
 }
 
 /**

@@ -6,8 +6,10 @@
 import { postCallback } from '../s2i/callback.js';
 import { writeOutputFile } from '../sys/output-file.js';
 import type { LayerResult } from '../layer/write.js';
+import type { AttachResult } from '../attest/attach.js';
 import { assembleBuild } from './assemble.js';
-import { commitBuild } from './commit.js';
+import { attestBuild } from './attest.js';
+import { commitBuild, sourceFacts } from './commit.js';
 import { buildInImage } from './in-image.js';
 import { openEngine } from './context.js';
 import type { BuildOptions } from './options.js';
@@ -29,6 +31,8 @@ export interface BuildResult {
   incremental: boolean;
   /** --save-temp-dir: the kept build directory. */
   tempDir?: string;
+  /** The provenance and SBOM attached to the pushed image (attest/attach.ts), when any was. */
+  attached?: AttachResult;
 }
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
@@ -45,6 +49,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
 async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   if (opts.isolation === 'in-image') return await buildInImage(opts);
+  const startedOn = new Date().toISOString();
   const sandbox = sandboxFor(opts.runtime, opts.onProgress);
   const engine = await openEngine(opts);
   const steps = new Steps(engine.onProgress);
@@ -59,6 +64,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const assembled = await assembleBuild(engine, steps, sandbox, opts, prepared);
     const committed = await commitBuild(engine, steps, sandbox, opts, prepared, assembled);
     let push: PushStats | undefined;
+    let attached: AttachResult | undefined;
     if (!opts.noPush) {
       const { base } = committed;
       push = await steps.run('push', () =>
@@ -70,6 +76,19 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
           sourceBlobs: new Set(base.manifest.layers.map((l) => l.digest)),
         }),
       );
+      if (opts.attest) {
+        attached = await steps.run('attest', () =>
+          attestBuild(engine, opts, {
+            subject: committed.manifest.descriptor,
+            created: committed.created,
+            builder: prepared.builder,
+            ...(opts.runtimeImage ? { runtimeImage: base } : {}),
+            source: sourceFacts(prepared.source),
+            startedOn,
+            internal: { runtime: sandbox.runtime.name, rootfs: prepared.rootfs.kind },
+          }),
+        );
+      }
     }
     return {
       reference: prepared.targetName,
@@ -81,6 +100,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       runtime: sandbox.runtime.name,
       incremental: assembled.incremental,
       ...(push ? { push } : {}),
+      ...(attached ? { attached } : {}),
       ...(opts.saveTempDir ? { tempDir: prepared.buildDir } : {}),
     };
   } finally {

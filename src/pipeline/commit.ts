@@ -2,6 +2,7 @@
 // the builder layers the format cannot carry recompressed, then config + manifest, checked against the importer
 // profile, stored and tagged locally. Nothing is pushed here (push.ts).
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { S2IError } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
 import { parseManifestDocument } from '../oci/manifest.js';
@@ -157,10 +158,11 @@ export interface CommitInput {
 
 /** The source as the annotations and the provenance name it: a URL's user and password never leave the build. */
 export function sourceFacts(s: { location: string; git?: { id?: string | undefined } | undefined }): { uri: string; revision?: string } {
-  return { uri: withoutCredentials(s.location), ...(s.git?.id ? { revision: s.git.id } : {}) };
+  const uri = path.isAbsolute(s.location) ? pathToFileURL(s.location).href : withoutCredentials(s.location);
+  return { uri, ...(s.git?.id ? { revision: s.git.id } : {}) };
 }
 
-function withoutCredentials(location: string): string {
+export function withoutCredentials(location: string): string {
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) return location;
   try {
     const u = new URL(location);

@@ -40,6 +40,8 @@ import type { BuildOptions } from './options.js';
 import { pullImage, locationName, type PulledImage } from './pull.js';
 import { preparePush, pushImage, type PushStats } from './push.js';
 import { removeTreeNow } from './remove.js';
+import type { AttachResult } from '../attest/attach.js';
+import { attestBuild } from './attest.js';
 import { assembleFailed, copyIntoRoot, resolveUser } from './sandbox-run.js';
 import { prepareSource } from './source.js';
 import { Steps } from './steps.js';
@@ -48,6 +50,7 @@ import { Steps } from './steps.js';
 const ROOT = '/';
 
 export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
+  const startedOn = new Date().toISOString();
   const engine = await openEngine({ ...opts, root: opts.root ?? inImageRoot() });
   const steps = new Steps(engine.onProgress);
   steps.defer('close registry client', () => engine.close());
@@ -174,6 +177,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
       }),
     );
     let push: PushStats | undefined;
+    let attached: AttachResult | undefined;
     if (!opts.noPush) {
       push = await steps.run('push', () =>
         pushImage(engine, {
@@ -184,6 +188,18 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
           sourceBlobs: new Set(builder.manifest.layers.map((l) => l.digest)),
         }),
       );
+      if (opts.attest) {
+        attached = await steps.run('attest', () =>
+          attestBuild(engine, opts, {
+            subject: image.manifest.descriptor,
+            created: image.created,
+            builder,
+            source: sourceFacts(source),
+            startedOn,
+            internal: { runtime: 'in-image', rootfs: 'in-image' },
+          }),
+        );
+      }
     }
     return {
       reference: targetName,
@@ -195,6 +211,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
       runtime: 'in-image',
       incremental: false,
       ...(push ? { push } : {}),
+      ...(attached ? { attached } : {}),
       ...(opts.saveTempDir ? { tempDir: buildDir } : {}),
     };
   } finally {

@@ -2,6 +2,7 @@
 // once and decides every default (format, compression, check, timestamp, pull policies); the pipeline only
 // reads these. What cannot be known before the builder is pulled (WORKDIR for relative bind destinations, the
 // builder's labels) is resolved by the steps.
+import type { EnvelopeSigner } from '../attest/dsse.js';
 import type { ImageFormat, Platform } from '../oci/types.js';
 import type { CompatProfile } from '../image/compat.js';
 import type { Compression } from '../layer/compress.js';
@@ -29,6 +30,19 @@ export interface RuntimeImageOptions {
 }
 
 export type Isolation = 'auto' | 'sandbox' | 'in-image';
+
+/** What a pushed build attaches to its image (pipeline/attest.ts). */
+export interface AttestOptions {
+  /** SLSA provenance: with the run's times and an invocation id, deterministic (the image's created time for both,
+   *  no id: a reproducible build's provenance is the same bytes too), or none. */
+  provenance: 'full' | 'deterministic' | false;
+  /** The SBOM's format, or none. */
+  sbom: 'spdx' | 'cyclonedx' | 'none';
+  /** runDetails.builder.version. */
+  engineVersion: string;
+  /** Signs the attestations' envelopes (a signing key was given); unsigned envelopes otherwise. */
+  sign?: EnvelopeSigner;
+}
 
 export interface BuildOptions extends EngineOptions {
   /** Local directory or git URL (`https://`, `file://`, `git@host:path`, with optional `#ref`). */
@@ -106,4 +120,6 @@ export interface BuildOptions extends EngineOptions {
   keepSymlinks?: boolean;
   /** Cap on the save-artifacts tar (bytes). */
   artifactsMaxBytes?: number;
+  /** Attestations and SBOM attached to the pushed image; absent: none. */
+  attest?: AttestOptions;
 }

@@ -59,6 +59,8 @@ export const buildParams: Param[] = [
   { name: 'compression-level', type: 'string', value: 'N', description: 'compression level (gzip 1-9, zstd 1-19)' },
   { name: 'timestamp', type: 'string', value: 'T', description: 'unix seconds or RFC 3339: new-layer mtimes clamped, config and history created set to T (default: $SOURCE_DATE_EPOCH)' },
   { name: 'reproducible', type: 'boolean', description: 'bit-reproducible result: pako gzip, timestamp defaults to $SOURCE_DATE_EPOCH or 0' },
+  { name: 'sbom', type: 'string', value: 'spdx|cyclonedx|none', description: 'SBOM of the result (builder packages, what assemble added), attached to the pushed image', default: 'spdx' },
+  { name: 'provenance', type: 'string', value: 'BOOL|deterministic', description: 'SLSA v1 provenance (an in-toto statement in a DSSE envelope) attached to the pushed image; deterministic: the image\'s created time for start and finish, no invocation id (the default with --reproducible or --timestamp)', default: 'true' },
   { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the pushed manifest digest to FILE' },
   { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },
   { name: 'dockercfg-path', type: 'string', value: 'FILE', description: 's2i\'s docker config file (config.json or the older .dockercfg) with the registries\' credentials: read as --authfile FILE' },
@@ -142,7 +144,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   if (ctx.global.json) {
-    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, tempDir: result.tempDir, ...(pulledFrom.length ? { pulledFrom } : {}) }) + '\n');
+    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, attached: result.attached, tempDir: result.tempDir, ...(pulledFrom.length ? { pulledFrom } : {}) }) + '\n');
   } else {
     // The one line for --save-temp-dir (the pipeline reports it in the result only; --json has it as tempDir).
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
