@@ -80,6 +80,11 @@ export function externalParameters(opts: BuildOptions): ExternalParameters {
   };
 }
 
+/** An image as a URI (containers-transports(5) syntax): `docker://HOST/REPO:TAG`, `oci:DIR:TAG`, … */
+function imageUri(image: PulledImage): string {
+  return image.location.transport === 'docker' ? `docker://${baseNameOf(image)}` : baseNameOf(image);
+}
+
 /** The documents to attach: the provenance envelope (and the SBOM, when asked for). */
 export async function buildAttachments(opts: BuildOptions, f: AttestFacts): Promise<Attachment[]> {
   const a = opts.attest;
@@ -91,8 +96,8 @@ export async function buildAttachments(opts: BuildOptions, f: AttestFacts): Prom
       subject: { name: formatImageLocation(opts.target), digest: f.subject.digest },
       external: externalParameters(opts),
       internal: f.internal,
-      builder: { uri: baseNameOf(f.builder), digest: f.builder.manifestDescriptor.digest },
-      ...(f.runtimeImage ? { runtimeImage: { uri: baseNameOf(f.runtimeImage), digest: f.runtimeImage.manifestDescriptor.digest } } : {}),
+      builder: { uri: imageUri(f.builder), digest: f.builder.manifestDescriptor.digest },
+      ...(f.runtimeImage ? { runtimeImage: { uri: imageUri(f.runtimeImage), digest: f.runtimeImage.manifestDescriptor.digest } } : {}),
       source: { uri: f.source.uri, commit: f.source.revision },
       engineVersion: a.engineVersion,
       startedOn: deterministic ? f.created : f.startedOn,
