@@ -11,9 +11,10 @@ declare -A provides=(
   [runc]=runc [crun]=crun [uidmap]=newuidmap [docker-registry]=docker-registry [skopeo]=skopeo
   [umoci]=umoci [busybox-static]=busybox [git]=git [apache2-utils]=htpasswd [gcc]=cc
   [buildah]=buildah [pigz]=pigz [zstd]=zstd [util-linux]=unshare [podman]=podman [openssl]=openssl [time]=/usr/bin/time [debootstrap]=debootstrap [libdeflate-dev]=/usr/include/libdeflate.h
+  [rpm]=rpmbuild [golang-go]=go [db5.3-util]=db5.3_load
 )
 case "$what" in
-  test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux zstd podman buildah openssl libdeflate-dev) ;;
+  test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux zstd podman buildah openssl libdeflate-dev rpm golang-go db5.3-util) ;;
   demo)  want=(runc crun uidmap docker-registry busybox-static gcc util-linux) ;;
   bench) want=(runc uidmap docker-registry skopeo umoci busybox-static gcc buildah pigz zstd util-linux time debootstrap libdeflate-dev) ;;
   *) echo "setup.sh: unknown target $what (test|demo|bench)" >&2; exit 64 ;;

@@ -113,6 +113,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_S2IIGNORE_READ: ExitCode.generic,
   ERR_S2IIGNORE_SYNTAX: ExitCode.generic,
   ERR_SANDBOX: ExitCode.container,
+  ERR_SBOM_INPUT: ExitCode.generic,
   // s2i: a plain error (exit 1), "could not download any scripts from URL".
   ERR_SCRIPTS_URL_EMPTY: ExitCode.generic,
   ERR_SCRIPTS_URL_SCHEME: ExitCode.urlHandler,
