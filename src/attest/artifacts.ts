@@ -98,7 +98,7 @@ export function cosignTagOf(digest: string, suffix: 'att' | 'sbom' | 'sig'): str
  */
 export function cosignImage(docs: readonly Attachment[]): BuiltArtifact {
   const layers = docs.map((a) => {
-    const mediaType = a.kind === 'attestation' ? DsseEnvelopeMediaType : a.mediaType;
+    const mediaType = a.kind === 'attestation' ? DsseEnvelopeMediaType : a.mediaType === SbomMediaTypes.spdx.artifact ? SbomMediaTypes.spdx.cosign : a.mediaType;
     return blobOf(mediaType, a.bytes, a.predicateType ? { [CosignPredicateTypeAnnotation]: a.predicateType } : undefined);
   });
   const zero = '0001-01-01T00:00:00Z';

@@ -10,6 +10,7 @@ import { provenanceStatement, SlsaProvenanceV1, type ExternalParameters } from '
 import { randomUUID } from 'node:crypto';
 import type { Descriptor } from '../oci/types.js';
 import type { EnvList } from '../s2i/environment.js';
+import type { SbomDocument } from '../sbom/index.js';
 import { formatImageLocation } from '../transport/parse.js';
 import { baseNameOf, withoutCredentials } from './commit.js';
 import type { Engine } from './context.js';
@@ -29,6 +30,8 @@ export interface AttestFacts {
   startedOn: string;
   /** How assemble ran (the isolation path, the OCI runtime). */
   internal: Record<string, string>;
+  /** The SBOM being made (commit.ts startSbom), when one was asked for. */
+  sbom?: Promise<SbomDocument> | undefined;
 }
 
 const names = (env: EnvList): string[] => env.map(([name]) => name);
@@ -113,6 +116,16 @@ export async function buildAttachments(opts: BuildOptions, f: AttestFacts): Prom
 /** Attaches the documents to the pushed image; one line says where they went (or why they did not). */
 export async function attestBuild(engine: Engine, opts: BuildOptions, f: AttestFacts): Promise<AttachResult | undefined> {
   const attachments = await buildAttachments(opts, f);
+  if (f.sbom) {
+    // The image is pushed already: an SBOM that could not be made is a warning, and the provenance still goes.
+    try {
+      const doc = await f.sbom;
+      for (const w of doc.warnings) engine.onProgress({ type: 'log', level: 'warn', message: `SBOM: ${w}` });
+      attachments.push({ kind: 'sbom', mediaType: doc.mediaType, bytes: doc.bytes });
+    } catch (e) {
+      engine.onProgress({ type: 'log', level: 'warn', message: `no SBOM attached: ${(e as Error).message.split('\n')[0]}` });
+    }
+  }
   if (attachments.length === 0) return undefined;
   const r = await attach(
     { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root },

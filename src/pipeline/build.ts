@@ -86,6 +86,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
             source: sourceFacts(prepared.source),
             startedOn,
             internal: { runtime: sandbox.runtime.name, rootfs: prepared.rootfs.kind },
+            sbom: committed.sbom,
           }),
         );
       }

@@ -28,6 +28,7 @@ import type { PulledImage } from './pull.js';
 import { assertParentAlive } from './push.js';
 import { removeTrees } from './remove.js';
 import { runtimeStage } from './runtime-stage.js';
+import { generateSbom, type SbomDocument, type SbomLayer } from '../sbom/index.js';
 import { upperNodesOwnedBy } from './single-id.js';
 import type { Steps } from './steps.js';
 
@@ -45,6 +46,32 @@ export interface Committed {
   blobs: Descriptor[];
   /** The image's `created` (RFC 3339): its config's, its annotations', its provenance's when deterministic. */
   created: string;
+  /** The SBOM being made (--sbom, a pushed build), from the same trees the layers were written from. */
+  sbom?: Promise<SbomDocument>;
+}
+
+/** The image's `created`: --timestamp / SOURCE_DATE_EPOCH, else now. */
+export function createdOf(opts: Pick<BuildOptions, 'timestamp'>): string {
+  return opts.timestamp !== undefined ? epochToRfc3339(opts.timestamp) : new Date().toISOString();
+}
+
+function wantsSbom(opts: BuildOptions): boolean {
+  return !opts.noPush && opts.attest !== undefined && opts.attest.sbom !== 'none';
+}
+
+/** Starts the SBOM of the result (never an unhandled rejection: its failure is reported where it is awaited). */
+export function startSbom(engine: Engine, opts: BuildOptions, name: string, created: string, layers: SbomLayer[]): Promise<SbomDocument> {
+  const a = opts.attest!;
+  const p = generateSbom({
+    format: a.sbom === 'cyclonedx' ? 'cyclonedx' : 'spdx',
+    subject: { name },
+    layers,
+    created,
+    tool: { name: 'oci-s2i', version: a.engineVersion },
+    cacheDir: path.join(engine.root, 'sbom'),
+  });
+  p.catch(() => {});
+  return p;
 }
 
 /** Options of every layer a build writes or recompresses (reproducible: pako, mtimes clamped). */
@@ -67,6 +94,8 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
   let runPath: string;
   let createdBy: string;
   let configEnv: string[];
+  let sbom: Promise<SbomDocument> | undefined;
+  const created = createdOf(opts);
   if (opts.runtimeImage) {
     const rt = await runtimeStage({
       engine,
@@ -94,6 +123,7 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
     });
     await rootfs.unmount();
     ({ base, layerFile, layer, runPath, createdBy } = rt);
+    if (wantsSbom(opts)) engine.onProgress({ type: 'log', level: 'warn', message: 'no SBOM for a --runtime-image build yet: its new layer is not kept as a tree to read; the provenance is attached' });
     configEnv = mergeEnvStrings(base.config.config?.Env ?? [], p.env);
   } else {
     await rootfs.unmount();
@@ -112,8 +142,20 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
             ...(p.recordOwner ? { nodes: upperNodesOwnedBy(rootfs.upper, p.builder.layers.map((l) => l.dir), p.recordOwner) } : {}),
           }),
     );
-    // Upper and work dirs are done with: unless tiny, they go away in a child process during commit and push.
-    if (!opts.saveTempDir && layer.entries > BACKGROUND_REMOVAL_ENTRIES) p.scratch.removal = removeTrees(rootfs.scratchDirs());
+    // The SBOM reads the builder's unpacked layers and the new layer's tree while the build commits and pushes.
+    if (wantsSbom(opts)) {
+      const layers: SbomLayer[] = [
+        ...base.layers.map((l) => ({ diffID: l.diffID, dir: l.dir })),
+        rootfs.kind === 'copy' ? { diffID: layer.diffID, dir: rootfs.merged, rootfs: {} } : { diffID: layer.diffID, dir: rootfs.upper },
+      ];
+      sbom = startSbom(engine, opts, p.targetName, created, layers);
+    }
+    // Upper and work dirs are done with (once the SBOM has read them): unless tiny, they go away in a child process
+    // during commit and push.
+    if (!opts.saveTempDir && layer.entries > BACKGROUND_REMOVAL_ENTRIES) {
+      const read = sbom?.catch(() => undefined);
+      p.scratch.removal = read ? read.then(() => removeTrees(rootfs.scratchDirs())) : removeTrees(rootfs.scratchDirs());
+    }
   }
   const layerDesc: Descriptor = { mediaType: newLayerType, digest: layer.digest, size: layer.size };
   await engine.store.adopt(layerDesc, layerFile); // written and digested in one pass just now: linked, not re-read
@@ -134,9 +176,10 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
       target: p.targetName,
       comment: `source-to-image build of ${p.source.location} with ${p.builderName}`,
       source: sourceFacts(p.source),
+      created,
     }),
   );
-  return { base, layer, ...image };
+  return { base, layer, ...image, ...(sbom ? { sbom } : {}) };
 }
 
 export interface CommitInput {
@@ -154,6 +197,8 @@ export interface CommitInput {
   target: string;
   /** Where the source came from (credentials cut out of a URL) and its commit: the source and revision annotations. */
   source: { uri: string; revision?: string | undefined };
+  /** The image's `created` (createdOf); absent: --timestamp, else now. */
+  created?: string;
 }
 
 /** The source as the annotations and the provenance name it: a URL's user and password never leave the build. */
@@ -189,7 +234,7 @@ export async function commitImage(
   opts: Pick<BuildOptions, 'format' | 'check' | 'timestamp' | 'annotations' | 'labels'>,
   c: CommitInput,
 ): Promise<{ manifest: BuiltManifest; blobs: Descriptor[]; labels: Record<string, string>; created: string }> {
-  const now = opts.timestamp !== undefined ? epochToRfc3339(opts.timestamp) : new Date().toISOString();
+  const now = c.created ?? createdOf(opts);
   const annotations = outputAnnotations(
     { source: c.source.uri, revision: c.source.revision, created: now, baseName: baseNameOf(c.base), baseDigest: c.base.manifestDescriptor.digest },
     opts.annotations,

@@ -32,7 +32,7 @@ import type { ResolvedUser } from '../s2i/user.js';
 import { fileInRoot, readFileInRoot, withDirInRoot } from '../sandbox/rootfs.js';
 import { chownTreeAt } from '../sys/in-root.js';
 import type { BuildResult } from './build.js';
-import { commitImage, layerOptionsOf, sourceFacts } from './commit.js';
+import { commitImage, createdOf, layerOptionsOf, sourceFacts, startSbom } from './commit.js';
 import { openEngine, type Engine } from './context.js';
 import { formatLayersFor } from './convert-layers.js';
 import { runDirect } from './in-image-run.js';
@@ -157,6 +157,9 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         ...(runAs.remap ? { owner: runAs.remap } : {}),
       });
     });
+    const created = createdOf(opts);
+    // The whole root as the new layer's tree (the builder's layers are not unpacked here: this root is them).
+    const sbom = !opts.noPush && opts.attest && opts.attest.sbom !== 'none' ? startSbom(engine, opts, targetName, created, [{ diffID: layer.diffID, dir: ROOT, rootfs: {} }]) : undefined;
     const layerDesc: Descriptor = { mediaType: layerMediaType(opts.format, opts.compression), digest: layer.digest, size: layer.size };
     await engine.store.adopt(layerDesc, layerFile);
     const labels = outputLabels(plan, imageLabels, metadataLabels);
@@ -174,6 +177,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         target: targetName,
         comment: `source-to-image build of ${source.location} with ${builderName}`,
         source: sourceFacts(source),
+        created,
       }),
     );
     let push: PushStats | undefined;
@@ -197,6 +201,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
             source: sourceFacts(source),
             startedOn,
             internal: { runtime: 'in-image', rootfs: 'in-image' },
+            sbom,
           }),
         );
       }
