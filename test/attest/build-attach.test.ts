@@ -177,6 +177,38 @@ t.test('OCI image, registry with the referrers API: listed by subject, no tag in
   t.same(listed.map((d) => d.digest), [index.manifests[0]!.digest]);
 });
 
+t.test('inspect lists what is attached (referrers and cosign tags), --json too', async (t) => {
+  const oci = await runCli(['inspect', '--json', '--tls-verify=false', `${reg.host}/attest/app:oci`], { env });
+  t.equal(oci.code, 0, oci.stderr);
+  const items = (JSON.parse(oci.stdout) as { attached: Array<{ kind: string; via: string; predicateType?: string; artifactType?: string }> }).attached;
+  t.same(items.map((i) => `${i.kind} ${i.via} ${i.predicateType ?? i.artifactType}`).sort(), ['attestation referrers https://slsa.dev/provenance/v1', 'sbom referrers application/spdx+json']);
+  const docker = await runCli(['inspect', '--tls-verify=false', `${reg.host}/attest/app:docker`], { env });
+  t.equal(docker.code, 0, docker.stderr);
+  t.match(docker.stdout, /Attached:\s*\n\s+attestation\s+https:\/\/slsa\.dev\/provenance\/v1\s+\(tag sha256-[0-9a-f]{64}\.att\)/);
+  t.match(docker.stdout, /sbom\s+application\/vnd\.cyclonedx\+json\s+\(tag sha256-[0-9a-f]{64}\.sbom\)/);
+  const none = await runCli(['inspect', '--tls-verify=false', builder], { env });
+  t.match(none.stdout, /Attached:\s+\(nothing/);
+});
+
+t.test('OCI layout destination: the artifacts and the sha256-<hex> index in the layout, read by umoci/skopeo', async (t) => {
+  const dir = path.join(tmp, 'layout');
+  const r = await build(`oci:${dir}:app`, ['--sbom', 'none']);
+  ok(t, r);
+  const out = result(r);
+  t.equal(out.attached?.mode, 'referrers-tag');
+  const index = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci:${dir}:sha256-${hexOf(out.digest)}`], { encoding: 'utf8' }));
+  t.equal(index.manifests.length, 1);
+  const m = JSON.parse(readFileSync(path.join(dir, 'blobs', 'sha256', hexOf(index.manifests[0].digest)), 'utf8'));
+  t.equal(m.subject.digest, out.digest);
+  statementOf(t, readFileSync(path.join(dir, 'blobs', 'sha256', hexOf(m.layers[0].digest))));
+  const tags = execFileSync('umoci', ['ls', '--layout', dir], { encoding: 'utf8' }).trim().split('\n').sort();
+  t.same(tags, ['app', `sha256-${hexOf(out.digest)}`]);
+  const archive = await build(`oci-archive:${path.join(tmp, 'app.tar')}:app`, []);
+  ok(t, archive);
+  t.equal(result(archive).attached?.mode, 'none', 'an archive holds one image: nothing attached');
+  t.match(archive.stderr, /not attached \(oci-archive holds one image/);
+});
+
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
