@@ -17,6 +17,7 @@ import { defaultFormatFor, parseImageLocation, type ImageLocation } from '../tra
 import type { CommandContext } from './command.js';
 import { str, list, oneOf, intFlag } from './command.js';
 import { registryOptions } from './registry-flags.js';
+import { policyOptions } from './sign-flags.js';
 
 type Values = CommandContext['values'];
 
@@ -199,6 +200,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     ...opt('root', str(v.root)),
     noPush: v['no-push'] === true,
     registry: registryOptions(v),
+    policy: policyOptions(v),
   };
 }
 

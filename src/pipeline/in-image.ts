@@ -38,7 +38,7 @@ import { formatLayersFor } from './convert-layers.js';
 import { runDirect } from './in-image-run.js';
 import type { BuildOptions } from './options.js';
 import { pullImage, locationName, type PulledImage } from './pull.js';
-import { preparePush, pushImage, type PushStats } from './push.js';
+import { preparePush, pushImage, signPushed, type PushStats } from './push.js';
 import { removeTreeNow } from './remove.js';
 import { assembleFailed, copyIntoRoot, resolveUser } from './sandbox-run.js';
 import { prepareSource } from './source.js';
@@ -183,6 +183,9 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
           sourceBlobs: new Set(builder.manifest.layers.map((l) => l.digest)),
         }),
       );
+      // The signature after the manifest it signs is in the registry (--sign-by-sigstore-private-key).
+      const key = opts.signingKey;
+      if (key) await steps.run('sign', () => signPushed(engine, opts.target, image.manifest.digest, key));
     }
     return {
       reference: targetName,

@@ -9,6 +9,7 @@ import type { UidRange } from '../s2i/allowed-uids.js';
 import type { EnvList } from '../s2i/environment.js';
 import type { ImageLocation } from '../transport/parse.js';
 import type { EngineOptions } from './context.js';
+import type { SigningKey } from '../sign/key.js';
 import type { BindSpec, HostEntry } from './mounts.js';
 import type { PullPolicy } from './pull.js';
 import type { RuntimeArtifact } from './runtime-stage.js';
@@ -84,6 +85,11 @@ export interface BuildOptions extends EngineOptions {
   exclude?: string;
   /** Do not push; only write the image into the local store. */
   noPush?: boolean;
+  /**
+   * --sign-by-sigstore-private-key: the decrypted key the pushed image is signed with (pipeline/push.ts
+   * signPushed); a registry destination only (checked when the flags are parsed).
+   */
+  signingKey?: SigningKey;
   /** --ref (git sources) */
   ref?: string;
   /** --context-dir */
