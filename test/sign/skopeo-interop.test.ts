@@ -254,11 +254,17 @@ t.test('a builder the policy refuses never runs assemble; run and usage are refu
   const accepted = await build(file('policy-accept.json', JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] })));
   t.equal(accepted.code, 0, accepted.stderr);
   t.ok(existsSync(path.join(markerDir, 'ran')), 'assemble ran under an accepting policy');
-  for (const cmd of ['usage', 'run']) {
-    const r = await runCli([cmd, '--root', mkdtempSync(path.join(tmp, 'root-')), '--signature-policy', rejectAll, b]);
+  for (const cmd of ['usage', 'run', 'rebuild']) {
+    const image = cmd === 'rebuild' ? `${registry.host}/t/marker-app:v1` : b;
+    const r = await runCli([cmd, '--root', mkdtempSync(path.join(tmp, 'root-')), '--signature-policy', rejectAll, image]);
     t.equal(r.code, 2, `${cmd}: ${r.stderr}`);
     t.match(r.stderr, /refused by the signature policy/);
   }
+  // --incremental: a previous image the policy refuses is not used (its save-artifacts never runs): a clean build.
+  const onlyBuilder = file('policy-only-builder.json', JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [`${registry.host}/t/marker-builder`]: [{ type: 'insecureAcceptAnything' }] } } }));
+  const inc = await runCli(['build', source(), b, `${registry.host}/t/marker-app:v1`, '--incremental', '--root', mkdtempSync(path.join(tmp, 'root-')), '--volume', `${markerDir}:/marker`, '--signature-policy', onlyBuilder]);
+  t.equal(inc.code, 0, inc.stderr);
+  t.match(inc.stderr, /previous image not used: .*t\/marker-app:v1 is refused by the signature policy.*clean build/);
 });
 
 t.test('bad inputs: one line, exit 64, the passphrase never printed', async (t) => {
