@@ -18,6 +18,7 @@ import type { CommandContext } from './command.js';
 import { str, list, oneOf, intFlag } from './command.js';
 import { registryOptions } from './registry-flags.js';
 import { packageVersion } from './commands/version.js';
+import { policyOptions } from './sign-flags.js';
 
 type Values = CommandContext['values'];
 
@@ -212,6 +213,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     noPush: v['no-push'] === true,
     ...(sbom !== 'none' || provenance !== false ? { attest: { sbom, provenance, engineVersion: packageVersion() } } : {}),
     registry: registryOptions(v),
+    policy: policyOptions(v),
   };
 }
 

@@ -94,6 +94,10 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_OVERLAY_UNSUPPORTED: ExitCode.generic,
   ERR_PARENT_GONE: ExitCode.interrupted,
   ERR_PLATFORM_NOT_FOUND: ExitCode.pull,
+  // containers-policy.json(5) or registries.d that cannot be used (syntax, unknown requirement, signedBy, a missing key file): bad input.
+  ERR_POLICY_INVALID: ExitCode.usage,
+  // The signature policy refuses an image (builder, runtime, previous image): nothing of it runs; a pull failure.
+  ERR_POLICY_REJECTED: ExitCode.pull,
   ERR_PROXY: ExitCode.generic,
   ERR_PUSH_NOT_RESUMABLE: ExitCode.generic,
   ERR_REBUILD_LABELS: ExitCode.inspect,
@@ -122,6 +126,10 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   // A short name that registries.conf does not resolve to one image (no search registries, ambiguous when enforcing).
   ERR_SHORT_NAME: ExitCode.pull,
   ERR_SIZE_MISMATCH: ExitCode.generic,
+  ERR_SIGNATURE_STORE: ExitCode.generic,
+  // A signing key that cannot be read, or the wrong passphrase for it: bad input.
+  ERR_SIGN_KEY: ExitCode.usage,
+  ERR_SIGN_PASSPHRASE: ExitCode.usage,
   ERR_SNAPSHOT: ExitCode.generic,
   ERR_SNAPSHOT_EXCLUDE: ExitCode.generic,
   ERR_SNAPSHOT_ROOT: ExitCode.generic,

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Descriptor } from '../oci/types.js';
 import type { EnvList } from '../s2i/environment.js';
 import type { SbomDocument } from '../sbom/index.js';
+import { signDsse } from '../sign/dsse.js';
 import { formatImageLocation } from '../transport/parse.js';
 import { baseNameOf, withoutCredentials } from './commit.js';
 import type { Engine } from './context.js';
@@ -107,7 +108,10 @@ export async function buildAttachments(opts: BuildOptions, f: AttestFacts): Prom
       finishedOn: deterministic ? f.created : new Date().toISOString(),
       ...(deterministic ? {} : { invocationId: randomUUID() }),
     });
-    const envelope = await envelopeOf(InTotoPayloadType, Buffer.from(JSON.stringify(statement), 'utf8'), a.sign);
+    // Signed with the image's key when one was given (--sign-by-sigstore-private-key), as cosign signs attestations.
+    const key = opts.signingKey;
+    const sign = key ? async (type: string, payload: Buffer) => signDsse(key, type, payload).signatures : undefined;
+    const envelope = await envelopeOf(InTotoPayloadType, Buffer.from(JSON.stringify(statement), 'utf8'), sign);
     out.push({ kind: 'attestation', mediaType: DsseEnvelopeMediaType, bytes: Buffer.from(JSON.stringify(envelope), 'utf8'), predicateType: SlsaProvenanceV1 });
   }
   return out;

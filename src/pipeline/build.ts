@@ -14,7 +14,7 @@ import { buildInImage } from './in-image.js';
 import { openEngine } from './context.js';
 import type { BuildOptions } from './options.js';
 import { prepareBuild, sandboxFor } from './prepare.js';
-import { preparePush, pushImage, type PushStats } from './push.js';
+import { preparePush, pushImage, signPushed, type PushStats } from './push.js';
 import { Steps } from './steps.js';
 
 export interface BuildResult {
@@ -76,6 +76,9 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
           sourceBlobs: new Set(base.manifest.layers.map((l) => l.digest)),
         }),
       );
+      // The signature after the manifest it signs is in the registry (--sign-by-sigstore-private-key).
+      const key = opts.signingKey;
+      if (key) await steps.run('sign', () => signPushed(engine, opts.target, committed.manifest.digest, key));
       if (opts.attest) {
         attached = await steps.run('attest', () =>
           attestBuild(engine, opts, {

@@ -38,7 +38,7 @@ import { formatLayersFor } from './convert-layers.js';
 import { runDirect } from './in-image-run.js';
 import type { BuildOptions } from './options.js';
 import { pullImage, locationName, type PulledImage } from './pull.js';
-import { preparePush, pushImage, type PushStats } from './push.js';
+import { preparePush, pushImage, signPushed, type PushStats } from './push.js';
 import { removeTreeNow } from './remove.js';
 import type { AttachResult } from '../attest/attach.js';
 import { attestBuild } from './attest.js';
@@ -192,6 +192,9 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
           sourceBlobs: new Set(builder.manifest.layers.map((l) => l.digest)),
         }),
       );
+      // The signature after the manifest it signs is in the registry (--sign-by-sigstore-private-key).
+      const key = opts.signingKey;
+      if (key) await steps.run('sign', () => signPushed(engine, opts.target, image.manifest.digest, key));
       if (opts.attest) {
         attached = await steps.run('attest', () =>
           attestBuild(engine, opts, {

@@ -2,7 +2,6 @@
 // once and decides every default (format, compression, check, timestamp, pull policies); the pipeline only
 // reads these. What cannot be known before the builder is pulled (WORKDIR for relative bind destinations, the
 // builder's labels) is resolved by the steps.
-import type { EnvelopeSigner } from '../attest/dsse.js';
 import type { ImageFormat, Platform } from '../oci/types.js';
 import type { CompatProfile } from '../image/compat.js';
 import type { Compression } from '../layer/compress.js';
@@ -10,6 +9,7 @@ import type { UidRange } from '../s2i/allowed-uids.js';
 import type { EnvList } from '../s2i/environment.js';
 import type { ImageLocation } from '../transport/parse.js';
 import type { EngineOptions } from './context.js';
+import type { SigningKey } from '../sign/key.js';
 import type { BindSpec, HostEntry } from './mounts.js';
 import type { PullPolicy } from './pull.js';
 import type { RuntimeArtifact } from './runtime-stage.js';
@@ -40,8 +40,6 @@ export interface AttestOptions {
   sbom: 'spdx' | 'cyclonedx' | 'none';
   /** runDetails.builder.version. */
   engineVersion: string;
-  /** Signs the attestations' envelopes (a signing key was given); unsigned envelopes otherwise. */
-  sign?: EnvelopeSigner;
 }
 
 export interface BuildOptions extends EngineOptions {
@@ -100,6 +98,11 @@ export interface BuildOptions extends EngineOptions {
   exclude?: string;
   /** Do not push; only write the image into the local store. */
   noPush?: boolean;
+  /**
+   * --sign-by-sigstore-private-key: the decrypted key the pushed image is signed with (pipeline/push.ts
+   * signPushed); a registry destination only (checked when the flags are parsed).
+   */
+  signingKey?: SigningKey;
   /** --ref (git sources) */
   ref?: string;
   /** --context-dir */

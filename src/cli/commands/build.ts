@@ -8,6 +8,7 @@ import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';
 import { str, list } from '../command.js';
 import { registryParams } from '../registry-flags.js';
+import { policyParams, signParams, signingKeyOf } from '../sign-flags.js';
 import { makeRenderer } from '../render.js';
 import { asDockerfileOptions, buildOptionsFromValues, deprecatedFlagWarnings } from '../build-options.js';
 
@@ -64,6 +65,8 @@ export const buildParams: Param[] = [
   { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the pushed manifest digest to FILE' },
   { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },
   { name: 'dockercfg-path', type: 'string', value: 'FILE', description: 's2i\'s docker config file (config.json or the older .dockercfg) with the registries\' credentials: read as --authfile FILE' },
+  ...signParams,
+  ...policyParams,
   ...registryParams,
 ];
 
@@ -140,7 +143,12 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
     return 0;
   }
   if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)');
-  const result = await build({ ...o, source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal });
+  if (str(v['sign-by-sigstore-private-key']) !== undefined && (target.transport !== 'docker' || o.noPush)) {
+    throw new S2IError('ERR_USAGE', '--sign-by-sigstore-private-key signs the image pushed to a registry: give a registry TAG and no --no-push');
+  }
+  // Decrypted before the build starts: a wrong passphrase or a bad key file costs no build.
+  const signingKey = await signingKeyOf(v, ctx.stderr);
+  const result = await build({ ...o, ...(signingKey ? { signingKey } : {}), source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal });
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   if (ctx.global.json) {
