@@ -61,8 +61,10 @@ function at(l: ImageLocation, tagOrDigest: string): ImageLocation {
   }
 }
 
+/** Documents are small and new: uploaded without asking first (two round trips, not three; a registry that has
+ *  one keeps its copy). The empty config, shared by every artifact, is looked for first. */
 function blobsOf(a: BuiltArtifact): WriteBlob[] {
-  return a.blobs.map((b) => ({ descriptor: b.descriptor, open: () => Readable.from([b.bytes]) }));
+  return a.blobs.map((b) => ({ descriptor: b.descriptor, open: () => Readable.from([b.bytes]), uploadFirst: async () => b.descriptor.size > 2 }));
 }
 
 const asManifest = (a: BuiltArtifact): WriteManifest => ({ bytes: a.bytes, mediaType: a.mediaType, digest: a.digest });
@@ -109,16 +111,13 @@ export async function attach(ctx: AttachContext, input: AttachInput): Promise<At
   const opts = { concurrency: 4, ...(ctx.signal ? { signal: ctx.signal } : {}) };
   if (input.format === 'docker') {
     // cosign's tag convention: one image per kind, its layers the documents.
-    const written: AttachResult['written'] = [];
-    for (const suffix of ['att', 'sbom'] as const) {
+    // cosign's tag convention: one image per kind, its layers the documents; the two written at once.
+    const images = (['att', 'sbom'] as const).flatMap((suffix) => {
       const docs = input.attachments.filter((a) => (suffix === 'att') === (a.kind === 'attestation'));
-      if (docs.length === 0) continue;
-      const image = cosignImage(docs);
-      const tag = cosignTagOf(input.subject.digest, suffix);
-      await withDestination(ctx, at(t, tag), (dst) => writeImage(dst, { blobs: blobsOf(image), manifest: asManifest(image) }, opts));
-      written.push({ digest: image.digest, tag });
-    }
-    return { mode: 'cosign-tags', written };
+      return docs.length === 0 ? [] : [{ image: cosignImage(docs), tag: cosignTagOf(input.subject.digest, suffix) }];
+    });
+    await Promise.all(images.map(({ image, tag }) => withDestination(ctx, at(t, tag), (dst) => writeImage(dst, { blobs: blobsOf(image), manifest: asManifest(image) }, opts))));
+    return { mode: 'cosign-tags', written: images.map(({ image, tag }) => ({ digest: image.digest, tag })) };
   }
   const artifacts = input.attachments.map((a) => referrerArtifact(a, input.subject, input.created));
   const written = artifacts.map((a) => ({ digest: a.digest, ...(a.descriptor.artifactType ? { artifactType: a.descriptor.artifactType } : {}) }));
@@ -126,7 +125,7 @@ export async function attach(ctx: AttachContext, input: AttachInput): Promise<At
     const probe = await RegistryDestination.open(ctx.client, t.ref);
     const api = await probe.hasReferrersApi(input.subject.digest).finally(() => probe.close());
     if (api) {
-      for (const a of artifacts) await withDestination(ctx, at(t, a.digest), (dst) => writeImage(dst, { blobs: blobsOf(a), manifest: asManifest(a) }, opts));
+      await Promise.all(artifacts.map((a) => withDestination(ctx, at(t, a.digest), (dst) => writeImage(dst, { blobs: blobsOf(a), manifest: asManifest(a) }, opts))));
       return { mode: 'referrers-api', written };
     }
   }

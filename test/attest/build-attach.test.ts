@@ -12,6 +12,7 @@
 //   - bad flag values: one line, exit 64.
 import t, { type Test as TapTest } from 'tap';
 import { execFileSync } from 'node:child_process';
+import { createPublicKey, verify } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -207,6 +208,27 @@ t.test('OCI layout destination: the artifacts and the sha256-<hex> index in the 
   ok(t, archive);
   t.equal(result(archive).attached?.mode, 'none', 'an archive holds one image: nothing attached');
   t.match(archive.stderr, /not attached \(oci-archive holds one image/);
+});
+
+t.test('--sign-by-sigstore-private-key signs the provenance envelope (verified with node:crypto over the DSSE PAE)', async (t) => {
+  const keys = mkdtempSync(path.join(tmp, 'keys-'));
+  writeFileSync(path.join(keys, 'pass'), 'key-passphrase\n');
+  const gen = await runCli(['generate-sigstore-key', '--output-prefix', path.join(keys, 'k'), '--passphrase-file', path.join(keys, 'pass')], { env });
+  t.equal(gen.code, 0, gen.stderr);
+  const r = await build(`${reg.host}/attest/signed:1`, ['--format', 'docker', '--sbom', 'none', '--sign-by-sigstore-private-key', path.join(keys, 'k.private'), '--sign-passphrase-file', path.join(keys, 'pass')]);
+  ok(t, r);
+  const out = result(r);
+  const att = skopeoRaw(`${reg.host}/attest/signed:sha256-${hexOf(out.digest)}.att`);
+  const envelope = JSON.parse((await blob(reg.host, 'attest/signed', att.layers[0].digest)).toString('utf8'));
+  t.equal(envelope.signatures.length, 1, 'one signature');
+  const payload = Buffer.from(envelope.payload, 'base64');
+  const type = Buffer.from(envelope.payloadType);
+  // DSSE v1 pre-authentication encoding (secure-systems-lab/dsse protocol.md), written here from the spec.
+  const pae = Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${payload.length} `), payload]);
+  const pub = createPublicKey(readFileSync(path.join(keys, 'k.pub')));
+  t.ok(verify('sha256', pae, pub, Buffer.from(envelope.signatures[0].sig, 'base64')), 'the signature verifies with the public key');
+  t.notOk(verify('sha256', Buffer.concat([pae, Buffer.from(' ')]), pub, Buffer.from(envelope.signatures[0].sig, 'base64')), 'and not over other bytes');
+  t.same(slsaProvenanceProblems(JSON.parse(payload.toString('utf8'))), []);
 });
 
 function filesUnder(dir: string): string[] {
