@@ -14,6 +14,7 @@ import { benchDir } from './lib/data.js';
 import { layerBench } from './layer.js';
 import { buildBench } from './build.js';
 import { pullBench } from './pull.js';
+import { attestBench } from './attest.js';
 
 export interface BenchContext {
   /** bin/oci-s2i: the command users run (a shell launcher; see the script) */
@@ -48,6 +49,8 @@ const benches: Record<string, (ctx: BenchContext) => Promise<Comparison[]>> = {
   pull: pullBench,
   // push figures come from warm builds (a build pushes only its new layer); `push` alone runs just those.
   push: buildBench,
+  // warm builds with and without --sbom/--provenance (issue 14: at most 10 % more).
+  attest: attestBench,
 };
 
 async function main(): Promise<number> {
@@ -57,7 +60,8 @@ async function main(): Promise<number> {
     allowPositionals: true,
   });
   if (values.help) {
-    process.stdout.write('Usage: npm run bench -- [layer|build|pull|push …] [--runs N (default 5)] [--go] [--warm] [--baseline CHECKOUT]\n');
+    process.stdout.write('Usage: npm run bench -- [layer|build|pull|push|attest …] [--runs N (default 5)] [--go] [--warm] [--baseline CHECKOUT]
+');
     return 0;
   }
   const names = positionals.length > 0 ? positionals : ['layer', 'build', 'pull'];
@@ -107,7 +111,7 @@ async function main(): Promise<number> {
   // Written after every benchmark, so a long run that dies late keeps what it measured.
   const write = async (): Promise<string> => {
     const freshIds = new Set(fresh.map((c) => c.id));
-    const order = ['layer', 'build', 'push', 'pull'];
+    const order = ['layer', 'build', 'push', 'attest', 'pull'];
     const all = [...fresh, ...kept.filter((c) => !freshIds.has(c.id))].sort((a, b) => order.indexOf(a.bench) - order.indexOf(b.bench));
     report.finishedAt = new Date().toISOString();
     report.machine.loadEnd = (await import('node:os')).loadavg()[0]!;

@@ -11,9 +11,11 @@ declare -A provides=(
   [runc]=runc [crun]=crun [uidmap]=newuidmap [docker-registry]=docker-registry [skopeo]=skopeo
   [umoci]=umoci [busybox-static]=busybox [git]=git [apache2-utils]=htpasswd [gcc]=cc
   [buildah]=buildah [pigz]=pigz [zstd]=zstd [util-linux]=unshare [podman]=podman [openssl]=openssl [time]=/usr/bin/time [debootstrap]=debootstrap [libdeflate-dev]=/usr/include/libdeflate.h [musl-tools]=musl-gcc
+  [rpm]=rpmbuild [golang-go]=go [db5.3-util]=db5.3_load
+  [python3-nacl]=/usr/lib/python3/dist-packages/nacl/__init__.py [python3-cryptography]=/usr/lib/python3/dist-packages/cryptography/__init__.py
 )
 case "$what" in
-  test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux zstd podman buildah openssl libdeflate-dev musl-tools) ;;
+  test)  want=(runc crun uidmap docker-registry skopeo umoci busybox-static git apache2-utils gcc util-linux zstd podman buildah openssl libdeflate-dev musl-tools rpm golang-go db5.3-util python3-nacl python3-cryptography) ;;
   demo)  want=(runc crun uidmap docker-registry busybox-static gcc util-linux) ;;
   bench) want=(runc uidmap docker-registry skopeo umoci busybox-static gcc buildah pigz zstd util-linux time debootstrap libdeflate-dev) ;;
   *) echo "setup.sh: unknown target $what (test|demo|bench)" >&2; exit 64 ;;

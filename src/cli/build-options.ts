@@ -17,6 +17,8 @@ import { defaultFormatFor, parseImageLocation, type ImageLocation } from '../tra
 import type { CommandContext } from './command.js';
 import { str, list, oneOf, intFlag } from './command.js';
 import { registryOptions } from './registry-flags.js';
+import { packageVersion } from './commands/version.js';
+import { policyOptions } from './sign-flags.js';
 
 type Values = CommandContext['values'];
 
@@ -30,6 +32,13 @@ function usageError(message: string): S2IError {
 export function parseLabelFlag(s: string): [string, string] {
   const i = s.indexOf('=');
   if (i <= 0) throw new S2IError('ERR_LABEL_SYNTAX', `invalid --label "${s}": use NAME=VALUE`);
+  return [s.slice(0, i), s.slice(i + 1)];
+}
+
+/** `--annotation NAME=VALUE` → [name, value] (image-spec: keys are non-empty strings; values may be empty). */
+export function parseAnnotationFlag(s: string): [string, string] {
+  const i = s.indexOf('=');
+  if (i <= 0) throw new S2IError('ERR_ANNOTATION_SYNTAX', `invalid --annotation "${s.slice(0, 200)}": use NAME=VALUE, e.g. org.opencontainers.image.url=https://example.com`);
   return [s.slice(0, i), s.slice(i + 1)];
 }
 
@@ -140,6 +149,9 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     throw usageError(`${tag} is an OCI layout, which holds OCI images only: use --format oci, or a docker:// or docker-archive: destination`);
   }
   const labels = Object.fromEntries(list(v.label).map(parseLabelFlag));
+  const sbom = oneOf('sbom', str(v.sbom), ['spdx', 'cyclonedx', 'none'] as const) ?? 'spdx';
+  const provenance = provenanceFlag(str(v.provenance), reproducible || timestamp !== undefined);
+  const annotations = Object.fromEntries(list(v.annotation).map(parseAnnotationFlag));
   const addHosts = parseAddHosts(list(v['add-host']));
   const incrementalFrom = str(v['incremental-from']);
   // --as-dockerfile names the previous image as written (build/as-dockerfile.ts); a build pulls it.
@@ -170,6 +182,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     ...opt('assembleUser', str(v['assemble-user'])),
     allowedUids: uidRanges,
     labels,
+    annotations,
     ...opt('applicationName', str(v['application-name'])),
     ...opt('description', str(v.description)),
     ...opt('ref', str(v.ref)),
@@ -198,7 +211,9 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
     ...opt('asDockerfile', asDockerfile),
     ...opt('root', str(v.root)),
     noPush: v['no-push'] === true,
+    ...(sbom !== 'none' || provenance !== false ? { attest: { sbom, provenance, engineVersion: packageVersion() } } : {}),
     registry: registryOptions(v),
+    policy: policyOptions(v),
   };
 }
 
@@ -216,6 +231,18 @@ export function asDockerfileOptions(o: BuildFlags & { asDockerfile: string }, so
     ...(tag ? { tag } : {}),
     ...(v.incremental === true ? { incremental: previousImage ? { previousImage } : {} } : {}),
   };
+}
+
+/**
+ * --provenance true|false|deterministic (default true; deterministic for --reproducible and --timestamp builds, whose
+ * provenance then has the image's created time for start and finish and no invocation id: the same bytes each run).
+ */
+function provenanceFlag(v: string | undefined, reproducible: boolean): 'full' | 'deterministic' | false {
+  if (v === undefined) return reproducible ? 'deterministic' : 'full';
+  if (v === 'deterministic') return 'deterministic';
+  if (/^(true|1|yes)$/i.test(v)) return reproducible ? 'deterministic' : 'full';
+  if (/^(false|0|no)$/i.test(v)) return false;
+  throw usageError(`--provenance "${v.slice(0, 100)}" is not one of true, false, deterministic`);
 }
 
 /**

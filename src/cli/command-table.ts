@@ -34,6 +34,7 @@ export const commandEntries: CommandEntry[] = [
   { name: 'usage', namespace: true, load: async () => (await import('./commands/usage.js')).usageCommand },
   { name: 'rebuild', namespace: true, load: async () => (await import('./commands/rebuild.js')).rebuildCommand },
   { name: 'create', namespace: false, load: async () => (await import('./commands/create.js')).createCommand },
+  { name: 'generate-sigstore-key', namespace: false, load: async () => (await import('./commands/generate-sigstore-key.js')).generateSigstoreKeyCommand },
   { name: 'layer', namespace: false, load: async () => (await import('./commands/layer.js')).layerCommand },
   { name: 'completion', namespace: false, load: async () => (await import('./commands/completion.js')).completionCommand },
   { name: 'version', namespace: false, load: async () => (await import('./commands/version.js')).versionCommand },

@@ -66,6 +66,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_INVALID_TIMESTAMP: ExitCode.usage,
   ERR_JSON_INVALID: ExitCode.generic,
   ERR_LABEL_SYNTAX: ExitCode.usage,
+  ERR_ANNOTATION_SYNTAX: ExitCode.usage,
   ERR_LAYER_APPLY: ExitCode.generic,
   ERR_LAYER_CORRUPT: ExitCode.generic,
   ERR_LAYER_MEDIA_TYPE: ExitCode.generic,
@@ -93,6 +94,10 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_OVERLAY_UNSUPPORTED: ExitCode.generic,
   ERR_PARENT_GONE: ExitCode.interrupted,
   ERR_PLATFORM_NOT_FOUND: ExitCode.pull,
+  // containers-policy.json(5) or registries.d that cannot be used (syntax, unknown requirement, signedBy, a missing key file): bad input.
+  ERR_POLICY_INVALID: ExitCode.usage,
+  // The signature policy refuses an image (builder, runtime, previous image): nothing of it runs; a pull failure.
+  ERR_POLICY_REJECTED: ExitCode.pull,
   ERR_PROXY: ExitCode.generic,
   ERR_PUSH_NOT_RESUMABLE: ExitCode.generic,
   ERR_REBUILD_LABELS: ExitCode.inspect,
@@ -112,6 +117,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_S2IIGNORE_READ: ExitCode.generic,
   ERR_S2IIGNORE_SYNTAX: ExitCode.generic,
   ERR_SANDBOX: ExitCode.container,
+  ERR_SBOM_INPUT: ExitCode.generic,
   // s2i: a plain error (exit 1), "could not download any scripts from URL".
   ERR_SCRIPTS_URL_EMPTY: ExitCode.generic,
   ERR_SCRIPTS_URL_SCHEME: ExitCode.urlHandler,
@@ -120,6 +126,10 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   // A short name that registries.conf does not resolve to one image (no search registries, ambiguous when enforcing).
   ERR_SHORT_NAME: ExitCode.pull,
   ERR_SIZE_MISMATCH: ExitCode.generic,
+  ERR_SIGNATURE_STORE: ExitCode.generic,
+  // A signing key that cannot be read, or the wrong passphrase for it: bad input.
+  ERR_SIGN_KEY: ExitCode.usage,
+  ERR_SIGN_PASSPHRASE: ExitCode.usage,
   ERR_SNAPSHOT: ExitCode.generic,
   ERR_SNAPSHOT_EXCLUDE: ExitCode.generic,
   ERR_SNAPSHOT_ROOT: ExitCode.generic,

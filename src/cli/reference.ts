@@ -7,7 +7,7 @@ import { namespaceCommands } from './command-table.js';
 const exitMeaning: Record<keyof typeof ExitCode, string> = {
   generic: 'any other failure (also: invalid reference, registry refused a push)',
   inspect: 'inspecting an image failed (same code as generic, kept from s2i)',
-  pull: 'pulling an image failed: unknown image or tag, registry unreachable, unauthorized, corrupt blob, a registry registries.conf blocks, a short name it does not resolve',
+  pull: 'pulling an image failed: unknown image or tag, registry unreachable, unauthorized, corrupt blob, a registry registries.conf blocks, a short name it does not resolve, an image the signature policy refuses (nothing of it runs)',
   saveArtifacts: 'save-artifacts failed (incremental builds fall back to a clean build first)',
   assemble: 'the assemble script exited non-zero',
   workdir: 'a path inside the image could not be used (destination, working directory)',
@@ -22,7 +22,7 @@ const exitMeaning: Record<keyof typeof ExitCode, string> = {
   sourcePath: 'the source path does not exist or is not a directory',
   userNotAllowed: 'the user is not allowed by --allowed-uids',
   emptyRepo: 'the git repository is empty',
-  usage: 'bad command line: unknown flag, bad flag value, wrong number of arguments, conflicting flags, an --authfile (or REGISTRY_AUTH_FILE) that does not exist, --creds USER with no terminal to ask for the password; a registries.conf that cannot be used (syntax, unknown key, conflicting prefixes)',
+  usage: 'bad command line: unknown flag, bad flag value, wrong number of arguments, conflicting flags, an --authfile (or REGISTRY_AUTH_FILE) that does not exist, --creds USER with no terminal to ask for the password; a registries.conf that cannot be used (syntax, unknown key, conflicting prefixes); a signature policy or registries.d that cannot be used (syntax, unknown requirement, signedBy, a missing keyPath); a signing key that cannot be read or its wrong passphrase',
   interrupted: 'interrupted (Ctrl-C); the sandbox is killed and temp dirs and mounts are removed first',
 };
 

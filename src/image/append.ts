@@ -5,7 +5,7 @@
 import { sha256Digest } from '../oci/digest.js';
 import type { ContainerConfig, Descriptor, History, ImageConfig, ImageFormat } from '../oci/types.js';
 import { appendLayer, configMediaType, serializeConfig, setConfigFields } from './config.js';
-import { buildManifest, type BuiltManifest } from './manifest.js';
+import { buildManifest, type BuildManifestOptions, type BuiltManifest } from './manifest.js';
 
 export interface AppendBase {
   config: ImageConfig;
@@ -34,11 +34,12 @@ export interface AppendedImage {
   manifest: BuiltManifest;
 }
 
-export function append(base: AppendBase, layer: AppendedLayer, edits: ConfigEdits, format: ImageFormat): AppendedImage {
+/** `manifest`: the manifest's own annotations (OCI only: buildManifest drops them for Docker). */
+export function append(base: AppendBase, layer: AppendedLayer, edits: ConfigEdits, format: ImageFormat, manifest: BuildManifestOptions = {}): AppendedImage {
   let config = appendLayer(base.config, layer.diffID, edits.history);
   if (edits.fields) config = setConfigFields(config, edits.fields);
   const configBytes = serializeConfig(config);
   const configDescriptor: Descriptor = { mediaType: configMediaType(format), digest: sha256Digest(configBytes), size: configBytes.length };
   const layers = [...base.layers, layer.descriptor];
-  return { config, configBytes, configDescriptor, layers, manifest: buildManifest(format, configDescriptor, layers) };
+  return { config, configBytes, configDescriptor, layers, manifest: buildManifest(format, configDescriptor, layers, manifest) };
 }

@@ -6,13 +6,15 @@
 import { postCallback } from '../s2i/callback.js';
 import { writeOutputFile } from '../sys/output-file.js';
 import type { LayerResult } from '../layer/write.js';
+import type { AttachResult } from '../attest/attach.js';
 import { assembleBuild } from './assemble.js';
-import { commitBuild } from './commit.js';
+import { attestBuild } from './attest.js';
+import { commitBuild, sourceFacts } from './commit.js';
 import { buildInImage } from './in-image.js';
 import { openEngine } from './context.js';
 import type { BuildOptions } from './options.js';
 import { prepareBuild, sandboxFor } from './prepare.js';
-import { preparePush, pushImage, type PushStats } from './push.js';
+import { preparePush, pushImage, signPushed, type PushStats } from './push.js';
 import { Steps } from './steps.js';
 
 export interface BuildResult {
@@ -29,6 +31,8 @@ export interface BuildResult {
   incremental: boolean;
   /** --save-temp-dir: the kept build directory. */
   tempDir?: string;
+  /** The provenance and SBOM attached to the pushed image (attest/attach.ts), when any was. */
+  attached?: AttachResult;
 }
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
@@ -45,6 +49,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
 async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   if (opts.isolation === 'in-image') return await buildInImage(opts);
+  const startedOn = new Date().toISOString();
   const sandbox = sandboxFor(opts.runtime, opts.onProgress);
   const engine = await openEngine(opts);
   const steps = new Steps(engine.onProgress);
@@ -59,6 +64,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const assembled = await assembleBuild(engine, steps, sandbox, opts, prepared);
     const committed = await commitBuild(engine, steps, sandbox, opts, prepared, assembled);
     let push: PushStats | undefined;
+    let attached: AttachResult | undefined;
     if (!opts.noPush) {
       const { base } = committed;
       push = await steps.run('push', () =>
@@ -70,6 +76,23 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
           sourceBlobs: new Set(base.manifest.layers.map((l) => l.digest)),
         }),
       );
+      // The signature after the manifest it signs is in the registry (--sign-by-sigstore-private-key).
+      const key = opts.signingKey;
+      if (key) await steps.run('sign', () => signPushed(engine, opts.target, committed.manifest.digest, key));
+      if (opts.attest) {
+        attached = await steps.run('attest', () =>
+          attestBuild(engine, opts, {
+            subject: committed.manifest.descriptor,
+            created: committed.created,
+            builder: prepared.builder,
+            ...(opts.runtimeImage ? { runtimeImage: base } : {}),
+            source: sourceFacts(prepared.source),
+            startedOn,
+            internal: { runtime: sandbox.runtime.name, rootfs: prepared.rootfs.kind },
+            sbom: committed.sbom,
+          }),
+        );
+      }
     }
     return {
       reference: prepared.targetName,
@@ -81,6 +104,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       runtime: sandbox.runtime.name,
       incremental: assembled.incremental,
       ...(push ? { push } : {}),
+      ...(attached ? { attached } : {}),
       ...(opts.saveTempDir ? { tempDir: prepared.buildDir } : {}),
     };
   } finally {

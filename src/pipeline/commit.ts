@@ -2,11 +2,15 @@
 // the builder layers the format cannot carry recompressed, then config + manifest, checked against the importer
 // profile, stored and tagged locally. Nothing is pushed here (push.ts).
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { S2IError } from '../errors.js';
 import type { Descriptor } from '../oci/types.js';
 import { parseManifestDocument } from '../oci/manifest.js';
 import { compatibilityProblems } from '../image/compat.js';
 import { append } from '../image/append.js';
+import { outputAnnotations } from '../image/annotations.js';
+import { mergeLabels } from '../image/config.js';
+import { formatReference, qualified } from '../oci/reference.js';
 import { layerMediaType, type BuiltManifest } from '../image/manifest.js';
 import { epochToRfc3339 } from '../image/reproducible.js';
 import { defaultGzipBackend } from '../layer/compress.js';
@@ -24,6 +28,7 @@ import type { PulledImage } from './pull.js';
 import { assertParentAlive } from './push.js';
 import { removeTrees } from './remove.js';
 import { runtimeStage } from './runtime-stage.js';
+import { generateSbom, type SbomDocument, type SbomLayer } from '../sbom/index.js';
 import { upperNodesOwnedBy } from './single-id.js';
 import type { Steps } from './steps.js';
 
@@ -39,6 +44,34 @@ export interface Committed {
   manifest: BuiltManifest;
   /** Every blob of the result: layers in order, then the config. */
   blobs: Descriptor[];
+  /** The image's `created` (RFC 3339): its config's, its annotations', its provenance's when deterministic. */
+  created: string;
+  /** The SBOM being made (--sbom, a pushed build), from the same trees the layers were written from. */
+  sbom?: Promise<SbomDocument>;
+}
+
+/** The image's `created`: --timestamp / SOURCE_DATE_EPOCH, else now. */
+export function createdOf(opts: Pick<BuildOptions, 'timestamp'>): string {
+  return opts.timestamp !== undefined ? epochToRfc3339(opts.timestamp) : new Date().toISOString();
+}
+
+function wantsSbom(opts: BuildOptions): boolean {
+  return !opts.noPush && opts.attest !== undefined && opts.attest.sbom !== 'none';
+}
+
+/** Starts the SBOM of the result (never an unhandled rejection: its failure is reported where it is awaited). */
+export function startSbom(engine: Engine, opts: BuildOptions, name: string, created: string, layers: SbomLayer[]): Promise<SbomDocument> {
+  const a = opts.attest!;
+  const p = generateSbom({
+    format: a.sbom === 'cyclonedx' ? 'cyclonedx' : 'spdx',
+    subject: { name },
+    layers,
+    created,
+    tool: { name: 'oci-s2i', version: a.engineVersion },
+    cacheDir: path.join(engine.root, 'sbom'),
+  });
+  p.catch(() => {});
+  return p;
 }
 
 /** Options of every layer a build writes or recompresses (reproducible: pako, mtimes clamped). */
@@ -61,6 +94,8 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
   let runPath: string;
   let createdBy: string;
   let configEnv: string[];
+  let sbom: Promise<SbomDocument> | undefined;
+  const created = createdOf(opts);
   if (opts.runtimeImage) {
     const rt = await runtimeStage({
       engine,
@@ -88,6 +123,7 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
     });
     await rootfs.unmount();
     ({ base, layerFile, layer, runPath, createdBy } = rt);
+    if (wantsSbom(opts)) engine.onProgress({ type: 'log', level: 'warn', message: 'no SBOM for a --runtime-image build yet: its new layer is not kept as a tree to read; the provenance is attached' });
     configEnv = mergeEnvStrings(base.config.config?.Env ?? [], p.env);
   } else {
     await rootfs.unmount();
@@ -106,8 +142,20 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
             ...(p.recordOwner ? { nodes: upperNodesOwnedBy(rootfs.upper, p.builder.layers.map((l) => l.dir), p.recordOwner) } : {}),
           }),
     );
-    // Upper and work dirs are done with: unless tiny, they go away in a child process during commit and push.
-    if (!opts.saveTempDir && layer.entries > BACKGROUND_REMOVAL_ENTRIES) p.scratch.removal = removeTrees(rootfs.scratchDirs());
+    // The SBOM reads the builder's unpacked layers and the new layer's tree while the build commits and pushes.
+    if (wantsSbom(opts)) {
+      const layers: SbomLayer[] = [
+        ...base.layers.map((l) => ({ diffID: l.diffID, dir: l.dir })),
+        rootfs.kind === 'copy' ? { diffID: layer.diffID, dir: rootfs.merged, rootfs: {} } : { diffID: layer.diffID, dir: rootfs.upper },
+      ];
+      sbom = startSbom(engine, opts, p.targetName, created, layers);
+    }
+    // Upper and work dirs are done with (once the SBOM has read them): unless tiny, they go away in a child process
+    // during commit and push.
+    if (!opts.saveTempDir && layer.entries > BACKGROUND_REMOVAL_ENTRIES) {
+      const read = sbom?.catch(() => undefined);
+      p.scratch.removal = read ? read.then(() => removeTrees(rootfs.scratchDirs())) : removeTrees(rootfs.scratchDirs());
+    }
   }
   const layerDesc: Descriptor = { mediaType: newLayerType, digest: layer.digest, size: layer.size };
   await engine.store.adopt(layerDesc, layerFile); // written and digested in one pass just now: linked, not re-read
@@ -127,9 +175,11 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
       createdBy,
       target: p.targetName,
       comment: `source-to-image build of ${p.source.location} with ${p.builderName}`,
+      source: sourceFacts(p.source),
+      created,
     }),
   );
-  return { base, layer, labels, ...image };
+  return { base, layer, ...image, ...(sbom ? { sbom } : {}) };
 }
 
 export interface CommitInput {
@@ -145,19 +195,58 @@ export interface CommitInput {
   comment: string;
   /** The local tag (the destination as the user named it). */
   target: string;
+  /** Where the source came from (credentials cut out of a URL) and its commit: the source and revision annotations. */
+  source: { uri: string; revision?: string | undefined };
+  /** The image's `created` (createdOf); absent: --timestamp, else now. */
+  created?: string;
+}
+
+/** The source as the annotations and the provenance name it: a URL's user and password never leave the build. */
+export function sourceFacts(s: { location: string; git?: { id?: string | undefined } | undefined }): { uri: string; revision?: string } {
+  const uri = path.isAbsolute(s.location) ? pathToFileURL(s.location).href : withoutCredentials(s.location);
+  return { uri, ...(s.git?.id ? { revision: s.git.id } : {}) };
+}
+
+export function withoutCredentials(location: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) return location;
+  try {
+    const u = new URL(location);
+    if (u.username === '' && u.password === '') return location;
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return location.replace(/\/\/[^/@]*@/, '//');
+  }
+}
+
+/** The base image's name in its annotation: fully qualified for a registry image, the location as given otherwise. */
+export function baseNameOf(base: Pick<PulledImage, 'location' | 'ref' | 'name'>): string {
+  return base.location.transport === 'docker' ? formatReference(qualified(base.ref)) : base.name;
 }
 
 /**
  * New config (Cmd = run, Env, Labels; User and the rest kept from the base) + manifest, checked against the
  * importer profile (nothing is stored or tagged when it fails), then stored and tagged locally.
  */
-export async function commitImage(engine: Engine, opts: Pick<BuildOptions, 'format' | 'check' | 'timestamp'>, c: CommitInput): Promise<{ manifest: BuiltManifest; blobs: Descriptor[] }> {
-  const now = opts.timestamp !== undefined ? epochToRfc3339(opts.timestamp) : new Date().toISOString();
+export async function commitImage(
+  engine: Engine,
+  opts: Pick<BuildOptions, 'format' | 'check' | 'timestamp' | 'annotations' | 'labels'>,
+  c: CommitInput,
+): Promise<{ manifest: BuiltManifest; blobs: Descriptor[]; labels: Record<string, string>; created: string }> {
+  const now = c.created ?? createdOf(opts);
+  const annotations = outputAnnotations(
+    { source: c.source.uri, revision: c.source.revision, created: now, baseName: baseNameOf(c.base), baseDigest: c.base.manifestDescriptor.digest },
+    opts.annotations,
+  );
+  // A Docker manifest has no annotations: the same keys go into the labels (a --label of the same name still wins).
+  const labels = opts.format === 'docker' ? mergeLabels(c.labels, annotations, opts.labels) : c.labels;
   const { config, configBytes, configDescriptor: configDesc, layers, manifest } = append(
     { config: c.base.config, layers: c.baseLayers },
     { descriptor: c.layerDesc, diffID: c.layer.diffID },
-    { history: { created: now, created_by: c.createdBy, comment: c.comment }, fields: { Cmd: [c.runPath], Env: c.env, Labels: c.labels } },
+    { history: { created: now, created_by: c.createdBy, comment: c.comment }, fields: { Cmd: [c.runPath], Env: c.env, Labels: labels } },
     opts.format,
+    opts.format === 'oci' ? { annotations } : {},
   );
   if (opts.check) {
     const problems = compatibilityProblems(opts.check, parseManifestDocument(manifest.bytes, manifest.mediaType), config);
@@ -174,5 +263,5 @@ export async function commitImage(engine: Engine, opts: Pick<BuildOptions, 'form
   await engine.store.putBytes(manifest.bytes, manifest.mediaType);
   assertParentAlive('tagged');
   await engine.store.tag(manifest.descriptor, c.target);
-  return { manifest, blobs: [...layers, configDesc] };
+  return { manifest, blobs: [...layers, configDesc], labels, created: now };
 }

@@ -6,6 +6,7 @@ import { LayerCache } from '../store/layer-cache.js';
 import { prepareStoreRoot } from '../store/store-paths.js';
 import { RegistryClient, type RegistryClientOptions } from '../registry/client.js';
 import { noProgress, type ProgressSink } from '../events.js';
+import { loadPolicy, type LoadedPolicy, type PolicyFileOptions } from '../sign/policy-files.js';
 
 export interface EngineOptions {
   /**
@@ -16,6 +17,11 @@ export interface EngineOptions {
   registry?: Omit<RegistryClientOptions, 'onProgress' | 'signal'>;
   onProgress?: ProgressSink;
   signal?: AbortSignal;
+  /**
+   * The signature policy's files (`--signature-policy`, `--registries.d`; containers-policy.json(5)): given, every
+   * image pulled is checked against the policy before anything of it runs (sign/verify.ts).
+   */
+  policy?: PolicyFileOptions;
 }
 
 export interface Engine {
@@ -25,6 +31,8 @@ export interface Engine {
   client: RegistryClient;
   onProgress: ProgressSink;
   signal: AbortSignal;
+  /** The policy every pulled image must satisfy (absent: no policy file exists and none was named). */
+  policy?: LoadedPolicy;
   close(): Promise<void>;
 }
 
@@ -37,6 +45,8 @@ export async function openEngine(opts: EngineOptions = {}): Promise<Engine> {
   const root = path.resolve(opts.root ?? defaultRoot());
   const onProgress = opts.onProgress ?? noProgress;
   const signal = opts.signal ?? new AbortController().signal;
+  // Read and checked before anything else: a policy that cannot be used fails the command before any pull.
+  const policy = opts.policy ? await loadPolicy(opts.policy) : undefined;
   await prepareStoreRoot(root);
   const store = await BlobStore.open(root);
   const cache = await LayerCache.open(root);
@@ -48,6 +58,7 @@ export async function openEngine(opts: EngineOptions = {}): Promise<Engine> {
     client,
     onProgress,
     signal,
+    ...(policy ? { policy } : {}),
     async close() {
       await client.close();
     },

@@ -32,14 +32,16 @@ import type { ResolvedUser } from '../s2i/user.js';
 import { fileInRoot, readFileInRoot, withDirInRoot } from '../sandbox/rootfs.js';
 import { chownTreeAt } from '../sys/in-root.js';
 import type { BuildResult } from './build.js';
-import { commitImage, layerOptionsOf } from './commit.js';
+import { commitImage, createdOf, layerOptionsOf, sourceFacts, startSbom } from './commit.js';
 import { openEngine, type Engine } from './context.js';
 import { formatLayersFor } from './convert-layers.js';
 import { runDirect } from './in-image-run.js';
 import type { BuildOptions } from './options.js';
 import { pullImage, locationName, type PulledImage } from './pull.js';
-import { preparePush, pushImage, type PushStats } from './push.js';
+import { preparePush, pushImage, signPushed, type PushStats } from './push.js';
 import { removeTreeNow } from './remove.js';
+import type { AttachResult } from '../attest/attach.js';
+import { attestBuild } from './attest.js';
 import { assembleFailed, copyIntoRoot, resolveUser } from './sandbox-run.js';
 import { prepareSource } from './source.js';
 import { Steps } from './steps.js';
@@ -48,6 +50,7 @@ import { Steps } from './steps.js';
 const ROOT = '/';
 
 export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
+  const startedOn = new Date().toISOString();
   const engine = await openEngine({ ...opts, root: opts.root ?? inImageRoot() });
   const steps = new Steps(engine.onProgress);
   steps.defer('close registry client', () => engine.close());
@@ -154,6 +157,9 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         ...(runAs.remap ? { owner: runAs.remap } : {}),
       });
     });
+    const created = createdOf(opts);
+    // The whole root as the new layer's tree (the builder's layers are not unpacked here: this root is them).
+    const sbom = !opts.noPush && opts.attest && opts.attest.sbom !== 'none' ? startSbom(engine, opts, targetName, created, [{ diffID: layer.diffID, dir: ROOT, rootfs: {} }]) : undefined;
     const layerDesc: Descriptor = { mediaType: layerMediaType(opts.format, opts.compression), digest: layer.digest, size: layer.size };
     await engine.store.adopt(layerDesc, layerFile);
     const labels = outputLabels(plan, imageLabels, metadataLabels);
@@ -170,9 +176,12 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         createdBy: `oci-s2i build --isolation in-image: ${assemblePath}`,
         target: targetName,
         comment: `source-to-image build of ${source.location} with ${builderName}`,
+        source: sourceFacts(source),
+        created,
       }),
     );
     let push: PushStats | undefined;
+    let attached: AttachResult | undefined;
     if (!opts.noPush) {
       push = await steps.run('push', () =>
         pushImage(engine, {
@@ -183,17 +192,34 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
           sourceBlobs: new Set(builder.manifest.layers.map((l) => l.digest)),
         }),
       );
+      // The signature after the manifest it signs is in the registry (--sign-by-sigstore-private-key).
+      const key = opts.signingKey;
+      if (key) await steps.run('sign', () => signPushed(engine, opts.target, image.manifest.digest, key));
+      if (opts.attest) {
+        attached = await steps.run('attest', () =>
+          attestBuild(engine, opts, {
+            subject: image.manifest.descriptor,
+            created: image.created,
+            builder,
+            source: sourceFacts(source),
+            startedOn,
+            internal: { runtime: 'in-image', rootfs: 'in-image' },
+            sbom,
+          }),
+        );
+      }
     }
     return {
       reference: targetName,
       digest: image.manifest.digest,
       manifest: image.manifest,
       layer,
-      labels,
+      labels: image.labels,
       timings: steps.timings,
       runtime: 'in-image',
       incremental: false,
       ...(push ? { push } : {}),
+      ...(attached ? { attached } : {}),
       ...(opts.saveTempDir ? { tempDir: buildDir } : {}),
     };
   } finally {

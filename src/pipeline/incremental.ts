@@ -60,6 +60,9 @@ export async function saveArtifacts(input: SaveArtifactsInput): Promise<string |
     prev = await pullImage(engine, input.previous, { policy: input.policy, ...(input.platform ? { platform: input.platform } : {}) });
   } catch (e) {
     if (engine.signal.aborted) throw e;
+    // A policy that cannot be applied fails the build; a previous image it refuses is not used (its save-artifacts never runs).
+    if (e instanceof S2IError && e.code === 'ERR_POLICY_INVALID') throw e;
+    if (e instanceof S2IError && e.code === 'ERR_POLICY_REJECTED') return warn(engine, `previous image not used: ${e.message.split('\n')[0]}: clean build`);
     engine.onProgress({ type: 'log', level: 'info', message: `no previous image ${name} (${(e as Error).message.split('\n')[0]}): clean build` });
     return undefined;
   }

@@ -9,6 +9,7 @@ import type { UidRange } from '../s2i/allowed-uids.js';
 import type { EnvList } from '../s2i/environment.js';
 import type { ImageLocation } from '../transport/parse.js';
 import type { EngineOptions } from './context.js';
+import type { SigningKey } from '../sign/key.js';
 import type { BindSpec, HostEntry } from './mounts.js';
 import type { PullPolicy } from './pull.js';
 import type { RuntimeArtifact } from './runtime-stage.js';
@@ -29,6 +30,17 @@ export interface RuntimeImageOptions {
 }
 
 export type Isolation = 'auto' | 'sandbox' | 'in-image';
+
+/** What a pushed build attaches to its image (pipeline/attest.ts). */
+export interface AttestOptions {
+  /** SLSA provenance: with the run's times and an invocation id, deterministic (the image's created time for both,
+   *  no id: a reproducible build's provenance is the same bytes too), or none. */
+  provenance: 'full' | 'deterministic' | false;
+  /** The SBOM's format, or none. */
+  sbom: 'spdx' | 'cyclonedx' | 'none';
+  /** runDetails.builder.version. */
+  engineVersion: string;
+}
 
 export interface BuildOptions extends EngineOptions {
   /** Local directory or git URL (`https://`, `file://`, `git@host:path`, with optional `#ref`). */
@@ -75,6 +87,8 @@ export interface BuildOptions extends EngineOptions {
   assembleUser?: string;
   /** --label NAME=VALUE */
   labels: Record<string, string>;
+  /** --annotation NAME=VALUE: over the pre-defined OCI annotations (image/annotations.ts); labels in Docker format. */
+  annotations?: Record<string, string>;
   applicationName?: string;
   description?: string;
   /** --allowed-uids; empty: no policy. */
@@ -84,6 +98,11 @@ export interface BuildOptions extends EngineOptions {
   exclude?: string;
   /** Do not push; only write the image into the local store. */
   noPush?: boolean;
+  /**
+   * --sign-by-sigstore-private-key: the decrypted key the pushed image is signed with (pipeline/push.ts
+   * signPushed); a registry destination only (checked when the flags are parsed).
+   */
+  signingKey?: SigningKey;
   /** --ref (git sources) */
   ref?: string;
   /** --context-dir */
@@ -104,4 +123,6 @@ export interface BuildOptions extends EngineOptions {
   keepSymlinks?: boolean;
   /** Cap on the save-artifacts tar (bytes). */
   artifactsMaxBytes?: number;
+  /** Attestations and SBOM attached to the pushed image; absent: none. */
+  attest?: AttestOptions;
 }

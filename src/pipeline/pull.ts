@@ -19,6 +19,7 @@ import { storeDestination, type LayerSink } from '../transport/store-destination
 import { writeImage, type WriteBlob } from '../transport/write-image.js';
 import type { Engine } from './context.js';
 import { storeFirst } from './store-first.js';
+import { checkPolicy } from './policy-check.js';
 
 export type PullPolicy = 'always' | 'if-not-present' | 'never';
 
@@ -132,6 +133,8 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
     const top = await resolveTop(source);
     // The name that answered: what the store keeps it under.
     ref = repo?.resolvedRef ?? ref;
+    // The signature policy before anything else of the image is read: a refused image is not stored or unpacked.
+    await checkPolicy(engine, { name: shown, transport: 'docker', ref, manifestDigest: top.descriptor.digest, where: repo?.registry ?? { host: ref.registry, repository: ref.repository } });
     const name = storeName(ref);
     const resolved = await resolveImage(source, { top, platform: want, signal: engine.signal });
     // The config and the top manifest (tagged unless pulled by digest) into the store; the layers follow below.
@@ -159,7 +162,9 @@ async function pullFromSource(engine: Engine, location: ImageLocation, opts: Pul
   let src: ImageSource | undefined;
   try {
     src = await openSource(location, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });
-    const resolved = await resolveImage(storeFirst(engine.store, src), { ...(opts.platform ? { platform: opts.platform } : {}), signal: engine.signal });
+    const top = await resolveTop(src);
+    await checkPolicy(engine, { name, transport: location.transport, manifestDigest: top.descriptor.digest });
+    const resolved = await resolveImage(storeFirst(engine.store, src), { top, ...(opts.platform ? { platform: opts.platform } : {}), signal: engine.signal });
     const image: PulledImage = {
       ...imageOf(location, resolved),
       ref: { registry: 'localhost', repository: location.transport, tag: 'latest' },

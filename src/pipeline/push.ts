@@ -15,6 +15,8 @@ import { skipBytes } from '../transport/verify.js';
 import type { Engine } from './context.js';
 import { parentLost } from '../sys/parent-death.js';
 import { locationName, toLocation, type BlobFetcher } from './pull.js';
+import type { SigningKey } from '../sign/key.js';
+import { signImage } from '../sign/sign-image.js';
 
 export interface PushInput {
   /** A registry Reference, a location, or a location string (`docker-archive:app.tar:app:latest`, …). */
@@ -112,4 +114,19 @@ export async function pushImage(engine: Engine, input: PushInput): Promise<PushS
   } finally {
     await dst.close();
   }
+}
+
+/**
+ * Signs the image just pushed to `target` (a registry: the signature goes under the cosign tag of `manifestDigest`
+ * in the same repository, sign/sign-image.ts); the identity signed is the reference as pushed. Called after the
+ * manifest is written. Returns that identity.
+ */
+export async function signPushed(engine: Engine, target: ImageLocation, manifestDigest: string, key: SigningKey): Promise<string> {
+  if (target.transport !== 'docker') {
+    throw new S2IError('ERR_USAGE', `--sign-by-sigstore-private-key signs images in registries; ${locationName(target)} is not one`, { step: 'usage' });
+  }
+  assertParentAlive('signed');
+  const identity = await signImage(engine.client, target.ref, manifestDigest, key);
+  engine.onProgress({ type: 'log', level: 'info', message: `signed ${identity} (${manifestDigest})` });
+  return identity;
 }

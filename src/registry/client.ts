@@ -11,7 +11,7 @@ import { mountBlob, pushBlob, UploadsAhead } from './blob-upload.js';
 import { findCredentials, type CredentialOptions, type Credentials, type FoundCredentials } from './credentials.js';
 import { RepositoryEndpoint, type ClientContext } from './endpoint.js';
 import { HttpClient, discard } from './http.js';
-import { listReferrers, listTags } from './listing.js';
+import { hasReferrersApi, listReferrers, listTags } from './listing.js';
 import { deleteManifest, fetchManifest, pushManifest, resolveManifest } from './manifests.js';
 import { checkRegistry, checkRepository } from './names.js';
 import type { RegistriesConf } from './registries-conf.js';
@@ -247,5 +247,10 @@ export class Repository {
   /** Manifests whose `subject` is `digest`; the referrers API, else the referrers tag schema. */
   referrers(digest: string, opts: { artifactType?: string; tagSchema?: boolean } = {}): Promise<Descriptor[]> {
     return listReferrers(this.ep, digest, opts);
+  }
+
+  /** Whether this registry lists referrers by `subject` (the API), or a writer must keep the tag schema index. */
+  hasReferrersApi(digest: string): Promise<boolean> {
+    return hasReferrersApi(this.ep, digest);
   }
 }

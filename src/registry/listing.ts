@@ -69,6 +69,25 @@ export async function listReferrers(ep: RepositoryEndpoint, digest: string, opts
   return out;
 }
 
+/**
+ * Whether the registry serves the referrers API for this repository: `GET /v2/NAME/referrers/DIGEST` answers 200
+ * (an empty index for a digest nothing refers to) where it does, 404 where it does not (distribution 2.x).
+ */
+export async function hasReferrersApi(ep: RepositoryEndpoint, digest: string): Promise<boolean> {
+  parseDigest(digest);
+  const res = await ep.send({
+    method: 'GET',
+    url: await ep.url(`referrers/${digest}`),
+    headers: { accept: MediaType.ociIndex },
+    scopes: ep.pullScopes,
+    expect: [200, 404],
+    what: `referrers of ${ep.ref(digest)}`,
+  });
+  await discard(res.body);
+  if (res.status !== 200) return false;
+  return (header(res.headers, 'content-type') ?? '').split(';')[0]!.trim() === MediaType.ociIndex;
+}
+
 async function referrersByTag(ep: RepositoryEndpoint, digest: string): Promise<Descriptor[]> {
   const { algorithm, hex } = parseDigest(digest);
   const tag = `${algorithm}-${hex}`.slice(0, 128);

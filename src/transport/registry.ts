@@ -200,6 +200,16 @@ export class RegistryDestination implements ImageDestination, Mounter {
     return this.repo.pushManifest(tagOrDigest, bytes, mediaType);
   }
 
+  /** Whether the registry indexes manifests by `subject` (the referrers API); else writers keep the tag schema. */
+  hasReferrersApi(digest: string): Promise<boolean> {
+    return this.repo.hasReferrersApi(digest);
+  }
+
+  /** What refers to `digest` here: the referrers API, else the referrers tag schema index (none: []). */
+  referrers(digest: string): Promise<Descriptor[]> {
+    return this.repo.referrers(digest);
+  }
+
   close(): Promise<void> {
     return this.onClose();
   }

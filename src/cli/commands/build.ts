@@ -8,6 +8,7 @@ import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';
 import { str, list } from '../command.js';
 import { registryParams } from '../registry-flags.js';
+import { policyParams, signParams, signingKeyOf } from '../sign-flags.js';
 import { makeRenderer } from '../render.js';
 import { asDockerfileOptions, buildOptionsFromValues, deprecatedFlagWarnings } from '../build-options.js';
 
@@ -29,6 +30,7 @@ export const buildParams: Param[] = [
   { name: 'assemble-user', type: 'string', value: 'UID[:GID]', description: 'user that runs assemble (default: label, else the image USER)' },
   { name: 'allowed-uids', short: 'u', type: 'string', value: 'RANGES', description: 'UIDs the builder may run as, e.g. 1- (names and root fail with exit 15)' },
   { name: 'label', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'label for the output image' },
+  { name: 'annotation', type: 'string', multiple: true, value: 'NAME=VALUE', description: 'annotation of the output manifest, over the ones every build writes (org.opencontainers.image.source, revision, created, base.name, base.digest); a label in --format docker, whose manifests have none' },
   { name: 'application-name', short: 'n', type: 'string', value: 'NAME', description: 'application name (io.k8s.display-name)' },
   { name: 'description', type: 'string', value: 'TEXT', description: 'image description (io.k8s.description)' },
   { name: 'ref', short: 'r', type: 'string', value: 'REF', description: 'git branch, tag or commit to build (git sources)' },
@@ -58,9 +60,13 @@ export const buildParams: Param[] = [
   { name: 'compression-level', type: 'string', value: 'N', description: 'compression level (gzip 1-9, zstd 1-19)' },
   { name: 'timestamp', type: 'string', value: 'T', description: 'unix seconds or RFC 3339: new-layer mtimes clamped, config and history created set to T (default: $SOURCE_DATE_EPOCH)' },
   { name: 'reproducible', type: 'boolean', description: 'bit-reproducible result: pako gzip, timestamp defaults to $SOURCE_DATE_EPOCH or 0' },
+  { name: 'sbom', type: 'string', value: 'spdx|cyclonedx|none', description: 'SBOM of the result (builder packages, what assemble added), attached to the pushed image', default: 'spdx' },
+  { name: 'provenance', type: 'string', value: 'BOOL|deterministic', description: 'SLSA v1 provenance (an in-toto statement in a DSSE envelope) attached to the pushed image; deterministic: the image\'s created time for start and finish, no invocation id (the default with --reproducible or --timestamp)', default: 'true' },
   { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the pushed manifest digest to FILE' },
   { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },
   { name: 'dockercfg-path', type: 'string', value: 'FILE', description: 's2i\'s docker config file (config.json or the older .dockercfg) with the registries\' credentials: read as --authfile FILE' },
+  ...signParams,
+  ...policyParams,
   ...registryParams,
 ];
 
@@ -137,11 +143,16 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
     return 0;
   }
   if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)');
-  const result = await build({ ...o, source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal });
+  if (str(v['sign-by-sigstore-private-key']) !== undefined && (target.transport !== 'docker' || o.noPush)) {
+    throw new S2IError('ERR_USAGE', '--sign-by-sigstore-private-key signs the image pushed to a registry: give a registry TAG and no --no-push');
+  }
+  // Decrypted before the build starts: a wrong passphrase or a bad key file costs no build.
+  const signingKey = await signingKeyOf(v, ctx.stderr);
+  const result = await build({ ...o, ...(signingKey ? { signingKey } : {}), source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal });
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   if (ctx.global.json) {
-    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, tempDir: result.tempDir, ...(pulledFrom.length ? { pulledFrom } : {}) }) + '\n');
+    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, attached: result.attached, tempDir: result.tempDir, ...(pulledFrom.length ? { pulledFrom } : {}) }) + '\n');
   } else {
     // The one line for --save-temp-dir (the pipeline reports it in the result only; --json has it as tempDir).
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);

@@ -9,6 +9,9 @@ import type { ImageDestination, ImageSource } from '../../transport/types.js';
 import type { Command } from '../command.js';
 import { str, oneOf, intFlag } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
+import { signParams, signingKeyOf } from '../sign-flags.js';
+import { RegistryClient } from '../../registry/client.js';
+import { signImage } from '../../sign/sign-image.js';
 import { makeRenderer } from '../render.js';
 import { writeOutputFile } from '../../sys/output-file.js';
 
@@ -24,6 +27,7 @@ export const copyCommand: Command = {
     { name: 'check', type: 'string', value: 'ocp4.6|quay-legacy|none', description: 'refuse to write a result this importer would reject (default ocp4.6 with --format docker)' },
     { name: 'compression-level', type: 'string', value: 'N', description: 'gzip level (0-9) for layers this copy recompresses', default: '6' },
     { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the digest of the written manifest to FILE' },
+    ...signParams,
     ...registryParams,
     { name: 'src-creds', type: 'string', value: 'USER[:PASS]', description: 'credentials for the source registry (default: --creds, else the auth files); without :PASS the password is asked for on the terminal' },
     { name: 'dest-creds', type: 'string', value: 'USER[:PASS]', description: 'credentials for the destination registry (default: --creds, else the auth files); without :PASS the password is asked for on the terminal' },
@@ -43,6 +47,11 @@ export const copyCommand: Command = {
     // Parse both before opening either, so a typo in DST fails before any work.
     const srcLoc = parseImageLocation(srcArg);
     const dstLoc = parseImageLocation(dstArg);
+    if (str(v['sign-by-sigstore-private-key']) !== undefined && dstLoc.transport !== 'docker') {
+      throw new S2IError('ERR_USAGE', '--sign-by-sigstore-private-key signs an image copied to a registry: give a docker:// DESTINATION');
+    }
+    // Decrypted before the copy starts: a wrong passphrase costs no copy.
+    const signingKey = await signingKeyOf(v, ctx.stderr);
     const onProgress = makeRenderer(ctx.global, ctx.stderr);
     const srcCtx = { registry: registryOptions(v, { side: 'src' }), onProgress, signal: ctx.signal };
     const dstCtx = { registry: registryOptions(v, { side: 'dest' }), onProgress, signal: ctx.signal };
@@ -61,6 +70,15 @@ export const copyCommand: Command = {
         onProgress,
         signal: ctx.signal,
       });
+      if (signingKey && dstLoc.transport === 'docker') {
+        // The signature under the cosign tag of the written manifest's digest, naming DESTINATION as given.
+        const client = new RegistryClient({ ...dstCtx.registry, onProgress, signal: ctx.signal });
+        try {
+          await signImage(client, dstLoc.ref, result.digest, signingKey);
+        } finally {
+          await client.close();
+        }
+      }
       const digestFile = str(v.digestfile);
       if (digestFile) await writeOutputFile(digestFile, result.digest, '--digestfile');
       if (ctx.global.json) {

@@ -11,7 +11,9 @@ import { Label, ScriptsUrlEnv } from '../../s2i/labels.js';
 import { openSource } from '../../transport/open.js';
 import { resolveEntry, resolveImage, resolveTop, type ResolvedTop } from '../../transport/resolve-image.js';
 import type { ImageSource } from '../../transport/types.js';
-import type { Command } from '../command.js';
+import { listAttached, type AttachedItem } from '../../attest/list.js';
+import { RegistryClient } from '../../registry/client.js';
+import type { Command, CommandContext } from '../command.js';
 import { str, oneOf } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
 import { makeRenderer, humanBytes } from '../render.js';
@@ -52,6 +54,28 @@ interface Inspected {
   entrypoint?: string[] | null;
   cmd?: string[] | null;
   workingDir?: string;
+  /** A registry image: its signatures, attestations and SBOMs (attest/list.ts). */
+  attached?: AttachedItem[];
+}
+
+/** What is attached to the registry image `digest` (none for other transports, which keep no referrers of their own). */
+async function attachedTo(src: ImageSource, digest: string, v: CommandContext['values'], signal: AbortSignal): Promise<AttachedItem[] | undefined> {
+  if (src.transport !== 'docker' || !src.registry) return undefined;
+  const client = new RegistryClient({ ...registryOptions(v), signal });
+  try {
+    return await listAttached(client.repository(src.registry.host, src.registry.repository), digest);
+  } finally {
+    await client.close();
+  }
+}
+
+/** One line per attached document: kind, what it is, where. */
+function attachedLines(items: readonly AttachedItem[]): string[] {
+  return items.map((i) => {
+    const what = i.predicateType ?? i.artifactType ?? i.mediaType ?? '';
+    const where = i.via === 'cosign-tag' ? `tag ${i.tag}` : `referrer ${i.digest}`;
+    return `  ${i.kind.padEnd(12)} ${what}  (${where})`;
+  });
 }
 
 const profileName: Record<CompatProfile, string> = { 'ocp4.6': 'OpenShift 4.6', 'quay-legacy': 'Quay before 3.6' };
@@ -77,7 +101,7 @@ async function checkImage(src: ImageSource, top: ResolvedTop, profile: CompatPro
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'Show an image\'s format, media types, platforms, layers and labels (the S2I ones decoded); --check tells whether OpenShift 4.6 / old Quay would import it.',
+  summary: 'Show an image\'s format, media types, platforms, layers and labels (the S2I ones decoded) and, for a registry image, what is attached to it (signatures, attestations by predicateType, SBOMs: OCI referrers and cosign tags); --check tells whether OpenShift 4.6 / old Quay would import it.',
   args: ['IMAGE'],
   params: [
     { name: 'raw', type: 'boolean', description: 'print the manifest (or index) bytes exactly as stored' },
@@ -147,6 +171,8 @@ export const inspectCommand: Command = {
         ...(cc.Cmd !== undefined ? { cmd: cc.Cmd } : {}),
         ...(cc.WorkingDir ? { workingDir: cc.WorkingDir } : {}),
       };
+      const attached = await attachedTo(src, top.descriptor.digest, v, ctx.signal);
+      if (attached) info.attached = attached;
       if (ctx.global.json) {
         ctx.stdout.write(JSON.stringify(info) + '\n');
         return 0;
@@ -182,6 +208,10 @@ export const inspectCommand: Command = {
         for (const [k, val] of s2i) lines.push(`  ${k.padEnd(22)} ${val}`);
       } else {
         row('S2I', 'not an S2I builder (no io.openshift.s2i.* labels)');
+      }
+      if (attached) {
+        row('Attached', attached.length ? '' : '(nothing: no signatures, attestations or SBOMs)');
+        lines.push(...attachedLines(attached));
       }
       if (manifest.mediaType === MediaType.ociManifest || parsed.kind === 'index') {
         lines.push('', `Note: run \`oci-s2i inspect --check ocp4.6 ${ctx.positionals[0]}\` to see whether OpenShift 4.6 would import it.`);

@@ -5,6 +5,7 @@ import { parsePlatform } from '../../oci/platform.js';
 import type { Command } from '../command.js';
 import { str, oneOf } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
+import { policyOptions, policyParams } from '../sign-flags.js';
 import { makeRenderer } from '../render.js';
 
 export const pullCommand: Command = {
@@ -17,6 +18,7 @@ export const pullCommand: Command = {
       name: 'pull-policy', short: 'p', type: 'string', value: 'always|if-not-present|never',
       description: 'when to ask the registry for the manifest (layers already unpacked are never fetched again)', default: 'always',
     },
+    ...policyParams,
     ...registryParams,
   ],
   async run(ctx) {
@@ -30,6 +32,7 @@ export const pullCommand: Command = {
       ...(policy ? { pullPolicy: policy } : {}),
       ...(root ? { root } : {}),
       registry: registryOptions(v),
+      policy: policyOptions(v),
       onProgress: makeRenderer(ctx.global, ctx.stderr),
       signal: ctx.signal,
     });

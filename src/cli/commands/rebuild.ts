@@ -3,6 +3,7 @@ import { isGitSource } from '../../pipeline/source.js';
 import type { Command } from '../command.js';
 import { str } from '../command.js';
 import { registryOptions } from '../registry-flags.js';
+import { policyOptions } from '../sign-flags.js';
 import { buildParams, runBuild } from './build.js';
 
 export const rebuildCommand: Command = {
@@ -12,7 +13,7 @@ export const rebuildCommand: Command = {
   params: buildParams.filter((p) => !['ref', 'context-dir', 'use-config', 'as-dockerfile'].includes(p.name)),
   async run(ctx) {
     const [image, newTag] = ctx.positionals as [string, string | undefined];
-    const spec = await readRebuildSpec(image, { ...(str(ctx.values.root) ? { root: str(ctx.values.root)! } : {}), registry: registryOptions(ctx.values), signal: ctx.signal });
+    const spec = await readRebuildSpec(image, { ...(str(ctx.values.root) ? { root: str(ctx.values.root)! } : {}), registry: registryOptions(ctx.values), policy: policyOptions(ctx.values), signal: ctx.signal });
     const values = { ...ctx.values };
     if (spec.ref && (await isGitSource(spec.source))) values.ref = spec.ref;
     if (spec.contextDir) values['context-dir'] = spec.contextDir;

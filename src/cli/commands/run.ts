@@ -3,6 +3,7 @@ import { parsePlatform } from '../../oci/platform.js';
 import type { Command } from '../command.js';
 import { str, list, oneOf } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
+import { policyOptions, policyParams } from '../sign-flags.js';
 import { makeRenderer } from '../render.js';
 
 export const runCommand: Command = {
@@ -17,6 +18,7 @@ export const runCommand: Command = {
     { name: 'pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the manifest', default: 'if-not-present' },
     { name: 'runtime', type: 'string', value: 'runc|crun|PATH', description: 'OCI runtime' },
     { name: 'network', type: 'string', value: 'host|none', description: 'network namespace', default: 'host' },
+    ...policyParams,
     ...registryParams,
   ],
   async run(ctx) {
@@ -36,6 +38,7 @@ export const runCommand: Command = {
       ...opt('network', oneOf('network', str(v.network), ['host', 'none'] as const)),
       ...opt('root', str(v.root)),
       registry: registryOptions(v),
+      policy: policyOptions(v),
       onProgress: makeRenderer(ctx.global, ctx.stderr),
       signal: ctx.signal,
     });

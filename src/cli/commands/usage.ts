@@ -3,6 +3,7 @@ import { parsePlatform } from '../../oci/platform.js';
 import type { Command } from '../command.js';
 import { str, list, oneOf } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
+import { policyOptions, policyParams } from '../sign-flags.js';
 import { makeRenderer } from '../render.js';
 
 export const usageCommand: Command = {
@@ -17,6 +18,7 @@ export const usageCommand: Command = {
     { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'platform to pick from a manifest list/index' },
     { name: 'pull-policy', short: 'p', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the builder manifest', default: 'if-not-present' },
     { name: 'runtime', type: 'string', value: 'runc|crun|PATH', description: 'OCI runtime' },
+    ...policyParams,
     ...registryParams,
   ],
   async run(ctx) {
@@ -34,6 +36,7 @@ export const usageCommand: Command = {
       ...opt('runtime', str(v.runtime)),
       ...opt('root', str(v.root)),
       registry: registryOptions(v),
+      policy: policyOptions(v),
       onProgress: makeRenderer(ctx.global, ctx.stderr),
       signal: ctx.signal,
       stdout: ctx.stdout,
