@@ -22,6 +22,7 @@ import type { BuildOptions } from './options.js';
 import type { Prepared, Sandbox } from './prepare.js';
 import type { PulledImage } from './pull.js';
 import { assertParentAlive } from './push.js';
+import { keepUnnamed } from '../store/local-images.js';
 import { removeTrees } from './remove.js';
 import { runtimeStage } from './runtime-stage.js';
 import { upperNodesOwnedBy } from './single-id.js';
@@ -39,6 +40,8 @@ export interface Committed {
   manifest: BuiltManifest;
   /** Every blob of the result: layers in order, then the config. */
   blobs: Descriptor[];
+  /** The config digest. */
+  imageId: string;
 }
 
 /** Options of every layer a build writes or recompresses (reproducible: pako, mtimes clamped). */
@@ -143,15 +146,15 @@ export interface CommitInput {
   labels: Record<string, string>;
   createdBy: string;
   comment: string;
-  /** The local tag (the destination as the user named it). */
-  target: string;
+  /** The local tag (the destination as the user named it); undefined: listed in the store unnamed (no TAG). */
+  target: string | undefined;
 }
 
 /**
  * New config (Cmd = run, Env, Labels; User and the rest kept from the base) + manifest, checked against the
  * importer profile (nothing is stored or tagged when it fails), then stored and tagged locally.
  */
-export async function commitImage(engine: Engine, opts: Pick<BuildOptions, 'format' | 'check' | 'timestamp'>, c: CommitInput): Promise<{ manifest: BuiltManifest; blobs: Descriptor[] }> {
+export async function commitImage(engine: Engine, opts: Pick<BuildOptions, 'format' | 'check' | 'timestamp'>, c: CommitInput): Promise<{ manifest: BuiltManifest; blobs: Descriptor[]; imageId: string }> {
   const now = opts.timestamp !== undefined ? epochToRfc3339(opts.timestamp) : new Date().toISOString();
   const { config, configBytes, configDescriptor: configDesc, layers, manifest } = append(
     { config: c.base.config, layers: c.baseLayers },
@@ -173,6 +176,7 @@ export async function commitImage(engine: Engine, opts: Pick<BuildOptions, 'form
   await engine.store.putBytes(configBytes, configDesc.mediaType);
   await engine.store.putBytes(manifest.bytes, manifest.mediaType);
   assertParentAlive('tagged');
-  await engine.store.tag(manifest.descriptor, c.target);
-  return { manifest, blobs: [...layers, configDesc] };
+  if (c.target !== undefined) await engine.store.tag(manifest.descriptor, c.target);
+  else await keepUnnamed(engine.root, manifest.descriptor);
+  return { manifest, blobs: [...layers, configDesc], imageId: configDesc.digest };
 }

@@ -37,8 +37,8 @@ import { openEngine, type Engine } from './context.js';
 import { formatLayersFor } from './convert-layers.js';
 import { runDirect } from './in-image-run.js';
 import type { BuildOptions } from './options.js';
-import { pullImage, locationName, type PulledImage } from './pull.js';
-import { preparePush, pushImage, type PushStats } from './push.js';
+import { pullImage, locationName, resultNameOf, type PulledImage } from './pull.js';
+import { preparePush, pushImage, pushTargetOf, type PushStats } from './push.js';
 import { removeTreeNow } from './remove.js';
 import { assembleFailed, copyIntoRoot, resolveUser } from './sandbox-run.js';
 import { prepareSource } from './source.js';
@@ -55,7 +55,8 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
   try {
     // As in build.ts: the destination is checked while the source and the builder's metadata are fetched, and
     // awaited before anything of this build is written into the root.
-    const ready = opts.noPush ? undefined : preparePush(engine, opts.target);
+    const pushTo = pushTargetOf(opts);
+    const ready = pushTo ? preparePush(engine, pushTo) : undefined;
     const buildsDir = path.join(engine.root, 'builds');
     await mkdir(buildsDir, { recursive: true });
     const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
@@ -74,10 +75,10 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const imageEnv = imgConfig.Env ?? [];
     const workdir = workingDirOf(builder.config, 'the builder image');
     const builderName = opts.builderName ?? locationName(opts.builder);
-    const targetName = locationName(opts.target);
+    const targetName = resultNameOf(opts.target);
     const plan = planS2I(
       { labels: imageLabels, env: imageEnv, user: imgConfig.User },
-      { builderName, tag: targetName, source, ...planFlags(opts), env, buildEnv: opts.buildEnv },
+      { builderName, ...(targetName !== undefined ? { tag: targetName } : {}), source, ...planFlags(opts), env, buildEnv: opts.buildEnv },
     );
     const onBuild = onBuildWarning(imgConfig, builderName);
     if (onBuild) engine.onProgress({ type: 'log', level: 'warn', message: onBuild });
@@ -173,10 +174,10 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
       }),
     );
     let push: PushStats | undefined;
-    if (!opts.noPush) {
+    if (pushTo) {
       push = await steps.run('push', () =>
         pushImage(engine, {
-          target: opts.target,
+          target: pushTo,
           manifest: image.manifest,
           blobs: image.blobs,
           ...(builder.source ? { source: builder.source } : {}),
@@ -187,6 +188,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     return {
       reference: targetName,
       digest: image.manifest.digest,
+      imageId: image.imageId,
       manifest: image.manifest,
       layer,
       labels,

@@ -4,6 +4,7 @@ import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
 import { writeBuildAsDockerfile } from '../../pipeline/as-dockerfile.js';
 import { readInputFileSync } from '../../sys/input-file.js';
+import { writeOutputFile } from '../../sys/output-file.js';
 import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';
 import { str, list } from '../command.js';
@@ -59,7 +60,8 @@ export const buildParams: Param[] = [
   { name: 'timestamp', type: 'string', value: 'T', description: 'unix seconds or RFC 3339: new-layer mtimes clamped, config and history created set to T (default: $SOURCE_DATE_EPOCH)' },
   { name: 'reproducible', type: 'boolean', description: 'bit-reproducible result: pako gzip, timestamp defaults to $SOURCE_DATE_EPOCH or 0' },
   { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the pushed manifest digest to FILE' },
-  { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },
+  { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only (a TAG without a registry, local:NAME and no TAG are never pushed)' },
+  { name: 'iidfile', type: 'string', value: 'FILE', description: 'write the image ID (sha256:<hex>, the config digest) to FILE' },
   { name: 'dockercfg-path', type: 'string', value: 'FILE', description: 's2i\'s docker config file (config.json or the older .dockercfg) with the registries\' credentials: read as --authfile FILE' },
   ...registryParams,
 ];
@@ -136,24 +138,28 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
     ctx.stdout.write(r.containerfile + '\n');
     return 0;
   }
-  if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)');
+  if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG or the local store as its destination');
   const result = await build({ ...o, source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal });
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
+  const iidFile = str(v.iidfile);
+  if (iidFile) await writeOutputFile(iidFile, result.imageId, '--iidfile');
+  const local = target.transport === 'local';
   if (ctx.global.json) {
-    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, tempDir: result.tempDir, ...(pulledFrom.length ? { pulledFrom } : {}) }) + '\n');
+    ctx.stdout.write(JSON.stringify({ reference: result.reference ?? null, digest: result.digest, imageId: result.imageId, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, tempDir: result.tempDir, ...(pulledFrom.length ? { pulledFrom } : {}) }) + '\n');
   } else {
     // The one line for --save-temp-dir (the pipeline reports it in the result only; --json has it as tempDir).
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
-    if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully: ${result.reference}\n`);
-    ctx.stdout.write(result.digest + '\n');
+    if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully${result.reference !== undefined ? `: ${result.reference}` : ''}${local ? ' (local image)' : ''}\n`);
+    // A local image is known by its ID (printed as podman build prints it); a pushed one by its manifest digest.
+    ctx.stdout.write((local ? result.imageId.replace(/^sha256:/, '') : result.digest) + '\n');
   }
   return 0;
 }
 
 export const buildCommand: Command = {
   name: 'build',
-  summary: 'Build SOURCE (directory or git URL) with the BUILDER image\'s assemble script and push the result as TAG. BUILDER and TAG: a registry reference, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]. No daemon needed.',
+  summary: 'Build SOURCE (directory or git URL) with the BUILDER image\'s assemble script and push the result as TAG. BUILDER and TAG: a registry reference, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or local:NAME. A TAG without a registry (myapp:v1) or no TAG: a local image, kept in the store (see `oci-s2i images`), its image ID printed. No daemon needed.',
   args: ['SOURCE?', 'BUILDER?', 'TAG?'],
   params: buildParams,
   async run(ctx) {
