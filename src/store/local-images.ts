@@ -43,13 +43,15 @@ export function localName(input: string): string {
   return formatReference(ref);
 }
 
-/** Every image of the store's index.json (unnamed ones only while their manifest is stored), names sorted. */
+/** Every image of the store's index.json (unnamed ones only while their manifest is stored and has no name), names sorted. */
 export async function listLocalImages(root: string): Promise<LocalImage[]> {
   const index = await readIndex(root);
   const out: LocalImage[] = [];
-  for (const m of index?.manifests ?? []) {
-    if (!m || typeof m.digest !== 'string' || !isValidDigest(m.digest)) continue;
+  const entries = (index?.manifests ?? []).filter((m) => m && typeof m.digest === 'string' && isValidDigest(m.digest));
+  const named = new Set(entries.filter((m) => m.annotations?.[refNameAnnotation] !== undefined).map((m) => m.digest));
+  for (const m of entries) {
     const name = m.annotations?.[refNameAnnotation];
+    if (name === undefined && named.has(m.digest)) continue; // an unnamed build named later (`tag`)
     const top = await readBlob(root, m.digest, MAX_MANIFEST_BYTES);
     if (top === undefined && name === undefined) continue; // an unnamed image `cache prune` removed
     const { annotations: _a, ...descriptor } = m;
@@ -66,15 +68,27 @@ export async function listLocalImages(root: string): Promise<LocalImage[]> {
   return out.sort((a, b) => (a.name ?? '\uffff').localeCompare(b.name ?? '\uffff') || a.id.localeCompare(b.id));
 }
 
+/** An image looked up by NAME|ID, with every name of its image ID and its unnamed entries (manifest digests). */
+export interface FoundImage extends LocalImage {
+  /** How the input matched: a name (or short name) of the image, or an image-ID prefix. */
+  by: 'name' | 'id';
+  names: string[];
+  unnamed: string[];
+}
+
 /**
  * The image NAME|ID stands for: the name as stored; a reference (a short name: `localhost/NAME:TAG`, then the
  * Docker Hub name, then the one stored name whose repository ends in `/NAME` with that tag); else an image-ID
  * prefix (`sha256:` optional). Unknown: ERR_LOCAL_IMAGE_UNKNOWN; a short name or ID prefix that fits several
  * images: ERR_LOCAL_IMAGE_AMBIGUOUS. Every name of the image is returned (an ID may have several).
  */
-export async function findLocalImage(root: string, input: string): Promise<LocalImage & { names: string[] }> {
+export async function findLocalImage(root: string, input: string): Promise<FoundImage> {
   const all = await listLocalImages(root);
-  const withNames = (img: LocalImage): LocalImage & { names: string[] } => ({ ...img, names: all.filter((x) => x.id === img.id && x.name !== undefined).map((x) => x.name!) });
+  let by: FoundImage['by'] = 'name';
+  const withNames = (img: LocalImage): FoundImage => {
+    const same = all.filter((x) => x.id === img.id);
+    return { ...img, by, names: same.filter((x) => x.name !== undefined).map((x) => x.name!), unnamed: same.filter((x) => x.name === undefined).map((x) => x.descriptor.digest) };
+  };
   const byName = (n: string): LocalImage | undefined => all.find((x) => x.name === n);
   const exact = byName(input);
   if (exact) return withNames(exact);
@@ -102,6 +116,7 @@ export async function findLocalImage(root: string, input: string): Promise<Local
   }
   const hex = /^(?:sha256:)?([0-9a-f]{1,64})$/.exec(input)?.[1];
   if (hex !== undefined) {
+    by = 'id';
     const ids = [...new Set(all.filter((x) => x.id.startsWith(`sha256:${hex}`)).map((x) => x.id))];
     if (ids.length > 1) {
       throw new S2IError('ERR_LOCAL_IMAGE_AMBIGUOUS', `image ID ${input} is the start of ${ids.length} image IDs (${ids.map(shortId).join(', ')}): give more of it`);
@@ -138,15 +153,15 @@ export async function keepUnnamed(root: string, desc: Descriptor): Promise<void>
 }
 
 /**
- * Removes these names, and the unnamed entries of the manifest `unnamedDigest`, from index.json; what they kept
- * alive is left for `cache prune`. Returns the names removed (`<none>` for an unnamed entry).
+ * Removes these names, and the unnamed entries of these manifest digests, from index.json; what they kept alive is
+ * left for `cache prune`. Returns the names removed (`<none>` for an unnamed entry).
  */
-export async function removeLocalImage(root: string, names: readonly string[], unnamedDigest?: string): Promise<string[]> {
+export async function removeLocalImage(root: string, names: readonly string[], unnamedDigests: readonly string[] = []): Promise<string[]> {
   return editIndex(root, (index) => {
     const removed: string[] = [];
     index.manifests = index.manifests.filter((m) => {
       const n = m.annotations?.[refNameAnnotation];
-      if (n !== undefined ? names.includes(n) : m.digest === unnamedDigest) {
+      if (n !== undefined ? names.includes(n) : unnamedDigests.includes(m.digest)) {
         removed.push(n ?? '<none>');
         return false;
       }
