@@ -13,7 +13,7 @@ import { parseReference } from '../oci/reference.js';
 import { parseUidRanges } from '../s2i/allowed-uids.js';
 import { parseEnvFlag } from '../s2i/environment.js';
 import { parseCapList } from '../sandbox/spec.js';
-import { localName } from '../store/local-images.js';
+import { LOCAL_REGISTRY, localName } from '../store/local-images.js';
 import { defaultFormatFor, parseImageLocation, type ImageLocation } from '../transport/parse.js';
 import type { CommandContext } from './command.js';
 import { str, list, oneOf, intFlag } from './command.js';
@@ -100,13 +100,14 @@ export function deprecatedFlagWarnings(v: Values): string[] {
 /**
  * The destination of a build: named by tag, and a format it can hold. No TAG: the local store, unnamed. A TAG that
  * names no registry (`myapp`, `myapp:v1`, `user/app`) has nowhere to be pushed: it is a local image,
- * `localhost/NAME:TAG` in the store (as podman names it); so is `local:NAME`. A TAG with a registry is pushed.
+ * `localhost/NAME:TAG` in the store (as podman names it); so are `localhost/NAME[:TAG]` (no port: podman's local
+ * names) and `local:NAME`. A TAG with a registry (a host with a dot or a port, `localhost:5000/…`) is pushed.
  */
 function parseTarget(tag: string | undefined): ImageLocation {
   if (tag === undefined) return { transport: 'local' };
   const target = parseImageLocation(tag);
   if (target.transport === 'docker' && target.ref.digest) throw usageError(`the destination ${tag} has a digest: name it by tag`);
-  if (target.transport === 'docker' && target.ref.shortName !== undefined) return { transport: 'local', name: localName(tag) };
+  if (target.transport === 'docker' && (target.ref.shortName !== undefined || target.ref.registry === LOCAL_REGISTRY)) return { transport: 'local', name: localName(tag) };
   if (target.transport === 'local') return { transport: 'local', name: localName(target.name ?? '') };
   return target;
 }

@@ -4,7 +4,7 @@
 // user gives is looked up by one rule (`findLocalImage`); names are written and removed under index.json's lock.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { S2IError } from '../errors.js';
+import { S2IError, withStepSync } from '../errors.js';
 import { isValidDigest } from '../oci/digest.js';
 import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, parseImageConfig, parseManifestDocument } from '../oci/manifest.js';
 import { hostPlatform, selectPlatform } from '../oci/platform.js';
@@ -34,10 +34,11 @@ export interface LocalImage {
 /**
  * The name a tag given to `build`, `tag` or `copy … local:` is stored under: a name without a registry is a local
  * one, `localhost/NAME:TAG` (as podman names it); a qualified name is kept as it is; no tag means `latest`.
- * A digest is refused (a name is a tag), and so is anything that is not a reference (ERR_INVALID_REFERENCE).
+ * A digest is refused (a name is a tag), and so is anything that is not a reference (ERR_INVALID_REFERENCE, a
+ * usage error: exit 64).
  */
 export function localName(input: string): string {
-  const ref = parseReference(input);
+  const ref = withStepSync('usage', () => parseReference(input));
   if (ref.digest !== undefined) throw new S2IError('ERR_INVALID_REFERENCE', `${input.slice(0, 200)} has a digest: a local image is named by NAME[:TAG]`, { step: 'usage' });
   if (ref.shortName !== undefined) return `${LOCAL_REGISTRY}/${ref.shortName}:${ref.tag ?? 'latest'}`;
   return formatReference(ref);
