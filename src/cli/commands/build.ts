@@ -39,7 +39,7 @@ export const buildParams: Param[] = [
   { name: 'incremental', type: 'boolean', description: 'restore artifacts of the previous image with its save-artifacts script' },
   { name: 'incremental-from', type: 'string', value: 'IMAGE', description: 'previous image for --incremental (default: TAG)' },
   { name: 'incremental-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the previous image', default: 'if-not-present' },
-  { name: 'rm', type: 'boolean', description: 'accepted for s2i compatibility: there is no local image to remove' },
+  { name: 'rm', type: 'boolean', description: 'accepted for s2i compatibility; the previous image is kept (remove a local one with `oci-s2i rmi`)' },
   { name: 'runtime-image', type: 'string', value: 'IMAGE', description: 'image the artifacts are copied into after assemble' },
   { name: 'runtime-artifact', short: 'a', type: 'string', multiple: true, value: 'SRC[:DST]', description: 'file or dir copied from the builder into the runtime image' },
   { name: 'runtime-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the runtime image', default: 'if-not-present' },
