@@ -60,8 +60,7 @@ async function main(): Promise<number> {
     allowPositionals: true,
   });
   if (values.help) {
-    process.stdout.write('Usage: npm run bench -- [layer|build|pull|push|attest …] [--runs N (default 5)] [--go] [--warm] [--baseline CHECKOUT]
-');
+    process.stdout.write('Usage: npm run bench -- [layer|build|pull|push|attest …] [--runs N (default 5)] [--go] [--warm] [--baseline CHECKOUT]\n');
     return 0;
   }
   const names = positionals.length > 0 ? positionals : ['layer', 'build', 'pull'];

@@ -13,6 +13,7 @@ import { parseReference } from '../oci/reference.js';
 import { parseUidRanges } from '../s2i/allowed-uids.js';
 import { parseEnvFlag } from '../s2i/environment.js';
 import { parseCapList } from '../sandbox/spec.js';
+import { LOCAL_REGISTRY, localName } from '../store/local-images.js';
 import { defaultFormatFor, parseImageLocation, type ImageLocation } from '../transport/parse.js';
 import type { CommandContext } from './command.js';
 import { str, list, oneOf, intFlag } from './command.js';
@@ -105,10 +106,18 @@ export function deprecatedFlagWarnings(v: Values): string[] {
   return deprecatedFlags.filter(([old]) => str(v[old]) !== undefined).map(([old, now]) => `flag --${old} is deprecated, use --${now} instead`);
 }
 
-/** The destination of a build: named by tag, and a format it can hold. */
-function parseTarget(tag: string): ImageLocation {
+/**
+ * The destination of a build: named by tag, and a format it can hold. No TAG: the local store, unnamed. A TAG that
+ * names no registry (`myapp`, `myapp:v1`, `user/app`) has nowhere to be pushed: it is a local image,
+ * `localhost/NAME:TAG` in the store (as podman names it); so are `localhost/NAME[:TAG]` (no port: podman's local
+ * names) and `local:NAME`. A TAG with a registry (a host with a dot or a port, `localhost:5000/…`) is pushed.
+ */
+function parseTarget(tag: string | undefined): ImageLocation {
+  if (tag === undefined) return { transport: 'local' };
   const target = parseImageLocation(tag);
   if (target.transport === 'docker' && target.ref.digest) throw usageError(`the destination ${tag} has a digest: name it by tag`);
+  if (target.transport === 'docker' && (target.ref.shortName !== undefined || target.ref.registry === LOCAL_REGISTRY)) return { transport: 'local', name: localName(tag) };
+  if (target.transport === 'local') return { transport: 'local', name: localName(target.name ?? '') };
   return target;
 }
 
@@ -125,7 +134,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
   const compression = oneOf('compression', str(v.compression), ['gzip', 'zstd', 'none'] as const) ?? 'gzip';
   const checkFlag = oneOf('check', str(v.check), [...compatProfiles, 'none'] as const);
   const asDockerfile = str(v['as-dockerfile']);
-  const target = tag === undefined ? undefined : asDockerfile ? parseImageLocation(tag) : parseTarget(tag);
+  const target = asDockerfile ? (tag === undefined ? undefined : parseImageLocation(tag)) : parseTarget(tag);
   const format = formatFlag ?? (target ? defaultFormatFor(target) : 'docker');
   const reproducible = v.reproducible === true;
   const timestamp = sourceDateEpoch(env, str(v.timestamp)) ?? (reproducible ? 0 : undefined);
@@ -156,6 +165,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
   const incrementalFrom = str(v['incremental-from']);
   // --as-dockerfile names the previous image as written (build/as-dockerfile.ts); a build pulls it.
   const previous = v.incremental === true && !asDockerfile ? (incrementalFrom !== undefined ? parseImageLocation(incrementalFrom) : target) : undefined;
+  if (previous?.transport === 'local' && previous.name === undefined) throw usageError('--incremental needs a TAG or --incremental-from IMAGE: the previous image to restore artifacts from');
   const runtimeImage = str(v['runtime-image']);
   const runtimeArtifacts = list(v['runtime-artifact']);
   const assembleRuntimeUser = str(v['assemble-runtime-user']);

@@ -75,6 +75,9 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_LAYER_WRITE: ExitCode.generic,
   ERR_LAYOUT_INVALID: ExitCode.generic,
   ERR_LAYOUT_NOT_FOUND: ExitCode.generic,
+  ERR_LOCAL_IMAGE_AMBIGUOUS: ExitCode.generic,
+  ERR_LOCAL_IMAGE_CONFLICT: ExitCode.generic,
+  ERR_LOCAL_IMAGE_UNKNOWN: ExitCode.generic,
   ERR_LOCK_CONTENDED: ExitCode.generic,
   ERR_LOCK_TIMEOUT: ExitCode.generic,
   ERR_LOGIN_FAILED: ExitCode.generic,
@@ -168,7 +171,7 @@ const registryCodes: readonly ErrorCode[] = [
   'ERR_NAME_UNKNOWN',
 ];
 /** The image is not where it was said to be; pulling, the message names it ("NAME: …"). */
-const notThereCodes: readonly ErrorCode[] = ['ERR_TAG_NOT_FOUND', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_NOT_FOUND', 'ERR_LAYOUT_INVALID', 'ERR_LAYOUT_NOT_FOUND', 'ERR_BLOB_UNKNOWN'];
+const notThereCodes: readonly ErrorCode[] = ['ERR_TAG_NOT_FOUND', 'ERR_LOCAL_IMAGE_UNKNOWN', 'ERR_LOCAL_IMAGE_AMBIGUOUS', 'ERR_ARCHIVE_INVALID', 'ERR_ARCHIVE_NOT_FOUND', 'ERR_LAYOUT_INVALID', 'ERR_LAYOUT_NOT_FOUND', 'ERR_BLOB_UNKNOWN'];
 /** Bytes that do not match their descriptor, or a layer that is not a valid tar: a corrupt blob. */
 const corruptCodes: readonly ErrorCode[] = ['ERR_DIGEST_MISMATCH', 'ERR_SIZE_MISMATCH', 'ERR_DIFFID_MISMATCH', 'ERR_LAYER_CORRUPT', 'ERR_BLOB_TOO_LARGE'];
 /** A manifest, index or config that cannot be used (also: an index in an index, layers and diff_ids disagreeing). */

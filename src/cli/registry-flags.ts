@@ -20,6 +20,9 @@ const credsParam: Param = {
   description: 'credentials for every registry this command talks to, instead of the auth files; without :PASS the password is asked for on the terminal',
 };
 
+/** --root: the cache and store directory (also of the commands that use only the store: images, tag, rmi). */
+export const rootParam: Param = { name: 'root', type: 'string', value: 'DIR', description: 'cache and store directory (default $XDG_CACHE_HOME/oci-s2i)', check: nonEmptyPath('root') };
+
 export const registryParams: Param[] = [
   { name: 'authfile', type: 'string', value: 'FILE', description: 'registry credentials file, the only one read; it must exist (default: REGISTRY_AUTH_FILE, else podman\'s and docker\'s files: see Environment)' },
   credsParam,
@@ -27,7 +30,7 @@ export const registryParams: Param[] = [
   { name: 'cert-dir', type: 'string', value: 'DIR', description: 'CA (*.crt) and client certificate (*.cert + *.key) files for the registry (default: /etc/containers/certs.d/HOST, /etc/docker/certs.d/HOST)' },
   { name: 'retry', type: 'string', value: 'N', description: 'attempts for each registry request on 429/5xx and refused, unresolved or dropped connections', default: '4' },
   { name: 'retry-delay', type: 'string', value: 'MS', description: 'first backoff delay in milliseconds (doubles, capped at 5 s)', default: '200' },
-  { name: 'root', type: 'string', value: 'DIR', description: 'cache and store directory (default $XDG_CACHE_HOME/oci-s2i)', check: nonEmptyPath('root') },
+  rootParam,
 ];
 
 /** `USER[:PASS]` split at the first ':' (the password may hold more), as podman's --creds. */

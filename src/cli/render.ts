@@ -115,3 +115,19 @@ export function makeRenderer(
     }
   };
 }
+
+/** How long ago `d` was, in the largest whole unit ("-" when unknown). */
+export function ago(d: Date | undefined, now: number): string {
+  if (!d) return '-';
+  const s = Math.max(0, Math.round((now - d.getTime()) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+/** Rows as aligned columns (the first row: the headings), two spaces apart, each line ending in a newline. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}

@@ -9,6 +9,7 @@ import { hostPlatform } from '../oci/platform.js';
 import { pullImage, type PullPolicy } from '../pipeline/pull.js';
 import type { Engine } from '../pipeline/context.js';
 import { openSource } from '../transport/open.js';
+import { localImages } from '../pipeline/local-images.js';
 import { parseImageLocation } from '../transport/parse.js';
 import { resolveImage } from '../transport/resolve-image.js';
 import { storeDestination } from '../transport/store-destination.js';
@@ -55,7 +56,7 @@ export async function resolveBase(engine: Engine, from: string, opts: BaseOption
       ...(pulled.source ? { source: pulled.source } : {}),
     };
   }
-  const src = await openSource(loc, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });
+  const src = await openSource(loc, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root, local: localImages(engine.root, engine.store) });
   try {
     const image = await resolveImage(src, { ...(opts.platform ? { platform: opts.platform } : {}), signal: engine.signal });
     const layers = image.layers();

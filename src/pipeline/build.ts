@@ -14,12 +14,15 @@ import { buildInImage } from './in-image.js';
 import { openEngine } from './context.js';
 import type { BuildOptions } from './options.js';
 import { prepareBuild, sandboxFor } from './prepare.js';
-import { preparePush, pushImage, signPushed, type PushStats } from './push.js';
+import { preparePush, pushImage, pushTargetOf, signPushed, type PushStats } from './push.js';
 import { Steps } from './steps.js';
 
 export interface BuildResult {
-  reference: string;
+  /** The name the result is stored under; undefined: unnamed (no TAG). */
+  reference: string | undefined;
   digest: string;
+  /** The image ID: the config digest (`sha256:<hex>`), as podman and docker name a local image. */
+  imageId: string;
   manifest: { bytes: Buffer; mediaType: string; digest: string };
   layer: LayerResult;
   labels: Record<string, string>;
@@ -58,18 +61,19 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     // The destination is checked and made ready for the push while the source and the builder are fetched (a
     // registry: reachable, a push token, the upload sessions of the new layer and the config); a destination that
     // cannot be written fails the build before assemble runs, and a ready one costs it no wait.
-    const ready = opts.noPush ? undefined : preparePush(engine, opts.target);
+    const pushTo = pushTargetOf(opts);
+    const ready = pushTo ? preparePush(engine, pushTo) : undefined;
     const prepared = await prepareBuild(engine, steps, opts);
     if (ready) await steps.run('check destination', () => ready);
     const assembled = await assembleBuild(engine, steps, sandbox, opts, prepared);
     const committed = await commitBuild(engine, steps, sandbox, opts, prepared, assembled);
     let push: PushStats | undefined;
     let attached: AttachResult | undefined;
-    if (!opts.noPush) {
+    if (pushTo) {
       const { base } = committed;
       push = await steps.run('push', () =>
         pushImage(engine, {
-          target: opts.target,
+          target: pushTo,
           manifest: committed.manifest,
           blobs: committed.blobs,
           ...(base.source ? { source: base.source } : {}),
@@ -78,7 +82,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       );
       // The signature after the manifest it signs is in the registry (--sign-by-sigstore-private-key).
       const key = opts.signingKey;
-      if (key) await steps.run('sign', () => signPushed(engine, opts.target, committed.manifest.digest, key));
+      if (key) await steps.run('sign', () => signPushed(engine, pushTo, committed.manifest.digest, key));
       if (opts.attest) {
         attached = await steps.run('attest', () =>
           attestBuild(engine, opts, {
@@ -97,6 +101,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     return {
       reference: prepared.targetName,
       digest: committed.manifest.digest,
+      imageId: committed.imageId,
       manifest: committed.manifest,
       layer: committed.layer,
       labels: committed.labels,

@@ -24,8 +24,9 @@ import { formatLayersFor } from './convert-layers.js';
 import { writeCopiedRootfsLayer, type CopiedRootfs } from './copied-rootfs.js';
 import type { BuildOptions } from './options.js';
 import type { Prepared, Sandbox } from './prepare.js';
-import type { PulledImage } from './pull.js';
-import { assertParentAlive } from './push.js';
+import { locationName, type PulledImage } from './pull.js';
+import { assertParentAlive, pushTargetOf } from './push.js';
+import { keepUnnamed } from '../store/local-images.js';
 import { removeTrees } from './remove.js';
 import { runtimeStage } from './runtime-stage.js';
 import { generateSbom, type SbomDocument, type SbomLayer } from '../sbom/index.js';
@@ -44,6 +45,8 @@ export interface Committed {
   manifest: BuiltManifest;
   /** Every blob of the result: layers in order, then the config. */
   blobs: Descriptor[];
+  /** The config digest. */
+  imageId: string;
   /** The image's `created` (RFC 3339): its config's, its annotations', its provenance's when deterministic. */
   created: string;
   /** The SBOM being made (--sbom, a pushed build), from the same trees the layers were written from. */
@@ -56,7 +59,7 @@ export function createdOf(opts: Pick<BuildOptions, 'timestamp'>): string {
 }
 
 function wantsSbom(opts: BuildOptions): boolean {
-  return !opts.noPush && opts.attest !== undefined && opts.attest.sbom !== 'none';
+  return pushTargetOf(opts) !== undefined && opts.attest !== undefined && opts.attest.sbom !== 'none';
 }
 
 /** Starts the SBOM of the result (never an unhandled rejection: its failure is reported where it is awaited). */
@@ -148,7 +151,7 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
         ...base.layers.map((l) => ({ diffID: l.diffID, dir: l.dir })),
         rootfs.kind === 'copy' ? { diffID: layer.diffID, dir: rootfs.merged, rootfs: {} } : { diffID: layer.diffID, dir: rootfs.upper },
       ];
-      sbom = startSbom(engine, opts, p.targetName, created, layers);
+      sbom = startSbom(engine, opts, p.targetName ?? locationName(opts.target), created, layers);
     }
     // Upper and work dirs are done with (once the SBOM has read them): unless tiny, they go away in a child process
     // during commit and push.
@@ -193,8 +196,8 @@ export interface CommitInput {
   labels: Record<string, string>;
   createdBy: string;
   comment: string;
-  /** The local tag (the destination as the user named it). */
-  target: string;
+  /** The local tag (the destination as the user named it); undefined: listed in the store unnamed (no TAG). */
+  target: string | undefined;
   /** Where the source came from (credentials cut out of a URL) and its commit: the source and revision annotations. */
   source: { uri: string; revision?: string | undefined };
   /** The image's `created` (createdOf); absent: --timestamp, else now. */
@@ -233,7 +236,7 @@ export async function commitImage(
   engine: Engine,
   opts: Pick<BuildOptions, 'format' | 'check' | 'timestamp' | 'annotations' | 'labels'>,
   c: CommitInput,
-): Promise<{ manifest: BuiltManifest; blobs: Descriptor[]; labels: Record<string, string>; created: string }> {
+): Promise<{ manifest: BuiltManifest; blobs: Descriptor[]; labels: Record<string, string>; created: string; imageId: string }> {
   const now = c.created ?? createdOf(opts);
   const annotations = outputAnnotations(
     { source: c.source.uri, revision: c.source.revision, created: now, baseName: baseNameOf(c.base), baseDigest: c.base.manifestDescriptor.digest },
@@ -262,6 +265,7 @@ export async function commitImage(
   await engine.store.putBytes(configBytes, configDesc.mediaType);
   await engine.store.putBytes(manifest.bytes, manifest.mediaType);
   assertParentAlive('tagged');
-  await engine.store.tag(manifest.descriptor, c.target);
-  return { manifest, blobs: [...layers, configDesc], labels, created: now };
+  if (c.target !== undefined) await engine.store.tag(manifest.descriptor, c.target);
+  else await keepUnnamed(engine.root, manifest.descriptor);
+  return { manifest, blobs: [...layers, configDesc], labels, created: now, imageId: configDesc.digest };
 }

@@ -37,8 +37,8 @@ import { openEngine, type Engine } from './context.js';
 import { formatLayersFor } from './convert-layers.js';
 import { runDirect } from './in-image-run.js';
 import type { BuildOptions } from './options.js';
-import { pullImage, locationName, type PulledImage } from './pull.js';
-import { preparePush, pushImage, signPushed, type PushStats } from './push.js';
+import { pullImage, locationName, resultNameOf, type PulledImage } from './pull.js';
+import { preparePush, pushImage, pushTargetOf, signPushed, type PushStats } from './push.js';
 import { removeTreeNow } from './remove.js';
 import type { AttachResult } from '../attest/attach.js';
 import { attestBuild } from './attest.js';
@@ -58,7 +58,8 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
   try {
     // As in build.ts: the destination is checked while the source and the builder's metadata are fetched, and
     // awaited before anything of this build is written into the root.
-    const ready = opts.noPush ? undefined : preparePush(engine, opts.target);
+    const pushTo = pushTargetOf(opts);
+    const ready = pushTo ? preparePush(engine, pushTo) : undefined;
     const buildsDir = path.join(engine.root, 'builds');
     await mkdir(buildsDir, { recursive: true });
     const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
@@ -77,10 +78,10 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const imageEnv = imgConfig.Env ?? [];
     const workdir = workingDirOf(builder.config, 'the builder image');
     const builderName = opts.builderName ?? locationName(opts.builder);
-    const targetName = locationName(opts.target);
+    const targetName = resultNameOf(opts.target);
     const plan = planS2I(
       { labels: imageLabels, env: imageEnv, user: imgConfig.User },
-      { builderName, tag: targetName, source, ...planFlags(opts), env, buildEnv: opts.buildEnv },
+      { builderName, ...(targetName !== undefined ? { tag: targetName } : {}), source, ...planFlags(opts), env, buildEnv: opts.buildEnv },
     );
     const onBuild = onBuildWarning(imgConfig, builderName);
     if (onBuild) engine.onProgress({ type: 'log', level: 'warn', message: onBuild });
@@ -159,7 +160,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     });
     const created = createdOf(opts);
     // The whole root as the new layer's tree (the builder's layers are not unpacked here: this root is them).
-    const sbom = !opts.noPush && opts.attest && opts.attest.sbom !== 'none' ? startSbom(engine, opts, targetName, created, [{ diffID: layer.diffID, dir: ROOT, rootfs: {} }]) : undefined;
+    const sbom = pushTo && opts.attest && opts.attest.sbom !== 'none' ? startSbom(engine, opts, targetName ?? locationName(opts.target), created, [{ diffID: layer.diffID, dir: ROOT, rootfs: {} }]) : undefined;
     const layerDesc: Descriptor = { mediaType: layerMediaType(opts.format, opts.compression), digest: layer.digest, size: layer.size };
     await engine.store.adopt(layerDesc, layerFile);
     const labels = outputLabels(plan, imageLabels, metadataLabels);
@@ -182,10 +183,10 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     );
     let push: PushStats | undefined;
     let attached: AttachResult | undefined;
-    if (!opts.noPush) {
+    if (pushTo) {
       push = await steps.run('push', () =>
         pushImage(engine, {
-          target: opts.target,
+          target: pushTo,
           manifest: image.manifest,
           blobs: image.blobs,
           ...(builder.source ? { source: builder.source } : {}),
@@ -194,7 +195,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
       );
       // The signature after the manifest it signs is in the registry (--sign-by-sigstore-private-key).
       const key = opts.signingKey;
-      if (key) await steps.run('sign', () => signPushed(engine, opts.target, image.manifest.digest, key));
+      if (key) await steps.run('sign', () => signPushed(engine, pushTo, image.manifest.digest, key));
       if (opts.attest) {
         attached = await steps.run('attest', () =>
           attestBuild(engine, opts, {
@@ -212,6 +213,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     return {
       reference: targetName,
       digest: image.manifest.digest,
+      imageId: image.imageId,
       manifest: image.manifest,
       layer,
       labels: image.labels,

@@ -17,7 +17,7 @@ import type { ResolvedUser } from '../s2i/user.js';
 import type { Engine } from './context.js';
 import { bindMounts, writeHostsFile } from './mounts.js';
 import type { BuildOptions } from './options.js';
-import { pullImage, locationName, type PulledImage } from './pull.js';
+import { pullImage, locationName, resultNameOf, type PulledImage } from './pull.js';
 import { removeTreeNow } from './remove.js';
 import { builderRootfs } from './copied-rootfs.js';
 import { resolveUser, type Rootfs } from './sandbox-run.js';
@@ -56,7 +56,8 @@ export interface Prepared {
   builder: PulledImage;
   /** The builder and the result as the user named them (labels, messages, the local tag). */
   builderName: string;
-  targetName: string;
+  /** The name the result is stored under; undefined: unnamed (a build without a TAG). */
+  targetName: string | undefined;
   plan: S2IPlan;
   /** The builder's WORKDIR (assemble's cwd). */
   workdir: string;
@@ -97,7 +98,7 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   const imageEnv = imgConfig.Env ?? [];
   const workdir = workingDirOf(builder.config, 'the builder image');
   const builderName = opts.builderName ?? locationName(opts.builder);
-  const targetName = locationName(opts.target);
+  const targetName = resultNameOf(opts.target);
 
   // What the build does with this builder, decided from its config and the options (s2i/plan.ts): the allowed
   // UIDs verdict (exit 15), destination, users, environments and the labels it adds.
@@ -105,7 +106,7 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
     { labels: imageLabels, env: imageEnv, user: imgConfig.User },
     {
       builderName,
-      tag: targetName,
+      ...(targetName !== undefined ? { tag: targetName } : {}),
       source,
       ...planFlags(opts),
       env,

@@ -6,7 +6,8 @@
 import { Readable } from 'node:stream';
 import { S2IError, tagStep } from '../errors.js';
 import type { Descriptor, ImageConfig, ImageFormat, ImageManifest, Platform } from '../oci/types.js';
-import { formatAsTyped, formatReference, type Reference } from '../oci/reference.js';
+import { formatAsTyped, formatReference, parseReference, type Reference } from '../oci/reference.js';
+import { localName } from '../store/local-images.js';
 import { LayerCountError, type ResolvedImage } from '../image/image.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
@@ -18,6 +19,7 @@ import type { ImageSource, PulledFrom } from '../transport/types.js';
 import { storeDestination, type LayerSink } from '../transport/store-destination.js';
 import { writeImage, type WriteBlob } from '../transport/write-image.js';
 import type { Engine } from './context.js';
+import { localImages } from './local-images.js';
 import { storeFirst } from './store-first.js';
 import { checkPolicy } from './policy-check.js';
 
@@ -78,7 +80,13 @@ export function toLocation(where: ImageWhere): ImageLocation {
 
 /** How messages and labels name a location: registry references as before (no `docker://`), others in full. */
 export function locationName(l: ImageLocation): string {
+  if (l.transport === 'local') return l.name ?? '<none>';
   return l.transport === 'docker' ? formatReference(l.ref) : formatImageLocation(l);
+}
+
+/** The name a build's result is stored and labelled under; undefined: unnamed (a build without a TAG). */
+export function resultNameOf(target: ImageLocation): string | undefined {
+  return target.transport === 'local' && target.name === undefined ? undefined : locationName(target);
 }
 
 /** The name an image is recorded under in the local store's index.json. */
@@ -99,12 +107,15 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
   // A short name is shown as typed until registries.conf resolved it (transport/registry.ts).
   const shown = formatAsTyped(asked);
   try {
-    // The names a short name stands for (one for a qualified name); the store is asked for each in order, unless
-    // the policy is always, and the registry only when the store has none of them.
-    const candidates = await pullCandidates(engine.client, asked);
-    let ref = candidates.length === 1 ? candidates[0]! : asked;
+    // A short name is first a local image (`myapp` → localhost/myapp:TAG, as podman looks it up); then the names it
+    // stands for (one for a qualified name): the store is asked for each in order, unless the policy is always,
+    // and the registry only when the store has none of them.
     let local: { descriptor: Descriptor; bytes: Buffer } | undefined;
-    for (const c of policy === 'always' ? [] : candidates) {
+    const localFirst = policy !== 'always' && asked.shortName !== undefined && asked.digest === undefined ? parseReference(localName(shown)) : undefined;
+    if (localFirst) local = await localManifest(engine, localFirst);
+    const candidates = local && localFirst ? [localFirst] : await pullCandidates(engine.client, asked);
+    let ref = candidates.length === 1 ? candidates[0]! : asked;
+    for (const c of policy === 'always' || local ? [] : candidates) {
       if ((local = await localManifest(engine, c))) {
         ref = c;
         break;
@@ -161,7 +172,7 @@ async function pullFromSource(engine: Engine, location: ImageLocation, opts: Pul
   const name = formatImageLocation(location);
   let src: ImageSource | undefined;
   try {
-    src = await openSource(location, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root });
+    src = await openSource(location, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root, local: localImages(engine.root, engine.store) });
     const top = await resolveTop(src);
     await checkPolicy(engine, { name, transport: location.transport, manifestDigest: top.descriptor.digest });
     const resolved = await resolveImage(storeFirst(engine.store, src), { top, ...(opts.platform ? { platform: opts.platform } : {}), signal: engine.signal });

@@ -48,6 +48,14 @@ export function assertParentAlive(nothing: string): void {
 }
 
 /**
+ * Where a build's result is pushed: nowhere with --no-push, nor for a local image (`local:NAME`, a TAG that names
+ * no registry, no TAG at all): the result is then in the local store only.
+ */
+export function pushTargetOf(opts: { noPush?: boolean; target: ImageLocation }): ImageLocation | undefined {
+  return opts.noPush || opts.target.transport === 'local' ? undefined : opts.target;
+}
+
+/**
  * Called when a build starts, so it runs while the source and the builder are fetched: the push's destination
  * starts what its first writes would wait for (a registry's protocol probe, TLS set-up, a push token and the
  * upload sessions of the new layer and the config, which the push then uses; a file destination: its directory

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import { S2IError } from '../errors.js';
 import { RegistryClient } from '../registry/client.js';
 import { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.js';
+import { localImagesOf, openLocalSource } from './local-store.js';
 import { openOciArchiveDestination, openOciArchiveSource } from './oci-archive.js';
 import { OciLayout, OciLayoutSource } from './oci-layout.js';
 import { formatImageLocation, parseImageLocation, type ImageLocation } from './parse.js';
@@ -60,6 +61,11 @@ const transports: { [T in TransportName]: Ends<T> } = {
   'docker-archive': {
     source: (l, name, ctx) => DockerArchiveSource.open(l.file, l.ref, name, ctx.tmpDir),
     destination: (l, name, ctx) => archiveDestination(l.file, () => DockerArchiveDestination.open(l.file, l.ref, name, ctx.tmpDir)),
+  },
+  // The engine's local store, reached through the context (local-store.ts).
+  local: {
+    source: (l, name, ctx) => openLocalSource(localImagesOf(ctx, name), l.name ?? '', name),
+    destination: (l, name, ctx) => localImagesOf(ctx, name).destination(l.name, ctx),
   },
 };
 

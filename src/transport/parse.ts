@@ -1,5 +1,5 @@
 // Image locations: `docker://REF` or a bare REF (registry), `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
-// `docker-archive:FILE[:REF]`. As in containers/image, the path ends at the first ':' after the transport
+// `docker-archive:FILE[:REF]`, `local:NAME|ID` (the engine's local image store: spec/store-format.md "Local images"). As in containers/image, the path ends at the first ':' after the transport
 // (paths with ':' are not supported); everything after it is the tag or reference.
 import { S2IError } from '../errors.js';
 import { parseReference, formatReference, type Reference } from '../oci/reference.js';
@@ -9,9 +9,11 @@ export type ImageLocation =
   | { transport: 'docker'; ref: Reference }
   | { transport: 'oci'; dir: string; tag?: string }
   | { transport: 'oci-archive'; file: string; tag?: string }
-  | { transport: 'docker-archive'; file: string; ref?: Reference };
+  | { transport: 'docker-archive'; file: string; ref?: Reference }
+  /** An image of the local store, by name or image ID (looked up when opened); no name: a build's unnamed result. */
+  | { transport: 'local'; name?: string };
 
-const TRANSPORTS = 'docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]';
+const TRANSPORTS = 'docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF], local:NAME|ID';
 
 /** The value of org.opencontainers.image.ref.name (image-spec annotations.md grammar, loosened for paths). */
 const ociTag = /^[A-Za-z0-9](?:[A-Za-z0-9._:@+/-]{0,254})$/;
@@ -58,12 +60,18 @@ export function parseImageLocation(s: string): ImageLocation {
       if (ref.digest) throw invalid(s, 'a docker-archive names images by tag, not by digest');
       return { transport: 'docker-archive', file: path, ref };
     }
+    case 'local': {
+      const name = m![2]!;
+      if (name === '') throw invalid(s, 'the local image name is empty');
+      if (name.length > 1024 || /[\0\n]/.test(name)) throw invalid(s, 'not a local image name or ID');
+      return { transport: 'local', name };
+    }
     case 'containers-storage':
     case 'docker-daemon':
     case 'dir':
     case 'ostree':
     case 'sif':
-      throw invalid(s, `the ${scheme}: transport is not supported (this tool has no daemon and no local storage)`);
+      throw invalid(s, `the ${scheme}: transport is not supported (this tool has no daemon; its own images are local:NAME)`);
     default:
       try {
         return { transport: 'docker', ref: parseReference(s) };
@@ -85,11 +93,14 @@ export function formatImageLocation(l: ImageLocation): string {
       return `oci-archive:${l.file}${l.tag ? `:${l.tag}` : ''}`;
     case 'docker-archive':
       return `docker-archive:${l.file}${l.ref ? `:${formatReference(l.ref)}` : ''}`;
+    case 'local':
+      return `local:${l.name ?? ''}`;
   }
 }
 
 /** The manifest format a destination gets when none is asked for: OCI for layouts and oci-archives (they hold
- *  OCI manifests only), Docker otherwise. The one rule for `build` and `build-image`. */
+ *  OCI manifests only), Docker otherwise (the local store too: what a registry push then needs no conversion for).
+ *  The one rule for `build` and `build-image`. */
 export function defaultFormatFor(target: ImageLocation | string): ImageFormat {
   const l = typeof target === 'string' ? parseImageLocation(target) : target;
   return l.transport === 'oci' || l.transport === 'oci-archive' ? 'oci' : 'docker';

@@ -8,7 +8,7 @@ import type { ProgressSink } from '../events.js';
 import type { Descriptor, ImageFormat } from '../oci/types.js';
 import type { RegistryClient, RegistryClientOptions } from '../registry/client.js';
 
-export type TransportName = 'docker' | 'oci' | 'oci-archive' | 'docker-archive';
+export type TransportName = 'docker' | 'oci' | 'oci-archive' | 'docker-archive' | 'local';
 
 /** Where an image is read from. */
 export interface ImageSource {
@@ -88,4 +88,14 @@ export interface TransportContext {
   signal?: AbortSignal;
   /** Where archives are unpacked and packed (default os.tmpdir()). */
   tmpDir?: string;
+  /** The engine's local image store, for `local:` locations (pipeline/local-images.ts); absent: they are refused. */
+  local?: LocalImages;
+}
+
+/** The local image store as `local:NAME|ID` opens it (transport/ does not import store/: typed by shape). */
+export interface LocalImages {
+  /** The store's OCI layout dir and the top manifest NAME|ID stands for (unknown, ambiguous: one-line errors). */
+  find(nameOrId: string): Promise<{ layoutDir: string; descriptor: Descriptor }>;
+  /** The store as a destination naming the image `name` (a short name: `localhost/NAME:TAG`); none: unnamed. */
+  destination(name: string | undefined, ctx: TransportContext): Promise<ImageDestination>;
 }

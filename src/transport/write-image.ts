@@ -128,7 +128,9 @@ export function prepareWrite(where: ImageLocation, client: RegistryClient, opts:
       where.transport === 'docker'
         ? // At the location registries.conf gives; a bad name or a blocked registry refuses here, before assemble.
           RegistryDestination.open(client, where.ref).then((d) => d.prepareWrite(opts))
-        : checkWritable(where.transport === 'oci' ? where.dir : path.dirname(where.file), where.transport === 'oci' ? `the OCI layout ${where.dir}` : `the archive ${where.file}`);
+        : where.transport === 'local'
+          ? Promise.resolve() // the engine's own store, opened (and checked) with the engine
+          : checkWritable(where.transport === 'oci' ? where.dir : path.dirname(where.file), where.transport === 'oci' ? `the OCI layout ${where.dir}` : `the archive ${where.file}`);
   } catch (e) {
     ready = Promise.reject(e);
   }

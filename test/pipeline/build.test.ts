@@ -247,8 +247,10 @@ t.test('failures', async (t) => {
     const r3 = await runCli(['build', source(), b, `${registry.host}/t/x:1`, '--format', 'docker', '--compression', 'zstd']);
     t.equal(r3.code, 64);
     t.match(r3.stderr, /zstd/);
-    const r4 = await runCli(['build', source(), b]);
+    // No BUILDER is bad usage (no TAG is a local build: test/pipeline/local-store.test.ts).
+    const r4 = await runCli(['build', source()]);
     t.equal(r4.code, 64);
+    t.match(r4.stderr, /build takes SOURCE BUILDER \[TAG\]/);
   });
   t.test('corrupted blob in the registry: digest mismatch, nothing cached', async (t) => {
     const cb = await builder('t/builder-corrupt');

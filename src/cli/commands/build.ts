@@ -4,6 +4,7 @@ import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
 import { writeBuildAsDockerfile } from '../../pipeline/as-dockerfile.js';
 import { readInputFileSync } from '../../sys/input-file.js';
+import { writeOutputFile } from '../../sys/output-file.js';
 import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';
 import { str, list } from '../command.js';
@@ -40,7 +41,7 @@ export const buildParams: Param[] = [
   { name: 'incremental', type: 'boolean', description: 'restore artifacts of the previous image with its save-artifacts script' },
   { name: 'incremental-from', type: 'string', value: 'IMAGE', description: 'previous image for --incremental (default: TAG)' },
   { name: 'incremental-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the previous image', default: 'if-not-present' },
-  { name: 'rm', type: 'boolean', description: 'accepted for s2i compatibility: there is no local image to remove' },
+  { name: 'rm', type: 'boolean', description: 'accepted for s2i compatibility; the previous image is kept (remove a local one with `oci-s2i rmi`)' },
   { name: 'runtime-image', type: 'string', value: 'IMAGE', description: 'image the artifacts are copied into after assemble' },
   { name: 'runtime-artifact', short: 'a', type: 'string', multiple: true, value: 'SRC[:DST]', description: 'file or dir copied from the builder into the runtime image' },
   { name: 'runtime-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the runtime image', default: 'if-not-present' },
@@ -63,7 +64,8 @@ export const buildParams: Param[] = [
   { name: 'sbom', type: 'string', value: 'spdx|cyclonedx|none', description: 'SBOM of the result (builder packages, what assemble added), attached to the pushed image', default: 'spdx' },
   { name: 'provenance', type: 'string', value: 'BOOL|deterministic', description: 'SLSA v1 provenance (an in-toto statement in a DSSE envelope) attached to the pushed image; deterministic: the image\'s created time for start and finish, no invocation id (the default with --reproducible or --timestamp)', default: 'true' },
   { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the pushed manifest digest to FILE' },
-  { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },
+  { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only (a TAG without a registry, local:NAME and no TAG are never pushed)' },
+  { name: 'iidfile', type: 'string', value: 'FILE', description: 'write the image ID (sha256:<hex>, the config digest) to FILE' },
   { name: 'dockercfg-path', type: 'string', value: 'FILE', description: 's2i\'s docker config file (config.json or the older .dockercfg) with the registries\' credentials: read as --authfile FILE' },
   ...signParams,
   ...policyParams,
@@ -142,7 +144,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
     ctx.stdout.write(r.containerfile + '\n');
     return 0;
   }
-  if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)');
+  if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG or the local store as its destination');
   if (str(v['sign-by-sigstore-private-key']) !== undefined && (target.transport !== 'docker' || o.noPush)) {
     throw new S2IError('ERR_USAGE', '--sign-by-sigstore-private-key signs the image pushed to a registry: give a registry TAG and no --no-push');
   }
@@ -151,20 +153,24 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   const result = await build({ ...o, ...(signingKey ? { signingKey } : {}), source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal });
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
+  const iidFile = str(v.iidfile);
+  if (iidFile) await writeOutputFile(iidFile, result.imageId, '--iidfile');
+  const local = target.transport === 'local';
   if (ctx.global.json) {
-    ctx.stdout.write(JSON.stringify({ reference: result.reference, digest: result.digest, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, attached: result.attached, tempDir: result.tempDir, ...(pulledFrom.length ? { pulledFrom } : {}) }) + '\n');
+    ctx.stdout.write(JSON.stringify({ reference: result.reference ?? null, digest: result.digest, imageId: result.imageId, layer: result.layer, labels: result.labels, incremental: result.incremental, timings: result.timings, runtime: result.runtime, isolation, push: result.push, attached: result.attached, tempDir: result.tempDir, ...(pulledFrom.length ? { pulledFrom } : {}) }) + '\n');
   } else {
     // The one line for --save-temp-dir (the pipeline reports it in the result only; --json has it as tempDir).
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
-    if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully: ${result.reference}\n`);
-    ctx.stdout.write(result.digest + '\n');
+    if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully${result.reference !== undefined ? `: ${result.reference}` : ''}${local ? ' (local image)' : ''}\n`);
+    // A local image is known by its ID (printed as podman build prints it); a pushed one by its manifest digest.
+    ctx.stdout.write((local ? result.imageId.replace(/^sha256:/, '') : result.digest) + '\n');
   }
   return 0;
 }
 
 export const buildCommand: Command = {
   name: 'build',
-  summary: 'Build SOURCE (directory or git URL) with the BUILDER image\'s assemble script and push the result as TAG. BUILDER and TAG: a registry reference, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]. No daemon needed.',
+  summary: 'Build SOURCE (directory or git URL) with the BUILDER image\'s assemble script and push the result as TAG. BUILDER and TAG: a registry reference, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or local:NAME. A TAG without a registry (myapp:v1) or no TAG: a local image, kept in the store (see `oci-s2i images`), its image ID printed. No daemon needed.',
   args: ['SOURCE?', 'BUILDER?', 'TAG?'],
   params: buildParams,
   async run(ctx) {

@@ -9,26 +9,12 @@ import { parseDuration, pruneStore, type PruneMode } from '../../store/gc.js';
 import { verifyStore } from '../../store/verify.js';
 import type { Command, CommandContext } from '../command.js';
 import { str, nonEmptyPath } from '../command.js';
-import { humanBytes } from '../render.js';
+import { ago, humanBytes, table } from '../render.js';
 
 const subcommands = ['ls', 'du', 'verify', 'prune'] as const;
 
 function short(d: string): string {
   return d.replace(/^sha256:/, '').slice(0, 12);
-}
-
-function ago(d: Date | undefined, now: number): string {
-  if (!d) return '-';
-  const s = Math.max(0, Math.round((now - d.getTime()) / 1000));
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.round(s / 60)}m ago`;
-  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
-  return `${Math.round(s / 86400)}d ago`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }
 
 export const cacheCommand: Command = {

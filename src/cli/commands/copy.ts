@@ -1,12 +1,14 @@
-// `oci-s2i copy SRC DST`: copy an image between registries, OCI layouts and archives, converting the format.
+// `oci-s2i copy SRC DST`: copy an image between registries, OCI layouts, archives and the local store, converting the
+// format.
 import { S2IError } from '../../errors.js';
 import { parsePlatform } from '../../oci/platform.js';
 import { compatProfiles, type CompatProfile } from '../../image/compat.js';
 import { copyImage } from '../../transport/copy.js';
 import { openDestination, openSource } from '../../transport/open.js';
-import { parseImageLocation } from '../../transport/parse.js';
+import { parseImageLocation, type ImageLocation } from '../../transport/parse.js';
+import { openLocalImages } from '../../pipeline/local-images.js';
 import type { ImageDestination, ImageSource } from '../../transport/types.js';
-import type { Command } from '../command.js';
+import type { Command, CommandContext, Param } from '../command.js';
 import { str, oneOf, intFlag } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
 import { signParams, signingKeyOf } from '../sign-flags.js';
@@ -15,82 +17,89 @@ import { signImage } from '../../sign/sign-image.js';
 import { makeRenderer } from '../render.js';
 import { writeOutputFile } from '../../sys/output-file.js';
 
+/** The flags of `copy`, which `push` (a copy out of the local store) takes too. */
+export const copyParams: Param[] = [
+  { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the copy (docker: Docker v2s2 with gzip layers, for OpenShift <= 4.6 and old Quay; default: keep the source\'s when the destination can hold it)' },
+  { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'the platform to copy from a manifest list/index (default: this host)' },
+  { name: 'all', type: 'boolean', description: 'copy every platform of a manifest list/index' },
+  { name: 'foreign-layers', type: 'string', value: 'skip-upload|copy', description: 'foreign (non-distributable) layers', default: 'skip-upload' },
+  { name: 'check', type: 'string', value: 'ocp4.6|quay-legacy|none', description: 'refuse to write a result this importer would reject (default ocp4.6 with --format docker)' },
+  { name: 'compression-level', type: 'string', value: 'N', description: 'gzip level (0-9) for layers this copy recompresses', default: '6' },
+  { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the digest of the written manifest to FILE' },
+  ...signParams,
+  ...registryParams,
+  { name: 'src-creds', type: 'string', value: 'USER[:PASS]', description: 'credentials for the source registry (default: --creds, else the auth files); without :PASS the password is asked for on the terminal' },
+  { name: 'dest-creds', type: 'string', value: 'USER[:PASS]', description: 'credentials for the destination registry (default: --creds, else the auth files); without :PASS the password is asked for on the terminal' },
+];
+
 export const copyCommand: Command = {
   name: 'copy',
-  summary: 'Copy an image between docker://, oci:, oci-archive: and docker-archive: locations, converting its format on the way.',
+  summary: 'Copy an image between docker://, oci:, oci-archive:, docker-archive: and local: (the local store) locations, converting its format on the way.',
   args: ['SOURCE', 'DESTINATION'],
-  params: [
-    { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the copy (docker: Docker v2s2 with gzip layers, for OpenShift <= 4.6 and old Quay; default: keep the source\'s when the destination can hold it)' },
-    { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', description: 'the platform to copy from a manifest list/index (default: this host)' },
-    { name: 'all', type: 'boolean', description: 'copy every platform of a manifest list/index' },
-    { name: 'foreign-layers', type: 'string', value: 'skip-upload|copy', description: 'foreign (non-distributable) layers', default: 'skip-upload' },
-    { name: 'check', type: 'string', value: 'ocp4.6|quay-legacy|none', description: 'refuse to write a result this importer would reject (default ocp4.6 with --format docker)' },
-    { name: 'compression-level', type: 'string', value: 'N', description: 'gzip level (0-9) for layers this copy recompresses', default: '6' },
-    { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the digest of the written manifest to FILE' },
-    ...signParams,
-    ...registryParams,
-    { name: 'src-creds', type: 'string', value: 'USER[:PASS]', description: 'credentials for the source registry (default: --creds, else the auth files); without :PASS the password is asked for on the terminal' },
-    { name: 'dest-creds', type: 'string', value: 'USER[:PASS]', description: 'credentials for the destination registry (default: --creds, else the auth files); without :PASS the password is asked for on the terminal' },
-  ],
+  params: copyParams,
   async run(ctx) {
-    const v = ctx.values;
     const [srcArg, dstArg] = ctx.positionals as [string, string];
-    const format = oneOf('format', str(v.format), ['docker', 'oci'] as const);
-    const platformFlag = str(v.platform);
-    if (v.all === true && platformFlag !== undefined) {
-      throw new S2IError('ERR_USAGE', '--all and --platform cannot be combined: --all copies every platform, --platform one of them');
-    }
-    const foreignLayers = oneOf('foreign-layers', str(v['foreign-layers']), ['skip-upload', 'copy'] as const);
-    const check = oneOf('check', str(v.check), [...compatProfiles, 'none'] as const);
-    const level = intFlag('compression-level', str(v['compression-level']), 0, 9);
-    const platform = platformFlag !== undefined ? parsePlatform(platformFlag) : undefined;
     // Parse both before opening either, so a typo in DST fails before any work.
-    const srcLoc = parseImageLocation(srcArg);
-    const dstLoc = parseImageLocation(dstArg);
-    if (str(v['sign-by-sigstore-private-key']) !== undefined && dstLoc.transport !== 'docker') {
-      throw new S2IError('ERR_USAGE', '--sign-by-sigstore-private-key signs an image copied to a registry: give a docker:// DESTINATION');
-    }
-    // Decrypted before the copy starts: a wrong passphrase costs no copy.
-    const signingKey = await signingKeyOf(v, ctx.stderr);
-    const onProgress = makeRenderer(ctx.global, ctx.stderr);
-    const srcCtx = { registry: registryOptions(v, { side: 'src' }), onProgress, signal: ctx.signal };
-    const dstCtx = { registry: registryOptions(v, { side: 'dest' }), onProgress, signal: ctx.signal };
-    let src: ImageSource | undefined;
-    let dst: ImageDestination | undefined;
-    try {
-      src = await openSource(srcLoc, srcCtx);
-      dst = await openDestination(dstLoc, dstCtx);
-      const result = await copyImage(src, dst, {
-        ...(format ? { format } : {}),
-        ...(platform ? { platform } : {}),
-        all: v.all === true,
-        ...(foreignLayers ? { foreignLayers } : {}),
-        ...(check ? { check: check === 'none' ? false : (check as CompatProfile) } : {}),
-        ...(level !== undefined ? { gzip: { level } } : {}),
-        onProgress,
-        signal: ctx.signal,
-      });
-      if (signingKey && dstLoc.transport === 'docker') {
-        // The signature under the cosign tag of the written manifest's digest, naming DESTINATION as given.
-        const client = new RegistryClient({ ...dstCtx.registry, onProgress, signal: ctx.signal });
-        try {
-          await signImage(client, dstLoc.ref, result.digest, signingKey);
-        } finally {
-          await client.close();
-        }
-      }
-      const digestFile = str(v.digestfile);
-      if (digestFile) await writeOutputFile(digestFile, result.digest, '--digestfile');
-      if (ctx.global.json) {
-        ctx.stdout.write(JSON.stringify({ source: src.name, destination: dst.name, digest: result.digest, mediaType: result.mediaType, format: result.format, recompressed: result.recompressed, ...(src.pulledFrom ? { pulledFrom: src.pulledFrom } : {}) }) + '\n');
-      } else {
-        if (!ctx.global.quiet) ctx.stderr.write(`Copied ${src.name} to ${dst.name} (${result.format})\n`);
-        ctx.stdout.write(result.digest + '\n');
-      }
-      return 0;
-    } finally {
-      await dst?.close();
-      await src?.close();
-    }
+    return runCopy(ctx, parseImageLocation(srcArg), parseImageLocation(dstArg));
   },
 };
+
+/** `copy SRC DST` (and `push`): SRC and DST parsed already. The local store is opened only when one side is in it. */
+export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc: ImageLocation): Promise<number> {
+  const v = ctx.values;
+  const format = oneOf('format', str(v.format), ['docker', 'oci'] as const);
+  const platformFlag = str(v.platform);
+  if (v.all === true && platformFlag !== undefined) {
+    throw new S2IError('ERR_USAGE', '--all and --platform cannot be combined: --all copies every platform, --platform one of them');
+  }
+  const foreignLayers = oneOf('foreign-layers', str(v['foreign-layers']), ['skip-upload', 'copy'] as const);
+  const check = oneOf('check', str(v.check), [...compatProfiles, 'none'] as const);
+  const level = intFlag('compression-level', str(v['compression-level']), 0, 9);
+  const platform = platformFlag !== undefined ? parsePlatform(platformFlag) : undefined;
+  if (str(v['sign-by-sigstore-private-key']) !== undefined && dstLoc.transport !== 'docker') {
+    throw new S2IError('ERR_USAGE', '--sign-by-sigstore-private-key signs an image copied to a registry: give a docker:// DESTINATION');
+  }
+  // Decrypted before the copy starts: a wrong passphrase costs no copy.
+  const signingKey = await signingKeyOf(v, ctx.stderr);
+  const onProgress = makeRenderer(ctx.global, ctx.stderr);
+  const local = srcLoc.transport === 'local' || dstLoc.transport === 'local' ? (await openLocalImages(str(v.root))).local : undefined;
+  const srcCtx = { registry: registryOptions(v, { side: 'src' }), onProgress, signal: ctx.signal, ...(local ? { local } : {}) };
+  const dstCtx = { registry: registryOptions(v, { side: 'dest' }), onProgress, signal: ctx.signal, ...(local ? { local } : {}) };
+  let src: ImageSource | undefined;
+  let dst: ImageDestination | undefined;
+  try {
+    src = await openSource(srcLoc, srcCtx);
+    dst = await openDestination(dstLoc, dstCtx);
+    const result = await copyImage(src, dst, {
+      ...(format ? { format } : {}),
+      ...(platform ? { platform } : {}),
+      all: v.all === true,
+      ...(foreignLayers ? { foreignLayers } : {}),
+      ...(check ? { check: check === 'none' ? false : (check as CompatProfile) } : {}),
+      ...(level !== undefined ? { gzip: { level } } : {}),
+      onProgress,
+      signal: ctx.signal,
+    });
+    if (signingKey && dstLoc.transport === 'docker') {
+      // The signature under the cosign tag of the written manifest's digest, naming DESTINATION as given.
+      const client = new RegistryClient({ ...dstCtx.registry, onProgress, signal: ctx.signal });
+      try {
+        await signImage(client, dstLoc.ref, result.digest, signingKey);
+      } finally {
+        await client.close();
+      }
+    }
+    const digestFile = str(v.digestfile);
+    if (digestFile) await writeOutputFile(digestFile, result.digest, '--digestfile');
+    if (ctx.global.json) {
+      ctx.stdout.write(JSON.stringify({ source: src.name, destination: dst.name, digest: result.digest, mediaType: result.mediaType, format: result.format, recompressed: result.recompressed, ...(src.pulledFrom ? { pulledFrom: src.pulledFrom } : {}) }) + '\n');
+    } else {
+      if (!ctx.global.quiet) ctx.stderr.write(`Copied ${src.name} to ${dst.name} (${result.format})\n`);
+      ctx.stdout.write(result.digest + '\n');
+    }
+    return 0;
+  } finally {
+    await dst?.close();
+    await src?.close();
+  }
+}

@@ -9,6 +9,8 @@ import { formatPlatform, isAttestation, parsePlatform } from '../../oci/platform
 import type { Descriptor, ImageConfig } from '../../oci/types.js';
 import { Label, ScriptsUrlEnv } from '../../s2i/labels.js';
 import { openSource } from '../../transport/open.js';
+import { parseImageLocation } from '../../transport/parse.js';
+import { openLocalImages } from '../../pipeline/local-images.js';
 import { resolveEntry, resolveImage, resolveTop, type ResolvedTop } from '../../transport/resolve-image.js';
 import type { ImageSource } from '../../transport/types.js';
 import { listAttached, type AttachedItem } from '../../attest/list.js';
@@ -116,7 +118,9 @@ export const inspectCommand: Command = {
     const platformFlag = str(v.platform);
     const want = platformFlag !== undefined ? parsePlatform(platformFlag) : undefined;
     const onProgress = makeRenderer({ ...ctx.global, quiet: true }, ctx.stderr);
-    const src = await openSource(ctx.positionals[0]!, { registry: registryOptions(v), onProgress, signal: ctx.signal });
+    const where = parseImageLocation(ctx.positionals[0]!);
+    const local = where.transport === 'local' ? (await openLocalImages(str(v.root))).local : undefined;
+    const src = await openSource(where, { registry: registryOptions(v), onProgress, signal: ctx.signal, ...(local ? { local } : {}) });
     try {
       const top = await resolveTop(src);
       const parsed = top.parsed;
