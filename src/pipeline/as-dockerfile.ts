@@ -14,6 +14,7 @@ import { Label, mergeLabels } from '../s2i/labels.js';
 import { writeAsDockerfile } from '../s2i/as-dockerfile.js';
 import { makeDirs } from '../sys/make-dirs.js';
 import { openEngine, type EngineOptions } from './context.js';
+import { injectionsUnder, type Injection } from './injections.js';
 import { pullImage } from './pull.js';
 import { prepareSource } from './source.js';
 import type { BuildOptions } from './options.js';
@@ -29,8 +30,8 @@ export interface AsDockerfileOptions extends EngineOptions, Pick<BuildOptions, S
   builderName?: string;
   /** The TAG as written, if any. */
   tag?: string;
-  /** --inject SRC:DST (parsed; a relative DST is under the builder's WORKDIR). */
-  injections?: Array<{ source: string; destination: string }>;
+  /** --inject SRC:DST (parsed; a relative or empty DST is under the builder's WORKDIR). */
+  injections?: Injection[];
   /** --incremental: save-artifacts is looked for, and the previous image (`--incremental-from`, else TAG) as written. */
   incremental?: { previousImage?: string };
 }
@@ -97,7 +98,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
     });
     const previous = opts.incremental?.previousImage;
     const workdir = (opts.injections ?? []).length > 0 ? workingDirOf(builder.config, 'the builder image') || '/' : '/';
-    const injections = (opts.injections ?? []).map((i) => ({ source: i.source, destination: i.destination.startsWith('/') ? i.destination : path.posix.join(workdir, i.destination) }));
+    const injections = injectionsUnder(opts.injections ?? [], workdir);
     const r = await writeAsDockerfile({
       containerfile,
       builderImage: formatReference(builderRef),

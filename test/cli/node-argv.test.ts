@@ -3,6 +3,7 @@
 // launcher going straight under `unshare`, the rootless re-exec) puts `--` before the script, so an argument
 // of ours never reaches Node's option parser: our CLI answers it.
 import t from 'tap';
+import type { Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import os from 'node:os';
@@ -24,7 +25,7 @@ function env(): NodeJS.ProcessEnv {
   return e;
 }
 
-function ours(t: { equal(a: unknown, b: unknown, m: string): void; match(a: string, b: RegExp, m: string): void; notMatch(a: string, b: RegExp, m: string): void }, r: { status: number | null; stderr: string }, what: string): void {
+function ours(t: Test, r: { status: number | null; stderr: string }, what: string): void {
   t.equal(r.status, 64, `${what}: our usage error, not Node's`);
   t.match(r.stderr, /unknown flag --env-file for \S+: use -E\/--environment-file FILE/, `${what}: our one line`);
   t.notMatch(r.stderr, /node: .*not found|Fatal javascript OOM/, `${what}: Node never read it`);

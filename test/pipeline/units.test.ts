@@ -7,7 +7,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { extractArtifacts } from '../../src/pipeline/artifacts.js';
-import { parseBinds, bindMounts, parseAddHosts, writeHostsFile } from '../../src/pipeline/mounts.js';
+import { parseVolumes, bindMounts, parseAddHosts, writeHostsFile } from '../../src/pipeline/mounts.js';
+import { parseInjections, injectionsUnder } from '../../src/pipeline/injections.js';
 import { defaultFormatFor } from '../../src/transport/parse.js';
 import { toLocation, locationName } from '../../src/pipeline/pull.js';
 import { needsGzipFor } from '../../src/pipeline/convert-layers.js';
@@ -90,27 +91,43 @@ t.test('extractArtifacts: size and entry limits, corrupt input', async (t) => {
   t.equal(r.entries, 0, 'empty output is an empty artifact set');
 });
 
-t.test('parseBinds: good and bad', async (t) => {
+t.test('parseVolumes and parseInjections: good and bad', async (t) => {
   const f = path.join(tmp, 'secret');
   writeFileSync(f, 's');
-  const binds = parseBinds('--inject', [`${f}:rel/key;${f}:/abs/key`]);
-  t.same(binds, [
-    { source: f, destination: 'rel/key', readOnly: true },
-    { source: f, destination: '/abs/key', readOnly: true },
+  const vols = parseVolumes([`${f}:rel/key;${f}:/abs/key:ro`]);
+  t.same(vols, [
+    { source: f, destination: 'rel/key' },
+    { source: f, destination: '/abs/key', mode: 'ro' },
   ]);
   t.same(
-    bindMounts(binds, '/opt/app').map((m) => ({ source: m.source, destination: m.destination, options: m.options })),
+    bindMounts(vols, '/opt/app').map((m) => ({ source: m.source, destination: m.destination, options: m.options })),
     [
-      { source: f, destination: '/opt/app/rel/key', options: ['rbind', 'ro'] },
+      { source: f, destination: '/opt/app/rel/key', options: ['rbind', 'rw'] },
       { source: f, destination: '/abs/key', options: ['rbind', 'ro'] },
     ],
     'a relative destination is under WORKDIR',
   );
-  t.same(bindMounts(parseBinds('--volume', [`${f}:/mnt/v/`]), '/')[0]?.options, ['rbind', 'rw'], '-v is read-write');
   for (const bad of [`${f}`, `:x`, `${f}:`, `${f}:/proc/x`, `${f}:/`, `${f}:/dev`, `${f}:../x`, `${path.join(tmp, 'missing')}:x`]) {
-    t.throws(exitOfSync(() => parseBinds('--inject', [bad])), { code: 'ERR_BAD_MOUNT', exitCode: 64 }, bad);
+    t.throws(exitOfSync(() => parseVolumes([bad])), { code: 'ERR_BAD_MOUNT', exitCode: 64 }, bad);
   }
-  t.throws(() => bindMounts(parseBinds('--volume', [`${f}:proc/x`]), '/'), { code: 'ERR_BAD_MOUNT', message: /--volume .*reserved/ }, 'relative, reserved once under WORKDIR /');
+  t.throws(() => bindMounts(parseVolumes([`${f}:proc/x`]), '/'), { code: 'ERR_BAD_MOUNT', message: /--volume .*reserved/ }, 'relative, reserved once under WORKDIR /');
+
+  // -i as s2i (VolumeList.Set): the last colon splits, quotes trimmed, no or an empty destination is the WORKDIR.
+  const inj = parseInjections([`${f}:rel/key;${f}:/abs/key/`, `${f}:`, f, `"${f}":'/q'`, `${f}:.`, `${f}:/`]);
+  t.same(
+    inj.map((i) => i.destination),
+    ['rel/key', '/abs/key', '', '', '/q', '', '/'],
+  );
+  t.ok(inj.every((i) => i.source === f));
+  t.same(
+    injectionsUnder(inj, '/opt/app-root/src').map((i) => i.destination),
+    ['/opt/app-root/src/rel/key', '/abs/key', '/opt/app-root/src', '/opt/app-root/src', '/q', '/opt/app-root/src', '/'],
+    'relative and empty destinations under WORKDIR',
+  );
+  for (const bad of [`:x`, `${f}:/proc/x`, `${f}:/dev`, `${f}:/sys/y`, `${f}:../x`, `${path.join(tmp, 'missing')}:x`, `${path.join(tmp, 'missing')}`]) {
+    t.throws(exitOfSync(() => parseInjections([bad])), { code: 'ERR_BAD_MOUNT', exitCode: 64, message: /^--inject / }, bad);
+  }
+  t.throws(() => injectionsUnder(parseInjections([`${f}:proc/x`]), '/'), { code: 'ERR_BAD_MOUNT', message: /--inject .*reserved/ }, 'relative, reserved once under WORKDIR /');
 });
 
 t.test('parseAddHosts and the hosts file', async (t) => {
