@@ -250,7 +250,7 @@ t.test('--inject is readable by assemble and in no layer; -v, --add-host, --netw
   const b = await builder('t/s2i-inject', { assemble: '#!/bin/sh\nexit 9\n', run: RUN });
   const scriptsDir = dirWith({
     assemble:
-      '#!/bin/sh\nset -e\necho "secret is $(cat /opt/app-root/src/secrets/app.key)"\necho "token $(cat /etc/creds/token)"\n' +
+      '#!/bin/sh\nset -e\necho "secret is $(cat /opt/app-root/src/secrets-app.key)"\necho "token $(cat /etc/creds/token)"\n' +
       'echo written > /mnt/vol/out.txt\ngrep myhost /etc/hosts\ncp -R /tmp/src/. /opt/app-root/src/\n',
     run: RUN,
   });
@@ -262,7 +262,7 @@ t.test('--inject is readable by assemble and in no layer; -v, --add-host, --netw
   const out = `${registry.host}/t/s2i-inject-app:1`;
   const r = await runCli([
     'build', source(), b, out, '--root', root, '--scripts-url', `file://${scriptsDir}`,
-    '--inject', `${secret}:secrets/app.key;${credDir}:/etc/creds`, '-v', `${vol}:/mnt/vol`, '--add-host', 'myhost:10.1.2.3', '--network', 'none',
+    '--inject', `${secret}:secrets-app.key;${credDir}:/etc/creds`, '-v', `${vol}:/mnt/vol`, '--add-host', 'myhost:10.1.2.3', '--network', 'none',
   ]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stderr, /secret is very-secret-key/);
