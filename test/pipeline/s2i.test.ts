@@ -412,9 +412,10 @@ t.test('--use-config, --save-temp-dir, --keep-symlinks, a builder without tar', 
   const src = source();
   symlinkSync('index.html', path.join(src, 'link'));
   const out = `${registry.host}/t/s2i-notar-app:1`;
-  const cfg = path.join(tmp, '.s2ifile');
-  writeFileSync(cfg, JSON.stringify({ builder: b, tag: out, 'save-temp-dir': true, 'keep-symlinks': true, env: ['FROM_CONFIG=1'] }));
-  const r = await runCli(['build', src, '--use-config', cfg, '--root', root]);
+  // s2i's .s2ifile in the current directory: SOURCE from the command line, BUILDER and TAG from the file.
+  const cwd = mkdtempSync(path.join(tmp, 'cwd-'));
+  writeFileSync(path.join(cwd, '.s2ifile'), JSON.stringify({ source: 'ignored', builderImage: b, tag: out, flags: { 'save-temp-dir': 'true', 'keep-symlinks': 'true', 'env-0': 'FROM_CONFIG=1' } }));
+  const r = await runCli(['build', src, '--use-config', '--root', root], { cwd });
   t.equal(r.code, 0, r.stderr);
   const kept = /Temporary directory kept: (\S+)/.exec(r.stderr)?.[1];
   t.ok(kept && existsSync(kept), 'temp dir kept and printed');
@@ -423,9 +424,8 @@ t.test('--use-config, --save-temp-dir, --keep-symlinks, a builder without tar', 
   t.ok(img.config.config.Env?.includes('FROM_CONFIG=1'), 'values from the config file');
   const listing = execFileSync('tar', ['-tvf', '-'], { input: last(img).tar, encoding: 'utf8' });
   t.match(listing, /tmp\/src\/link -> index\.html/, 'symlink kept');
-  const badCfg = path.join(tmp, 'bad.s2ifile');
-  writeFileSync(badCfg, JSON.stringify({ 'no-such-flag': 1 }));
-  const bad = await runCli(['build', src, b, out, '--use-config', badCfg, '--root', root]);
+  writeFileSync(path.join(cwd, '.s2ifile'), JSON.stringify({ 'no-such-flag': 1 }));
+  const bad = await runCli(['build', src, b, out, '--use-config', '--root', root], { cwd });
   t.equal(bad.code, 64);
   t.match(bad.stderr, /unknown flag "no-such-flag"/);
 });

@@ -1,5 +1,5 @@
 // Pure pieces of the build pipeline: strict save-artifacts extraction, mount/flag parsing, flag conflicts,
-// --use-config, runtime artifact mapping, completion scripts.
+// runtime artifact mapping, completion scripts.
 import t from 'tap';
 import { mkdtempSync, rmSync, readFileSync, existsSync, lstatSync, readlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -16,7 +16,6 @@ import { buildOptionsFromValues, checkBuildFlags } from '../../src/cli/build-opt
 import { MediaType } from '../../src/oci/media-types.js';
 import { parseRuntimeArtifacts } from '../../src/pipeline/runtime-stage.js';
 import { rebuildSpecFromLabels } from '../../src/pipeline/rebuild.js';
-import { applyConfigFile, buildParams } from '../../src/cli/commands/build.js';
 import { bashCompletion, zshCompletion } from '../../src/cli/commands/completion.js';
 import { S2IError } from '../../src/errors.js';
 import { exitOf, exitOfSync } from '../helpers/exit-code.js';
@@ -166,21 +165,6 @@ t.test('rebuildSpecFromLabels', async (t) => {
     builder: 'b', source: 'https://g/r', ref: 'main', contextDir: 'app',
   });
   t.throws(() => rebuildSpecFromLabels('i', { 'io.openshift.s2i.build.image': 'b' }), { code: 'ERR_REBUILD_LABELS' });
-});
-
-t.test('applyConfigFile (--use-config)', async (t) => {
-  const f = path.join(tmp, 'cfg.json');
-  writeFileSync(f, JSON.stringify({ builder: 'b', tag: 't', incremental: true, env: ['A=1'], 'scripts-url': 'file:///x' }));
-  const r = applyConfigFile(f, { 'scripts-url': 'image:///y' }, ['src'], buildParams);
-  t.same(r.positionals, ['src', 'b', 't']);
-  t.equal(r.values['scripts-url'], 'image:///y', 'command line wins');
-  t.equal(r.values.incremental, true);
-  t.same(r.values.env, ['A=1']);
-  for (const [body, re] of [['[1]', /not a JSON object/], ['{', /cannot read/], ['{"incremental":"yes"}', /wrong type/], ['{"nope":1}', /unknown flag/]] as const) {
-    writeFileSync(f, body);
-    t.throws(() => applyConfigFile(f, {}, ['s', 'b'], buildParams), { message: re }, body);
-  }
-  t.throws(() => applyConfigFile(path.join(tmp, 'missing.json'), {}, [], buildParams), S2IError);
 });
 
 t.test('completion scripts name every command and flag', async (t) => {

@@ -3,13 +3,13 @@ import { S2IError, ExitCode } from '../../errors.js';
 import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
 import { writeBuildAsDockerfile } from '../../pipeline/as-dockerfile.js';
-import { readInputFileSync } from '../../sys/input-file.js';
 import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';
 import { str, list } from '../command.js';
 import { registryParams } from '../registry-flags.js';
 import { makeRenderer } from '../render.js';
 import { asDockerfileOptions, buildOptionsFromValues, deprecatedFlagWarnings } from '../build-options.js';
+import { restoreS2iConfig, saveS2iConfig } from '../s2i-config.js';
 
 export const buildParams: Param[] = [
   { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the result (docker for OpenShift <= 4.6 and old Quay; default: oci for oci:/oci-archive: TAGs, else docker)' },
@@ -52,7 +52,7 @@ export const buildParams: Param[] = [
   { name: 'keep-symlinks', type: 'boolean', description: 'copy symlinks of the source as symlinks' },
   { name: 'callback-url', type: 'string', value: 'URL', description: 'POST {"success":bool,"labels":{…}} here when the build ends' },
   { name: 'save-temp-dir', type: 'boolean', description: 'keep the build directory and print its path' },
-  { name: 'use-config', type: 'string', value: 'FILE', description: 'JSON file (.s2ifile) of flag values; flags on the command line win' },
+  { name: 'use-config', type: 'boolean', description: "s2i's switch: restore SOURCE, BUILDER, TAG and flags from ./.s2ifile (s2i's JSON), then save this build's there; the command line wins" },
   { name: 'as-dockerfile', type: 'string', value: 'PATH', description: 'write a Containerfile + context to PATH instead of building' },
   { name: 'compression', type: 'string', value: 'gzip|zstd|none', description: 'compression of the new layer', default: 'gzip' },
   { name: 'compression-level', type: 'string', value: 'N', description: 'compression level (gzip 1-9, zstd 1-19)' },
@@ -65,40 +65,6 @@ export const buildParams: Param[] = [
 ];
 
 type Values = CommandContext['values'];
-
-/**
- * --use-config FILE: a JSON object of flag values by long name (`"incremental": true`, `"env": ["A=1"]`) plus
- * `source`, `builder`, `tag`. Values given on the command line win; lists from both are not merged.
- */
-export function applyConfigFile(file: string, values: Values, positionals: string[], params: Param[]): { values: Values; positionals: string[] } {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readInputFileSync(file, { what: '--use-config', code: 'ERR_USE_CONFIG' }).toString('utf8'));
-  } catch (e) {
-    if (e instanceof S2IError) throw e;
-    throw new S2IError('ERR_USE_CONFIG', `cannot read --use-config ${file}: ${(e as Error).message}; give a JSON object of flag values`);
-  }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file} is not a JSON object`);
-  const out: Values = {};
-  const pos = [...positionals];
-  const names = ['source', 'builder', 'tag'];
-  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
-    const at = names.indexOf(k);
-    if (at >= 0) {
-      if (typeof v !== 'string') throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: "${k}" must be a string`);
-      if (pos[at] === undefined) pos[at] = v;
-      continue;
-    }
-    const p = params.find((x) => x.name === k);
-    if (!p || k === 'use-config') throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: unknown flag "${k}"`);
-    const ok = p.type === 'boolean' ? typeof v === 'boolean' : p.multiple ? Array.isArray(v) && v.every((x) => typeof x === 'string') || typeof v === 'string' : typeof v === 'string' || typeof v === 'number';
-    if (!ok) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: "${k}" has the wrong type (${p.type}${p.multiple ? ' list' : ''})`);
-    out[k] = p.type === 'boolean' ? (v as boolean) : p.multiple ? (Array.isArray(v) ? (v as string[]) : [v as string]) : String(v);
-    if (p.check) for (const x of list(out[k])) p.check(x);
-  }
-  if (pos.some((x) => x === undefined)) throw new S2IError('ERR_USAGE', 'positional arguments cannot be skipped');
-  return { values: { ...out, ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) }, positionals: pos };
-}
 
 /**
  * s2i's --dockercfg-path FILE: the one credentials file, as --authfile names it (both formats are read); it must
@@ -118,8 +84,9 @@ function dockercfgAsAuthfile(v: Values): Values {
   return { ...v, authfile: file };
 }
 
-export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values): Promise<number> {
+export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values, flagsChecked?: () => void): Promise<number> {
   const { target, asDockerfile, ...o } = buildOptionsFromValues(v, tag);
+  flagsChecked?.();
   const render = makeRenderer(ctx.global, ctx.stderr);
   for (const w of deprecatedFlagWarnings(v)) render({ type: 'log', level: 'warn', message: w });
   let isolation: string | undefined;
@@ -158,11 +125,22 @@ export const buildCommand: Command = {
   params: buildParams,
   async run(ctx) {
     let { values: v, positionals } = ctx;
-    const cfg = str(v['use-config']);
-    if (cfg) ({ values: v, positionals } = applyConfigFile(cfg, v, positionals, buildParams));
-    v = dockercfgAsAuthfile(v);
+    const useConfig = v['use-config'] === true;
+    const warn = (message: string) => makeRenderer(ctx.global, ctx.stderr)({ type: 'log', level: 'warn', message });
+    if (useConfig) {
+      const r = restoreS2iConfig(process.cwd(), v, positionals, buildParams);
+      ({ values: v, positionals } = r);
+      r.warnings.forEach(warn);
+    }
     const [source, builder, tag] = positionals as [string | undefined, string | undefined, string | undefined];
     if (!source || !builder) throw new S2IError('ERR_USAGE', 'build takes SOURCE BUILDER [TAG]; see `oci-s2i build --help`');
-    return runBuild(ctx, source, builder, tag, v);
+    // As s2i: saved once the flags are checked, before the build runs.
+    const saveConfig = useConfig
+      ? () => {
+          const w = saveS2iConfig(process.cwd(), positionals, v, buildParams);
+          if (w) warn(w);
+        }
+      : undefined;
+    return runBuild(ctx, source, builder, tag, dockercfgAsAuthfile(v), saveConfig);
   },
 };
