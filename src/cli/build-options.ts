@@ -205,13 +205,13 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
 }
 
 /** `--as-dockerfile`: the options of the Containerfile writer (the builder must be a registry reference). */
-export function asDockerfileOptions(o: BuildFlags & { asDockerfile: string }, source: string, builder: string, tag: string | undefined, v: Values): AsDockerfileOptions {
+export function asDockerfileOptions(o: BuildFlags & { asDockerfile: string }, source: string | undefined, builder: string, tag: string | undefined, v: Values): AsDockerfileOptions {
   const { incremental: _build, target: _target, binds: _binds, injections, ...rest } = o;
   const incrementalFrom = str(v['incremental-from']);
   const previousImage = v.incremental === true ? (incrementalFrom ?? tag) : undefined;
   return {
     ...rest,
-    source,
+    ...(source !== undefined ? { source } : {}),
     builder: parseReference(builder),
     builderName: builder,
     injections,

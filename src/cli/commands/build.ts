@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { S2IError, ExitCode } from '../../errors.js';
 import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
-import { writeBuildAsDockerfile } from '../../pipeline/as-dockerfile.js';
+import { writeBuildAsDockerfile, type AsDockerfileOptions } from '../../pipeline/as-dockerfile.js';
 import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';
 import { str, list } from '../command.js';
@@ -43,7 +43,7 @@ export const buildParams: Param[] = [
   { name: 'runtime-artifact', short: 'a', type: 'string', multiple: true, value: 'SRC[:DST]', description: 'file or dir copied from the builder into the runtime image' },
   { name: 'runtime-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the runtime image', default: 'if-not-present' },
   { name: 'assemble-runtime-user', type: 'string', value: 'UID[:GID]', description: 'user that runs assemble-runtime' },
-  { name: 'inject', short: 'i', type: 'string', multiple: true, value: 'SRC:DST', description: 'file or dir visible to assemble only (read-only, never in a layer); ;-separated' },
+  { name: 'inject', short: 'i', type: 'string', multiple: true, value: 'SRC[:DST]', description: "SRC's contents copied into DST for assemble (no or an empty DST: the WORKDIR; DST's parent must exist), writable by its user, emptied and removed after it, never in a layer; ;-separated" },
   { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'SRC:DST[:ro|rw]', description: 'bind mount for assemble, read-write unless :ro' },
   { name: 'add-host', type: 'string', multiple: true, value: 'HOST:IP', description: 'extra /etc/hosts entry for assemble' },
   { name: 'network', type: 'string', value: 'host|none', description: 'network for assemble: the host\'s, or none (docker network names such as bridge need a daemon: refused)', default: 'host' },
@@ -84,6 +84,14 @@ function dockercfgAsAuthfile(v: Values): Values {
   return { ...v, authfile: file };
 }
 
+/** --as-dockerfile and `generate`: the Containerfile written, its path on stdout. */
+export async function writeContainerfile(ctx: CommandContext, opts: AsDockerfileOptions): Promise<number> {
+  const r = await writeBuildAsDockerfile(opts);
+  if (!ctx.global.quiet) ctx.stderr.write(`Wrote ${r.containerfile} (${r.files} source files)\n`);
+  ctx.stdout.write(r.containerfile + '\n');
+  return 0;
+}
+
 export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values, flagsChecked?: () => void): Promise<number> {
   const { target, asDockerfile, ...o } = buildOptionsFromValues(v, tag);
   flagsChecked?.();
@@ -97,12 +105,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
     if (e.type === 'pull-source') pulledFrom.push({ image: e.image, endpoint: e.endpoint, mirror: e.mirror });
     render(e);
   };
-  if (asDockerfile) {
-    const r = await writeBuildAsDockerfile({ ...asDockerfileOptions({ ...o, asDockerfile }, source, builder, tag, v), onProgress, signal: ctx.signal });
-    if (!ctx.global.quiet) ctx.stderr.write(`Wrote ${r.containerfile} (${r.files} source files)\n`);
-    ctx.stdout.write(r.containerfile + '\n');
-    return 0;
-  }
+  if (asDockerfile) return await writeContainerfile(ctx, { ...asDockerfileOptions({ ...o, asDockerfile }, source, builder, tag, v), onProgress, signal: ctx.signal });
   if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)');
   const result = await build({ ...o, source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal });
   const digestFile = str(v.digestfile);
