@@ -55,6 +55,7 @@ export function checkBuildFlags(v: Values): void {
         ['--callback-url', str(v['callback-url'])],
         ['--save-temp-dir', v['save-temp-dir'] === true],
         ['--no-push', v['no-push'] === true],
+        ['--run', v.run === true],
       ] as Array<[string, unknown]>
     ).find(([, x]) => x);
     if (bad) throw usageError(`--as-dockerfile cannot be combined with ${bad[0]}: the Containerfile is built by another tool`);
@@ -71,6 +72,7 @@ export function checkBuildFlags(v: Values): void {
         ['--network', str(v.network)],
         ['--cap-drop', list(v['cap-drop']).length],
         ['--as-dockerfile', str(v['as-dockerfile'])],
+        ['--run', v.run === true],
       ] as Array<[string, unknown]>
     ).find(([, x]) => x);
     if (bad) throw usageError(`--isolation in-image cannot be combined with ${bad[0]}: assemble runs in this container, with no runtime, namespace or mounts of its own; use --isolation sandbox`);

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { S2IError, ExitCode } from '../../errors.js';
 import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
+import { runImage } from '../../pipeline/run-image.js';
 import { writeBuildAsDockerfile, type AsDockerfileOptions } from '../../pipeline/as-dockerfile.js';
 import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';
@@ -51,6 +52,7 @@ export const buildParams: Param[] = [
   { name: 'exclude', type: 'string', value: 'REGEX', description: 'source paths to leave out', default: '(^|/)\\.git(/|$)' },
   { name: 'keep-symlinks', type: 'boolean', description: 'copy symlinks of the source as symlinks' },
   { name: 'callback-url', type: 'string', value: 'URL', description: 'POST {"success":bool,"labels":{…}} here when the build ends' },
+  { name: 'run', type: 'boolean', description: "s2i's --run: once built and pushed, run the image as `oci-s2i run TAG` does (its run script, host network unless --network none); Ctrl-C or SIGTERM stops it and all it started; the exit code is the run's" },
   { name: 'save-temp-dir', type: 'boolean', description: 'keep the build directory and print its path' },
   { name: 'use-config', type: 'boolean', description: "s2i's switch: restore SOURCE, BUILDER, TAG and flags from ./.s2ifile (s2i's JSON), then save this build's there; the command line wins" },
   { name: 'as-dockerfile', type: 'string', value: 'PATH', description: 'write a Containerfile + context to PATH instead of building' },
@@ -117,6 +119,10 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
     if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully: ${result.reference}\n`);
     ctx.stdout.write(result.digest + '\n');
+  }
+  if (v.run === true) {
+    // s2i's --run=true: the image just built, through the `run` pipeline (pulled back from TAG: the cached layers).
+    return await runImage({ image: tag!, env: [], ...(o.runtime ? { runtime: o.runtime } : {}), network: o.network, ...(o.root ? { root: o.root } : {}), registry: o.registry, onProgress, signal: ctx.signal });
   }
   return 0;
 }
