@@ -4,7 +4,8 @@
 import { S2IError, ExitCode } from '../errors.js';
 import type { BuildOptions } from '../pipeline/options.js';
 import type { AsDockerfileOptions } from '../pipeline/as-dockerfile.js';
-import { parseBinds, parseAddHosts, parseVolumes } from '../pipeline/mounts.js';
+import { parseInjections } from '../pipeline/injections.js';
+import { parseAddHosts, parseVolumes } from '../pipeline/mounts.js';
 import { parseRuntimeArtifacts } from '../pipeline/runtime-stage.js';
 import { compatProfiles, type CompatProfile } from '../image/compat.js';
 import { sourceDateEpoch } from '../image/reproducible.js';
@@ -64,6 +65,7 @@ export function checkBuildFlags(v: Values): void {
         ['--callback-url', str(v['callback-url'])],
         ['--save-temp-dir', v['save-temp-dir'] === true],
         ['--no-push', v['no-push'] === true],
+        ['--run', v.run === true],
       ] as Array<[string, unknown]>
     ).find(([, x]) => x);
     if (bad) throw usageError(`--as-dockerfile cannot be combined with ${bad[0]}: the Containerfile is built by another tool`);
@@ -75,12 +77,12 @@ export function checkBuildFlags(v: Values): void {
         ['--runtime', str(v.runtime)],
         ['--runtime-image', runtimeImage],
         ['--incremental', incremental],
-        ['--inject', list(v.inject).length],
         ['--volume', list(v.volume).length],
         ['--add-host', list(v['add-host']).length],
         ['--network', str(v.network)],
         ['--cap-drop', list(v['cap-drop']).length],
         ['--as-dockerfile', str(v['as-dockerfile'])],
+        ['--run', v.run === true],
       ] as Array<[string, unknown]>
     ).find(([, x]) => x);
     if (bad) throw usageError(`--isolation in-image cannot be combined with ${bad[0]}: assemble runs in this container, with no runtime, namespace or mounts of its own; use --isolation sandbox`);
@@ -169,7 +171,8 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
   const runtimeImage = str(v['runtime-image']);
   const runtimeArtifacts = list(v['runtime-artifact']);
   const assembleRuntimeUser = str(v['assemble-runtime-user']);
-  const binds = [...parseBinds('--inject', list(v.inject)), ...parseVolumes(list(v.volume))];
+  const injections = parseInjections(list(v.inject));
+  const binds = parseVolumes(list(v.volume));
   const opt = <T>(k: string, val: T | undefined) => (val === undefined || val === false ? {} : { [k]: val });
   return {
     ...(target ? { target } : {}),
@@ -210,6 +213,7 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
           },
         }
       : {}),
+    injections,
     binds,
     addHosts,
     network,
@@ -228,16 +232,16 @@ export function buildOptionsFromValues(v: Values, tag?: string, env: NodeJS.Proc
 }
 
 /** `--as-dockerfile`: the options of the Containerfile writer (the builder must be a registry reference). */
-export function asDockerfileOptions(o: BuildFlags & { asDockerfile: string }, source: string, builder: string, tag: string | undefined, v: Values): AsDockerfileOptions {
-  const { incremental: _build, target: _target, binds, ...rest } = o;
+export function asDockerfileOptions(o: BuildFlags & { asDockerfile: string }, source: string | undefined, builder: string, tag: string | undefined, v: Values): AsDockerfileOptions {
+  const { incremental: _build, target: _target, binds: _binds, injections, ...rest } = o;
   const incrementalFrom = str(v['incremental-from']);
   const previousImage = v.incremental === true ? (incrementalFrom ?? tag) : undefined;
   return {
     ...rest,
-    source,
+    ...(source !== undefined ? { source } : {}),
     builder: parseReference(builder),
     builderName: builder,
-    injections: binds.filter((b) => b.readOnly).map((b) => ({ source: b.source, destination: b.destination })),
+    injections,
     ...(tag ? { tag } : {}),
     ...(v.incremental === true ? { incremental: previousImage ? { previousImage } : {} } : {}),
   };

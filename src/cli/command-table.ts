@@ -36,6 +36,7 @@ export const commandEntries: CommandEntry[] = [
   { name: 'login', namespace: false, load: async () => (await import('./commands/login.js')).loginCommand },
   { name: 'logout', namespace: false, load: async () => (await import('./commands/logout.js')).logoutCommand },
   { name: 'usage', namespace: true, load: async () => (await import('./commands/usage.js')).usageCommand },
+  { name: 'generate', namespace: false, load: async () => (await import('./commands/generate.js')).generateCommand },
   { name: 'rebuild', namespace: true, load: async () => (await import('./commands/rebuild.js')).rebuildCommand },
   { name: 'create', namespace: false, load: async () => (await import('./commands/create.js')).createCommand },
   { name: 'generate-sigstore-key', namespace: false, load: async () => (await import('./commands/generate-sigstore-key.js')).generateSigstoreKeyCommand },

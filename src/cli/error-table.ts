@@ -55,6 +55,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_IMAGE_INCOMPATIBLE: ExitCode.inspect,
   ERR_IMAGE_METADATA: ExitCode.generic,
   ERR_IMAGE_NOT_PRESENT: ExitCode.pull,
+  ERR_INJECT_DESTINATION: ExitCode.generic,
   ERR_INTERNAL_STALL: ExitCode.generic,
   ERR_INTERRUPTED: ExitCode.interrupted,
   ERR_INVALID_DESCRIPTOR: ExitCode.generic,

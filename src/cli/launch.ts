@@ -87,9 +87,10 @@ export async function launch(argv: string[]): Promise<void> {
   v8.setFlagsFromString('--liftoff-only');
   const bundle = useBundle();
   if (entersNamespaceDirectly(argv)) {
-    // The namespaced process starts at this launcher again (it goes on to the bundle or the tsc output).
+    // The namespaced process starts at this launcher again (it goes on to the bundle or the tsc output). `--`:
+    // Node 20 reads --env-file anywhere in its argv, after the script too; our arguments must not reach it.
     const hidden = hideSecretArgs(argv);
-    const run = runUnshared(ROOT_UNSHARE_ARGS, [process.execPath, ...process.execArgv, launcherEntry(), ...hidden.argv], {
+    const run = runUnshared(ROOT_UNSHARE_ARGS, [process.execPath, ...process.execArgv, '--', launcherEntry(), ...hidden.argv], {
       env: withPoolSize(relocateExtraCa({ ...process.env, ...hidden.env, [NAMESPACE_ENV]: 'root' })),
     });
     let code: number | undefined;

@@ -1,7 +1,7 @@
 // `build --as-dockerfile PATH`: instead of building, write a Containerfile + context for buildah/podman.
 // Only the builder's manifest and config are fetched (labels, USER, Env); no layer, no sandbox, no namespace.
 import { statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
 import { workingDirOf } from '../oci/image-path.js';
@@ -14,13 +14,16 @@ import { Label, mergeLabels } from '../s2i/labels.js';
 import { writeAsDockerfile } from '../s2i/as-dockerfile.js';
 import { makeDirs } from '../sys/make-dirs.js';
 import { openEngine, type EngineOptions } from './context.js';
+import { injectionsUnder, type Injection } from './injections.js';
 import { pullImage } from './pull.js';
-import { prepareSource } from './source.js';
+import { prepareSource, type PreparedSource } from './source.js';
 import type { BuildOptions } from './options.js';
 
-type Shared = 'source' | 'ref' | 'contextDir' | 'platform' | 'pullPolicy' | 'env' | 'envFiles' | 'scriptsUrl' | 'imageScriptsUrl' | 'copy' | 'submodules' | 'destination' | 'assembleUser' | 'allowedUids' | 'labels' | 'applicationName' | 'description' | 'exclude' | 'keepSymlinks';
+type Shared = 'ref' | 'contextDir' | 'platform' | 'pullPolicy' | 'env' | 'envFiles' | 'scriptsUrl' | 'imageScriptsUrl' | 'copy' | 'submodules' | 'destination' | 'assembleUser' | 'allowedUids' | 'labels' | 'applicationName' | 'description' | 'exclude' | 'keepSymlinks';
 
 export interface AsDockerfileOptions extends EngineOptions, Pick<BuildOptions, Shared> {
+  /** The application; none for `generate` (s2i's: the Containerfile's upload/src is left empty, to be filled). */
+  source?: string;
   /** Path of the Containerfile to write; its directory becomes the build context. */
   asDockerfile: string;
   /** A registry image: the Containerfile's FROM. */
@@ -29,8 +32,8 @@ export interface AsDockerfileOptions extends EngineOptions, Pick<BuildOptions, S
   builderName?: string;
   /** The TAG as written, if any. */
   tag?: string;
-  /** --inject SRC:DST (parsed; a relative DST is under the builder's WORKDIR). */
-  injections?: Array<{ source: string; destination: string }>;
+  /** --inject SRC:DST (parsed; a relative or empty DST is under the builder's WORKDIR). */
+  injections?: Injection[];
   /** --incremental: save-artifacts is looked for, and the previous image (`--incremental-from`, else TAG) as written. */
   incremental?: { previousImage?: string };
 }
@@ -72,7 +75,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
   const engine = await openEngine(opts);
   const work = await mkdtemp(path.join(engine.root, 'as-dockerfile-'));
   try {
-    const source = await prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false, copy: opts.copy === true, onWarning: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) }, work);
+    const source: PreparedSource = opts.source === undefined ? await noSource(work) : await prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false, copy: opts.copy === true, onWarning: (message) => opts.onProgress?.({ type: 'log', level: 'warn', message }) }, work);
     const builder = await pullImage(engine, builderRef, { metadataOnly: true, policy: opts.pullPolicy, ...(opts.platform ? { platform: opts.platform } : {}) });
     const cfg = builder.config.config ?? {};
     const labels = cfg.Labels ?? {};
@@ -97,7 +100,7 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
     });
     const previous = opts.incremental?.previousImage;
     const workdir = (opts.injections ?? []).length > 0 ? workingDirOf(builder.config, 'the builder image') || '/' : '/';
-    const injections = (opts.injections ?? []).map((i) => ({ source: i.source, destination: i.destination.startsWith('/') ? i.destination : path.posix.join(workdir, i.destination) }));
+    const injections = injectionsUnder(opts.injections ?? [], workdir);
     const r = await writeAsDockerfile({
       containerfile,
       builderImage: formatReference(builderRef),
@@ -118,4 +121,11 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
     await rm(work, { recursive: true, force: true });
     await engine.close();
   }
+}
+
+/** `generate`: no application; an empty directory stands for it (no source labels: an empty location is omitted). */
+async function noSource(work: string): Promise<PreparedSource> {
+  const dir = path.join(work, 'no-source');
+  await mkdir(dir);
+  return { dir, location: '', isGit: false };
 }

@@ -10,6 +10,7 @@ import { parseImageMetadata, imageMetadataPath } from '../s2i/image-metadata.js'
 import { makeSourceFilter, copySource } from '../s2i/ignore.js';
 import { materializeScripts, scriptPathInImage } from '../s2i/scripts.js';
 import { extractArtifacts } from './artifacts.js';
+import { placeInjections, removeInjections } from './injections.js';
 import type { Engine } from './context.js';
 import { saveArtifacts } from './incremental.js';
 import type { BuildOptions } from './options.js';
@@ -60,27 +61,33 @@ export async function assembleBuild(engine: Engine, steps: Steps, sandbox: Sandb
     if (written.length > 0) await copyIntoRoot(rootfs.merged, staging, paths.scripts, { uid: user.uid, gid: 0 });
   });
 
+  // --inject: copied in for assemble (its user owns them), emptied and removed after it whatever its outcome.
+  const injected = p.injections.length > 0 ? await steps.run('inject', async () => placeInjections(rootfs.merged, p.injections, { uid: user.uid, gid: user.gid })) : [];
   const assemblePath = scriptPathInImage('assemble', p.scripts.get('assemble')!, destination);
-  const result = await steps.run('assemble', () =>
-    runScript({
-      runtime,
-      rootfs: rootfs.merged,
-      bundleDir: path.join(p.buildDir, 'bundle'),
-      storeRoot: engine.root,
-      id: `oci-s2i-${path.basename(p.buildDir)}`,
-      args: [assemblePath],
-      env: assembleEnv,
-      cwd: p.workdir,
-      user,
-      network: opts.network,
-      mounts: p.mounts,
-      capDrop: opts.capDrop,
-      signal: engine.signal,
-      onProgress: engine.onProgress,
-      restricted,
-      ...(p.hostsFile ? { hostsFile: p.hostsFile } : {}),
-    }),
-  );
+  const result = await steps.run('assemble', async () => {
+    try {
+      return await runScript({
+        runtime,
+        rootfs: rootfs.merged,
+        bundleDir: path.join(p.buildDir, 'bundle'),
+        storeRoot: engine.root,
+        id: `oci-s2i-${path.basename(p.buildDir)}`,
+        args: [assemblePath],
+        env: assembleEnv,
+        cwd: p.workdir,
+        user,
+        network: opts.network,
+        mounts: p.mounts,
+        capDrop: opts.capDrop,
+        signal: engine.signal,
+        onProgress: engine.onProgress,
+        restricted,
+        ...(p.hostsFile ? { hostsFile: p.hostsFile } : {}),
+      });
+    } finally {
+      if (injected.length > 0) removeInjections(rootfs.merged, injected);
+    }
+  });
   if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted');
   if (result.exitCode !== 0) throw assembleFailed(result, `assemble (${assemblePath})`);
 

@@ -36,6 +36,7 @@ import { commitImage, createdOf, layerOptionsOf, sourceFacts, startSbom } from '
 import { openEngine, type Engine } from './context.js';
 import { formatLayersFor } from './convert-layers.js';
 import { runDirect } from './in-image-run.js';
+import { injectionsUnder, placeInjections, removeInjections } from './injections.js';
 import type { BuildOptions } from './options.js';
 import { pullImage, locationName, resultNameOf, type PulledImage } from './pull.js';
 import { preparePush, pushImage, pushTargetOf, signPushed, type PushStats } from './push.js';
@@ -122,17 +123,24 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
       if (written.length > 0) await copyIntoRoot(ROOT, staging, plan.paths.scripts, runAs.chown ? { uid: user.uid, gid: 0 } : undefined);
     });
 
+    // --inject: after the snapshot, so that what is removed again after assemble is no change of this build.
+    const injections = injectionsUnder(opts.injections, workdir || '/');
+    const injected = injections.length > 0 ? await steps.run('inject', async () => placeInjections(ROOT, injections, runAs.chown ? { uid: user.uid, gid: user.gid } : undefined)) : [];
     const assemblePath = scriptPathInImage('assemble', scripts.get('assemble')!, plan.destination);
-    const result = await steps.run('assemble', () =>
-      runDirect({
-        args: [assemblePath],
-        env: plan.assembleEnv,
-        cwd: workdir,
-        ...(runAs.setUser ? { user } : {}),
-        signal: engine.signal,
-        onProgress: engine.onProgress,
-      }),
-    );
+    const result = await steps.run('assemble', async () => {
+      try {
+        return await runDirect({
+          args: [assemblePath],
+          env: plan.assembleEnv,
+          cwd: workdir,
+          ...(runAs.setUser ? { user } : {}),
+          signal: engine.signal,
+          onProgress: engine.onProgress,
+        });
+      } finally {
+        if (injected.length > 0) removeInjections(ROOT, injected);
+      }
+    });
     if (engine.signal.aborted) throw new S2IError('ERR_INTERRUPTED', 'build interrupted');
     if (result.exitCode !== 0) throw assembleFailed(result, `assemble (${assemblePath})`);
 

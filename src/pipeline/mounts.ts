@@ -1,5 +1,4 @@
-// Extra mounts of the assemble sandbox: --inject (read-only, never in a layer), -v/--volume (read-write
-// binds, or read-only with :ro) and --add-host (a generated /etc/hosts). Parsed and checked by the CLI before anything is pulled; a
+// Extra mounts of the assemble sandbox: -v/--volume (read-write binds, or read-only with :ro) and --add-host (a generated /etc/hosts). Parsed and checked by the CLI before anything is pulled; a
 // relative destination is placed under the builder's WORKDIR once it is known.
 import { statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -13,9 +12,7 @@ export interface BindSpec {
   source: string;
   /** Path in the container: absolute, or relative to the builder's WORKDIR (placed by bindMounts). */
   destination: string;
-  /** --inject: read-only; -v/--volume: read-write. */
-  readOnly: boolean;
-  /** -v/--volume `SRC:DST:ro` (or `:rw`, the default): how the volume is mounted; it stays a volume. */
+  /** -v/--volume `SRC:DST:ro` (or `:rw`, the default): how the volume is mounted. */
   mode?: 'ro' | 'rw';
 }
 
@@ -24,10 +21,6 @@ export type HostEntry = [string, string];
 
 /** Paths a bind may not cover: the runtime's own mounts and the root. */
 const forbidden = ['/', '/proc', '/sys', '/dev'];
-
-function flagOf(readOnly: boolean): string {
-  return readOnly ? '--inject' : '--volume';
-}
 
 function bad(flag: string, item: string, why: string): S2IError {
   return new S2IError('ERR_BAD_MOUNT', `${flag} "${item}": ${why}`);
@@ -42,10 +35,11 @@ function normalize(dst: string): string {
 }
 
 /**
- * Parses `SRC:DST` items of --inject (read-only) or --volume (each flag value may hold several, `;`-separated).
+ * Parses `SRC:DST` items of --volume (each flag value may hold several, `;`-separated).
  * SRC must exist; DST must not climb out with `..` nor cover /, /proc, /sys or /dev.
  */
-export function parseBinds(flag: '--inject' | '--volume', values: string[]): BindSpec[] {
+function parseBinds(values: string[]): BindSpec[] {
+  const flag = '--volume';
   const out: BindSpec[] = [];
   for (const item of values.flatMap((v) => v.split(';')).map((v) => v.trim()).filter(Boolean)) {
     const colon = item.indexOf(':');
@@ -56,7 +50,7 @@ export function parseBinds(flag: '--inject' | '--volume', values: string[]): Bin
     const dst = dstRaw.startsWith('/') ? normalize(dstRaw) : dstRaw;
     if (dst.startsWith('/') && reserved(dst)) throw bad(flag, item, `the destination ${dst} is reserved`);
     if (!statSync(src, { throwIfNoEntry: false })) throw bad(flag, item, `the source ${src} does not exist`);
-    out.push({ source: src, destination: dst, readOnly: flag === '--inject' });
+    out.push({ source: src, destination: dst });
   }
   return out;
 }
@@ -79,7 +73,7 @@ export function parseVolumes(values: string[]): BindSpec[] {
       }
       spec = parts.slice(0, -1).join(':');
     }
-    for (const b of parseBinds('--volume', [spec])) out.push(mode ? { ...b, mode } : b);
+    for (const b of parseBinds([spec])) out.push(mode ? { ...b, mode } : b);
   }
   return out;
 }
@@ -88,8 +82,8 @@ export function parseVolumes(values: string[]): BindSpec[] {
 export function bindMounts(binds: BindSpec[], workdir: string): Mount[] {
   return binds.map((b) => {
     const destination = b.destination.startsWith('/') ? b.destination : normalize(path.posix.join(workdir || '/', b.destination));
-    if (reserved(destination)) throw bad(flagOf(b.readOnly), `${b.source}:${b.destination}`, `the destination ${destination} is reserved`);
-    return { destination, type: 'bind', source: b.source, options: ['rbind', b.readOnly || b.mode === 'ro' ? 'ro' : 'rw'] };
+    if (reserved(destination)) throw bad('--volume', `${b.source}:${b.destination}`, `the destination ${destination} is reserved`);
+    return { destination, type: 'bind', source: b.source, options: ['rbind', b.mode === 'ro' ? 'ro' : 'rw'] };
   });
 }
 

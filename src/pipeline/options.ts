@@ -10,6 +10,7 @@ import type { EnvList } from '../s2i/environment.js';
 import type { ImageLocation } from '../transport/parse.js';
 import type { EngineOptions } from './context.js';
 import type { SigningKey } from '../sign/key.js';
+import type { Injection } from './injections.js';
 import type { BindSpec, HostEntry } from './mounts.js';
 import type { PullPolicy } from './pull.js';
 import type { RuntimeArtifact } from './runtime-stage.js';
@@ -113,7 +114,9 @@ export interface BuildOptions extends EngineOptions {
   copy?: boolean;
   incremental?: IncrementalOptions;
   runtimeImage?: RuntimeImageOptions;
-  /** --inject (read-only, never in a layer) then -v (read-write), in order. */
+  /** --inject: copied in for assemble, removed after it (injections.ts). */
+  injections: Injection[];
+  /** -v/--volume binds, in order. */
   binds: BindSpec[];
   /** --add-host */
   addHosts: HostEntry[];

@@ -15,6 +15,7 @@ import { onBuildWarning, planFlags, planS2I, type S2IPlan } from '../s2i/plan.js
 import { resolveScripts, type ScriptName, type ScriptSource } from '../s2i/scripts.js';
 import type { ResolvedUser } from '../s2i/user.js';
 import type { Engine } from './context.js';
+import { injectionsUnder, type Injection } from './injections.js';
 import { bindMounts, writeHostsFile } from './mounts.js';
 import type { BuildOptions } from './options.js';
 import { pullImage, locationName, resultNameOf, type PulledImage } from './pull.js';
@@ -61,8 +62,10 @@ export interface Prepared {
   plan: S2IPlan;
   /** The builder's WORKDIR (assemble's cwd). */
   workdir: string;
-  /** --inject and -v binds, relative destinations under WORKDIR. */
+  /** -v binds, relative destinations under WORKDIR. */
   mounts: Mount[];
+  /** --inject, destinations absolute (relative and empty ones under WORKDIR). */
+  injections: Injection[];
   hostsFile?: string;
   rootfs: Rootfs;
   scripts: Map<ScriptName, ScriptSource>;
@@ -114,6 +117,7 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
     },
   );
   const mounts = bindMounts(opts.binds, workdir);
+  const injections = injectionsUnder(opts.injections, workdir || '/');
   const hostsFile = opts.addHosts.length > 0 ? await writeHostsFile(path.join(buildDir, 'hosts'), opts.addHosts) : undefined;
 
   const warn = (message: string) => engine.onProgress({ type: 'log', level: 'warn', message });
@@ -138,7 +142,7 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   if (single) warn(singleIdWarning(single));
   const user = single?.runAs ?? resolved;
   engine.onProgress(isolationEvent(namespaceMode(), rootfs.kind));
-  return { buildDir, scratch, source, env, builder, builderName, targetName, plan, workdir, mounts, ...(hostsFile ? { hostsFile } : {}), rootfs, scripts, user, ...(single ? { recordOwner: single.recordAs } : {}) };
+  return { buildDir, scratch, source, env, builder, builderName, targetName, plan, workdir, mounts, injections, ...(hostsFile ? { hostsFile } : {}), rootfs, scripts, user, ...(single ? { recordOwner: single.recordAs } : {}) };
 }
 
 const NAMESPACE_SHOWN: Record<NamespaceMode, string> = {

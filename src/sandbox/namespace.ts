@@ -120,7 +120,8 @@ export async function reexecInNamespace(argv: string[], opts: ReexecOptions = {}
         ? ['-U', '-m', '--propagation', 'private']
         : ['-U', '-m', '--propagation', 'private', '-r'];
   const env: NodeJS.ProcessEnv = withPoolSize(relocateExtraCa({ ...process.env, [ENV_FLAG]: mode }));
-  const cmd = [process.execPath, ...process.execArgv, ...argv];
+  // `--` before the script: Node 20 reads --env-file anywhere in its argv, after the script too.
+  const cmd = [process.execPath, ...process.execArgv, '--', ...argv];
   const wrapped = waits ? ['/bin/sh', '-c', WAIT_FOR_MAPS, 'oci-s2i-userns', ...cmd] : cmd;
   // A user namespace refused (seccomp, user.max_user_namespaces) is found by a probe first: unshare's own
   // message would otherwise be the command's last word.

@@ -110,6 +110,26 @@ export function removeChild(dirFd: number, name: string): void {
   native().unlinkat(dirFd, name, k().AT_REMOVEDIR);
 }
 
+/**
+ * Empties every regular file of the entry `name` in `dirFd` (under it too, when a directory; symlinks never
+ * followed), then removes it. What another name still points at (a hard link made meanwhile) is then empty too.
+ */
+function truncateAndRemoveChild(dirFd: number, name: string): void {
+  const kind = childKind(dirFd, name);
+  if (kind === 'file') {
+    const fd = native().openat(dirFd, name, k().O_WRONLY | k().O_TRUNC | k().O_NOFOLLOW | k().O_NONBLOCK | k().O_NOCTTY, 0);
+    closeSync(fd);
+  } else if (kind === 'dir') {
+    const fd = native().openat(dirFd, name, k().O_RDONLY | k().O_DIRECTORY | k().O_NOFOLLOW, 0);
+    try {
+      for (const child of childNames(fd)) truncateAndRemoveChild(fd, child);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  if (kind !== undefined) removeChild(dirFd, name);
+}
+
 export interface Owner {
   uid: number;
   gid: number;
@@ -486,6 +506,30 @@ export class InRoot {
         closeSync(fd);
       }
       if (empty) native().unlinkat(parent, name, st.isDirectory() ? k().AT_REMOVEDIR : 0);
+    } finally {
+      closeSync(parent);
+    }
+  }
+
+  /**
+   * Removes the entry at `containerPath` (its parent resolved in-root, the entry itself not followed), a
+   * directory with everything in it, its regular files emptied first (truncateAndRemoveChild). Absent: nothing.
+   */
+  truncateAndRemove(containerPath: string): void {
+    const comps = rootComponents(containerPath);
+    const name = comps.pop();
+    if (name === undefined) return;
+    const parentPath = this.resolve(comps);
+    if (parentPath === undefined) return;
+    let parent: number;
+    try {
+      if (!fstatSync(parentPath).isDirectory()) return;
+      parent = native().openat(parentPath, '.', k().O_RDONLY | k().O_DIRECTORY, 0);
+    } finally {
+      closeSync(parentPath);
+    }
+    try {
+      truncateAndRemoveChild(parent, name);
     } finally {
       closeSync(parent);
     }

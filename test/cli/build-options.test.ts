@@ -26,6 +26,7 @@ t.test('defaults are decided once', async (t) => {
     buildEnv: [],
     labels: {},
     allowedUids: [],
+    injections: [],
     binds: [],
     addHosts: [],
     capDrop: [],
@@ -55,11 +56,13 @@ t.test('flag strings become typed values', async (t) => {
     [
       '--inject then -v',
       { volume: [`${secret}:/v`], inject: [`${secret}:rel;${secret}:/abs`] },
-      (o) => o.binds,
+      (o) => [o.injections, o.binds],
       [
-        { source: secret, destination: 'rel', readOnly: true },
-        { source: secret, destination: '/abs', readOnly: true },
-        { source: secret, destination: '/v', readOnly: false },
+        [
+          { source: secret, destination: 'rel' },
+          { source: secret, destination: '/abs' },
+        ],
+        [{ source: secret, destination: '/v' }],
       ],
     ],
     ['--incremental: the TAG', { incremental: true }, (o) => o.incremental, { from: { transport: 'docker', ref: { repository: 'a/app', tag: '1' } }, pullPolicy: 'if-not-present' }],

@@ -27,7 +27,8 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
   const cli = opts.cli ?? cliPath;
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   let cmd = process.execPath;
-  let argv = [cli, ...args];
+  // `--`: Node 20 reads --env-file anywhere in its argv, after the script too.
+  let argv = ['--', cli, ...args];
   if (opts.user) {
     env.HOME = opts.user.home;
     env.USER = opts.user.name;
@@ -36,7 +37,7 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
     // pass our own env); as the other user they would write into the checkout, so strip them past setpriv.
     delete env.NODE_OPTIONS;
     cmd = 'setpriv';
-    argv = ['--reuid', String(opts.user.uid), '--regid', String(opts.user.gid), '--init-groups', '--', 'env', '-u', 'NODE_OPTIONS', process.execPath, cli, ...args];
+    argv = ['--reuid', String(opts.user.uid), '--regid', String(opts.user.gid), '--init-groups', '--', 'env', '-u', 'NODE_OPTIONS', process.execPath, '--', cli, ...args];
   }
   return new Promise((resolve, reject) => {
     // Another user starts in `/`, not in the checkout, which they may not be able to reach (a clone in /root).

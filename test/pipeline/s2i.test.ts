@@ -250,7 +250,7 @@ t.test('--inject is readable by assemble and in no layer; -v, --add-host, --netw
   const b = await builder('t/s2i-inject', { assemble: '#!/bin/sh\nexit 9\n', run: RUN });
   const scriptsDir = dirWith({
     assemble:
-      '#!/bin/sh\nset -e\necho "secret is $(cat /opt/app-root/src/secrets/app.key)"\necho "token $(cat /etc/creds/token)"\n' +
+      '#!/bin/sh\nset -e\necho "secret is $(cat /opt/app-root/src/secrets-app.key)"\necho "token $(cat /etc/creds/token)"\n' +
       'echo written > /mnt/vol/out.txt\ngrep myhost /etc/hosts\ncp -R /tmp/src/. /opt/app-root/src/\n',
     run: RUN,
   });
@@ -262,7 +262,7 @@ t.test('--inject is readable by assemble and in no layer; -v, --add-host, --netw
   const out = `${registry.host}/t/s2i-inject-app:1`;
   const r = await runCli([
     'build', source(), b, out, '--root', root, '--scripts-url', `file://${scriptsDir}`,
-    '--inject', `${secret}:secrets/app.key;${credDir}:/etc/creds`, '-v', `${vol}:/mnt/vol`, '--add-host', 'myhost:10.1.2.3', '--network', 'none',
+    '--inject', `${secret}:secrets-app.key;${credDir}:/etc/creds`, '-v', `${vol}:/mnt/vol`, '--add-host', 'myhost:10.1.2.3', '--network', 'none',
   ]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stderr, /secret is very-secret-key/);
@@ -412,9 +412,10 @@ t.test('--use-config, --save-temp-dir, --keep-symlinks, a builder without tar', 
   const src = source();
   symlinkSync('index.html', path.join(src, 'link'));
   const out = `${registry.host}/t/s2i-notar-app:1`;
-  const cfg = path.join(tmp, '.s2ifile');
-  writeFileSync(cfg, JSON.stringify({ builder: b, tag: out, 'save-temp-dir': true, 'keep-symlinks': true, env: ['FROM_CONFIG=1'] }));
-  const r = await runCli(['build', src, '--use-config', cfg, '--root', root]);
+  // s2i's .s2ifile in the current directory: SOURCE from the command line, BUILDER and TAG from the file.
+  const cwd = mkdtempSync(path.join(tmp, 'cwd-'));
+  writeFileSync(path.join(cwd, '.s2ifile'), JSON.stringify({ source: 'ignored', builderImage: b, tag: out, flags: { 'save-temp-dir': 'true', 'keep-symlinks': 'true', 'env-0': 'FROM_CONFIG=1' } }));
+  const r = await runCli(['build', src, '--use-config', '--root', root], { cwd });
   t.equal(r.code, 0, r.stderr);
   const kept = /Temporary directory kept: (\S+)/.exec(r.stderr)?.[1];
   t.ok(kept && existsSync(kept), 'temp dir kept and printed');
@@ -423,9 +424,8 @@ t.test('--use-config, --save-temp-dir, --keep-symlinks, a builder without tar', 
   t.ok(img.config.config.Env?.includes('FROM_CONFIG=1'), 'values from the config file');
   const listing = execFileSync('tar', ['-tvf', '-'], { input: last(img).tar, encoding: 'utf8' });
   t.match(listing, /tmp\/src\/link -> index\.html/, 'symlink kept');
-  const badCfg = path.join(tmp, 'bad.s2ifile');
-  writeFileSync(badCfg, JSON.stringify({ 'no-such-flag': 1 }));
-  const bad = await runCli(['build', src, b, out, '--use-config', badCfg, '--root', root]);
+  writeFileSync(path.join(cwd, '.s2ifile'), JSON.stringify({ 'no-such-flag': 1 }));
+  const bad = await runCli(['build', src, b, out, '--use-config', '--root', root], { cwd });
   t.equal(bad.code, 64);
   t.match(bad.stderr, /unknown flag "no-such-flag"/);
 });

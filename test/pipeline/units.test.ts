@@ -1,5 +1,5 @@
 // Pure pieces of the build pipeline: strict save-artifacts extraction, mount/flag parsing, flag conflicts,
-// --use-config, runtime artifact mapping, completion scripts.
+// runtime artifact mapping, completion scripts.
 import t from 'tap';
 import { mkdtempSync, rmSync, readFileSync, existsSync, lstatSync, readlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -7,7 +7,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { extractArtifacts } from '../../src/pipeline/artifacts.js';
-import { parseBinds, bindMounts, parseAddHosts, writeHostsFile } from '../../src/pipeline/mounts.js';
+import { parseVolumes, bindMounts, parseAddHosts, writeHostsFile } from '../../src/pipeline/mounts.js';
+import { parseInjections, injectionsUnder } from '../../src/pipeline/injections.js';
 import { defaultFormatFor } from '../../src/transport/parse.js';
 import { toLocation, locationName } from '../../src/pipeline/pull.js';
 import { needsGzipFor } from '../../src/pipeline/convert-layers.js';
@@ -15,7 +16,6 @@ import { buildOptionsFromValues, checkBuildFlags } from '../../src/cli/build-opt
 import { MediaType } from '../../src/oci/media-types.js';
 import { parseRuntimeArtifacts } from '../../src/pipeline/runtime-stage.js';
 import { rebuildSpecFromLabels } from '../../src/pipeline/rebuild.js';
-import { applyConfigFile, buildParams } from '../../src/cli/commands/build.js';
 import { bashCompletion, zshCompletion } from '../../src/cli/commands/completion.js';
 import { S2IError } from '../../src/errors.js';
 import { exitOf, exitOfSync } from '../helpers/exit-code.js';
@@ -90,27 +90,43 @@ t.test('extractArtifacts: size and entry limits, corrupt input', async (t) => {
   t.equal(r.entries, 0, 'empty output is an empty artifact set');
 });
 
-t.test('parseBinds: good and bad', async (t) => {
+t.test('parseVolumes and parseInjections: good and bad', async (t) => {
   const f = path.join(tmp, 'secret');
   writeFileSync(f, 's');
-  const binds = parseBinds('--inject', [`${f}:rel/key;${f}:/abs/key`]);
-  t.same(binds, [
-    { source: f, destination: 'rel/key', readOnly: true },
-    { source: f, destination: '/abs/key', readOnly: true },
+  const vols = parseVolumes([`${f}:rel/key;${f}:/abs/key:ro`]);
+  t.same(vols, [
+    { source: f, destination: 'rel/key' },
+    { source: f, destination: '/abs/key', mode: 'ro' },
   ]);
   t.same(
-    bindMounts(binds, '/opt/app').map((m) => ({ source: m.source, destination: m.destination, options: m.options })),
+    bindMounts(vols, '/opt/app').map((m) => ({ source: m.source, destination: m.destination, options: m.options })),
     [
-      { source: f, destination: '/opt/app/rel/key', options: ['rbind', 'ro'] },
+      { source: f, destination: '/opt/app/rel/key', options: ['rbind', 'rw'] },
       { source: f, destination: '/abs/key', options: ['rbind', 'ro'] },
     ],
     'a relative destination is under WORKDIR',
   );
-  t.same(bindMounts(parseBinds('--volume', [`${f}:/mnt/v/`]), '/')[0]?.options, ['rbind', 'rw'], '-v is read-write');
   for (const bad of [`${f}`, `:x`, `${f}:`, `${f}:/proc/x`, `${f}:/`, `${f}:/dev`, `${f}:../x`, `${path.join(tmp, 'missing')}:x`]) {
-    t.throws(exitOfSync(() => parseBinds('--inject', [bad])), { code: 'ERR_BAD_MOUNT', exitCode: 64 }, bad);
+    t.throws(exitOfSync(() => parseVolumes([bad])), { code: 'ERR_BAD_MOUNT', exitCode: 64 }, bad);
   }
-  t.throws(() => bindMounts(parseBinds('--volume', [`${f}:proc/x`]), '/'), { code: 'ERR_BAD_MOUNT', message: /--volume .*reserved/ }, 'relative, reserved once under WORKDIR /');
+  t.throws(() => bindMounts(parseVolumes([`${f}:proc/x`]), '/'), { code: 'ERR_BAD_MOUNT', message: /--volume .*reserved/ }, 'relative, reserved once under WORKDIR /');
+
+  // -i as s2i (VolumeList.Set): the last colon splits, quotes trimmed, no or an empty destination is the WORKDIR.
+  const inj = parseInjections([`${f}:rel/key;${f}:/abs/key/`, `${f}:`, f, `"${f}":'/q'`, `${f}:.`, `${f}:/`]);
+  t.same(
+    inj.map((i) => i.destination),
+    ['rel/key', '/abs/key', '', '', '/q', '', '/'],
+  );
+  t.ok(inj.every((i) => i.source === f));
+  t.same(
+    injectionsUnder(inj, '/opt/app-root/src').map((i) => i.destination),
+    ['/opt/app-root/src/rel/key', '/abs/key', '/opt/app-root/src', '/opt/app-root/src', '/q', '/opt/app-root/src', '/'],
+    'relative and empty destinations under WORKDIR',
+  );
+  for (const bad of [`:x`, `${f}:/proc/x`, `${f}:/dev`, `${f}:/sys/y`, `${f}:../x`, `${path.join(tmp, 'missing')}:x`, `${path.join(tmp, 'missing')}`]) {
+    t.throws(exitOfSync(() => parseInjections([bad])), { code: 'ERR_BAD_MOUNT', exitCode: 64, message: /^--inject / }, bad);
+  }
+  t.throws(() => injectionsUnder(parseInjections([`${f}:proc/x`]), '/'), { code: 'ERR_BAD_MOUNT', message: /--inject .*reserved/ }, 'relative, reserved once under WORKDIR /');
 });
 
 t.test('parseAddHosts and the hosts file', async (t) => {
@@ -149,21 +165,6 @@ t.test('rebuildSpecFromLabels', async (t) => {
     builder: 'b', source: 'https://g/r', ref: 'main', contextDir: 'app',
   });
   t.throws(() => rebuildSpecFromLabels('i', { 'io.openshift.s2i.build.image': 'b' }), { code: 'ERR_REBUILD_LABELS' });
-});
-
-t.test('applyConfigFile (--use-config)', async (t) => {
-  const f = path.join(tmp, 'cfg.json');
-  writeFileSync(f, JSON.stringify({ builder: 'b', tag: 't', incremental: true, env: ['A=1'], 'scripts-url': 'file:///x' }));
-  const r = applyConfigFile(f, { 'scripts-url': 'image:///y' }, ['src'], buildParams);
-  t.same(r.positionals, ['src', 'b', 't']);
-  t.equal(r.values['scripts-url'], 'image:///y', 'command line wins');
-  t.equal(r.values.incremental, true);
-  t.same(r.values.env, ['A=1']);
-  for (const [body, re] of [['[1]', /not a JSON object/], ['{', /cannot read/], ['{"incremental":"yes"}', /wrong type/], ['{"nope":1}', /unknown flag/]] as const) {
-    writeFileSync(f, body);
-    t.throws(() => applyConfigFile(f, {}, ['s', 'b'], buildParams), { message: re }, body);
-  }
-  t.throws(() => applyConfigFile(path.join(tmp, 'missing.json'), {}, [], buildParams), S2IError);
 });
 
 t.test('completion scripts name every command and flag', async (t) => {

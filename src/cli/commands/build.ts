@@ -2,8 +2,8 @@ import { statSync } from 'node:fs';
 import { S2IError, ExitCode } from '../../errors.js';
 import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
-import { writeBuildAsDockerfile } from '../../pipeline/as-dockerfile.js';
-import { readInputFileSync } from '../../sys/input-file.js';
+import { runImage } from '../../pipeline/run-image.js';
+import { writeBuildAsDockerfile, type AsDockerfileOptions } from '../../pipeline/as-dockerfile.js';
 import { writeOutputFile } from '../../sys/output-file.js';
 import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';
@@ -12,6 +12,7 @@ import { registryParams } from '../registry-flags.js';
 import { policyParams, signParams, signingKeyOf } from '../sign-flags.js';
 import { makeRenderer } from '../render.js';
 import { asDockerfileOptions, buildOptionsFromValues, deprecatedFlagWarnings } from '../build-options.js';
+import { restoreS2iConfig, saveS2iConfig } from '../s2i-config.js';
 
 export const buildParams: Param[] = [
   { name: 'format', type: 'string', value: 'docker|oci', description: 'manifest format of the result (docker for OpenShift <= 4.6 and old Quay; default: oci for oci:/oci-archive: TAGs, else docker)' },
@@ -46,7 +47,7 @@ export const buildParams: Param[] = [
   { name: 'runtime-artifact', short: 'a', type: 'string', multiple: true, value: 'SRC[:DST]', description: 'file or dir copied from the builder into the runtime image' },
   { name: 'runtime-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the runtime image', default: 'if-not-present' },
   { name: 'assemble-runtime-user', type: 'string', value: 'UID[:GID]', description: 'user that runs assemble-runtime' },
-  { name: 'inject', short: 'i', type: 'string', multiple: true, value: 'SRC:DST', description: 'file or dir visible to assemble only (read-only, never in a layer); ;-separated' },
+  { name: 'inject', short: 'i', type: 'string', multiple: true, value: 'SRC[:DST]', description: "SRC's contents copied into DST for assemble (no or an empty DST: the WORKDIR; DST's parent must exist), writable by its user, emptied and removed after it, never in a layer; ;-separated" },
   { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'SRC:DST[:ro|rw]', description: 'bind mount for assemble, read-write unless :ro' },
   { name: 'add-host', type: 'string', multiple: true, value: 'HOST:IP', description: 'extra /etc/hosts entry for assemble' },
   { name: 'network', type: 'string', value: 'host|none', description: 'network for assemble: the host\'s, or none (docker network names such as bridge need a daemon: refused)', default: 'host' },
@@ -54,8 +55,9 @@ export const buildParams: Param[] = [
   { name: 'exclude', type: 'string', value: 'REGEX', description: 'source paths to leave out', default: '(^|/)\\.git(/|$)' },
   { name: 'keep-symlinks', type: 'boolean', description: 'copy symlinks of the source as symlinks' },
   { name: 'callback-url', type: 'string', value: 'URL', description: 'POST {"success":bool,"labels":{…}} here when the build ends' },
+  { name: 'run', type: 'boolean', description: "s2i's --run: once built and pushed, run the image as `oci-s2i run TAG` does (its run script, host network unless --network none); Ctrl-C or SIGTERM stops it and all it started; the exit code is the run's" },
   { name: 'save-temp-dir', type: 'boolean', description: 'keep the build directory and print its path' },
-  { name: 'use-config', type: 'string', value: 'FILE', description: 'JSON file (.s2ifile) of flag values; flags on the command line win' },
+  { name: 'use-config', type: 'boolean', description: "s2i's switch: restore SOURCE, BUILDER, TAG and flags from ./.s2ifile (s2i's JSON), then save this build's there; the command line wins" },
   { name: 'as-dockerfile', type: 'string', value: 'PATH', description: 'write a Containerfile + context to PATH instead of building' },
   { name: 'compression', type: 'string', value: 'gzip|zstd|none', description: 'compression of the new layer', default: 'gzip' },
   { name: 'compression-level', type: 'string', value: 'N', description: 'compression level (gzip 1-9, zstd 1-19)' },
@@ -75,40 +77,6 @@ export const buildParams: Param[] = [
 type Values = CommandContext['values'];
 
 /**
- * --use-config FILE: a JSON object of flag values by long name (`"incremental": true`, `"env": ["A=1"]`) plus
- * `source`, `builder`, `tag`. Values given on the command line win; lists from both are not merged.
- */
-export function applyConfigFile(file: string, values: Values, positionals: string[], params: Param[]): { values: Values; positionals: string[] } {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readInputFileSync(file, { what: '--use-config', code: 'ERR_USE_CONFIG' }).toString('utf8'));
-  } catch (e) {
-    if (e instanceof S2IError) throw e;
-    throw new S2IError('ERR_USE_CONFIG', `cannot read --use-config ${file}: ${(e as Error).message}; give a JSON object of flag values`);
-  }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file} is not a JSON object`);
-  const out: Values = {};
-  const pos = [...positionals];
-  const names = ['source', 'builder', 'tag'];
-  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
-    const at = names.indexOf(k);
-    if (at >= 0) {
-      if (typeof v !== 'string') throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: "${k}" must be a string`);
-      if (pos[at] === undefined) pos[at] = v;
-      continue;
-    }
-    const p = params.find((x) => x.name === k);
-    if (!p || k === 'use-config') throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: unknown flag "${k}"`);
-    const ok = p.type === 'boolean' ? typeof v === 'boolean' : p.multiple ? Array.isArray(v) && v.every((x) => typeof x === 'string') || typeof v === 'string' : typeof v === 'string' || typeof v === 'number';
-    if (!ok) throw new S2IError('ERR_USE_CONFIG', `--use-config ${file}: "${k}" has the wrong type (${p.type}${p.multiple ? ' list' : ''})`);
-    out[k] = p.type === 'boolean' ? (v as boolean) : p.multiple ? (Array.isArray(v) ? (v as string[]) : [v as string]) : String(v);
-    if (p.check) for (const x of list(out[k])) p.check(x);
-  }
-  if (pos.some((x) => x === undefined)) throw new S2IError('ERR_USAGE', 'positional arguments cannot be skipped');
-  return { values: { ...out, ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) }, positionals: pos };
-}
-
-/**
  * s2i's --dockercfg-path FILE: the one credentials file, as --authfile names it (both formats are read); it must
  * exist, and cannot be given with --authfile.
  */
@@ -126,8 +94,17 @@ function dockercfgAsAuthfile(v: Values): Values {
   return { ...v, authfile: file };
 }
 
-export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values): Promise<number> {
+/** --as-dockerfile and `generate`: the Containerfile written, its path on stdout. */
+export async function writeContainerfile(ctx: CommandContext, opts: AsDockerfileOptions): Promise<number> {
+  const r = await writeBuildAsDockerfile(opts);
+  if (!ctx.global.quiet) ctx.stderr.write(`Wrote ${r.containerfile} (${r.files} source files)\n`);
+  ctx.stdout.write(r.containerfile + '\n');
+  return 0;
+}
+
+export async function runBuild(ctx: CommandContext, source: string, builder: string, tag: string | undefined, v: Values, flagsChecked?: () => void): Promise<number> {
   const { target, asDockerfile, ...o } = buildOptionsFromValues(v, tag);
+  flagsChecked?.();
   const render = makeRenderer(ctx.global, ctx.stderr);
   for (const w of deprecatedFlagWarnings(v)) render({ type: 'log', level: 'warn', message: w });
   let isolation: string | undefined;
@@ -138,12 +115,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
     if (e.type === 'pull-source') pulledFrom.push({ image: e.image, endpoint: e.endpoint, mirror: e.mirror });
     render(e);
   };
-  if (asDockerfile) {
-    const r = await writeBuildAsDockerfile({ ...asDockerfileOptions({ ...o, asDockerfile }, source, builder, tag, v), onProgress, signal: ctx.signal });
-    if (!ctx.global.quiet) ctx.stderr.write(`Wrote ${r.containerfile} (${r.files} source files)\n`);
-    ctx.stdout.write(r.containerfile + '\n');
-    return 0;
-  }
+  if (asDockerfile) return await writeContainerfile(ctx, { ...asDockerfileOptions({ ...o, asDockerfile }, source, builder, tag, v), onProgress, signal: ctx.signal });
   if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG or the local store as its destination');
   if (str(v['sign-by-sigstore-private-key']) !== undefined && (target.transport !== 'docker' || o.noPush)) {
     throw new S2IError('ERR_USAGE', '--sign-by-sigstore-private-key signs the image pushed to a registry: give a registry TAG and no --no-push');
@@ -165,6 +137,11 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
     // A local image is known by its ID (printed as podman build prints it); a pushed one by its manifest digest.
     ctx.stdout.write((local ? result.imageId.replace(/^sha256:/, '') : result.digest) + '\n');
   }
+  if (v.run === true) {
+    // s2i's --run=true: the image just built, through the `run` pipeline (a local image from the store by its ID,
+    // a pushed one pulled back from TAG: the cached layers).
+    return await runImage({ image: local || o.noPush ? `local:${result.imageId.replace(/^sha256:/, '')}` : tag!, env: [], ...(o.runtime ? { runtime: o.runtime } : {}), network: o.network, ...(o.root ? { root: o.root } : {}), registry: o.registry, onProgress, signal: ctx.signal });
+  }
   return 0;
 }
 
@@ -175,11 +152,22 @@ export const buildCommand: Command = {
   params: buildParams,
   async run(ctx) {
     let { values: v, positionals } = ctx;
-    const cfg = str(v['use-config']);
-    if (cfg) ({ values: v, positionals } = applyConfigFile(cfg, v, positionals, buildParams));
-    v = dockercfgAsAuthfile(v);
+    const useConfig = v['use-config'] === true;
+    const warn = (message: string) => makeRenderer(ctx.global, ctx.stderr)({ type: 'log', level: 'warn', message });
+    if (useConfig) {
+      const r = restoreS2iConfig(process.cwd(), v, positionals, buildParams);
+      ({ values: v, positionals } = r);
+      r.warnings.forEach(warn);
+    }
     const [source, builder, tag] = positionals as [string | undefined, string | undefined, string | undefined];
     if (!source || !builder) throw new S2IError('ERR_USAGE', 'build takes SOURCE BUILDER [TAG]; see `oci-s2i build --help`');
-    return runBuild(ctx, source, builder, tag, v);
+    // As s2i: saved once the flags are checked, before the build runs.
+    const saveConfig = useConfig
+      ? () => {
+          const w = saveS2iConfig(process.cwd(), positionals, v, buildParams);
+          if (w) warn(w);
+        }
+      : undefined;
+    return runBuild(ctx, source, builder, tag, dockercfgAsAuthfile(v), saveConfig);
   },
 };
