@@ -11,7 +11,8 @@ import { commitBuild } from './commit.js';
 import { buildInImage } from './in-image.js';
 import { openEngine } from './context.js';
 import type { BuildOptions } from './options.js';
-import { prepareBuild, sandboxFor } from './prepare.js';
+import type { Engine } from './context.js';
+import { prepareBuild, sandboxFor, type OnBuildHandOff, type Sandbox } from './prepare.js';
 import { preparePush, pushImage, type PushStats } from './push.js';
 import { Steps } from './steps.js';
 
@@ -19,7 +20,8 @@ export interface BuildResult {
   reference: string;
   digest: string;
   manifest: { bytes: Buffer; mediaType: string; digest: string };
-  layer: LayerResult;
+  /** The new layer (s2i's onbuild strategy: the last one its instructions made; absent when they made none). */
+  layer?: LayerResult;
   labels: Record<string, string>;
   timings: Record<string, number>;
   /** The OCI runtime assemble ran with (`--runtime`, or the default for this host: sandbox/runtime.ts). */
@@ -30,6 +32,9 @@ export interface BuildResult {
   /** --save-temp-dir: the kept build directory. */
   tempDir?: string;
 }
+
+/** s2i's onbuild strategy (containerfile/onbuild.ts): builds the hand-off, pushes as build does, says what it made. */
+export type OnBuildStrategy = (engine: Engine, steps: Steps, sandbox: Sandbox, opts: BuildOptions, handOff: OnBuildHandOff) => Promise<BuildResult>;
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (!opts.callbackUrl) return buildImage(opts);
@@ -56,6 +61,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const ready = opts.noPush ? undefined : preparePush(engine, opts.target);
     const prepared = await prepareBuild(engine, steps, opts);
     if (ready) await steps.run('check destination', () => ready);
+    if (prepared.kind === 'onbuild') return await opts.onBuildStrategy!(engine, steps, sandbox, opts, prepared);
     const assembled = await assembleBuild(engine, steps, sandbox, opts, prepared);
     const committed = await commitBuild(engine, steps, sandbox, opts, prepared, assembled);
     let push: PushStats | undefined;

@@ -3,6 +3,7 @@ import { S2IError, ExitCode } from '../../errors.js';
 import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
 import { writeBuildAsDockerfile } from '../../pipeline/as-dockerfile.js';
+import { onBuildStrategy } from '../../containerfile/onbuild.js';
 import { readInputFileSync } from '../../sys/input-file.js';
 import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';
@@ -35,6 +36,7 @@ export const buildParams: Param[] = [
   { name: 'ignore-submodules', type: 'boolean', description: 'do not fetch the submodules of a git source (default: git submodule update --init --recursive)' },
   { name: 'context-dir', type: 'string', value: 'DIR', description: 'sub-directory of the source holding the application' },
   { name: 'copy', short: 'c', type: 'boolean', description: 'build the working tree of a local git repository as it is (default: its committed tree, cloned as s2i does; then no commit labels)' },
+  { name: 'block-onbuild', type: 'boolean', description: "do not run the builder's ONBUILD triggers (s2i's onbuild strategy, the default for such builders): build with its S2I scripts" },
   { name: 'incremental', type: 'boolean', description: 'restore artifacts of the previous image with its save-artifacts script' },
   { name: 'incremental-from', type: 'string', value: 'IMAGE', description: 'previous image for --incremental (default: TAG)' },
   { name: 'incremental-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the previous image', default: 'if-not-present' },
@@ -137,7 +139,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
     return 0;
   }
   if (!target) throw new S2IError('ERR_USAGE', 'build needs a TAG to push the result to (or --as-dockerfile PATH)');
-  const result = await build({ ...o, source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal });
+  const result = await build({ ...o, source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal, onBuildStrategy, blockOnBuild: v['block-onbuild'] === true });
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   if (ctx.global.json) {
