@@ -61,7 +61,9 @@ export type FakeImage =
   | 'sti-fake-onbuild-rootuser'
   | 'sti-fake-onbuild-numericuser'
   | 'sti-fake-assemble-root'
-  | 'sti-fake-assemble-user';
+  | 'sti-fake-assemble-user'
+  /** Stands in for s2i's dockerfile tests' builder (centos/nodejs-8-centos7): USER 1001, scripts in /usr/libexec/s2i. */
+  | 'nodejs-like';
 
 const FAKE_USER = 'RUN mkdir -p /sti-fake && \\\n    echo "fakeuser:x:431:431::/sti-fake:/sbin/nologin" >> /etc/passwd && echo "fakeuser:x:431:" >> /etc/group && \\\n    chown -R fakeuser /sti-fake';
 const SCRIPTS_IMAGE_BASE = 'FROM localhost/busybox\nRUN mkdir -p /sti-fake/src && \\\n    mkdir -p /tmp/scripts && \\\n    mkdir /usr/bin && \\\n    ln -s /bin/env /usr/bin/env\nWORKDIR /';
@@ -90,6 +92,8 @@ function dockerfile(name: FakeImage, scriptsUrl: string): string {
       return `${base}\nONBUILD RUN touch /sti-fake/src/onbuild\nONBUILD COPY . /tmp/src/\nWORKDIR /tmp/src\n`;
     case 'sti-fake-onbuild-rootuser':
       return `${base}\nONBUILD USER 0\nONBUILD RUN touch /tmp/onbuild\nONBUILD COPY . /tmp/src/\nWORKDIR /tmp/src\n`;
+    case 'nodejs-like':
+      return 'FROM localhost/busybox\nRUN mkdir -p /sti-fake/src /opt/app-root/src && chown -R 1001:0 /sti-fake /opt/app-root\nCOPY scripts/ /usr/libexec/s2i/\nWORKDIR /opt/app-root/src\nLABEL io.openshift.s2i.scripts-url=image:///usr/libexec/s2i\nUSER 1001\n';
     case 'sti-fake-onbuild-numericuser':
       return `${base}\nUSER 1001\nONBUILD USER 1001\nONBUILD RUN touch /tmp/onbuild\nONBUILD COPY . /tmp/src/\nWORKDIR /tmp/src\n`;
   }
