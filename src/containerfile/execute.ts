@@ -22,6 +22,8 @@ import { namespaceMode } from '../sandbox/namespace.js';
 import { ensureDirInRoot, readFileInRoot } from '../sandbox/rootfs.js';
 import { resolveUserSpec } from '../s2i/user.js';
 import { openEngine, type Engine, type EngineOptions } from '../pipeline/context.js';
+import { checkImporter } from '../pipeline/commit.js';
+import type { CompatProfile } from '../image/compat.js';
 import type { PullPolicy } from '../pipeline/pull.js';
 import { mountRootfs, resolveUser, runScript, type Rootfs } from '../pipeline/sandbox-run.js';
 import { Steps } from '../pipeline/steps.js';
@@ -149,11 +151,13 @@ export interface ContainerfileRun extends Omit<ExecutorOptions, 'buildDir'> {
   /** Where the result goes (see BuildImageOptions.tag). */
   tag: string;
   noPush: boolean;
+  /** Refuse a result this importer would reject (build's --check; build-image has none). */
+  check?: CompatProfile | false;
 }
 
 /** Runs the instructions, commits config and manifest into the store, writes the output; cleanups go to `steps`. */
 export async function runContainerfile(engine: Engine, steps: Steps, run: ContainerfileRun): Promise<BuildImageResult> {
-  const { parsed, tag, noPush, ...exOpts } = run;
+  const { parsed, tag, noPush, check, ...exOpts } = run;
   const buildsDir = path.join(engine.root, 'builds');
   await mkdir(buildsDir, { recursive: true });
   const buildDir = await mkdtemp(path.join(buildsDir, 'i-'));
@@ -167,6 +171,7 @@ export async function runContainerfile(engine: Engine, steps: Steps, run: Contai
     const configBytes = serializeConfig(config);
     const configDesc = await engine.store.putBytes(configBytes, configMediaType(run.format));
     const manifest = buildManifest(run.format, configDesc, ex.layers);
+    if (check) checkImporter(engine, check, manifest, config);
     await engine.store.putBytes(manifest.bytes, manifest.mediaType);
     return { config, configDesc, manifest };
   });

@@ -104,6 +104,7 @@ export const onBuildStrategy: OnBuildStrategy = async (engine, steps, sandbox, o
     pullPolicy: opts.pullPolicy,
     ignored: await loadIgnore(context, file),
     runOnBuild: true,
+    check: opts.check,
     tag: h.targetName,
     noPush: opts.noPush ?? false,
   });
