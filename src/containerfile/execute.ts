@@ -22,11 +22,13 @@ import { namespaceMode } from '../sandbox/namespace.js';
 import { ensureDirInRoot, readFileInRoot } from '../sandbox/rootfs.js';
 import { resolveUserSpec } from '../s2i/user.js';
 import { openEngine, type Engine, type EngineOptions } from '../pipeline/context.js';
+import { checkImporter } from '../pipeline/commit.js';
+import type { CompatProfile } from '../image/compat.js';
 import type { PullPolicy } from '../pipeline/pull.js';
 import { mountRootfs, resolveUser, runScript, type Rootfs } from '../pipeline/sandbox-run.js';
 import { Steps } from '../pipeline/steps.js';
 import { defaultFormatFor } from '../transport/parse.js';
-import { parseContainerfile, type Containerfile, type Instruction } from './parse.js';
+import { parseContainerfile, parseTriggers, type Containerfile, type Instruction } from './parse.js';
 import { lintContainerfile } from './lint.js';
 import { expandWord, splitWords, WordError } from './words.js';
 import { copyIntoImage, isDirInRoot, type Owner } from './copy.js';
@@ -123,14 +125,10 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuildImageRes
   const steps = new Steps(engine.onProgress);
   steps.defer('close registry client', () => engine.close());
   try {
-    const buildsDir = path.join(engine.root, 'builds');
-    await mkdir(buildsDir, { recursive: true });
-    const buildDir = await mkdtemp(path.join(buildsDir, 'i-'));
-    steps.defer('remove build dir', () => rm(buildDir, { recursive: true, force: true }));
-    const ex = new Executor(engine, steps, parsed, {
+    return await runContainerfile(engine, steps, {
+      parsed,
       file: path.basename(file),
       contextDir,
-      buildDir,
       buildArgs,
       runtime,
       format,
@@ -139,40 +137,63 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuildImageRes
       ...(opts.platform ? { platform: opts.platform } : {}),
       ...(opts.pullPolicy ? { pullPolicy: opts.pullPolicy } : {}),
       ignored: await loadIgnore(contextDir, file),
+      tag: opts.tag,
+      noPush: opts.noPush ?? false,
     });
-    await ex.run();
-    const unused = [...buildArgs.keys()].filter((k) => !ex.declaredArgs.has(k));
-    if (unused.length) engine.onProgress({ type: 'log', level: 'warn', message: `build args not declared by any ARG were ignored: ${unused.join(', ')}` });
-    const commit = await steps.run('commit', async () => {
-      const config = { ...ex.config, created: new Date().toISOString() };
-      const configBytes = serializeConfig(config);
-      const configDesc = await engine.store.putBytes(configBytes, configMediaType(format));
-      const manifest = buildManifest(format, configDesc, ex.layers);
-      await engine.store.putBytes(manifest.bytes, manifest.mediaType);
-      return { config, configDesc, manifest };
-    });
-    const output = await steps.run(opts.noPush ? 'store' : 'push', () =>
-      writeOutput(engine, {
-        tag: opts.tag,
-        manifest: commit.manifest,
-        blobs: [...ex.layers, commit.configDesc],
-        baseBlobs: new Set(ex.baseLayers.map((l) => l.digest)),
-        ...(ex.baseSource ? { source: ex.baseSource } : {}),
-        noPush: opts.noPush ?? false,
-      }),
-    );
-    return {
-      reference: output.reference,
-      digest: commit.manifest.digest,
-      manifest: commit.manifest,
-      config: commit.config,
-      layers: ex.newLayers,
-      timings: steps.timings,
-      output,
-    };
   } finally {
     await steps.cleanup();
   }
+}
+
+/** One parsed Containerfile to run on an open engine (build-image, and s2i's onbuild strategy: onbuild.ts). */
+export interface ContainerfileRun extends Omit<ExecutorOptions, 'buildDir'> {
+  parsed: Containerfile;
+  /** Where the result goes (see BuildImageOptions.tag). */
+  tag: string;
+  noPush: boolean;
+  /** Refuse a result this importer would reject (build's --check; build-image has none). */
+  check?: CompatProfile | false;
+}
+
+/** Runs the instructions, commits config and manifest into the store, writes the output; cleanups go to `steps`. */
+export async function runContainerfile(engine: Engine, steps: Steps, run: ContainerfileRun): Promise<BuildImageResult> {
+  const { parsed, tag, noPush, check, ...exOpts } = run;
+  const buildsDir = path.join(engine.root, 'builds');
+  await mkdir(buildsDir, { recursive: true });
+  const buildDir = await mkdtemp(path.join(buildsDir, 'i-'));
+  steps.defer('remove build dir', () => rm(buildDir, { recursive: true, force: true }));
+  const ex = new Executor(engine, steps, parsed, { ...exOpts, buildDir });
+  await ex.run();
+  const unused = [...run.buildArgs.keys()].filter((k) => !ex.declaredArgs.has(k));
+  if (unused.length) engine.onProgress({ type: 'log', level: 'warn', message: `build args not declared by any ARG were ignored: ${unused.join(', ')}` });
+  const commit = await steps.run('commit', async () => {
+    const config = { ...ex.config, created: new Date().toISOString() };
+    const configBytes = serializeConfig(config);
+    const configDesc = await engine.store.putBytes(configBytes, configMediaType(run.format));
+    const manifest = buildManifest(run.format, configDesc, ex.layers);
+    if (check) checkImporter(engine, check, manifest, config);
+    await engine.store.putBytes(manifest.bytes, manifest.mediaType);
+    return { config, configDesc, manifest };
+  });
+  const output = await steps.run(noPush ? 'store' : 'push', () =>
+    writeOutput(engine, {
+      tag,
+      manifest: commit.manifest,
+      blobs: [...ex.layers, commit.configDesc],
+      baseBlobs: new Set(ex.baseLayers.map((l) => l.digest)),
+      ...(ex.baseSource ? { source: ex.baseSource } : {}),
+      noPush,
+    }),
+  );
+  return {
+    reference: output.reference,
+    digest: commit.manifest.digest,
+    manifest: commit.manifest,
+    config: commit.config,
+    layers: ex.newLayers,
+    timings: steps.timings,
+    output,
+  };
 }
 
 interface ExecutorOptions {
@@ -187,6 +208,11 @@ interface ExecutorOptions {
   platform?: Platform;
   pullPolicy?: PullPolicy;
   ignored?: (rel: string) => boolean;
+  /**
+   * Run the base image's ONBUILD triggers right after FROM, with this context (Docker's rule; s2i's onbuild
+   * strategy needs it). Off: build-image warns that they are not run and keeps them in the config.
+   */
+  runOnBuild?: boolean;
 }
 
 class Executor {
@@ -203,6 +229,8 @@ class Executor {
   private shell = ['/bin/sh', '-c'];
   private mount: { rootfs: Rootfs; dir: string } | undefined;
   private stepNo = 0;
+  /** RUNs so far (ONBUILD triggers run within the FROM step): names each container and bundle. */
+  private runNo = 0;
   /** Squash: index in history of the last filesystem step (it carries the one layer). */
   private squashHistory = -1;
   private readonly onProgress: ProgressSink;
@@ -358,8 +386,18 @@ class Executor {
     this.lowers = [...base.dirs];
     const lease = await this.engine.cache.lease(this.config.rootfs.diff_ids);
     this.steps.defer('release base lease', () => lease.release());
-    if (Array.isArray(this.config.config.OnBuild) && this.config.config.OnBuild.length > 0) {
+    const triggers = Array.isArray(this.config.config.OnBuild) ? this.config.config.OnBuild.filter((x) => typeof x === 'string' && x.trim() !== '') : [];
+    if (triggers.length > 0 && !this.o.runOnBuild) {
       this.onProgress({ type: 'log', level: 'warn', message: `${image} has ONBUILD triggers; oci-s2i build-image does not run them` });
+    } else if (triggers.length > 0) {
+      // The triggers run now, in order, and the new image does not inherit them (Docker's rule).
+      this.config = setConfigFields(this.config, { OnBuild: undefined });
+      const parsed = parseTriggers(triggers, `${image} ONBUILD`);
+      let n = 0;
+      for (const t of parsed) {
+        this.onProgress({ type: 'log', level: 'info', message: `ONBUILD ${++n}/${parsed.length}: ${t.keyword} ${(t.json ? JSON.stringify(t.json) : t.args).slice(0, 60)}`.trim() });
+        await this.step(t);
+      }
     }
   }
 
@@ -502,9 +540,9 @@ class Executor {
       runScript({
         runtime: this.o.runtime,
         rootfs: root.merged,
-        bundleDir: path.join(stepDir, `bundle-${this.stepNo}`),
+        bundleDir: path.join(stepDir, `bundle-${++this.runNo}`),
         storeRoot: this.engine.root,
-        id: `oci-s2i-bi-${this.id}-${this.stepNo}`,
+        id: `oci-s2i-bi-${this.id}-${this.runNo}`,
         args,
         env,
         cwd: this.workdirOf(),

@@ -119,6 +119,22 @@ export function parseContainerfile(text: string, file = 'Containerfile'): Contai
   return { escape, instructions };
 }
 
+/**
+ * A base image's ONBUILD triggers (config.OnBuild, one instruction each) as instructions, numbered from 1 and
+ * named by `where` in errors. FROM, MAINTAINER and ONBUILD cannot be triggers (Dockerfile reference, ONBUILD).
+ */
+export function parseTriggers(triggers: string[], where: string): Instruction[] {
+  return triggers.map((t, i) => {
+    const text = t.trim();
+    const keyword = (/^\S+/.exec(text)?.[0] ?? '').toUpperCase();
+    if (keyword === 'FROM' || keyword === 'MAINTAINER' || keyword === 'ONBUILD') {
+      throw syntaxError(where, i + 1, `${keyword} is not allowed as an ONBUILD trigger; rebuild the base image without it`);
+    }
+    if (/[\r\n]/.test(text)) throw syntaxError(where, i + 1, 'an ONBUILD trigger spans lines; rebuild the base image with one instruction per trigger');
+    return parseInstruction(text, i + 1, i + 1, where, '\\');
+  });
+}
+
 function parseInstruction(text: string, line: number, endLine: number, file: string, escape: string): Instruction {
   const m = /^(\S+)\s*([\s\S]*)$/.exec(text);
   const word = m?.[1] ?? '';

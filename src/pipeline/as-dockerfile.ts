@@ -70,6 +70,9 @@ function flagLabels(o: Pick<AsDockerfileOptions, 'scriptsUrl' | 'destination' | 
   return out;
 }
 
+/** Where s2i's --as-dockerfile expects the builder's scripts when nothing else names them. */
+const defaultImageScriptsDir = '/usr/libexec/s2i';
+
 export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise<AsDockerfileResult> {
   const builderRef = opts.builder;
   const engine = await openEngine(opts);
@@ -92,7 +95,14 @@ export async function writeBuildAsDockerfile(opts: AsDockerfileOptions): Promise
       },
     );
     const optional: ScriptName[] = opts.incremental ? ['save-artifacts'] : [];
-    const scripts = await resolveScripts({ ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}), ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}), sourceDir: source.dir, imageLabels: labels, imageEnv: cfg.Env ?? [], needed: ['assemble', 'run'], optional });
+    const scripts = await resolveScripts({ ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}), ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}), sourceDir: source.dir, imageLabels: labels, imageEnv: cfg.Env ?? [], needed: [], optional: ['assemble', 'run', ...optional] });
+    // s2i's --as-dockerfile trusts the builder for what no place provides: its default scripts directory.
+    for (const name of ['assemble', 'run'] as const) {
+      if (scripts.has(name)) continue;
+      const p = path.posix.join(defaultImageScriptsDir, name);
+      opts.onProgress?.({ type: 'log', level: 'warn', message: `no ${name} script found (source .s2i/bin, the scripts URLs, the builder's labels): the Containerfile runs ${p}, which the builder must have (as s2i)` });
+      scripts.set(name, { kind: 'image', path: p });
+    }
     const containerfile = containerfilePath(opts.asDockerfile);
     // bounded: Node's recursive mkdir spins under /proc
     await makeDirs(path.dirname(containerfile)).catch((e: NodeJS.ErrnoException) => {

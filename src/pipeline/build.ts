@@ -13,7 +13,8 @@ import { commitBuild, sourceFacts } from './commit.js';
 import { buildInImage } from './in-image.js';
 import { openEngine } from './context.js';
 import type { BuildOptions } from './options.js';
-import { prepareBuild, sandboxFor } from './prepare.js';
+import type { Engine } from './context.js';
+import { prepareBuild, sandboxFor, type OnBuildHandOff, type Sandbox } from './prepare.js';
 import { preparePush, pushImage, pushTargetOf, signPushed, type PushStats } from './push.js';
 import { Steps } from './steps.js';
 
@@ -24,7 +25,8 @@ export interface BuildResult {
   /** The image ID: the config digest (`sha256:<hex>`), as podman and docker name a local image. */
   imageId: string;
   manifest: { bytes: Buffer; mediaType: string; digest: string };
-  layer: LayerResult;
+  /** The new layer (s2i's onbuild strategy: the last one its instructions made; absent when they made none). */
+  layer?: LayerResult;
   labels: Record<string, string>;
   timings: Record<string, number>;
   /** The OCI runtime assemble ran with (`--runtime`, or the default for this host: sandbox/runtime.ts). */
@@ -37,6 +39,9 @@ export interface BuildResult {
   /** The provenance and SBOM attached to the pushed image (attest/attach.ts), when any was. */
   attached?: AttachResult;
 }
+
+/** s2i's onbuild strategy (containerfile/onbuild.ts): builds the hand-off, pushes as build does, says what it made. */
+export type OnBuildStrategy = (engine: Engine, steps: Steps, sandbox: Sandbox, opts: BuildOptions, handOff: OnBuildHandOff) => Promise<BuildResult>;
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (!opts.callbackUrl) return buildImage(opts);
@@ -65,6 +70,7 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const ready = pushTo ? preparePush(engine, pushTo) : undefined;
     const prepared = await prepareBuild(engine, steps, opts);
     if (ready) await steps.run('check destination', () => ready);
+    if (prepared.kind === 'onbuild') return await opts.onBuildStrategy!(engine, steps, sandbox, opts, prepared);
     const assembled = await assembleBuild(engine, steps, sandbox, opts, prepared);
     const committed = await commitBuild(engine, steps, sandbox, opts, prepared, assembled);
     let push: PushStats | undefined;

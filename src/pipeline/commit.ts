@@ -4,9 +4,9 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { S2IError } from '../errors.js';
-import type { Descriptor } from '../oci/types.js';
+import type { Descriptor, ImageConfig } from '../oci/types.js';
 import { parseManifestDocument } from '../oci/manifest.js';
-import { compatibilityProblems } from '../image/compat.js';
+import { compatibilityProblems, type CompatProfile } from '../image/compat.js';
 import { append } from '../image/append.js';
 import { outputAnnotations } from '../image/annotations.js';
 import { mergeLabels } from '../image/config.js';
@@ -228,6 +228,18 @@ export function baseNameOf(base: Pick<PulledImage, 'location' | 'ref' | 'name'>)
   return base.location.transport === 'docker' ? formatReference(qualified(base.ref)) : base.name;
 }
 
+/** Refuses (nothing stored or pushed) a result the importer `profile` would reject, each problem warned. */
+export function checkImporter(engine: Engine, profile: CompatProfile, manifest: { bytes: Buffer; mediaType: string }, config: ImageConfig): void {
+  const problems = compatibilityProblems(profile, parseManifestDocument(manifest.bytes, manifest.mediaType), config);
+  if (problems.length === 0) return;
+  for (const p of problems) engine.onProgress({ type: 'log', level: 'warn', message: `${p.problem}: ${p.fix}` });
+  throw new S2IError(
+    'ERR_IMAGE_INCOMPATIBLE',
+    `the image would not import into ${profile}, so nothing was pushed: ${problems.map((p) => `${p.problem} (${p.fix})`).join('; ')}; or build with --check none`,
+    { step: 'commit' },
+  );
+}
+
 /**
  * New config (Cmd = run, Env, Labels; User and the rest kept from the base) + manifest, checked against the
  * importer profile (nothing is stored or tagged when it fails), then stored and tagged locally.
@@ -251,17 +263,7 @@ export async function commitImage(
     opts.format,
     opts.format === 'oci' ? { annotations } : {},
   );
-  if (opts.check) {
-    const problems = compatibilityProblems(opts.check, parseManifestDocument(manifest.bytes, manifest.mediaType), config);
-    if (problems.length > 0) {
-      for (const p of problems) engine.onProgress({ type: 'log', level: 'warn', message: `${p.problem}: ${p.fix}` });
-      throw new S2IError(
-        'ERR_IMAGE_INCOMPATIBLE',
-        `the image would not import into ${opts.check}, so nothing was pushed: ${problems.map((p) => `${p.problem} (${p.fix})`).join('; ')}; or build with --check none`,
-        { step: 'commit' },
-      );
-    }
-  }
+  if (opts.check) checkImporter(engine, opts.check, manifest, config);
   await engine.store.putBytes(configBytes, configDesc.mediaType);
   await engine.store.putBytes(manifest.bytes, manifest.mediaType);
   assertParentAlive('tagged');

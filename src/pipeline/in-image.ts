@@ -26,6 +26,7 @@ import type { Descriptor } from '../oci/types.js';
 import { buildEnvironment } from '../s2i/environment.js';
 import { parseImageMetadata, imageMetadataPath } from '../s2i/image-metadata.js';
 import { makeSourceFilter, copySource } from '../s2i/ignore.js';
+import { onBuildTriggers } from '../s2i/onbuild.js';
 import { onBuildWarning, outputLabels, planFlags, planS2I } from '../s2i/plan.js';
 import { materializeScripts, resolveScripts, scriptPathInImage, type ScriptName } from '../s2i/scripts.js';
 import type { ResolvedUser } from '../s2i/user.js';
@@ -81,10 +82,10 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const builderName = opts.builderName ?? locationName(opts.builder);
     const targetName = resultNameOf(opts.target);
     const plan = planS2I(
-      { labels: imageLabels, env: imageEnv, user: imgConfig.User },
+      { labels: imageLabels, env: imageEnv, user: imgConfig.User, onBuild: onBuildTriggers(imgConfig) },
       { builderName, ...(targetName !== undefined ? { tag: targetName } : {}), source, ...planFlags(opts), env, buildEnv: opts.buildEnv },
     );
-    const onBuild = onBuildWarning(imgConfig, builderName);
+    const onBuild = onBuildWarning(imgConfig, builderName, '--isolation in-image runs the S2I scripts in this container');
     if (onBuild) engine.onProgress({ type: 'log', level: 'warn', message: onBuild });
     const needed: ScriptName[] = ['assemble', 'run'];
     const scripts = await steps.run('scripts', () =>

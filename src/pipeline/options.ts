@@ -14,6 +14,7 @@ import type { Injection } from './injections.js';
 import type { BindSpec, HostEntry } from './mounts.js';
 import type { PullPolicy } from './pull.js';
 import type { RuntimeArtifact } from './runtime-stage.js';
+import type { OnBuildStrategy } from './build.js';
 
 /** --incremental: the previous image (`--incremental-from`, else the TAG) and when to fetch it. */
 export interface IncrementalOptions {
@@ -124,6 +125,13 @@ export interface BuildOptions extends EngineOptions {
   /** Keep the build directory and report it (BuildResult.tempDir). */
   saveTempDir?: boolean;
   keepSymlinks?: boolean;
+  /**
+   * s2i's onbuild strategy, run instead of the S2I scripts when the builder has ONBUILD triggers (the CLI gives
+   * containerfile/onbuild.ts: pipeline/ does not import containerfile/). Absent: the triggers are not run (warned).
+   */
+  onBuildStrategy?: OnBuildStrategy;
+  /** --block-onbuild: never run the builder's ONBUILD triggers; build with its S2I scripts (s2i's BlockOnBuild). */
+  blockOnBuild?: boolean;
   /** Cap on the save-artifacts tar (bytes). */
   artifactsMaxBytes?: number;
   /** Attestations and SBOM attached to the pushed image; absent: none. */

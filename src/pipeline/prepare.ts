@@ -11,6 +11,7 @@ import { namespaceMode, type NamespaceMode } from '../sandbox/namespace.js';
 import { fileInRoot } from '../sandbox/rootfs.js';
 import type { Mount } from '../sandbox/spec.js';
 import { buildEnvironment, type EnvList } from '../s2i/environment.js';
+import { onBuildTriggers } from '../s2i/onbuild.js';
 import { onBuildWarning, planFlags, planS2I, type S2IPlan } from '../s2i/plan.js';
 import { resolveScripts, type ScriptName, type ScriptSource } from '../s2i/scripts.js';
 import type { ResolvedUser } from '../s2i/user.js';
@@ -48,6 +49,7 @@ export interface Scratch {
 }
 
 export interface Prepared {
+  kind: 's2i';
   /** The build's own directory under `<root>/builds` (removed at the end unless --save-temp-dir). */
   buildDir: string;
   scratch: Scratch;
@@ -75,7 +77,24 @@ export interface Prepared {
   recordOwner?: { uid: number; gid: number };
 }
 
-export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOptions): Promise<Prepared> {
+/**
+ * A builder with ONBUILD triggers, built by s2i's onbuild strategy (BuildOptions.onBuildStrategy): what prepare
+ * decided before it would mount the builder and look for its scripts, which that strategy does its own way.
+ */
+export interface OnBuildHandOff {
+  kind: 'onbuild';
+  buildDir: string;
+  source: PreparedSource;
+  env: EnvList;
+  builder: PulledImage;
+  builderName: string;
+  /** undefined: no TAG (the strategy refuses it). */
+  targetName: string | undefined;
+  plan: S2IPlan;
+  triggers: string[];
+}
+
+export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOptions): Promise<Prepared | OnBuildHandOff> {
   const buildsDir = path.join(engine.root, 'builds');
   await mkdir(buildsDir, { recursive: true });
   const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
@@ -102,11 +121,12 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   const workdir = workingDirOf(builder.config, 'the builder image');
   const builderName = opts.builderName ?? locationName(opts.builder);
   const targetName = resultNameOf(opts.target);
+  const triggers = onBuildTriggers(imgConfig);
 
   // What the build does with this builder, decided from its config and the options (s2i/plan.ts): the allowed
   // UIDs verdict (exit 15), destination, users, environments and the labels it adds.
   const plan = planS2I(
-    { labels: imageLabels, env: imageEnv, user: imgConfig.User },
+    { labels: imageLabels, env: imageEnv, user: imgConfig.User, onBuild: triggers },
     {
       builderName,
       ...(targetName !== undefined ? { tag: targetName } : {}),
@@ -121,7 +141,10 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   const hostsFile = opts.addHosts.length > 0 ? await writeHostsFile(path.join(buildDir, 'hosts'), opts.addHosts) : undefined;
 
   const warn = (message: string) => engine.onProgress({ type: 'log', level: 'warn', message });
-  const onBuild = onBuildWarning(imgConfig, builderName);
+  if (triggers.length > 0 && opts.onBuildStrategy && !opts.blockOnBuild) {
+    return { kind: 'onbuild', buildDir, source, env, builder, builderName, targetName, plan, triggers };
+  }
+  const onBuild = onBuildWarning(imgConfig, builderName, opts.blockOnBuild ? '--block-onbuild' : 'no onbuild strategy given');
   if (onBuild) warn(onBuild);
   const rootfs = await steps.run('mount', () => builderRootfs(steps, buildDir, builder.layers.map((l) => l.dir), { isolation: opts.isolation, onWarning: warn }));
   const needed: ScriptName[] = opts.runtimeImage ? ['assemble'] : ['assemble', 'run'];
@@ -142,7 +165,7 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
   if (single) warn(singleIdWarning(single));
   const user = single?.runAs ?? resolved;
   engine.onProgress(isolationEvent(namespaceMode(), rootfs.kind));
-  return { buildDir, scratch, source, env, builder, builderName, targetName, plan, workdir, mounts, injections, ...(hostsFile ? { hostsFile } : {}), rootfs, scripts, user, ...(single ? { recordOwner: single.recordAs } : {}) };
+  return { kind: 's2i', buildDir, scratch, source, env, builder, builderName, targetName, plan, workdir, mounts, injections, ...(hostsFile ? { hostsFile } : {}), rootfs, scripts, user, ...(single ? { recordOwner: single.recordAs } : {}) };
 }
 
 const NAMESPACE_SHOWN: Record<NamespaceMode, string> = {

@@ -7,6 +7,7 @@ import { checkUser } from './allowed-uids.js';
 import { assembleUser as pickAssembleUser, destinationPaths, resolveDestination } from './destination.js';
 import { mergeEnvStrings, type EnvList } from './environment.js';
 import { Label, generatedLabels, mergeLabels, type GitInfo } from './labels.js';
+import { onBuildTriggers, onBuildUsers } from './onbuild.js';
 
 /** PATH of assemble when neither the builder nor the build sets one (the runtimes' usual default). */
 export const defaultPath = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -17,6 +18,8 @@ export interface BuilderFacts {
   env: string[];
   /** The image USER ('' or undefined: root). */
   user?: string | undefined;
+  /** ONBUILD triggers (s2i/onbuild.ts): the users they switch to are checked against --allowed-uids. */
+  onBuild?: string[] | undefined;
 }
 
 export interface S2IPlanOptions {
@@ -82,6 +85,7 @@ export function planS2I(builder: BuilderFacts, opts: S2IPlanOptions): S2IPlan {
     checkUser(builder.user, ranges, 'image USER');
     if (builder.labels[Label.assembleUser]) checkUser(builder.labels[Label.assembleUser], ranges, `label ${Label.assembleUser}`);
     if (opts.assembleUser) checkUser(opts.assembleUser, ranges, '--assemble-user');
+    for (const u of onBuildUsers(builder.onBuild ?? [])) checkUser(u, ranges, 'ONBUILD USER');
   }
   const destination = resolveDestination(opts.destination, builder.labels);
   const persistentEnv = mergeEnvStrings(builder.env, opts.env);
@@ -113,13 +117,12 @@ export function outputLabels(plan: S2IPlan, base: Record<string, string>, metada
 }
 
 /**
- * One warning line when the builder has ONBUILD triggers: s2i's onbuild strategy runs them (docker build with the
- * source as context); this engine does not, so it names the triggers left unrun. Undefined when there are none.
+ * One warning line when the builder has ONBUILD triggers that this build does not run (--block-onbuild, or
+ * --isolation in-image): s2i's onbuild strategy would run them. Undefined when there are none.
  */
-export function onBuildWarning(config: { [k: string]: unknown }, builderName: string): string | undefined {
-  const raw = config.OnBuild;
-  const triggers = Array.isArray(raw) ? raw.filter((x): x is string => typeof x === 'string' && x.trim() !== '') : [];
+export function onBuildWarning(config: { [k: string]: unknown }, builderName: string, why: string): string | undefined {
+  const triggers = onBuildTriggers(config);
   if (triggers.length === 0) return undefined;
   const shown = triggers.map((x) => x.replace(/\s+/g, ' ').trim()).join('; ');
-  return `builder ${builderName} has ${triggers.length} ONBUILD trigger${triggers.length === 1 ? '' : 's'} that oci-s2i does not run (s2i runs them with docker build): ${shown.length > 400 ? `${shown.slice(0, 399)}…` : shown}`;
+  return `builder ${builderName} has ${triggers.length} ONBUILD trigger${triggers.length === 1 ? '' : 's'} that this build does not run (${why}): ${shown.length > 400 ? `${shown.slice(0, 399)}…` : shown}`;
 }

@@ -1,6 +1,7 @@
 // Scripts and sources as s2i users meet them (issue 13): --image-scripts-url, the deprecated --scripts and
 // -l/--location, a --scripts-url that provides no script, plain directories as file:// sources, the committed tree
-// of a local git repository (and -c for the working tree), --ignore-submodules, builders with ONBUILD triggers.
+// of a local git repository (and -c for the working tree), --ignore-submodules, --block-onbuild (the onbuild
+// strategy itself: onbuild.test.ts).
 // Real builds with busybox builders against a real registry; real git repositories in temp dirs.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
@@ -221,16 +222,16 @@ t.test('--ignore-submodules: a git source\'s submodules are not fetched (default
   t.notMatch(url.stderr, /helper\.txt/, 'the same for a file:// git URL');
 });
 
-t.test('a builder with ONBUILD triggers: one warning line naming the triggers left unrun; none without triggers', async (t) => {
+t.test('--block-onbuild: a builder with ONBUILD triggers builds with its S2I scripts, one warning line naming the triggers left unrun; none without triggers', async (t) => {
   const b = await builder('t/onbuild', { assemble: LIST_ASSEMBLE('image'), run: RUN }, { onBuild: ['RUN echo triggered > /tmp/onbuild', 'COPY . /opt/app'] });
   const src = dirWith({ 'index.html': 'hello\n' }, 0o644);
-  const r = await runCli(['build', src, b, `${registry.host}/t/onbuild-app:1`, '--root', root]);
+  const r = await runCli(['build', src, b, `${registry.host}/t/onbuild-app:1`, '--root', root, '--block-onbuild']);
   t.equal(r.code, 0, r.stderr);
   const lines = r.stderr.split('\n').filter((l) => /ONBUILD/.test(l));
   t.equal(lines.length, 1, r.stderr);
-  t.match(lines[0], /^warning: builder .*t\/onbuild:latest has 2 ONBUILD triggers that oci-s2i does not run .*: RUN echo triggered > \/tmp\/onbuild; COPY \. \/opt\/app$/);
+  t.match(lines[0], /^warning: builder .*t\/onbuild:latest has 2 ONBUILD triggers that this build does not run \(--block-onbuild\): RUN echo triggered > \/tmp\/onbuild; COPY \. \/opt\/app$/);
   const plain = await builder('t/no-onbuild', { assemble: LIST_ASSEMBLE('image'), run: RUN });
-  const p = await runCli(['build', src, plain, `${registry.host}/t/onbuild-app:2`, '--root', root]);
+  const p = await runCli(['build', src, plain, `${registry.host}/t/onbuild-app:2`, '--root', root, '--block-onbuild']);
   t.equal(p.code, 0, p.stderr);
   t.notMatch(p.stderr, /ONBUILD/);
 });

@@ -4,6 +4,7 @@ import type { ProgressSink } from '../../events.js';
 import { build, writeDigestFile } from '../../pipeline/build.js';
 import { runImage } from '../../pipeline/run-image.js';
 import { writeBuildAsDockerfile, type AsDockerfileOptions } from '../../pipeline/as-dockerfile.js';
+import { onBuildStrategy } from '../../containerfile/onbuild.js';
 import { writeOutputFile } from '../../sys/output-file.js';
 import { parseImageLocation } from '../../transport/parse.js';
 import type { Command, CommandContext, Param } from '../command.js';
@@ -39,6 +40,7 @@ export const buildParams: Param[] = [
   { name: 'ignore-submodules', type: 'boolean', description: 'do not fetch the submodules of a git source (default: git submodule update --init --recursive)' },
   { name: 'context-dir', type: 'string', value: 'DIR', description: 'sub-directory of the source holding the application' },
   { name: 'copy', short: 'c', type: 'boolean', description: 'build the working tree of a local git repository as it is (default: its committed tree, cloned as s2i does; then no commit labels)' },
+  { name: 'block-onbuild', type: 'boolean', description: "do not run the builder's ONBUILD triggers (s2i's onbuild strategy, the default for such builders): build with its S2I scripts" },
   { name: 'incremental', type: 'boolean', description: 'restore artifacts of the previous image with its save-artifacts script' },
   { name: 'incremental-from', type: 'string', value: 'IMAGE', description: 'previous image for --incremental (default: TAG)' },
   { name: 'incremental-pull-policy', type: 'string', value: 'always|if-not-present|never', description: 'when to fetch the previous image', default: 'if-not-present' },
@@ -122,7 +124,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   }
   // Decrypted before the build starts: a wrong passphrase or a bad key file costs no build.
   const signingKey = await signingKeyOf(v, ctx.stderr);
-  const result = await build({ ...o, ...(signingKey ? { signingKey } : {}), source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal });
+  const result = await build({ ...o, ...(signingKey ? { signingKey } : {}), source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal, onBuildStrategy, blockOnBuild: v['block-onbuild'] === true });
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   const iidFile = str(v.iidfile);
