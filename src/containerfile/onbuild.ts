@@ -91,9 +91,11 @@ export const onBuildStrategy: OnBuildStrategy = async (engine, steps, sandbox, o
   const file = path.join(h.buildDir, 'Containerfile.onbuild');
   await mkdir(h.buildDir, { recursive: true });
   await writeFile(file, text);
-  if (opts.target.transport === 'local' || h.targetName === undefined) {
-    throw new S2IError('ERR_USAGE', `builder ${h.builderName} has ONBUILD triggers (s2i's onbuild strategy), whose result goes to a registry TAG or, with --no-push, is kept under it: give a TAG with a registry (or --block-onbuild to build it with the S2I scripts into the local store)`);
+  // A local TAG (no registry, `local:NAME`) is kept in the store under its name, as --no-push keeps a registry TAG.
+  if (h.targetName === undefined) {
+    throw new S2IError('ERR_USAGE', `builder ${h.builderName} has ONBUILD triggers (s2i's onbuild strategy), whose result is kept under a name: give a TAG (or --block-onbuild to build it with the S2I scripts, unnamed)`);
   }
+  const local = opts.target.transport === 'local';
   const result = await runContainerfile(engine, steps, {
     parsed: parseContainerfile(text, 'Containerfile.onbuild'),
     file: 'Containerfile.onbuild',
@@ -109,7 +111,7 @@ export const onBuildStrategy: OnBuildStrategy = async (engine, steps, sandbox, o
     runOnBuild: true,
     check: opts.check,
     tag: h.targetName,
-    noPush: opts.noPush ?? false,
+    noPush: local || (opts.noPush ?? false),
   });
   const layer = result.layers[result.layers.length - 1];
   return {

@@ -139,3 +139,24 @@ t.test('bad input: no entrypoint, a FROM trigger, --runtime-image — one line e
     t.not(r?.code, 0, `nothing pushed as :${tag}`);
   }
 });
+
+t.test('a local TAG keeps the onbuild result in the local store (s2i TestCleanBuildOnBuildNoName: a name, no registry); no TAG is one line', async (t) => {
+  const b = await builder('t/onbuild-local', { onBuild: ['COPY . /srv/', 'WORKDIR /srv'], user: '0' });
+  const src = dirWith({ 'start.sh': '#!/bin/sh\necho started\n', 'data.txt': 'local\n' });
+  const r = await runCli(['build', src, b, 'onbuild-local-app:v1', '--root', root]);
+  t.equal(r.code, 0, r.stderr);
+  const images = await runCli(['images', '--root', root, '--json']);
+  t.equal(images.code, 0, images.stderr);
+  t.match(images.stdout, /localhost\/onbuild-local-app/, 'listed by images');
+  const layout = path.join(tmp, 'local-out');
+  const c = await runCli(['copy', '--root', root, 'local:onbuild-local-app:v1', `oci:${layout}:app`]);
+  t.equal(c.code, 0, c.stderr);
+  const img = unpack('app', layout);
+  t.equal(readFileSync(path.join(img.rootfs, 'srv/data.txt'), 'utf8'), 'local\n', 'the trigger copied the source');
+  t.same(img.config.config.Entrypoint, ['./start.sh']);
+
+  const none = await runCli(['build', src, b, '--root', root]);
+  t.equal(none.code, 64, 'no TAG: exit 64');
+  t.match(none.stderr, /has ONBUILD triggers \(s2i's onbuild strategy\), whose result is kept under a name: give a TAG/);
+  t.equal(none.stderr.trim().split('\n').filter((l) => l.startsWith('oci-s2i:')).length, 1, 'one line');
+});
