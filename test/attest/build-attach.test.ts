@@ -43,7 +43,7 @@ t.before(async () => {
   const scripts = path.join(tmp, 'scripts');
   mkdirSync(scripts);
   // assemble reads the injected file and the build-env variable (so they are used), and copies the source.
-  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\nset -e\ncat /run/inj/token >/dev/null 2>&1 || true\necho "token length ${#TOKEN}"\ncp -Rf /tmp/src/. ./\n', { mode: 0o755 });
+  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\nset -e\ncat /tmp/inj/token >/dev/null 2>&1 || true\necho "token length ${#TOKEN}"\ncp -Rf /tmp/src/. ./\n', { mode: 0o755 });
   writeFileSync(path.join(scripts, 'run'), '#!/bin/sh\nexec cat index.html\n', { mode: 0o755 });
   await pushBusyboxBuilder(client.repository(reg.host, 'attest/builder'), 'latest', { scriptsDir: scripts });
   builder = `${reg.host}/attest/builder:latest`;
@@ -253,7 +253,7 @@ t.test('secrets: in no stored byte (creds, --build-env, --inject), and -e values
   for (const format of ['oci', 'docker']) {
     const r = await build(
       `${locked.host}/attest/secret:${format}`,
-      ['--format', format, '--creds', `${USER}:${PASSWORD}`, '-e', `SECRET=${KEPT_ENV}`, '--build-env', `TOKEN=${BUILD_ENV}`, '-i', `${injDir}:/run/inj`],
+      ['--format', format, '--creds', `${USER}:${PASSWORD}`, '-e', `SECRET=${KEPT_ENV}`, '--build-env', `TOKEN=${BUILD_ENV}`, '-i', `${injDir}:/tmp/inj`],
       `${locked.host}/attest/builder:latest`,
     );
     ok(t, r);

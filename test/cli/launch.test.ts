@@ -98,9 +98,10 @@ t.test('bin/oci-s2i (the command on PATH): root namespace commands are exec\'d u
   t.equal(r.status, 9, r.stderr);
   const lines = readFileSync(out, 'utf8').trim().split('\n');
   t.same(lines.slice(0, 5), ['-m', '--propagation', 'private', '--', 'node']);
-  t.same(lines.slice(5, 12), [cliPath, 'build', 'SRC', 'BUILDER', 'TAG', '--root', tmp]);
-  t.equal(lines[12], 'ns=root');
-  t.equal(lines[13], `ppid=${process.pid}`, 'unshare replaced the shell: no process in between');
+  // `--` before the script: Node 20 reads --env-file anywhere in its argv (test/cli/node-argv.test.ts).
+  t.same(lines.slice(5, 13), ['--', cliPath, 'build', 'SRC', 'BUILDER', 'TAG', '--root', tmp]);
+  t.equal(lines[13], 'ns=root');
+  t.equal(lines[14], `ppid=${process.pid}`, 'unshare replaced the shell: no process in between');
 
   rmSync(out, { force: true });
   for (const args of [['build', '--help'], ['version'], ['copy', '--help']]) {
@@ -122,17 +123,17 @@ t.test('bin/oci-s2i (the command on PATH): root namespace commands are exec\'d u
   const link = path.join(tmp, 'oci-s2i-link');
   symlinkSync(shCli, link);
   const stub = path.join(tmp, 'node-stub-ns');
-  writeFileSync(stub, '#!/bin/sh\necho "ns=${OCI_S2I_NAMESPACE:-none} $1"\n');
+  writeFileSync(stub, '#!/bin/sh\necho "ns=${OCI_S2I_NAMESPACE:-none} $1 $2"\n');
   chmodSync(stub, 0o755);
   const viaLink = spawnSync(link, ['version'], { env: { ...outsideEnv(), OCI_S2I_NODE: stub }, encoding: 'utf8' });
-  t.equal(viaLink.stdout.trim(), `ns=none ${cliPath}`);
+  t.equal(viaLink.stdout.trim(), `ns=none -- ${cliPath}`);
   // Not root (the user id is read from /proc/self/status): no unshare here, the Node launcher decides.
   const setpriv = spawnSync('sh', ['-c', 'command -v setpriv'], { encoding: 'utf8' }).stdout.trim();
   const open = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-launch-open-'));
   t.teardown(() => rmSync(open, { recursive: true, force: true }));
   chmodSync(open, 0o755);
   const openStub = path.join(open, 'node-stub');
-  writeFileSync(openStub, '#!/bin/sh\necho "ns=${OCI_S2I_NAMESPACE:-none} $1"\n');
+  writeFileSync(openStub, '#!/bin/sh\necho "ns=${OCI_S2I_NAMESPACE:-none} $1 $2"\n');
   chmodSync(openStub, 0o755);
   const nobody = ['--reuid', '65534', '--regid', '65534', '--clear-groups'];
   // From a copy of the launcher in a dir nobody can reach: the checkout may not be (a clone under /root).
@@ -142,10 +143,10 @@ t.test('bin/oci-s2i (the command on PATH): root namespace commands are exec\'d u
     copyFileSync(shCli, openCli);
     chmodSync(openCli, 0o755);
     const asNobody = spawnSync(setpriv, [...nobody, openCli, 'build', 'SRC'], { cwd: '/', env: { ...env, OCI_S2I_NODE: openStub }, encoding: 'utf8' });
-    t.equal(asNobody.stdout.trim(), `ns=none ${path.join(open, 'bin', 'oci-s2i.js')}`, 'an unprivileged caller goes to the Node launcher');
+    t.equal(asNobody.stdout.trim(), `ns=none -- ${path.join(open, 'bin', 'oci-s2i.js')}`, 'an unprivileged caller goes to the Node launcher');
   }
   const asRoot = spawnSync(shCli, ['build', 'SRC'], { env: { ...outsideEnv(), OCI_S2I_NODE: stub }, encoding: 'utf8' });
-  t.equal(asRoot.stdout.trim(), `ns=root ${cliPath}`, 'root goes straight under unshare');
+  t.equal(asRoot.stdout.trim(), `ns=root -- ${cliPath}`, 'root goes straight under unshare');
 });
 
 t.test('bin/oci-s2i and the command table list the same namespace commands', async (t) => {

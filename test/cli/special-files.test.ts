@@ -25,9 +25,9 @@ writeFileSync(path.join(src, 'index.html'), 'hi\n');
 /** Fast enough that nothing waited: a hang is cut at 30 s by the SIGKILL of runCli and shows as code 128+. */
 const LIMIT_MS = 20_000;
 
-async function cli(args: string[]): Promise<CliResult & { ms: number }> {
+async function cli(args: string[], cwd?: string): Promise<CliResult & { ms: number }> {
   const start = Date.now();
-  const r = await runCli(args, { timeoutMs: 30_000 });
+  const r = await runCli(args, { timeoutMs: 30_000, ...(cwd ? { cwd } : {}) });
   return { ...r, ms: Date.now() - start };
 }
 
@@ -95,7 +95,11 @@ t.test('-E FIFO, directory or device and --use-config FIFO are refused; a regula
   oneLine(t, await cli(['build', '-q', '--root', root, '-E', fifo, src, builder, out]), 1, /environment file .*fifo is a FIFO/);
   oneLine(t, await cli(['build', '-q', '--root', root, '-E', tmp, src, builder, out]), 1, /environment file .* is a directory/);
   oneLine(t, await cli(['build', '-q', '--root', root, '-E', '/dev/zero', src, builder, out]), 1, /environment file \/dev\/zero is a character device/);
-  oneLine(t, await cli(['build', '-q', '--root', root, '--use-config', fifo, src, builder, out]), 64, /--use-config .*fifo is a FIFO/);
+  // --use-config reads ./.s2ifile (s2i's switch): a FIFO there is refused, never opened for reading.
+  const cwd = path.join(tmp, 'use-config-cwd');
+  mkdirSync(cwd, { recursive: true });
+  execFileSync('mkfifo', [path.join(cwd, '.s2ifile')]);
+  oneLine(t, await cli(['build', '-q', '--root', root, '--use-config', src, builder, out], cwd), 64, /--use-config .*\.s2ifile is a FIFO/);
 });
 
 t.test('--digestfile: a FIFO nobody reads is refused at once; a file, or a FIFO that is being read, gets the digest', async (t) => {
