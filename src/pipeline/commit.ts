@@ -123,10 +123,16 @@ export async function commitBuild(engine: Engine, steps: Steps, sandbox: Sandbox
       compression: opts.compression,
       ...level,
       layerOptions: layerOpts,
+      sbom: wantsSbom(opts),
     });
     await rootfs.unmount();
     ({ base, layerFile, layer, runPath, createdBy } = rt);
-    if (wantsSbom(opts)) engine.onProgress({ type: 'log', level: 'warn', message: 'no SBOM for a --runtime-image build yet: its new layer is not kept as a tree to read; the provenance is attached' });
+    // The SBOM of the result: the runtime image's layers (not the builder's) and the new layer's tree (the staged
+    // artifacts, or the assemble-runtime upper dir), read while the build commits and pushes.
+    if (wantsSbom(opts)) {
+      const layers: SbomLayer[] = [...base.layers.map((l) => ({ diffID: l.diffID, dir: l.dir })), { diffID: layer.diffID, dir: rt.tree }];
+      sbom = startSbom(engine, opts, p.targetName ?? locationName(opts.target), created, layers);
+    }
     configEnv = mergeEnvStrings(base.config.config?.Env ?? [], p.env);
   } else {
     await rootfs.unmount();

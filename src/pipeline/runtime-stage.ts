@@ -1,7 +1,8 @@
 // Runtime images (S2I-CONTRACT.md "Runtime image"): after assemble, SRC paths are copied out of the builder
 // rootfs into DST under the runtime image's WORKDIR. With an `assemble-runtime` script the runtime image is
 // pulled and the script runs on top of it; without one the artifacts become ONE layer appended to the
-// runtime image, and only its manifest and config are fetched (its blobs are mounted/skipped at push).
+// runtime image, and only its manifest and config are fetched (its blobs are mounted/skipped at push) — unless an
+// SBOM is wanted: then its layers are unpacked into the layer cache too (once; a warm build reads them there).
 import { cp, mkdir, chown } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
@@ -72,6 +73,8 @@ export interface RuntimeStageInput {
   level?: number;
   /** Reproducibility options of the new layer (mtimeClamp, backend). */
   layerOptions?: Pick<WriteLayerOptions, 'mtimeClamp' | 'backend'>;
+  /** An SBOM will be made: the runtime image's layers are unpacked (and leased for the build) even for a plain append. */
+  sbom?: boolean;
 }
 
 export interface RuntimeStageResult {
@@ -80,8 +83,11 @@ export interface RuntimeStageResult {
   layerFile: string;
   runPath: string;
   createdBy: string;
-  /** True when the runtime image's layers were pulled (assemble-runtime, or a named user). */
+  /** True when the runtime image's layers were pulled (assemble-runtime, a named user, or an SBOM wanted). */
   pulledLayers: boolean;
+  /** The new layer as a tree, kept until the build dir goes: the staged artifacts (a plain tree), or the overlay
+   * upper dir after assemble-runtime (whiteouts as char devices 0:0). */
+  tree: string;
 }
 
 function numericUser(spec: string): { uid: number; gid: number } | undefined {
@@ -140,12 +146,11 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
     await uploadScripts(scripts, input.workDir, staging, destination, u);
     const layerFile = path.join(input.workDir, 'layer.tar');
     const layer = await steps.run('layer', () => writeLayerFile(staging, layerFile, { compression: input.compression, ...(input.level !== undefined ? { level: input.level } : {}), ...input.layerOptions, overlayWhiteouts: false }));
-    return { base, layer, layerFile, runPath, createdBy: `oci-s2i build: runtime artifacts ${mapping.map((m) => m.source).join(' ')}`, pulledLayers: false };
+    if (input.sbom) await pullRuntimeLayers(input, base);
+    return { base, layer, layerFile, runPath, createdBy: `oci-s2i build: runtime artifacts ${mapping.map((m) => m.source).join(' ')}`, pulledLayers: input.sbom === true, tree: staging };
   }
 
-  base.layers = await steps.run('pull runtime layers', () => unpackLayers(engine, base.manifest.layers, base.config.rootfs.diff_ids, base.source ? () => base.source! : undefined));
-  const lease = await engine.cache.lease(base.layers.map((l) => l.diffID));
-  steps.defer('release runtime image lease', () => lease.release());
+  await pullRuntimeLayers(input, base);
   const rootfs = await mountRootfs(steps, input.workDir, base.layers.map((l) => l.dir));
   user = await resolveUser(rootfs.merged, userSpec);
   let present = assembleRuntime;
@@ -186,7 +191,15 @@ export async function runtimeStage(input: RuntimeStageInput): Promise<RuntimeSta
   await rootfs.unmount();
   const layerFile = path.join(input.workDir, 'layer.tar');
   const layer = await steps.run('layer', () => writeLayerFile(rootfs.upper, layerFile, { compression: input.compression, ...(input.level !== undefined ? { level: input.level } : {}), ...input.layerOptions, overlayWhiteouts: true }));
-  return { base, layer, layerFile, runPath, createdBy: present ? `oci-s2i build: assemble-runtime` : 'oci-s2i build: runtime artifacts', pulledLayers: true };
+  return { base, layer, layerFile, runPath, createdBy: present ? `oci-s2i build: assemble-runtime` : 'oci-s2i build: runtime artifacts', pulledLayers: true, tree: rootfs.upper };
+}
+
+/** The runtime image's layers unpacked in the layer cache (fetched only when missing), leased until the build ends. */
+async function pullRuntimeLayers(input: RuntimeStageInput, base: PulledImage): Promise<void> {
+  const { engine, steps } = input;
+  base.layers = await steps.run('pull runtime layers', () => unpackLayers(engine, base.manifest.layers, base.config.rootfs.diff_ids, base.source ? () => base.source! : undefined));
+  const lease = await engine.cache.lease(base.layers.map((l) => l.diffID));
+  steps.defer('release runtime image lease', () => lease.release());
 }
 
 async function uploadScripts(scripts: Awaited<ReturnType<typeof resolveScripts>>, workDir: string, staging: string, destination: string, user: { uid: number }): Promise<void> {
