@@ -283,7 +283,7 @@ t.test('--inject is readable by assemble and in no layer; -v, --add-host, --netw
   }
 });
 
-t.test('runtime image without assemble-runtime: artifacts appended as one layer, runtime layers never fetched', async (t) => {
+t.test('runtime image without assemble-runtime, --sbom none: artifacts appended as one layer, runtime layers never fetched', async (t) => {
   const b = await builder('t/s2i-rt-builder', { assemble: '#!/bin/sh\nset -e\necho binary > /opt/app-root/src/app.bin\n', run: RUN });
   await builder('t/s2i-runtime', undefined, { withoutTar: true, user: '431', labels: { 'io.openshift.s2i.scripts-url': '' } });
   const runtimeImg = pullImage(`${registry.host}/t/s2i-runtime:latest`);
@@ -292,7 +292,7 @@ t.test('runtime image without assemble-runtime: artifacts appended as one layer,
   const src = source({ '.s2i/bin/run': '#!/bin/sh\nexec cat bin/app.bin\n' });
   chmodSync(path.join(src, '.s2i/bin/run'), 0o755);
   const out = `${proxy.host}/t/s2i-rt-app:1`;
-  const r = await runCli(['build', src, `${proxy.host}/t/s2i-rt-builder:latest`, out, '--root', mkdtempSync(path.join(tmp, 'root-rt-')), '--runtime-image', `${proxy.host}/t/s2i-runtime:latest`, '-a', '/opt/app-root/src/app.bin:bin']);
+  const r = await runCli(['build', src, `${proxy.host}/t/s2i-rt-builder:latest`, out, '--root', mkdtempSync(path.join(tmp, 'root-rt-')), '--runtime-image', `${proxy.host}/t/s2i-runtime:latest`, '-a', '/opt/app-root/src/app.bin:bin', '--sbom', 'none']);
   t.equal(r.code, 0, r.stderr);
   for (const l of runtimeImg.manifest.layers) t.equal(proxy.stats.count('GET', l.digest), 0, `runtime layer ${l.digest.slice(7, 19)} not fetched`);
   const img = pullImage(`${registry.host}/t/s2i-rt-app:1`);
