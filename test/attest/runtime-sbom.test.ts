@@ -186,6 +186,12 @@ t.test('--format oci --sbom cyclonedx: the sha256-<hex> referrers tag index (Deb
 t.test('--format oci --sbom spdx, again: the same packages, the runtime layers from the cache', async (t) => {
   const r = await build(`${reg.host}/rtsbom/app:oci2`, ['--runtime-image', runtime, '--format', 'oci', '--sbom', 'spdx']);
   ok(t, r);
+  const pulls = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((e) => e.type === 'blob' && e.op === 'pull');
+  for (const l of skopeo(['--raw'], runtime).layers as Array<{ digest: string }>) {
+    // (the busybox base layer is the builder's too: one event each)
+    const states = pulls.filter((e) => e.digest === l.digest).map((e) => e.state);
+    t.ok(states.length > 0 && states.every((s) => s === 'cached'), `runtime layer ${l.digest.slice(7, 19)} read from the layer cache (${states.join(', ')})`);
+  }
   const out = result(r);
   const index = skopeo(['--raw'], `${reg.host}/rtsbom/app:sha256-${hexOf(out.digest)}`);
   const entry = index.manifests.find((m: any) => m.artifactType === 'application/spdx+json');
