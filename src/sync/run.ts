@@ -157,10 +157,11 @@ class SyncRun {
       return;
     }
     const children = top.parsed.kind === 'index' && this.opts.platform === undefined ? top.parsed.index.manifests.map((d) => d.digest) : [];
-    const c = await copyCompanions(img, [r.digest!, ...children], {
+    const { destination, naming } = this.request;
+    const at = (tag: string) => destinationName({ registry: img.name.registry, repository: img.name.repository, tag }, destination, naming ?? {}, true);
+    const c = await copyCompanions(img.repository, img.name, [r.digest!, ...children], {
       target: this.target,
-      destination: this.request.destination,
-      naming: this.request.naming ?? {},
+      at,
       concurrency: this.opts.blobJobs ?? 4,
       signal: this.signal,
       onProgress: this.onProgress,

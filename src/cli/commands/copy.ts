@@ -16,6 +16,48 @@ import { RegistryClient } from '../../registry/client.js';
 import { signImage } from '../../sign/sign-image.js';
 import { makeRenderer } from '../render.js';
 import { writeOutputFile } from '../../sys/output-file.js';
+import { parseManifestDocument } from '../../oci/manifest.js';
+import type { Reference } from '../../oci/reference.js';
+import type { ProgressSink } from '../../events.js';
+import { copyCompanions } from '../../sync/companions.js';
+import { registrySourceRepository } from '../../sync/sources.js';
+import { openTarget } from '../../sync/targets.js';
+import type { RegistryClientOptions } from '../../registry/client.js';
+
+/**
+ * The manifests of the source the written digest kept: the top one (and, an index copied whole, its entries), or
+ * the one platform's manifest taken from an index; none when the copy converted (its digest is new).
+ */
+function keptDigests(top: { descriptor: { digest: string; mediaType: string }; bytes: Buffer }, written: string): string[] {
+  const parsed = parseManifestDocument(top.bytes, top.descriptor.mediaType);
+  const children = parsed.kind === 'index' ? parsed.index.manifests.map((d) => d.digest) : [];
+  if (written === top.descriptor.digest) return [written, ...children];
+  return children.includes(written) ? [written] : [];
+}
+
+/** Copies the signatures, attestations and SBOMs of `digests` from registry `from` to registry `to` (sync's companions). */
+async function carryAttachments(
+  from: Reference,
+  to: Reference,
+  digests: readonly string[],
+  opts: { src: RegistryClientOptions; dest: RegistryClientOptions; onProgress: ProgressSink; signal: AbortSignal },
+): Promise<number> {
+  const srcClient = new RegistryClient({ ...opts.src, onProgress: opts.onProgress, signal: opts.signal });
+  const dstClient = new RegistryClient({ ...opts.dest, onProgress: opts.onProgress, signal: opts.signal });
+  try {
+    const target = await openTarget({ kind: 'docker', host: to.registry, prefix: '' }, dstClient);
+    const stats = await copyCompanions(registrySourceRepository(srcClient, from), from, digests, {
+      target,
+      at: (tag) => ({ registry: to.registry, repository: to.repository, tag }),
+      concurrency: 4,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    });
+    return stats.copied + stats.present;
+  } finally {
+    await Promise.allSettled([srcClient.close(), dstClient.close()]);
+  }
+}
 
 /** The flags of `copy`, which `push` (a copy out of the local store) takes too. */
 export const copyParams: Param[] = [
@@ -80,6 +122,17 @@ export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc
       onProgress,
       signal: ctx.signal,
     });
+    // What is attached to the image names its digest: carried along when the copy kept it, between registries.
+    let attachments: number | undefined;
+    if (srcLoc.transport === 'docker' && dstLoc.transport === 'docker') {
+      const kept = keptDigests(await src.resolve(), result.digest);
+      if (kept.length > 0) {
+        attachments = await carryAttachments(srcLoc.ref, dstLoc.ref, kept, { src: srcCtx.registry, dest: dstCtx.registry, onProgress, signal: ctx.signal });
+      } else {
+        onProgress({ type: 'log', level: 'info', message: `attachments (signatures, attestations, SBOMs) not copied: they name the source's digest and the copy has a new one (${result.digest})` });
+        attachments = 0;
+      }
+    }
     if (signingKey && dstLoc.transport === 'docker') {
       // The signature under the cosign tag of the written manifest's digest, naming DESTINATION as given.
       const client = new RegistryClient({ ...dstCtx.registry, onProgress, signal: ctx.signal });
@@ -92,7 +145,7 @@ export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc
     const digestFile = str(v.digestfile);
     if (digestFile) await writeOutputFile(digestFile, result.digest, '--digestfile');
     if (ctx.global.json) {
-      ctx.stdout.write(JSON.stringify({ source: src.name, destination: dst.name, digest: result.digest, mediaType: result.mediaType, format: result.format, recompressed: result.recompressed, ...(src.pulledFrom ? { pulledFrom: src.pulledFrom } : {}) }) + '\n');
+      ctx.stdout.write(JSON.stringify({ source: src.name, destination: dst.name, digest: result.digest, mediaType: result.mediaType, format: result.format, recompressed: result.recompressed, ...(attachments !== undefined ? { attachments } : {}), ...(src.pulledFrom ? { pulledFrom: src.pulledFrom } : {}) }) + '\n');
     } else {
       if (!ctx.global.quiet) ctx.stderr.write(`Copied ${src.name} to ${dst.name} (${result.format})\n`);
       ctx.stdout.write(result.digest + '\n');
