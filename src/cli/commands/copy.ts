@@ -11,7 +11,9 @@ import type { ImageDestination, ImageSource } from '../../transport/types.js';
 import type { Command, CommandContext, Param } from '../command.js';
 import { str, oneOf, intFlag } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
-import { signParams, signingKeyOf } from '../sign-flags.js';
+import { policyOptions, policyParams, signParams, signingKeyOf } from '../sign-flags.js';
+import { loadPolicy } from '../../sign/policy-files.js';
+import { checkPolicy } from '../../pipeline/policy-check.js';
 import { RegistryClient } from '../../registry/client.js';
 import { signImage } from '../../sign/sign-image.js';
 import { makeRenderer } from '../render.js';
@@ -78,16 +80,19 @@ export const copyCommand: Command = {
   name: 'copy',
   summary: 'Copy an image between docker://, oci:, oci-archive:, docker-archive: and local: (the local store) locations, converting its format on the way.',
   args: ['SOURCE', 'DESTINATION'],
-  params: copyParams,
+  params: [...copyParams, ...policyParams],
   async run(ctx) {
     const [srcArg, dstArg] = ctx.positionals as [string, string];
     // Parse both before opening either, so a typo in DST fails before any work.
-    return runCopy(ctx, parseImageLocation(srcArg), parseImageLocation(dstArg));
+    return runCopy(ctx, parseImageLocation(srcArg), parseImageLocation(dstArg), { policy: true });
   },
 };
 
-/** `copy SRC DST` (and `push`): SRC and DST parsed already. The local store is opened only when one side is in it. */
-export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc: ImageLocation): Promise<number> {
+/**
+ * `copy SRC DST` (and `push`): SRC and DST parsed already. The local store is opened only when one side is in it.
+ * `policy`: SRC is checked against the signature policy (copy's --signature-policy, else the default files).
+ */
+export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc: ImageLocation, opts: { policy?: boolean } = {}): Promise<number> {
   const v = ctx.values;
   const format = oneOf('format', str(v.format), ['docker', 'oci'] as const);
   const platformFlag = str(v.platform);
@@ -101,6 +106,8 @@ export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc
   if (str(v['sign-by-sigstore-private-key']) !== undefined && dstLoc.transport !== 'docker') {
     throw new S2IError('ERR_USAGE', '--sign-by-sigstore-private-key signs an image copied to a registry: give a docker:// DESTINATION');
   }
+  // Read before anything is opened: a policy file that cannot be used fails the command first.
+  const policy = opts.policy ? await loadPolicy(policyOptions(v)) : undefined;
   // Decrypted before the copy starts: a wrong passphrase costs no copy.
   const signingKey = await signingKeyOf(v, ctx.stderr);
   const onProgress = makeRenderer(ctx.global, ctx.stderr);
@@ -111,6 +118,22 @@ export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc
   let dst: ImageDestination | undefined;
   try {
     src = await openSource(srcLoc, srcCtx);
+    if (policy) {
+      // The source as the policy sees it, before the destination is opened: a refused image writes nothing.
+      const client = new RegistryClient({ ...srcCtx.registry, onProgress, signal: ctx.signal });
+      try {
+        const top = await src.resolve();
+        await checkPolicy({ policy, client }, {
+          name: src.name,
+          transport: srcLoc.transport,
+          ...(srcLoc.transport === 'docker' ? { ref: srcLoc.ref, where: src.registry ?? { host: srcLoc.ref.registry, repository: srcLoc.ref.repository } } : {}),
+          manifestDigest: top.descriptor.digest,
+          outcome: 'nothing was copied',
+        });
+      } finally {
+        await client.close();
+      }
+    }
     dst = await openDestination(dstLoc, dstCtx);
     const result = await copyImage(src, dst, {
       ...(format ? { format } : {}),
