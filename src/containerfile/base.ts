@@ -2,6 +2,7 @@
 // blobs can be read when pushing. A registry image goes through build/pull.ts (store, cache, pull policy);
 // `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` and `docker-archive:FILE[:REF]` through the transports; `scratch` is
 // an empty image.
+import { checkPolicy } from '../pipeline/policy-check.js';
 import type { Readable } from 'node:stream';
 import { tagStep } from '../errors.js';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.js';
@@ -58,6 +59,8 @@ export async function resolveBase(engine: Engine, from: string, opts: BaseOption
   }
   const src = await openSource(loc, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root, local: localImages(engine.root, engine.store) });
   try {
+    // The signature policy before anything of it is read (registry images: in pullImage).
+    await checkPolicy(engine, { name: from, transport: loc.transport, manifestDigest: (await src.resolve()).descriptor.digest });
     const image = await resolveImage(src, { ...(opts.platform ? { platform: opts.platform } : {}), signal: engine.signal });
     const layers = image.layers();
     // Blobs go into the store first (through the one writer, one at a time): pushing the result later needs them,

@@ -26,6 +26,8 @@ export interface ImageToCheck {
   manifestDigest: string;
   /** The signatures attached to that digest (asked only when a requirement needs them). */
   signatures: () => Promise<StoredSignature[]>;
+  /** What a refusal means, for the message (default: nothing of it was run). */
+  outcome?: string;
 }
 
 /** Throws ERR_POLICY_REJECTED unless the policy accepts `image`; ERR_POLICY_INVALID when the policy cannot be applied. */
@@ -36,7 +38,7 @@ export async function enforcePolicy(loaded: LoadedPolicy, image: ImageToCheck): 
   for (const req of reqs) {
     const why = await refusal(loaded, req, image);
     if (why !== undefined) {
-      throw new S2IError('ERR_POLICY_REJECTED', `${image.name} is refused by the signature policy ${policy.file}: ${why}; nothing of it was run`, { step: 'pull' });
+      throw new S2IError('ERR_POLICY_REJECTED', `${image.name} is refused by the signature policy ${policy.file}: ${why}; ${image.outcome ?? 'nothing of it was run'}`, { step: 'pull' });
     }
   }
 }

@@ -15,17 +15,18 @@ import type { Reference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import { copyAsIs } from '../transport/copy-as-is.js';
 import type { ImageSource } from '../transport/types.js';
-import { cosignTags, destinationName, referrersTag, type NamingOptions, type SyncDestination } from './names.js';
-import type { PlannedImage } from './sources.js';
+import { cosignTags, referrersTag } from './names.js';
+import type { SourceRepository } from './sources.js';
 import type { SyncTarget } from './targets.js';
 
 /** A signature of an attestation of an image is three levels; nothing real goes deeper. */
 const MAX_DEPTH = 3;
 
+/** Where companions go: `sync`'s target for a run, `copy`'s for one image. */
 export interface CompanionContext {
-  target: SyncTarget;
-  destination: SyncDestination;
-  naming: NamingOptions;
+  target: Pick<SyncTarget, 'open' | 'current'>;
+  /** The destination name of a companion tag (a referrers index or a cosign tag) of the image. */
+  at: (tag: string) => Reference;
   /** Blobs in flight at once. */
   concurrency: number;
   signal?: AbortSignal;
@@ -52,11 +53,13 @@ async function destinationReferrers(ctx: CompanionContext, at: Reference): Promi
   }
 }
 
-/** Copies what refers to the manifests `digests` of `image`, and what refers to those (MAX_DEPTH levels). */
-export async function copyCompanions(image: PlannedImage, digests: readonly string[], ctx: CompanionContext): Promise<CompanionStats> {
+/**
+ * Copies what refers to the manifests `digests` of the image `name` (its source name) in `repo`, and what refers
+ * to those (MAX_DEPTH levels), to `ctx.target` under the names `ctx.at` gives. Used by `sync` and `copy`.
+ */
+export async function copyCompanions(repo: SourceRepository, name: Reference, digests: readonly string[], ctx: CompanionContext): Promise<CompanionStats> {
   const stats: CompanionStats = { copied: 0, present: 0, uploadedBytes: 0 };
-  const repo = image.repository;
-  const at = (tag: string): Reference => destinationName({ registry: image.name.registry, repository: image.name.repository, tag }, ctx.destination, ctx.naming, true);
+  const at = ctx.at;
   const options = { concurrency: ctx.concurrency, onProgress: ctx.onProgress, ...(ctx.signal ? { signal: ctx.signal } : {}) };
   const write = async (src: ImageSource, where: Reference, top: { bytes: Buffer; mediaType: string; digest: string }, walk?: Descriptor[]) => {
     const dst = await ctx.target.open(where);
@@ -68,7 +71,7 @@ export async function copyCompanions(image: PlannedImage, digests: readonly stri
     }
   };
   // Manifests are read by digest, which any source of the repository serves.
-  const src = await repo.open(image.name);
+  const src = await repo.open(name);
   try {
     const queue = digests.map((digest) => ({ digest, depth: 0 }));
     const seen = new Set<string>();
@@ -95,7 +98,7 @@ export async function copyCompanions(image: PlannedImage, digests: readonly stri
 
       for (const tag of cosignTags(digest)) {
         if (!(await repo.hasTag(tag))) continue;
-        const tagged = await repo.open({ registry: image.name.registry, repository: image.name.repository, tag });
+        const tagged = await repo.open({ registry: name.registry, repository: name.repository, tag });
         try {
           const top = await tagged.resolve();
           const where = at(tag);

@@ -45,6 +45,11 @@ export interface SyncOptions {
   tmpDir?: string;
   signal?: AbortSignal;
   onProgress?: ProgressSink;
+  /**
+   * Asked of each image once its top is read, before anything is written for it (the signature policy, which
+   * cli/ applies); a throw fails that image.
+   */
+  checkSource?: (source: { name: Reference; src: ImageSource; manifestDigest: string }) => Promise<void>;
   /** Told when an image starts and when it is done (or planned, with dryRun). */
   onImage?: (e: ImageEvent) => void;
 }
@@ -114,6 +119,7 @@ class SyncRun {
     try {
       src = await img.repository.open(img.name);
       const top = await resolveTop(src);
+      await this.opts.checkSource?.({ name: img.name, src, manifestDigest: top.descriptor.digest });
       const expected = expectedDigest(top, this.opts);
       const now = expected === undefined ? undefined : await this.target.current(at);
       if (now !== undefined && now.descriptor.digest === expected) {
@@ -157,10 +163,11 @@ class SyncRun {
       return;
     }
     const children = top.parsed.kind === 'index' && this.opts.platform === undefined ? top.parsed.index.manifests.map((d) => d.digest) : [];
-    const c = await copyCompanions(img, [r.digest!, ...children], {
+    const { destination, naming } = this.request;
+    const at = (tag: string) => destinationName({ registry: img.name.registry, repository: img.name.repository, tag }, destination, naming ?? {}, true);
+    const c = await copyCompanions(img.repository, img.name, [r.digest!, ...children], {
       target: this.target,
-      destination: this.request.destination,
-      naming: this.request.naming ?? {},
+      at,
       concurrency: this.opts.blobJobs ?? 4,
       signal: this.signal,
       onProgress: this.onProgress,

@@ -137,6 +137,11 @@ class RegistryRepository implements SourceRepository {
   }
 }
 
+/** The registry repository of `ref` as a SourceRepository (`copy` carries an image's companions through it). */
+export function registrySourceRepository(client: RegistryClient, ref: Reference): SourceRepository {
+  return new RegistryRepository(client, { registry: ref.registry, repository: ref.repository });
+}
+
 /** The images of one repository in a layout, by the names index.json gives them. */
 class LayoutRepository implements SourceRepository {
   /** Full name (formatReference) → the ref.name written in index.json. */

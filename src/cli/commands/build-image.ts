@@ -5,6 +5,7 @@ import type { Command } from '../command.js';
 import { str, list, oneOf } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
 import { makeRenderer } from '../render.js';
+import { policyOptions, policyParams } from '../sign-flags.js';
 
 export const buildImageCommand: Command = {
   name: 'build-image',
@@ -22,6 +23,7 @@ export const buildImageCommand: Command = {
     { name: 'network', type: 'string', value: 'host|none', description: 'network for RUN', default: 'host' },
     { name: 'digestfile', type: 'string', value: 'FILE', description: 'write the manifest digest to FILE' },
     { name: 'no-push', type: 'boolean', description: 'keep the result in the local store only' },
+    ...policyParams,
     ...registryParams,
   ],
   async run(ctx) {
@@ -47,6 +49,7 @@ export const buildImageCommand: Command = {
       ...opt('network', network),
       ...opt('root', str(v.root)),
       registry: registryOptions(v),
+      policy: policyOptions(v),
       onProgress,
       signal: ctx.signal,
     });

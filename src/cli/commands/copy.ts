@@ -11,11 +11,55 @@ import type { ImageDestination, ImageSource } from '../../transport/types.js';
 import type { Command, CommandContext, Param } from '../command.js';
 import { str, oneOf, intFlag } from '../command.js';
 import { registryParams, registryOptions } from '../registry-flags.js';
-import { signParams, signingKeyOf } from '../sign-flags.js';
+import { policyOptions, policyParams, signParams, signingKeyOf } from '../sign-flags.js';
+import { loadPolicy } from '../../sign/policy-files.js';
+import { checkPolicy } from '../../pipeline/policy-check.js';
 import { RegistryClient } from '../../registry/client.js';
 import { signImage } from '../../sign/sign-image.js';
 import { makeRenderer } from '../render.js';
 import { writeOutputFile } from '../../sys/output-file.js';
+import { parseManifestDocument } from '../../oci/manifest.js';
+import type { Reference } from '../../oci/reference.js';
+import type { ProgressSink } from '../../events.js';
+import { copyCompanions } from '../../sync/companions.js';
+import { registrySourceRepository } from '../../sync/sources.js';
+import { openTarget } from '../../sync/targets.js';
+import type { RegistryClientOptions } from '../../registry/client.js';
+
+/**
+ * The manifests of the source the written digest kept: the top one (and, an index copied whole, its entries), or
+ * the one platform's manifest taken from an index; none when the copy converted (its digest is new).
+ */
+function keptDigests(top: { descriptor: { digest: string; mediaType: string }; bytes: Buffer }, written: string): string[] {
+  const parsed = parseManifestDocument(top.bytes, top.descriptor.mediaType);
+  const children = parsed.kind === 'index' ? parsed.index.manifests.map((d) => d.digest) : [];
+  if (written === top.descriptor.digest) return [written, ...children];
+  return children.includes(written) ? [written] : [];
+}
+
+/** Copies the signatures, attestations and SBOMs of `digests` from registry `from` to registry `to` (sync's companions). */
+async function carryAttachments(
+  from: Reference,
+  to: Reference,
+  digests: readonly string[],
+  opts: { src: RegistryClientOptions; dest: RegistryClientOptions; onProgress: ProgressSink; signal: AbortSignal },
+): Promise<number> {
+  const srcClient = new RegistryClient({ ...opts.src, onProgress: opts.onProgress, signal: opts.signal });
+  const dstClient = new RegistryClient({ ...opts.dest, onProgress: opts.onProgress, signal: opts.signal });
+  try {
+    const target = await openTarget({ kind: 'docker', host: to.registry, prefix: '' }, dstClient);
+    const stats = await copyCompanions(registrySourceRepository(srcClient, from), from, digests, {
+      target,
+      at: (tag) => ({ registry: to.registry, repository: to.repository, tag }),
+      concurrency: 4,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    });
+    return stats.copied + stats.present;
+  } finally {
+    await Promise.allSettled([srcClient.close(), dstClient.close()]);
+  }
+}
 
 /** The flags of `copy`, which `push` (a copy out of the local store) takes too. */
 export const copyParams: Param[] = [
@@ -36,16 +80,19 @@ export const copyCommand: Command = {
   name: 'copy',
   summary: 'Copy an image between docker://, oci:, oci-archive:, docker-archive: and local: (the local store) locations, converting its format on the way.',
   args: ['SOURCE', 'DESTINATION'],
-  params: copyParams,
+  params: [...copyParams, ...policyParams],
   async run(ctx) {
     const [srcArg, dstArg] = ctx.positionals as [string, string];
     // Parse both before opening either, so a typo in DST fails before any work.
-    return runCopy(ctx, parseImageLocation(srcArg), parseImageLocation(dstArg));
+    return runCopy(ctx, parseImageLocation(srcArg), parseImageLocation(dstArg), { policy: true });
   },
 };
 
-/** `copy SRC DST` (and `push`): SRC and DST parsed already. The local store is opened only when one side is in it. */
-export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc: ImageLocation): Promise<number> {
+/**
+ * `copy SRC DST` (and `push`): SRC and DST parsed already. The local store is opened only when one side is in it.
+ * `policy`: SRC is checked against the signature policy (copy's --signature-policy, else the default files).
+ */
+export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc: ImageLocation, opts: { policy?: boolean } = {}): Promise<number> {
   const v = ctx.values;
   const format = oneOf('format', str(v.format), ['docker', 'oci'] as const);
   const platformFlag = str(v.platform);
@@ -59,6 +106,8 @@ export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc
   if (str(v['sign-by-sigstore-private-key']) !== undefined && dstLoc.transport !== 'docker') {
     throw new S2IError('ERR_USAGE', '--sign-by-sigstore-private-key signs an image copied to a registry: give a docker:// DESTINATION');
   }
+  // Read before anything is opened: a policy file that cannot be used fails the command first.
+  const policy = opts.policy ? await loadPolicy(policyOptions(v)) : undefined;
   // Decrypted before the copy starts: a wrong passphrase costs no copy.
   const signingKey = await signingKeyOf(v, ctx.stderr);
   const onProgress = makeRenderer(ctx.global, ctx.stderr);
@@ -69,6 +118,22 @@ export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc
   let dst: ImageDestination | undefined;
   try {
     src = await openSource(srcLoc, srcCtx);
+    if (policy) {
+      // The source as the policy sees it, before the destination is opened: a refused image writes nothing.
+      const client = new RegistryClient({ ...srcCtx.registry, onProgress, signal: ctx.signal });
+      try {
+        const top = await src.resolve();
+        await checkPolicy({ policy, client }, {
+          name: src.name,
+          transport: srcLoc.transport,
+          ...(srcLoc.transport === 'docker' ? { ref: srcLoc.ref, where: src.registry ?? { host: srcLoc.ref.registry, repository: srcLoc.ref.repository } } : {}),
+          manifestDigest: top.descriptor.digest,
+          outcome: 'nothing was copied',
+        });
+      } finally {
+        await client.close();
+      }
+    }
     dst = await openDestination(dstLoc, dstCtx);
     const result = await copyImage(src, dst, {
       ...(format ? { format } : {}),
@@ -80,6 +145,17 @@ export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc
       onProgress,
       signal: ctx.signal,
     });
+    // What is attached to the image names its digest: carried along when the copy kept it, between registries.
+    let attachments: number | undefined;
+    if (srcLoc.transport === 'docker' && dstLoc.transport === 'docker') {
+      const kept = keptDigests(await src.resolve(), result.digest);
+      if (kept.length > 0) {
+        attachments = await carryAttachments(srcLoc.ref, dstLoc.ref, kept, { src: srcCtx.registry, dest: dstCtx.registry, onProgress, signal: ctx.signal });
+      } else {
+        onProgress({ type: 'log', level: 'info', message: `attachments (signatures, attestations, SBOMs) not copied: they name the source's digest and the copy has a new one (${result.digest})` });
+        attachments = 0;
+      }
+    }
     if (signingKey && dstLoc.transport === 'docker') {
       // The signature under the cosign tag of the written manifest's digest, naming DESTINATION as given.
       const client = new RegistryClient({ ...dstCtx.registry, onProgress, signal: ctx.signal });
@@ -92,7 +168,7 @@ export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc
     const digestFile = str(v.digestfile);
     if (digestFile) await writeOutputFile(digestFile, result.digest, '--digestfile');
     if (ctx.global.json) {
-      ctx.stdout.write(JSON.stringify({ source: src.name, destination: dst.name, digest: result.digest, mediaType: result.mediaType, format: result.format, recompressed: result.recompressed, ...(src.pulledFrom ? { pulledFrom: src.pulledFrom } : {}) }) + '\n');
+      ctx.stdout.write(JSON.stringify({ source: src.name, destination: dst.name, digest: result.digest, mediaType: result.mediaType, format: result.format, recompressed: result.recompressed, ...(attachments !== undefined ? { attachments } : {}), ...(src.pulledFrom ? { pulledFrom: src.pulledFrom } : {}) }) + '\n');
     } else {
       if (!ctx.global.quiet) ctx.stderr.write(`Copied ${src.name} to ${dst.name} (${result.format})\n`);
       ctx.stdout.write(result.digest + '\n');

@@ -4,6 +4,8 @@
 // line per image and the summary, and picks the exit code.
 import { S2IError } from '../../errors.js';
 import { parsePlatform } from '../../oci/platform.js';
+import type { Reference } from '../../oci/reference.js';
+import type { ImageSource } from '../../transport/types.js';
 import { formatDestination, parseSourceArg, parseSyncDestination, type SourceArg, type SyncDestination } from '../../sync/names.js';
 import { syncImages, type ImageEvent, type ImageResult, type SyncSummary } from '../../sync/run.js';
 import { syncSources, withSettings, type ClientSettings } from '../../sync/sources.js';
@@ -13,6 +15,10 @@ import { boolFlag, intFlag, nonEmptyPath, oneOf, str } from '../command.js';
 import { messageFor } from '../error-table.js';
 import { registryOptions, registryParams } from '../registry-flags.js';
 import { humanBytes, makeRenderer } from '../render.js';
+import { policyOptions, policyParams } from '../sign-flags.js';
+import { loadPolicy } from '../../sign/policy-files.js';
+import { checkPolicy } from '../../pipeline/policy-check.js';
+import { RegistryClient } from '../../registry/client.js';
 
 function sideParams(side: 'src' | 'dest', what: string): Command['params'] {
   return [
@@ -94,6 +100,7 @@ export const syncCommand: Command = {
     { name: 'digestfile', type: 'string', value: 'FILE', description: 'write "DIGEST DESTINATION" for every image synced or up to date' },
     ...sideParams('src', 'source'),
     ...sideParams('dest', 'destination'),
+    ...policyParams,
     ...registryParams,
   ],
   async run(ctx) {
@@ -114,6 +121,8 @@ export const syncCommand: Command = {
     const destSettings = sideSettings(v, 'dest');
     // Sync files are read (and refused) before any registry is asked anything.
     const syncSourceList = await syncSources(sources, srcSettings);
+    // The signature policy every source image must satisfy (read now: a policy that cannot be used fails first).
+    const policy = await loadPolicy(policyOptions(v));
 
     const render = makeRenderer(ctx.global, ctx.stderr);
     const say = (line: string) => {
@@ -129,6 +138,18 @@ export const syncCommand: Command = {
       else say(imageLine(e));
     };
     const dryRun = v['dry-run'] === true;
+    // Signatures are read with the source side's flags (a sync file's per-registry settings are not applied to them).
+    const signatureClient = policy ? new RegistryClient({ ...srcSettings, onProgress: render, signal: ctx.signal }) : undefined;
+    const checkSource = async ({ name, src, manifestDigest }: { name: Reference; src: ImageSource; manifestDigest: string }): Promise<void> => {
+      if (!policy || !signatureClient) return;
+      await checkPolicy({ policy, client: signatureClient }, {
+        name: src.name,
+        transport: src.transport,
+        ...(src.transport === 'docker' ? { ref: name, where: src.registry ?? { host: name.registry, repository: name.repository } } : {}),
+        manifestDigest,
+        outcome: 'nothing of it was copied',
+      });
+    };
     const summary = await syncImages(
       { sources: syncSourceList, destination, destinationSettings: destSettings, naming: { scoped: v.scoped === true, ...(suffix ? { suffix } : {}) } },
       {
@@ -142,8 +163,9 @@ export const syncCommand: Command = {
         signal: ctx.signal,
         onProgress: render,
         onImage,
+        checkSource,
       },
-    );
+    ).finally(() => signatureClient?.close());
     // Problems with the sources (a repository that could not be listed) have no image event: say them here.
     for (const r of summary.images) if (r.status === 'failed' && r.destination === '') ctx.stderr.write(`oci-s2i: sync: ${r.source}: ${errorLine(r.error)}\n`);
     const done = summary.images.filter((r) => (r.status === 'copied' || r.status === 'skipped') && r.digest);
@@ -157,6 +179,8 @@ export const syncCommand: Command = {
       say(summaryLine(summary, destinationName, dryRun));
       for (const r of dryRun ? summary.images.filter((i) => i.status === 'planned') : done) ctx.stdout.write(dryRun ? `${r.source} ${r.destination}\n` : `${r.digest} ${r.destination}\n`);
     }
+    // An image the signature policy refused: the exit code of a refused pull (2), whatever else happened.
+    if (summary.images.some((r) => r.status === 'failed' && r.error instanceof S2IError && r.error.code === 'ERR_POLICY_REJECTED')) return 2;
     return summary.failed > 0 ? 1 : 0;
   },
 };
