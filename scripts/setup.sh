@@ -48,3 +48,6 @@ fi
 bash scripts/build.sh >&2
 # The musl userland of the musl builder-image test (test/helpers/musl-userland.ts): made once.
 if [ "$what" = test ]; then bash scripts/musl-busybox.sh >&2; fi
+# trixie's skopeo and cosign, the sigstore verifiers of test/sign/skopeo-sigstore.test.ts (fetched once, verified by
+# apt). Not fatal here: without them that test fails in one line saying why; every other test runs.
+if [ "$what" = test ]; then bash scripts/verifiers.sh || true; fi
