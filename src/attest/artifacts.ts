@@ -4,7 +4,8 @@
 //     descriptor, the document as the one layer, and `subject` naming the image; a registry with the referrers
 //     API lists them by that subject, else they are listed in the referrers tag schema index (referrersIndex).
 //   - cosign's tag convention for images whose manifest cannot carry a `subject` (Docker schema 2):
-//     `sha256-<hex>.att` (DSSE envelopes, one layer each, annotated with their predicateType) and
+//     `sha256-<hex>.att` (DSSE envelopes, one layer each, annotated with their predicateType and the empty
+//     signature annotation cosign requires) and
 //     `sha256-<hex>.sbom` (the SBOM as a layer), images with a minimal config as cosign writes them.
 import { parseDigest, sha256Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
@@ -34,6 +35,12 @@ export interface BuiltArtifact {
 /** The annotation an attestation's manifest and layer name its predicate by (BuildKit's and cosign's spellings). */
 export const PredicateTypeAnnotation = 'in-toto.io/predicate-type';
 const CosignPredicateTypeAnnotation = 'predicateType';
+/**
+ * cosign's signature annotation. An attestation layer carries it empty (the signature is inside the DSSE envelope;
+ * cosign's static.NewAttestation writes `""`), and cosign verify-attestation refuses a layer without it ("signature
+ * layer … is missing "dev.cosignproject.cosign/signature" annotation").
+ */
+const CosignSignatureAnnotation = 'dev.cosignproject.cosign/signature';
 
 const emptyConfig = Buffer.from('{}');
 const emptyDescriptor: Descriptor = { mediaType: MediaType.ociEmpty, digest: sha256Digest(emptyConfig), size: emptyConfig.length };
@@ -99,6 +106,10 @@ export function cosignTagOf(digest: string, suffix: 'att' | 'sbom' | 'sig'): str
 export function cosignImage(docs: readonly Attachment[]): BuiltArtifact {
   const layers = docs.map((a) => {
     const mediaType = a.kind === 'attestation' ? DsseEnvelopeMediaType : a.mediaType === SbomMediaTypes.spdx.artifact ? SbomMediaTypes.spdx.cosign : a.mediaType;
+    if (a.kind === 'attestation') {
+      // Keys in the order Go writes a map (sorted), as cosign's manifests have them.
+      return blobOf(mediaType, a.bytes, { [CosignSignatureAnnotation]: '', ...(a.predicateType ? { [CosignPredicateTypeAnnotation]: a.predicateType } : {}) });
+    }
     return blobOf(mediaType, a.bytes, a.predicateType ? { [CosignPredicateTypeAnnotation]: a.predicateType } : undefined);
   });
   const zero = '0001-01-01T00:00:00Z';
