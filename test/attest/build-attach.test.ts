@@ -3,7 +3,7 @@
 //   - an OCI image in Debian's registry (distribution 2.8, no referrers API): artifacts with `subject` and the
 //     `sha256-<hex>` tag index listing them; the image's manifest annotations; a --reproducible build twice gives
 //     the same image, the same attestations and one index entry each;
-//   - a Docker image: cosign's `.att` (DSSE layers annotated predicateType) and `.sbom` (text/spdx+json) tags, and
+//   - a Docker image: cosign's `.att` (DSSE layers annotated predicateType and cosign's empty signature annotation) and `.sbom` (text/spdx+json) tags, and
 //     the annotation keys as labels;
 //   - an OCI image in a registry with the referrers API (test/helpers/referrers-registry.ts): found by subject,
 //     no tag written;
@@ -155,6 +155,9 @@ t.test('Docker image: cosign .att and .sbom tags, the annotation keys as labels'
   t.equal(att.layers.length, 1);
   t.equal(att.layers[0].mediaType, 'application/vnd.dsse.envelope.v1+json');
   t.equal(att.layers[0].annotations.predicateType, 'https://slsa.dev/provenance/v1');
+  // cosign verify-attestation refuses a layer without it (test/sign/skopeo-sigstore.test.ts runs cosign on it).
+  t.same(Object.keys(att.layers[0].annotations), ['dev.cosignproject.cosign/signature', 'predicateType'], 'cosign\'s empty signature annotation, keys sorted');
+  t.equal(att.layers[0].annotations['dev.cosignproject.cosign/signature'], '');
   const s = statementOf(t, await blob(reg.host, 'attest/app', att.layers[0].digest));
   t.equal(s.predicate.buildDefinition.externalParameters.format, 'docker');
   t.ok(s.predicate.runDetails.metadata.invocationId, 'a full provenance has an invocation id');
