@@ -1,5 +1,6 @@
-// Signatures and the signature policy against independent tools, on a real registry on loopback. Debian's skopeo
-// 1.9.3 has sigstore disabled ("Debian-local change: sigstore disabled": it neither signs nor verifies), so the
+// Signatures and the signature policy against independent tools, on a real registry on loopback. The system's
+// skopeo (bookworm's 1.9.3) has sigstore disabled ("Debian-local change: sigstore disabled": it neither signs nor
+// verifies; test/sign/skopeo-sigstore.test.ts uses trixie's skopeo and cosign for that), so here the
 // independent side is test/sign/sigstore_ref.py (libsodium, scrypt, pyca/cryptography, written from
 // go-securesystemslib and containers/image) with skopeo moving the signature manifests:
 // - a key and a signature made by that implementation, attached by skopeo: oci-s2i's policy check accepts the
