@@ -9,7 +9,10 @@
 //     verify-attestation accepts the signed SLSA provenance of a docker-format build (`.att`);
 //   - skopeo signs (--sign-by-sigstore-private-key) with a key from generate-sigstore-key and with one from
 //     cosign generate-key-pair: oci-s2i's policy check accepts those images and refuses a tampered signature (the
-//     first) and an image changed under the tag (the second); oci-s2i signs with cosign's key and cosign verifies that.
+//     first) and an image changed under the tag (the second); oci-s2i signs with cosign's key and cosign verifies that;
+//   - an image signed by `cosign sign` (its key, no transparency log): oci-s2i's policy check decides as skopeo does
+//     (cosign's identity names the repository only: refused under matchRepoDigestOrExact, by tag and by digest,
+//     accepted under matchRepository).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -91,8 +94,8 @@ function noRegistriesD(): string {
   return dir;
 }
 
-function sigstorePolicy(name: string, pub: string): string {
-  return file(name, JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [registry.host]: [{ type: 'sigstoreSigned', keyPath: pub }] } } }));
+function sigstorePolicy(name: string, pub: string, extra: Record<string, unknown> = {}): string {
+  return file(name, JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [registry.host]: [{ type: 'sigstoreSigned', keyPath: pub, ...extra }] } } }));
 }
 
 /** skopeo copies `image` to a directory under `policy` (the signatures are read, not copied). */
@@ -258,4 +261,34 @@ t.test('images signed by skopeo (our key and cosign\'s): our policy check accept
   t.equal(c.code, 0, c.stderr);
   const v = tool('cosign', ['verify', '--key', `${cosignPrefix}.pub`, ...cosignOffline, `${registry.host}/t/signed-with-cosign-key@${c.stdout.trim()}`]);
   t.equal(v.code, 0, `cosign verifies oci-s2i's signature made with cosign's key: ${v.stderr}`);
+});
+
+t.test('images signed by cosign (no transparency log): our policy check decides as skopeo does', async (t) => {
+  const prefix = path.join(tmp, 'cosign-signer');
+  t.equal(tool('cosign', ['generate-key-pair', '--output-key-prefix', prefix], { COSIGN_PASSWORD: PASS }).code, 0);
+  const base = await builder('t/cosign-base');
+  const repo = 't/cosign-signed';
+  const c = tool('skopeo', ['--policy', accept(), '--registries.d', noRegistriesD(), 'copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${base}`, `docker://${registry.host}/${repo}:v1`]);
+  t.equal(c.code, 0, c.stderr);
+  const digest = await digestOf(repo, 'v1');
+  const s = tool('cosign', ['sign', '--key', `${prefix}.key`, '--tlog-upload=false', '--yes', '--allow-insecure-registry', '--allow-http-registry', `${registry.host}/${repo}@${digest}`], { COSIGN_PASSWORD: PASS });
+  t.equal(s.code, 0, `cosign signs: ${s.stderr}`);
+  // cosign's payload names the repository only (no tag): the default matchRepoDigestOrExact refuses it, by tag and
+  // by digest, in skopeo and in oci-s2i alike; matchRepository accepts it in both.
+  const exact = sigstorePolicy('policy-cosign.json', `${prefix}.pub`);
+  const byRepo = sigstorePolicy('policy-cosign-repo.json', `${prefix}.pub`, { signedIdentity: { type: 'matchRepository' } });
+  for (const ref of [`${registry.host}/${repo}@${digest}`, `${registry.host}/${repo}:v1`]) {
+    const theirs = skopeoAccepts(ref, exact);
+    t.not(theirs.code, 0, `skopeo, matchRepoDigestOrExact: ${theirs.stderr}`);
+    t.match(theirs.stderr, `Signature for identity \\"${registry.host}/${repo}\\" is not accepted`);
+    const ours = await pull(ref, exact);
+    t.equal(ours.code, 2, `oci-s2i, matchRepoDigestOrExact: ${ours.stderr}`);
+    t.match(ours.stderr, `signature for identity "${registry.host}/${repo}" is not accepted`);
+    const theirsRepo = skopeoAccepts(ref, byRepo);
+    t.equal(theirsRepo.code, 0, `skopeo, matchRepository: ${theirsRepo.stderr}`);
+    const oursRepo = await pull(ref, byRepo);
+    t.equal(oursRepo.code, 0, `oci-s2i, matchRepository: ${oursRepo.stderr}`);
+  }
+  const v = tool('cosign', ['verify', '--key', `${prefix}.pub`, ...cosignOffline, `${registry.host}/${repo}@${digest}`]);
+  t.equal(v.code, 0, `the control: cosign verifies its own signature: ${v.stderr}`);
 });
