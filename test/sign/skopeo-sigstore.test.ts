@@ -6,7 +6,9 @@
 //   - builds signed by oci-s2i (docker and oci formats): skopeo's sigstoreSigned policy with
 //     use-sigstore-attachments accepts them; an unsigned build, a re-tagged one and one carrying another image's
 //     signature are rejected; cosign verify accepts the signed builds, not the unsigned one; cosign
-//     verify-attestation accepts the signed SLSA provenance of a docker-format build (`.att`);
+//     verify-attestation accepts the signed SLSA provenance of a docker-format build (`.att`), and cosign
+//     verify-blob-attestation that of an OCI-format build (an OCI 1.1 referrer, which verify-attestation does not
+//     read) against the image manifest's bytes;
 //   - skopeo signs (--sign-by-sigstore-private-key) with a key from generate-sigstore-key and with one from
 //     cosign generate-key-pair: oci-s2i's policy check accepts those images and refuses a tampered signature (the
 //     first) and an image changed under the tag (the second); oci-s2i signs with cosign's key and cosign verifies that;
@@ -190,6 +192,24 @@ t.test('builds signed by oci-s2i: skopeo and cosign accept them, reject unsigned
     const ours = await pull(`${registry.host}/${repo}:unsigned`, policy);
     t.equal(ours.code, 2, `our policy check agrees: ${ours.stderr}`);
 
+    if (format === 'oci') {
+      // cosign verify-attestation reads only `.att` tags (or, with --new-bundle-format, Sigstore bundles as
+      // referrers); an OCI build's provenance is an OCI 1.1 referrer (here listed in the sha256-<hex> tag index).
+      // cosign verify-blob-attestation checks that envelope against the image manifest's bytes (its subject).
+      const r = client.repository(registry.host, repo);
+      const index = JSON.parse((await r.resolve(digest.replace(':', '-'))).bytes.toString()) as { manifests: Array<{ digest: string; artifactType?: string }> };
+      const entry = index.manifests.find((m) => m.artifactType === 'application/vnd.dsse.envelope.v1+json');
+      t.ok(entry, 'the provenance is listed as a referrer');
+      const artifact = JSON.parse((await r.resolve(entry!.digest)).bytes.toString()) as { layers: Array<{ mediaType: string; digest: string; size: number }> };
+      const envelope = file('oci-provenance.dsse.json', (await r.fetchBlobBytes(artifact.layers[0]!, 1 << 20)).toString());
+      const manifest = path.join(tmp, 'oci-manifest.json');
+      writeFileSync(manifest, (await r.resolve(digest)).bytes);
+      const vb = tool('cosign', ['verify-blob-attestation', '--key', pub, '--signature', envelope, '--type', 'slsaprovenance1', '--insecure-ignore-tlog=true', '--offline=true', manifest]);
+      t.equal(vb.code, 0, `cosign verify-blob-attestation accepts the OCI build's provenance for its manifest: ${vb.stderr}`);
+      const otherBlob = file('other-blob', 'not the manifest\n');
+      const vo = tool('cosign', ['verify-blob-attestation', '--key', pub, '--signature', envelope, '--type', 'slsaprovenance1', '--insecure-ignore-tlog=true', '--offline=true', otherBlob]);
+      t.not(vo.code, 0, `and rejects it for other bytes: ${vo.stderr}`);
+    }
     if (format === 'docker') {
       // The provenance went under cosign's .att tag, signed with the same key.
       const att = tool('cosign', ['verify-attestation', '--key', pub, '--type', 'slsaprovenance1', ...cosignOffline, `${registry.host}/${repo}@${digest}`]);
