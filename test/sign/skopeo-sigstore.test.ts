@@ -14,7 +14,7 @@
 //     first) and an image changed under the tag (the second); oci-s2i signs with cosign's key and cosign verifies that;
 //   - an image signed by `cosign sign` (its key, no transparency log): oci-s2i's policy check decides as skopeo does
 //     (cosign's identity names the repository only: refused under matchRepoDigestOrExact, by tag and by digest,
-//     accepted under matchRepository).
+//     accepted under matchRepository); cosign signs with a key from generate-sigstore-key too.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -311,4 +311,10 @@ t.test('images signed by cosign (no transparency log): our policy check decides 
   }
   const v = tool('cosign', ['verify', '--key', `${prefix}.pub`, ...cosignOffline, `${registry.host}/${repo}@${digest}`]);
   t.equal(v.code, 0, `the control: cosign verifies its own signature: ${v.stderr}`);
+  // cosign signs with a key from generate-sigstore-key too (it decrypts ours), appended to the same signature tag.
+  const ours = await ourKey('for-cosign');
+  const s2 = tool('cosign', ['sign', '--key', ours.priv, '--tlog-upload=false', '--yes', '--allow-insecure-registry', '--allow-http-registry', `${registry.host}/${repo}@${digest}`], { COSIGN_PASSWORD: PASS });
+  t.equal(s2.code, 0, `cosign signs with our key: ${s2.stderr}`);
+  const oursRepo = await pull(`${registry.host}/${repo}:v1`, sigstorePolicy('policy-cosign-ours.json', ours.pub, { signedIdentity: { type: 'matchRepository' } }));
+  t.equal(oursRepo.code, 0, `oci-s2i verifies cosign's signature made with our key: ${oursRepo.stderr}`);
 });
