@@ -93,6 +93,18 @@ let n = 0;
 const started = Date.now();
 process.stdout.write('TAP version 14\n');
 
+// Every test point at every level (assertions and the subtests' own lines), as tap's summary counts them.
+function countAsserts(parser, counts) {
+  parser.on('assert', (a) => {
+    counts.total += 1;
+    if (a.todo) counts.todo += 1;
+    else if (a.skip) counts.skip += 1;
+    else if (a.ok) counts.pass += 1;
+    else counts.fail += 1;
+  });
+  parser.on('child', (c) => countAsserts(c, counts));
+}
+
 function runFile(file) {
   return new Promise((resolve) => {
     const t0 = Date.now();
@@ -107,6 +119,8 @@ function runFile(file) {
     const err = [];
     let results = null;
     const parser = new Parser((r) => (results = r));
+    const counts = { total: 0, pass: 0, fail: 0, skip: 0, todo: 0 };
+    countAsserts(parser, counts);
     child.stdout.on('data', (d) => {
       out.push(d);
       parser.write(d);
@@ -126,7 +140,7 @@ function runFile(file) {
       killGroup(child, 'SIGKILL');
       parser.end();
       const ms = Date.now() - t0;
-      resolve({ file, code, signal, timedOut, ms, results, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      resolve({ file, code, signal, timedOut, ms, results, counts, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
     });
   });
 }
@@ -135,16 +149,10 @@ function report(r) {
   const name = rel(r.file);
   const res = r.results;
   const ok = !stopping && r.code === 0 && !r.signal && !r.timedOut && res !== null && res.ok && !res.bailout;
-  if (res) {
-    totals.total += res.count;
-    totals.pass += res.pass;
-    totals.fail += res.fail;
-    totals.skip += res.skip;
-    totals.todo += res.todo;
-  }
+  for (const k of Object.keys(totals)) totals[k] += r.counts[k];
   if (!ok) {
     failed.push(name);
-    if (!res || res.fail === 0) totals.fail += 1;
+    if (r.counts.fail === 0) totals.fail += 1;
   }
   times[name] = r.ms;
   n += 1;
