@@ -9,7 +9,8 @@ import { formatPlatform, isAttestation, parsePlatform } from '../../oci/platform
 import type { Descriptor, ImageConfig } from '../../oci/types.js';
 import { Label, ScriptsUrlEnv } from '../../s2i/labels.js';
 import { openSource } from '../../transport/open.js';
-import { parseImageLocation } from '../../transport/parse.js';
+import { parseImageLocation, type ImageLocation } from '../../transport/parse.js';
+import { layoutSourceRepository } from '../../sync/sources.js';
 import { openLocalImages } from '../../pipeline/local-images.js';
 import { resolveEntry, resolveImage, resolveTop, type ResolvedTop } from '../../transport/resolve-image.js';
 import type { ImageSource } from '../../transport/types.js';
@@ -60,8 +61,28 @@ interface Inspected {
   attached?: AttachedItem[];
 }
 
-/** What is attached to the registry image `digest` (none for other transports, which keep no referrers of their own). */
-async function attachedTo(src: ImageSource, digest: string, v: CommandContext['values'], signal: AbortSignal): Promise<AttachedItem[] | undefined> {
+/**
+ * What is attached to the image `digest`: in a registry, or in an OCI layout (beside it, as `copy`, `sync` and
+ * a build write them: the `sha256-<hex>` referrers index and cosign's tags); none for archives and the local store.
+ */
+async function attachedTo(src: ImageSource, where: ImageLocation, digest: string, v: CommandContext['values'], signal: AbortSignal): Promise<AttachedItem[] | undefined> {
+  if (where.transport === 'oci') {
+    const { repository, name } = await layoutSourceRepository(where.dir, where.tag);
+    return listAttached(
+      {
+        referrers: (d) => repository.referrers(d),
+        resolve: async (tag) => {
+          const s = await repository.open({ ...name, tag });
+          try {
+            return await s.resolve();
+          } finally {
+            await s.close();
+          }
+        },
+      },
+      digest,
+    );
+  }
   if (src.transport !== 'docker' || !src.registry) return undefined;
   const client = new RegistryClient({ ...registryOptions(v), signal });
   try {
@@ -175,7 +196,7 @@ export const inspectCommand: Command = {
         ...(cc.Cmd !== undefined ? { cmd: cc.Cmd } : {}),
         ...(cc.WorkingDir ? { workingDir: cc.WorkingDir } : {}),
       };
-      const attached = await attachedTo(src, top.descriptor.digest, v, ctx.signal);
+      const attached = await attachedTo(src, where, top.descriptor.digest, v, ctx.signal);
       if (attached) info.attached = attached;
       if (ctx.global.json) {
         ctx.stdout.write(JSON.stringify(info) + '\n');
