@@ -124,7 +124,7 @@ async function checkImage(src: ImageSource, top: ResolvedTop, profile: CompatPro
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'Show an image\'s format, media types, platforms, layers and labels (the S2I ones decoded) and, for a registry image, what is attached to it (signatures, attestations by predicateType, SBOMs: OCI referrers and cosign tags); --check tells whether OpenShift 4.6 / old Quay would import it.',
+  summary: 'Show an image\'s format, media types, platforms, layers and labels (the S2I ones decoded) and, for a registry or oci: layout image, what is attached to it (signatures, attestations by predicateType, SBOMs: OCI referrers and cosign tags); --check tells whether OpenShift 4.6 / old Quay would import it.',
   args: ['IMAGE'],
   params: [
     { name: 'raw', type: 'boolean', description: 'print the manifest (or index) bytes exactly as stored' },
