@@ -33,6 +33,11 @@ export interface AttachContext {
   onProgress?: ProgressSink;
   signal?: AbortSignal;
   tmpDir?: string;
+  /**
+   * Settles when the subject is in place (a build's image pushed): the attachments' blobs are uploaded meanwhile,
+   * their manifests (and any tag) only after it; a rejection writes no manifest and is what `attach` rejects with.
+   */
+  subjectWritten?: Promise<unknown>;
 }
 
 export interface AttachInput {
@@ -108,9 +113,9 @@ export async function attach(ctx: AttachContext, input: AttachInput): Promise<At
   if (t.transport === 'oci-archive' || t.transport === 'docker-archive') {
     return { mode: 'none', written: [], reason: `${t.transport} holds one image, with no room for its attestations and SBOM; write to a registry or an oci: layout to keep them` };
   }
-  const opts = { concurrency: 4, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+  const subjectWritten = ctx.subjectWritten;
+  const opts = { concurrency: 4, ...(ctx.signal ? { signal: ctx.signal } : {}), ...(subjectWritten ? { beforeManifest: async () => void (await subjectWritten) } : {}) };
   if (input.format === 'docker') {
-    // cosign's tag convention: one image per kind, its layers the documents.
     // cosign's tag convention: one image per kind, its layers the documents; the two written at once.
     const images = (['att', 'sbom'] as const).flatMap((suffix) => {
       const docs = input.attachments.filter((a) => (suffix === 'att') === (a.kind === 'attestation'));

@@ -1,4 +1,4 @@
-// What is attached to an image in a registry (`oci-s2i inspect`): the manifests that name it as their `subject`
+// What is attached to an image in a registry or an OCI layout (`oci-s2i inspect`): the manifests that name it as their `subject`
 // (the referrers API, else the referrers tag schema index) and cosign's tags (`sha256-<hex>.sig`, `.att`, `.sbom`),
 // each sorted into signatures, attestations (by predicateType) and SBOMs by its artifactType, media types and the
 // predicateType annotations BuildKit and cosign write. Only manifests are read, never a blob.
@@ -6,6 +6,9 @@ import { S2IError } from '../errors.js';
 import { parseManifestDocument } from '../oci/manifest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Repository } from '../registry/client.js';
+
+/** Where attachments are looked up: a registry repository, or an OCI layout read the same way (`inspect`). */
+type AttachmentSource = Pick<Repository, 'resolve' | 'referrers'>;
 import { cosignTagOf, PredicateTypeAnnotation } from './artifacts.js';
 import { DsseEnvelopeMediaType } from './dsse.js';
 
@@ -45,13 +48,13 @@ function referrerItem(d: Descriptor): AttachedItem {
 }
 
 /** The layers of the image under a cosign tag, one item each (none when the tag is not there). */
-async function cosignItems(repo: Repository, digest: string, suffix: 'sig' | 'att' | 'sbom'): Promise<AttachedItem[]> {
+async function cosignItems(repo: AttachmentSource, digest: string, suffix: 'sig' | 'att' | 'sbom'): Promise<AttachedItem[]> {
   const tag = cosignTagOf(digest, suffix);
   let got: { descriptor: Descriptor; bytes: Buffer };
   try {
     got = await repo.resolve(tag);
   } catch (e) {
-    if (e instanceof S2IError && e.code === 'ERR_MANIFEST_UNKNOWN') return [];
+    if (e instanceof S2IError && (e.code === 'ERR_MANIFEST_UNKNOWN' || e.code === 'ERR_TAG_NOT_FOUND')) return [];
     throw e;
   }
   const parsed = parseManifestDocument(got.bytes, got.descriptor.mediaType);
@@ -64,7 +67,7 @@ async function cosignItems(repo: Repository, digest: string, suffix: 'sig' | 'at
 }
 
 /** Everything attached to the manifest `digest` in `repo`. */
-export async function listAttached(repo: Repository, digest: string): Promise<AttachedItem[]> {
+export async function listAttached(repo: AttachmentSource, digest: string): Promise<AttachedItem[]> {
   const referrers = (await repo.referrers(digest)).map(referrerItem);
   const cosign = [];
   for (const suffix of ['sig', 'att', 'sbom'] as const) cosign.push(...(await cosignItems(repo, digest, suffix)));

@@ -33,6 +33,8 @@ export interface AttestFacts {
   internal: Record<string, string>;
   /** The SBOM being made (commit.ts startSbom), when one was asked for. */
   sbom?: Promise<SbomDocument> | undefined;
+  /** The image's push, when it is still running (publish.ts): the attachments' manifests are written after it. */
+  pushed?: Promise<unknown>;
 }
 
 const names = (env: EnvList): string[] => env.map(([name]) => name);
@@ -132,7 +134,7 @@ export async function attestBuild(engine: Engine, opts: BuildOptions, f: AttestF
   }
   if (attachments.length === 0) return undefined;
   const r = await attach(
-    { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root },
+    { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root, ...(f.pushed ? { subjectWritten: f.pushed } : {}) },
     { target: opts.target, subject: f.subject, format: opts.format, created: f.created, attachments },
   );
   const what = attachments.map((x) => (x.kind === 'sbom' ? 'SBOM' : 'provenance')).join(' and ');

@@ -8,14 +8,14 @@ import { writeOutputFile } from '../sys/output-file.js';
 import type { LayerResult } from '../layer/write.js';
 import type { AttachResult } from '../attest/attach.js';
 import { assembleBuild } from './assemble.js';
-import { attestBuild } from './attest.js';
 import { commitBuild, sourceFacts } from './commit.js';
 import { buildInImage } from './in-image.js';
 import { openEngine } from './context.js';
 import type { BuildOptions } from './options.js';
 import type { Engine } from './context.js';
 import { prepareBuild, sandboxFor, type OnBuildHandOff, type Sandbox } from './prepare.js';
-import { preparePush, pushImage, pushTargetOf, signPushed, type PushStats } from './push.js';
+import { preparePush, pushTargetOf, type PushStats } from './push.js';
+import { publishBuild } from './publish.js';
 import { Steps } from './steps.js';
 
 export interface BuildResult {
@@ -77,32 +77,28 @@ async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     let attached: AttachResult | undefined;
     if (pushTo) {
       const { base } = committed;
-      push = await steps.run('push', () =>
-        pushImage(engine, {
-          target: pushTo,
+      ({ push, attached } = await publishBuild(
+        engine,
+        steps,
+        opts,
+        pushTo,
+        {
           manifest: committed.manifest,
           blobs: committed.blobs,
           ...(base.source ? { source: base.source } : {}),
           sourceBlobs: new Set(base.manifest.layers.map((l) => l.digest)),
-        }),
-      );
-      // The signature after the manifest it signs is in the registry (--sign-by-sigstore-private-key).
-      const key = opts.signingKey;
-      if (key) await steps.run('sign', () => signPushed(engine, pushTo, committed.manifest.digest, key));
-      if (opts.attest) {
-        attached = await steps.run('attest', () =>
-          attestBuild(engine, opts, {
-            subject: committed.manifest.descriptor,
-            created: committed.created,
-            builder: prepared.builder,
-            ...(opts.runtimeImage ? { runtimeImage: base } : {}),
-            source: sourceFacts(prepared.source),
-            startedOn,
-            internal: { runtime: sandbox.runtime.name, rootfs: prepared.rootfs.kind },
-            sbom: committed.sbom,
-          }),
-        );
-      }
+        },
+        {
+          subject: committed.manifest.descriptor,
+          created: committed.created,
+          builder: prepared.builder,
+          ...(opts.runtimeImage ? { runtimeImage: base } : {}),
+          source: sourceFacts(prepared.source),
+          startedOn,
+          internal: { runtime: sandbox.runtime.name, rootfs: prepared.rootfs.kind },
+          sbom: committed.sbom,
+        },
+      ));
     }
     return {
       reference: prepared.targetName,

@@ -40,10 +40,10 @@ import { runDirect } from './in-image-run.js';
 import { injectionsUnder, placeInjections, removeInjections } from './injections.js';
 import type { BuildOptions } from './options.js';
 import { pullImage, locationName, resultNameOf, type PulledImage } from './pull.js';
-import { preparePush, pushImage, pushTargetOf, signPushed, type PushStats } from './push.js';
+import { preparePush, pushTargetOf, type PushStats } from './push.js';
+import { publishBuild } from './publish.js';
 import { removeTreeNow } from './remove.js';
 import type { AttachResult } from '../attest/attach.js';
-import { attestBuild } from './attest.js';
 import { assembleFailed, copyIntoRoot, resolveUser } from './sandbox-run.js';
 import { prepareSource } from './source.js';
 import { Steps } from './steps.js';
@@ -193,31 +193,27 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     let push: PushStats | undefined;
     let attached: AttachResult | undefined;
     if (pushTo) {
-      push = await steps.run('push', () =>
-        pushImage(engine, {
-          target: pushTo,
+      ({ push, attached } = await publishBuild(
+        engine,
+        steps,
+        opts,
+        pushTo,
+        {
           manifest: image.manifest,
           blobs: image.blobs,
           ...(builder.source ? { source: builder.source } : {}),
           sourceBlobs: new Set(builder.manifest.layers.map((l) => l.digest)),
-        }),
-      );
-      // The signature after the manifest it signs is in the registry (--sign-by-sigstore-private-key).
-      const key = opts.signingKey;
-      if (key) await steps.run('sign', () => signPushed(engine, pushTo, image.manifest.digest, key));
-      if (opts.attest) {
-        attached = await steps.run('attest', () =>
-          attestBuild(engine, opts, {
-            subject: image.manifest.descriptor,
-            created: image.created,
-            builder,
-            source: sourceFacts(source),
-            startedOn,
-            internal: { runtime: 'in-image', rootfs: 'in-image' },
-            sbom,
-          }),
-        );
-      }
+        },
+        {
+          subject: image.manifest.descriptor,
+          created: image.created,
+          builder,
+          source: sourceFacts(source),
+          startedOn,
+          internal: { runtime: 'in-image', rootfs: 'in-image' },
+          sbom,
+        },
+      ));
     }
     return {
       reference: targetName,

@@ -53,6 +53,15 @@ async function destinationReferrers(ctx: CompanionContext, at: Reference): Promi
   }
 }
 
+/** Whether anything refers to the manifests `digests` in `repo` (what a converting copy cannot take along). */
+export async function hasCompanions(repo: SourceRepository, digests: readonly string[]): Promise<boolean> {
+  for (const digest of digests) {
+    if ((await repo.referrers(digest)).length > 0) return true;
+    for (const tag of cosignTags(digest)) if (await repo.hasTag(tag)) return true;
+  }
+  return false;
+}
+
 /**
  * Copies what refers to the manifests `digests` of the image `name` (its source name) in `repo`, and what refers
  * to those (MAX_DEPTH levels), to `ctx.target` under the names `ctx.at` gives. Used by `sync` and `copy`.

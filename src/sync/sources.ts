@@ -142,42 +142,46 @@ export function registrySourceRepository(client: RegistryClient, ref: Reference)
   return new RegistryRepository(client, { registry: ref.registry, repository: ref.repository });
 }
 
+/** How a layout names an image of a repository: its full name (what sync writes), or a bare tag (what copy writes). */
+type LayoutKey = (ref: Reference) => string | undefined;
+
 /** The images of one repository in a layout, by the names index.json gives them. */
 class LayoutRepository implements SourceRepository {
-  /** Full name (formatReference) → the ref.name written in index.json. */
-  private readonly names = new Map<string, string>();
+  /** Key (`keyOf`) → the image's name and the ref.name written in index.json. */
+  private readonly names = new Map<string, { name: Reference; refName: string }>();
 
   constructor(
     private readonly layout: OciLayout,
     private readonly location: string,
     private readonly at: Reference,
+    private readonly keyOf: LayoutKey = formatReference,
   ) {}
 
   add(name: Reference, refName: string): void {
-    this.names.set(formatReference(name), refName);
+    const key = this.keyOf(name);
+    if (key !== undefined) this.names.set(key, { name, refName });
   }
 
-  private refName(ref: Reference): string {
-    return this.names.get(formatReference(ref)) ?? formatReference(ref);
+  private refName(ref: Reference): string | undefined {
+    const key = this.keyOf(ref);
+    return key === undefined ? undefined : (this.names.get(key)?.refName ?? key);
   }
 
   async open(ref: Reference): Promise<ImageSource> {
     const refName = this.refName(ref);
-    return new OciLayoutSource(this.layout, refName, `${this.location}:${refName}`);
+    return new OciLayoutSource(this.layout, refName, `${this.location}${refName === undefined ? '' : `:${refName}`}`);
   }
 
   async tags(): Promise<string[]> {
-    return [...this.names.keys()].flatMap((n) => {
-      const r = layoutEntryName(n);
-      return r?.tag !== undefined && r.digest === undefined ? [r.tag] : [];
-    });
+    return [...this.names.values()].flatMap(({ name }) => (name.tag !== undefined && name.digest === undefined ? [name.tag] : []));
   }
 
   async hasTag(tag: string): Promise<boolean> {
-    return this.names.has(formatReference({ ...this.at, tag }));
+    const key = this.keyOf({ ...this.at, tag });
+    return key !== undefined && this.names.has(key);
   }
 
-  /** A layout has no referrers API: the referrers index a sync stored under the digest's tag, if any. */
+  /** A layout has no referrers API: the referrers index stored under the digest's tag, if any. */
   async referrers(digest: string): Promise<Descriptor[]> {
     const tag = referrersTag(digest);
     if (!(await this.hasTag(tag))) return [];
@@ -185,6 +189,28 @@ class LayoutRepository implements SourceRepository {
     const parsed = parseManifestDocument(bytes, descriptor.mediaType);
     return parsed.kind === 'index' ? parsed.index.manifests : [];
   }
+}
+
+/** The repository of a bare-tag layout: no registry, no path; an image is its tag. */
+const bareRepository: Reference = { registry: '', repository: '' };
+
+/**
+ * The image `refName` of the layout at `dir` (undefined: its only image) with the images beside it, as `copy` reads
+ * them: a full name (`HOST/REPO:TAG`, sync's) finds its companions under the same repository's names, a bare tag
+ * (`latest`, copy's and a build's) under bare tags (`sha256-<hex>`, `sha256-<hex>.sig`).
+ */
+export async function layoutSourceRepository(dir: string, refName: string | undefined): Promise<{ repository: SourceRepository; name: Reference }> {
+  const layout = await OciLayout.openExisting(dir);
+  const full = refName === undefined ? undefined : layoutEntryName(refName);
+  const at = full ? { registry: full.registry, repository: full.repository } : bareRepository;
+  const repository = full ? new LayoutRepository(layout, `oci:${dir}`, at) : new LayoutRepository(layout, `oci:${dir}`, at, (r) => r.tag);
+  for (const entry of (await layout.readIndex()).manifests) {
+    const n = entry.annotations?.[refNameAnnotation];
+    if (n === undefined) continue;
+    const name = full ? layoutEntryName(n) : { ...bareRepository, tag: n };
+    if (name && name.registry === at.registry && name.repository === at.repository) repository.add(name, n);
+  }
+  return { repository, name: full ?? (refName === undefined ? bareRepository : { ...bareRepository, tag: refName }) };
 }
 
 /** One image to sync. */

@@ -84,11 +84,15 @@ function sharingUploads(dst: ImageDestination, repository: string, uploads: Map<
   return dst;
 }
 
-/** A layout holding many images: names are full names, Docker manifests kept as they are (their digests too). */
-function layoutTarget(session: LayoutSession, location: string, onClose: (complete: boolean) => Promise<void>): SyncTarget {
+/** How a layout target names an image: its full name (sync), or its bare tag (`copy` to `oci:DIR:TAG`). */
+type LayoutNames = 'full' | 'tag';
+
+/** A layout holding many images: names are full names (or tags), Docker manifests kept as they are (their digests too). */
+function layoutTarget(session: LayoutSession, location: string, names: LayoutNames, onClose: (complete: boolean) => Promise<void>): SyncTarget {
+  const nameOf = (at: Reference): string => (names === 'tag' && at.tag !== undefined ? at.tag : formatReference(at));
   return {
-    open: async (at) => session.destination(formatReference(at), `${location}:${formatReference(at)}`, ['oci', 'docker']),
-    current: (at) => currentOf(async () => new OciLayoutSource(session.layout, formatReference(at), `${location}:${formatReference(at)}`)),
+    open: async (at) => session.destination(nameOf(at), `${location}:${nameOf(at)}`, ['oci', 'docker']),
+    current: (at) => currentOf(async () => new OciLayoutSource(session.layout, nameOf(at), `${location}:${nameOf(at)}`)),
     close: async (complete) => {
       await session.close();
       await onClose(complete);
@@ -96,8 +100,8 @@ function layoutTarget(session: LayoutSession, location: string, onClose: (comple
   };
 }
 
-/** Opens `dest` for writing (registry writes go through `client`); checkDestination first. */
-export async function openTarget(dest: SyncDestination, client: RegistryClient, tmpDir = os.tmpdir()): Promise<SyncTarget> {
+/** Opens `dest` for writing (registry writes go through `client`); checkDestination first. `names`: a layout's naming. */
+export async function openTarget(dest: SyncDestination, client: RegistryClient, tmpDir = os.tmpdir(), names: LayoutNames = 'full'): Promise<SyncTarget> {
   switch (dest.kind) {
     case 'docker': {
       const uploads = new Map<string, Promise<void>>();
@@ -108,7 +112,7 @@ export async function openTarget(dest: SyncDestination, client: RegistryClient, 
       };
     }
     case 'oci':
-      return layoutTarget(await openLayoutSession(dest.dir), formatDestination(dest), async () => {});
+      return layoutTarget(await openLayoutSession(dest.dir), formatDestination(dest), names, async () => {});
     case 'oci-archive': {
       // The archive is a layout in a temp dir (what the archive held first, so what is there is skipped), packed
       // into FILE (temp file + rename) at the end of a run that was not cut; FILE is never half-written.
@@ -121,7 +125,7 @@ export async function openTarget(dest: SyncDestination, client: RegistryClient, 
         else await OciLayout.openOrCreate(path.join(tmp, 'layout'));
         created = await makeDirs(path.dirname(file));
         const session = await openLayoutSession(path.join(tmp, 'layout'));
-        return layoutTarget(session, formatDestination(dest), async (complete) => {
+        return layoutTarget(session, formatDestination(dest), names, async (complete) => {
           try {
             if (complete && session.committed) await packLayoutArchive(session.layout, file);
             else if (created !== undefined) await fs.rm(created, { recursive: true, force: true });

@@ -56,8 +56,9 @@ export interface WriteOptions {
   signal?: AbortSignal;
   /** Gets `skipped`, `end` for file destinations (registry uploads and mounts report themselves), skip notices. */
   onProgress?: ProgressSink;
-  /** Called once every blob is there, before the first manifest (a check that may still refuse to publish). */
-  beforeManifest?: () => void;
+  /** Called once every blob is there, before the first manifest (a check that may still refuse to publish, or a
+   *  wait for what the manifest must follow: a build's attachments wait for the image's own push). */
+  beforeManifest?: () => void | Promise<void>;
 }
 
 export interface WriteStats {
@@ -106,7 +107,8 @@ export async function writeImage(dst: ImageDestination, image: WritableImage, op
   );
   opts.signal?.throwIfAborted();
   if (!image.manifest) return stats;
-  opts.beforeManifest?.();
+  await opts.beforeManifest?.();
+  opts.signal?.throwIfAborted();
   for (const m of image.children ?? []) await dst.pushManifest(m.digest, m.bytes, m.mediaType);
   stats.digest = await dst.pushManifest(dst.tag ?? image.manifest.digest, image.manifest.bytes, image.manifest.mediaType);
   await dst.commit?.();

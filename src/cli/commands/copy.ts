@@ -21,9 +21,10 @@ import { writeOutputFile } from '../../sys/output-file.js';
 import { parseManifestDocument } from '../../oci/manifest.js';
 import type { Reference } from '../../oci/reference.js';
 import type { ProgressSink } from '../../events.js';
-import { copyCompanions } from '../../sync/companions.js';
-import { registrySourceRepository } from '../../sync/sources.js';
-import { openTarget } from '../../sync/targets.js';
+import { copyCompanions, hasCompanions } from '../../sync/companions.js';
+import { layoutEntryName } from '../../sync/names.js';
+import { layoutSourceRepository, registrySourceRepository } from '../../sync/sources.js';
+import { openTarget, type SyncTarget } from '../../sync/targets.js';
 import type { RegistryClientOptions } from '../../registry/client.js';
 
 /**
@@ -37,25 +38,53 @@ function keptDigests(top: { descriptor: { digest: string; mediaType: string }; b
   return children.includes(written) ? [written] : [];
 }
 
-/** Copies the signatures, attestations and SBOMs of `digests` from registry `from` to registry `to` (sync's companions). */
+/** The ends attachments travel between: registries and OCI layouts (an archive holds one image: nothing beside it). */
+type AttachEnd = Extract<ImageLocation, { transport: 'docker' | 'oci' }>;
+const canAttach = (l: ImageLocation): l is AttachEnd => l.transport === 'docker' || l.transport === 'oci';
+
+/**
+ * Carries the signatures, attestations and SBOMs of the copied image (sync's companions, companions.ts) from `from`
+ * to `to`: registry or layout either side. A layout names them as it names the image: beside a bare tag
+ * (`oci:DIR:TAG`) under bare tags (`sha256-<hex>`, `sha256-<hex>.sig`), beside a full name (`oci:DIR:HOST/REPO:TAG`,
+ * as sync writes) under that repository's names. A copy that changed the digest carries nothing: one warning says
+ * so when the source had something attached. Returns how many are at the destination now.
+ */
 async function carryAttachments(
-  from: Reference,
-  to: Reference,
-  digests: readonly string[],
+  from: AttachEnd,
+  to: AttachEnd,
+  top: { descriptor: { digest: string; mediaType: string }; bytes: Buffer },
+  written: string,
   opts: { src: RegistryClientOptions; dest: RegistryClientOptions; onProgress: ProgressSink; signal: AbortSignal },
 ): Promise<number> {
   const srcClient = new RegistryClient({ ...opts.src, onProgress: opts.onProgress, signal: opts.signal });
   const dstClient = new RegistryClient({ ...opts.dest, onProgress: opts.onProgress, signal: opts.signal });
   try {
-    const target = await openTarget({ kind: 'docker', host: to.registry, prefix: '' }, dstClient);
-    const stats = await copyCompanions(registrySourceRepository(srcClient, from), from, digests, {
-      target,
-      at: (tag) => ({ registry: to.registry, repository: to.repository, tag }),
-      concurrency: 4,
-      signal: opts.signal,
-      onProgress: opts.onProgress,
-    });
-    return stats.copied + stats.present;
+    const source = from.transport === 'docker' ? { repository: registrySourceRepository(srcClient, from.ref), name: from.ref } : await layoutSourceRepository(from.dir, from.tag);
+    const kept = keptDigests(top, written);
+    if (kept.length === 0) {
+      if (await hasCompanions(source.repository, keptDigests(top, top.descriptor.digest))) {
+        opts.onProgress({ type: 'log', level: 'warn', message: `attachments (signatures, attestations, SBOMs) not copied: they name the source's digest and the copy has a new one (${written})` });
+      }
+      return 0;
+    }
+    let target: SyncTarget;
+    let at: (tag: string) => Reference;
+    if (to.transport === 'docker') {
+      target = await openTarget({ kind: 'docker', host: to.ref.registry, prefix: '' }, dstClient);
+      at = (tag) => ({ registry: to.ref.registry, repository: to.ref.repository, tag });
+    } else {
+      const full = to.tag === undefined ? undefined : layoutEntryName(to.tag);
+      target = await openTarget({ kind: 'oci', dir: to.dir }, dstClient, undefined, full ? 'full' : 'tag');
+      at = (tag) => ({ registry: full?.registry ?? '', repository: full?.repository ?? '', tag });
+    }
+    let complete = false;
+    try {
+      const stats = await copyCompanions(source.repository, source.name, kept, { target, at, concurrency: 4, signal: opts.signal, onProgress: opts.onProgress });
+      complete = true;
+      return stats.copied + stats.present;
+    } finally {
+      await target.close(complete);
+    }
   } finally {
     await Promise.allSettled([srcClient.close(), dstClient.close()]);
   }
@@ -145,16 +174,10 @@ export async function runCopy(ctx: CommandContext, srcLoc: ImageLocation, dstLoc
       onProgress,
       signal: ctx.signal,
     });
-    // What is attached to the image names its digest: carried along when the copy kept it, between registries.
+    // What is attached to the image names its digest: carried along when the copy kept it (registries and layouts).
     let attachments: number | undefined;
-    if (srcLoc.transport === 'docker' && dstLoc.transport === 'docker') {
-      const kept = keptDigests(await src.resolve(), result.digest);
-      if (kept.length > 0) {
-        attachments = await carryAttachments(srcLoc.ref, dstLoc.ref, kept, { src: srcCtx.registry, dest: dstCtx.registry, onProgress, signal: ctx.signal });
-      } else {
-        onProgress({ type: 'log', level: 'info', message: `attachments (signatures, attestations, SBOMs) not copied: they name the source's digest and the copy has a new one (${result.digest})` });
-        attachments = 0;
-      }
+    if (canAttach(srcLoc) && canAttach(dstLoc)) {
+      attachments = await carryAttachments(srcLoc, dstLoc, await src.resolve(), result.digest, { src: srcCtx.registry, dest: dstCtx.registry, onProgress, signal: ctx.signal });
     }
     if (signingKey && dstLoc.transport === 'docker') {
       // The signature under the cosign tag of the written manifest's digest, naming DESTINATION as given.

@@ -9,7 +9,8 @@ import { formatPlatform, isAttestation, parsePlatform } from '../../oci/platform
 import type { Descriptor, ImageConfig } from '../../oci/types.js';
 import { Label, ScriptsUrlEnv } from '../../s2i/labels.js';
 import { openSource } from '../../transport/open.js';
-import { parseImageLocation } from '../../transport/parse.js';
+import { parseImageLocation, type ImageLocation } from '../../transport/parse.js';
+import { layoutSourceRepository } from '../../sync/sources.js';
 import { openLocalImages } from '../../pipeline/local-images.js';
 import { resolveEntry, resolveImage, resolveTop, type ResolvedTop } from '../../transport/resolve-image.js';
 import type { ImageSource } from '../../transport/types.js';
@@ -60,8 +61,28 @@ interface Inspected {
   attached?: AttachedItem[];
 }
 
-/** What is attached to the registry image `digest` (none for other transports, which keep no referrers of their own). */
-async function attachedTo(src: ImageSource, digest: string, v: CommandContext['values'], signal: AbortSignal): Promise<AttachedItem[] | undefined> {
+/**
+ * What is attached to the image `digest`: in a registry, or in an OCI layout (beside it, as `copy`, `sync` and
+ * a build write them: the `sha256-<hex>` referrers index and cosign's tags); none for archives and the local store.
+ */
+async function attachedTo(src: ImageSource, where: ImageLocation, digest: string, v: CommandContext['values'], signal: AbortSignal): Promise<AttachedItem[] | undefined> {
+  if (where.transport === 'oci') {
+    const { repository, name } = await layoutSourceRepository(where.dir, where.tag);
+    return listAttached(
+      {
+        referrers: (d) => repository.referrers(d),
+        resolve: async (tag) => {
+          const s = await repository.open({ ...name, tag });
+          try {
+            return await s.resolve();
+          } finally {
+            await s.close();
+          }
+        },
+      },
+      digest,
+    );
+  }
   if (src.transport !== 'docker' || !src.registry) return undefined;
   const client = new RegistryClient({ ...registryOptions(v), signal });
   try {
@@ -103,7 +124,7 @@ async function checkImage(src: ImageSource, top: ResolvedTop, profile: CompatPro
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'Show an image\'s format, media types, platforms, layers and labels (the S2I ones decoded) and, for a registry image, what is attached to it (signatures, attestations by predicateType, SBOMs: OCI referrers and cosign tags); --check tells whether OpenShift 4.6 / old Quay would import it.',
+  summary: 'Show an image\'s format, media types, platforms, layers and labels (the S2I ones decoded) and, for a registry or oci: layout image, what is attached to it (signatures, attestations by predicateType, SBOMs: OCI referrers and cosign tags); --check tells whether OpenShift 4.6 / old Quay would import it.',
   args: ['IMAGE'],
   params: [
     { name: 'raw', type: 'boolean', description: 'print the manifest (or index) bytes exactly as stored' },
@@ -175,7 +196,7 @@ export const inspectCommand: Command = {
         ...(cc.Cmd !== undefined ? { cmd: cc.Cmd } : {}),
         ...(cc.WorkingDir ? { workingDir: cc.WorkingDir } : {}),
       };
-      const attached = await attachedTo(src, top.descriptor.digest, v, ctx.signal);
+      const attached = await attachedTo(src, where, top.descriptor.digest, v, ctx.signal);
       if (attached) info.attached = attached;
       if (ctx.global.json) {
         ctx.stdout.write(JSON.stringify(info) + '\n');
