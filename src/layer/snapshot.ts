@@ -36,7 +36,6 @@ const typeCode = (mode: number): number => (mode >>> 12) & 0x0f;
 const S_IFLNK = 0o120000 >>> 12;
 const S_IFCHR = 0o020000 >>> 12;
 const S_IFBLK = 0o060000 >>> 12;
-const S_IFDIR = 0o040000 >>> 12;
 /** Changed while the snapshot was taken: always reported as changed. */
 const DIRTY = 0x20;
 
@@ -121,11 +120,6 @@ export class Snapshot {
    *  sorts in. */
   compareName(i: number, b: Buffer, off: number): number {
     return this.names.compare(b, rec.nameStart(b, off), rec.nameEnd(b, off), this.nameOff[i]!, this.nameOff[i + 1]!);
-  }
-
-  /** Entry `i` was recorded as a directory. */
-  isDir(i: number): boolean {
-    return (this.flags[i]! & 0x0f) === S_IFDIR;
   }
 
   /** Entry `i` has the type of record `off` of `b`. */
