@@ -161,7 +161,7 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
   const floor = ctx.go ? goFloor(source) : undefined;
   const warm: Variant[] = [...ours('oci-s2i build (warm)', warmRoot, false), buildah('buildah bud + push (warm)', path.join(work, 'buildah-warm'), false)];
   if (floor) warm.push(floor);
-  warm.push(...inImageVariants(opts, source, key));
+  warm.push(...inImageVariants(ctx, opts, source, key));
   ctx.log(`build: warm, ${kind}, ${label}`);
   const w = await compare(warm, { runs: ctx.runs, log: ctx.log });
   const out: Comparison[] = [];
@@ -252,34 +252,39 @@ async function sameLayerTarget(ctx: BenchContext, results: VariantResult[], sand
  * warm-up round), no capability, the standalone engine mounted read-only; and the same container running
  * `true`, the start-up every pod pays whatever it runs (the floor). The engine's own cost is the difference.
  */
-function inImageVariants(opts: SourceRun, source: string, key: string): Variant[] {
-  const standalone = path.join(projectRoot, 'dist', 'standalone');
-  const skip = missingTools('podman') ?? (existsSync(path.join(standalone, 'oci-s2i')) ? undefined : 'needs dist/standalone (npm run build)');
-  const pod = (cmd: string[]) => ['podman', 'run', ...POD, '-v', `${standalone}:/opt/oci-s2i:ro`, '-v', `${source}:/workspace/source:ro`, opts.builder, ...cmd];
+function inImageVariants(ctx: BenchContext, opts: SourceRun, source: string, key: string): Variant[] {
+  // With --baseline, the other checkout's standalone engine runs in a twin row (its own tag).
+  const engines = clis(ctx).map((c) => ({ ...c, standalone: path.join(path.dirname(path.dirname(c.cli)), 'dist', 'standalone') }));
+  const pod = (standalone: string, cmd: string[]) => ['podman', 'run', ...POD, '-v', `${standalone}:/opt/oci-s2i:ro`, '-v', `${source}:/workspace/source:ro`, opts.builder, ...cmd];
+  const skipOf = (standalone: string): string | undefined => missingTools('podman') ?? (existsSync(path.join(standalone, 'oci-s2i')) ? undefined : `needs ${standalone} (npm run build)`);
+  const floorSkip = skipOf(engines[0]!.standalone);
   return [
-    {
-      name: IN_IMAGE,
-      ours: true,
-      ...(skip ? { skip } : {}),
-      async run() {
-        opts.proxy.stats.reset();
-        const m = await measure(pod(['/opt/oci-s2i/oci-s2i', 'build', '--isolation', 'in-image', '/workspace/source', opts.builder, inImageTarget(opts.host, key), '--tls-verify=false', '--json', '-q']));
-        const j = JSON.parse(m.stdout.trim().split('\n').pop()!) as BuildJson;
-        return fromMeasured(m, {
-          bytesSent: opts.proxy.stats.requestBytes(),
-          bytesReceived: opts.proxy.stats.responseBytes(),
-          ...(j.timings?.push !== undefined ? { pushMs: j.timings.push } : {}),
-          blobsUploaded: j.push?.uploaded.length ?? Number.NaN,
-          ...(j.layer?.size !== undefined ? { layerBytes: j.layer.size } : {}),
-        });
-      },
-    },
+    ...engines.map((e): Variant => {
+      const skip = skipOf(e.standalone);
+      return {
+        name: IN_IMAGE + e.suffix,
+        ours: true,
+        ...(skip ? { skip } : {}),
+        async run() {
+          opts.proxy.stats.reset();
+          const m = await measure(pod(e.standalone, ['/opt/oci-s2i/oci-s2i', 'build', '--isolation', 'in-image', '/workspace/source', opts.builder, inImageTarget(opts.host, key + e.key), '--tls-verify=false', '--json', '-q']));
+          const j = JSON.parse(m.stdout.trim().split('\n').pop()!) as BuildJson;
+          return fromMeasured(m, {
+            bytesSent: opts.proxy.stats.requestBytes(),
+            bytesReceived: opts.proxy.stats.responseBytes(),
+            ...(j.timings?.push !== undefined ? { pushMs: j.timings.push } : {}),
+            blobsUploaded: j.push?.uploaded.length ?? Number.NaN,
+            ...(j.layer?.size !== undefined ? { layerBytes: j.layer.size } : {}),
+          });
+        },
+      };
+    }),
     {
       name: POD_FLOOR,
       ours: false,
-      ...(skip ? { skip } : {}),
+      ...(floorSkip ? { skip: floorSkip } : {}),
       async run() {
-        return fromMeasured(await measure(pod(['true'])), {});
+        return fromMeasured(await measure(pod(engines[0]!.standalone, ['true'])), {});
       },
     },
   ];

@@ -33,8 +33,8 @@ static const char *errname(int e) {
   }
 }
 
-static napi_value throw_errno(napi_env env, const char *syscall, const char *path) {
-  int e = errno;
+/* An Error with .code = errno name, .syscall, .errno and .path, as Node's fs errors. */
+static napi_value errno_error(napi_env env, int e, const char *syscall, const char *path) {
   char msg[4200];
   snprintf(msg, sizeof msg, "%s: %s%s%s", errname(e), strerror(e), path ? ", " : "", path ? path : "");
   napi_value code, message, err, sc, en;
@@ -46,7 +46,11 @@ static napi_value throw_errno(napi_env env, const char *syscall, const char *pat
   napi_create_int32(env, -e, &en);
   napi_set_named_property(env, err, "errno", en);
   if (path) { napi_value p; napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &p); napi_set_named_property(env, err, "path", p); }
-  napi_throw(env, err);
+  return err;
+}
+
+static napi_value throw_errno(napi_env env, const char *syscall, const char *path) {
+  napi_throw(env, errno_error(env, errno, syscall, path));
   return NULL;
 }
 
@@ -162,10 +166,13 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
 }
 
 /* ---- scanDir: one directory of a layer walk in one call ----------------------------------------------------
- * scanDir(dir: Buffer) -> Buffer of records, one per entry, sorted by name bytes (memcmp, then length, as
- * Buffer.compare): readdir + fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) + the size of the xattr name list, which
- * is what the layer writer needs of every node (src/layer/walk.ts parses the records). Entries that vanish
- * between readdir and fstatat are left out. Record (little-endian, 8-byte aligned):
+ * scanDir(dir: Buffer, xattrs = true) -> Buffer of records, one per entry, sorted by name bytes (memcmp, then
+ * length, as Buffer.compare): readdir + fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) + the size of the xattr name
+ * list, which is what the layer writer needs of every node (src/layer/walk.ts parses the records). Entries that
+ * vanish between readdir and fstatat are left out. With xattrs false the list is not asked for (the field is 0):
+ * a snapshot walk compares ctimes, which every xattr change sets, and asks only for the entries it reports.
+ * scanDirAsync(dir, xattrs) -> Promise<Buffer>: the same, on the libuv pool (several directories at once).
+ * Record (little-endian, 8-byte aligned):
  *   0 u32 name length   4 u32 st_mode   8 u32 uid   12 u32 gid   16 f64 size   24 f64 mtime seconds
  *  32 u32 mtime nsec   36 u32 nlink    40 u32 rdev major   44 u32 rdev minor   48 u32 dev lo  52 u32 dev hi
  *  56 u32 ino lo       60 u32 ino hi   64 i32 llistxattr size (-1: unsupported) 68 u32 0
@@ -189,44 +196,45 @@ static int scan_cmp(const void *a, const void *b) {
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void putd(uint8_t *p, double v) { memcpy(p, &v, 8); }
 
-static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *pdata; size_t plen;
-  bool isbuf; CHECK(napi_is_buffer(env, argv[0], &isbuf));
-  if (!isbuf) { napi_throw_type_error(env, NULL, "scanDir(dir: Buffer)"); return NULL; }
-  CHECK(napi_get_buffer_info(env, argv[0], &pdata, &plen));
-  char *dir = malloc(plen + 1);
-  if (!dir) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
-  memcpy(dir, pdata, plen); dir[plen] = 0;
+/* The outcome of one directory scan: the records, or the errno and the call and name that failed
+ * (err ENOMEM with call NULL: out of memory). No N-API calls: it also runs on a pool thread. */
+typedef struct {
+  uint8_t *out; size_t outlen;
+  int err; const char *call; char *errpath;
+} scan_result;
+
+static void scan_core(const char *dir, size_t plen, bool xattrs, scan_result *r) {
+  memset(r, 0, sizeof *r);
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) { napi_value r = throw_errno(env, "scandir", dir); free(dir); return r; }
+  if (dfd < 0) { r->err = errno; r->call = "scandir"; r->errpath = strdup(dir); return; }
   DIR *d = fdopendir(dfd);
-  if (!d) { napi_value r = throw_errno(env, "scandir", dir); close(dfd); free(dir); return r; }
+  if (!d) { r->err = errno; r->call = "scandir"; r->errpath = strdup(dir); close(dfd); return; }
   size_t cap = 64, n = 0;
   scan_ent *ents = malloc(cap * sizeof *ents);
   char *xpath = malloc(plen + 258); /* dir "/" d_name (at most 255 bytes) NUL */
-  napi_value result = NULL;
   bool oom = !ents || !xpath;
   if (!oom) { memcpy(xpath, dir, plen); xpath[plen] = '/'; }
   while (!oom) {
     errno = 0;
     struct dirent *e = readdir(d);
     if (!e) {
-      if (errno) result = throw_errno(env, "scandir", dir);
+      if (errno) { r->err = errno; r->call = "scandir"; r->errpath = strdup(dir); }
       break;
     }
     if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
     scan_ent x;
     if (fstatat(dfd, e->d_name, &x.st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) continue;
-      result = throw_errno(env, "lstat", e->d_name);
+      r->err = errno; r->call = "lstat"; r->errpath = strdup(e->d_name);
       break;
     }
     x.len = strlen(e->d_name);
-    memcpy(xpath + plen + 1, e->d_name, x.len + 1);
-    x.xlen = llistxattr(xpath, NULL, 0);
-    if (x.xlen < 0) x.xlen = -1;
+    x.xlen = 0;
+    if (xattrs) {
+      memcpy(xpath + plen + 1, e->d_name, x.len + 1);
+      x.xlen = llistxattr(xpath, NULL, 0);
+      if (x.xlen < 0) x.xlen = -1;
+    }
     x.name = malloc(x.len ? x.len : 1);
     if (!x.name) { oom = true; break; }
     memcpy(x.name, e->d_name, x.len);
@@ -238,20 +246,18 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
     ents[n++] = x;
   }
   closedir(d);
-  if (oom) napi_throw_error(env, NULL, "out of memory");
-  else if (!result) {
+  if (oom) { r->err = ENOMEM; r->call = NULL; }
+  if (!r->err) {
     qsort(ents, n, sizeof *ents, scan_cmp);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += SCAN_FIXED + ((ents[i].len + 7) & ~(size_t)7);
-    void *out;
-    if (napi_create_buffer(env, total, &out, &result) != napi_ok) {
-      napi_throw_error(env, NULL, "out of memory");
-      result = NULL;
-    } else {
-      uint8_t *p = out;
+    uint8_t *p = malloc(total ? total : 1);
+    if (!p) { r->err = ENOMEM; r->call = NULL; }
+    else {
+      r->out = p; r->outlen = total;
       for (size_t i = 0; i < n; i++) {
         struct stat *st = &ents[i].st;
-        memset(p, 0, SCAN_FIXED);
+        memset(p, 0, SCAN_FIXED + ((ents[i].len + 7) & ~(size_t)7));
         put32(p, (uint32_t)ents[i].len);
         put32(p + 4, st->st_mode);
         put32(p + 8, st->st_uid);
@@ -276,9 +282,124 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
     }
   }
   for (size_t i = 0; i < n; i++) free(ents[i].name);
-  free(ents); free(xpath); free(dir);
-  if (oom) return NULL;
-  return result;
+  free(ents); free(xpath);
+}
+
+/* The result as a Buffer (ownership of the records passes to it), or an Error; frees the rest. */
+static napi_value scan_settle(napi_env env, scan_result *r, bool *ok) {
+  napi_value v = NULL;
+  *ok = false;
+  if (r->err == ENOMEM && !r->call) {
+    napi_value msg; napi_create_string_utf8(env, "out of memory", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &v);
+  } else if (r->err) {
+    v = errno_error(env, r->err, r->call, r->errpath);
+  } else if (napi_create_buffer_copy(env, r->outlen, r->out, NULL, &v) != napi_ok) {
+    napi_value msg; napi_create_string_utf8(env, "out of memory", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &v);
+  } else {
+    *ok = true;
+  }
+  free(r->out); free(r->errpath);
+  r->out = NULL; r->errpath = NULL;
+  return v;
+}
+
+/* (dir: Buffer, xattrs?: boolean) -> the path as a C string (caller frees) and the flag; NULL after a throw. */
+static char *scan_args(napi_env env, napi_callback_info info, size_t *plen, bool *xattrs) {
+  size_t argc = 2; napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) { napi_throw_error(env, NULL, "napi call failed"); return NULL; }
+  bool isbuf = false;
+  if (argc < 1 || napi_is_buffer(env, argv[0], &isbuf) != napi_ok || !isbuf) { napi_throw_type_error(env, NULL, "scanDir(dir: Buffer, xattrs?: boolean)"); return NULL; }
+  *xattrs = true;
+  if (argc > 1) {
+    napi_valuetype t; napi_typeof(env, argv[1], &t);
+    if (t == napi_boolean) napi_get_value_bool(env, argv[1], xattrs);
+  }
+  void *pdata;
+  if (napi_get_buffer_info(env, argv[0], &pdata, plen) != napi_ok) { napi_throw_error(env, NULL, "napi call failed"); return NULL; }
+  char *dir = malloc(*plen + 1);
+  if (!dir) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  memcpy(dir, pdata, *plen); dir[*plen] = 0;
+  return dir;
+}
+
+static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
+  size_t plen; bool xattrs;
+  char *dir = scan_args(env, info, &plen, &xattrs);
+  if (!dir) return NULL;
+  scan_result r;
+  scan_core(dir, plen, xattrs, &r);
+  free(dir);
+  bool ok;
+  napi_value v = scan_settle(env, &r, &ok);
+  if (!ok) { napi_throw(env, v); return NULL; }
+  return v;
+}
+
+/* xattrListSize(path: Buffer) -> llistxattr(path, NULL, 0): > 0 when the entry has extended attributes; -1 when
+ * it cannot be asked (no xattr support, vanished). For the few entries a snapshot diff reports. */
+static napi_value js_xattr_list_size(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool isbuf = false;
+  if (argc < 1 || napi_is_buffer(env, argv[0], &isbuf) != napi_ok || !isbuf) { napi_throw_type_error(env, NULL, "xattrListSize(path: Buffer)"); return NULL; }
+  void *pdata; size_t plen;
+  CHECK(napi_get_buffer_info(env, argv[0], &pdata, &plen));
+  char *path = malloc(plen + 1);
+  if (!path) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  memcpy(path, pdata, plen); path[plen] = 0;
+  ssize_t n = llistxattr(path, NULL, 0);
+  free(path);
+  napi_value r;
+  CHECK(napi_create_double(env, n < 0 ? -1 : (double)n, &r));
+  return r;
+}
+
+typedef struct {
+  napi_async_work work; napi_deferred deferred;
+  char *dir; size_t plen; bool xattrs; scan_result r;
+} scan_job;
+
+static void scan_execute(napi_env env, void *data) {
+  scan_job *j = data;
+  scan_core(j->dir, j->plen, j->xattrs, &j->r);
+}
+
+static void scan_complete(napi_env env, napi_status status, void *data) {
+  scan_job *j = data;
+  bool ok = false;
+  napi_value v;
+  if (status != napi_ok) {
+    free(j->r.out); free(j->r.errpath);
+    napi_value msg; napi_create_string_utf8(env, "scanDirAsync was cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &v);
+  } else {
+    v = scan_settle(env, &j->r, &ok);
+  }
+  if (ok) napi_resolve_deferred(env, j->deferred, v);
+  else napi_reject_deferred(env, j->deferred, v);
+  napi_delete_async_work(env, j->work);
+  free(j->dir); free(j);
+}
+
+static napi_value js_scan_dir_async(napi_env env, napi_callback_info info) {
+  size_t plen; bool xattrs;
+  char *dir = scan_args(env, info, &plen, &xattrs);
+  if (!dir) return NULL;
+  scan_job *j = calloc(1, sizeof *j);
+  if (!j) { free(dir); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  j->dir = dir; j->plen = plen; j->xattrs = xattrs;
+  napi_value promise, name;
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "oci-s2i:scanDir", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, scan_execute, scan_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    free(dir); free(j);
+    napi_throw_error(env, NULL, "napi call failed");
+    return NULL;
+  }
+  return promise;
 }
 
 
@@ -444,6 +565,8 @@ static napi_value js_set_parent_death_signal(napi_env env, napi_callback_info in
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_default, NULL},
+    {"scanDirAsync", NULL, js_scan_dir_async, NULL, NULL, NULL, napi_default, NULL},
+    {"xattrListSize", NULL, js_xattr_list_size, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
     {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
     {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},

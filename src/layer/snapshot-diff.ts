@@ -25,7 +25,7 @@ import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { NodeStat, WalkNode } from './walk.js';
 import type { Snapshot } from './snapshot.js';
 import type { ExcludeNode } from './snapshot-exclude.js';
-import { joinPath, scanEntries, snapshotError } from './snapshot-scan.js';
+import { joinPath, keep, Lister, rec, recordNode, snapshotError } from './snapshot-scan.js';
 
 export type ChangeKind = 'added' | 'changed' | 'removed' | 'parent';
 
@@ -67,13 +67,15 @@ async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Pro
   const rootSt = lstatSync(root);
   const rootDev = opts.afterRoot === undefined ? before.rootDev : rootSt.dev;
   const diff: SnapshotDiff = { root, changes: [], counts: { added: 0, changed: 0, removed: 0, parent: 0 } };
-  /** The directories on the way to the current one, and whether each is in the layer yet. */
-  const pending: Array<{ node: WalkNode; emitted: boolean }> = [];
+  const lister = new Lister();
+  /** The directories on the way to the current one (record `off` of listing `b`), and whether each is in the
+   *  layer yet. */
+  const pending: Array<{ b: Buffer; off: number; abs: Buffer; rel: Buffer; emitted: boolean }> = [];
   const emit = (kind: ChangeKind, node: WalkNode): void => {
     for (const p of pending) {
       if (p.emitted) continue;
       p.emitted = true;
-      diff.changes.push({ kind: 'parent', node: p.node });
+      diff.changes.push({ kind: 'parent', node: { rel: p.rel, abs: p.abs, st: recordNode(p.b, p.off, p.abs) } });
       diff.counts.parent++;
     }
     diff.changes.push({ kind, node });
@@ -81,45 +83,63 @@ async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Pro
   };
   let slice = performance.now();
 
-  /** Directory `absDir` after, against the snapshot's entries [first, end) (its children before). */
-  const visit = async (absDir: Buffer, relDir: Buffer, first: number, end: number, exclude: ExcludeNode | undefined, dirMtime: number): Promise<void> => {
+  /** Directory `absDir` after (listed by `listing`), against the snapshot's entries [first, end) (its children
+   *  before). */
+  const visit = async (absDir: Buffer, relDir: Buffer, listing: Promise<Buffer>, first: number, end: number, exclude: ExcludeNode | undefined, dirMtime: number): Promise<void> => {
+    const b = await listing;
     let j = first;
-    const removedUpTo = (name: Buffer | null): void => {
-      while (j < end && (name === null || before.compareName(j, name) < 0)) {
+    /** Whiteouts for the entries before that are gone, up to record `off` (-1: all that are left). */
+    const removedUpTo = (off: number): void => {
+      while (j < end && (off < 0 || before.compareName(j, b, off) < 0)) {
         const gone = Buffer.from(before.name(j));
         emit('removed', { rel: joinPath(relDir, gone), abs: joinPath(absDir, gone), st: whiteoutStat(dirMtime), whiteout: true });
         j = before.end(j);
       }
     };
-    for (const a of scanEntries(absDir, exclude, rootDev)) {
-      removedUpTo(a.name);
+    const kept: number[] = [];
+    const below: Array<{ abs: Buffer; listing: Promise<Buffer>; exclude: ExcludeNode | undefined } | undefined> = [];
+    for (let off = 0; off < b.length; off = rec.next(b, off)) {
+      const ex = keep(b, off, exclude, rootDev);
+      if (ex === null) continue;
+      kept.push(off);
+      if (rec.isDir(b, off)) {
+        const abs = joinPath(absDir, rec.name(b, off));
+        below.push({ abs, listing: lister.list(abs), exclude: ex });
+      } else below.push(undefined);
+    }
+    for (let k = 0; k < kept.length; k++) {
+      const off = kept[k]!;
+      removedUpTo(off);
       let match = -1;
-      if (j < end && before.compareName(j, a.name) === 0) {
+      if (j < end && before.compareName(j, b, off) === 0) {
         match = j;
         j = before.end(j);
       }
-      const sameType = match >= 0 && before.isType(match, a.st.type);
-      const same = sameType && before.same(match, a);
-      if (same && a.st.type !== 'dir') continue; // the common case: nothing to build
-      const node: WalkNode = { rel: joinPath(relDir, a.name), abs: a.abs, st: a.st };
-      if (match < 0) emit('added', node);
-      else if (!same) emit('changed', node);
-      if (a.st.type === 'dir') {
-        pending.push({ node, emitted: !same });
+      const sameType = match >= 0 && before.sameType(match, b, off);
+      const same = sameType && before.same(match, b, off, absDir);
+      const sub = below[k];
+      if (same && !sub) continue; // the common case: nothing to build
+      const name = rec.name(b, off);
+      const abs = sub ? sub.abs : joinPath(absDir, name);
+      const rel = joinPath(relDir, name);
+      if (!same) emit(match < 0 ? 'added' : 'changed', { rel, abs, st: recordNode(b, off, abs) });
+      if (sub) {
+        pending.push({ b, off, abs, rel, emitted: !same });
         // A new directory (or one that replaced something else) has no children before: all of them are added.
-        if (sameType) await visit(a.abs, node.rel, match + 1, before.end(match), a.exclude, a.st.mtime);
-        else await visit(a.abs, node.rel, 0, 0, a.exclude, a.st.mtime);
+        if (sameType) await visit(abs, rel, sub.listing, match + 1, before.end(match), sub.exclude, rec.mtimeSec(b, off));
+        else await visit(abs, rel, sub.listing, 0, 0, sub.exclude, rec.mtimeSec(b, off));
         pending.pop();
       }
     }
-    removedUpTo(null);
+    removedUpTo(-1);
     if (performance.now() - slice > SLICE_MS) {
       await yieldLoop();
       opts.signal?.throwIfAborted();
       slice = performance.now();
     }
   };
-  await visit(Buffer.from(root), Buffer.alloc(0), 0, before.end(-1), before.exclude, Math.floor(rootSt.mtimeMs / 1000));
+  const top = Buffer.from(root);
+  await visit(top, Buffer.alloc(0), lister.list(top), 0, before.end(-1), before.exclude, Math.floor(rootSt.mtimeMs / 1000));
   return diff;
 }
 

@@ -1,27 +1,30 @@
-// One directory of a root-filesystem snapshot: walk.ts's native `scanDir` (sorted names, lstat fields, the
-// xattr marker, and the ctime, inode and device numbers a snapshot compares: one system call per entry, no
-// lstat from JavaScript). Used alike for the snapshot before
-// `assemble` and the walk after it, so both sides see the same fields the same way.
-import { scanDir, type NodeStat, type ScanIds } from './walk.js';
+// One directory of a root-filesystem snapshot: native/sys.c's `scanDir` records (sorted names, the lstat fields,
+// ctime, inode and device: one fstatat per entry, relative to the directory's descriptor), read in place without
+// an object per entry. Used alike for the snapshot before `assemble` and the walk after it, so both sides see the
+// same fields the same way.
+//
+// The xattr list is not asked for (a second system call per entry, as costly as the stat): every change of an
+// entry's xattrs sets its ctime, which both sides compare; the few entries a diff reports ask for it then.
+//
+// Directories are listed on the libuv pool (`scanDirAsync`), several at once, a few ahead of the walk: the walk
+// itself stays in order (depth first, siblings sorted by name bytes) and on the main thread, which is free for
+// other steps (a build's source and pull) between listings.
+import { native } from '../sys/native.js';
 import { S2IError } from '../errors.js';
+import { nextRecord, recordName, recordStat, type NodeStat } from './walk.js';
 import type { ExcludeNode } from './snapshot-exclude.js';
 
-export interface ScanEntry {
-  name: Buffer;
-  abs: Buffer;
-  st: NodeStat;
-  /** Times in milliseconds, as Node's lstat gives them (float64: sub-microsecond resolution). */
-  mtimeMs: number;
-  ctimeMs: number;
-  ino: number;
-  dev: number;
-  /** The exclusion subtree below this entry (only on an excluded path's way). */
-  exclude: ExcludeNode | undefined;
-}
-
 const SLASH = 0x2f;
+const FIXED = 88;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFSOCK = 0o140000;
+const U32 = 2 ** 32;
 /** A directory that cannot be listed (or vanished, or stopped being one, while scanned). */
 const UNREADABLE = new Set(['EACCES', 'EPERM', 'ENOENT', 'ENOTDIR']);
+/** Directory listings on the pool at once (its default size is 4 threads). */
+const IN_FLIGHT = 4;
+const EMPTY = Buffer.alloc(0);
 
 /** `dir/name`; `name` alone for an empty `dir`; `/name` for the root `/`. */
 export function joinPath(dir: Buffer, name: Buffer): Buffer {
@@ -34,28 +37,84 @@ export function joinPath(dir: Buffer, name: Buffer): Buffer {
   return out;
 }
 
-/** The entries of `absDir` a snapshot records, sorted by name bytes. Left out: excluded names, sockets (a tar
- *  cannot hold them), directories on another device than the root's (mount points: never crossed), entries
- *  that vanish while scanned. */
-export function scanEntries(absDir: Buffer, exclude: ExcludeNode | undefined, rootDev: number): ScanEntry[] {
-  const out: ScanEntry[] = [];
-  let listing: Array<{ name: Buffer; st: NodeStat; ids: ScanIds }>;
-  try {
-    listing = scanDir(absDir, true);
-  } catch (e) {
-    // A directory the process may not list (a non-root pod: /root, private key dirs) is recorded without
-    // children, before and after alike; what it cannot list it could not have changed (README "Snapshot").
-    if (UNREADABLE.has((e as NodeJS.ErrnoException).code ?? '')) return out;
-    throw e;
+/** Field readers of the record at `off` of a listing. */
+export const rec = {
+  next: nextRecord,
+  name: recordName,
+  nameStart: (b: Buffer, off: number): number => off + FIXED,
+  nameEnd: (b: Buffer, off: number): number => off + FIXED + b.readUInt32LE(off),
+  /** st_mode with the type bits. */
+  mode: (b: Buffer, off: number): number => b.readUInt32LE(off + 4),
+  isDir: (b: Buffer, off: number): boolean => (b.readUInt32LE(off + 4) & S_IFMT) === S_IFDIR,
+  uid: (b: Buffer, off: number): number => b.readUInt32LE(off + 8),
+  gid: (b: Buffer, off: number): number => b.readUInt32LE(off + 12),
+  size: (b: Buffer, off: number): number => b.readDoubleLE(off + 16),
+  /** Whole seconds, as a tar header takes them. */
+  mtimeSec: (b: Buffer, off: number): number => b.readDoubleLE(off + 24),
+  /** Milliseconds, as Node's lstat gives them (float64: sub-microsecond resolution). */
+  mtimeMs: (b: Buffer, off: number): number => b.readDoubleLE(off + 24) * 1000 + b.readUInt32LE(off + 32) / 1e6,
+  ctimeMs: (b: Buffer, off: number): number => b.readDoubleLE(off + 72) * 1000 + b.readUInt32LE(off + 80) / 1e6,
+  rdev: (b: Buffer, off: number): number => b.readUInt32LE(off + 40) * U32 + b.readUInt32LE(off + 44),
+  ino: (b: Buffer, off: number): number => b.readUInt32LE(off + 60) * U32 + b.readUInt32LE(off + 56),
+  dev: (b: Buffer, off: number): number => b.readUInt32LE(off + 52) * U32 + b.readUInt32LE(off + 48),
+};
+
+/** The record at `off` as the layer writer takes it, with the xattr marker asked for now (`abs` is its path). */
+export function recordNode(b: Buffer, off: number, abs: Buffer): NodeStat {
+  const st = recordStat(b, off);
+  st.hasXattrs = native().xattrListSize(abs) > 0;
+  return st;
+}
+
+/** Whether the record at `off` is recorded: not a socket (a tar cannot hold one), not excluded, not a directory
+ *  on another device than the root's (a mount point: never crossed). Returns the exclusion subtree below it (on
+ *  an excluded path's way), null when it is left out. */
+export function keep(b: Buffer, off: number, exclude: ExcludeNode | undefined, rootDev: number): ExcludeNode | undefined | null {
+  const mode = rec.mode(b, off);
+  if ((mode & S_IFMT) === S_IFSOCK) return null;
+  const ex = exclude?.children.get(b.toString('latin1', off + FIXED, rec.nameEnd(b, off)));
+  if (ex?.excluded) return null;
+  if ((mode & S_IFMT) === S_IFDIR && rec.dev(b, off) !== rootDev) return null;
+  return ex;
+}
+
+/** Lists directories on the pool, at most IN_FLIGHT at once, in the order asked. A listing nobody waits for
+ *  any more (the walk failed) is dropped without an unhandled rejection. */
+export class Lister {
+  private running = 0;
+  private readonly queue: Array<() => void> = [];
+
+  /** The records of `absDir`, sorted by name; none for a directory that cannot be listed: a non-root pod's /root
+   *  or a private key dir is recorded without children, before and after alike, and what the process cannot list
+   *  it could not have changed (README "Snapshot"). */
+  list(absDir: Buffer): Promise<Buffer> {
+    const p = new Promise<Buffer>((resolve, reject) => {
+      const start = (): void => {
+        this.running++;
+        native()
+          .scanDirAsync(absDir, false)
+          .then(resolve, (e: NodeJS.ErrnoException) => (UNREADABLE.has(e.code ?? '') ? resolve(EMPTY) : reject(e)))
+          .finally(() => {
+            this.running--;
+            this.queue.shift()?.();
+          });
+      };
+      if (this.running < IN_FLIGHT) start();
+      else this.queue.push(start);
+    });
+    p.catch(() => undefined);
+    return p;
   }
-  for (const { name, st, ids } of listing) {
-    if (st.type === 'socket') continue;
-    const ex = exclude?.children.get(name.toString('latin1'));
-    if (ex?.excluded) continue;
-    if (st.type === 'dir' && ids.dev !== rootDev) continue;
-    out.push({ name, abs: joinPath(absDir, name), st, mtimeMs: ids.mtimeMs, ctimeMs: ids.ctimeMs, ino: ids.ino, dev: ids.dev, exclude: ex });
+
+  /** The same, now, on this thread (a few directories listed again). */
+  listNow(absDir: Buffer): Buffer {
+    try {
+      return native().scanDir(absDir, false);
+    } catch (e) {
+      if (UNREADABLE.has((e as NodeJS.ErrnoException).code ?? '')) return EMPTY;
+      throw e;
+    }
   }
-  return out;
 }
 
 /** A failure of a snapshot walk as an S2IError: cancelled (exit 130), or what the file system refused. */

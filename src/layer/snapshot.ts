@@ -1,9 +1,14 @@
 // A metadata snapshot of a root filesystem, taken before `assemble` runs in the builder's own container
 // (`--isolation in-image`): the new layer is what differs afterwards (snapshot-diff.ts). Per entry it records
 // what tells a change: type, mode, uid, gid, size, mtime, ctime, inode and device, the device numbers of a
-// device node, the symlink target, and whether it has xattrs. It never follows symlinks, never crosses into
-// another file system (a directory on another device, or a mount point in /proc/self/mountinfo), and leaves out
-// /proc, /sys, /dev and the paths it is given (snapshot-exclude.ts).
+// device node and the symlink target. Not whether it has xattrs: setting or removing one sets the ctime, as a
+// write, chmod or chown does (snapshot-scan.ts). It never follows symlinks, never crosses into another file
+// system (a directory on another device, or a mount point in /proc/self/mountinfo), and leaves out /proc, /sys,
+// /dev and the paths it is given (snapshot-exclude.ts).
+//
+// Directories are listed on the libuv pool, a few at once and ahead of the walk (snapshot-scan.ts Lister): the
+// main thread only copies the records into the columns, and is free for other work between listings, so a build
+// can take the snapshot while it fetches its source and the builder's metadata (in-image.ts).
 //
 // Memory: entries are kept in walk order (depth first, siblings sorted by name bytes) in typed-array columns,
 // about 80 bytes an entry plus its name (not its path: a child finds its siblings through `end`, the index past
@@ -16,9 +21,8 @@
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { S2IError } from '../errors.js';
-import type { NodeType } from './walk.js';
 import { excludeTree, readMountinfo, type ExcludeNode } from './snapshot-exclude.js';
-import { scanEntries, snapshotError, type ScanEntry } from './snapshot-scan.js';
+import { joinPath, keep, Lister, rec, snapshotError } from './snapshot-scan.js';
 
 export interface SnapshotOptions {
   /** Paths inside the root to leave out with their subtrees (`/workspace` or `workspace`: `<root>/workspace`):
@@ -27,9 +31,11 @@ export interface SnapshotOptions {
   signal?: AbortSignal;
 }
 
-const TYPE_CODE: Record<NodeType, number> = { file: 1, dir: 2, symlink: 3, char: 4, block: 5, fifo: 6, socket: 7 };
-const TYPE_MASK = 0x0f;
-const XATTRS = 0x10;
+/** The type bits of st_mode, shifted down: a distinct code per file type. */
+const typeCode = (mode: number): number => (mode >>> 12) & 0x0f;
+const S_IFLNK = 0o120000 >>> 12;
+const S_IFCHR = 0o020000 >>> 12;
+const S_IFBLK = 0o060000 >>> 12;
 /** Changed while the snapshot was taken: always reported as changed. */
 const DIRTY = 0x20;
 
@@ -75,21 +81,23 @@ export class Snapshot {
     readonly exclude: ExcludeNode,
   ) {}
 
-  /** Appends an entry (in walk order); its subtree end is set by `close`. */
-  add(e: ScanEntry): number {
+  /** Appends the entry of record `off` of `b`, a listing of `absDir` (in walk order); its subtree end is set by
+   *  `close`. */
+  add(b: Buffer, off: number, absDir: Buffer): number {
     if (this.count === this.cap) this.grow();
     const i = this.count++;
-    const st = e.st;
-    this.flags[i] = TYPE_CODE[st.type] | (st.hasXattrs ? XATTRS : 0);
-    this.set(i, e);
-    const off = this.nameOff[i]!;
-    if (off + e.name.length > this.names.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.names.length * 2, off + e.name.length));
-      this.names.copy(bigger, 0, 0, off);
+    this.flags[i] = typeCode(rec.mode(b, off));
+    this.set(i, b, off, absDir);
+    const start = rec.nameStart(b, off);
+    const len = rec.nameEnd(b, off) - start;
+    const at = this.nameOff[i]!;
+    if (at + len > this.names.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.names.length * 2, at + len));
+      this.names.copy(bigger, 0, 0, at);
       this.names = bigger;
     }
-    e.name.copy(this.names, off);
-    this.nameOff[i + 1] = off + e.name.length;
+    b.copy(this.names, at, start, start + len);
+    this.nameOff[i + 1] = at + len;
     this.endIdx[i] = i + 1;
     return i;
   }
@@ -108,25 +116,27 @@ export class Snapshot {
     return this.names.subarray(this.nameOff[i]!, this.nameOff[i + 1]!);
   }
 
-  /** Name order of entry `i` against `name` (<0: `i` comes first), the order scanDir sorts in. */
-  compareName(i: number, name: Buffer): number {
-    return this.names.compare(name, 0, name.length, this.nameOff[i]!, this.nameOff[i + 1]!);
+  /** Name order of entry `i` against the name of record `off` of `b` (<0: `i` comes first), the order scanDir
+   *  sorts in. */
+  compareName(i: number, b: Buffer, off: number): number {
+    return this.names.compare(b, rec.nameStart(b, off), rec.nameEnd(b, off), this.nameOff[i]!, this.nameOff[i + 1]!);
   }
 
-  /** Entry `i` was recorded as a `type`. */
-  isType(i: number, type: NodeType): boolean {
-    return (this.flags[i]! & TYPE_MASK) === TYPE_CODE[type];
+  /** Entry `i` has the type of record `off` of `b`. */
+  sameType(i: number, b: Buffer, off: number): boolean {
+    return (this.flags[i]! & 0x0f) === typeCode(rec.mode(b, off));
   }
 
-  /** The entry `e` found after `assemble` at entry `i`'s path is the same as recorded: nothing a change leaves
-   *  behind differs. */
-  same(i: number, e: ScanEntry): boolean {
-    const st = e.st;
-    if (this.flags[i] !== (TYPE_CODE[st.type] | (st.hasXattrs ? XATTRS : 0))) return false; // also DIRTY
-    if (this.perm[i] !== st.mode || this.uid[i] !== st.uid || this.gid[i] !== st.gid || this.size[i] !== st.size) return false;
-    if (this.mtime[i] !== e.mtimeMs || this.ctime[i] !== e.ctimeMs || this.ino[i] !== e.ino || this.dev[i] !== e.dev) return false;
-    if (st.type === 'char' || st.type === 'block') return this.rdev.get(i) === st.devMajor * 2 ** 32 + st.devMinor;
-    if (st.type === 'symlink') return this.targets.get(i)!.equals(readlinkSync(e.abs, { encoding: 'buffer' }));
+  /** The entry found after `assemble` at entry `i`'s path (record `off` of `b`, a listing of `absDir`) is the
+   *  same as recorded: nothing a change leaves behind differs. */
+  same(i: number, b: Buffer, off: number, absDir: Buffer): boolean {
+    const mode = rec.mode(b, off);
+    if (this.flags[i] !== typeCode(mode)) return false; // also DIRTY
+    if (this.perm[i] !== (mode & 0o7777) || this.uid[i] !== rec.uid(b, off) || this.gid[i] !== rec.gid(b, off) || this.size[i] !== rec.size(b, off)) return false;
+    if (this.ctime[i] !== rec.ctimeMs(b, off) || this.mtime[i] !== rec.mtimeMs(b, off) || this.ino[i] !== rec.ino(b, off) || this.dev[i] !== rec.dev(b, off)) return false;
+    const t = typeCode(mode);
+    if (t === S_IFCHR || t === S_IFBLK) return this.rdev.get(i) === rec.rdev(b, off);
+    if (t === S_IFLNK) return this.targets.get(i)!.equals(readlinkSync(joinPath(absDir, rec.name(b, off)), { encoding: 'buffer' }));
     return true;
   }
 
@@ -137,28 +147,34 @@ export class Snapshot {
     return this.cap * 69 + this.names.length + this.rdev.size * 32 + targets;
   }
 
-  /** Records `e` again for entry `i` (a racily clean entry stat'ed once more), or marks it changed. */
-  restat(i: number, e: ScanEntry | undefined, nowMs: number): void {
-    if (!e || (this.flags[i]! & TYPE_MASK) !== TYPE_CODE[e.st.type] || e.ctimeMs + grainOf(e.ctimeMs) > nowMs) this.flags[i]! |= DIRTY;
-    else this.set(i, e);
+  /** Records entry `i` again from record `off` of `b` (a racily clean entry stat'ed once more; -1: it is gone),
+   *  or marks it changed. */
+  restat(i: number, b: Buffer, off: number, absDir: Buffer, nowMs: number): void {
+    if (off < 0 || (this.flags[i]! & 0x0f) !== typeCode(rec.mode(b, off))) this.flags[i]! |= DIRTY;
+    else {
+      const c = rec.ctimeMs(b, off);
+      if (c + grainOf(c) > nowMs) this.flags[i]! |= DIRTY;
+      else this.set(i, b, off, absDir);
+    }
   }
 
   ctimeMs(i: number): number {
     return this.ctime[i]!;
   }
 
-  private set(i: number, e: ScanEntry): void {
-    const st = e.st;
-    this.perm[i] = st.mode;
-    this.uid[i] = st.uid;
-    this.gid[i] = st.gid;
-    this.size[i] = st.size;
-    this.mtime[i] = e.mtimeMs;
-    this.ctime[i] = e.ctimeMs;
-    this.ino[i] = e.ino;
-    this.dev[i] = e.dev;
-    if (st.type === 'char' || st.type === 'block') this.rdev.set(i, st.devMajor * 2 ** 32 + st.devMinor);
-    if (st.type === 'symlink') this.targets.set(i, readlinkSync(e.abs, { encoding: 'buffer' }));
+  private set(i: number, b: Buffer, off: number, absDir: Buffer): void {
+    const mode = rec.mode(b, off);
+    this.perm[i] = mode & 0o7777;
+    this.uid[i] = rec.uid(b, off);
+    this.gid[i] = rec.gid(b, off);
+    this.size[i] = rec.size(b, off);
+    this.mtime[i] = rec.mtimeMs(b, off);
+    this.ctime[i] = rec.ctimeMs(b, off);
+    this.ino[i] = rec.ino(b, off);
+    this.dev[i] = rec.dev(b, off);
+    const t = typeCode(mode);
+    if (t === S_IFCHR || t === S_IFBLK) this.rdev.set(i, rec.rdev(b, off));
+    if (t === S_IFLNK) this.targets.set(i, readlinkSync(joinPath(absDir, rec.name(b, off)), { encoding: 'buffer' }));
   }
 
   /** Drops the spare capacity once the walk is done (the snapshot is held while `assemble` runs). */
@@ -207,14 +223,31 @@ export async function takeSnapshot(root: string, opts: SnapshotOptions = {}): Pr
 async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> {
   const snap = new Snapshot(real, lstatSync(real).dev, excludeTree(real, opts.exclude ?? [], readMountinfo()));
   const startedMs = Date.now();
-  const racy: Array<{ i: number; abs: Buffer; until: number }> = [];
+  const lister = new Lister();
+  const racy: Array<{ i: number; absDir: Buffer; name: Buffer; until: number }> = [];
   let slice = performance.now();
-  const visit = async (absDir: Buffer, exclude: ExcludeNode | undefined): Promise<void> => {
-    for (const e of scanEntries(absDir, exclude, snap.rootDev)) {
-      const i = snap.add(e);
-      const until = e.ctimeMs + grainOf(e.ctimeMs);
-      if (until > startedMs) racy.push({ i, abs: e.abs, until });
-      if (e.st.type === 'dir') await visit(e.abs, e.exclude);
+  /** Directory `absDir`, listed by `listing`: its entries, and the subtrees of its directories (listed ahead). */
+  const visit = async (absDir: Buffer, listing: Promise<Buffer>, exclude: ExcludeNode | undefined): Promise<void> => {
+    const b = await listing;
+    const kept: number[] = [];
+    const below: Array<{ abs: Buffer; listing: Promise<Buffer>; exclude: ExcludeNode | undefined } | undefined> = [];
+    for (let off = 0; off < b.length; off = rec.next(b, off)) {
+      const ex = keep(b, off, exclude, snap.rootDev);
+      if (ex === null) continue;
+      kept.push(off);
+      if (rec.isDir(b, off)) {
+        const abs = joinPath(absDir, rec.name(b, off));
+        below.push({ abs, listing: lister.list(abs), exclude: ex });
+      } else below.push(undefined);
+    }
+    for (let k = 0; k < kept.length; k++) {
+      const off = kept[k]!;
+      const i = snap.add(b, off, absDir);
+      const c = rec.ctimeMs(b, off);
+      const until = c + grainOf(c);
+      if (until > startedMs) racy.push({ i, absDir, name: Buffer.from(rec.name(b, off)), until });
+      const sub = below[k];
+      if (sub) await visit(sub.abs, sub.listing, sub.exclude);
       snap.close(i);
     }
     if (performance.now() - slice > SLICE_MS) {
@@ -223,7 +256,8 @@ async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> 
       slice = performance.now();
     }
   };
-  await visit(Buffer.from(real), snap.exclude);
+  const top = Buffer.from(real);
+  await visit(top, lister.list(top), snap.exclude);
   if (racy.length > 0) {
     // A ctime far ahead of the clock (the clock was stepped back) is not waited for: such an entry is always
     // reported as changed instead.
@@ -234,30 +268,25 @@ async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> 
     for (let now = Date.now(); now <= latest && now < deadline; now = Date.now()) {
       await sleep(Math.min(latest, deadline) - now + 1, undefined, opts.signal ? { signal: opts.signal } : {});
     }
-    restat(snap, racy);
+    restat(snap, lister, racy);
   }
   snap.trim();
   return snap;
 }
 
 /** Records the racily clean entries again, each directory listed once. */
-function restat(snap: Snapshot, racy: Array<{ i: number; abs: Buffer }>): void {
-  const byDir = new Map<string, Array<{ i: number; name: Buffer }>>();
+function restat(snap: Snapshot, lister: Lister, racy: Array<{ i: number; absDir: Buffer; name: Buffer }>): void {
+  const byDir = new Map<Buffer, Array<{ i: number; name: Buffer }>>();
   for (const r of racy) {
-    const slash = r.abs.lastIndexOf(0x2f);
-    const dir = r.abs.subarray(0, Math.max(slash, 1)).toString('latin1');
-    let list = byDir.get(dir);
-    if (!list) byDir.set(dir, (list = []));
-    list.push({ i: r.i, name: r.abs.subarray(slash + 1) });
+    let list = byDir.get(r.absDir);
+    if (!list) byDir.set(r.absDir, (list = []));
+    list.push({ i: r.i, name: r.name });
   }
-  for (const [dir, list] of byDir) {
-    let found: Map<string, ScanEntry>;
-    try {
-      found = new Map(scanEntries(Buffer.from(dir, 'latin1'), undefined, snap.rootDev).map((e) => [e.name.toString('latin1'), e]));
-    } catch {
-      found = new Map();
-    }
-    for (const r of list) snap.restat(r.i, found.get(r.name.toString('latin1')), Date.now());
+  for (const [absDir, list] of byDir) {
+    const b = lister.listNow(absDir);
+    const found = new Map<string, number>();
+    for (let off = 0; off < b.length; off = rec.next(b, off)) found.set(rec.name(b, off).toString('latin1'), off);
+    for (const r of list) snap.restat(r.i, b, found.get(r.name.toString('latin1')) ?? -1, absDir, Date.now());
   }
 }
 

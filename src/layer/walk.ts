@@ -79,56 +79,41 @@ function join(dir: Buffer, name: Buffer): Buffer {
   return out;
 }
 
-/** What a snapshot compares besides a node's stat (snapshot-scan.ts): times in milliseconds as Node's lstat
- *  gives them (`mtimeMs`, `ctimeMs`), the inode and the device. */
-export interface ScanIds {
-  mtimeMs: number;
-  ctimeMs: number;
-  ino: number;
-  dev: number;
+
+/** The stat fields of the scanDir record at `off` (layout: native/sys.c scanDir). */
+export function recordStat(buf: Buffer, off: number): NodeStat {
+  const mode = buf.readUInt32LE(off + 4);
+  const nlink = buf.readUInt32LE(off + 36);
+  const type = TYPES.get(mode & S_IFMT) ?? 'file';
+  return {
+    type,
+    mode: mode & 0o7777,
+    uid: buf.readUInt32LE(off + 8),
+    gid: buf.readUInt32LE(off + 12),
+    size: buf.readDoubleLE(off + 16),
+    mtime: buf.readDoubleLE(off + 24),
+    nlink,
+    devMajor: buf.readUInt32LE(off + 40),
+    devMinor: buf.readUInt32LE(off + 44),
+    inode: nlink > 1 && type !== 'dir' ? `${buf.readUInt32LE(off + 52)}.${buf.readUInt32LE(off + 48)}:${buf.readUInt32LE(off + 60)}.${buf.readUInt32LE(off + 56)}` : '',
+    hasXattrs: buf.readInt32LE(off + 64) > 0,
+  };
 }
 
-const U32 = 2 ** 32;
+/** The offset of the record after the one at `off`, and the name of the one at `off`. */
+export function nextRecord(buf: Buffer, off: number): number {
+  return off + FIXED + ((buf.readUInt32LE(off) + 7) & ~7);
+}
 
-/** The entries of one directory, parsed from scanDir's records; `ids` also from the same records (no lstat). */
-export function scanDir(absDir: Buffer): Array<{ name: Buffer; st: NodeStat }>;
-export function scanDir(absDir: Buffer, ids: true): Array<{ name: Buffer; st: NodeStat; ids: ScanIds }>;
-export function scanDir(absDir: Buffer, ids = false): Array<{ name: Buffer; st: NodeStat; ids?: ScanIds }> {
+export function recordName(buf: Buffer, off: number): Buffer {
+  return buf.subarray(off + FIXED, off + FIXED + buf.readUInt32LE(off));
+}
+
+/** The entries of one directory, parsed from scanDir's records. */
+function scanDir(absDir: Buffer): Array<{ name: Buffer; st: NodeStat }> {
   const buf = native().scanDir(absDir);
-  const out: Array<{ name: Buffer; st: NodeStat; ids?: ScanIds }> = [];
-  for (let off = 0; off < buf.length;) {
-    const nameLen = buf.readUInt32LE(off);
-    const mode = buf.readUInt32LE(off + 4);
-    const nlink = buf.readUInt32LE(off + 36);
-    const type = TYPES.get(mode & S_IFMT) ?? 'file';
-    out.push({
-      name: buf.subarray(off + FIXED, off + FIXED + nameLen),
-      st: {
-        type,
-        mode: mode & 0o7777,
-        uid: buf.readUInt32LE(off + 8),
-        gid: buf.readUInt32LE(off + 12),
-        size: buf.readDoubleLE(off + 16),
-        mtime: buf.readDoubleLE(off + 24),
-        nlink,
-        devMajor: buf.readUInt32LE(off + 40),
-        devMinor: buf.readUInt32LE(off + 44),
-        inode: nlink > 1 && type !== 'dir' ? `${buf.readUInt32LE(off + 52)}.${buf.readUInt32LE(off + 48)}:${buf.readUInt32LE(off + 60)}.${buf.readUInt32LE(off + 56)}` : '',
-        hasXattrs: buf.readInt32LE(off + 64) > 0,
-      },
-      ...(ids
-        ? {
-            ids: {
-              mtimeMs: buf.readDoubleLE(off + 24) * 1000 + buf.readUInt32LE(off + 32) / 1e6,
-              ctimeMs: buf.readDoubleLE(off + 72) * 1000 + buf.readUInt32LE(off + 80) / 1e6,
-              ino: buf.readUInt32LE(off + 60) * U32 + buf.readUInt32LE(off + 56),
-              dev: buf.readUInt32LE(off + 52) * U32 + buf.readUInt32LE(off + 48),
-            },
-          }
-        : {}),
-    });
-    off += FIXED + ((nameLen + 7) & ~7);
-  }
+  const out: Array<{ name: Buffer; st: NodeStat }> = [];
+  for (let off = 0; off < buf.length; off = nextRecord(buf, off)) out.push({ name: recordName(buf, off), st: recordStat(buf, off) });
   return out;
 }
 

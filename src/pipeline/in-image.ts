@@ -19,7 +19,7 @@ import { S2IError } from '../errors.js';
 import type { ProgressSink } from '../events.js';
 import { workingDirOf } from '../oci/image-path.js';
 import { layerMediaType } from '../image/manifest.js';
-import { takeSnapshot } from '../layer/snapshot.js';
+import { takeSnapshot, type Snapshot } from '../layer/snapshot.js';
 import { diffSnapshots } from '../layer/snapshot-diff.js';
 import { writeSnapshotLayer, type OwnerRemap } from '../layer/snapshot-write.js';
 import type { Descriptor } from '../oci/types.js';
@@ -45,7 +45,7 @@ import { publishBuild } from './publish.js';
 import { removeTreeNow } from './remove.js';
 import type { AttachResult } from '../attest/attach.js';
 import { assembleFailed, copyIntoRoot, resolveUser } from './sandbox-run.js';
-import { prepareSource } from './source.js';
+import { localSourceDir, prepareSource } from './source.js';
 import { Steps } from './steps.js';
 
 /** The root file system the build runs in: this container's. */
@@ -66,6 +66,11 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     await mkdir(buildsDir, { recursive: true });
     const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
     if (!opts.saveTempDir) steps.defer('remove build dir', () => removeTreeNow(buildDir));
+    // The snapshot of the root, started now and taken while the source, the builder's metadata and the scripts
+    // are fetched: until it is awaited (before 'inject source'), this build writes only into what it leaves
+    // out (the store, which holds the build dir and a cloned source; a local source directory).
+    const early = startSnapshot(engine, opts.source);
+    steps.defer('stop the snapshot', () => early.stop.abort());
 
     const source = await steps.run('source', () =>
       prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false, copy: opts.copy === true, onWarning: (message) => engine.onProgress({ type: 'log', level: 'warn', message }) }, buildDir),
@@ -107,7 +112,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
 
     if (ready) await steps.run('check destination', () => ready);
     // Before anything of this build is written into the root.
-    const before = await steps.run('snapshot', () => takeSnapshot(ROOT, { exclude: excludedPaths(engine, source.dir), signal: engine.signal }));
+    const before = await steps.run('snapshot', () => snapshotFor(engine, early, source.dir));
     info(`in-image build in ${builderName}: ${before.count} entries in the root file system recorded`);
 
     await steps.run('inject source', async () => {
@@ -243,10 +248,37 @@ export function inImageRoot(): string {
   return path.join(os.tmpdir(), `oci-s2i-${process.getuid?.() ?? 'user'}`);
 }
 
+interface EarlySnapshot {
+  snapshot: Promise<Snapshot>;
+  /** What it leaves out (real paths). */
+  excluded: string[];
+  stop: AbortController;
+}
+
+/** Starts the snapshot of the root (see buildInImage). */
+function startSnapshot(engine: Engine, source: string): EarlySnapshot {
+  const local = localSourceDir(source);
+  const excluded = excludedPaths(engine, local ? [local] : []);
+  const stop = new AbortController();
+  const snapshot = takeSnapshot(ROOT, { exclude: excluded, signal: AbortSignal.any([engine.signal, stop.signal]) });
+  snapshot.catch(() => undefined); // awaited later, or dropped when an earlier step fails
+  return { snapshot, excluded, stop };
+}
+
+/** The snapshot started early, when it left out the prepared source directory (a local directory, or a clone
+ *  in the store); else (a source the early guess missed) one taken now that leaves it out. */
+async function snapshotFor(engine: Engine, early: EarlySnapshot, sourceDir: string): Promise<Snapshot> {
+  const dir = realOr(sourceDir);
+  if (early.excluded.some((p) => dir === p || dir.startsWith(p.endsWith('/') ? p : `${p}/`))) return await early.snapshot;
+  early.stop.abort();
+  await early.snapshot.catch(() => undefined);
+  return await takeSnapshot(ROOT, { exclude: excludedPaths(engine, [sourceDir]), signal: engine.signal });
+}
+
 /** What the snapshot leaves out besides /proc, /sys, /dev and mount points: the store (build dir included), the
  *  engine's own directory, and a local source directory (the workspace). Only paths inside the root count. */
-function excludedPaths(engine: Engine, sourceDir: string): string[] {
-  const out = [engine.root, sourceDir];
+function excludedPaths(engine: Engine, sourceDirs: string[]): string[] {
+  const out = [engine.root, ...sourceDirs];
   const own = engineDir();
   if (own) out.push(own);
   return out.filter((p) => p !== ROOT && path.isAbsolute(p)).map((p) => realOr(p));

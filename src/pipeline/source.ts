@@ -1,6 +1,6 @@
 // The application source of a build: a local directory (copied later through .s2iignore/--exclude) or a git
 // URL cloned into the build dir. Either way the result is a host directory plus what the labels need.
-import { constants } from 'node:fs';
+import { constants, realpathSync, statSync } from 'node:fs';
 import { access, stat, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { S2IError } from '../errors.js';
@@ -78,6 +78,17 @@ function localForm(source: string): { source: string; ref?: string } {
   const hash = source.indexOf('#');
   const ref = hash < 0 ? undefined : source.slice(hash + 1);
   return ref ? { source: local, ref } : { source: local };
+}
+
+/** The local directory a source names (a path, or a `file://` URL), known before the source is prepared (an
+ *  in-image build leaves it out of the snapshot it starts meanwhile); undefined when it names none. */
+export function localSourceDir(source: string): string | undefined {
+  const dir = path.resolve(localForm(source).source);
+  try {
+    return statSync(dir).isDirectory() ? realpathSync(dir) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Clones git sources into `workDir/git`; checks local ones. */

@@ -8,7 +8,11 @@ import path from 'node:path';
 
 export interface NativeSys {
   /** One directory's entries as packed records, sorted by name bytes (layout: native/sys.c, parsed in src/layer/walk.ts). */
-  scanDir(dir: Buffer): Buffer;
+  scanDir(dir: Buffer, xattrs?: boolean): Buffer;
+  /** The same on the libuv pool; `xattrs` false leaves the xattr list size out (0). */
+  scanDirAsync(dir: Buffer, xattrs: boolean): Promise<Buffer>;
+  /** llistxattr(path, NULL, 0): > 0 when the entry has xattrs, -1 when it cannot be asked. */
+  xattrListSize(path: Buffer): number;
   /** mknod(2); mode includes the file type bits (S_IFCHR etc). */
   mknod(path: string, mode: number, major: number, minor: number): void;
   lsetxattr(path: string, name: string, value: Buffer): void;

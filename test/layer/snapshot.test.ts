@@ -247,3 +247,53 @@ t.test('xattrs are recorded, except the dropped ones (default: security.selinux)
   t.match(dropped, /user\.keep/);
   t.notMatch(dropped, /user\.drop/, 'a dropped name is left out');
 });
+
+t.test('an xattr value changed alone is seen (by ctime), and reported entries and parents carry their xattrs', async (t) => {
+  const root = path.join(tmp, `xattr-${n++}`);
+  fs.mkdirSync(root);
+  makeRoot(root);
+  native().lsetxattr(path.join(root, 'etc/conf'), 'user.a', Buffer.from('old'));
+  native().lsetxattr(path.join(root, 'opt/app'), 'user.dir', Buffer.from('d'));
+  const before = await takeSnapshot(root, { exclude: ['workspace', 'engine'] });
+  native().lsetxattr(path.join(root, 'etc/conf'), 'user.a', Buffer.from('new'));
+  fs.writeFileSync(path.join(root, 'opt/app/data/a'), 'changed a');
+  const diff = await diffSnapshots(before);
+  t.same(rows(diff), [['parent', 'etc/'], ['changed', 'etc/conf'], ['parent', 'opt/'], ['parent', 'opt/app/'], ['parent', 'opt/app/data/'], ['changed', 'opt/app/data/a']]);
+  const blob = path.join(tmp, `xattr-${n++}.tar.gz`);
+  await writeSnapshotLayer(diff, blob);
+  const listing = execFileSync('tar', ['--xattrs', '--xattrs-include=*', '-tvvzf', blob], { encoding: 'latin1' });
+  t.match(listing, /etc\/conf\n\s*x:\s*3 user\.a/, 'the changed file carries its xattr');
+  t.match(listing, /opt\/app\/\n\s*x:\s*1 user\.dir/, 'the parent directory carries its xattr');
+});
+
+t.test('a wide and deep tree (listed ahead, many directories at once): the changes in walk order', async (t) => {
+  const root = path.join(tmp, `wide-${n++}`);
+  const p = (...s: string[]): string => path.join(root, ...s);
+  for (let a = 0; a < 12; a++) {
+    for (let b = 0; b < 6; b++) {
+      fs.mkdirSync(p(`d${a}`, `s${b}`, 'deep'), { recursive: true });
+      for (let f = 0; f < 3; f++) fs.writeFileSync(p(`d${a}`, `s${b}`, `f${f}`), `${a}${b}${f}`);
+      fs.writeFileSync(p(`d${a}`, `s${b}`, 'deep', 'x'), 'x');
+    }
+  }
+  const base = path.join(tmp, `wide-${n++}.tar.gz`);
+  await writeBase(root, base);
+  const before = await takeSnapshot(root);
+  fs.writeFileSync(p('d1', 's5', 'deep', 'x'), 'y');
+  fs.rmSync(p('d3', 's0', 'f1'));
+  fs.chmodSync(p('d10', 's2'), 0o700);
+  fs.writeFileSync(p('d11', 's5', 'f3'), 'new');
+  const diff = await diffSnapshots(before);
+  t.same(rows(diff), [
+    ['parent', 'd1/'], ['parent', 'd1/s5/'], ['parent', 'd1/s5/deep/'], ['changed', 'd1/s5/deep/x'],
+    ['parent', 'd10/'], ['changed', 'd10/s2/'],
+    ['parent', 'd11/'], ['changed', 'd11/s5/'], ['added', 'd11/s5/f3'],
+    ['parent', 'd3/'], ['changed', 'd3/s0/'], ['removed', 'd3/s0/f1'],
+  ], 'changes by kind and path, siblings in name-byte order (d1 < d10 < d3)');
+  const blob = path.join(tmp, `wide-${n++}.tar.gz`);
+  await writeSnapshotLayer(diff, blob);
+  const out = path.join(tmp, `wide-applied-${n++}`);
+  fs.mkdirSync(out);
+  await applyLayers(out, [base, blob]);
+  t.same(mergedView(out), visibleTree(root), 'base + snapshot layer applied = the tree after');
+});
