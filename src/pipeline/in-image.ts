@@ -66,6 +66,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     await mkdir(buildsDir, { recursive: true });
     const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
     if (!opts.saveTempDir) steps.defer('remove build dir', () => removeTreeNow(buildDir));
+    else engine.onProgress({ type: 'temp-dir', path: buildDir });
 
     const source = await steps.run('source', () =>
       prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false, copy: opts.copy === true, onWarning: (message) => engine.onProgress({ type: 'log', level: 'warn', message }) }, buildDir),

@@ -110,10 +110,13 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   const render = makeRenderer(ctx.global, ctx.stderr);
   for (const w of deprecatedFlagWarnings(v)) render({ type: 'log', level: 'warn', message: w });
   let isolation: string | undefined;
+  // --save-temp-dir: the kept directory, said also when the build fails (when it is wanted most).
+  let tempDir: string | undefined;
   // Images a registries.conf mirror or location served (builder, runtime image, previous image).
   const pulledFrom: Array<{ image: string; endpoint: string; mirror: boolean }> = [];
   const onProgress: ProgressSink = (e) => {
     if (e.type === 'isolation') isolation = e.path;
+    if (e.type === 'temp-dir') tempDir = e.path;
     if (e.type === 'pull-source') pulledFrom.push({ image: e.image, endpoint: e.endpoint, mirror: e.mirror });
     render(e);
   };
@@ -124,7 +127,14 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   }
   // Decrypted before the build starts: a wrong passphrase or a bad key file costs no build.
   const signingKey = await signingKeyOf(v, ctx.stderr);
-  const result = await build({ ...o, ...(signingKey ? { signingKey } : {}), source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal, onBuildStrategy, blockOnBuild: v['block-onbuild'] === true });
+  let result;
+  try {
+    result = await build({ ...o, ...(signingKey ? { signingKey } : {}), source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal, onBuildStrategy, blockOnBuild: v['block-onbuild'] === true });
+  } catch (e) {
+    // --json has had it as a `temp-dir` event; the error's line follows this one.
+    if (tempDir !== undefined && !ctx.global.json) ctx.stderr.write(`Temporary directory kept: ${tempDir}\n`);
+    throw e;
+  }
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   const iidFile = str(v.iidfile);
