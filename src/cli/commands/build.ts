@@ -145,7 +145,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   } else {
     // The one line for --save-temp-dir (the pipeline reports it in the result only; --json has it as tempDir).
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
-    if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully${result.reference !== undefined ? `: ${result.reference}` : ''}${local ? ' (local image)' : ''}\n`);
+    if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully${result.reference !== undefined ? `: ${result.reference}` : ''}${local ? ' (local image)' : o.noPush ? ' (not pushed: in the local store)' : ''}\n`);
     // A local image is known by its ID (printed as podman build prints it); a pushed one by its manifest digest.
     ctx.stdout.write((local ? result.imageId.replace(/^sha256:/, '') : result.digest) + '\n');
   }
