@@ -97,18 +97,21 @@ t.test('the base unreachable too: one line naming the missing layer and what to 
   t.same(tags, [], 'nothing pushed');
 });
 
-t.test('run local:NAME reads the layers the store lacks from the base too (and keeps them)', async (t) => {
+t.test('run NAME and local:NAME read the layers the store lacks from the base too (and keeps them)', async (t) => {
   const again = await startFaultProxy(registry.host);
   t.teardown(() => again.stop());
   // The image names the first proxy's port, which is closed now: nothing to read from; run says so in one line.
   const off = await runCli(['run', 'local:pl-app:v1', '--root', root]);
   t.not(off.code, 0);
   t.match(off.stderr, /is not in the local store, and its base .*pl\/runtime@sha256:[0-9a-f]{64} cannot give it/);
+  const plainOff = await runCli(['run', 'pl-app:v1', '--root', root]);
+  t.not(plainOff.code, 0);
+  t.match(plainOff.stderr, /is not in the local store, and its base .*pl\/runtime@sha256:[0-9a-f]{64} cannot give it/, 'the same by its short name');
   // Built again through a reachable base, the same local image runs.
   const src = path.join(tmp, 'src');
   const b = await runCli(['build', src, `${again.host}/pl/builder:latest`, 'pl-app:v2', '--root', root, '--runtime-image', `${again.host}/pl/runtime:latest`, '-a', '/opt/app-root/src/app.bin:bin', '--sbom', 'none']);
   t.equal(b.code, 0, b.stderr);
-  const run = await runCli(['run', 'local:pl-app:v2', '--root', root]);
+  const run = await runCli(['run', 'pl-app:v2', '--root', root]);
   t.equal(run.code, 0, run.stderr);
   t.equal(run.stdout, 'binary\n', 'the local image runs');
   for (const d of runtimeOnly) t.ok(inStore(d), `layer ${d.slice(7, 19)} kept in the store`);
