@@ -8,6 +8,8 @@ export type ProgressEvent =
    *  (`sandbox/root/overlay`, `sandbox/userns-single/copy`, …), `message` the line shown at info level. */
   | { type: 'isolation'; path: string; message: string }
   | { type: 'output'; stream: 'stdout' | 'stderr'; data: Buffer }
+  /** --save-temp-dir: the build's directory, kept whatever the outcome (a failed build's too). */
+  | { type: 'temp-dir'; path: string }
   /** A registry image served by another endpoint than its name (registries.conf: a mirror, a rewritten location,
    *  a short name's candidate); `image` as asked, `endpoint` host/repository[:tag][@digest]. */
   | { type: 'pull-source'; image: string; endpoint: string; mirror: boolean };

@@ -104,6 +104,7 @@ export const exitByCode: Readonly<Record<ErrorCode, number>> = {
   ERR_POLICY_REJECTED: ExitCode.pull,
   ERR_PROXY: ExitCode.generic,
   ERR_PUSH_NOT_RESUMABLE: ExitCode.generic,
+  ERR_REBUILD_COMMIT: ExitCode.sourcePath,
   ERR_REBUILD_LABELS: ExitCode.inspect,
   ERR_REGISTRY_CLIENT_CERT: ExitCode.generic,
   // containers-registries.conf(5) that cannot be used (syntax, unknown key, conflicting prefixes): bad input.

@@ -66,6 +66,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     await mkdir(buildsDir, { recursive: true });
     const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
     if (!opts.saveTempDir) steps.defer('remove build dir', () => removeTreeNow(buildDir));
+    else engine.onProgress({ type: 'temp-dir', path: buildDir });
     // The snapshot of the root, started now and taken while the source, the builder's metadata and the scripts
     // are fetched: until it is awaited (before 'inject source'), this build writes only into what it leaves
     // out (the store, which holds the build dir and a cloned source; a local source directory).

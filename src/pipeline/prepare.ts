@@ -105,7 +105,7 @@ export async function prepareBuild(engine: Engine, steps: Steps, opts: BuildOpti
       await scratch.removal;
       removeTreeNow(buildDir);
     });
-  }
+  } else engine.onProgress({ type: 'temp-dir', path: buildDir });
 
   const source = await steps.run('source', () =>
     prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false, copy: opts.copy === true, onWarning: (message) => engine.onProgress({ type: 'log', level: 'warn', message }) }, buildDir),

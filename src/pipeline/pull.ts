@@ -126,13 +126,19 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
     }
     let repo: RegistrySource | undefined;
     const remote = (): RegistrySource => (repo ??= new RegistrySource(engine.client, ref, { onProgress: engine.onProgress, signal: engine.signal }));
+    // A local image (`myapp` → localhost/myapp:TAG) has no registry behind it: a blob the store lacks (a base layer
+    // never fetched) comes from the base it records, through the local transport (transport/local-store.ts).
+    let localSource: Promise<ImageSource> | undefined;
+    const ownLocal = local !== undefined && localFirst !== undefined && ref === localFirst;
+    const fromLocal = (): Promise<ImageSource> =>
+      (localSource ??= openSource({ transport: 'local', name: storeName(ref) }, { client: engine.client, onProgress: engine.onProgress, signal: engine.signal, tmpDir: engine.root, local: localImages(engine.root, engine.store) }));
     // The registry behind the store: what the store has is read from it, the pull policy decided the rest.
     const registry: ImageSource = {
       name: shown,
       transport: 'docker',
       resolve: async () => local ?? (await remote().resolve()),
       fetchManifest: (desc) => remote().fetchManifest(desc),
-      fetchBlob: (desc, o) => remote().fetchBlob(desc, o),
+      fetchBlob: async (desc, o) => (ownLocal ? (await fromLocal()).fetchBlob(desc, o) : remote().fetchBlob(desc, o)),
       close: async () => {},
     };
     const source = storeFirst(engine.store, registry, {
@@ -155,11 +161,11 @@ export async function pullImage(engine: Engine, where: ImageWhere, opts: PullOpt
       ...imageOf(location, resolved),
       name,
       ref,
-      ...(repo || policy !== 'never' ? { source: remote() } : {}),
+      ...(ownLocal ? { source: registry } : repo || policy !== 'never' ? { source: remote() } : {}),
       ...(repo?.pulledFrom ? { pulledFrom: repo.pulledFrom } : {}),
     };
     if (opts.metadataOnly) return image;
-    image.layers = await unpackLayers(engine, image.manifest.layers, image.config.rootfs.diff_ids, () => remote());
+    image.layers = await unpackLayers(engine, image.manifest.layers, image.config.rootfs.diff_ids, () => registry);
     return image;
   } catch (e) {
     // What fails here fails the pull of `shown` (exit code and wording: cli/error-table.ts).

@@ -71,6 +71,17 @@ export async function isGitSource(source: string): Promise<boolean> {
   return local === undefined || !(await isDir(local)) || (await isLocalRepo(local));
 }
 
+/**
+ * The top of the local git repository `source` names (a path, or a `file://` URL of a local directory), or
+ * undefined when it names none (a remote URL, a plain directory).
+ */
+export async function localRepoRoot(source: string): Promise<string | undefined> {
+  const local = fileUrlPath(source);
+  if (local === undefined && isGitUrl(source)) return undefined;
+  const dir = path.resolve(local ?? source);
+  return (await isLocalRepo(dir)) ? dir : undefined;
+}
+
 /** `file:///plain/dir[#ref]` → the directory and its ref; anything else as given. */
 function localForm(source: string): { source: string; ref?: string } {
   const local = fileUrlPath(source);

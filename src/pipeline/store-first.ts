@@ -22,6 +22,7 @@ export function storeFirst(store: BlobStore, inner: ImageSource, opts: StoreFirs
     name: inner.name,
     transport: inner.transport,
     ...(inner.registry ? { registry: inner.registry } : {}),
+    ...(inner.mountable ? { mountable: (digest: string) => inner.mountable!(digest) } : {}),
     resolve: () => inner.resolve(),
     async fetchManifest(desc: Descriptor): Promise<Buffer> {
       if (!opts.manifests) return inner.fetchManifest(desc);

@@ -158,16 +158,23 @@ export interface RunResult {
  * `<runtime> kill` from here cannot reach the container: this process kills the wrapper instead.
  */
 export function lifetimeWrapper(pid = process.pid): string[] {
-  const setpriv = which('setpriv');
   const unshare = which('unshare');
-  if (!setpriv || !unshare) {
+  if (!unshare) {
     throw new S2IError('ERR_RUNTIME_START', 'setpriv and unshare (util-linux) are needed to run containers: install util-linux');
   }
-  return [
-    setpriv, '--pdeathsig', 'KILL', '--',
-    '/bin/sh', '-c', '[ "$PPID" = "$0" ] || exit 125; exec "$@"', String(pid),
-    unshare, '--pid', '--fork', '--kill-child', '--mount-proc', '--',
-  ];
+  return [...diesWithParent(pid), unshare, '--pid', '--fork', '--kill-child', '--mount-proc', '--'];
+}
+
+/**
+ * The first half of lifetimeWrapper: a command run under it gets SIGKILL when process `pid` (its parent) dies,
+ * kill -9 included, and stays in its parent's process group (the test registries use it: test/helpers/registry.ts).
+ */
+export function diesWithParent(pid = process.pid): string[] {
+  const setpriv = which('setpriv');
+  if (!setpriv) {
+    throw new S2IError('ERR_RUNTIME_START', 'setpriv and unshare (util-linux) are needed to run containers: install util-linux');
+  }
+  return [setpriv, '--pdeathsig', 'KILL', '--', '/bin/sh', '-c', '[ "$PPID" = "$0" ] || exit 125; exec "$@"', String(pid)];
 }
 
 export async function runContainer(opts: RunOptions): Promise<RunResult> {

@@ -193,7 +193,7 @@ class Copier {
     return blobs.map((b) => ({
       descriptor: b.desc,
       open: b.open,
-      mountable: b.fromSource,
+      mountable: b.fromSource && (this.src.mountable?.(b.desc.digest) ?? true),
       ...(b.skip ? { skip: `foreign layer ${b.desc.digest} not copied (--foreign-layers skip-upload)` } : {}),
     }));
   }

@@ -1,6 +1,7 @@
 // Opening a location (parse.ts) as an ImageSource or an ImageDestination (types.ts): one row per transport.
 import fs from 'node:fs/promises';
 import { S2IError } from '../errors.js';
+import { formatReference } from '../oci/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.js';
 import { localImagesOf, openLocalSource } from './local-store.js';
@@ -64,7 +65,8 @@ const transports: { [T in TransportName]: Ends<T> } = {
   },
   // The engine's local store, reached through the context (local-store.ts).
   local: {
-    source: (l, name, ctx) => openLocalSource(localImagesOf(ctx, name), l.name ?? '', name),
+    // A blob the store lacks is read from the base the image records (a registry image, opened as the row above).
+    source: (l, name, ctx) => openLocalSource(localImagesOf(ctx, name), l.name ?? '', name, (ref) => transports.docker.source({ transport: 'docker', ref }, formatReference(ref), ctx)),
     destination: (l, name, ctx) => localImagesOf(ctx, name).destination(l.name, ctx),
   },
 };

@@ -23,6 +23,8 @@ export interface ImageSource {
   fetchBlob(desc: Descriptor, opts?: { signal?: AbortSignal }): Promise<Readable>;
   /** Registry sources: where they live, so a destination on the same registry can mount instead of upload. */
   readonly registry?: { host: string; repository: string };
+  /** Which blobs `registry` holds, where it holds only some (the local store over its base's repository); absent: all. */
+  mountable?(digest: string): boolean;
   /** Registry sources, once resolved: the name and the endpoint (a mirror, a rewritten location) that served it. */
   readonly pulledFrom?: PulledFrom;
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 // Issue 13, "Flags" and "Other": s2i's command line as s2i users type it. Each bad input next to a good one,
 // through the real CLI.
 import t, { type Test } from 'tap';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeBuilderImage, pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
@@ -86,6 +86,37 @@ t.test('--save-temp-dir prints its line once (it printed twice), keeps the direc
   t.equal(plain.code, 0, plain.stderr);
   t.notMatch(plain.stderr, /temporary directory/i, 'no line without the flag');
   usageLine(t, await runCli(['build', '--root', root, '--save-temp-dir=yes', src, builder, out()]), /--save-temp-dir takes no value/);
+});
+
+t.test('--save-temp-dir on a failed build (assemble exits 1): the directory kept and its line printed before the error', async (t) => {
+  const failing = path.join(tmp, 'failing-src');
+  mkdirSync(path.join(failing, '.s2i', 'bin'), { recursive: true, mode: 0o755 });
+  writeFileSync(path.join(failing, 'index.html'), 'hi\n');
+  writeFileSync(path.join(failing, '.s2i', 'bin', 'assemble'), '#!/bin/sh\necho about to fail\nexit 1\n', { mode: 0o755 });
+  const builds = path.join(root, 'builds');
+  const before = new Set(existsSync(builds) ? readdirSync(builds) : []);
+  const r = await runCli(['build', '--root', root, '--save-temp-dir', failing, builder, out()]);
+  t.equal(r.code, 4, `assemble failed: exit 4: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  const at = lines.findIndex((l) => l.startsWith('Temporary directory kept: '));
+  t.ok(at >= 0 && at === lines.length - 2, `the line, then the error's: ${lines.slice(-2).join(' | ')}`);
+  t.match(lines[lines.length - 1], /^oci-s2i: .*assemble/);
+  const kept = /Temporary directory kept: (\S+)/.exec(r.stderr)?.[1];
+  t.ok(kept && existsSync(kept) && readdirSync(kept).length > 0, 'the directory is there, with what the build wrote');
+  t.ok(kept && path.dirname(kept) === builds && !before.has(path.basename(kept)), 'the build\'s own directory');
+  const json = await runCli(['build', '--json', '--root', root, '--save-temp-dir', failing, builder, out()]);
+  t.equal(json.code, 4);
+  const events = json.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; path?: string });
+  const ev = events.find((e) => e.type === 'temp-dir');
+  t.ok(ev?.path && existsSync(ev.path), '--json: a temp-dir event names the kept directory');
+  t.equal(events[events.length - 1]?.type, 'error');
+  for (const d of [kept, ev?.path]) if (d) rmSync(d, { recursive: true, force: true });
+  // Without the flag a failed build leaves nothing and says nothing about a directory.
+  const after = new Set(readdirSync(builds));
+  const plain = await runCli(['build', '--root', root, failing, builder, out()]);
+  t.equal(plain.code, 4);
+  t.notMatch(plain.stderr, /temporary directory/i);
+  t.same(readdirSync(builds).filter((d) => !after.has(d)), [], 'no build directory left');
 });
 
 t.test('--json: an error is one JSON object on stderr with its stable code and exit code; a success stays JSON', async (t) => {

@@ -6,6 +6,7 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { diesWithParent } from '../../src/sandbox/runtime.js';
 
 export interface TestRegistry {
   /** host:port, e.g. 127.0.0.1:41234 */
@@ -122,7 +123,10 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       config,
       `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n  secret: test-secret\n${tls}${auth}`,
     );
-    const proc = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Dies with this process however it ends (SIGKILL included: a parent-death signal), and stays in its
+    // process group (no `detached`), which the test runner kills when the file ends.
+    const wrapper = diesWithParent();
+    const proc = spawn(wrapper[0]!, [...wrapper.slice(1), 'docker-registry', 'serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     proc.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);

@@ -48,6 +48,30 @@ t.test('the run script runs after the build; its exit code is the command\'s', a
   t.match(bad.stderr, /--as-dockerfile cannot be combined with --run/);
 });
 
+t.test('--run --no-push with a registry TAG, and --run with a local TAG: the image runs from the local store, nothing is pushed', async (t) => {
+  const scripts = dirWith({ assemble: '#!/bin/sh\nset -e\ncp -R /tmp/src/. /opt/app-root/src/\n', run: '#!/bin/sh\necho "local run $(cat /opt/app-root/src/index.html)"\nexit 3\n' }, 0o755);
+  await pushBusyboxBuilder(client.repository(registry.host, 'run/local-builder'), 'latest', { scriptsDir: scripts });
+  const builder = `${registry.host}/run/local-builder:latest`;
+  // stdout: the manifest digest for a registry TAG (as a push prints it), the image ID for a local one.
+  const cases: Array<[string, string, string[], string]> = [
+    ['a registry TAG with --no-push', `${registry.host}/run/never-pushed:1`, ['--no-push'], 'sha256:[0-9a-f]{64}'],
+    ['a local TAG', 'run-local-app:v1', [], '[0-9a-f]{64}'],
+    ['a local TAG with --no-push', 'run-local-app:v2', ['--no-push'], '[0-9a-f]{64}'],
+  ];
+  for (const [what, tag, flags, printed] of cases) {
+    const page = `page-${tag.replace(/\W/g, '-')}`;
+    const r = await runCli(['build', dirWith({ 'index.html': page }, 0o644), builder, tag, '--root', root, '--run', ...flags]);
+    t.equal(r.code, 3, `${what}: the run script's exit code: ${r.stderr}`);
+    t.match(r.stdout, new RegExp(`^${printed}\nlocal run ${page}\n$`), `${what}: what it is known by, then what the run script printed`);
+    if (flags.length) t.match(r.stderr, /Build completed successfully: .*\((not pushed: in the local store|local image)\)/, `${what}: says it was not pushed`);
+    const images = await runCli(['images', '--root', root]);
+    t.equal(images.code, 0, images.stderr);
+    t.match(images.stdout, tag.split(':')[0]!, `${what}: kept in the local store`);
+  }
+  const tags = await client.repository(registry.host, 'run/never-pushed').tags().catch(() => [] as string[]);
+  t.same(tags, [], '--no-push: nothing pushed to the registry TAG');
+});
+
 t.test('SIGTERM stops the run and everything it started', async (t) => {
   const scripts = dirWith({ assemble: '#!/bin/sh\ntrue\n', run: `#!/bin/sh\nsleep ${secs} &\necho started-${process.pid}\nwait\n` }, 0o755);
   await pushBusyboxBuilder(client.repository(registry.host, 'run/sleeper'), 'latest', { scriptsDir: scripts });

@@ -164,6 +164,10 @@ t.test('rebuildSpecFromLabels', async (t) => {
   t.same(rebuildSpecFromLabels('i', { 'io.openshift.s2i.build.image': 'b', 'io.openshift.s2i.build.source-location': 'https://g/r', 'io.openshift.s2i.build.commit.ref': 'main', 'io.openshift.s2i.build.source-context-dir': 'app' }), {
     builder: 'b', source: 'https://g/r', ref: 'main', contextDir: 'app',
   });
+  t.same(rebuildSpecFromLabels('i', { 'io.openshift.s2i.build.image': 'b', 'io.openshift.s2i.build.source-location': '/src', 'org.opencontainers.image.revision': 'abc' }), {
+    builder: 'b', source: '/src', commit: 'abc',
+  }, 'a Docker image\'s revision label is the commit when commit.id is missing');
+  t.equal(rebuildSpecFromLabels('i', { 'io.openshift.s2i.build.image': 'b', 'io.openshift.s2i.build.source-location': '/src', 'io.openshift.s2i.build.commit.id': 'c1', 'org.opencontainers.image.revision': 'c2' }).commit, 'c1');
   t.throws(() => rebuildSpecFromLabels('i', { 'io.openshift.s2i.build.image': 'b' }), { code: 'ERR_REBUILD_LABELS' });
 });
 

@@ -57,8 +57,8 @@ export const buildParams: Param[] = [
   { name: 'exclude', type: 'string', value: 'REGEX', description: 'source paths to leave out', default: '(^|/)\\.git(/|$)' },
   { name: 'keep-symlinks', type: 'boolean', description: 'copy symlinks of the source as symlinks' },
   { name: 'callback-url', type: 'string', value: 'URL', description: 'POST {"success":bool,"labels":{…}} here when the build ends' },
-  { name: 'run', type: 'boolean', description: "s2i's --run: once built and pushed, run the image as `oci-s2i run TAG` does (its run script, host network unless --network none); Ctrl-C or SIGTERM stops it and all it started; the exit code is the run's" },
-  { name: 'save-temp-dir', type: 'boolean', description: 'keep the build directory and print its path' },
+  { name: 'run', type: 'boolean', description: "s2i's --run: once built and pushed, run the image as `oci-s2i run TAG` does (its run script, host network unless --network none; with --no-push or a local TAG, the image in the local store); Ctrl-C or SIGTERM stops it and all it started; the exit code is the run's" },
+  { name: 'save-temp-dir', type: 'boolean', description: 'keep the build directory and print its path, also when the build fails' },
   { name: 'use-config', type: 'boolean', description: "s2i's switch: restore SOURCE, BUILDER, TAG and flags from ./.s2ifile (s2i's JSON), then save this build's there; the command line wins" },
   { name: 'as-dockerfile', type: 'string', value: 'PATH', description: 'write a Containerfile + context to PATH instead of building' },
   { name: 'compression', type: 'string', value: 'gzip|zstd|none', description: 'compression of the new layer', default: 'gzip' },
@@ -110,10 +110,13 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   const render = makeRenderer(ctx.global, ctx.stderr);
   for (const w of deprecatedFlagWarnings(v)) render({ type: 'log', level: 'warn', message: w });
   let isolation: string | undefined;
+  // --save-temp-dir: the kept directory, said also when the build fails (when it is wanted most).
+  let tempDir: string | undefined;
   // Images a registries.conf mirror or location served (builder, runtime image, previous image).
   const pulledFrom: Array<{ image: string; endpoint: string; mirror: boolean }> = [];
   const onProgress: ProgressSink = (e) => {
     if (e.type === 'isolation') isolation = e.path;
+    if (e.type === 'temp-dir') tempDir = e.path;
     if (e.type === 'pull-source') pulledFrom.push({ image: e.image, endpoint: e.endpoint, mirror: e.mirror });
     render(e);
   };
@@ -124,7 +127,14 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   }
   // Decrypted before the build starts: a wrong passphrase or a bad key file costs no build.
   const signingKey = await signingKeyOf(v, ctx.stderr);
-  const result = await build({ ...o, ...(signingKey ? { signingKey } : {}), source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal, onBuildStrategy, blockOnBuild: v['block-onbuild'] === true });
+  let result;
+  try {
+    result = await build({ ...o, ...(signingKey ? { signingKey } : {}), source, builder: parseImageLocation(builder), builderName: builder, target, onProgress, signal: ctx.signal, onBuildStrategy, blockOnBuild: v['block-onbuild'] === true });
+  } catch (e) {
+    // --json has had it as a `temp-dir` event; the error's line follows this one.
+    if (tempDir !== undefined && !ctx.global.json) ctx.stderr.write(`Temporary directory kept: ${tempDir}\n`);
+    throw e;
+  }
   const digestFile = str(v.digestfile);
   if (digestFile) await writeDigestFile(digestFile, result.digest);
   const iidFile = str(v.iidfile);
@@ -135,7 +145,7 @@ export async function runBuild(ctx: CommandContext, source: string, builder: str
   } else {
     // The one line for --save-temp-dir (the pipeline reports it in the result only; --json has it as tempDir).
     if (result.tempDir) ctx.stderr.write(`Temporary directory kept: ${result.tempDir}\n`);
-    if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully${result.reference !== undefined ? `: ${result.reference}` : ''}${local ? ' (local image)' : ''}\n`);
+    if (!ctx.global.quiet) ctx.stderr.write(`Build completed successfully${result.reference !== undefined ? `: ${result.reference}` : ''}${local ? ' (local image)' : o.noPush ? ' (not pushed: in the local store)' : ''}\n`);
     // A local image is known by its ID (printed as podman build prints it); a pushed one by its manifest digest.
     ctx.stdout.write((local ? result.imageId.replace(/^sha256:/, '') : result.digest) + '\n');
   }
