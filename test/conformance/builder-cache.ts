@@ -4,9 +4,9 @@
 // A test file copies the images it needs into its own registry with skopeo.
 //
 // The Dockerfiles of sti-fake and of the images FROM it name the port of the scripts server, so their keys
-// depend on that port: a file reuses the port of an earlier run when it can still bind it (and so its images),
-// and picks a new free port when it cannot (another file holds it: a new set of images is built for the new
-// port). Holding the port is what keeps two files from building the same port's images at once; the images that
+// depend on that port: a file reuses the port of an earlier run for which most of its images are cached when it
+// can still bind it, and picks a new free port when it cannot (another file holds it: a new set of images is
+// built for the new port); a file none of whose images names the port takes a fresh one. Holding the port is what keeps two files from building the same port's images at once; the images that
 // do not depend on the port (busybox, the scripts images) are built under a lock file (pid inside; a dead
 // holder's lock is taken over): one file builds, the others wait for it. An entry is written in a temp dir and
 // renamed into place, so a killed build never leaves a half-written image.
@@ -39,18 +39,24 @@ function listenOn(server: http.Server, port: number): Promise<boolean> {
   });
 }
 
-/** Binds the scripts server to the port of an earlier run when free, else to a new free port (remembered). */
-export async function listenScriptsServer(server: http.Server): Promise<number> {
+/**
+ * Binds the scripts server to a port. With `cached` (how many of the caller's images are cached for a port), the
+ * port of an earlier run with the most of them, when it is free, else a new free port (remembered for later runs);
+ * without (no image of the caller names the port), a new free port, not remembered.
+ */
+export async function listenScriptsServer(server: http.Server, cached: ((port: number) => number) | null): Promise<number> {
   mkdirSync(cacheRoot, { recursive: true });
-  const known = readdirSync(cacheRoot)
-    .map((n) => /^port-(\d+)$/.exec(n)?.[1])
-    .filter((p): p is string => p !== undefined)
-    .map(Number)
-    .sort((a, b) => a - b);
-  for (const p of known) if (await listenOn(server, p)) return p;
+  const known = cached
+    ? readdirSync(cacheRoot)
+        .map((n) => /^port-(\d+)$/.exec(n)?.[1])
+        .filter((p): p is string => p !== undefined)
+        .map((p) => ({ port: Number(p), hits: cached(Number(p)) }))
+        .sort((a, b) => b.hits - a.hits || a.port - b.port)
+    : [];
+  for (const k of known) if (await listenOn(server, k.port)) return k.port;
   if (!(await listenOn(server, 0))) throw new Error('the scripts server found no free port');
   const port = (server.address() as { port: number }).port;
-  writeFileSync(path.join(cacheRoot, `port-${port}`), '');
+  if (cached) writeFileSync(path.join(cacheRoot, `port-${port}`), '');
   return port;
 }
 
@@ -108,11 +114,8 @@ export interface ImageRecipe {
   parent?: { local: string; image: CachedImage };
 }
 
-/**
- * The image the recipe describes, from the cache, else built with buildah (`buildah` runs in the caller's private
- * store; `ctxDir` is a fresh directory for the context) and stored in the cache.
- */
-export async function cachedImage(recipe: ImageRecipe, ctxDir: string, buildah: (...args: string[]) => Promise<string>): Promise<CachedImage> {
+/** Where the recipe's image is (or will be) in the cache: its key hashes the name, the context and the parent's key. */
+export function cacheEntry(recipe: ImageRecipe): CachedImage {
   const h = createHash('sha256');
   h.update(JSON.stringify({ local: recipe.local, parent: recipe.parent?.image.key ?? null }));
   for (const [n, f] of Object.entries(recipe.files).sort(([a], [b]) => a.localeCompare(b))) {
@@ -120,7 +123,15 @@ export async function cachedImage(recipe: ImageRecipe, ctxDir: string, buildah: 
     h.update(f.body);
   }
   const key = h.digest('hex');
-  const dir = path.join(cacheRoot, key);
+  return { dir: path.join(cacheRoot, key), key };
+}
+
+/**
+ * The image the recipe describes, from the cache, else built with buildah (`buildah` runs in the caller's private
+ * store; `ctxDir` is a fresh directory for the context) and stored in the cache.
+ */
+export async function cachedImage(recipe: ImageRecipe, ctxDir: string, buildah: (...args: string[]) => Promise<string>): Promise<CachedImage> {
+  const { dir, key } = cacheEntry(recipe);
   if (existsSync(dir)) return { dir, key };
   mkdirSync(cacheRoot, { recursive: true });
   return withLock(`${dir}.lock`, async () => {

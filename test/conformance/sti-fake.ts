@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { cachedImage, listenScriptsServer, pushCached, type CachedImage, type ImageRecipe } from './builder-cache.js';
+import { cacheEntry, cachedImage, listenScriptsServer, pushCached, type CachedImage, type ImageRecipe } from './builder-cache.js';
 
 const run = promisify(execFile);
 const which = async (c: string): Promise<boolean> => run('sh', ['-c', `command -v ${c}`]).then(() => true, () => false);
@@ -140,9 +140,44 @@ export async function startSuite(images: FakeImage[]): Promise<Suite> {
       }
       res.end(readFileSync(file));
     });
-    const port = await listenScriptsServer(server);
+    // busybox: the static binary, its applets as links, the few directories and files the image has.
+    const busyboxRecipe: ImageRecipe = {
+      local: 'localhost/busybox',
+      files: {
+        busybox: { body: readFileSync(['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p))!), mode: 0o755 },
+        Dockerfile: {
+          body:
+            'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' +
+            "RUN mkdir -p -m 1777 /tmp && mkdir -p /etc /root /home /usr/sbin /var && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'root:x:0:' > /etc/group\n",
+        },
+      },
+    };
+    const busyboxEntry = cacheEntry(busyboxRecipe);
+
+    const wanted = new Set<FakeImage>(images);
+    const fromStiFake = (n: FakeImage) => dockerfile(n, '').startsWith('FROM localhost/sti_test/sti-fake');
+    if ([...wanted].some(fromStiFake)) wanted.add('sti-fake');
+    const order = [...wanted].sort((a, b) => (a === 'sti-fake' ? -1 : b === 'sti-fake' ? 1 : 0));
+    /** The recipes of `order` for a scripts server at `url`, in build order (sti-fake before the images FROM it). */
+    const recipes = (url: string): Array<[FakeImage, ImageRecipe]> => {
+      const out: Array<[FakeImage, ImageRecipe]> = [];
+      let stiFake: ImageRecipe | undefined;
+      for (const name of order) {
+        const files: ImageRecipe['files'] = { Dockerfile: { body: dockerfile(name, url) } };
+        for (const [n, body] of Object.entries(SCRIPTS)) files[`scripts/${n}`] = { body, mode: 0o755 };
+        const parent = fromStiFake(name) ? { local: 'localhost/sti_test/sti-fake', image: cacheEntry(stiFake!) } : { local: 'localhost/busybox', image: busyboxEntry };
+        const recipe: ImageRecipe = { local: `localhost/sti_test/${name}`, files, parent };
+        if (name === 'sti-fake') stiFake = recipe;
+        out.push([name, recipe]);
+      }
+      return out;
+    };
+    const urlOf = (port: number) => `http://127.0.0.1:${port}/.s2i/bin`;
+    // Images whose Dockerfile names the scripts server (or is FROM one that does) tie the server to a port.
+    const portBound = order.some((n) => fromStiFake(n) || dockerfile(n, urlOf(1)) !== dockerfile(n, urlOf(2)));
+    const port = await listenScriptsServer(server, portBound ? (p) => recipes(urlOf(p)).filter(([, r]) => existsSync(cacheEntry(r).dir)).length : null);
     stops.push(() => new Promise((r) => server.close(r)));
-    const scriptsHttpUrl = `http://127.0.0.1:${port}/.s2i/bin`;
+    const scriptsHttpUrl = urlOf(port);
 
     const registry = await startRegistry();
     stops.push(() => registry.stop());
@@ -151,34 +186,9 @@ export async function startSuite(images: FakeImage[]): Promise<Suite> {
     const buildah = async (...args: string[]): Promise<string> => (await run('buildah', [...store, ...args], { maxBuffer: 64 << 20 })).stdout.trim();
     stops.push(() => (existsSync(path.join(dir, 'buildah')) ? buildah('rm', '--all') : Promise.resolve()));
 
-    // busybox: the static binary, its applets as links, the few directories and files the image has.
-    const busybox = await cachedImage(
-      {
-        local: 'localhost/busybox',
-        files: {
-          busybox: { body: readFileSync(['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p))!), mode: 0o755 },
-          Dockerfile: {
-            body:
-              'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' +
-              "RUN mkdir -p -m 1777 /tmp && mkdir -p /etc /root /home /usr/sbin /var && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'root:x:0:' > /etc/group\n",
-          },
-        },
-      },
-      path.join(dir, 'ctx-busybox'),
-      buildah,
-    );
-
-    const wanted = new Set<FakeImage>(images);
-    const fromStiFake = (n: FakeImage) => dockerfile(n, '').startsWith('FROM localhost/sti_test/sti-fake');
-    if ([...wanted].some(fromStiFake)) wanted.add('sti-fake');
-    const order = [...wanted].sort((a, b) => (a === 'sti-fake' ? -1 : b === 'sti-fake' ? 1 : 0));
+    await cachedImage(busyboxRecipe, path.join(dir, 'ctx-busybox'), buildah);
     const cached = new Map<FakeImage, CachedImage>();
-    for (const name of order) {
-      const files: ImageRecipe['files'] = { Dockerfile: { body: dockerfile(name, scriptsHttpUrl) } };
-      for (const [n, body] of Object.entries(SCRIPTS)) files[`scripts/${n}`] = { body, mode: 0o755 };
-      const parent = fromStiFake(name) ? { local: 'localhost/sti_test/sti-fake', image: cached.get('sti-fake')! } : { local: 'localhost/busybox', image: busybox };
-      cached.set(name, await cachedImage({ local: `localhost/sti_test/${name}`, files, parent }, path.join(dir, `ctx-${name}`), buildah));
-    }
+    for (const [name, recipe] of recipes(scriptsHttpUrl)) cached.set(name, await cachedImage(recipe, path.join(dir, `ctx-${name}`), buildah));
     const refs = new Map<FakeImage, string>();
     await Promise.all(
       order.map(async (name) => {
