@@ -21,6 +21,8 @@ const root = path.join(tmp, 'root');
 const builderDir = path.join(tmp, 'builder');
 const builder = `oci:${builderDir}:latest`;
 let outN = 0;
+/** Builds that check a flag unrelated to attestations skip the SBOM and provenance (the default stays on elsewhere). */
+const lean = ['--sbom', 'none', '--provenance=false'];
 const out = (): string => `oci:${path.join(tmp, 'app')}:${++outN}`;
 
 t.before(async () => {
@@ -64,7 +66,7 @@ t.test('unknown flags: one line naming the oci-s2i equivalent, no Node quoting',
 
 t.test('--digestfile holds the digest alone, no newline (as skopeo and podman write it); a directory is refused', async (t) => {
   const file = path.join(tmp, 'digest');
-  const r = await runCli(['build', '--root', root, '--digestfile', file, src, builder, out()]);
+  const r = await runCli(['build', ...lean, '--root', root, '--digestfile', file, src, builder, out()]);
   t.equal(r.code, 0, r.stderr);
   const written = readFileSync(file, 'utf8');
   t.match(written, /^sha256:[0-9a-f]{64}$/, 'no trailing newline');
@@ -75,14 +77,14 @@ t.test('--digestfile holds the digest alone, no newline (as skopeo and podman wr
 });
 
 t.test('--save-temp-dir prints its line once (it printed twice), keeps the directory; without it nothing is kept', async (t) => {
-  const r = await runCli(['build', '--root', root, '--save-temp-dir', src, builder, out()]);
+  const r = await runCli(['build', ...lean, '--root', root, '--save-temp-dir', src, builder, out()]);
   t.equal(r.code, 0, r.stderr);
   const lines = r.stderr.split('\n').filter((l) => /temporary directory/i.test(l));
   t.equal(lines.length, 1, `one line: ${lines.join(' | ')}`);
   const kept = /Temporary directory kept: (\S+)/.exec(r.stderr)?.[1];
   t.ok(kept && existsSync(kept), 'the directory is there');
   if (kept) rmSync(kept, { recursive: true, force: true });
-  const plain = await runCli(['build', '--root', root, src, builder, out()]);
+  const plain = await runCli(['build', ...lean, '--root', root, src, builder, out()]);
   t.equal(plain.code, 0, plain.stderr);
   t.notMatch(plain.stderr, /temporary directory/i, 'no line without the flag');
   usageLine(t, await runCli(['build', '--root', root, '--save-temp-dir=yes', src, builder, out()]), /--save-temp-dir takes no value/);
@@ -146,10 +148,10 @@ t.test('--network: host and none work; other values get one line saying what is 
   for (const bad of ['bridge', 'container:web', 'my-net']) {
     usageLine(t, await runCli(['build', '--root', root, '--network', bad, src, builder, out()]), new RegExp(`--network "${bad}" is not supported: .*host.* or none`));
   }
-  const none = await runCli(['build', '--root', root, '--network', 'none', src, builder, out()]);
+  const none = await runCli(['build', ...lean, '--root', root, '--network', 'none', src, builder, out()]);
   t.equal(none.code, 0, none.stderr);
   t.same(none.stderr.match(/iface=\S+/g), ['iface=lo'], 'only the loopback interface with --network none');
-  const host = await runCli(['build', '--root', root, '--network', 'host', src, builder, out()]);
+  const host = await runCli(['build', ...lean, '--root', root, '--network', 'host', src, builder, out()]);
   t.equal(host.code, 0, host.stderr);
   t.match(host.stderr, /iface=/, 'host network: the host\'s interfaces');
 });
@@ -160,12 +162,12 @@ t.test('-v SRC:DST:ro mounts read-only, :rw and no option read-write; other opti
   for (const bad of [`${vol}:/mnt/v:z`, `${vol}:/mnt/v:ro,nosuid`, `${vol}:/mnt/v:`]) {
     usageLine(t, await runCli(['build', '--root', root, '-v', bad, src, builder, out()]), /--volume ".*": (option ".*" is not supported: use SOURCE:DESTINATION, SOURCE:DESTINATION:ro or SOURCE:DESTINATION:rw|use SOURCE:DESTINATION)/);
   }
-  const ro = await runCli(['build', '--root', root, '-v', `${vol}:/mnt/v:ro`, src, builder, out()]);
+  const ro = await runCli(['build', ...lean, '--root', root, '-v', `${vol}:/mnt/v:ro`, src, builder, out()]);
   t.equal(ro.code, 0, ro.stderr);
   t.match(ro.stderr, /vol=ro/, 'assemble cannot write to a :ro volume');
   t.notOk(existsSync(path.join(vol, 'w')), 'nothing written through it');
   for (const spec of [`${vol}:/mnt/v:rw`, `${vol}:/mnt/v`]) {
-    const rw = await runCli(['build', '--root', root, '--volume', spec, src, builder, out()]);
+    const rw = await runCli(['build', ...lean, '--root', root, '--volume', spec, src, builder, out()]);
     t.equal(rw.code, 0, rw.stderr);
     t.match(rw.stderr, /vol=rw/, `${spec.slice(vol.length)}: assemble writes to the volume`);
     t.ok(existsSync(path.join(vol, 'w')), 'the file is on the host');
@@ -226,11 +228,11 @@ t.test('a docker-archive: builder whose layers are already cached from a registr
   const copied = await runCli(['copy', `docker://${reg.host}/arch/builder:latest`, `docker-archive:${archive}`]);
   t.equal(copied.code, 0, copied.stderr);
   const app = path.join(tmp, 'app-from-archive.tar');
-  const r = await runCli(['build', '--root', cacheRoot, src, `docker-archive:${archive}`, `docker-archive:${app}:app:1`]);
+  const r = await runCli(['build', ...lean, '--root', cacheRoot, src, `docker-archive:${archive}`, `docker-archive:${app}:app:1`]);
   t.equal(r.code, 0, r.stderr);
   t.notMatch(r.stderr, /not in the local store/);
   t.ok(existsSync(app), 'the result is written');
-  const again = await runCli(['build', '--root', cacheRoot, src, `docker-archive:${archive}`, `docker-archive:${path.join(tmp, 'app2.tar')}:app:2`]);
+  const again = await runCli(['build', ...lean, '--root', cacheRoot, src, `docker-archive:${archive}`, `docker-archive:${path.join(tmp, 'app2.tar')}:app:2`]);
   t.equal(again.code, 0, `a second build from the same archive: ${again.stderr}`);
   const missing = await runCli(['build', '--root', cacheRoot, src, `docker-archive:${path.join(tmp, 'no-such.tar')}`, `docker-archive:${path.join(tmp, 'app3.tar')}:app:3`]);
   t.not(missing.code, 0, 'a missing archive fails');

@@ -6,15 +6,17 @@
 // 23456, and their label names that port. Results are read back with skopeo, unpacked with umoci and run with
 // runc (the image's own command, as s2i's suite starts a container), so nothing of oci-s2i checks oci-s2i.
 // Differences from the originals: busybox-static on Debian has no `adduser` applet, so the fake user is written
-// to /etc/passwd and /etc/group directly (same name, UID and home).
+// to /etc/passwd and /etc/group directly (same name, UID and home). Each image is built once per checkout and
+// kept (builder-cache.ts); each test file copies the ones it needs into its own registry.
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { cacheEntry, cachedImage, listenScriptsServer, pushCached, type CachedImage, type ImageRecipe } from './builder-cache.js';
 
 const run = promisify(execFile);
 const which = async (c: string): Promise<boolean> => run('sh', ['-c', `command -v ${c}`]).then(() => true, () => false);
@@ -138,45 +140,63 @@ export async function startSuite(images: FakeImage[]): Promise<Suite> {
       }
       res.end(readFileSync(file));
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    // busybox: the static binary, its applets as links, the few directories and files the image has.
+    const busyboxRecipe: ImageRecipe = {
+      local: 'localhost/busybox',
+      files: {
+        busybox: { body: readFileSync(['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p))!), mode: 0o755 },
+        Dockerfile: {
+          body:
+            'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' +
+            "RUN mkdir -p -m 1777 /tmp && mkdir -p /etc /root /home /usr/sbin /var && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'root:x:0:' > /etc/group\n",
+        },
+      },
+    };
+    const busyboxEntry = cacheEntry(busyboxRecipe);
+
+    const wanted = new Set<FakeImage>(images);
+    const fromStiFake = (n: FakeImage) => dockerfile(n, '').startsWith('FROM localhost/sti_test/sti-fake');
+    if ([...wanted].some(fromStiFake)) wanted.add('sti-fake');
+    const order = [...wanted].sort((a, b) => (a === 'sti-fake' ? -1 : b === 'sti-fake' ? 1 : 0));
+    /** The recipes of `order` for a scripts server at `url`, in build order (sti-fake before the images FROM it). */
+    const recipes = (url: string): Array<[FakeImage, ImageRecipe]> => {
+      const out: Array<[FakeImage, ImageRecipe]> = [];
+      let stiFake: ImageRecipe | undefined;
+      for (const name of order) {
+        const files: ImageRecipe['files'] = { Dockerfile: { body: dockerfile(name, url) } };
+        for (const [n, body] of Object.entries(SCRIPTS)) files[`scripts/${n}`] = { body, mode: 0o755 };
+        const parent = fromStiFake(name) ? { local: 'localhost/sti_test/sti-fake', image: cacheEntry(stiFake!) } : { local: 'localhost/busybox', image: busyboxEntry };
+        const recipe: ImageRecipe = { local: `localhost/sti_test/${name}`, files, parent };
+        if (name === 'sti-fake') stiFake = recipe;
+        out.push([name, recipe]);
+      }
+      return out;
+    };
+    const urlOf = (port: number) => `http://127.0.0.1:${port}/.s2i/bin`;
+    // Images whose Dockerfile names the scripts server (or is FROM one that does) tie the server to a port.
+    const portBound = order.some((n) => fromStiFake(n) || dockerfile(n, urlOf(1)) !== dockerfile(n, urlOf(2)));
+    const port = await listenScriptsServer(server, portBound ? (p) => recipes(urlOf(p)).filter(([, r]) => existsSync(cacheEntry(r).dir)).length : null);
     stops.push(() => new Promise((r) => server.close(r)));
-    const scriptsHttpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.s2i/bin`;
+    const scriptsHttpUrl = urlOf(port);
 
     const registry = await startRegistry();
     stops.push(() => registry.stop());
 
     const store = ['--root', path.join(dir, 'buildah'), '--runroot', path.join(dir, 'buildah-run'), '--storage-driver', 'vfs'];
     const buildah = async (...args: string[]): Promise<string> => (await run('buildah', [...store, ...args], { maxBuffer: 64 << 20 })).stdout.trim();
-    stops.push(() => buildah('rm', '--all'));
-    const bud = (ctx: string, tag: string) => buildah('bud', '--isolation', 'chroot', '-q', '--pull-never', '-f', path.join(ctx, 'Dockerfile'), '-t', tag, ctx);
+    stops.push(() => (existsSync(path.join(dir, 'buildah')) ? buildah('rm', '--all') : Promise.resolve()));
 
-    // busybox: the static binary, its applets as links, the few directories and files the image has.
-    const bb = path.join(dir, 'ctx-busybox');
-    mkdirSync(bb);
-    copyFileSync(['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p))!, path.join(bb, 'busybox'));
-    writeFileSync(
-      path.join(bb, 'Dockerfile'),
-      'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' +
-        "RUN mkdir -p -m 1777 /tmp && mkdir -p /etc /root /home /usr/sbin /var && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'root:x:0:' > /etc/group\n",
-    );
-    await bud(bb, 'localhost/busybox');
-
-    const wanted = new Set<FakeImage>(images);
-    if ([...wanted].some((n) => dockerfile(n, '').startsWith('FROM localhost/sti_test/sti-fake'))) wanted.add('sti-fake');
-    const order = [...wanted].sort((a, b) => (a === 'sti-fake' ? -1 : b === 'sti-fake' ? 1 : 0));
+    await cachedImage(busyboxRecipe, path.join(dir, 'ctx-busybox'), buildah);
+    const cached = new Map<FakeImage, CachedImage>();
+    for (const [name, recipe] of recipes(scriptsHttpUrl)) cached.set(name, await cachedImage(recipe, path.join(dir, `ctx-${name}`), buildah));
     const refs = new Map<FakeImage, string>();
-    for (const name of order) {
-      const ctx = path.join(dir, `ctx-${name}`);
-      mkdirSync(path.join(ctx, 'scripts'), { recursive: true });
-      for (const [n, body] of Object.entries(SCRIPTS)) writeFileSync(path.join(ctx, 'scripts', n), body, { mode: 0o755 });
-      writeFileSync(path.join(ctx, 'Dockerfile'), dockerfile(name, scriptsHttpUrl));
-      const local = `localhost/sti_test/${name}`;
-      // ONBUILD needs the docker format (OCI image configs have no OnBuild field).
-      await buildah('bud', '--isolation', 'chroot', '-q', '--pull-never', '--format', 'docker', '-f', path.join(ctx, 'Dockerfile'), '-t', local, ctx);
-      const ref = `${registry.host}/sti_test/${name}:latest`;
-      await buildah('push', '-q', '--tls-verify=false', local, `docker://${ref}`);
-      refs.set(name, ref);
-    }
+    await Promise.all(
+      order.map(async (name) => {
+        const ref = `${registry.host}/sti_test/${name}:latest`;
+        await pushCached(cached.get(name)!, ref);
+        refs.set(name, ref);
+      }),
+    );
 
     // s2i's TestSource: a repository with a Gemfile (ruby-hello-world), as a committed git tree.
     const source = path.join(dir, 'ruby-hello-world');

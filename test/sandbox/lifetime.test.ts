@@ -35,7 +35,7 @@ const userDirs: string[] = [];
 // The assemble prints a marker, then waits in a child shell named by the token (`; :` keeps sh from exec'ing
 // sleep, which would drop the name) for SLEEP seconds: long enough to be killed in, short enough that an
 // engine that survived the kill would go on to push within the waits below.
-const ASSEMBLE = '#!/bin/sh\necho ASSEMBLE-STARTED\nsh -c "sleep ${SLEEP:-8}; :" "$LIFETIME_TOKEN"\necho ASSEMBLE-DONE\n';
+const ASSEMBLE = '#!/bin/sh\necho ASSEMBLE-STARTED\nsh -c "sleep ${SLEEP:-4}; :" "$LIFETIME_TOKEN"\necho ASSEMBLE-DONE\n';
 const RUN = '#!/bin/sh\necho running\n';
 
 t.before(async () => {
@@ -230,10 +230,11 @@ for (const c of cases) {
 
     // Nothing of the build lives on: no engine (its arguments name the root), no runtime (its --root is under
     // the root), no assemble (named by the token).
-    // Well before the assemble would end by itself (8 s after the marker).
+    // Well before the assemble would end by itself (4 s after the marker).
     t.same(await settle([root, token], 3000), [], 'no engine, runtime or container process left');
-    // A surviving engine would have pushed by now: commit and push take a second or two after the assemble.
-    await sleep(8000);
+    // A surviving engine would have pushed by now: commit and push take a second or two after the assemble
+    // (4 s after the marker; we look 5 s after the settle, which comes after the marker).
+    await sleep(5000);
     t.notOk(await tagExists(repo, '1'), 'the tag was not pushed');
     t.same(await settle([root, token], 0), [], 'and nothing started since');
 
@@ -244,7 +245,7 @@ for (const c of cases) {
       const r = await runCli(['cache', 'prune', '--root', root], cliOptions(caller));
       t.equal(r.code, 0, r.stderr);
     } else {
-      const next = startCli(['build', source(caller), builder, `${registry.host}/${repo}:2`, '--root', root, '--runtime', c.runtime, '-e', 'SLEEP=0', '-e', `LIFETIME_TOKEN=${token}`], caller);
+      const next = startCli(['build', source(caller), builder, `${registry.host}/${repo}:2`, '--root', root, '--runtime', c.runtime, '--sbom', 'none', '--provenance=false', '-e', 'SLEEP=0', '-e', `LIFETIME_TOKEN=${token}`], caller);
       await new Promise((r) => next.child.once('close', r));
       t.equal(next.child.exitCode, 0, next.output());
       t.ok(await tagExists(repo, '2'), 'the next build pushes');
@@ -266,7 +267,7 @@ for (const c of pushCases) {
     const root = cacheRoot(caller, `push-${c.runtime}`);
     const repo = `t/lifetime-push-${caller.user ? 'rootless' : 'root'}`;
     // Every upload's first request is held: the engine is inside the push when it is killed.
-    proxy.setFault({ kind: 'stall', method: 'POST', path: '/blobs/uploads/', ms: 8_000 });
+    proxy.setFault({ kind: 'stall', method: 'POST', path: '/blobs/uploads/', ms: 4_000 });
     t.teardown(() => proxy.setFault(null));
     const build = startCli(['build', source(caller), builder, `${proxy.host}/${repo}:1`, '--root', root, '--runtime', c.runtime, '-e', 'SLEEP=0', '-e', `LIFETIME_TOKEN=${token}`], caller);
     t.teardown(() => {
@@ -279,8 +280,8 @@ for (const c of pushCases) {
     await exited(build.child);
     t.same(await settle([root, token], 3000), [], 'no engine or runtime process left');
     proxy.setFault(null);
-    // The held upload is let through after 8 s; a surviving engine would then finish the push.
-    await sleep(10_000);
+    // The held upload is let through after 4 s; a surviving engine would then finish the push.
+    await sleep(6_000);
     t.notOk(await tagExists(repo, '1'), 'the tag was not pushed');
     t.same(await settle([root], 0), [], 'and nothing started since');
   });

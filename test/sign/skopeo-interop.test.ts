@@ -263,7 +263,7 @@ t.test('a builder the policy refuses never runs assemble; run and usage are refu
   }
   // --incremental: a previous image the policy refuses is not used (its save-artifacts never runs): a clean build.
   const onlyBuilder = file('policy-only-builder.json', JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [`${registry.host}/t/marker-builder`]: [{ type: 'insecureAcceptAnything' }] } } }));
-  const inc = await runCli(['build', source(), b, `${registry.host}/t/marker-app:v1`, '--incremental', '--root', mkdtempSync(path.join(tmp, 'root-')), '--volume', `${markerDir}:/marker`, '--signature-policy', onlyBuilder]);
+  const inc = await runCli(['build', source(), b, `${registry.host}/t/marker-app:v1`, '--incremental', '--root', mkdtempSync(path.join(tmp, 'root-')), '--volume', `${markerDir}:/marker`, '--signature-policy', onlyBuilder, '--sbom', 'none', '--provenance=false']);
   t.equal(inc.code, 0, inc.stderr);
   t.match(inc.stderr, /previous image not used: .*t\/marker-app:v1 is refused by the signature policy.*clean build/);
 });
