@@ -187,7 +187,7 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
         `buildah: storage driver ${driver}, default isolation (runc), no --layers (so the assemble step really runs, as in oci-s2i); time = \`buildah bud\` + \`buildah push\`.`,
         'oci-s2i: `oci-s2i build SOURCE BUILDER TAG --root DIR` with the cache kept between runs (builder layers unpacked once).',
         'Bytes up/down are HTTP body bytes through a counting proxy in front of the registry, whole build.',
-        'in-image: `podman run` of the builder image (restricted: no capability, no new privileges) with the standalone engine mounted, running `oci-s2i build --isolation in-image`; the builder is never unpacked by oci-s2i (it is the container), the time includes the container start-up, which the `true` row measures alone. Peak RSS of these two rows is podman\'s own (the container runs under conmon, outside the measured tree).',
+        'in-image: `podman run` of the builder image (restricted: no capability, no new privileges) with the standalone engine mounted, running `oci-s2i build --isolation in-image`; the builder is never unpacked by oci-s2i (it is the container), the time includes the container start-up, which the `true` row measures alone, and not its removal (no `--rm`: a CI step ends when its process exits; the container is removed untimed after each run). Peak RSS of these two rows is podman\'s own (the container runs under conmon, outside the measured tree).',
       ],
     });
     if (!opts.cold || ctx.warmOnly) return [...out, pushComparison(w.results, w.load, `${kind}, ${label}`, key)];
@@ -205,8 +205,12 @@ async function sourceComparisons(ctx: BenchContext, opts: SourceRun, source: str
   return out;
 }
 
-/** podman's flags for this host (shared/ENVIRONMENT.md) and a restricted pod's shape. */
-const POD = ['--rm', '--runtime', 'runc', '--ulimit', 'nofile=10000:10000', '--ulimit', 'nproc=10000:10000', '--network', 'host', '--tls-verify=false', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'];
+/**
+ * podman's flags for this host (shared/ENVIRONMENT.md) and a restricted pod's shape. No `--rm`: a CI step ends
+ * when its process exits; the kubelet removes the container's written layer after the step, off the build's
+ * time. Each run names its container and removes it untimed (`after`).
+ */
+const POD = ['--runtime', 'runc', '--ulimit', 'nofile=10000:10000', '--ulimit', 'nproc=10000:10000', '--network', 'host', '--tls-verify=false', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'];
 
 const IN_IMAGE = 'oci-s2i build --isolation in-image (warm, podman pod)';
 const POD_FLOOR = 'podman run of the builder, `true` (pod start-up, floor)';
@@ -255,7 +259,16 @@ async function sameLayerTarget(ctx: BenchContext, results: VariantResult[], sand
 function inImageVariants(ctx: BenchContext, opts: SourceRun, source: string, key: string): Variant[] {
   // With --baseline, the other checkout's standalone engine runs in a twin row (its own tag).
   const engines = clis(ctx).map((c) => ({ ...c, standalone: path.join(path.dirname(path.dirname(c.cli)), 'dist', 'standalone') }));
-  const pod = (standalone: string, cmd: string[]) => ['podman', 'run', ...POD, '-v', `${standalone}:/opt/oci-s2i:ro`, '-v', `${source}:/workspace/source:ro`, opts.builder, ...cmd];
+  let seq = 0;
+  let last = '';
+  const pod = (standalone: string, cmd: string[]) => {
+    last = `oci-s2i-bench-${process.pid}-${seq++}`;
+    return ['podman', 'run', '--name', last, ...POD, '-v', `${standalone}:/opt/oci-s2i:ro`, '-v', `${source}:/workspace/source:ro`, opts.builder, ...cmd];
+  };
+  const removePod = async (): Promise<void> => {
+    if (last) await measure(['podman', 'rm', '-f', last]).catch(() => undefined);
+    last = '';
+  };
   const skipOf = (standalone: string): string | undefined => missingTools('podman') ?? (existsSync(path.join(standalone, 'oci-s2i')) ? undefined : `needs ${standalone} (npm run build)`);
   const floorSkip = skipOf(engines[0]!.standalone);
   return [
@@ -265,6 +278,7 @@ function inImageVariants(ctx: BenchContext, opts: SourceRun, source: string, key
         name: IN_IMAGE + e.suffix,
         ours: true,
         ...(skip ? { skip } : {}),
+        after: removePod,
         async run() {
           opts.proxy.stats.reset();
           const m = await measure(pod(e.standalone, ['/opt/oci-s2i/oci-s2i', 'build', '--isolation', 'in-image', '/workspace/source', opts.builder, inImageTarget(opts.host, key + e.key), '--tls-verify=false', '--json', '-q']));
@@ -283,6 +297,7 @@ function inImageVariants(ctx: BenchContext, opts: SourceRun, source: string, key
       name: POD_FLOOR,
       ours: false,
       ...(floorSkip ? { skip: floorSkip } : {}),
+      after: removePod,
       async run() {
         return fromMeasured(await measure(pod(engines[0]!.standalone, ['true'])), {});
       },
