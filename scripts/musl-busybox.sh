@@ -4,6 +4,8 @@
 # because only Debian's mirror is reachable. test/helpers/musl-userland.ts puts it with musl's loader (Debian's
 # `musl` package) into an image with no glibc at all. Made once (kept while this script is unchanged); run by
 # scripts/setup.sh test, which installs musl-tools first. Set DEBIAN_MIRROR for another mirror.
+# A copy is kept outside the checkout, in ${XDG_CACHE_HOME:-~/.cache}/oci-s2i-dev/, keyed by this script and
+# musl-gcc's version, so a fresh clone on the same machine does not compile it again (~2 min on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=1.35.0
@@ -13,6 +15,14 @@ if [ -x "$out/busybox" ] && [ "$out/busybox" -nt "$0" ]; then exit 0; fi
 if ! command -v musl-gcc >/dev/null; then
   echo "musl-busybox: musl-gcc is missing: apt-get install -y musl-tools" >&2
   exit 1
+fi
+key=$( { cat "$0"; musl-gcc --version 2>&1 | head -1; dpkg-query -W -f '${Version}' musl-dev 2>/dev/null || true; } | sha256sum | cut -c1-16)
+cached=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/oci-s2i-dev/musl-busybox-$key
+if [ -x "$cached" ] && [ "$(readelf -l "$cached" 2>/dev/null | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')" = /lib/ld-musl-x86_64.so.1 ]; then
+  mkdir -p "$out"
+  install -m 0755 "$cached" "$out/busybox.tmp"
+  mv "$out/busybox.tmp" "$out/busybox"
+  exit 0
 fi
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 work=$(mktemp -d)
@@ -52,3 +62,7 @@ fi
 mkdir -p "$out"
 install -m 0755 "$src/busybox" "$out/busybox.tmp"
 mv "$out/busybox.tmp" "$out/busybox"
+# Kept for the next clone (best effort: a cache dir that cannot be written changes nothing).
+if mkdir -p "$(dirname "$cached")" 2>/dev/null && install -m 0755 "$out/busybox" "$cached.tmp.$$" 2>/dev/null; then
+  mv "$cached.tmp.$$" "$cached"
+fi
