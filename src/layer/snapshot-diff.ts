@@ -25,7 +25,7 @@ import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { NodeStat, WalkNode } from './walk.js';
 import type { Snapshot } from './snapshot.js';
 import type { ExcludeNode } from './snapshot-exclude.js';
-import { joinPath, keep, Lister, rec, recordNode, snapshotError } from './snapshot-scan.js';
+import { joinPath, keptRecords, Lister, rec, recordNode, snapshotError } from './snapshot-scan.js';
 
 export type ChangeKind = 'added' | 'changed' | 'removed' | 'parent';
 
@@ -96,17 +96,7 @@ async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Pro
         j = before.end(j);
       }
     };
-    const kept: number[] = [];
-    const below: Array<{ abs: Buffer; listing: Promise<Buffer>; exclude: ExcludeNode | undefined } | undefined> = [];
-    for (let off = 0; off < b.length; off = rec.next(b, off)) {
-      const ex = keep(b, off, exclude, rootDev);
-      if (ex === null) continue;
-      kept.push(off);
-      if (rec.isDir(b, off)) {
-        const abs = joinPath(absDir, rec.name(b, off));
-        below.push({ abs, listing: lister.list(abs), exclude: ex });
-      } else below.push(undefined);
-    }
+    const { kept, below } = keptRecords(b, absDir, exclude, rootDev, lister);
     for (let k = 0; k < kept.length; k++) {
       const off = kept[k]!;
       removedUpTo(off);

@@ -69,13 +69,39 @@ export function recordNode(b: Buffer, off: number, abs: Buffer): NodeStat {
 /** Whether the record at `off` is recorded: not a socket (a tar cannot hold one), not excluded, not a directory
  *  on another device than the root's (a mount point: never crossed). Returns the exclusion subtree below it (on
  *  an excluded path's way), null when it is left out. */
-export function keep(b: Buffer, off: number, exclude: ExcludeNode | undefined, rootDev: number): ExcludeNode | undefined | null {
+function keep(b: Buffer, off: number, exclude: ExcludeNode | undefined, rootDev: number): ExcludeNode | undefined | null {
   const mode = rec.mode(b, off);
   if ((mode & S_IFMT) === S_IFSOCK) return null;
   const ex = exclude?.children.get(b.toString('latin1', off + FIXED, rec.nameEnd(b, off)));
   if (ex?.excluded) return null;
   if ((mode & S_IFMT) === S_IFDIR && rec.dev(b, off) !== rootDev) return null;
   return ex;
+}
+
+/** A subdirectory of a listing, its own listing already asked for (the walk lists ahead). */
+interface Below {
+  abs: Buffer;
+  listing: Promise<Buffer>;
+  exclude: ExcludeNode | undefined;
+}
+
+/**
+ * The records of listing `b` (of `absDir`) that a snapshot keeps (`keep`), by offset, and for each the listing of
+ * its subtree when it is a directory, asked for now so that the pool lists ahead of the walk.
+ */
+export function keptRecords(b: Buffer, absDir: Buffer, exclude: ExcludeNode | undefined, rootDev: number, lister: Lister): { kept: number[]; below: Array<Below | undefined> } {
+  const kept: number[] = [];
+  const below: Array<Below | undefined> = [];
+  for (let off = 0; off < b.length; off = rec.next(b, off)) {
+    const ex = keep(b, off, exclude, rootDev);
+    if (ex === null) continue;
+    kept.push(off);
+    if (rec.isDir(b, off)) {
+      const abs = joinPath(absDir, rec.name(b, off));
+      below.push({ abs, listing: lister.list(abs), exclude: ex });
+    } else below.push(undefined);
+  }
+  return { kept, below };
 }
 
 /** Lists directories on the pool, at most IN_FLIGHT at once, in the order asked. A listing nobody waits for

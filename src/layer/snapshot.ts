@@ -22,7 +22,7 @@ import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { S2IError } from '../errors.js';
 import { excludeTree, readMountinfo, type ExcludeNode } from './snapshot-exclude.js';
-import { joinPath, keep, Lister, rec, snapshotError } from './snapshot-scan.js';
+import { joinPath, keptRecords, Lister, rec, snapshotError } from './snapshot-scan.js';
 
 export interface SnapshotOptions {
   /** Paths inside the root to leave out with their subtrees (`/workspace` or `workspace`: `<root>/workspace`):
@@ -229,17 +229,7 @@ async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> 
   /** Directory `absDir`, listed by `listing`: its entries, and the subtrees of its directories (listed ahead). */
   const visit = async (absDir: Buffer, listing: Promise<Buffer>, exclude: ExcludeNode | undefined): Promise<void> => {
     const b = await listing;
-    const kept: number[] = [];
-    const below: Array<{ abs: Buffer; listing: Promise<Buffer>; exclude: ExcludeNode | undefined } | undefined> = [];
-    for (let off = 0; off < b.length; off = rec.next(b, off)) {
-      const ex = keep(b, off, exclude, snap.rootDev);
-      if (ex === null) continue;
-      kept.push(off);
-      if (rec.isDir(b, off)) {
-        const abs = joinPath(absDir, rec.name(b, off));
-        below.push({ abs, listing: lister.list(abs), exclude: ex });
-      } else below.push(undefined);
-    }
+    const { kept, below } = keptRecords(b, absDir, exclude, snap.rootDev, lister);
     for (let k = 0; k < kept.length; k++) {
       const off = kept[k]!;
       const i = snap.add(b, off, absDir);
