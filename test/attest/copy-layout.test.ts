@@ -9,79 +9,15 @@
 //     wrote (Docker manifests kept, full names) its cosign tags `.sig`/`.att`/`.sbom` go along to the registry;
 //   - a converting copy of an image with nothing attached says nothing.
 import t, { type Test as TapTest } from 'tap';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import os from 'node:os';
 import path from 'node:path';
-import { pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
-import { RegistryClient } from '../../src/registry/client.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { carryFixture } from './carry-fixture.js';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-carry-layout-'));
-chmodSync(tmp, 0o755);
-const root = path.join(tmp, 'root');
-const home = path.join(tmp, 'home');
-mkdirSync(home);
-const env: NodeJS.ProcessEnv = { HOME: home, XDG_RUNTIME_DIR: path.join(tmp, 'run'), REGISTRY_AUTH_FILE: '', DOCKER_CONFIG: '', SOURCE_DATE_EPOCH: '' };
-const PASS = 'layouts keep them too';
-
-let a: TestRegistry;
-let b: TestRegistry;
-let builder: string;
-let key: { priv: string; pub: string };
-const client = new RegistryClient();
-
-function file(name: string, text: string): string {
-  const p = path.join(tmp, name);
-  writeFileSync(p, text);
-  return p;
-}
-const passFile = (): string => file('pass', `${PASS}\n`);
-
-t.before(async () => {
-  [a, b] = await Promise.all([startRegistry(), startRegistry()]);
-  const scripts = path.join(tmp, 'scripts');
-  mkdirSync(scripts);
-  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\nset -e\ncp -Rf /tmp/src/. ./\n', { mode: 0o755 });
-  writeFileSync(path.join(scripts, 'run'), '#!/bin/sh\nexec cat index.html\n', { mode: 0o755 });
-  await pushBusyboxBuilder(client.repository(a.host, 'carry/builder'), 'latest', { scriptsDir: scripts });
-  builder = `${a.host}/carry/builder:latest`;
-  const prefix = path.join(tmp, 'key');
-  const r = await runCli(['generate-sigstore-key', '--output-prefix', prefix, '--passphrase-file', passFile()], { env });
-  if (r.code !== 0) throw new Error(r.stderr);
-  key = { priv: `${prefix}.private`, pub: `${prefix}.pub` };
-});
-t.teardown(async () => {
-  await client.close();
-  await a?.stop();
-  await b?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-function source(): string {
-  const dir = mkdtempSync(path.join(tmp, 'src-'));
-  chmodSync(dir, 0o755);
-  writeFileSync(path.join(dir, 'index.html'), 'carried into a layout\n');
-  return dir;
-}
-
-const ok = (t: TapTest, r: CliResult, what: string): void => void t.equal(r.code, 0, r.code === 0 ? what : r.stderr.slice(-2000));
-const lastJson = (r: CliResult): any => JSON.parse(r.stdout.trim().split('\n').pop()!);
+const fx = carryFixture(t, 'carry-layout', 'carried into a layout\n');
+const { tmp, root, env, file, passFile, source, ok, lastJson, attached } = fx;
 const hexOf = (digest: string): string => digest.replace(/^sha256:/, '');
-
-interface Attached {
-  kind: string;
-  via: string;
-  digest: string;
-}
-/** `inspect --json` of any location: its attachments, sorted. */
-async function attached(t: TapTest, location: string): Promise<Attached[]> {
-  const r = await runCli(['inspect', '--json', '--tls-verify=false', location], { env });
-  ok(t, r, `inspect ${location}`);
-  const items = (lastJson(r).attached ?? []) as Attached[];
-  return items.map((i) => ({ kind: i.kind, via: i.via, digest: i.digest })).sort((x, y) => `${x.kind}${x.digest}`.localeCompare(`${y.kind}${y.digest}`));
-}
 
 /** index.json of a layout: ref name → entry. */
 function layoutIndex(dir: string): Map<string, { mediaType: string; digest: string }> {
@@ -94,13 +30,13 @@ const warnings = (r: CliResult): string[] =>
   r.stderr.split('\n').filter((l) => /attachments .*not copied: they name the source's digest/.test(l) && (l.startsWith('warning: ') || l.includes('"level":"warn"')));
 
 async function build(t: TapTest, format: 'oci' | 'docker', out: string): Promise<string> {
-  const r = await runCli(['build', source(), builder, out, '--root', root, '--json', '--tls-verify=false', '--format', format, '--sbom', 'spdx', '--sign-by-sigstore-private-key', key.priv, '--sign-passphrase-file', passFile()], { env });
+  const r = await runCli(['build', source(), fx.builder, out, '--root', root, '--json', '--tls-verify=false', '--format', format, '--sbom', 'spdx', '--sign-by-sigstore-private-key', fx.key.priv, '--sign-passphrase-file', passFile()], { env });
   ok(t, r, `built ${format}, attested and signed`);
   return lastJson(r).digest as string;
 }
 
 t.test('an OCI build: registry → layout → layout → registry keeps its attachments; the copy back passes the policy', async (t) => {
-  const out = `${a.host}/carry/app-oci:v1`;
+  const out = `${fx.a.host}/carry/app-oci:v1`;
   const digest = await build(t, 'oci', out);
   const before = await attached(t, `docker://${out}`);
   t.same(before.map((i) => i.kind).sort(), ['attestation', 'sbom', 'signature'], 'provenance, SBOM and signature at the source');
@@ -144,7 +80,7 @@ t.test('an OCI build: registry → layout → layout → registry keeps its atta
   t.same(await attached(t, `oci:${l2}:v1`), before, 'the second layout lists the same');
 
   // layout → another registry, under the signed tag
-  const back = `${b.host}/elsewhere/app-oci:v1`;
+  const back = `${fx.b.host}/elsewhere/app-oci:v1`;
   const c3 = await runCli(['copy', '--json', '--tls-verify=false', `oci:${l2}:v1`, `docker://${back}`], { env });
   ok(t, c3, 'copied out of the layout');
   t.equal(lastJson(c3).digest, digest);
@@ -155,18 +91,18 @@ t.test('an OCI build: registry → layout → layout → registry keeps its atta
   const regd = path.join(tmp, 'registries.d');
   mkdirSync(regd, { recursive: true });
   writeFileSync(path.join(regd, 'default.yaml'), 'default-docker:\n  use-sigstore-attachments: true\n');
-  const req = { type: 'sigstoreSigned', keyPath: key.pub, signedIdentity: { type: 'remapIdentity', prefix: `${b.host}/elsewhere`, signedPrefix: `${a.host}/carry` } };
-  const policy = file('policy-layout.json', JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [b.host]: [req] } } }));
+  const req = { type: 'sigstoreSigned', keyPath: fx.key.pub, signedIdentity: { type: 'remapIdentity', prefix: `${fx.b.host}/elsewhere`, signedPrefix: `${fx.a.host}/carry` } };
+  const policy = file('policy-layout.json', JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [fx.b.host]: [req] } } }));
   const pull = (image: string): Promise<CliResult> => runCli(['pull', '--root', mkdtempSync(path.join(tmp, 'root-')), '--tls-verify=false', '--signature-policy', policy, '--registries.d', regd, image], { env });
   ok(t, await pull(back), 'the copy back passes the signature policy');
   // And fails it without the signature: an unsigned image under the same scope.
-  ok(t, await runCli(['copy', '--tls-verify=false', `docker://${builder}`, `docker://${b.host}/elsewhere/unsigned:v1`], { env }), 'unsigned image copied');
-  const refused = await pull(`${b.host}/elsewhere/unsigned:v1`);
+  ok(t, await runCli(['copy', '--tls-verify=false', `docker://${fx.builder}`, `docker://${fx.b.host}/elsewhere/unsigned:v1`], { env }), 'unsigned image copied');
+  const refused = await pull(`${fx.b.host}/elsewhere/unsigned:v1`);
   t.equal(refused.code, 2, 'an unsigned image is refused by the same policy');
 });
 
 t.test('a Docker build: into a layout it is converted (one warning, nothing carried); out of a layout sync wrote, its cosign tags go along', async (t) => {
-  const out = `${a.host}/carry/app-docker:v1`;
+  const out = `${fx.a.host}/carry/app-docker:v1`;
   const digest = await build(t, 'docker', out);
   const before = await attached(t, `docker://${out}`);
   t.same(before.map((i) => i.kind).sort(), ['attestation', 'sbom', 'signature']);
@@ -186,10 +122,10 @@ t.test('a Docker build: into a layout it is converted (one warning, nothing carr
   ok(t, await runCli(['sync', '--tls-verify=false', `docker://${out}`, `oci:${synced}`], { env }), 'synced into a layout');
   const sidx = layoutIndex(synced);
   t.equal(sidx.get(out)?.digest, digest, 'the Docker manifest kept');
-  for (const s of ['sig', 'att', 'sbom']) t.ok(sidx.has(`${a.host}/carry/app-docker:sha256-${hexOf(digest)}.${s}`), `the .${s} tag beside it`);
+  for (const s of ['sig', 'att', 'sbom']) t.ok(sidx.has(`${fx.a.host}/carry/app-docker:sha256-${hexOf(digest)}.${s}`), `the .${s} tag beside it`);
   t.same(await attached(t, `oci:${synced}:${out}`), before, 'inspect of a full name in the layout lists them');
 
-  const back = `${b.host}/elsewhere/app-docker:v1`;
+  const back = `${fx.b.host}/elsewhere/app-docker:v1`;
   const c = await runCli(['copy', '--json', '--tls-verify=false', `oci:${synced}:${out}`, `docker://${back}`], { env });
   ok(t, c, 'copied out of the synced layout');
   t.equal(lastJson(c).digest, digest);
@@ -200,7 +136,7 @@ t.test('a Docker build: into a layout it is converted (one warning, nothing carr
 
 t.test('a converting copy of an image with nothing attached says nothing about attachments', async (t) => {
   const l = path.join(tmp, 'layout-builder');
-  const r = await runCli(['copy', '--json', '--tls-verify=false', `docker://${builder}`, `oci:${l}:b`], { env });
+  const r = await runCli(['copy', '--json', '--tls-verify=false', `docker://${fx.builder}`, `oci:${l}:b`], { env });
   ok(t, r, 'copied the builder into a layout');
   t.equal(lastJson(r).attachments, 0);
   t.equal(warnings(r).length, 0, 'no warning');
