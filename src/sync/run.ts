@@ -216,6 +216,7 @@ export async function syncImages(request: SyncRequest, opts: SyncOptions = {}): 
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
   const planner = new SyncPlanner({ onProgress: opts.onProgress ?? noProgress, signal, ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}) });
   const results: ImageResult[] = [];
+  let firstFailure: { error: unknown } | undefined;
   const interrupted = (): S2IError => {
     const s = summary(results, started);
     return new S2IError('ERR_INTERRUPTED', `sync interrupted (${s.copied} copied, ${s.skipped} up to date, ${s.failed} failed before the interrupt); run it again to go on where it stopped`);
@@ -251,7 +252,10 @@ export async function syncImages(request: SyncRequest, opts: SyncOptions = {}): 
           results.push(r);
           opts.onImage?.({ phase: 'end', index, total, ...r });
           if (r.status === 'failed' && !keepGoing) {
-            stop.abort(r.error);
+            // The images still running stop on a reason of their own: were it this error, whatever step they were in
+            // (a pull, say) would tag it on the way out and change the exit code this run ends with.
+            firstFailure ??= { error: r.error };
+            stop.abort(new S2IError('ERR_INTERRUPTED', `stopped: ${r.source} failed and --keep-going=false ends the run`));
             throw r.error;
           }
         },
@@ -265,7 +269,7 @@ export async function syncImages(request: SyncRequest, opts: SyncOptions = {}): 
     return summary(results, started);
   } catch (e) {
     if (opts.signal?.aborted) throw interrupted();
-    throw e;
+    throw firstFailure ? firstFailure.error : e;
   } finally {
     await planner.close();
   }

@@ -64,9 +64,9 @@ export async function checkDestination(dest: SyncDestination): Promise<void> {
 /**
  * Images copied at once often share layers (the tags of one repository): a blob one image is uploading to a
  * repository is not uploaded again by another. The second waits for the first: then it is "already there" when
- * it asks, or its own upload returns when the first one's does (if that failed, it uploads itself).
+ * it asks, or its own upload returns 'shared' when the first one's ends (if that failed, it uploads itself).
  */
-function sharingUploads(dst: ImageDestination, repository: string, uploads: Map<string, Promise<void>>): ImageDestination {
+function sharingUploads(dst: ImageDestination, repository: string, uploads: Map<string, Promise<unknown>>): ImageDestination {
   const exists = dst.blobExists.bind(dst);
   const push = dst.pushBlob.bind(dst);
   const key = (d: Descriptor) => `${repository}@${d.digest}`;
@@ -76,7 +76,7 @@ function sharingUploads(dst: ImageDestination, repository: string, uploads: Map<
   };
   dst.pushBlob = (d, open) => {
     const running = uploads.get(key(d));
-    if (running) return running.catch(() => push(d, open));
+    if (running) return running.then(() => 'shared' as const, () => push(d, open));
     const p = push(d, open).finally(() => uploads.delete(key(d)));
     uploads.set(key(d), p);
     return p;
@@ -104,7 +104,7 @@ function layoutTarget(session: LayoutSession, location: string, names: LayoutNam
 export async function openTarget(dest: SyncDestination, client: RegistryClient, tmpDir = os.tmpdir(), names: LayoutNames = 'full'): Promise<SyncTarget> {
   switch (dest.kind) {
     case 'docker': {
-      const uploads = new Map<string, Promise<void>>();
+      const uploads = new Map<string, Promise<unknown>>();
       return {
         open: async (at) => sharingUploads(await openDestination({ transport: 'docker', ref: at }, { client }), at.repository, uploads),
         current: (at) => currentOf(() => openSource({ transport: 'docker', ref: at }, { client })),

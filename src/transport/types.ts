@@ -50,8 +50,11 @@ export interface ImageDestination {
   /** The tag the image gets (the location's tag); undefined: only by digest. */
   readonly tag?: string;
   blobExists(desc: Descriptor): Promise<boolean>;
-  /** `open(offset)` gives the blob's bytes from `offset` (a retry after a cut resumes there). */
-  pushBlob(desc: Descriptor, open: (offset: number) => Readable | Promise<Readable>): Promise<void>;
+  /**
+   * `open(offset)` gives the blob's bytes from `offset` (a retry after a cut resumes there). Resolves with 'shared'
+   * when another write's upload of the same blob carried it (nothing of this one's crossed the wire).
+   */
+  pushBlob(desc: Descriptor, open: (offset: number) => Readable | Promise<Readable>): Promise<void | 'shared'>;
   /** Stores a manifest under a tag or its digest; returns the manifest digest. */
   pushManifest(tagOrDigest: string, bytes: Buffer, mediaType: string): Promise<string>;
   /** Makes the result visible (writes index.json, packs the archive). copyImage calls it after the last manifest. */

@@ -98,7 +98,11 @@ export async function writeImage(dst: ImageDestination, image: WritableImage, op
         return;
       }
       const open = b.locate ? await b.locate() : b.open;
-      await dst.pushBlob(d, open);
+      if ((await dst.pushBlob(d, open)) === 'shared') {
+        stats.skipped.push(d.digest);
+        event(d, 'skipped');
+        return;
+      }
       stats.uploaded.push(d.digest);
       stats.uploadedBytes += d.size;
       if (dst.transport !== 'docker') event(d, 'end');

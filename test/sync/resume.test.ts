@@ -69,7 +69,7 @@ t.test('uploads cut: the failed images are one line each; the next run sends onl
 
   cuts();
   const stop = await runCli([...args.slice(0, 1), '--keep-going=false', ...args.slice(1)]);
-  t.equal(stop.code, 1, '--keep-going=false: the first failure ends the run with its own exit code');
+  t.equal(stop.code, 1, `--keep-going=false: the first failure ends the run with its own exit code: ${stop.stderr}`);
   t.match(stop.stderr, /^oci-s2i: connection to .* lost during PUT .*\n$/m);
   t.notMatch(stop.stderr, /Synced to/, 'no summary: the run stopped');
 

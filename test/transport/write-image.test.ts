@@ -32,6 +32,8 @@ class FakeDestination implements ImageDestination {
   mountable = new Set<string>();
   cutAt = new Map<string, number>();
   failOn = new Set<string>();
+  /** Blobs another write is uploading: this one's push waits for it and says 'shared' (sync's shared uploads). */
+  sharedWith = new Set<string>();
   offsets: number[] = [];
   constructor(
     readonly transport: TransportName,
@@ -41,9 +43,10 @@ class FakeDestination implements ImageDestination {
     this.log.push(`exists ${d.digest}`);
     return this.blobs.has(d.digest);
   }
-  async pushBlob(d: Descriptor, open: (offset: number) => Readable | Promise<Readable>): Promise<void> {
+  async pushBlob(d: Descriptor, open: (offset: number) => Readable | Promise<Readable>): Promise<void | 'shared'> {
     this.log.push(`push ${d.digest}`);
     if (this.failOn.has(d.digest)) throw new Error(`upload of ${d.digest} failed`);
+    if (this.sharedWith.has(d.digest)) return 'shared';
     let have: Buffer = Buffer.alloc(0);
     const cut = this.cutAt.get(d.digest);
     if (cut !== undefined) {
@@ -130,6 +133,17 @@ const cases: Case[] = [
     want: { uploaded: [a], skipped: [], mounted: [] },
   },
   {
+    name: 'a blob another write was already uploading is counted as there, not as sent again (file destination: a skipped event)',
+    dst: () => {
+      const d = new FakeDestination('oci', 'v1');
+      d.sharedWith.add(desc(a).digest);
+      return d;
+    },
+    blobs: [item(a), item(b)],
+    opts: { concurrency: 1 },
+    want: { uploaded: [b], skipped: [a], mounted: [], events: [`skipped ${desc(a).digest}`, `end ${desc(b).digest}`] },
+  },
+  {
     name: 'an upload cut short resumes from its offset',
     dst: () => {
       const d = new FakeDestination('oci');
@@ -170,6 +184,7 @@ for (const tc of cases) {
     t.same(stats.uploaded, tc.want.uploaded.map((x) => desc(x).digest), 'uploaded');
     t.same(stats.skipped, tc.want.skipped.map((x) => desc(x).digest), 'skipped');
     t.same(stats.mounted, tc.want.mounted.map((x) => desc(x).digest), 'mounted');
+    t.equal(stats.uploadedBytes, tc.want.uploaded.reduce((n, x) => n + x.length, 0), 'uploadedBytes: only what this write sent');
     for (const x of tc.want.uploaded) t.same(dst.blobs.get(desc(x).digest), x, 'uploaded bytes intact');
     if (tc.want.offsets) t.same(dst.offsets, tc.want.offsets, 'resumed at the offset');
     if (tc.want.events) t.same(events, tc.want.events, 'progress events');
