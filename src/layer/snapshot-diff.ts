@@ -41,15 +41,22 @@ export interface SnapshotDiff {
   /** In layer order. */
   changes: SnapshotChange[];
   counts: Record<ChangeKind, number>;
+  /** The regular files `listFiles` chose, changed or not (paths inside the root, no leading `/`). */
+  files: string[];
 }
 
 export interface DiffOptions {
   /** The tree after `assemble`; default the snapshot's root. */
   afterRoot?: string;
   signal?: AbortSignal;
+  /** Chooses regular files of the tree after, changed or not, for `files` (by name, mode and size): what another
+   *  reader of the whole tree needs (an in-image build's SBOM), without a walk of its own. */
+  listFiles?: (name: string, mode: number, size: number) => boolean;
 }
 
 const SLICE_MS = 50;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
 
 /** The changes from `before` to the tree as it is now. Memory: the changes (about 200 bytes each) and one
  *  directory listing per level of the walk. */
@@ -66,7 +73,8 @@ export async function diffSnapshots(before: Snapshot, opts: DiffOptions = {}): P
 async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Promise<SnapshotDiff> {
   const rootSt = lstatSync(root);
   const rootDev = opts.afterRoot === undefined ? before.rootDev : rootSt.dev;
-  const diff: SnapshotDiff = { root, changes: [], counts: { added: 0, changed: 0, removed: 0, parent: 0 } };
+  const diff: SnapshotDiff = { root, changes: [], counts: { added: 0, changed: 0, removed: 0, parent: 0 }, files: [] };
+  const listFiles = opts.listFiles;
   const lister = new Lister();
   /** The directories on the way to the current one (record `off` of listing `b`), and whether each is in the
    *  layer yet. */
@@ -108,6 +116,10 @@ async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Pro
       const sameType = match >= 0 && before.sameType(match, b, off);
       const same = sameType && before.same(match, b, off, absDir);
       const sub = below[k];
+      if (listFiles && !sub && (rec.mode(b, off) & S_IFMT) === S_IFREG) {
+        const name = rec.name(b, off);
+        if (listFiles(name.toString('utf8'), rec.mode(b, off), rec.size(b, off))) diff.files.push(joinPath(relDir, name).toString('utf8'));
+      }
       if (same && !sub) continue; // the common case: nothing to build
       const name = rec.name(b, off);
       const abs = sub ? sub.abs : joinPath(absDir, name);

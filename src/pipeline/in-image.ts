@@ -21,6 +21,7 @@ import { workingDirOf } from '../oci/image-path.js';
 import { layerMediaType } from '../image/manifest.js';
 import { takeSnapshot, type Snapshot } from '../layer/snapshot.js';
 import { diffSnapshots } from '../layer/snapshot-diff.js';
+import { catalogCandidate } from '../sbom/layer-catalog.js';
 import { writeSnapshotLayer, type OwnerRemap } from '../layer/snapshot-write.js';
 import type { Descriptor } from '../oci/types.js';
 import { buildEnvironment } from '../s2i/environment.js';
@@ -163,8 +164,12 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
 
     const layerOpts = layerOptionsOf(opts);
     const layerFile = path.join(buildDir, 'layer.tar');
+    const wantsSbom = Boolean(pushTo && opts.attest && opts.attest.sbom !== 'none');
+    let sbomFiles: string[] = [];
     const layer = await steps.run('layer', async () => {
-      const diff = await diffSnapshots(before, { signal: engine.signal });
+      // The walk after assemble also lists the files the SBOM reads (the whole root's), so it walks nothing itself.
+      const diff = await diffSnapshots(before, { signal: engine.signal, ...(wantsSbom ? { listFiles: catalogCandidate } : {}) });
+      sbomFiles = diff.files;
       info(`new layer: ${diff.counts.added} added, ${diff.counts.changed} changed, ${diff.counts.removed} removed`);
       return await writeSnapshotLayer(diff, layerFile, {
         compression: opts.compression,
@@ -175,7 +180,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     });
     const created = createdOf(opts);
     // The whole root as the new layer's tree (the builder's layers are not unpacked here: this root is them).
-    const sbom = pushTo && opts.attest && opts.attest.sbom !== 'none' ? startSbom(engine, opts, targetName ?? locationName(opts.target), created, [{ diffID: layer.diffID, dir: ROOT, rootfs: {} }]) : undefined;
+    const sbom = wantsSbom ? startSbom(engine, opts, targetName ?? locationName(opts.target), created, [{ diffID: layer.diffID, dir: ROOT, rootfs: { files: sbomFiles } }]) : undefined;
     const layerDesc: Descriptor = { mediaType: layerMediaType(opts.format, opts.compression), digest: layer.digest, size: layer.size };
     await engine.store.adopt(layerDesc, layerFile);
     const labels = outputLabels(plan, imageLabels, metadataLabels);

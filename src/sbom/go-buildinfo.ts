@@ -10,7 +10,11 @@ import { readAt } from './tree.js';
 
 const MAGIC = Buffer.from('\xff Go buildinf:', 'latin1');
 const MAX_STRING = 1 << 20;
-const MAX_SCAN = 8 << 20;
+/** How far into the data the magic is looked for: Go's debug/buildinfo reads this much (its `searchSize`), so a
+ *  C binary's large writable segment costs one 32 KiB read, not a scan of megabytes. */
+const SEARCH_SIZE = 32 << 10;
+/** The magic is at an offset of this alignment. */
+const ALIGN = 16;
 
 export interface GoModule {
   path: string;
@@ -52,10 +56,10 @@ export function readGoBuildInfo(fd: number, size: number): GoBuildInfo | undefin
     if (!w) return undefined;
     region = { offset: w.offset, size: w.filesz, addr: w.vaddr };
   }
-  const scan = readAt(fd, region.offset, Math.min(region.size, MAX_SCAN));
+  const scan = readAt(fd, region.offset, Math.min(region.size, SEARCH_SIZE));
   let at = -1;
-  for (let i = 0; i + 32 <= scan.length; i += 16) {
-    if (scan.subarray(i, i + 14).equals(MAGIC)) {
+  for (let i = scan.indexOf(MAGIC); i >= 0 && i + 32 <= scan.length; i = scan.indexOf(MAGIC, i + 1)) {
+    if (i % ALIGN === 0) {
       at = i;
       break;
     }

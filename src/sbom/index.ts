@@ -27,10 +27,12 @@ export interface SbomLayer {
   /**
    * `dir` is a whole root filesystem (an in-image build's "/"): no whiteouts, /proc, /sys and /dev never entered,
    * never cached (its content is not the diffID's). `paths`: walk only these subtrees for what builds add (the
-   * package databases are read wherever they are); `skipMounts` (default true): leave out every mount point
-   * below `dir` (/proc/self/mountinfo) and never cross into another file system.
+   * package databases are read wherever they are); `files`: no walk, only these regular files (paths inside
+   * `dir` that layer-catalog.ts `catalogCandidate` chose, from a walk the caller made anyway); `skipMounts`
+   * (default true): leave out every mount point below `dir` (/proc/self/mountinfo) and never cross into another
+   * file system.
    */
-  rootfs?: { paths?: string[]; skipMounts?: boolean };
+  rootfs?: { paths?: string[]; files?: string[]; skipMounts?: boolean };
 }
 
 export interface SbomInput {
@@ -97,6 +99,7 @@ export async function generateSbom(input: SbomInput): Promise<SbomDocument> {
           wholeRoot: layer.rootfs !== undefined,
           crossMounts: layer.rootfs !== undefined && !skipMounts,
           ...(layer.rootfs?.paths ? { paths: layer.rootfs.paths } : {}),
+          ...(layer.rootfs?.files ? { files: layer.rootfs.files } : {}),
           ...(layer.rootfs && skipMounts ? { exclude: excludeTree(layer.dir, [], readMountinfo()) } : {}),
         });
         if (cacheable) storeFindings(input.cacheDir!, layer.diffID, f);

@@ -6,7 +6,7 @@ import type { ExcludeNode } from '../layer/snapshot-exclude.js';
 import type { Package } from './model.js';
 import { Tree, components, openRegular, readAt, readChild } from './tree.js';
 import { pathState } from './stack.js';
-import { walkFiles, type VisitedFile } from './walk.js';
+import { visitListedFiles, walkFiles, type VisitedFile } from './walk.js';
 import { APK_INSTALLED, parseApkInstalled } from './apk.js';
 import { DPKG_STATUS, DPKG_STATUS_D, parseDpkgStatus } from './dpkg.js';
 import { OS_RELEASE_PATHS, parseOsRelease, type OsRelease } from './os-release.js';
@@ -35,6 +35,9 @@ export interface LayerFindings {
 export interface CatalogOptions {
   /** The tree is a whole root filesystem (no overlay whiteouts); walk only these paths when given. */
   paths?: string[];
+  /** Instead of a walk: these regular files (paths inside the tree, from a walk the caller made anyway, such as
+   *  an in-image build's snapshot diff; `catalogCandidate` says which to list). */
+  files?: string[];
   wholeRoot: boolean;
   crossMounts: boolean;
   exclude?: ExcludeNode;
@@ -85,19 +88,17 @@ export function catalogLayer(tree: Tree, opts: CatalogOptions): LayerFindings {
 
   const files: Package[] = [];
   statusD(tree, files, warn);
-  const stopped = walkFiles(
-    tree,
-    {
-      ...(opts.paths ? { paths: opts.paths } : {}),
-      skipNames: SKIP_DIRS,
-      skipTop: opts.wholeRoot ? WHOLE_ROOT_SKIP_TOP : new Set(),
-      crossMounts: opts.crossMounts,
-      ...(opts.exclude ? { exclude: opts.exclude } : {}),
-      maxEntries: MAX_ENTRIES,
-      maxDepth: MAX_DEPTH,
-    },
-    (f) => catalogFile(f, files, warn),
-  );
+  const walk = {
+    ...(opts.paths ? { paths: opts.paths } : {}),
+    skipNames: SKIP_DIRS,
+    skipTop: opts.wholeRoot ? WHOLE_ROOT_SKIP_TOP : new Set<string>(),
+    crossMounts: opts.crossMounts,
+    ...(opts.exclude ? { exclude: opts.exclude } : {}),
+    maxEntries: MAX_ENTRIES,
+    maxDepth: MAX_DEPTH,
+  };
+  const visit = (f: VisitedFile): void => catalogFile(f, files, warn);
+  const stopped = opts.files ? visitListedFiles(tree, opts.files, walk, visit) : walkFiles(tree, walk, visit);
   if (stopped) warnings.push(`${tree.dir}: the walk ${stopped}; later files were not cataloged`);
   return { version: FINDINGS_VERSION, dbs, osRelease, files, warnings };
 }
@@ -125,6 +126,14 @@ function statusD(tree: Tree, out: Package[], warn: (path: string, why: string) =
 const EXEC_BITS = 0o111;
 const REQUIREMENTS = /^requirements.*\.txt$/;
 const JAR = /\.(jar|war|ear)$/;
+/** Lock and build files read whatever their mode. */
+const TEXT_FILES = new Set(['package-lock.json', 'poetry.lock', 'Pipfile.lock', 'pom.xml']);
+
+/** Whether the catalog reads a regular file of this name, mode and size: a lock or build file, an archive of
+ *  classes, or an executable that could be a Go binary (ELF, 64 bytes at least). */
+export function catalogCandidate(name: string, mode: number, size: number): boolean {
+  return ((mode & EXEC_BITS) !== 0 && size >= 64) || TEXT_FILES.has(name) || REQUIREMENTS.test(name) || JAR.test(name);
+}
 
 function catalogFile(f: VisitedFile, out: Package[], warn: (path: string, why: string) => void): void {
   const { name, path, st } = f;
@@ -144,8 +153,8 @@ function catalogFile(f: VisitedFile, out: Package[], warn: (path: string, why: s
   if (name === 'poetry.lock') return textFile((t) => parsePoetryLock(t, path));
   if (name === 'Pipfile.lock') return textFile((t) => parsePipfileLock(t, path));
   if (name === 'pom.xml') return textFile((t) => parsePom(t, path));
+  if (!catalogCandidate(name, st.mode, st.size)) return;
   const jar = JAR.test(name);
-  if (!jar && ((st.mode & EXEC_BITS) === 0 || st.size < 64)) return;
   const opened = openRegular(f.dirFd, name);
   if (!opened) return;
   try {

@@ -89,3 +89,52 @@ export function walkFiles(tree: Tree, opts: WalkOptions, visit: (f: VisitedFile)
   }
   return undefined;
 }
+
+/**
+ * `walkFiles` over the regular files another walk listed (paths inside the tree), under the same rules: a path
+ * through a skipped name, a skipped top directory, an excluded path, a symlink or (unless allowed) a mount point is
+ * left out, and so is one deeper than the walk would go. Files of one directory in a row share its descriptor.
+ */
+export function visitListedFiles(tree: Tree, files: readonly string[], opts: WalkOptions, visit: (f: VisitedFile) => void): string | undefined {
+  let dirKey: string | undefined;
+  let dirFd: number | undefined;
+  let entries = 0;
+  try {
+    for (const file of files) {
+      if (++entries > opts.maxEntries) return `stopped after ${opts.maxEntries} entries`;
+      if (file.includes('\uFFFD')) continue;
+      const dir = file.split('/').filter((c) => c !== '' && c !== '.');
+      const name = dir.pop();
+      if (name === undefined || name === '..' || dir.includes('..') || dir.length > opts.maxDepth) continue;
+      if (dir.some((c) => opts.skipNames.has(c)) || (dir.length > 0 && opts.skipTop.has(dir[0]!))) continue;
+      if (excluded(opts.exclude, [...dir, name])) continue;
+      const key = dir.join('/');
+      if (key !== dirKey) {
+        if (dirFd !== undefined) closeSync(dirFd);
+        dirFd = tree.openDir(dir);
+        dirKey = key;
+      }
+      if (dirFd === undefined) continue;
+      let st: Stats;
+      try {
+        st = lstatSync(`/proc/self/fd/${dirFd}/${name}`);
+      } catch {
+        continue;
+      }
+      if (st.isFile()) visit({ dirFd, name, path: key === '' ? name : `${key}/${name}`, st });
+    }
+  } finally {
+    if (dirFd !== undefined) closeSync(dirFd);
+  }
+  return undefined;
+}
+
+/** Whether `comps` is at or below a path the exclusion tree leaves out. */
+function excluded(node: ExcludeNode | undefined, comps: readonly string[]): boolean {
+  for (const c of comps) {
+    node = node?.children.get(Buffer.from(c, 'utf8').toString('latin1'));
+    if (node === undefined) return false;
+    if (node.excluded) return true;
+  }
+  return false;
+}

@@ -17,6 +17,7 @@ import { RegistryClient } from '../../src/registry/client.js';
 import { makeBuilderImage, pushBuiltImage, type BuilderSpec } from '../../src/demo/busybox-image.js';
 import { muslBusybox, muslLoader } from '../helpers/musl-userland.js';
 import { lastLayer as lastLayerOf, showEntries, type Entry } from '../helpers/layer-listing.js';
+import { attachedSbomPurls } from '../helpers/attached-sbom.js';
 import { inContainer } from '../../src/pipeline/in-image.js';
 import { podmanSeccompFile, runtimeDefaultSeccompFile } from '../helpers/seccomp-profiles.js';
 
@@ -68,8 +69,15 @@ function source(): string {
   writeFileSync(path.join(dir, 'index.html'), 'in-image page\n');
   mkdirSync(path.join(dir, 'sub'));
   writeFileSync(path.join(dir, 'sub', 'page.txt'), 'nested\n');
+  // What the SBOM finds in what assemble adds (copied to /opt/app-root/src).
+  writeFileSync(path.join(dir, 'package-lock.json'), lockFile('left-pad', '1.3.0'));
   chmodSync(path.join(dir, 'sub'), 0o755);
   return dir;
+}
+
+/** A package-lock.json (lockfileVersion 3) with one installed package. */
+function lockFile(name: string, version: string): string {
+  return JSON.stringify({ name: 'app', lockfileVersion: 3, packages: { '': { name: 'app' }, [`node_modules/${name}`]: { version } } });
 }
 
 /** Runs the engine in a container of the builder image; `name` is the container's (removed in teardown too). */
@@ -105,6 +113,9 @@ t.before(async () => {
       { name: 'opt/app-root/old.txt', content: 'from the image\n', mode: 0o664, uid: 1001, gid: 0 },
       { name: 'opt/app-root/olddir/', type: 'directory', mode: 0o775, uid: 1001, gid: 0 },
       { name: 'opt/app-root/olddir/f', content: 'x\n', mode: 0o664, uid: 1001, gid: 0 },
+      // What the SBOM finds in the builder's own files (an in-image build's root, which it does not walk twice).
+      { name: 'opt/app-root/lib/', type: 'directory', mode: 0o775, uid: 1001, gid: 0 },
+      { name: 'opt/app-root/lib/package-lock.json', content: lockFile('is-odd', '3.0.1'), mode: 0o664, uid: 1001, gid: 0 },
     ],
   };
   const img = await makeBuilderImage(builderSpec, mkdtempSync(path.join(tmp, 'img-')));
@@ -127,6 +138,8 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
   const sb = await runCli(['build', src, builder, sandboxTarget, '--root', root, '--tls-verify=false', '--isolation', 'sandbox']);
   t.equal(sb.code, 0, `sandbox build: ${sb.stderr}`);
   const want = await lastLayer(sandboxTarget);
+  const wantSbom = await attachedSbomPurls(client, sandboxTarget);
+  t.same(wantSbom, ['pkg:npm/is-odd@3.0.1', 'pkg:npm/left-pad@1.3.0'], 'the sandbox build\'s SBOM: the builder\'s lock file and the one assemble added');
   const rows: Array<[string, string[], number]> = [
     ['restricted, the builder USER', [...restricted, '--user', '1001:0'], 1001],
     ['restricted, a random UID with gid 0', [...restricted, '--user', '1000680000:0'], 1000680000],
@@ -147,6 +160,7 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
     t.equal(inspect.Labels['io.openshift.s2i.build.image'], builder, `${what}: labelled with the builder`);
     const got = await lastLayer(target);
     t.same(norm(got.entries), norm(want.entries), `${what}: the same entries, modes and owners as the sandbox build's layer`);
+    t.same(await attachedSbomPurls(client, target), wantSbom, `${what}: the SBOM lists what the sandbox build's lists (the builder's files and assemble's)`);
     t.notOk(got.entries.some((e) => /^(proc|sys|dev|workspace|store|opt\/oci-s2i)(\/|$)/.test(e.name) || /^tmp\/oci-s2i-/.test(e.name)), `${what}: nothing of /proc, /sys, /dev, the workspace, the engine or its store`);
     if (store) {
       const blobs = readdirSync(path.join(store, 'oci-s2i', 'oci', 'blobs', 'sha256'));
