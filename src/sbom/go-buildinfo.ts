@@ -34,7 +34,8 @@ export class CorruptBuildInfo extends Error {}
 interface Elf {
   is64: boolean;
   le: boolean;
-  sections: Array<{ name: string; offset: number; size: number; addr: number }>;
+  /** The `.go.buildinfo` section, when the section headers are there and name it. */
+  buildinfo?: { offset: number; size: number; addr: number };
   loads: Array<{ offset: number; vaddr: number; filesz: number; writable: boolean }>;
 }
 
@@ -50,7 +51,7 @@ export function isElf(head: Buffer): boolean {
 export function readGoBuildInfo(fd: number, size: number): GoBuildInfo | undefined {
   const elf = parseElf(fd, size);
   if (!elf) return undefined;
-  let region: { offset: number; size: number; addr: number } | undefined = elf.sections.find((s) => s.name === '.go.buildinfo');
+  let region: { offset: number; size: number; addr: number } | undefined = elf.buildinfo;
   if (!region) {
     const w = elf.loads.find((l) => l.writable);
     if (!w) return undefined;
@@ -116,9 +117,11 @@ function uvarintString(scan: Buffer, p: number, base: number, fd: number, size: 
 
 function readPtr(b: Buffer, o: number, ptrSize: number, big: boolean): number {
   if (ptrSize === 4) return big ? b.readUInt32BE(o) : b.readUInt32LE(o);
-  const v = big ? b.readBigUInt64BE(o) : b.readBigUInt64LE(o);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptBuildInfo('pointer out of range');
-  return Number(v);
+  // Two 32-bit halves rather than a BigInt (this runs for every program and section header of every ELF file).
+  const hi = big ? b.readUInt32BE(o) : b.readUInt32LE(o + 4);
+  const lo = big ? b.readUInt32BE(o + 4) : b.readUInt32LE(o);
+  if (hi >= 2 ** 21) throw new CorruptBuildInfo('pointer out of range');
+  return hi * 2 ** 32 + lo;
 }
 
 function fileOffset(elf: Elf, vaddr: number): number {
@@ -142,7 +145,7 @@ function parseElf(fd: number, size: number): Elf | undefined {
   const shentsize = u16(h, is64 ? 0x3a : 0x2e);
   const shnum = u16(h, is64 ? 0x3c : 0x30);
   const shstrndx = u16(h, is64 ? 0x3e : 0x32);
-  const elf: Elf = { is64, le, sections: [], loads: [] };
+  const elf: Elf = { is64, le, loads: [] };
   if (phnum > 0 && phentsize >= (is64 ? 56 : 32) && phoff + phnum * phentsize <= size) {
     const ph = readAt(fd, phoff, phnum * phentsize);
     for (let i = 0; i < phnum; i++) {
@@ -157,26 +160,31 @@ function parseElf(fd: number, size: number): Elf | undefined {
   }
   if (shnum > 0 && shnum < 0x10000 && shentsize >= (is64 ? 64 : 40) && shoff + shnum * shentsize <= size && shstrndx < shnum) {
     const sh = readAt(fd, shoff, shnum * shentsize);
-    const raw = [];
-    for (let i = 0; i < shnum; i++) {
+    const header = (i: number) => {
       const o = i * shentsize;
-      raw.push(is64
+      return is64
         ? { nameOff: u32(sh, o), addr: uw(sh, o + 16), offset: uw(sh, o + 24), size: uw(sh, o + 32) }
-        : { nameOff: u32(sh, o), addr: u32(sh, o + 12), offset: u32(sh, o + 16), size: u32(sh, o + 20) });
-    }
-    const strtab = raw[shstrndx]!;
+        : { nameOff: u32(sh, o), addr: u32(sh, o + 12), offset: u32(sh, o + 16), size: u32(sh, o + 20) };
+    };
+    const strtab = header(shstrndx);
     if (strtab.offset + strtab.size <= size && strtab.size <= MAX_STRING) {
+      // Only the one section's name is compared (NUL-terminated), byte for byte: no string per section.
       const names = readAt(fd, strtab.offset, strtab.size);
-      for (const s of raw) {
-        if (s.nameOff >= names.length) continue;
-        const end = names.indexOf(0, s.nameOff);
-        const name = names.toString('latin1', s.nameOff, end < 0 ? names.length : end);
-        if (s.offset + s.size <= size) elf.sections.push({ name, offset: s.offset, size: s.size, addr: s.addr });
+      for (let i = 0; i < shnum; i++) {
+        const nameOff = u32(sh, i * shentsize);
+        if (nameOff + BUILDINFO_SECTION.length > names.length || names[nameOff] !== 0x2e) continue;
+        if (names.compare(BUILDINFO_SECTION, 0, BUILDINFO_SECTION.length, nameOff, nameOff + BUILDINFO_SECTION.length) !== 0) continue;
+        const s = header(i);
+        if (s.offset + s.size <= size) elf.buildinfo = { offset: s.offset, size: s.size, addr: s.addr };
+        break;
       }
     }
   }
   return elf;
 }
+
+/** The section's name with the NUL that ends it in the string table. */
+const BUILDINFO_SECTION = Buffer.from('.go.buildinfo\0', 'latin1');
 
 /** The module lines of `go version -m` (runtime/debug.BuildInfo's text form). */
 export function parseModInfo(goVersion: string, text: string): GoBuildInfo {
