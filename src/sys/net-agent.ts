@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { Agent, buildConnector, type Dispatcher } from './http-client.js';
 import { proxyFor, proxyRules, type ProxyRules, type ProxyServer } from './proxy.js';
-import { defaultTrustedContext, type Warn } from './trust.js';
+import { defaultTrustedContext, unverifiedContext, type Warn } from './trust.js';
 
 /** How long a proxy may take to answer CONNECT (undici's own connect timeout is 10 s too). */
 const TUNNEL_TIMEOUT_MS = 10_000;
@@ -164,8 +164,12 @@ function keepTlsAlert(socket: Socket): void {
 function netConnector(tlsOpts: NetTlsOptions, rules: ProxyRules, warn: Warn | undefined): buildConnector.connector {
   const direct = buildConnector(tlsOpts);
   const verifies = tlsOpts.rejectUnauthorized !== false && !tlsOpts.secureContext && !tlsOpts.ca;
+  // A connection that checks no certificate and brings no context of its own needs no CA either.
+  const bare = tlsOpts.rejectUnauthorized === false && !tlsOpts.secureContext && !tlsOpts.ca;
   let trusted: buildConnector.connector | undefined;
+  let unchecked: buildConnector.connector | undefined;
   const forTls = (): buildConnector.connector => {
+    if (bare) return (unchecked ??= buildConnector({ ...tlsOpts, secureContext: unverifiedContext() }));
     if (!verifies) return direct;
     return (trusted ??= buildConnector({ ...tlsOpts, secureContext: defaultTrustedContext(warn) }));
   };

@@ -249,3 +249,14 @@ let shared: TlsModule.SecureContext | undefined;
 export function defaultTrustedContext(warn: Warn = defaultWarn): TlsModule.SecureContext {
   return (shared ??= trustedSecureContext({}, warn));
 }
+
+let unverified: TlsModule.SecureContext | undefined;
+
+/**
+ * The context of a connection that verifies nothing (--tls-verify=false, an insecure registry): no CA at all. A
+ * context made without `ca` parses Node's bundled roots first (30–60 ms in a fresh container), which such a
+ * connection never looks at. Made once per process.
+ */
+export function unverifiedContext(): TlsModule.SecureContext {
+  return (unverified ??= tls().createSecureContext({ ca: [] }));
+}
