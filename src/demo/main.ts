@@ -2,14 +2,16 @@
 // 1. start docker-registry (data in a temp dir)   2. push a busybox base image, then build the S2I builder from
 //    examples/busybox-builder/Containerfile with `oci-s2i build-image` (no daemon)
 // 3. oci-s2i build examples/hello → registry, Docker format   4. oci-s2i run the result as --user 1234
-// 5. fetch the page and print it   6. stop everything and remove the temp dirs (also on failure / Ctrl-C).
-import { spawn, type ChildProcess } from 'node:child_process';
+// 5. fetch the page and print it   6. stop everything and remove the temp dirs (also on failure / Ctrl-C); what
+// it started dies with it even when it is killed with SIGKILL (sys/child-lifetime.ts).
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RegistryClient } from '../registry/client.js';
+import { diesWithParent } from '../sys/child-lifetime.js';
 import { pushBusyboxBuilder } from './busybox-image.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -43,9 +45,15 @@ async function waitFor(url: string, ms: number, alive: () => boolean): Promise<R
   }
 }
 
+/** Starts `cmd` so that it dies with the demo, kill -9 of the demo included (its registry, builds and app). */
+function spawnTied(cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
+  const [wrapper, ...prefix] = diesWithParent();
+  return spawn(wrapper!, [...prefix, cmd, ...args], opts);
+}
+
 function runCli(args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [cli, ...args], { stdio: 'inherit' });
+    const p = spawnTied(process.execPath, [cli, ...args], { stdio: 'inherit' });
     p.once('error', reject);
     p.once('exit', (code) => resolve(code ?? 1));
   });
@@ -66,7 +74,7 @@ async function main(): Promise<number> {
       `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${tmp}/registry\nhttp:\n  addr: ${host}\n  secret: demo\n`,
     );
     log(`starting docker-registry on ${host}`);
-    const registry = spawn('docker-registry', ['serve', path.join(tmp, 'registry.yml')], { stdio: 'ignore' });
+    const registry = spawnTied('docker-registry', ['serve', path.join(tmp, 'registry.yml')], { stdio: 'ignore' });
     children.push(registry);
     await waitFor(`http://${host}/v2/`, 10_000, () => registry.exitCode === null);
 
@@ -88,7 +96,7 @@ async function main(): Promise<number> {
 
     const appPort = await freePort();
     log(`oci-s2i run ${app} --user 1234 -e PORT=${appPort}`);
-    const runner = spawn(process.execPath, [cli, 'run', app, '--user', '1234', '-e', `PORT=${appPort}`, '--root', root], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const runner = spawnTied(process.execPath, [cli, 'run', app, '--user', '1234', '-e', `PORT=${appPort}`, '--root', root], { stdio: ['ignore', 'inherit', 'inherit'] });
     children.push(runner);
     const res = await waitFor(`http://127.0.0.1:${appPort}/`, 20_000, () => runner.exitCode === null);
     const page = await res.text();

@@ -7,24 +7,13 @@ import path from 'node:path';
 import { S2IError } from '../errors.js';
 import { createContainerState, killAndDeleteContainers, reapDeadContainers } from '../store/container-state.js';
 import { native, MNT_DETACH } from '../sys/native.js';
+import { diesWithParent, which } from '../sys/child-lifetime.js';
 
 export interface Runtime {
   name: 'runc' | 'crun' | 'custom';
   path: string;
   /** Global flags placed before the command (e.g. crun's --cgroup-manager=disabled). */
   globalArgs: string[];
-}
-
-function which(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
-    const p = path.join(dir, cmd);
-    if (dir && existsSync(p)) return p;
-  }
-  for (const dir of ['/usr/sbin', '/sbin', '/usr/local/sbin']) {
-    const p = path.join(dir, cmd);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
 }
 
 /** A host whose /sys/fs/cgroup is a pure cgroup v2 mount (crun 1.8 refuses hybrid mode). */
@@ -163,18 +152,6 @@ export function lifetimeWrapper(pid = process.pid): string[] {
     throw new S2IError('ERR_RUNTIME_START', 'setpriv and unshare (util-linux) are needed to run containers: install util-linux');
   }
   return [...diesWithParent(pid), unshare, '--pid', '--fork', '--kill-child', '--mount-proc', '--'];
-}
-
-/**
- * The first half of lifetimeWrapper: a command run under it gets SIGKILL when process `pid` (its parent) dies,
- * kill -9 included, and stays in its parent's process group (the test registries use it: test/helpers/registry.ts).
- */
-export function diesWithParent(pid = process.pid): string[] {
-  const setpriv = which('setpriv');
-  if (!setpriv) {
-    throw new S2IError('ERR_RUNTIME_START', 'setpriv and unshare (util-linux) are needed to run containers: install util-linux');
-  }
-  return [setpriv, '--pdeathsig', 'KILL', '--', '/bin/sh', '-c', '[ "$PPID" = "$0" ] || exit 125; exec "$@"', String(pid)];
 }
 
 export async function runContainer(opts: RunOptions): Promise<RunResult> {

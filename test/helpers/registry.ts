@@ -6,7 +6,7 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { diesWithParent } from '../../src/sandbox/runtime.js';
+import { diesWithParent } from '../../src/sys/child-lifetime.js';
 
 export interface TestRegistry {
   /** host:port, e.g. 127.0.0.1:41234 */

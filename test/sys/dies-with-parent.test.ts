@@ -1,4 +1,4 @@
-// sandbox/runtime.ts diesWithParent, as the test registries use it (test/helpers/registry.ts): a docker-registry
+// sys/child-lifetime.ts diesWithParent, as the test registries use it (test/helpers/registry.ts): a docker-registry
 // started by a test file that is killed with SIGKILL (no teardown runs) is gone with it, and it is started in
 // the file's own process group (which the test runner kills when the file ends), not a group of its own.
 import t from 'tap';
