@@ -161,7 +161,10 @@ async function cloneLocal(spec: SourceSpec, root: string, ref: string | undefine
     ...(contextDir ? { contextDir } : {}),
     submodules: spec.submodules !== false,
   });
-  const status = await runGit(['status', '--porcelain', '--untracked-files=normal'], { cwd: root }).catch(() => '');
+  // The working tree's changes matter only when the commit built is the one they were made on (HEAD): another ref
+  // (--ref, the labelled commit a rebuild checks out) is built as committed whatever the working tree holds.
+  const onHead = ref === undefined || (await runGit(['rev-parse', '--verify', '-q', 'HEAD'], { cwd: root }).catch(() => '')).trim() === cloned.info.id;
+  const status = onHead ? await runGit(['status', '--porcelain', '--untracked-files=normal'], { cwd: root }).catch(() => '') : '';
   const changed = status.split('\n').filter(Boolean).length;
   if (changed > 0) {
     spec.onWarning?.(`${root}: building the committed tree (${cloned.info.id.slice(0, 12)}); ${changed} uncommitted change${changed === 1 ? '' : 's'} left out: commit them, or use -c/--copy to build the working tree as it is`);

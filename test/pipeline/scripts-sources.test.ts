@@ -171,6 +171,10 @@ t.test('a local git repository: committed tree without -c (labels = that commit,
   t.equal(rr.code, 0, rr.stderr);
   t.same(seen(rr.stderr), ['SRC: ./index.html', 'CONTENT ./index.html: v1'], '--ref builds that commit of a local repository');
   t.equal(skopeoConfig(older).config.Labels?.['io.openshift.s2i.build.commit.id'], first);
+  t.notMatch(rr.stderr, /uncommitted/, 'another commit than HEAD: the working tree\'s changes are not about it, no warning');
+  const atHead = await runCli(['build', repo, b, `${registry.host}/t/local-git-app:5`, '--root', root, '--ref', second, '--sbom', 'none', '--provenance=false']);
+  t.equal(atHead.code, 0, atHead.stderr);
+  t.match(atHead.stderr, /2 uncommitted changes left out/, '--ref naming HEAD\'s commit: the warning, as without --ref');
 
   const copied = `${registry.host}/t/local-git-app:3`;
   const c = await runCli(['build', repo, b, copied, '--root', root, '-c']);
