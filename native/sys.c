@@ -180,7 +180,7 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
  *  32 u32 mtime nsec   36 u32 nlink    40 u32 rdev major   44 u32 rdev minor   48 u32 dev lo  52 u32 dev hi
  *  56 u32 ino lo       60 u32 ino hi   64 i32 llistxattr size (-1: unsupported) 68 u32 0
  *  72 f64 ctime seconds 80 u32 ctime nsec 84 u32 0   88 name, padded to 8
- * (ctime, inode and device are what a root-filesystem snapshot compares: src/layer/snapshot-scan.ts) */
+ * (ctime, and the inode and device of directories, are what a root-filesystem snapshot compares: src/layer/snapshot.ts) */
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>

@@ -5,7 +5,8 @@
 // layout, so both walks read, keep and order entries through the same code.
 //
 // The xattr list is not asked for (a second system call per entry, as costly as the stat): every change of an
-// entry's xattrs sets its ctime, which both sides compare; the few entries a diff reports ask for it then.
+// entry's xattrs sets its ctime, which the diff compares with the snapshot's start; the few entries a diff
+// reports ask for it then.
 //
 // Directories are listed on the libuv pool (`scanDirAsync`), several at once, a few ahead of the walk: the walk
 // itself stays in order (depth first, siblings sorted by name bytes) and on the main thread, which is free for

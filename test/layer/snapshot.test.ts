@@ -225,8 +225,8 @@ t.test('owner remap: what the pod UID wrote is recorded as the builder USER, the
 });
 
 t.test('a file written just before the snapshot and rewritten right after (same size, mtime restored) is seen', async (t) => {
-  // Racily clean entries: on kernels without fine-grained ctime, both writes can fall in one timestamp tick;
-  // the snapshot stats such entries again once the clock has moved on.
+  // Racily clean entries: on kernels without fine-grained ctime, both writes can fall in one timestamp tick; the
+  // snapshot returns no sooner than a tick after its start (T0), so the second write's ctime is past T0.
   for (let i = 0; i < 5; i++) {
     const root = path.join(tmp, `racy-${n++}`);
     fs.mkdirSync(root);
