@@ -255,6 +255,26 @@ t.test('at T0: a file written just before the snapshot is not reported, one rewr
   }
 });
 
+t.test('a wall clock stepped back between the snapshot and the change: the change is still seen', async (t) => {
+  // The snapshot is taken while Date.now() runs 5 s ahead (T0 is 5 s in the future), then the clock is "stepped
+  // back": a change made now has a ctime before T0. The monotonic clock tells the step, and T0 moves back.
+  const root = path.join(tmp, `clock-${n++}`);
+  fs.mkdirSync(root);
+  fs.writeFileSync(path.join(root, 'f'), 'one');
+  fs.writeFileSync(path.join(root, 'g'), 'g');
+  const realNow = Date.now;
+  Date.now = () => realNow() + 5000;
+  let before;
+  try {
+    before = await takeSnapshot(root);
+  } finally {
+    Date.now = realNow;
+  }
+  fs.writeFileSync(path.join(root, 'f'), 'two');
+  t.ok(fs.statSync(path.join(root, 'f')).ctimeMs < before.startedMs, 'the change has a ctime before T0');
+  t.same(rows(await diffSnapshots(before)), [['changed', 'f']]);
+});
+
 t.test('a cancelled snapshot or diff is ERR_ABORTED (exit 130)', async (t) => {
   const root = path.join(tmp, `abort-${n++}`);
   fs.mkdirSync(root);
