@@ -23,10 +23,10 @@
 //
 // Memory: entries are kept in walk order (depth first, siblings sorted by name bytes) in typed-array columns,
 // 25 bytes an entry plus its name (not its path: a child finds its siblings through `end`, the index past its
-// subtree), ≈ 3.5 MB for 100 000 entries and no per-entry object for the garbage collector to trace.
+// subtree), ≈ 3.9 MB for 100 000 entries and no per-entry object for the garbage collector to trace.
 //
 // Timestamps and T0: the kernel stamps ctime from a clock that may lag the one Date.now() reads by up to a tick
-// (1–10 ms), never leads it. T0 is Date.now() rounded up when the walk starts, so whatever changed before has a
+// (1–10 ms), never leads it. T0 is the millisecond after Date.now() when the walk starts, so whatever changed before has a
 // ctime before T0; the snapshot is handed over no sooner than FINE_GRAIN_MS after T0, so whatever changes after
 // it gets a ctime past T0 even from a clock a tick behind. A file system that keeps whole seconds (a ctime with
 // no fraction) is judged a second wider: an entry changed in the second before T0 is reported too (more bytes,
@@ -49,8 +49,8 @@ export interface SnapshotOptions {
 const typeCode = (mode: number): number => (mode >>> 12) & 0x0f;
 const S_IFDIR = 0o040000 >>> 12;
 
-/** How long after T0 a change can still get a ctime before it (a kernel tick at HZ=100 is 10 ms), and how wide a
- *  whole-second ctime is. */
+/** Longer than a kernel tick (10 ms at HZ=100), the most a ctime lags Date.now(): a change made this long after
+ *  T0 gets a ctime past T0. And how wide a whole-second ctime is. */
 const FINE_GRAIN_MS = 20;
 const COARSE_GRAIN_MS = 1000;
 
