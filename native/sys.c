@@ -172,12 +172,15 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
  * vanish between readdir and fstatat are left out. With xattrs false the list is not asked for (the field is 0):
  * a snapshot walk compares ctimes, which every xattr change sets, and asks only for the entries it reports.
  * scanDirAsync(dir, xattrs) -> Promise<Buffer>: the same, on the libuv pool (several directories at once).
+ * scanNamesAsync(dir) -> Promise<Buffer>: the same records from readdir alone, for a snapshot's walk before
+ * `assemble`: st_mode is the type from d_type (DTTOIF) and every other field 0, except for directories (and
+ * DT_UNKNOWN entries), which are fstatat'ed (a snapshot needs their inode and device): ~10 % of the entries.
  * Record (little-endian, 8-byte aligned):
  *   0 u32 name length   4 u32 st_mode   8 u32 uid   12 u32 gid   16 f64 size   24 f64 mtime seconds
  *  32 u32 mtime nsec   36 u32 nlink    40 u32 rdev major   44 u32 rdev minor   48 u32 dev lo  52 u32 dev hi
  *  56 u32 ino lo       60 u32 ino hi   64 i32 llistxattr size (-1: unsupported) 68 u32 0
  *  72 f64 ctime seconds 80 u32 ctime nsec 84 u32 0   88 name, padded to 8
- * (ctime, inode and device are what a root-filesystem snapshot compares: src/layer/snapshot-scan.ts) */
+ * (ctime, and the inode and device of directories, are what a root-filesystem snapshot compares: src/layer/snapshot.ts) */
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -203,7 +206,11 @@ typedef struct {
   int err; const char *call; char *errpath;
 } scan_result;
 
-static void scan_core(const char *dir, size_t plen, bool xattrs, scan_result *r) {
+/* What scan_core asks per entry: lstat, lstat + xattr list size, or d_type (lstat for directories only). */
+enum { SCAN_STAT, SCAN_XATTRS, SCAN_NAMES };
+
+static void scan_core(const char *dir, size_t plen, int mode, scan_result *r) {
+  bool xattrs = mode == SCAN_XATTRS;
   memset(r, 0, sizeof *r);
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) { r->err = errno; r->call = "scandir"; r->errpath = strdup(dir); return; }
@@ -223,7 +230,10 @@ static void scan_core(const char *dir, size_t plen, bool xattrs, scan_result *r)
     }
     if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
     scan_ent x;
-    if (fstatat(dfd, e->d_name, &x.st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (mode == SCAN_NAMES && e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) {
+      memset(&x.st, 0, sizeof x.st);
+      x.st.st_mode = DTTOIF(e->d_type);
+    } else if (fstatat(dfd, e->d_name, &x.st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) continue;
       r->err = errno; r->call = "lstat"; r->errpath = strdup(e->d_name);
       break;
@@ -329,7 +339,7 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
   char *dir = scan_args(env, info, &plen, &xattrs);
   if (!dir) return NULL;
   scan_result r;
-  scan_core(dir, plen, xattrs, &r);
+  scan_core(dir, plen, xattrs ? SCAN_XATTRS : SCAN_STAT, &r);
   free(dir);
   bool ok;
   napi_value v = scan_settle(env, &r, &ok);
@@ -358,12 +368,12 @@ static napi_value js_xattr_list_size(napi_env env, napi_callback_info info) {
 
 typedef struct {
   napi_async_work work; napi_deferred deferred;
-  char *dir; size_t plen; bool xattrs; scan_result r;
+  char *dir; size_t plen; int mode; scan_result r;
 } scan_job;
 
 static void scan_execute(napi_env env, void *data) {
   scan_job *j = data;
-  scan_core(j->dir, j->plen, j->xattrs, &j->r);
+  scan_core(j->dir, j->plen, j->mode, &j->r);
 }
 
 static void scan_complete(napi_env env, napi_status status, void *data) {
@@ -383,13 +393,11 @@ static void scan_complete(napi_env env, napi_status status, void *data) {
   free(j->dir); free(j);
 }
 
-static napi_value js_scan_dir_async(napi_env env, napi_callback_info info) {
-  size_t plen; bool xattrs;
-  char *dir = scan_args(env, info, &plen, &xattrs);
-  if (!dir) return NULL;
+/* Queues scan_core(dir, mode) on the libuv pool; its promise settles with the records or the error. */
+static napi_value scan_queue(napi_env env, char *dir, size_t plen, int mode) {
   scan_job *j = calloc(1, sizeof *j);
   if (!j) { free(dir); napi_throw_error(env, NULL, "out of memory"); return NULL; }
-  j->dir = dir; j->plen = plen; j->xattrs = xattrs;
+  j->dir = dir; j->plen = plen; j->mode = mode;
   napi_value promise, name;
   if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
       napi_create_string_utf8(env, "oci-s2i:scanDir", NAPI_AUTO_LENGTH, &name) != napi_ok ||
@@ -400,6 +408,20 @@ static napi_value js_scan_dir_async(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return promise;
+}
+
+static napi_value js_scan_dir_async(napi_env env, napi_callback_info info) {
+  size_t plen; bool xattrs;
+  char *dir = scan_args(env, info, &plen, &xattrs);
+  if (!dir) return NULL;
+  return scan_queue(env, dir, plen, xattrs ? SCAN_XATTRS : SCAN_STAT);
+}
+
+static napi_value js_scan_names_async(napi_env env, napi_callback_info info) {
+  size_t plen; bool xattrs;
+  char *dir = scan_args(env, info, &plen, &xattrs);
+  if (!dir) return NULL;
+  return scan_queue(env, dir, plen, SCAN_NAMES);
 }
 
 
@@ -566,6 +588,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_default, NULL},
     {"scanDirAsync", NULL, js_scan_dir_async, NULL, NULL, NULL, napi_default, NULL},
+    {"scanNamesAsync", NULL, js_scan_names_async, NULL, NULL, NULL, napi_default, NULL},
     {"xattrListSize", NULL, js_xattr_list_size, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
     {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},

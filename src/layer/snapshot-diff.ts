@@ -1,25 +1,29 @@
 // The new layer of an in-image build: what differs between a root filesystem's snapshot taken before
-// `assemble` (snapshot.ts) and the tree after it. One walk of the tree after, merged with the snapshot's entries
-// in the same order (depth first, siblings sorted by name bytes), so each directory's two listings are compared
-// side by side and nothing is looked up by path.
+// `assemble` (snapshot.ts: names, types, directory inodes, the start time T0) and the tree after it. One walk of
+// the tree after (full lstat records), merged with the snapshot's entries in the same order (depth first,
+// siblings sorted by name bytes), so each directory's two listings are compared side by side and nothing is
+// looked up by path.
 //
 // What it reports, in the order a layer carries them (the overlay writer's: see tar-writer.ts):
-// - added and changed entries, with their current metadata; an entry whose type changed (a directory replaced
-//   by a file or the reverse) is changed: the applier replaces what is there (OCI image-spec layer.md
-//   "Changesets"); a new directory's whole subtree is added;
+// - added and changed entries, with their current metadata. Changed: an entry whose ctime is T0 or later (every
+//   change of a file sets it: snapshot.ts), whose type changed (a directory replaced by a file or the reverse:
+//   the applier replaces what is there, OCI image-spec layer.md "Changesets"), or a directory whose inode
+//   changed; a new directory's whole subtree is added; in a directory whose inode changed (replaced: `rm -rf d
+//   && mv new d` brings children with old ctimes) every child present is reported;
 // - removed entries as whiteouts at the removed name's place in the order (`.wh.NAME`); a removed directory is
 //   one whiteout, its children go with it;
 // - the parent directories of all of those, with their current metadata, before their first changed child: a
 //   layer carries the parents of what it holds (as overlayfs' copy-up and kaniko do).
 //
 // What a metadata snapshot cannot see (kaniko documents the same for its mtime-based snapshot modes): a change
-// that keeps type, mode, owner, size, mtime, ctime, inode and xattr presence alike. write(2), truncate(2),
-// chmod, chown, setxattr, link, rename and utimes all set ctime, which user space cannot set back, so within
-// one kernel this means: a file changed through another kernel or a file system that does not keep ctime
-// (some FUSE and network file systems), a change made while the clock was stepped back to the same tick, and
-// changes in what is left out on purpose (/proc, /sys, /dev, mount points, excluded paths, the root directory's
-// own metadata, sockets). A file rewritten with identical bytes is reported (its ctime moved): more bytes in the
-// layer, never a wrong tree.
+// that leaves an entry's ctime before T0. write(2), truncate(2), chmod, chown, setxattr, link, unlink, rename and
+// utimes all set ctime, which user space cannot set back, so within one kernel this means: a file changed
+// through another kernel or a file system that does not keep ctime (some FUSE and network file systems), a
+// change made after the wall clock was stepped back and forward again between the snapshot and the diff (a step
+// back alone is told by the monotonic clock and moves T0 back), and changes in what is left out on purpose
+// (/proc, /sys, /dev, mount points, excluded paths, the root directory's own metadata, sockets). A file rewritten
+// with identical bytes, or changed in the moment before T0, is reported: more bytes in the layer, never a wrong
+// tree.
 import { lstatSync } from 'node:fs';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { NodeStat, WalkNode } from './walk.js';
@@ -92,8 +96,8 @@ async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Pro
   let slice = performance.now();
 
   /** Directory `absDir` after (listed by `listing`), against the snapshot's entries [first, end) (its children
-   *  before). */
-  const visit = async (absDir: Buffer, relDir: Buffer, listing: Promise<Buffer>, first: number, end: number, exclude: ExcludeNode | undefined, dirMtime: number): Promise<void> => {
+   *  before); `replaced`: it is another directory than the one recorded, so every child present is reported. */
+  const visit = async (absDir: Buffer, relDir: Buffer, listing: Promise<Buffer>, first: number, end: number, exclude: ExcludeNode | undefined, dirMtime: number, replaced: boolean): Promise<void> => {
     const b = await listing;
     let j = first;
     /** Whiteouts for the entries before that are gone, up to record `off` (-1: all that are left). */
@@ -114,7 +118,7 @@ async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Pro
         j = before.end(j);
       }
       const sameType = match >= 0 && before.sameType(match, b, off);
-      const same = sameType && before.same(match, b, off, absDir);
+      const same = sameType && !replaced && before.same(match, b, off);
       const sub = below[k];
       if (listFiles && !sub && (rec.mode(b, off) & S_IFMT) === S_IFREG) {
         const name = rec.name(b, off);
@@ -128,8 +132,8 @@ async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Pro
       if (sub) {
         pending.push({ b, off, abs, rel, emitted: !same });
         // A new directory (or one that replaced something else) has no children before: all of them are added.
-        if (sameType) await visit(abs, rel, sub.listing, match + 1, before.end(match), sub.exclude, rec.mtimeSec(b, off));
-        else await visit(abs, rel, sub.listing, 0, 0, sub.exclude, rec.mtimeSec(b, off));
+        if (sameType) await visit(abs, rel, sub.listing, match + 1, before.end(match), sub.exclude, rec.mtimeSec(b, off), !before.sameDir(match, b, off));
+        else await visit(abs, rel, sub.listing, 0, 0, sub.exclude, rec.mtimeSec(b, off), false);
         pending.pop();
       }
     }
@@ -141,7 +145,7 @@ async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Pro
     }
   };
   const top = Buffer.from(root);
-  await visit(top, Buffer.alloc(0), lister.list(top), 0, before.end(-1), before.exclude, Math.floor(rootSt.mtimeMs / 1000));
+  await visit(top, Buffer.alloc(0), lister.list(top), 0, before.end(-1), before.exclude, Math.floor(rootSt.mtimeMs / 1000), false);
   return diff;
 }
 

@@ -1,10 +1,12 @@
 // One directory of a root-filesystem snapshot: native/sys.c's `scanDir` records (sorted names, the lstat fields,
 // ctime, inode and device: one fstatat per entry, relative to the directory's descriptor), read in place without
-// an object per entry. Used alike for the snapshot before `assemble` and the walk after it, so both sides see the
-// same fields the same way.
+// an object per entry. The walk after `assemble` lists them so; the walk before it (snapshot.ts) asks only for
+// names and types (`scanNamesAsync`: readdir's d_type, an fstatat for directories alone), in the same record
+// layout, so both walks read, keep and order entries through the same code.
 //
 // The xattr list is not asked for (a second system call per entry, as costly as the stat): every change of an
-// entry's xattrs sets its ctime, which both sides compare; the few entries a diff reports ask for it then.
+// entry's xattrs sets its ctime, which the diff compares with the snapshot's start; the few entries a diff
+// reports ask for it then.
 //
 // Directories are listed on the libuv pool (`scanDirAsync`), several at once, a few ahead of the walk: the walk
 // itself stays in order (depth first, siblings sorted by name bytes) and on the main thread, which is free for
@@ -110,6 +112,9 @@ export class Lister {
   private running = 0;
   private readonly queue: Array<() => void> = [];
 
+  /** `names`: records from readdir alone, the fields of directories only (`scanNamesAsync`). */
+  constructor(private readonly names = false) {}
+
   /** The records of `absDir`, sorted by name; none for a directory that cannot be listed: a non-root pod's /root
    *  or a private key dir is recorded without children, before and after alike, and what the process cannot list
    *  it could not have changed (README "Snapshot"). */
@@ -117,8 +122,7 @@ export class Lister {
     const p = new Promise<Buffer>((resolve, reject) => {
       const start = (): void => {
         this.running++;
-        native()
-          .scanDirAsync(absDir, false)
+        (this.names ? native().scanNamesAsync(absDir) : native().scanDirAsync(absDir, false))
           .then(resolve, (e: NodeJS.ErrnoException) => (UNREADABLE.has(e.code ?? '') ? resolve(EMPTY) : reject(e)))
           .finally(() => {
             this.running--;
@@ -130,16 +134,6 @@ export class Lister {
     });
     p.catch(() => undefined);
     return p;
-  }
-
-  /** The same, now, on this thread (a few directories listed again). */
-  listNow(absDir: Buffer): Buffer {
-    try {
-      return native().scanDir(absDir, false);
-    } catch (e) {
-      if (UNREADABLE.has((e as NodeJS.ErrnoException).code ?? '')) return EMPTY;
-      throw e;
-    }
   }
 }
 

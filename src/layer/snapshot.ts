@@ -1,28 +1,42 @@
-// A metadata snapshot of a root filesystem, taken before `assemble` runs in the builder's own container
-// (`--isolation in-image`): the new layer is what differs afterwards (snapshot-diff.ts). Per entry it records
-// what tells a change: type, mode, uid, gid, size, mtime, ctime, inode and device, the device numbers of a
-// device node and the symlink target. Not whether it has xattrs: setting or removing one sets the ctime, as a
-// write, chmod or chown does (snapshot-scan.ts). It never follows symlinks, never crosses into another file
-// system (a directory on another device, or a mount point in /proc/self/mountinfo), and leaves out /proc, /sys,
-// /dev and the paths it is given (snapshot-exclude.ts).
+// A snapshot of a root filesystem, taken before `assemble` runs in the builder's own container
+// (`--isolation in-image`): the new layer is what differs afterwards (snapshot-diff.ts). It records the names and
+// types of the entries (readdir's d_type: no stat per file), the inode and device of each directory, and the
+// time it started (T0). Nothing else of a file is needed: every change the diff reports sets the changed
+// inode's ctime (write, truncate, chmod, chown, setxattr/removexattr, link and unlink of another name, rename,
+// utimes, and creating it), user space cannot set a ctime, and a ctime is never later than the clock. So an
+// entry found after `assemble` under the same name, with the same type, in a directory whose inode is the one
+// recorded, with a ctime before T0, is the same file, untouched since T0; one with a later ctime is reported
+// with its current metadata. Names and types are what removals (whiteouts) and type changes need.
+//
+// Directory inodes: a directory moved over another one's name (`rm -rf d && mv new d`) carries its children with
+// their old ctimes; only the directory's own inode tells it is another one. The diff then reports every child
+// present (snapshot-diff.ts). An inode number reused by a directory made after T0 is no hazard: everything in
+// such a directory got there after T0, with a ctime after T0.
+//
+// It never follows symlinks, never crosses into another file system (a directory on another device, or a mount
+// point in /proc/self/mountinfo), and leaves out /proc, /sys, /dev and the paths it is given
+// (snapshot-exclude.ts).
 //
 // Directories are listed on the libuv pool, a few at once and ahead of the walk (snapshot-scan.ts Lister): the
-// main thread only copies the records into the columns, and is free for other work between listings, so a build
+// main thread only copies the names into the columns, and is free for other work between listings, so a build
 // can take the snapshot while it fetches its source and the builder's metadata (in-image.ts).
 //
 // Memory: entries are kept in walk order (depth first, siblings sorted by name bytes) in typed-array columns,
-// about 80 bytes an entry plus its name (not its path: a child finds its siblings through `end`, the index past
-// its subtree), ≈ 10 MB for 100 000 entries and no per-entry object for the garbage collector to trace.
+// 25 bytes an entry plus its name (not its path: a child finds its siblings through `end`, the index past its
+// subtree), ≈ 3.9 MB for 100 000 entries and no per-entry object for the garbage collector to trace.
 //
-// Racily clean entries (git's term): timestamps have a granularity (a kernel tick, 1–10 ms; whole seconds on some
-// file systems), so a file written just before the snapshot and rewritten afterwards with the same size could
-// keep the same mtime and ctime. Entries whose ctime is that close to the start of the walk are stat'ed again
-// once the clock has moved past their tick; any later change then gets a later ctime.
-import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+// Timestamps and T0: the kernel stamps ctime from a clock that may lag the one Date.now() reads by up to a tick
+// (1–10 ms), never leads it. T0 is the millisecond after Date.now() when the walk starts, so whatever changed before has a
+// ctime before T0; the snapshot is handed over no sooner than FINE_GRAIN_MS after T0, so whatever changes after
+// it gets a ctime past T0 even from a clock a tick behind. A file system that keeps whole seconds (a ctime with
+// no fraction) is judged a second wider: an entry changed in the second before T0 is reported too (more bytes,
+// never a wrong tree). A wall clock stepped back between the snapshot and the diff (told by the monotonic clock)
+// moves T0 back as far.
+import { lstatSync, realpathSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { S2IError } from '../errors.js';
 import { excludeTree, readMountinfo, type ExcludeNode } from './snapshot-exclude.js';
-import { joinPath, keptRecords, Lister, rec, snapshotError } from './snapshot-scan.js';
+import { keptRecords, Lister, rec, snapshotError } from './snapshot-scan.js';
 
 export interface SnapshotOptions {
   /** Paths inside the root to leave out with their subtrees (`/workspace` or `workspace`: `<root>/workspace`):
@@ -33,45 +47,31 @@ export interface SnapshotOptions {
 
 /** The type bits of st_mode, shifted down: a distinct code per file type. */
 const typeCode = (mode: number): number => (mode >>> 12) & 0x0f;
-const S_IFLNK = 0o120000 >>> 12;
-const S_IFCHR = 0o020000 >>> 12;
-const S_IFBLK = 0o060000 >>> 12;
-/** Changed while the snapshot was taken: always reported as changed. */
-const DIRTY = 0x20;
+const S_IFDIR = 0o040000 >>> 12;
 
-/** Timestamp granularity assumed for a ctime with a fractional part (≥ a kernel tick at HZ=100) and without. */
+/** Longer than a kernel tick (10 ms at HZ=100), the most a ctime lags Date.now(): a change made this long after
+ *  T0 gets a ctime past T0. And how wide a whole-second ctime is. */
 const FINE_GRAIN_MS = 20;
 const COARSE_GRAIN_MS = 1000;
-/** The longest wait for racily clean entries (see `takeSnapshot`). */
-const MAX_WAIT_MS = 2000;
 
-/** The timestamp granularity to assume for a ctime: a whole second means a file system that keeps no more. */
-function grainOf(ctimeMs: number): number {
-  return ctimeMs % 1000 === 0 ? COARSE_GRAIN_MS : FINE_GRAIN_MS;
-}
-
-/** The walk lets the event loop run after this much work (a 100 000-entry walk takes about a second). */
+/** The walk lets the event loop run after this much work. */
 const SLICE_MS = 50;
 
 export class Snapshot {
   count = 0;
   private cap = 1024;
-  private flags = new Uint8Array(this.cap);
-  private perm = new Uint16Array(this.cap);
-  private uid = new Uint32Array(this.cap);
-  private gid = new Uint32Array(this.cap);
-  private size = new Float64Array(this.cap);
-  private mtime = new Float64Array(this.cap);
-  private ctime = new Float64Array(this.cap);
+  private type = new Uint8Array(this.cap);
+  /** Inode and device of directories (0 for the rest). */
   private ino = new Float64Array(this.cap);
   private dev = new Float64Array(this.cap);
   /** Index past the entry's subtree (the next sibling's index, or the parent's end). */
   private endIdx = new Uint32Array(this.cap);
   private nameOff = new Uint32Array(this.cap + 1);
   private names = Buffer.allocUnsafe(64 * 1024);
-  /** Device numbers of device nodes, symlink targets: by index, only for those entries. */
-  private readonly rdev = new Map<number, number>();
-  private readonly targets = new Map<number, Buffer>();
+  /** Date.now() and performance.now() when the walk started; T0 is the first whole millisecond after it. */
+  private readonly startedWall = Date.now();
+  private readonly startedMono = performance.now();
+  readonly startedMs = this.startedWall + 1;
 
   constructor(
     /** The real path of the root. */
@@ -81,13 +81,17 @@ export class Snapshot {
     readonly exclude: ExcludeNode,
   ) {}
 
-  /** Appends the entry of record `off` of `b`, a listing of `absDir` (in walk order); its subtree end is set by
+  /** Appends the entry of record `off` of `b` (a names listing, in walk order); its subtree end is set by
    *  `close`. */
-  add(b: Buffer, off: number, absDir: Buffer): number {
+  add(b: Buffer, off: number): number {
     if (this.count === this.cap) this.grow();
     const i = this.count++;
-    this.flags[i] = typeCode(rec.mode(b, off));
-    this.set(i, b, off, absDir);
+    const t = typeCode(rec.mode(b, off));
+    this.type[i] = t;
+    if (t === S_IFDIR) {
+      this.ino[i] = rec.ino(b, off);
+      this.dev[i] = rec.dev(b, off);
+    }
     const start = rec.nameStart(b, off);
     const len = rec.nameEnd(b, off) - start;
     const at = this.nameOff[i]!;
@@ -122,59 +126,37 @@ export class Snapshot {
     return this.names.compare(b, rec.nameStart(b, off), rec.nameEnd(b, off), this.nameOff[i]!, this.nameOff[i + 1]!);
   }
 
-  /** Entry `i` has the type of record `off` of `b`. */
+  /** Entry `i` has the type of record `off` of `b` (a full listing after `assemble`). */
   sameType(i: number, b: Buffer, off: number): boolean {
-    return (this.flags[i]! & 0x0f) === typeCode(rec.mode(b, off));
+    return this.type[i] === typeCode(rec.mode(b, off));
   }
 
-  /** The entry found after `assemble` at entry `i`'s path (record `off` of `b`, a listing of `absDir`) is the
-   *  same as recorded: nothing a change leaves behind differs. */
-  same(i: number, b: Buffer, off: number, absDir: Buffer): boolean {
-    const mode = rec.mode(b, off);
-    if (this.flags[i] !== typeCode(mode)) return false; // also DIRTY
-    if (this.perm[i] !== (mode & 0o7777) || this.uid[i] !== rec.uid(b, off) || this.gid[i] !== rec.gid(b, off) || this.size[i] !== rec.size(b, off)) return false;
-    if (this.ctime[i] !== rec.ctimeMs(b, off) || this.mtime[i] !== rec.mtimeMs(b, off) || this.ino[i] !== rec.ino(b, off) || this.dev[i] !== rec.dev(b, off)) return false;
-    const t = typeCode(mode);
-    if (t === S_IFCHR || t === S_IFBLK) return this.rdev.get(i) === rec.rdev(b, off);
-    if (t === S_IFLNK) return this.targets.get(i)!.equals(readlinkSync(joinPath(absDir, rec.name(b, off)), { encoding: 'buffer' }));
-    return true;
+  /** Directory entry `i` is still the directory found at its path (record `off`): the same inode and device.
+   *  When not, it was replaced, and none of its children can be told unchanged by their ctimes. */
+  sameDir(i: number, b: Buffer, off: number): boolean {
+    return this.ino[i] === rec.ino(b, off) && this.dev[i] === rec.dev(b, off);
+  }
+
+  /** The entry found after `assemble` at entry `i`'s path (record `off` of `b`), in a directory that was not
+   *  replaced (`sameDir` of its parent), is the one recorded and untouched since the snapshot: the same type, a
+   *  ctime before T0, and for a directory the same inode. */
+  same(i: number, b: Buffer, off: number): boolean {
+    if (!this.sameType(i, b, off)) return false;
+    if (this.type[i] === S_IFDIR && !this.sameDir(i, b, off)) return false;
+    const c = rec.ctimeMs(b, off);
+    return c % 1000 === 0 ? c + COARSE_GRAIN_MS <= this.since() : c < this.since();
+  }
+
+  /** T0, moved back by as much as the wall clock was stepped back since (the monotonic clock tells). A difference
+   *  of a millisecond or two is Date.now()'s rounding, covered by FINE_GRAIN_MS's margin over a kernel tick. */
+  private since(): number {
+    const back = performance.now() - this.startedMono - (Date.now() - this.startedWall);
+    return back > 2 ? this.startedMs - Math.ceil(back) : this.startedMs;
   }
 
   /** Bytes held by the columns and names (what `bench/snapshot.ts` reports). */
   bytes(): number {
-    let targets = 0;
-    for (const t of this.targets.values()) targets += t.length + 64;
-    return this.cap * 69 + this.names.length + this.rdev.size * 32 + targets;
-  }
-
-  /** Records entry `i` again from record `off` of `b` (a racily clean entry stat'ed once more; -1: it is gone),
-   *  or marks it changed. */
-  restat(i: number, b: Buffer, off: number, absDir: Buffer, nowMs: number): void {
-    if (off < 0 || (this.flags[i]! & 0x0f) !== typeCode(rec.mode(b, off))) this.flags[i]! |= DIRTY;
-    else {
-      const c = rec.ctimeMs(b, off);
-      if (c + grainOf(c) > nowMs) this.flags[i]! |= DIRTY;
-      else this.set(i, b, off, absDir);
-    }
-  }
-
-  ctimeMs(i: number): number {
-    return this.ctime[i]!;
-  }
-
-  private set(i: number, b: Buffer, off: number, absDir: Buffer): void {
-    const mode = rec.mode(b, off);
-    this.perm[i] = mode & 0o7777;
-    this.uid[i] = rec.uid(b, off);
-    this.gid[i] = rec.gid(b, off);
-    this.size[i] = rec.size(b, off);
-    this.mtime[i] = rec.mtimeMs(b, off);
-    this.ctime[i] = rec.ctimeMs(b, off);
-    this.ino[i] = rec.ino(b, off);
-    this.dev[i] = rec.dev(b, off);
-    const t = typeCode(mode);
-    if (t === S_IFCHR || t === S_IFBLK) this.rdev.set(i, rec.rdev(b, off));
-    if (t === S_IFLNK) this.targets.set(i, readlinkSync(joinPath(absDir, rec.name(b, off)), { encoding: 'buffer' }));
+    return this.cap * 25 + this.names.length;
   }
 
   /** Drops the spare capacity once the walk is done (the snapshot is held while `assemble` runs). */
@@ -188,18 +170,12 @@ export class Snapshot {
   }
 
   private resize(cap: number): void {
-    const more = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(a: T, n = cap): T => {
+    const more = <T extends Uint8Array | Uint32Array | Float64Array>(a: T, n = cap): T => {
       const b = new (a.constructor as new (n: number) => T)(n);
       b.set(a.subarray(0, Math.min(n, a.length)));
       return b;
     };
-    this.flags = more(this.flags);
-    this.perm = more(this.perm);
-    this.uid = more(this.uid);
-    this.gid = more(this.gid);
-    this.size = more(this.size);
-    this.mtime = more(this.mtime);
-    this.ctime = more(this.ctime);
+    this.type = more(this.type);
     this.ino = more(this.ino);
     this.dev = more(this.dev);
     this.endIdx = more(this.endIdx);
@@ -208,8 +184,8 @@ export class Snapshot {
   }
 }
 
-/** Records the tree below `root` (see the top of this file). Synchronous file system calls (the reasons in
- *  walk.ts), with the event loop let in every few tens of milliseconds. The tree must not change meanwhile. */
+/** Records the tree below `root` (see the top of this file), listing directories on the libuv pool, the event
+ *  loop let in every few tens of milliseconds. The tree must not change meanwhile. */
 export async function takeSnapshot(root: string, opts: SnapshotOptions = {}): Promise<Snapshot> {
   const real = realRoot(root);
   try {
@@ -222,20 +198,14 @@ export async function takeSnapshot(root: string, opts: SnapshotOptions = {}): Pr
 
 async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> {
   const snap = new Snapshot(real, lstatSync(real).dev, excludeTree(real, opts.exclude ?? [], readMountinfo()));
-  const startedMs = Date.now();
-  const lister = new Lister();
-  const racy: Array<{ i: number; absDir: Buffer; name: Buffer; until: number }> = [];
+  const lister = new Lister(true);
   let slice = performance.now();
   /** Directory `absDir`, listed by `listing`: its entries, and the subtrees of its directories (listed ahead). */
   const visit = async (absDir: Buffer, listing: Promise<Buffer>, exclude: ExcludeNode | undefined): Promise<void> => {
     const b = await listing;
     const { kept, below } = keptRecords(b, absDir, exclude, snap.rootDev, lister);
     for (let k = 0; k < kept.length; k++) {
-      const off = kept[k]!;
-      const i = snap.add(b, off, absDir);
-      const c = rec.ctimeMs(b, off);
-      const until = c + grainOf(c);
-      if (until > startedMs) racy.push({ i, absDir, name: Buffer.from(rec.name(b, off)), until });
+      const i = snap.add(b, kept[k]!);
       const sub = below[k];
       if (sub) await visit(sub.abs, sub.listing, sub.exclude);
       snap.close(i);
@@ -248,36 +218,13 @@ async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> 
   };
   const top = Buffer.from(real);
   await visit(top, lister.list(top), snap.exclude);
-  if (racy.length > 0) {
-    // A ctime far ahead of the clock (the clock was stepped back) is not waited for: such an entry is always
-    // reported as changed instead.
-    // Until the clock is past the latest tick, not one sleep: a Node timer can fire a millisecond before Date.now()
-    // reaches its time, and an entry re-read then is still racy (reported as changed: a stray directory entry).
-    const latest = racy.reduce((m, r) => Math.max(m, r.until), 0);
-    const deadline = Date.now() + MAX_WAIT_MS;
-    for (let now = Date.now(); now <= latest && now < deadline; now = Date.now()) {
-      await sleep(Math.min(latest, deadline) - now + 1, undefined, opts.signal ? { signal: opts.signal } : {});
-    }
-    restat(snap, lister, racy);
+  // What changes from now on must get a ctime past T0, even from a kernel clock a tick behind Date.now() (a
+  // walk of a real root takes far longer than this; a timer can fire a millisecond early, hence the loop).
+  for (let now = Date.now(); now < snap.startedMs + FINE_GRAIN_MS; now = Date.now()) {
+    await sleep(snap.startedMs + FINE_GRAIN_MS - now, undefined, opts.signal ? { signal: opts.signal } : {});
   }
   snap.trim();
   return snap;
-}
-
-/** Records the racily clean entries again, each directory listed once. */
-function restat(snap: Snapshot, lister: Lister, racy: Array<{ i: number; absDir: Buffer; name: Buffer }>): void {
-  const byDir = new Map<Buffer, Array<{ i: number; name: Buffer }>>();
-  for (const r of racy) {
-    let list = byDir.get(r.absDir);
-    if (!list) byDir.set(r.absDir, (list = []));
-    list.push({ i: r.i, name: r.name });
-  }
-  for (const [absDir, list] of byDir) {
-    const b = lister.listNow(absDir);
-    const found = new Map<string, number>();
-    for (let off = 0; off < b.length; off = rec.next(b, off)) found.set(rec.name(b, off).toString('latin1'), off);
-    for (const r of list) snap.restat(r.i, b, found.get(r.name.toString('latin1')) ?? -1, absDir, Date.now());
-  }
 }
 
 function realRoot(root: string): string {

@@ -20,6 +20,8 @@ let n = 0;
 type Row = [kind: string, path: string];
 interface Case {
   name: string;
+  /** Made before the snapshot, after the base layer: entries with ctimes just before the snapshot's start. */
+  prepare?: (p: (...s: string[]) => string) => void;
   change: (p: (...s: string[]) => string) => void;
   /** The changes, in layer order. */
   want: Row[];
@@ -78,6 +80,51 @@ const cases: Case[] = [
     fs.writeFileSync(p('dev/added'), 'dev');
   }, want: [] },
   { name: 'an unchanged tree', change: () => {}, want: [] },
+  // The snapshot records names and types only: what follows is told by ctime (every change sets it) and by the
+  // inodes of directories (a directory moved over another's name keeps its children's old ctimes).
+  { name: 'a file replaced by renaming an older file (same size, same mtime) over it', change: (p) => fs.renameSync(p('usr/lib/libx.so.2'), p('usr/lib/libx.so.1')),
+    want: [['parent', 'usr/'], ['changed', 'usr/lib/'], ['changed', 'usr/lib/libx.so.1'], ['removed', 'usr/lib/libx.so.2']] },
+  { name: 'a hard link added to an old file that had one name', change: (p) => fs.linkSync(p('etc/conf'), p('usr/bin/conf-link')),
+    want: [['parent', 'etc/'], ['changed', 'etc/conf'], ['parent', 'usr/'], ['changed', 'usr/bin/'], ['added', 'usr/bin/conf-link']] },
+  { name: 'one name of a hard-linked file removed: the other is reported (its link count changed)', change: (p) => fs.rmSync(p('var/hl2')),
+    want: [['changed', 'var/'], ['changed', 'var/hl1'], ['removed', 'var/hl2']] },
+  { name: 'a file replaced by a symlink', change: (p) => {
+    fs.rmSync(p('etc/conf'));
+    fs.symlinkSync('/usr/bin/tool', p('etc/conf'));
+  }, want: [['changed', 'etc/'], ['changed', 'etc/conf']] },
+  { name: 'a directory renamed over an existing empty one: its old children are in the layer', prepare: (p) => {
+    fs.mkdirSync(p('opt/app/empty'));
+    fs.mkdirSync(p('opt/app/full/sub'), { recursive: true });
+    fs.writeFileSync(p('opt/app/full/f'), 'f');
+    fs.writeFileSync(p('opt/app/full/sub/g'), 'g');
+  }, change: (p) => fs.renameSync(p('opt/app/full'), p('opt/app/empty')),
+    want: [['parent', 'opt/'], ['changed', 'opt/app/'], ['changed', 'opt/app/empty/'], ['added', 'opt/app/empty/f'], ['added', 'opt/app/empty/sub/'],
+      ['added', 'opt/app/empty/sub/g'], ['removed', 'opt/app/full']] },
+  { name: 'a directory emptied, then another with the same names (old ctimes) renamed over it: all its children reported', prepare: (p) => {
+    fs.mkdirSync(p('opt/app/data2/sub'), { recursive: true });
+    fs.writeFileSync(p('opt/app/data2/a'), 'A'); // same size as data/a
+    fs.writeFileSync(p('opt/app/data2/b'), 'other b');
+    fs.writeFileSync(p('opt/app/data2/sub/c'), 'CCC');
+    for (const f of ['a', 'b', 'sub/c', 'sub']) fs.lutimesSync(p('opt/app/data2', f), 1_600_000_000, 1_600_000_000);
+  }, change: (p) => {
+    for (const f of ['a', 'b', 'sub/c']) fs.rmSync(p('opt/app/data', f));
+    fs.rmdirSync(p('opt/app/data/sub'));
+    fs.renameSync(p('opt/app/data2'), p('opt/app/data'));
+  }, want: [['parent', 'opt/'], ['changed', 'opt/app/'], ['changed', 'opt/app/data/'], ['changed', 'opt/app/data/a'], ['changed', 'opt/app/data/b'],
+    ['changed', 'opt/app/data/sub/'], ['changed', 'opt/app/data/sub/c'], ['removed', 'opt/app/data2']] },
+  { name: 'a directory tree removed and an older copy with the same names moved in its place', prepare: (p) => {
+    fs.cpSync(p('opt/app/data'), p('var/old-data'), { recursive: true, preserveTimestamps: true });
+    fs.writeFileSync(p('var/old-data/a'), 'X');
+  }, change: (p) => {
+    fs.rmSync(p('opt/app/data'), { recursive: true });
+    fs.renameSync(p('var/old-data'), p('opt/app/data'));
+  }, want: [['parent', 'opt/'], ['changed', 'opt/app/'], ['changed', 'opt/app/data/'], ['changed', 'opt/app/data/a'], ['changed', 'opt/app/data/b'],
+    ['changed', 'opt/app/data/sub/'], ['changed', 'opt/app/data/sub/c'], ['changed', 'var/'], ['removed', 'var/old-data']] },
+  { name: 'a directory moved away and back (the same inode): only what changed in it', change: (p) => {
+    fs.renameSync(p('opt/app/data'), p('var/moved'));
+    fs.writeFileSync(p('var/moved/b'), 'BB');
+    fs.renameSync(p('var/moved'), p('opt/app/data'));
+  }, want: [['parent', 'opt/'], ['changed', 'opt/app/'], ['changed', 'opt/app/data/'], ['changed', 'opt/app/data/b'], ['changed', 'var/']] },
 ];
 
 function rows(diff: SnapshotDiff): Row[] {
@@ -96,6 +143,7 @@ for (const c of cases) {
     fs.mkdirSync(root, { recursive: true });
     makeRoot(root);
     const base = path.join(dir, 'base.tar.gz');
+    c.prepare?.((...s) => path.join(root, ...s));
     await writeBase(root, base);
     const before = await takeSnapshot(root, { exclude: ['/workspace', 'engine'] });
     c.change((...s) => path.join(root, ...s));
@@ -177,8 +225,8 @@ t.test('owner remap: what the pod UID wrote is recorded as the builder USER, the
 });
 
 t.test('a file written just before the snapshot and rewritten right after (same size, mtime restored) is seen', async (t) => {
-  // Racily clean entries: on kernels without fine-grained ctime, both writes can fall in one timestamp tick;
-  // the snapshot stats such entries again once the clock has moved on.
+  // Racily clean entries: on kernels without fine-grained ctime, both writes can fall in one timestamp tick; the
+  // snapshot returns no sooner than a tick after its start (T0), so the second write's ctime is past T0.
   for (let i = 0; i < 5; i++) {
     const root = path.join(tmp, `racy-${n++}`);
     fs.mkdirSync(root);
@@ -190,6 +238,41 @@ t.test('a file written just before the snapshot and rewritten right after (same 
     fs.utimesSync(f, st.atime, st.mtime);
     t.same(rows(await diffSnapshots(before)), [['changed', 'f']], `round ${i}`);
   }
+});
+
+t.test('at T0: a file written just before the snapshot is not reported, one rewritten right after it is', async (t) => {
+  // The snapshot records no ctime: an entry is unchanged when its ctime is before T0, the walk's start. Whatever
+  // was written before has an earlier ctime; whatever changes once takeSnapshot has returned, a later one, even
+  // within the same kernel tick as the first write.
+  for (let i = 0; i < 5; i++) {
+    const root = path.join(tmp, `t0-${n++}`);
+    fs.mkdirSync(root);
+    fs.writeFileSync(path.join(root, 'untouched'), 'u');
+    fs.writeFileSync(path.join(root, 'f'), 'one');
+    const before = await takeSnapshot(root);
+    fs.writeFileSync(path.join(root, 'f'), 'two');
+    t.same(rows(await diffSnapshots(before)), [['changed', 'f']], `round ${i}`);
+  }
+});
+
+t.test('a wall clock stepped back between the snapshot and the change: the change is still seen', async (t) => {
+  // The snapshot is taken while Date.now() runs 5 s ahead (T0 is 5 s in the future), then the clock is "stepped
+  // back": a change made now has a ctime before T0. The monotonic clock tells the step, and T0 moves back.
+  const root = path.join(tmp, `clock-${n++}`);
+  fs.mkdirSync(root);
+  fs.writeFileSync(path.join(root, 'f'), 'one');
+  fs.writeFileSync(path.join(root, 'g'), 'g');
+  const realNow = Date.now;
+  Date.now = () => realNow() + 5000;
+  let before;
+  try {
+    before = await takeSnapshot(root);
+  } finally {
+    Date.now = realNow;
+  }
+  fs.writeFileSync(path.join(root, 'f'), 'two');
+  t.ok(fs.statSync(path.join(root, 'f')).ctimeMs < before.startedMs, 'the change has a ctime before T0');
+  t.same(rows(await diffSnapshots(before)), [['changed', 'f']]);
 });
 
 t.test('a cancelled snapshot or diff is ERR_ABORTED (exit 130)', async (t) => {
