@@ -56,6 +56,9 @@ export interface DiffOptions {
   /** Chooses regular files of the tree after, changed or not, for `files` (by name, mode and size): what another
    *  reader of the whole tree needs (an in-image build's SBOM), without a walk of its own. */
   listFiles?: (name: string, mode: number, size: number) => boolean;
+  /** Each change as the walk finds it, in layer order, instead of in `changes` (left empty): a layer writer can
+   *  take them while the walk goes on (snapshot-write.ts `writeSnapshotLayerWhileDiffing`). */
+  onChange?: (change: SnapshotChange) => void;
 }
 
 const SLICE_MS = 50;
@@ -83,14 +86,15 @@ async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Pro
   /** The directories on the way to the current one (record `off` of listing `b`), and whether each is in the
    *  layer yet. */
   const pending: Array<{ b: Buffer; off: number; abs: Buffer; rel: Buffer; emitted: boolean }> = [];
+  const put = opts.onChange ?? ((c: SnapshotChange) => void diff.changes.push(c));
   const emit = (kind: ChangeKind, node: WalkNode): void => {
     for (const p of pending) {
       if (p.emitted) continue;
       p.emitted = true;
-      diff.changes.push({ kind: 'parent', node: { rel: p.rel, abs: p.abs, st: recordNode(p.b, p.off, p.abs) } });
+      put({ kind: 'parent', node: { rel: p.rel, abs: p.abs, st: recordNode(p.b, p.off, p.abs) } });
       diff.counts.parent++;
     }
-    diff.changes.push({ kind, node });
+    put({ kind, node });
     diff.counts[kind]++;
   };
   let slice = performance.now();

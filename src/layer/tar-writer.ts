@@ -23,7 +23,7 @@ export interface TarWriterOptions extends WalkOptions {
   pool?: BufferPool;
   /** Write these nodes, in this order, instead of walking `root` (`exclude` then does not apply): a snapshot
    *  diff's changes (snapshot-write.ts). */
-  nodes?: Iterable<WalkNode>;
+  nodes?: Iterable<WalkNode> | AsyncIterable<WalkNode>;
   /** xattrs never recorded (by name). */
   dropXattrs?: ReadonlySet<string>;
 }
@@ -107,11 +107,15 @@ export async function* tarChunks(root: string, opts: TarWriterOptions, stats: Ta
   const links = new Map<string, Buffer>();
   const out = new Chunker(opts.pool);
   const clamp = (t: number): number => (opts.mtimeClamp !== undefined && t > opts.mtimeClamp ? opts.mtimeClamp : t);
-  for (const node of opts.nodes ?? walk(root, opts)) {
+  const one = function* (node: WalkNode): Generator<Buffer> {
     // A large file's chunks are handed on as they fill (writeNode yields), so memory never holds a whole file.
     yield* writeNode(node, clamp(node.st.mtime), opts, links, stats, out);
     while (out.full.length > 0) yield out.full.shift()!;
-  }
+  };
+  const nodes = opts.nodes ?? walk(root, opts);
+  // Nodes given as they are found (snapshot-write.ts) are awaited; a walk's, taken as they come.
+  if (Symbol.asyncIterator in nodes) for await (const node of nodes) yield* one(node);
+  else for (const node of nodes) yield* one(node);
   out.put(endOfArchive());
   out.flush();
   while (out.full.length > 0) yield out.full.shift()!;

@@ -32,7 +32,7 @@ export interface WriteLayerOptions {
   exclude?: (relPath: string, isDir: boolean) => boolean;
   /** Write these nodes of `dir`, in this order, instead of walking it (`exclude` then does not apply): a snapshot
    *  diff's changes (snapshot-write.ts). */
-  nodes?: Iterable<WalkNode>;
+  nodes?: Iterable<WalkNode> | AsyncIterable<WalkNode>;
   /** xattrs never recorded (by name); default none. */
   dropXattrs?: readonly string[];
   signal?: AbortSignal;

@@ -20,9 +20,8 @@ import type { ProgressSink } from '../events.js';
 import { workingDirOf } from '../oci/image-path.js';
 import { layerMediaType } from '../image/manifest.js';
 import { takeSnapshot, type Snapshot } from '../layer/snapshot.js';
-import { diffSnapshots } from '../layer/snapshot-diff.js';
 import { catalogCandidate } from '../sbom/layer-catalog.js';
-import { writeSnapshotLayer, type OwnerRemap } from '../layer/snapshot-write.js';
+import { writeSnapshotLayerWhileDiffing, type OwnerRemap } from '../layer/snapshot-write.js';
 import type { Descriptor } from '../oci/types.js';
 import { buildEnvironment } from '../s2i/environment.js';
 import { parseImageMetadata, imageMetadataPath } from '../s2i/image-metadata.js';
@@ -167,16 +166,17 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const wantsSbom = Boolean(pushTo && opts.attest && opts.attest.sbom !== 'none');
     let sbomFiles: string[] = [];
     const layer = await steps.run('layer', async () => {
-      // The walk after assemble also lists the files the SBOM reads (the whole root's), so it walks nothing itself.
-      const diff = await diffSnapshots(before, { signal: engine.signal, ...(wantsSbom ? { listFiles: catalogCandidate } : {}) });
-      sbomFiles = diff.files;
-      info(`new layer: ${diff.counts.added} added, ${diff.counts.changed} changed, ${diff.counts.removed} removed`);
-      return await writeSnapshotLayer(diff, layerFile, {
+      // The layer is written while the walk after assemble finds the changes; the walk also lists the files the
+      // SBOM reads (the whole root's), so the SBOM walks nothing itself.
+      const { diff, layer } = await writeSnapshotLayerWhileDiffing(before, layerFile, { signal: engine.signal, ...(wantsSbom ? { listFiles: catalogCandidate } : {}) }, {
         compression: opts.compression,
         ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
         ...layerOpts,
         ...(runAs.remap ? { owner: runAs.remap } : {}),
       });
+      sbomFiles = diff.files;
+      info(`new layer: ${diff.counts.added} added, ${diff.counts.changed} changed, ${diff.counts.removed} removed`);
+      return layer;
     });
     const created = createdOf(opts);
     // The whole root as the new layer's tree (the builder's layers are not unpacked here: this root is them).

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { takeSnapshot } from '../../src/layer/snapshot.js';
 import { diffSnapshots, type SnapshotDiff } from '../../src/layer/snapshot-diff.js';
-import { writeSnapshotLayer } from '../../src/layer/snapshot-write.js';
+import { writeSnapshotLayer, writeSnapshotLayerWhileDiffing } from '../../src/layer/snapshot-write.js';
 import { native } from '../../src/sys/native.js';
 import { applyLayers, makeRoot, mergedView, tarNames, tarOwners, visibleTree, writeBase } from './snapshot-fixture.js';
 import { exitOf } from '../helpers/exit-code.js';
@@ -153,6 +153,8 @@ for (const c of cases) {
     const blob = path.join(dir, 'snap.tar.gz');
     const layer = await writeSnapshotLayer(diff, blob, { compression: 'gzip' });
     t.equal(layer.entries, c.want.length, 'one tar entry a change');
+    const streamed = await writeSnapshotLayerWhileDiffing(before, path.join(dir, 'streamed.tar.gz'), {}, { compression: 'gzip' });
+    t.same([streamed.layer.diffID, streamed.layer.digest, streamed.diff.counts, streamed.diff.changes], [layer.diffID, layer.digest, diff.counts, []], 'written while diffing: the same layer (the changes went to the writer)');
     t.same(tarNames(blob), layerNames(c.want), 'GNU tar lists the layer');
 
     const out = path.join(dir, 'applied');
@@ -161,6 +163,23 @@ for (const c of cases) {
     t.same(mergedView(out), visibleTree(root), 'base + snapshot layer applied = the tree after');
   });
 }
+
+t.test('written while diffing: a failed walk fails with its own error, a failed write stops the walk; no file either way', async (t) => {
+  const root = path.join(tmp, `fail-${n++}`);
+  fs.mkdirSync(root);
+  makeRoot(root);
+  const before = await takeSnapshot(root, { exclude: ['workspace', 'engine'] });
+  fs.writeFileSync(path.join(root, 'etc/new'), 'n');
+  const blob = path.join(tmp, `fail-${n++}.tar.gz`);
+  const stopped = new AbortController();
+  stopped.abort();
+  await t.rejects(writeSnapshotLayerWhileDiffing(before, blob, { signal: stopped.signal }), { code: 'ERR_ABORTED' }, 'the walk\'s error, not the writer\'s');
+  t.notOk(fs.existsSync(blob), 'no layer file');
+  const nowhere = path.join(tmp, 'no-such-dir', 'layer.tar.gz');
+  const e = await writeSnapshotLayerWhileDiffing(before, nowhere, {}).then(() => undefined, (err: unknown) => err as { code?: string });
+  t.ok(e && e.code !== 'ERR_ABORTED', `the writer's error: ${(e as Error | undefined)?.message}`);
+  t.notOk(fs.existsSync(nowhere), 'no layer file');
+});
 
 t.test('hardlinks are written as links to the first name in the layer', async (t) => {
   const root = path.join(tmp, `links-${n++}`);
