@@ -53,9 +53,9 @@ export async function writeSnapshotLayerWhileDiffing(
   const { owner, ...rest } = opts;
   const stop = new AbortController();
   const signal = diffOpts.signal ? AbortSignal.any([diffOpts.signal, stop.signal]) : stop.signal;
-  // An object-mode stream as the queue between the two: the walk pushes, the tar writer iterates it.
   /** Which side failed first: the other one's failure follows from it. */
   let first: 'diff' | 'write' | undefined;
+  // An object-mode stream as the queue between the two: the walk pushes, the tar writer iterates it.
   const queue = new Readable({ objectMode: true, highWaterMark: 1024, read() {} });
   // A walk that fails before the writer iterates destroys the queue with its error: the iteration throws it then.
   queue.on('error', () => undefined);
