@@ -8,7 +8,7 @@ import t, { type Test as TapTest } from 'tap';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
+import { pushScriptedBuilder } from '../helpers/scripted-builder.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
@@ -29,11 +29,10 @@ const client = new RegistryClient();
 t.before(async () => {
   reg = await startRegistry();
   proxy = await startFaultProxy(reg.host);
-  const scripts = path.join(tmp, 'scripts');
-  mkdirSync(scripts);
-  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\nset -e\ncp -Rf /tmp/src/. ./\n', { mode: 0o755 });
-  writeFileSync(path.join(scripts, 'run'), '#!/bin/sh\nexec cat index.html\n', { mode: 0o755 });
-  await pushBusyboxBuilder(client.repository(reg.host, 'pub/builder'), 'latest', { scriptsDir: scripts });
+  await pushScriptedBuilder(client.repository(reg.host, 'pub/builder'), 'latest', tmp, {
+    assemble: '#!/bin/sh\nset -e\ncp -Rf /tmp/src/. ./\n',
+    run: '#!/bin/sh\nexec cat index.html\n',
+  });
   builder = `${proxy.host}/pub/builder:latest`;
 });
 t.teardown(async () => {

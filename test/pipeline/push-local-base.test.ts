@@ -13,6 +13,7 @@ import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { runCli } from '../helpers/cli.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
+import { pushScriptedBuilder } from '../helpers/scripted-builder.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-push-local-base-'));
 chmodSync(tmp, 0o755);
@@ -25,11 +26,10 @@ let runtimeOnly: string[] = [];
 t.before(async () => {
   registry = await startRegistry();
   proxy = await startFaultProxy(registry.host);
-  const scripts = path.join(tmp, 'scripts');
-  mkdirSync(scripts);
-  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\nset -e\necho binary > /opt/app-root/src/app.bin\n', { mode: 0o755 });
-  writeFileSync(path.join(scripts, 'run'), '#!/bin/sh\ncat bin/app.bin\n', { mode: 0o755 });
-  await pushBusyboxBuilder(client.repository(registry.host, 'pl/builder'), 'latest', { scriptsDir: scripts });
+  await pushScriptedBuilder(client.repository(registry.host, 'pl/builder'), 'latest', tmp, {
+    assemble: '#!/bin/sh\nset -e\necho binary > /opt/app-root/src/app.bin\n',
+    run: '#!/bin/sh\ncat bin/app.bin\n',
+  });
   await pushBusyboxBuilder(client.repository(registry.host, 'pl/runtime'), 'latest', {
     withoutTar: true,
     user: '431',

@@ -10,7 +10,7 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { runCli } from '../helpers/cli.js';
 import { lastLayer } from '../helpers/layer-listing.js';
 import { RegistryClient } from '../../src/registry/client.js';
-import { pushBusyboxBuilder } from '../../src/demo/busybox-image.js';
+import { pushScriptedBuilder } from '../helpers/scripted-builder.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'oci-s2i-rebuild-commit-'));
 chmodSync(tmp, 0o755);
@@ -20,11 +20,10 @@ const root = path.join(tmp, 'root');
 let builder = '';
 t.before(async () => {
   registry = await startRegistry();
-  const scripts = path.join(tmp, 'scripts');
-  mkdirSync(scripts);
-  writeFileSync(path.join(scripts, 'assemble'), '#!/bin/sh\nset -e\ncp -R /tmp/src/. /opt/app-root/src/\n', { mode: 0o755 });
-  writeFileSync(path.join(scripts, 'run'), '#!/bin/sh\ntrue\n', { mode: 0o755 });
-  await pushBusyboxBuilder(client.repository(registry.host, 'rb/builder'), 'latest', { scriptsDir: scripts });
+  await pushScriptedBuilder(client.repository(registry.host, 'rb/builder'), 'latest', tmp, {
+    assemble: '#!/bin/sh\nset -e\ncp -R /tmp/src/. /opt/app-root/src/\n',
+    run: '#!/bin/sh\ntrue\n',
+  });
   builder = `${registry.host}/rb/builder:latest`;
 });
 t.teardown(async () => {
