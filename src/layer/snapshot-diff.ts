@@ -24,12 +24,15 @@
 // (/proc, /sys, /dev, mount points, excluded paths, the root directory's own metadata, sockets). A file rewritten
 // with identical bytes, or changed in the moment before T0, is reported: more bytes in the layer, never a wrong
 // tree.
+//
+// On a kernel overlay root, a directory still in the image's layers, as at the snapshot, is not entered: nothing
+// below it changed (snapshot-lower.ts, which also says what this adds to the limits above).
 import { lstatSync } from 'node:fs';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { NodeStat, WalkNode } from './walk.js';
 import type { Snapshot } from './snapshot.js';
 import type { ExcludeNode } from './snapshot-exclude.js';
-import { joinPath, keptRecords, Lister, rec, recordNode, snapshotError } from './snapshot-scan.js';
+import { joinPath, keptOffsets, Lister, rec, recordNode, snapshotError, type Below } from './snapshot-scan.js';
 
 export type ChangeKind = 'added' | 'changed' | 'removed' | 'parent';
 
@@ -47,6 +50,11 @@ export interface SnapshotDiff {
   counts: Record<ChangeKind, number>;
   /** The regular files `listFiles` chose, changed or not (paths inside the root, no leading `/`). */
   files: string[];
+  /** Directories whose subtrees were not walked: still in the overlay's lower layers (snapshot-lower.ts). */
+  untouched: number;
+  /** With `lowerFilesLater`: each skipped directory (snapshot index, path in the root) and the place in `files`
+   *  where the files `listFiles` would choose below it belong (snapshot-lower.ts `withLowerFiles`). */
+  lowerDirs: Array<{ at: number; dir: number; rel: Buffer }>;
 }
 
 export interface DiffOptions {
@@ -59,6 +67,11 @@ export interface DiffOptions {
   /** Each change as the walk finds it, in layer order, instead of in `changes` (left empty): a layer writer can
    *  take them while the walk goes on (snapshot-write.ts `writeSnapshotLayerWhileDiffing`). */
   onChange?: (change: SnapshotChange) => void;
+  /** With `listFiles`, on an overlay root: untouched subtrees are not walked all the same, their files are left
+   *  out of `files` and their places noted in `lowerDirs`, for snapshot-lower.ts `withLowerFiles` to fill in from
+   *  the snapshot's chosen files (SnapshotOptions.choose, the same chooser). Without it, `listFiles` makes the
+   *  walk enter every subtree. */
+  lowerFilesLater?: boolean;
 }
 
 const SLICE_MS = 50;
@@ -80,8 +93,11 @@ export async function diffSnapshots(before: Snapshot, opts: DiffOptions = {}): P
 async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Promise<SnapshotDiff> {
   const rootSt = lstatSync(root);
   const rootDev = opts.afterRoot === undefined ? before.rootDev : rootSt.dev;
-  const diff: SnapshotDiff = { root, changes: [], counts: { added: 0, changed: 0, removed: 0, parent: 0 }, files: [] };
+  const diff: SnapshotDiff = { root, changes: [], counts: { added: 0, changed: 0, removed: 0, parent: 0 }, files: [], untouched: 0, lowerDirs: [] };
   const listFiles = opts.listFiles;
+  // Untouched lower-only subtrees are skipped only in the tree the snapshot was taken of, and when the files to
+  // list in them are known without a walk.
+  const skipLower = before.lowerBefore > -Infinity && opts.afterRoot === undefined && (!listFiles || opts.lowerFilesLater === true);
   const lister = new Lister();
   /** The directories on the way to the current one (record `off` of listing `b`), and whether each is in the
    *  layer yet. */
@@ -112,18 +128,37 @@ async function walkAfter(before: Snapshot, root: string, opts: DiffOptions): Pro
         j = before.end(j);
       }
     };
-    const { kept, below } = keptRecords(b, absDir, exclude, rootDev, lister);
+    const { kept, excludes } = keptOffsets(b, exclude, rootDev);
+    // Each record's entry in the snapshot (-1: new), found first so that subtrees known unchanged are not listed.
+    const matches = new Int32Array(kept.length).fill(-1);
+    for (let k = 0, i = first; k < kept.length && i < end; k++) {
+      let c = before.compareName(i, b, kept[k]!);
+      while (c < 0 && (i = before.end(i)) < end) c = before.compareName(i, b, kept[k]!);
+      if (c === 0) {
+        matches[k] = i;
+        i = before.end(i);
+      }
+    }
+    const below = kept.map((off, k): Below | null | undefined => {
+      if (!rec.isDir(b, off)) return undefined;
+      if (skipLower && !replaced && matches[k]! >= 0 && before.untouchedLower(matches[k]!, b, off)) return null;
+      const abs = joinPath(absDir, rec.name(b, off));
+      return { abs, listing: lister.list(abs), exclude: excludes[k] };
+    });
     for (let k = 0; k < kept.length; k++) {
       const off = kept[k]!;
       removedUpTo(off);
-      let match = -1;
-      if (j < end && before.compareName(j, b, off) === 0) {
-        match = j;
-        j = before.end(j);
+      const match = matches[k]!;
+      if (match >= 0) j = before.end(match);
+      const sub = below[k];
+      if (sub === null) {
+        // Still in the lower layers, as at the snapshot: nothing below it changed.
+        diff.untouched++;
+        if (listFiles) diff.lowerDirs.push({ at: diff.files.length, dir: match, rel: joinPath(relDir, rec.name(b, off)) });
+        continue;
       }
       const sameType = match >= 0 && before.sameType(match, b, off);
       const same = sameType && !replaced && before.same(match, b, off);
-      const sub = below[k];
       if (listFiles && !sub && (rec.mode(b, off) & S_IFMT) === S_IFREG) {
         const name = rec.name(b, off);
         if (listFiles(name.toString('utf8'), rec.mode(b, off), rec.size(b, off))) diff.files.push(joinPath(relDir, name).toString('utf8'));

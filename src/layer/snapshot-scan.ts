@@ -81,10 +81,23 @@ function keep(b: Buffer, off: number, exclude: ExcludeNode | undefined, rootDev:
 }
 
 /** A subdirectory of a listing, its own listing already asked for (the walk lists ahead). */
-interface Below {
+export interface Below {
   abs: Buffer;
   listing: Promise<Buffer>;
   exclude: ExcludeNode | undefined;
+}
+
+/** The records of listing `b` that a snapshot keeps (`keep`), by offset, with the exclusion subtree of each. */
+export function keptOffsets(b: Buffer, exclude: ExcludeNode | undefined, rootDev: number): { kept: number[]; excludes: Array<ExcludeNode | undefined> } {
+  const kept: number[] = [];
+  const excludes: Array<ExcludeNode | undefined> = [];
+  for (let off = 0; off < b.length; off = rec.next(b, off)) {
+    const ex = keep(b, off, exclude, rootDev);
+    if (ex === null) continue;
+    kept.push(off);
+    excludes.push(ex);
+  }
+  return { kept, excludes };
 }
 
 /**
@@ -92,17 +105,12 @@ interface Below {
  * its subtree when it is a directory, asked for now so that the pool lists ahead of the walk.
  */
 export function keptRecords(b: Buffer, absDir: Buffer, exclude: ExcludeNode | undefined, rootDev: number, lister: Lister): { kept: number[]; below: Array<Below | undefined> } {
-  const kept: number[] = [];
-  const below: Array<Below | undefined> = [];
-  for (let off = 0; off < b.length; off = rec.next(b, off)) {
-    const ex = keep(b, off, exclude, rootDev);
-    if (ex === null) continue;
-    kept.push(off);
-    if (rec.isDir(b, off)) {
-      const abs = joinPath(absDir, rec.name(b, off));
-      below.push({ abs, listing: lister.list(abs), exclude: ex });
-    } else below.push(undefined);
-  }
+  const { kept, excludes } = keptOffsets(b, exclude, rootDev);
+  const below = kept.map((off, k): Below | undefined => {
+    if (!rec.isDir(b, off)) return undefined;
+    const abs = joinPath(absDir, rec.name(b, off));
+    return { abs, listing: lister.list(abs), exclude: excludes[k] };
+  });
   return { kept, below };
 }
 

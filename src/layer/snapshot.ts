@@ -8,6 +8,9 @@
 // recorded, with a ctime before T0, is the same file, untouched since T0; one with a later ctime is reported
 // with its current metadata. Names and types are what removals (whiteouts) and type changes need.
 //
+// Directory ctimes: on a kernel overlay root, a directory whose ctime is older than the upper layer was still in
+// the image's layers, and if its ctime is the same after `assemble`, so is everything below it (snapshot-lower.ts).
+//
 // Directory inodes: a directory moved over another one's name (`rm -rf d && mv new d`) carries its children with
 // their old ctimes; only the directory's own inode tells it is another one. The diff then reports every child
 // present (snapshot-diff.ts). An inode number reused by a directory made after T0 is no hazard: everything in
@@ -22,8 +25,8 @@
 // can take the snapshot while it fetches its source and the builder's metadata (in-image.ts).
 //
 // Memory: entries are kept in walk order (depth first, siblings sorted by name bytes) in typed-array columns,
-// 25 bytes an entry plus its name (not its path: a child finds its siblings through `end`, the index past its
-// subtree), ≈ 3.9 MB for 100 000 entries and no per-entry object for the garbage collector to trace.
+// 33 bytes an entry plus its name (not its path: a child finds its siblings through `end`, the index past its
+// subtree), ≈ 4.7 MB for 100 000 entries and no per-entry object for the garbage collector to trace.
 //
 // Timestamps and T0: the kernel stamps ctime from a clock that may lag the one Date.now() reads by up to a tick
 // (1–10 ms), never leads it. T0 is the millisecond after Date.now() when the walk starts, so whatever changed before has a
@@ -36,6 +39,7 @@ import { lstatSync, realpathSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { S2IError } from '../errors.js';
 import { excludeTree, readMountinfo, type ExcludeNode } from './snapshot-exclude.js';
+import { overlayUpperBirthMs } from './snapshot-lower.js';
 import { keptRecords, Lister, rec, snapshotError } from './snapshot-scan.js';
 
 export interface SnapshotOptions {
@@ -43,11 +47,18 @@ export interface SnapshotOptions {
    *  the workspace, the engine's own directory. /proc, /sys, /dev and mount points are always left out. */
   exclude?: readonly string[];
   signal?: AbortSignal;
+  /** false: record no directory as lower-only, so the diff walks every subtree (tests and benches compare). */
+  skipLower?: boolean;
+  /** On a kernel overlay root: the regular files to mark in `Snapshot.chosen` (by name, mode and size), for a
+   *  reader of the whole tree after (an in-image build's SBOM) to find those below the directories the diff will
+   *  not enter (snapshot-lower.ts `withLowerFiles`). The walk then stats every entry, not directories alone. */
+  choose?: (name: string, mode: number, size: number) => boolean;
 }
 
 /** The type bits of st_mode, shifted down: a distinct code per file type. */
 const typeCode = (mode: number): number => (mode >>> 12) & 0x0f;
 const S_IFDIR = 0o040000 >>> 12;
+const S_IFREG = 0o100000 >>> 12;
 
 /** Longer than a kernel tick (10 ms at HZ=100), the most a ctime lags Date.now(): a change made this long after
  *  T0 gets a ctime past T0. And how wide a whole-second ctime is. */
@@ -61,9 +72,16 @@ export class Snapshot {
   count = 0;
   private cap = 1024;
   private type = new Uint8Array(this.cap);
-  /** Inode and device of directories (0 for the rest). */
+  /** Inode, device and ctime (ms) of directories (0 for the rest). */
   private ino = new Float64Array(this.cap);
   private dev = new Float64Array(this.cap);
+  private ctime = new Float64Array(this.cap);
+  /** With SnapshotOptions.choose: 1 for the regular files it took. */
+  chosen: Uint8Array | undefined;
+
+  keepChosen(): void {
+    this.chosen = new Uint8Array(this.cap);
+  }
   /** Index past the entry's subtree (the next sibling's index, or the parent's end). */
   private endIdx = new Uint32Array(this.cap);
   private nameOff = new Uint32Array(this.cap + 1);
@@ -79,6 +97,9 @@ export class Snapshot {
     /** The root's device: a directory on another one is a mount point. */
     readonly rootDev: number,
     readonly exclude: ExcludeNode,
+    /** On a kernel overlay root: directories with a ctime before this (ms) were still in the lower layers, never
+     *  copied up (snapshot-lower.ts); -Infinity elsewhere. */
+    readonly lowerBefore = -Infinity,
   ) {}
 
   /** Appends the entry of record `off` of `b` (a names listing, in walk order); its subtree end is set by
@@ -91,6 +112,7 @@ export class Snapshot {
     if (t === S_IFDIR) {
       this.ino[i] = rec.ino(b, off);
       this.dev[i] = rec.dev(b, off);
+      this.ctime[i] = rec.ctimeMs(b, off);
     }
     const start = rec.nameStart(b, off);
     const len = rec.nameEnd(b, off) - start;
@@ -137,6 +159,27 @@ export class Snapshot {
     return this.ino[i] === rec.ino(b, off) && this.dev[i] === rec.dev(b, off);
   }
 
+  isDir(i: number): boolean {
+    return this.type[i] === S_IFDIR;
+  }
+
+  isFile(i: number): boolean {
+    return this.type[i] === S_IFREG;
+  }
+
+  /** Directory entry `i` was in the overlay's lower layers alone when recorded (a ctime before the upper layer
+   *  was made: snapshot-lower.ts). */
+  isLower(i: number): boolean {
+    return this.type[i] === S_IFDIR && this.ctime[i]! < this.lowerBefore;
+  }
+
+  /** Directory entry `i` was lower-only when recorded and still is (record `off` of `b`, found at its path after
+   *  `assemble`): the same inode and the very same ctime. Then nothing below it changed: a change anywhere in a
+   *  subtree copies up every directory above it first, which gives each a new ctime (snapshot-lower.ts). */
+  untouchedLower(i: number, b: Buffer, off: number): boolean {
+    return this.isLower(i) && this.sameType(i, b, off) && this.sameDir(i, b, off) && rec.ctimeMs(b, off) === this.ctime[i];
+  }
+
   /** The entry found after `assemble` at entry `i`'s path (record `off` of `b`), in a directory that was not
    *  replaced (`sameDir` of its parent), is the one recorded and untouched since the snapshot: the same type, a
    *  ctime before T0, and for a directory the same inode. */
@@ -156,7 +199,7 @@ export class Snapshot {
 
   /** Bytes held by the columns and names (what `bench/snapshot.ts` reports). */
   bytes(): number {
-    return this.cap * 25 + this.names.length;
+    return this.cap * 33 + this.names.length;
   }
 
   /** Drops the spare capacity once the walk is done (the snapshot is held while `assemble` runs). */
@@ -178,6 +221,8 @@ export class Snapshot {
     this.type = more(this.type);
     this.ino = more(this.ino);
     this.dev = more(this.dev);
+    this.ctime = more(this.ctime);
+    if (this.chosen) this.chosen = more(this.chosen);
     this.endIdx = more(this.endIdx);
     this.nameOff = more(this.nameOff, cap + 1);
     this.cap = cap;
@@ -197,15 +242,21 @@ export async function takeSnapshot(root: string, opts: SnapshotOptions = {}): Pr
 }
 
 async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> {
-  const snap = new Snapshot(real, lstatSync(real).dev, excludeTree(real, opts.exclude ?? [], readMountinfo()));
-  const lister = new Lister(true);
+  const mountinfo = readMountinfo();
+  const snap = new Snapshot(real, lstatSync(real).dev, excludeTree(real, opts.exclude ?? [], mountinfo), opts.skipLower === false ? -Infinity : overlayUpperBirthMs(real, mountinfo));
+  // Names and types alone (an fstatat for directories only), unless files are to be chosen by mode and size.
+  const choose = snap.lowerBefore > -Infinity ? opts.choose : undefined;
+  if (choose) snap.keepChosen();
+  const lister = new Lister(!choose);
   let slice = performance.now();
   /** Directory `absDir`, listed by `listing`: its entries, and the subtrees of its directories (listed ahead). */
   const visit = async (absDir: Buffer, listing: Promise<Buffer>, exclude: ExcludeNode | undefined): Promise<void> => {
     const b = await listing;
     const { kept, below } = keptRecords(b, absDir, exclude, snap.rootDev, lister);
     for (let k = 0; k < kept.length; k++) {
-      const i = snap.add(b, kept[k]!);
+      const off = kept[k]!;
+      const i = snap.add(b, off);
+      if (choose && snap.isFile(i) && choose(rec.name(b, off).toString('utf8'), rec.mode(b, off), rec.size(b, off))) snap.chosen![i] = 1;
       const sub = below[k];
       if (sub) await visit(sub.abs, sub.listing, sub.exclude);
       snap.close(i);

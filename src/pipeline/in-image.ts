@@ -19,7 +19,8 @@ import { S2IError } from '../errors.js';
 import type { ProgressSink } from '../events.js';
 import { workingDirOf } from '../oci/image-path.js';
 import { layerMediaType } from '../image/manifest.js';
-import { takeSnapshot, type Snapshot } from '../layer/snapshot.js';
+import { takeSnapshot, type Snapshot, type SnapshotOptions } from '../layer/snapshot.js';
+import { withLowerFiles } from '../layer/snapshot-lower.js';
 import { catalogCandidate } from '../sbom/layer-catalog.js';
 import { writeSnapshotLayerWhileDiffing, type OwnerRemap } from '../layer/snapshot-write.js';
 import type { Descriptor } from '../oci/types.js';
@@ -61,6 +62,9 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     // As in build.ts: the destination is checked while the source and the builder's metadata are fetched, and
     // awaited before anything of this build is written into the root.
     const pushTo = pushTargetOf(opts);
+    // The SBOM is made from this root: the snapshot marks its files in what the walk after assemble will skip.
+    const wantsSbom = Boolean(pushTo && opts.attest && opts.attest.sbom !== 'none');
+    const choose = wantsSbom ? catalogCandidate : undefined;
     const ready = pushTo ? preparePush(engine, pushTo) : undefined;
     const buildsDir = path.join(engine.root, 'builds');
     await mkdir(buildsDir, { recursive: true });
@@ -70,7 +74,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     // The snapshot of the root, started now and taken while the source, the builder's metadata and the scripts
     // are fetched: until it is awaited (before 'inject source'), this build writes only into what it leaves
     // out (the store, which holds the build dir and a cloned source; a local source directory).
-    const early = startSnapshot(engine, opts.source);
+    const early = startSnapshot(engine, opts.source, choose);
     steps.defer('stop the snapshot', () => early.stop.abort());
 
     const source = await steps.run('source', () =>
@@ -113,7 +117,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
 
     if (ready) await steps.run('check destination', () => ready);
     // Before anything of this build is written into the root.
-    const before = await steps.run('snapshot', () => snapshotFor(engine, early, source.dir));
+    const before = await steps.run('snapshot', () => snapshotFor(engine, early, source.dir, choose));
     info(`in-image build in ${builderName}: ${before.count} entries in the root file system recorded`);
 
     await steps.run('inject source', async () => {
@@ -163,19 +167,18 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
 
     const layerOpts = layerOptionsOf(opts);
     const layerFile = path.join(buildDir, 'layer.tar');
-    const wantsSbom = Boolean(pushTo && opts.attest && opts.attest.sbom !== 'none');
     let sbomFiles: string[] = [];
     const layer = await steps.run('layer', async () => {
       // The layer is written while the walk after assemble finds the changes; the walk also lists the files the
       // SBOM reads (the whole root's), so the SBOM walks nothing itself.
-      const { diff, layer } = await writeSnapshotLayerWhileDiffing(before, layerFile, { signal: engine.signal, ...(wantsSbom ? { listFiles: catalogCandidate } : {}) }, {
+      const { diff, layer } = await writeSnapshotLayerWhileDiffing(before, layerFile, { signal: engine.signal, ...(wantsSbom ? { listFiles: catalogCandidate, lowerFilesLater: before.chosen !== undefined } : {}) }, {
         compression: opts.compression,
         ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
         ...layerOpts,
         ...(runAs.remap ? { owner: runAs.remap } : {}),
       });
-      sbomFiles = diff.files;
-      info(`new layer: ${diff.counts.added} added, ${diff.counts.changed} changed, ${diff.counts.removed} removed`);
+      sbomFiles = withLowerFiles(diff, before);
+      info(`new layer: ${diff.counts.added} added, ${diff.counts.changed} changed, ${diff.counts.removed} removed${diff.untouched > 0 ? ` (${diff.untouched} directories still in the image's layers not walked)` : ''}`);
       return layer;
     });
     const created = createdOf(opts);
@@ -262,23 +265,23 @@ interface EarlySnapshot {
 }
 
 /** Starts the snapshot of the root (see buildInImage). */
-function startSnapshot(engine: Engine, source: string): EarlySnapshot {
+function startSnapshot(engine: Engine, source: string, choose: SnapshotOptions['choose']): EarlySnapshot {
   const local = localSourceDir(source);
   const excluded = excludedPaths(engine, local ? [local] : []);
   const stop = new AbortController();
-  const snapshot = takeSnapshot(ROOT, { exclude: excluded, signal: AbortSignal.any([engine.signal, stop.signal]) });
+  const snapshot = takeSnapshot(ROOT, { exclude: excluded, signal: AbortSignal.any([engine.signal, stop.signal]), ...(choose ? { choose } : {}) });
   snapshot.catch(() => undefined); // awaited later, or dropped when an earlier step fails
   return { snapshot, excluded, stop };
 }
 
 /** The snapshot started early, when it left out the prepared source directory (a local directory, or a clone
  *  in the store); else (a source the early guess missed) one taken now that leaves it out. */
-async function snapshotFor(engine: Engine, early: EarlySnapshot, sourceDir: string): Promise<Snapshot> {
+async function snapshotFor(engine: Engine, early: EarlySnapshot, sourceDir: string, choose: SnapshotOptions['choose']): Promise<Snapshot> {
   const dir = realOr(sourceDir);
   if (early.excluded.some((p) => dir === p || dir.startsWith(p.endsWith('/') ? p : `${p}/`))) return await early.snapshot;
   early.stop.abort();
   await early.snapshot.catch(() => undefined);
-  return await takeSnapshot(ROOT, { exclude: excludedPaths(engine, [sourceDir]), signal: engine.signal });
+  return await takeSnapshot(ROOT, { exclude: excludedPaths(engine, [sourceDir]), signal: engine.signal, ...(choose ? { choose } : {}) });
 }
 
 /** What the snapshot leaves out besides /proc, /sys, /dev and mount points: the store (build dir included), the

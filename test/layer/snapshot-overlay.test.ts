@@ -4,13 +4,18 @@
 // the same types, modes, owners, sizes and mtimes (GNU tar's listing). Where they legitimately differ (a
 // directory emptied and remade: overlayfs makes it opaque, the diff writes one whiteout per child; a new link:
 // overlayfs copies up only the names it touched) the cases are left out.
+//
+// Each case runs twice: with the upper dir made after the image's tree, as a container's is (the walk after the
+// change then skips the directories still in the lower layer: snapshot-lower.ts), and made before it (lower
+// directories newer than the upper layer: none can be told lower-only, every one is walked).
 import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { takeSnapshot } from '../../src/layer/snapshot.js';
-import { diffSnapshots } from '../../src/layer/snapshot-diff.js';
+import { diffSnapshots, type SnapshotDiff } from '../../src/layer/snapshot-diff.js';
 import { writeSnapshotLayer } from '../../src/layer/snapshot-write.js';
 import { writeLayerFile } from '../../src/layer/write.js';
 import { makeRoot } from './snapshot-fixture.js';
@@ -44,27 +49,44 @@ const cases: Array<{ name: string; change: (p: (s: string) => string) => void }>
 ];
 
 for (const c of cases) {
-  t.test(c.name, { skip: root ? false : 'needs root to mount overlayfs' }, async (t) => {
-    const dir = path.join(tmp, `case-${n++}`);
-    const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => path.join(dir, d)) as [string, string, string, string];
-    for (const d of [lower, upper, work, merged]) fs.mkdirSync(d, { recursive: true });
-    makeRoot(lower);
-    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work},redirect_dir=off,metacopy=off`, merged]);
-    let mounted = true;
-    t.teardown(() => {
-      if (mounted) execFileSync('umount', [merged]);
+  for (const upperLast of [true, false]) {
+    t.test(`${c.name}, upper dir made ${upperLast ? 'after' : 'before'} the image's tree`, { skip: root ? false : 'needs root to mount overlayfs' }, async (t) => {
+      const dir = path.join(tmp, `case-${n++}`);
+      const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => path.join(dir, d)) as [string, string, string, string];
+      for (const d of upperLast ? [lower] : [lower, upper, work]) fs.mkdirSync(d, { recursive: true });
+      makeRoot(lower);
+      if (upperLast) {
+        await sleep(30); // past the margin a coarse ctime is given
+        for (const d of [upper, work]) fs.mkdirSync(d);
+      }
+      fs.mkdirSync(merged);
+      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work},redirect_dir=off,metacopy=off`, merged]);
+      let mounted = true;
+      t.teardown(() => {
+        if (mounted) execFileSync('umount', [merged]);
+      });
+      const before = await takeSnapshot(merged, { exclude: ['workspace', 'engine'] });
+      const full = await takeSnapshot(merged, { exclude: ['workspace', 'engine'], skipLower: false });
+      c.change((s) => path.join(merged, s));
+      const diff = await diffSnapshots(before);
+      const walked = await diffSnapshots(full);
+      t.same(summary(diff), summary(walked), 'the same changes as a walk of every directory');
+      if (upperLast) t.ok(diff.untouched > 0, `${diff.untouched} lower-only directories not walked`);
+      else t.equal(diff.untouched, 0, 'no directory is taken for lower-only when the upper layer is older');
+      const snapBlob = path.join(dir, 'snap.tar.gz');
+      await writeSnapshotLayer(diff, snapBlob);
+      execFileSync('umount', [merged]);
+      mounted = false;
+      const upperBlob = path.join(dir, 'upper.tar.gz');
+      await writeLayerFile(upper, upperBlob);
+      const list = (f: string): string => execFileSync('tar', ['--numeric-owner', '--full-time', '-tvzf', f], { encoding: 'latin1' });
+      const got = list(snapBlob);
+      t.not(got, '', 'the layer is not empty');
+      t.equal(got, list(upperBlob), 'same listing as the overlay upper dir');
     });
-    const before = await takeSnapshot(merged, { exclude: ['workspace', 'engine'] });
-    c.change((s) => path.join(merged, s));
-    const snapBlob = path.join(dir, 'snap.tar.gz');
-    await writeSnapshotLayer(await diffSnapshots(before), snapBlob);
-    execFileSync('umount', [merged]);
-    mounted = false;
-    const upperBlob = path.join(dir, 'upper.tar.gz');
-    await writeLayerFile(upper, upperBlob);
-    const list = (f: string): string => execFileSync('tar', ['--numeric-owner', '--full-time', '-tvzf', f], { encoding: 'latin1' });
-    const got = list(snapBlob);
-    t.not(got, '', 'the layer is not empty');
-    t.equal(got, list(upperBlob), 'same listing as the overlay upper dir');
-  });
+  }
+}
+
+function summary(d: SnapshotDiff): string[] {
+  return d.changes.map((c) => `${c.kind} ${c.node.rel.toString()} ${c.node.st.type} ${c.node.st.mode.toString(8)} ${c.node.st.uid}:${c.node.st.gid} ${c.node.st.size}`);
 }

@@ -79,6 +79,8 @@ t.test('single-ID owners', async (t) => {
     ],
     counts: { added: 1, changed: 1, removed: 0, parent: 1 },
     files: [],
+    untouched: 0,
+    lowerDirs: [],
   };
   const owned = diffOwnedBy(diff, { uid: 1001, gid: 0 });
   t.same(owned.changes.map((c) => `${c.node.rel.toString()}:${c.node.st.uid}`), ['etc:0', 'etc/passwd:0', 'app/built:1001'], 'only what the build created');
