@@ -36,6 +36,7 @@ import { chownTreeAt } from '../sys/in-root.js';
 import type { BuildResult } from './build.js';
 import { commitImage, createdOf, layerOptionsOf, sourceFacts, startSbom } from './commit.js';
 import { openEngine, type Engine } from './context.js';
+import { prepareStoreRoot } from '../store/store-paths.js';
 import { formatLayersFor } from './convert-layers.js';
 import { runDirect } from './in-image-run.js';
 import { injectionsUnder, placeInjections, removeInjections } from './injections.js';
@@ -54,28 +55,37 @@ const ROOT = '/';
 
 export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
   const startedOn = new Date().toISOString();
-  const engine = await openEngine({ ...opts, root: opts.root ?? inImageRoot() });
+  const root = path.resolve(opts.root ?? inImageRoot());
+  const pushTo = pushTargetOf(opts);
+  // The SBOM is made from this root: the snapshot marks its files in what the walk after assemble will skip.
+  const wantsSbom = Boolean(pushTo && opts.attest && opts.attest.sbom !== 'none');
+  const choose = wantsSbom ? catalogCandidate : undefined;
+  // The snapshot of the root, started first (once the store's directory exists, for the snapshot to leave out
+  // its real path) and taken while the store is opened and the source, the builder's metadata and the scripts
+  // are fetched: until it is awaited (before 'inject source'), this build writes only into what it leaves out
+  // (the store, which holds the build dir and a cloned source; a local source directory).
+  await prepareStoreRoot(root);
+  const early = startSnapshot(root, opts.source, choose, opts.signal);
+  let engine: Engine;
+  try {
+    engine = await openEngine({ ...opts, root });
+  } catch (e) {
+    early.stop.abort();
+    throw e;
+  }
   const steps = new Steps(engine.onProgress);
   steps.defer('close registry client', () => engine.close());
+  steps.defer('stop the snapshot', () => early.stop.abort());
   const info = (message: string) => engine.onProgress({ type: 'log', level: 'info', message });
   try {
     // As in build.ts: the destination is checked while the source and the builder's metadata are fetched, and
     // awaited before anything of this build is written into the root.
-    const pushTo = pushTargetOf(opts);
-    // The SBOM is made from this root: the snapshot marks its files in what the walk after assemble will skip.
-    const wantsSbom = Boolean(pushTo && opts.attest && opts.attest.sbom !== 'none');
-    const choose = wantsSbom ? catalogCandidate : undefined;
     const ready = pushTo ? preparePush(engine, pushTo) : undefined;
     const buildsDir = path.join(engine.root, 'builds');
     await mkdir(buildsDir, { recursive: true });
     const buildDir = await realpath(await mkdtemp(path.join(buildsDir, 'b-')));
     if (!opts.saveTempDir) steps.defer('remove build dir', () => removeTreeNow(buildDir));
     else engine.onProgress({ type: 'temp-dir', path: buildDir });
-    // The snapshot of the root, started now and taken while the source, the builder's metadata and the scripts
-    // are fetched: until it is awaited (before 'inject source'), this build writes only into what it leaves
-    // out (the store, which holds the build dir and a cloned source; a local source directory).
-    const early = startSnapshot(engine, opts.source, choose);
-    steps.defer('stop the snapshot', () => early.stop.abort());
 
     const source = await steps.run('source', () =>
       prepareSource({ source: opts.source, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.contextDir ? { contextDir: opts.contextDir } : {}), submodules: opts.submodules !== false, copy: opts.copy === true, onWarning: (message) => engine.onProgress({ type: 'log', level: 'warn', message }) }, buildDir),
@@ -265,11 +275,11 @@ interface EarlySnapshot {
 }
 
 /** Starts the snapshot of the root (see buildInImage). */
-function startSnapshot(engine: Engine, source: string, choose: SnapshotOptions['choose']): EarlySnapshot {
+function startSnapshot(storeRoot: string, source: string, choose: SnapshotOptions['choose'], signal: AbortSignal | undefined): EarlySnapshot {
   const local = localSourceDir(source);
-  const excluded = excludedPaths(engine, local ? [local] : []);
+  const excluded = excludedPaths(storeRoot, local ? [local] : []);
   const stop = new AbortController();
-  const snapshot = takeSnapshot(ROOT, { exclude: excluded, signal: AbortSignal.any([engine.signal, stop.signal]), ...(choose ? { choose } : {}) });
+  const snapshot = takeSnapshot(ROOT, { exclude: excluded, signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal, ...(choose ? { choose } : {}) });
   snapshot.catch(() => undefined); // awaited later, or dropped when an earlier step fails
   return { snapshot, excluded, stop };
 }
@@ -281,13 +291,13 @@ async function snapshotFor(engine: Engine, early: EarlySnapshot, sourceDir: stri
   if (early.excluded.some((p) => dir === p || dir.startsWith(p.endsWith('/') ? p : `${p}/`))) return await early.snapshot;
   early.stop.abort();
   await early.snapshot.catch(() => undefined);
-  return await takeSnapshot(ROOT, { exclude: excludedPaths(engine, [sourceDir]), signal: engine.signal, ...(choose ? { choose } : {}) });
+  return await takeSnapshot(ROOT, { exclude: excludedPaths(engine.root, [sourceDir]), signal: engine.signal, ...(choose ? { choose } : {}) });
 }
 
 /** What the snapshot leaves out besides /proc, /sys, /dev and mount points: the store (build dir included), the
  *  engine's own directory, and a local source directory (the workspace). Only paths inside the root count. */
-function excludedPaths(engine: Engine, sourceDirs: string[]): string[] {
-  const out = [engine.root, ...sourceDirs];
+function excludedPaths(storeRoot: string, sourceDirs: string[]): string[] {
+  const out = [storeRoot, ...sourceDirs];
   const own = engineDir();
   if (own) out.push(own);
   return out.filter((p) => p !== ROOT && path.isAbsolute(p)).map((p) => realOr(p));
