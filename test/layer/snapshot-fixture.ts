@@ -8,6 +8,10 @@ import { createGunzip } from 'node:zlib';
 import { applyLayer } from '../../src/layer/apply.js';
 import { writeLayerFile } from '../../src/layer/write.js';
 import { describeTree, type NodeDesc } from './write-fixture.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Test } from 'tap';
+import type { SnapshotDiff } from '../../src/layer/snapshot-diff.js';
+import { writeSnapshotLayer } from '../../src/layer/snapshot-write.js';
 
 /** Paths the snapshot tests exclude (the workspace, the engine) or that are always excluded (dev). */
 export const EXCLUDED = ['workspace', 'engine', 'dev', 'mnt'];
@@ -96,4 +100,45 @@ export function tarOwners(file: string): Record<string, string> {
     rows[f.slice(5).join(' ').replace(/ (link to|->) .*$/, '')] = `${f[0]} ${f[1]}`;
   }
   return rows;
+}
+
+export interface OverlayMount {
+  merged: string;
+  upper: string;
+  /** Unmounts now (the teardown then does nothing). */
+  unmount(): void;
+}
+
+/** An overlay of `dir/lower` (filled by `fill`) mounted at `dir/merged`, as a container's root is: the upper dir
+ *  made after the lower tree, past the margin a coarse ctime gets (or before it: `upperFirst`); unmounted when the
+ *  test ends. Needs root. */
+export async function mountOverlay(t: Test, dir: string, fill: (lower: string) => void, opts: { upperFirst?: boolean; options?: string } = {}): Promise<OverlayMount> {
+  const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => path.join(dir, d)) as [string, string, string, string];
+  for (const d of opts.upperFirst ? [lower, upper, work] : [lower]) fs.mkdirSync(d, { recursive: true });
+  fill(lower);
+  if (!opts.upperFirst) {
+    await sleep(30);
+    for (const d of [upper, work]) fs.mkdirSync(d);
+  }
+  fs.mkdirSync(merged);
+  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}${opts.options ? `,${opts.options}` : ''}`, merged]);
+  let mounted = true;
+  const unmount = (): void => {
+    if (mounted) execFileSync('umount', [merged]);
+    mounted = false;
+  };
+  t.teardown(unmount);
+  return { merged, upper, unmount };
+}
+
+/** The layer of `diff` and, once `ovl` is unmounted, the layer of its upper dir (what a sandbox build writes), as
+ *  `tar --numeric-owner --full-time -tvzf` lists them. */
+export async function snapshotAndUpperListings(diff: SnapshotDiff, dir: string, ovl: OverlayMount): Promise<[string, string]> {
+  const snapBlob = path.join(dir, 'snap.tar.gz');
+  await writeSnapshotLayer(diff, snapBlob);
+  ovl.unmount();
+  const upperBlob = path.join(dir, 'upper.tar.gz');
+  await writeLayerFile(ovl.upper, upperBlob);
+  const list = (f: string): string => execFileSync('tar', ['--numeric-owner', '--full-time', '-tvzf', f], { encoding: 'latin1' });
+  return [list(snapBlob), list(upperBlob)];
 }

@@ -7,12 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { takeSnapshot } from '../../src/layer/snapshot.js';
 import { diffSnapshots, type SnapshotDiff } from '../../src/layer/snapshot-diff.js';
 import { isOverlayRoot, overlayUpperBirthMs, withLowerFiles } from '../../src/layer/snapshot-lower.js';
-import { writeSnapshotLayer } from '../../src/layer/snapshot-write.js';
-import { writeLayerFile } from '../../src/layer/write.js';
+import { mountOverlay, snapshotAndUpperListings } from './snapshot-fixture.js';
 import { native } from '../../src/sys/native.js';
 import type { Test } from 'tap';
 
@@ -61,16 +59,8 @@ let n = 0;
  *  `asUpper`: the layer must list as the upper dir does (not with `early` changes, which the upper holds too). */
 async function check(t: Test, early: (p: (s: string) => string) => void, change: (p: (s: string) => string) => void, untouched: number, asUpper: boolean): Promise<void> {
   const dir = path.join(tmp, `case-${n++}`);
-  const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => path.join(dir, d)) as [string, string, string, string];
-  fs.mkdirSync(lower, { recursive: true });
-  makeTree(lower);
-  await sleep(30);
-  for (const d of [upper, work, merged]) fs.mkdirSync(d);
-  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged]);
-  let mounted = true;
-  t.teardown(() => {
-    if (mounted) execFileSync('umount', [merged]);
-  });
+  const ovl = await mountOverlay(t, dir, makeTree);
+  const merged = ovl.merged;
   const p = (s: string): string => path.join(merged, s);
   early(p);
   const before = await takeSnapshot(merged, { choose });
@@ -88,14 +78,8 @@ async function check(t: Test, early: (p: (s: string) => string) => void, change:
   // Without the listing of lower files, a diff that lists files walks everything.
   t.equal((await diffSnapshots(before, { listFiles: choose })).untouched, 0, 'listFiles without lowerFilesLater walks every directory');
   if (!asUpper) return;
-  const snapBlob = path.join(dir, 'snap.tar.gz');
-  await writeSnapshotLayer(diff, snapBlob);
-  execFileSync('umount', [merged]);
-  mounted = false;
-  const upperBlob = path.join(dir, 'upper.tar.gz');
-  await writeLayerFile(upper, upperBlob);
-  const list = (f: string): string => execFileSync('tar', ['--numeric-owner', '--full-time', '-tvzf', f], { encoding: 'latin1' });
-  t.equal(list(snapBlob), list(upperBlob), 'same listing as the overlay upper dir');
+  const [got, upper] = await snapshotAndUpperListings(diff, dir, ovl);
+  t.equal(got, upper, 'same listing as the overlay upper dir');
 }
 
 const none = (): void => undefined;

@@ -12,13 +12,9 @@ import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { takeSnapshot } from '../../src/layer/snapshot.js';
 import { diffSnapshots, type SnapshotDiff } from '../../src/layer/snapshot-diff.js';
-import { writeSnapshotLayer } from '../../src/layer/snapshot-write.js';
-import { writeLayerFile } from '../../src/layer/write.js';
-import { makeRoot } from './snapshot-fixture.js';
+import { makeRoot, mountOverlay, snapshotAndUpperListings } from './snapshot-fixture.js';
 
 const root = process.getuid?.() === 0;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'layer-snapshot-ovl-'));
@@ -52,19 +48,8 @@ for (const c of cases) {
   for (const upperLast of [true, false]) {
     t.test(`${c.name}, upper dir made ${upperLast ? 'after' : 'before'} the image's tree`, { skip: root ? false : 'needs root to mount overlayfs' }, async (t) => {
       const dir = path.join(tmp, `case-${n++}`);
-      const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => path.join(dir, d)) as [string, string, string, string];
-      for (const d of upperLast ? [lower] : [lower, upper, work]) fs.mkdirSync(d, { recursive: true });
-      makeRoot(lower);
-      if (upperLast) {
-        await sleep(30); // past the margin a coarse ctime is given
-        for (const d of [upper, work]) fs.mkdirSync(d);
-      }
-      fs.mkdirSync(merged);
-      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work},redirect_dir=off,metacopy=off`, merged]);
-      let mounted = true;
-      t.teardown(() => {
-        if (mounted) execFileSync('umount', [merged]);
-      });
+      const ovl = await mountOverlay(t, dir, makeRoot, { upperFirst: !upperLast, options: 'redirect_dir=off,metacopy=off' });
+      const merged = ovl.merged;
       const before = await takeSnapshot(merged, { exclude: ['workspace', 'engine'] });
       const full = await takeSnapshot(merged, { exclude: ['workspace', 'engine'], skipLower: false });
       c.change((s) => path.join(merged, s));
@@ -73,16 +58,9 @@ for (const c of cases) {
       t.same(summary(diff), summary(walked), 'the same changes as a walk of every directory');
       if (upperLast) t.ok(diff.untouched > 0, `${diff.untouched} lower-only directories not walked`);
       else t.equal(diff.untouched, 0, 'no directory is taken for lower-only when the upper layer is older');
-      const snapBlob = path.join(dir, 'snap.tar.gz');
-      await writeSnapshotLayer(diff, snapBlob);
-      execFileSync('umount', [merged]);
-      mounted = false;
-      const upperBlob = path.join(dir, 'upper.tar.gz');
-      await writeLayerFile(upper, upperBlob);
-      const list = (f: string): string => execFileSync('tar', ['--numeric-owner', '--full-time', '-tvzf', f], { encoding: 'latin1' });
-      const got = list(snapBlob);
+      const [got, upper] = await snapshotAndUpperListings(diff, dir, ovl);
       t.not(got, '', 'the layer is not empty');
-      t.equal(got, list(upperBlob), 'same listing as the overlay upper dir');
+      t.equal(got, upper, 'same listing as the overlay upper dir');
     });
   }
 }
