@@ -103,7 +103,8 @@ const testRun = `#!/bin/sh
 #
 #   OCI_S2I       the oci-s2i command (default: oci-s2i on PATH); must exec oci-s2i, so a stop reaches it
 #   OCI_S2I_ROOT  oci-s2i store and cache to use (default: a temporary one, emptied and removed afterwards)
-#   TEST_PORT     port the application listens on while it is checked (default: one from 20000-59999)
+#   TEST_PORT     port the application listens on while it is checked (default: one from 20000-31999, or the
+#                 next one that is free)
 #   WORK_DIR      directory for the temporary files (default: a new one, removed afterwards)
 set -eu
 
@@ -120,7 +121,8 @@ if [ -z "\${OCI_S2I_ROOT:-}" ]; then
   OCI_S2I_ROOT=$WORK_DIR/root
   prune_root=yes
 fi
-port=\${TEST_PORT:-$((20000 + $$ % 40000))}
+# Below the kernel's ephemeral range (32768-60999 by default), where no port-0 listener of another process lands.
+port=\${TEST_PORT:-$((20000 + $$ % 12000))}
 builder=localhost/s2i-test/builder:candidate
 app=localhost/s2i-test/test-app:latest
 run_pid=
@@ -149,6 +151,20 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Whether anything accepts connections on port $1 (an HTTP error or no HTTP at all counts too).
+in_use() {
+  rc=0
+  if command -v curl >/dev/null 2>&1; then
+    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/" 2>/dev/null || rc=$?
+    [ "$rc" -ne 7 ]
+  elif command -v wget >/dev/null 2>&1; then
+    wget -q -T 2 -O /dev/null "http://127.0.0.1:$1/" 2>/dev/null || rc=$?
+    [ "$rc" -ne 4 ]
+  else
+    fail "curl or wget is needed to check the application's page"
+  fi
+}
+
 # Prints the page at $1 (curl, else wget); fails when nothing answers.
 fetch() {
   if command -v curl >/dev/null 2>&1; then
@@ -173,22 +189,39 @@ echo "---> Building the test application again, incrementally"
 $OCI_S2I build --root "$OCI_S2I_ROOT" --no-push --pull-policy never --incremental --incremental-pull-policy never \\
   "$test_dir/test-app" "$builder" "$app" >/dev/null || fail "incremental build"
 
-echo "---> Running the test application on port $port"
-if fetch "http://127.0.0.1:$port/" >/dev/null; then fail "port $port is in use; set TEST_PORT to a free port"; fi
-$OCI_S2I run --root "$OCI_S2I_ROOT" --pull-policy never -e "PORT=$port" "$app" >"$WORK_DIR/run.log" 2>&1 &
-run_pid=$!
-page=
-tries=0
-while [ "$tries" -lt 150 ]; do
-  if ! kill -0 "$run_pid" 2>/dev/null; then
-    cat "$WORK_DIR/run.log" >&2
-    run_pid=
-    fail "the application stopped before it answered"
+# A port taken meanwhile (the application's log says so) moves the test to the next one, without TEST_PORT.
+attempts=0
+while :; do
+  if in_use "$port"; then
+    [ -z "\${TEST_PORT:-}" ] && [ "$attempts" -lt 20 ] || fail "port $port is in use; set TEST_PORT to a free port"
+    attempts=$((attempts + 1))
+    port=$((port + 1))
+    continue
   fi
-  if page=$(fetch "http://127.0.0.1:$port/"); then break; fi
+  echo "---> Running the test application on port $port"
+  $OCI_S2I run --root "$OCI_S2I_ROOT" --pull-policy never -e "PORT=$port" "$app" >"$WORK_DIR/run.log" 2>&1 &
+  run_pid=$!
   page=
-  tries=$((tries + 1))
-  sleep 0.2 2>/dev/null || sleep 1
+  tries=0
+  while [ "$tries" -lt 150 ]; do
+    if ! kill -0 "$run_pid" 2>/dev/null; then
+      wait "$run_pid" 2>/dev/null || true
+      run_pid=
+      break
+    fi
+    if page=$(fetch "http://127.0.0.1:$port/"); then break; fi
+    page=
+    tries=$((tries + 1))
+    sleep 0.2 2>/dev/null || sleep 1
+  done
+  [ -z "$run_pid" ] || break
+  if [ -z "\${TEST_PORT:-}" ] && [ "$attempts" -lt 20 ] && grep -qi "in use" "$WORK_DIR/run.log"; then
+    attempts=$((attempts + 1))
+    port=$((port + 1))
+    continue
+  fi
+  cat "$WORK_DIR/run.log" >&2
+  fail "the application stopped before it answered"
 done
 [ -n "$page" ] || fail "the application did not answer on port $port"
 case "$page" in

@@ -3,6 +3,8 @@
 // `oci-s2i` command on PATH; and the same build-image + build as an unprivileged user with a subuid range.
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
+import net from 'node:net';
+import type { Test } from 'tap';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, chmodSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,8 +43,9 @@ function wrapperBin(cli: string): string {
   return bin;
 }
 
-/** Runs a script with env (PATH first gets `bin`), optionally as another user; never through a shell. */
-function runScript(file: string, env: NodeJS.ProcessEnv, user?: TestUser): Promise<CliResult> {
+/** Runs a script with env (PATH first gets `bin`), optionally as another user; never through a shell. `onSpawn`
+ *  gets the script's PID (its `$$`). */
+function runScript(file: string, env: NodeJS.ProcessEnv, user?: TestUser, onSpawn?: (pid: number) => void): Promise<CliResult> {
   const full: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', ...env };
   let cmd = file;
   let args: string[] = [];
@@ -54,6 +57,7 @@ function runScript(file: string, env: NodeJS.ProcessEnv, user?: TestUser): Promi
   }
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env: full, cwd: path.dirname(file), stdio: ['ignore', 'pipe', 'pipe'] });
+    if (p.pid !== undefined) onSpawn?.(p.pid);
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -87,6 +91,49 @@ t.test("create → build-image → build → run, no daemon: the scaffold's own 
   t.ok(port, 'test/run named its port');
   const httpd = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`httpd -f -v -p ${port} `));
   t.same(httpd, [], 'the application was stopped');
+});
+
+/** A TCP listener on 127.0.0.1:`port` that is no HTTP server: it closes every connection at once. */
+async function occupy(t: Test, port: number): Promise<void> {
+  const server = net.createServer((sock) => sock.destroy());
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+}
+
+t.test("test/run and a port something else holds: TEST_PORT fails in one line, its own choice moves to the next port", async (t) => {
+  const dir = path.join(tmp, 'port-builder');
+  const c = await runCli(['create', '--base-image', base, 'port-builder', dir]);
+  t.equal(c.code, 0, c.stderr);
+  const bin = wrapperBin(cliPath);
+
+  // Anything listening counts, not only a server that answers HTTP 200 (which is all the page fetch tells).
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const takenPort = (taken.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => taken.close(() => resolve()));
+  await occupy(t, takenPort);
+  const scratch = mkdtempSync(path.join(tmp, 'scratch-'));
+  const r = await runScript(path.join(dir, 'test', 'run'), { PATH: `${bin}:${process.env.PATH}`, TMPDIR: scratch, TEST_PORT: String(takenPort) });
+  t.equal(r.code, 1, 'a TEST_PORT in use fails');
+  t.match(r.stderr, `S2I image 'port-builder' test FAILED: port ${takenPort} is in use; set TEST_PORT to a free port`);
+  t.notMatch(r.stdout, /Running the test application/, 'nothing was started on it');
+  t.same(readdirSync(scratch), [], 'cleaned up');
+
+  // Without TEST_PORT the script takes 20000 + $$ % 12000: held here as soon as the script has a PID, long before
+  // the script gets to it.
+  let own = 0;
+  const held: Array<Promise<void>> = [];
+  const scratch2 = mkdtempSync(path.join(tmp, 'scratch-'));
+  const r2 = await runScript(path.join(dir, 'test', 'run'), { PATH: `${bin}:${process.env.PATH}`, TMPDIR: scratch2 }, undefined, (pid) => {
+    own = 20000 + (pid % 12000);
+    held.push(occupy(t, own).catch(() => undefined)); // EADDRINUSE: held already, by something else
+  });
+  await Promise.all(held);
+  if (!t.equal(r2.code, 0, 'test/run exits 0')) t.comment(r2.stdout + r2.stderr);
+  const port = Number(/on port (\d+)/.exec(r2.stdout)?.[1]);
+  t.ok(own > 0 && port > own && port <= own + 20, `moved from ${own} to ${port}`);
+  t.match(r2.stdout, /S2I image 'port-builder' test PASSED/);
+  t.same(readdirSync(scratch2), [], 'cleaned up');
 });
 
 t.test('test/run fails with a message and still cleans up; create refuses a bad --base-image', async (t) => {
