@@ -66,8 +66,7 @@ export function isOverlayRoot(root: string, mountinfo: string): boolean {
  *  each at its place: the whole list in walk order (depth first, siblings by name bytes). */
 export function withLowerFiles(diff: SnapshotDiff, snap: Snapshot): string[] {
   const chosen = snap.chosen;
-  if (!chosen) return diff.files;
-  if (diff.lowerDirs.length === 0) return diff.files;
+  if (!chosen || diff.lowerDirs.length === 0) return diff.files;
   const out: string[] = [];
   let from = 0;
   for (const { at, dir, rel } of diff.lowerDirs) {

@@ -25,7 +25,7 @@
 // can take the snapshot while it fetches its source and the builder's metadata (in-image.ts).
 //
 // Memory: entries are kept in walk order (depth first, siblings sorted by name bytes) in typed-array columns,
-// 33 bytes an entry plus its name (not its path: a child finds its siblings through `end`, the index past its
+// 33 bytes an entry (34 with `chosen`) plus its name (not its path: a child finds its siblings through `end`, the index past its
 // subtree), ≈ 4.7 MB for 100 000 entries and no per-entry object for the garbage collector to trace.
 //
 // Timestamps and T0: the kernel stamps ctime from a clock that may lag the one Date.now() reads by up to a tick
@@ -76,12 +76,8 @@ export class Snapshot {
   private ino = new Float64Array(this.cap);
   private dev = new Float64Array(this.cap);
   private ctime = new Float64Array(this.cap);
-  /** With SnapshotOptions.choose: 1 for the regular files it took. */
+  /** With SnapshotOptions.choose: 1 for the regular files it took (`keepChosen`). */
   chosen: Uint8Array | undefined;
-
-  keepChosen(): void {
-    this.chosen = new Uint8Array(this.cap);
-  }
   /** Index past the entry's subtree (the next sibling's index, or the parent's end). */
   private endIdx = new Uint32Array(this.cap);
   private nameOff = new Uint32Array(this.cap + 1);
@@ -101,6 +97,11 @@ export class Snapshot {
      *  copied up (snapshot-lower.ts); -Infinity elsewhere. */
     readonly lowerBefore = -Infinity,
   ) {}
+
+  /** Marks the files SnapshotOptions.choose takes in `chosen`, from the next entry on. */
+  keepChosen(): void {
+    this.chosen = new Uint8Array(this.cap);
+  }
 
   /** Appends the entry of record `off` of `b` (a names listing, in walk order); its subtree end is set by
    *  `close`. */

@@ -180,7 +180,8 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     let sbomFiles: string[] = [];
     const layer = await steps.run('layer', async () => {
       // The layer is written while the walk after assemble finds the changes; the walk also lists the files the
-      // SBOM reads (the whole root's), so the SBOM walks nothing itself.
+      // SBOM reads (the whole root's: below the directories it does not enter, those the snapshot chose), so the
+      // SBOM walks nothing itself.
       const { diff, layer } = await writeSnapshotLayerWhileDiffing(before, layerFile, { signal: engine.signal, ...(wantsSbom ? { listFiles: catalogCandidate, lowerFilesLater: before.chosen !== undefined } : {}) }, {
         compression: opts.compression,
         ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),

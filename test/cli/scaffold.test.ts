@@ -93,11 +93,13 @@ t.test("create → build-image → build → run, no daemon: the scaffold's own 
   t.same(httpd, [], 'the application was stopped');
 });
 
-/** A TCP listener on 127.0.0.1:`port` that is no HTTP server: it closes every connection at once. */
-async function occupy(t: Test, port: number): Promise<void> {
+/** A TCP listener on 127.0.0.1:`port` (0: any free one) that is no HTTP server: it closes every connection at
+ *  once. Returns its port. */
+async function occupy(t: Test, port: number): Promise<number> {
   const server = net.createServer((sock) => sock.destroy());
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return (server.address() as net.AddressInfo).port;
 }
 
 t.test("test/run and a port something else holds: TEST_PORT fails in one line, its own choice moves to the next port", async (t) => {
@@ -107,11 +109,7 @@ t.test("test/run and a port something else holds: TEST_PORT fails in one line, i
   const bin = wrapperBin(cliPath);
 
   // Anything listening counts, not only a server that answers HTTP 200 (which is all the page fetch tells).
-  const taken = net.createServer();
-  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-  const takenPort = (taken.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => taken.close(() => resolve()));
-  await occupy(t, takenPort);
+  const takenPort = await occupy(t, 0);
   const scratch = mkdtempSync(path.join(tmp, 'scratch-'));
   const r = await runScript(path.join(dir, 'test', 'run'), { PATH: `${bin}:${process.env.PATH}`, TMPDIR: scratch, TEST_PORT: String(takenPort) });
   t.equal(r.code, 1, 'a TEST_PORT in use fails');
@@ -122,7 +120,7 @@ t.test("test/run and a port something else holds: TEST_PORT fails in one line, i
   // Without TEST_PORT the script takes 20000 + $$ % 12000: held here as soon as the script has a PID, long before
   // the script gets to it.
   let own = 0;
-  const held: Array<Promise<void>> = [];
+  const held: Array<Promise<unknown>> = [];
   const scratch2 = mkdtempSync(path.join(tmp, 'scratch-'));
   const r2 = await runScript(path.join(dir, 'test', 'run'), { PATH: `${bin}:${process.env.PATH}`, TMPDIR: scratch2 }, undefined, (pid) => {
     own = 20000 + (pid % 12000);
