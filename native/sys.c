@@ -28,7 +28,7 @@ static const char *errname(int e) {
     case E2BIG: return "E2BIG"; case ENAMETOOLONG: return "ENAMETOOLONG"; case ELOOP: return "ELOOP";
     case ENODEV: return "ENODEV"; case EFAULT: return "EFAULT"; case ENOSYS: return "ENOSYS";
     case EXDEV: return "EXDEV"; case EAGAIN: return "EAGAIN"; case ENOTEMPTY: return "ENOTEMPTY";
-    case EISDIR: return "EISDIR"; case EBADF: return "EBADF"; case EMLINK: return "EMLINK";
+    case EISDIR: return "EISDIR"; case ECANCELED: return "ECANCELED"; case EBADF: return "EBADF"; case EMLINK: return "EMLINK";
     default: return "EUNKNOWN";
   }
 }
@@ -172,13 +172,13 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
  * vanish between readdir and fstatat are left out. With xattrs false the list is not asked for (the field is 0):
  * a snapshot walk compares ctimes, which every xattr change sets, and asks only for the entries it reports.
  * scanDirAsync(dir, xattrs) -> Promise<Buffer>: the same, on the libuv pool (several directories at once).
- * scanNamesAsync(dir) -> Promise<Buffer>: the same records from readdir alone, for a snapshot's walk before
- * `assemble`: st_mode is the type from d_type (DTTOIF) and every other field 0, except for directories (and
+ * In names mode (scanTreeAsync below, for a snapshot's walk before `assemble`) the records come from readdir
+ * alone: st_mode is the type from d_type (DTTOIF) and every other field 0, except for directories (and
  * DT_UNKNOWN entries), which are fstatat'ed (a snapshot needs their inode and device): ~10 % of the entries.
  * Record (little-endian, 8-byte aligned):
  *   0 u32 name length   4 u32 st_mode   8 u32 uid   12 u32 gid   16 f64 size   24 f64 mtime seconds
  *  32 u32 mtime nsec   36 u32 nlink    40 u32 rdev major   44 u32 rdev minor   48 u32 dev lo  52 u32 dev hi
- *  56 u32 ino lo       60 u32 ino hi   64 i32 llistxattr size (-1: unsupported) 68 u32 0
+ *  56 u32 ino lo       60 u32 ino hi   64 i32 llistxattr size (-1: unsupported) 68 u32 subtree (scanTree; else 0)
  *  72 f64 ctime seconds 80 u32 ctime nsec 84 u32 0   88 name, padded to 8
  * (ctime, and the inode and device of directories, are what a root-filesystem snapshot compares: src/layer/snapshot.ts) */
 #include <dirent.h>
@@ -209,13 +209,16 @@ typedef struct {
 /* What scan_core asks per entry: lstat, lstat + xattr list size, or d_type (lstat for directories only). */
 enum { SCAN_STAT, SCAN_XATTRS, SCAN_NAMES };
 
-static void scan_core(const char *dir, size_t plen, int mode, scan_result *r) {
+/* Lists `dir`: its entries (names on the heap), sorted by name bytes, in *out (the caller frees the names and
+ * the array); r->err (with call and errpath) on failure, when nothing is listed. */
+static size_t scan_list(const char *dir, size_t plen, int mode, scan_ent **out, scan_result *r) {
   bool xattrs = mode == SCAN_XATTRS;
   memset(r, 0, sizeof *r);
+  *out = NULL;
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) { r->err = errno; r->call = "scandir"; r->errpath = strdup(dir); return; }
+  if (dfd < 0) { r->err = errno; r->call = "scandir"; r->errpath = strdup(dir); return 0; }
   DIR *d = fdopendir(dfd);
-  if (!d) { r->err = errno; r->call = "scandir"; r->errpath = strdup(dir); close(dfd); return; }
+  if (!d) { r->err = errno; r->call = "scandir"; r->errpath = strdup(dir); close(dfd); return 0; }
   size_t cap = 64, n = 0;
   scan_ent *ents = malloc(cap * sizeof *ents);
   char *xpath = malloc(plen + 258); /* dir "/" d_name (at most 255 bytes) NUL */
@@ -256,43 +259,60 @@ static void scan_core(const char *dir, size_t plen, int mode, scan_result *r) {
     ents[n++] = x;
   }
   closedir(d);
+  free(xpath);
   if (oom) { r->err = ENOMEM; r->call = NULL; }
-  if (!r->err) {
-    qsort(ents, n, sizeof *ents, scan_cmp);
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) total += SCAN_FIXED + ((ents[i].len + 7) & ~(size_t)7);
-    uint8_t *p = malloc(total ? total : 1);
-    if (!p) { r->err = ENOMEM; r->call = NULL; }
-    else {
-      r->out = p; r->outlen = total;
-      for (size_t i = 0; i < n; i++) {
-        struct stat *st = &ents[i].st;
-        memset(p, 0, SCAN_FIXED + ((ents[i].len + 7) & ~(size_t)7));
-        put32(p, (uint32_t)ents[i].len);
-        put32(p + 4, st->st_mode);
-        put32(p + 8, st->st_uid);
-        put32(p + 12, st->st_gid);
-        putd(p + 16, (double)st->st_size);
-        putd(p + 24, (double)st->st_mtim.tv_sec);
-        put32(p + 32, (uint32_t)st->st_mtim.tv_nsec);
-        put32(p + 36, (uint32_t)st->st_nlink);
-        put32(p + 40, major(st->st_rdev));
-        put32(p + 44, minor(st->st_rdev));
-        put32(p + 48, (uint32_t)st->st_dev);
-        put32(p + 52, (uint32_t)((uint64_t)st->st_dev >> 32));
-        put32(p + 56, (uint32_t)st->st_ino);
-        put32(p + 60, (uint32_t)((uint64_t)st->st_ino >> 32));
-        int32_t xl = ents[i].xlen > INT32_MAX ? INT32_MAX : (int32_t)ents[i].xlen;
-        memcpy(p + 64, &xl, 4);
-        putd(p + 72, (double)st->st_ctim.tv_sec);
-        put32(p + 80, (uint32_t)st->st_ctim.tv_nsec);
-        memcpy(p + SCAN_FIXED, ents[i].name, ents[i].len);
-        p += SCAN_FIXED + ((ents[i].len + 7) & ~(size_t)7);
-      }
-    }
+  if (r->err) {
+    for (size_t i = 0; i < n; i++) free(ents[i].name);
+    free(ents);
+    return 0;
+  }
+  qsort(ents, n, sizeof *ents, scan_cmp);
+  *out = ents;
+  return n;
+}
+
+static size_t record_size(const scan_ent *e) { return SCAN_FIXED + ((e->len + 7) & ~(size_t)7); }
+
+/* Writes the record of `e` at p (record_size(e) bytes); `subtree` goes to offset 68 (scanTree). */
+static void put_record(uint8_t *p, const scan_ent *e, uint32_t subtree) {
+  const struct stat *st = &e->st;
+  memset(p, 0, record_size(e));
+  put32(p, (uint32_t)e->len);
+  put32(p + 4, st->st_mode);
+  put32(p + 8, st->st_uid);
+  put32(p + 12, st->st_gid);
+  putd(p + 16, (double)st->st_size);
+  putd(p + 24, (double)st->st_mtim.tv_sec);
+  put32(p + 32, (uint32_t)st->st_mtim.tv_nsec);
+  put32(p + 36, (uint32_t)st->st_nlink);
+  put32(p + 40, major(st->st_rdev));
+  put32(p + 44, minor(st->st_rdev));
+  put32(p + 48, (uint32_t)st->st_dev);
+  put32(p + 52, (uint32_t)((uint64_t)st->st_dev >> 32));
+  put32(p + 56, (uint32_t)st->st_ino);
+  put32(p + 60, (uint32_t)((uint64_t)st->st_ino >> 32));
+  int32_t xl = e->xlen > INT32_MAX ? INT32_MAX : (int32_t)e->xlen;
+  memcpy(p + 64, &xl, 4);
+  put32(p + 68, subtree);
+  putd(p + 72, (double)st->st_ctim.tv_sec);
+  put32(p + 80, (uint32_t)st->st_ctim.tv_nsec);
+  memcpy(p + SCAN_FIXED, e->name, e->len);
+}
+
+static void scan_core(const char *dir, size_t plen, int mode, scan_result *r) {
+  scan_ent *ents;
+  size_t n = scan_list(dir, plen, mode, &ents, r);
+  if (r->err) return;
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) total += record_size(&ents[i]);
+  uint8_t *p = malloc(total ? total : 1);
+  if (!p) { r->err = ENOMEM; r->call = NULL; }
+  else {
+    r->out = p; r->outlen = total;
+    for (size_t i = 0; i < n; i++) { put_record(p, &ents[i], 0); p += record_size(&ents[i]); }
   }
   for (size_t i = 0; i < n; i++) free(ents[i].name);
-  free(ents); free(xpath);
+  free(ents);
 }
 
 /* The result as a Buffer (ownership of the records passes to it), or an Error; frees the rest. */
@@ -417,11 +437,338 @@ static napi_value js_scan_dir_async(napi_env env, napi_callback_info info) {
   return scan_queue(env, dir, plen, xattrs ? SCAN_XATTRS : SCAN_STAT);
 }
 
-static napi_value js_scan_names_async(napi_env env, napi_callback_info info) {
-  size_t plen; bool xattrs;
-  char *dir = scan_args(env, info, &plen, &xattrs);
-  if (!dir) return NULL;
-  return scan_queue(env, dir, plen, SCAN_NAMES);
+/* ---- scanTree: a whole subtree in one call, for a root-filesystem snapshot ---------------------------------
+ * scanTreeAsync(root: Buffer, names: boolean, rootDev: number, excluded: Buffer, threads: number, stop?: Buffer)
+ *   -> Promise<Buffer>: the records of every entry below `root` in walk order (depth first, siblings sorted by
+ *   name bytes as scanDir sorts them, a directory before its contents), each record scanDir's with offset 68 the
+ *   number of records in the entry's subtree (0 for all but directories). `names`: names mode (above:
+ *   d_type, an fstatat for directories alone); otherwise scanDir's fields without the xattr list. Left out with their
+ *   subtrees: sockets, the paths in `excluded` (NUL-terminated paths relative to `root`, raw bytes, no leading
+ *   or trailing slash, no empty or `.` components) and directories on another device than `rootDev` (mount
+ *   points). A directory that cannot be listed or stat'ed into (EACCES, EPERM, ENOENT, ENOTDIR) is recorded
+ *   without children, as scanDirAsync's caller records it; any other error fails the walk. Directories are listed by
+ *   `threads` threads at once (this pool thread and threads-1 more), with no trip through the event loop per
+ *   directory (a pool round trip costs ~0.25 ms here: 3 000 directories took 0.2 s in trips alone); the records
+ *   are put in order once every directory is listed. A nonzero first int32 of `stop` ends the walk with
+ *   ECANCELED at the next directory. */
+#include <pthread.h>
+
+typedef struct tree_node {
+  char *rel; size_t rlen;         /* path relative to the root ("" for the root) */
+  bool check;                     /* an excluded path lies below this one: its children are looked up */
+  scan_ent *ents; size_t n;       /* kept entries, sorted */
+  struct tree_node **kids;        /* per entry: its directory's node, or NULL */
+  uint32_t subtree;               /* records below this directory */
+  struct tree_node *next_free;    /* every node, for freeing */
+} tree_node;
+
+typedef struct {
+  char *root; size_t rootlen; int mode; uint64_t rootdev;
+  char *excl; size_t excl_len;    /* NUL-terminated paths, back to back */
+  const volatile int32_t *stop;
+  pthread_mutex_t mu; pthread_cond_t cv;
+  tree_node **stack; size_t depth, cap;
+  size_t pending;                 /* nodes queued or being listed */
+  tree_node *all;                 /* every node made */
+  tree_node *top;
+  scan_result r;                  /* the first failure */
+  bool failed;
+} tree_walk;
+
+/* Whether an excluded path equals rel (exact) or lies below it (below). */
+static bool tree_excluded(const tree_walk *w, const char *rel, size_t rlen, bool below) {
+  for (const char *e = w->excl; e < w->excl + w->excl_len; e += strlen(e) + 1) {
+    size_t el = strlen(e);
+    if (below) {
+      if (rlen == 0 ? el > 0 : (el > rlen && e[rlen] == '/' && memcmp(e, rel, rlen) == 0)) return true;
+    } else if (el == rlen && memcmp(e, rel, rlen) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+static tree_node *tree_node_new(tree_walk *w, const char *parent, size_t plen, const char *name, size_t len) {
+  tree_node *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  t->rlen = plen ? plen + 1 + len : len;
+  t->rel = malloc(t->rlen + 1);
+  if (!t->rel) { free(t); return NULL; }
+  if (plen) { memcpy(t->rel, parent, plen); t->rel[plen] = '/'; memcpy(t->rel + plen + 1, name, len); }
+  else memcpy(t->rel, name, len);
+  t->rel[t->rlen] = 0;
+  return t;
+}
+
+/* Lists one directory: keeps its entries, makes the nodes of its subdirectories (returned through kids/nkids,
+ * to be queued). 0, or an errno (ENOMEM) after which the walk fails. */
+static int tree_list(tree_walk *w, tree_node *t, tree_node ***kids_out, size_t *nkids) {
+  *kids_out = NULL; *nkids = 0;
+  size_t plen = w->rootlen + (t->rlen ? 1 + t->rlen : 0);
+  bool slash = !(w->rootlen == 1 && w->root[0] == '/');
+  char *dir = malloc(plen + 2);
+  if (!dir) return ENOMEM;
+  memcpy(dir, w->root, w->rootlen);
+  plen = w->rootlen;
+  if (t->rlen) {
+    if (slash) dir[plen++] = '/';
+    memcpy(dir + plen, t->rel, t->rlen);
+    plen += t->rlen;
+  }
+  dir[plen] = 0;
+  scan_result r;
+  scan_ent *ents;
+  size_t n = scan_list(dir, plen, w->mode, &ents, &r);
+  if (r.err) {
+    int e = r.err;
+    /* (the root's own failure is the walk's: a missing or unreadable root is a bad input) */
+    if (t->rlen > 0 && (e == EACCES || e == EPERM || e == ENOENT || e == ENOTDIR)) { free(r.errpath); free(dir); return 0; }
+    if (e == ENOMEM && !r.call) { free(dir); return ENOMEM; }
+    pthread_mutex_lock(&w->mu);
+    if (!w->failed) {
+      w->failed = true;
+      w->r = r;
+      /* the path of what failed: the directory, or the entry (scan_list names the entry alone) */
+      if (r.call && strcmp(r.call, "lstat") == 0 && r.errpath) {
+        char *full = malloc(plen + 1 + strlen(r.errpath) + 1);
+        if (full) { sprintf(full, "%s/%s", dir, r.errpath); free(r.errpath); w->r.errpath = full; }
+      }
+    } else {
+      free(r.errpath);
+    }
+    pthread_mutex_unlock(&w->mu);
+    free(dir);
+    return 0;
+  }
+  free(dir);
+  /* the relative path of an entry, for the exclusion check: this directory's, a slash, the name (≤ 255 bytes) */
+  char *rel = t->check ? malloc(t->rlen + 1 + 256) : NULL;
+  if (t->check && !rel) {
+    for (size_t i = 0; i < n; i++) free(ents[i].name);
+    free(ents);
+    return ENOMEM;
+  }
+  size_t kept = 0, dirs = 0;
+  for (size_t i = 0; i < n; i++) {
+    scan_ent *e = &ents[i];
+    mode_t type = e->st.st_mode & S_IFMT;
+    bool drop = type == S_IFSOCK || (type == S_IFDIR && (uint64_t)e->st.st_dev != w->rootdev);
+    if (!drop && rel) {
+      size_t rl = 0;
+      if (t->rlen) { memcpy(rel, t->rel, t->rlen); rel[t->rlen] = '/'; rl = t->rlen + 1; }
+      memcpy(rel + rl, e->name, e->len);
+      drop = tree_excluded(w, rel, rl + e->len, false);
+    }
+    if (drop) { free(e->name); continue; }
+    if (type == S_IFDIR) dirs++;
+    ents[kept++] = *e;
+  }
+  free(rel);
+  t->ents = ents; t->n = kept;
+  if (dirs == 0) return 0;
+  t->kids = calloc(kept, sizeof *t->kids);
+  tree_node **kids = malloc(dirs * sizeof *kids);
+  if (!t->kids || !kids) { free(kids); return ENOMEM; }
+  size_t k = 0;
+  for (size_t i = 0; i < kept; i++) {
+    if ((ents[i].st.st_mode & S_IFMT) != S_IFDIR) continue;
+    tree_node *c = tree_node_new(w, t->rel, t->rlen, ents[i].name, ents[i].len);
+    if (!c) { *kids_out = kids; *nkids = k; return ENOMEM; }
+    c->check = t->check && tree_excluded(w, c->rel, c->rlen, true);
+    t->kids[i] = c;
+    kids[k++] = c;
+  }
+  *kids_out = kids; *nkids = k;
+  return 0;
+}
+
+static void tree_fail_locked(tree_walk *w, int err, const char *call) {
+  if (w->failed) return;
+  w->failed = true;
+  memset(&w->r, 0, sizeof w->r);
+  w->r.err = err; w->r.call = call;
+}
+
+static void *tree_worker(void *arg) {
+  tree_walk *w = arg;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (w->depth == 0 && w->pending > 0 && !w->failed) pthread_cond_wait(&w->cv, &w->mu);
+    if (w->failed || w->pending == 0) break;
+    tree_node *t = w->stack[--w->depth];
+    pthread_mutex_unlock(&w->mu);
+    tree_node **kids = NULL; size_t nkids = 0;
+    int err = 0;
+    if (w->stop && __atomic_load_n(w->stop, __ATOMIC_RELAXED) != 0) err = ECANCELED;
+    else err = tree_list(w, t, &kids, &nkids);
+    pthread_mutex_lock(&w->mu);
+    /* every node made is owned by the walk (freed at the end), queued or not */
+    for (size_t i = 0; i < nkids; i++) { kids[i]->next_free = w->all; w->all = kids[i]; }
+    if (err) tree_fail_locked(w, err, err == ECANCELED ? "scandir" : NULL);
+    if (!w->failed && nkids > 0) {
+      if (w->depth + nkids > w->cap) {
+        size_t cap = (w->depth + nkids) * 2;
+        tree_node **grown = realloc(w->stack, cap * sizeof *grown);
+        if (!grown) tree_fail_locked(w, ENOMEM, NULL);
+        else { w->stack = grown; w->cap = cap; }
+      }
+      if (!w->failed) {
+        /* reversed, so that the first child is listed first (the stack is last in, first out) */
+        for (size_t i = nkids; i > 0; i--) w->stack[w->depth++] = kids[i - 1];
+        w->pending += nkids;
+      }
+    }
+    free(kids);
+    w->pending--;
+    if (w->failed || w->pending == 0 || nkids > 1) pthread_cond_broadcast(&w->cv);
+    else if (nkids == 1) pthread_cond_signal(&w->cv);
+  }
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+/* Records below each node, and the bytes of all of them. Recursion is as deep as the tree (PATH_MAX bounds it). */
+static size_t tree_count(tree_node *t, size_t *bytes) {
+  size_t count = 0;
+  for (size_t i = 0; i < t->n; i++) {
+    count++;
+    *bytes += record_size(&t->ents[i]);
+    if (t->kids && t->kids[i]) count += tree_count(t->kids[i], bytes);
+  }
+  t->subtree = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
+  return count;
+}
+
+static uint8_t *tree_emit(tree_node *t, uint8_t *p) {
+  for (size_t i = 0; i < t->n; i++) {
+    tree_node *c = t->kids ? t->kids[i] : NULL;
+    put_record(p, &t->ents[i], c ? c->subtree : 0);
+    p += record_size(&t->ents[i]);
+    if (c) p = tree_emit(c, p);
+  }
+  return p;
+}
+
+static void tree_core(tree_walk *w, int threads, scan_result *r) {
+  memset(r, 0, sizeof *r);
+  w->top = tree_node_new(w, "", 0, "", 0);
+  w->cap = 256;
+  w->stack = malloc(w->cap * sizeof *w->stack);
+  if (!w->top || !w->stack || pthread_mutex_init(&w->mu, NULL) != 0 || pthread_cond_init(&w->cv, NULL) != 0) {
+    r->err = ENOMEM;
+    if (w->top) { free(w->top->rel); free(w->top); w->top = NULL; }
+    free(w->stack); w->stack = NULL;
+    return;
+  }
+  w->top->check = w->excl_len > 0;
+  w->all = w->top;
+  w->stack[w->depth++] = w->top;
+  w->pending = 1;
+  pthread_t tids[15];
+  int started = 0;
+  for (int i = 0; i < threads - 1 && i < 15; i++) {
+    if (pthread_create(&tids[started], NULL, tree_worker, w) == 0) started++;
+  }
+  tree_worker(w);
+  for (int i = 0; i < started; i++) pthread_join(tids[i], NULL);
+  if (w->failed) { *r = w->r; goto done; }
+  size_t bytes = 0;
+  tree_count(w->top, &bytes);
+  r->out = malloc(bytes ? bytes : 1);
+  if (!r->out) { r->err = ENOMEM; goto done; }
+  r->outlen = bytes;
+  tree_emit(w->top, r->out);
+done:
+  for (tree_node *t = w->all; t; ) {
+    tree_node *next = t->next_free;
+    for (size_t i = 0; i < t->n; i++) free(t->ents[i].name);
+    free(t->ents); free(t->kids); free(t->rel); free(t);
+    t = next;
+  }
+  w->all = NULL;
+  free(w->stack); w->stack = NULL;
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+}
+
+typedef struct {
+  napi_async_work work; napi_deferred deferred;
+  napi_ref stop_ref;
+  tree_walk w; int threads; scan_result r;
+} tree_job;
+
+static void tree_execute(napi_env env, void *data) {
+  tree_job *j = data;
+  tree_core(&j->w, j->threads, &j->r);
+}
+
+static void tree_complete(napi_env env, napi_status status, void *data) {
+  tree_job *j = data;
+  bool ok = false;
+  napi_value v;
+  if (status != napi_ok) {
+    free(j->r.out); free(j->r.errpath);
+    napi_value msg; napi_create_string_utf8(env, "scanTreeAsync was cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &v);
+  } else {
+    v = scan_settle(env, &j->r, &ok);
+  }
+  if (ok) napi_resolve_deferred(env, j->deferred, v);
+  else napi_reject_deferred(env, j->deferred, v);
+  napi_delete_async_work(env, j->work);
+  if (j->stop_ref) napi_delete_reference(env, j->stop_ref);
+  free(j->w.root); free(j->w.excl); free(j);
+}
+
+static napi_value js_scan_tree_async(napi_env env, napi_callback_info info) {
+  size_t argc = 6; napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool isbuf = false, isexcl = false;
+  if (argc < 5 || napi_is_buffer(env, argv[0], &isbuf) != napi_ok || !isbuf || napi_is_buffer(env, argv[3], &isexcl) != napi_ok || !isexcl) {
+    napi_throw_type_error(env, NULL, "scanTreeAsync(root: Buffer, names: boolean, rootDev: number, excluded: Buffer, threads: number, stop?: Buffer)");
+    return NULL;
+  }
+  bool names = false; double dev = 0; int32_t threads = 1;
+  CHECK(napi_get_value_bool(env, argv[1], &names));
+  CHECK(napi_get_value_double(env, argv[2], &dev));
+  CHECK(napi_get_value_int32(env, argv[4], &threads));
+  if (threads < 1) threads = 1;
+  if (threads > 16) threads = 16;
+  void *rp, *ep; size_t rlen, elen;
+  CHECK(napi_get_buffer_info(env, argv[0], &rp, &rlen));
+  CHECK(napi_get_buffer_info(env, argv[3], &ep, &elen));
+  tree_job *j = calloc(1, sizeof *j);
+  if (!j) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  j->threads = threads;
+  j->w.mode = names ? SCAN_NAMES : SCAN_STAT;
+  j->w.rootdev = (uint64_t)dev;
+  j->w.root = malloc(rlen + 1);
+  j->w.excl = malloc(elen + 1);
+  if (!j->w.root || !j->w.excl) { free(j->w.root); free(j->w.excl); free(j); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  memcpy(j->w.root, rp, rlen); j->w.root[rlen] = 0; j->w.rootlen = rlen;
+  memcpy(j->w.excl, ep, elen); j->w.excl[elen] = 0;
+  /* the list must end with a NUL: a last path without one is ended here */
+  j->w.excl_len = elen && j->w.excl[elen - 1] != 0 ? elen + 1 : elen;
+  if (argc > 5) {
+    bool isstop = false;
+    void *sp; size_t slen;
+    if (napi_is_buffer(env, argv[5], &isstop) == napi_ok && isstop && napi_get_buffer_info(env, argv[5], &sp, &slen) == napi_ok && slen >= 4 && ((uintptr_t)sp & 3) == 0) {
+      if (napi_create_reference(env, argv[5], 1, &j->stop_ref) != napi_ok) j->stop_ref = NULL;
+      else j->w.stop = sp;
+    }
+  }
+  napi_value promise, name;
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "oci-s2i:scanTree", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, tree_execute, tree_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    if (j->stop_ref) napi_delete_reference(env, j->stop_ref);
+    free(j->w.root); free(j->w.excl); free(j);
+    napi_throw_error(env, NULL, "napi call failed");
+    return NULL;
+  }
+  return promise;
 }
 
 
@@ -588,7 +935,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_default, NULL},
     {"scanDirAsync", NULL, js_scan_dir_async, NULL, NULL, NULL, napi_default, NULL},
-    {"scanNamesAsync", NULL, js_scan_names_async, NULL, NULL, NULL, napi_default, NULL},
+    {"scanTreeAsync", NULL, js_scan_tree_async, NULL, NULL, NULL, napi_default, NULL},
     {"xattrListSize", NULL, js_xattr_list_size, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
     {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},

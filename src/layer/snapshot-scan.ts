@@ -1,16 +1,20 @@
-// One directory of a root-filesystem snapshot: native/sys.c's `scanDir` records (sorted names, the lstat fields,
+// The listings of a root-filesystem snapshot: native/sys.c's `scanDir` records (sorted names, the lstat fields,
 // ctime, inode and device: one fstatat per entry, relative to the directory's descriptor), read in place without
-// an object per entry. The walk after `assemble` lists them so; the walk before it (snapshot.ts) asks only for
-// names and types (`scanNamesAsync`: readdir's d_type, an fstatat for directories alone), in the same record
-// layout, so both walks read, keep and order entries through the same code.
+// an object per entry. The walk after `assemble` lists directory by directory (`Lister`); the walk before it
+// (snapshot.ts) takes the whole tree in one native call (`scanTree`), by default names and types alone (readdir's
+// d_type, an fstatat for directories alone), in the same record layout, so both walks read entries through the
+// same code.
 //
 // The xattr list is not asked for (a second system call per entry, as costly as the stat): every change of an
 // entry's xattrs sets its ctime, which the diff compares with the snapshot's start; the few entries a diff
 // reports ask for it then.
 //
-// Directories are listed on the libuv pool (`scanDirAsync`), several at once, a few ahead of the walk: the walk
-// itself stays in order (depth first, siblings sorted by name bytes) and on the main thread, which is free for
-// other steps (a build's source and pull) between listings.
+// The walk after `assemble` lists directories on the libuv pool (`scanDirAsync`), several at once, a few ahead of
+// the walk: the walk itself stays in order (depth first, siblings sorted by name bytes) and on the main thread.
+// Each listing is a trip through the pool and back through the event loop (≈ 0.25 ms on the 2-core machine of
+// bench/README.md), which is why the walk before, which lists every directory, is one call: the walk after
+// enters only what `assemble` changed.
+import { availableParallelism } from 'node:os';
 import { native } from '../sys/native.js';
 import { S2IError } from '../errors.js';
 import { nextRecord, recordName, recordStat, type NodeStat } from './walk.js';
@@ -59,7 +63,48 @@ export const rec = {
   rdev: (b: Buffer, off: number): number => b.readUInt32LE(off + 40) * U32 + b.readUInt32LE(off + 44),
   ino: (b: Buffer, off: number): number => b.readUInt32LE(off + 60) * U32 + b.readUInt32LE(off + 56),
   dev: (b: Buffer, off: number): number => b.readUInt32LE(off + 52) * U32 + b.readUInt32LE(off + 48),
+  /** `scanTree`: the number of records in the entry's subtree, which follow it (0 but for directories). */
+  subtree: (b: Buffer, off: number): number => b.readUInt32LE(off + 68),
 };
+
+/** Threads that list a tree at once (`scanTree`): one per core, at most 4. On the 2-core machine of
+ *  bench/README.md, /usr (153 585 entries) took 412 ms with one, 299 with two, 283 with four. */
+const TREE_THREADS = Math.max(1, Math.min(4, availableParallelism()));
+
+/**
+ * Every entry below `root` as records in walk order (depth first, siblings sorted by name bytes, a directory
+ * before its contents; `rec.subtree` tells where a directory's contents end), listed in native code by a few
+ * threads at once with no trip through the event loop per directory. `names`: readdir's types alone and the
+ * fields of directories (an fstatat for directories only); otherwise every entry is lstat'ed. Left out with their
+ * subtrees, as `keep` leaves them out of a listing: sockets, the excluded paths, directories on another device
+ * than `rootDev`. A directory that cannot be listed is recorded without children (`Lister.list`); the root's own
+ * failure rejects. An abort of `signal` stops the walk at its next directory (rejects with ECANCELED).
+ */
+export async function scanTree(root: Buffer, opts: { names: boolean; rootDev: number; exclude: ExcludeNode; signal?: AbortSignal | undefined }): Promise<Buffer> {
+  opts.signal?.throwIfAborted();
+  const stop = Buffer.alloc(4);
+  const onAbort = (): void => void stop.writeInt32LE(1);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await native().scanTreeAsync(root, opts.names, opts.rootDev, excludeList(opts.exclude), TREE_THREADS, stop);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The excluded paths of an exclusion tree, relative to its root, each ended by a NUL (as scanTree takes them). */
+function excludeList(top: ExcludeNode): Buffer {
+  const out: string[] = [];
+  const visit = (node: ExcludeNode, prefix: string): void => {
+    for (const [name, child] of node.children) {
+      const rel = prefix ? `${prefix}/${name}` : name;
+      if (child.excluded) out.push(`${rel}\0`);
+      else visit(child, rel);
+    }
+  };
+  visit(top, '');
+  return Buffer.from(out.join(''), 'latin1');
+}
 
 /** The record at `off` as the layer writer takes it, with the xattr marker asked for now (`abs` is its path). */
 export function recordNode(b: Buffer, off: number, abs: Buffer): NodeStat {
@@ -100,28 +145,11 @@ export function keptOffsets(b: Buffer, exclude: ExcludeNode | undefined, rootDev
   return { kept, excludes };
 }
 
-/**
- * The records of listing `b` (of `absDir`) that a snapshot keeps (`keep`), by offset, and for each the listing of
- * its subtree when it is a directory, asked for now so that the pool lists ahead of the walk.
- */
-export function keptRecords(b: Buffer, absDir: Buffer, exclude: ExcludeNode | undefined, rootDev: number, lister: Lister): { kept: number[]; below: Array<Below | undefined> } {
-  const { kept, excludes } = keptOffsets(b, exclude, rootDev);
-  const below = kept.map((off, k): Below | undefined => {
-    if (!rec.isDir(b, off)) return undefined;
-    const abs = joinPath(absDir, rec.name(b, off));
-    return { abs, listing: lister.list(abs), exclude: excludes[k] };
-  });
-  return { kept, below };
-}
-
 /** Lists directories on the pool, at most IN_FLIGHT at once, in the order asked. A listing nobody waits for
  *  any more (the walk failed) is dropped without an unhandled rejection. */
 export class Lister {
   private running = 0;
   private readonly queue: Array<() => void> = [];
-
-  /** `names`: records from readdir alone, the fields of directories only (`scanNamesAsync`). */
-  constructor(private readonly names = false) {}
 
   /** The records of `absDir`, sorted by name; none for a directory that cannot be listed: a non-root pod's /root
    *  or a private key dir is recorded without children, before and after alike, and what the process cannot list
@@ -130,7 +158,7 @@ export class Lister {
     const p = new Promise<Buffer>((resolve, reject) => {
       const start = (): void => {
         this.running++;
-        (this.names ? native().scanNamesAsync(absDir) : native().scanDirAsync(absDir, false))
+        native().scanDirAsync(absDir, false)
           .then(resolve, (e: NodeJS.ErrnoException) => (UNREADABLE.has(e.code ?? '') ? resolve(EMPTY) : reject(e)))
           .finally(() => {
             this.running--;

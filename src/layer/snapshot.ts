@@ -20,9 +20,9 @@
 // point in /proc/self/mountinfo), and leaves out /proc, /sys, /dev and the paths it is given
 // (snapshot-exclude.ts).
 //
-// Directories are listed on the libuv pool, a few at once and ahead of the walk (snapshot-scan.ts Lister): the
-// main thread only copies the names into the columns, and is free for other work between listings, so a build
-// can take the snapshot while it fetches its source and the builder's metadata (in-image.ts).
+// The tree is listed in native code by a few threads at once (snapshot-scan.ts scanTree), with no trip through the
+// event loop per directory: the main thread is free meanwhile, so a build takes the snapshot while it fetches its
+// source and the builder's metadata (in-image.ts), and then only copies the names into the columns.
 //
 // Memory: entries are kept in walk order (depth first, siblings sorted by name bytes) in typed-array columns,
 // 33 bytes an entry (34 with `chosen`) plus its name (not its path: a child finds its siblings through `end`, the index past its
@@ -40,7 +40,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { S2IError } from '../errors.js';
 import { excludeTree, readMountinfo, type ExcludeNode } from './snapshot-exclude.js';
 import { overlayUpperBirthMs } from './snapshot-lower.js';
-import { keptRecords, Lister, rec, snapshotError } from './snapshot-scan.js';
+import { rec, scanTree, snapshotError } from './snapshot-scan.js';
 
 export interface SnapshotOptions {
   /** Paths inside the root to leave out with their subtrees (`/workspace` or `workspace`: `<root>/workspace`):
@@ -103,8 +103,7 @@ export class Snapshot {
     this.chosen = new Uint8Array(this.cap);
   }
 
-  /** Appends the entry of record `off` of `b` (a names listing, in walk order); its subtree end is set by
-   *  `close`. */
+  /** Appends the entry of record `off` of `b` (a `scanTree` listing, in walk order: its subtree follows it). */
   add(b: Buffer, off: number): number {
     if (this.count === this.cap) this.grow();
     const i = this.count++;
@@ -125,12 +124,8 @@ export class Snapshot {
     }
     b.copy(this.names, at, start, start + len);
     this.nameOff[i + 1] = at + len;
-    this.endIdx[i] = i + 1;
+    this.endIdx[i] = i + 1 + rec.subtree(b, off);
     return i;
-  }
-
-  close(i: number): void {
-    this.endIdx[i] = this.count;
   }
 
   /** The first child of entry `i` (-1: the root) is `i + 1`; the next sibling of `j` is `end(j)`; the
@@ -248,28 +243,17 @@ async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> 
   // Names and types alone (an fstatat for directories only), unless files are to be chosen by mode and size.
   const choose = snap.lowerBefore > -Infinity ? opts.choose : undefined;
   if (choose) snap.keepChosen();
-  const lister = new Lister(!choose);
+  const b = await scanTree(Buffer.from(real), { names: !choose, rootDev: snap.rootDev, exclude: snap.exclude, signal: opts.signal });
   let slice = performance.now();
-  /** Directory `absDir`, listed by `listing`: its entries, and the subtrees of its directories (listed ahead). */
-  const visit = async (absDir: Buffer, listing: Promise<Buffer>, exclude: ExcludeNode | undefined): Promise<void> => {
-    const b = await listing;
-    const { kept, below } = keptRecords(b, absDir, exclude, snap.rootDev, lister);
-    for (let k = 0; k < kept.length; k++) {
-      const off = kept[k]!;
-      const i = snap.add(b, off);
-      if (choose && snap.isFile(i) && choose(rec.name(b, off).toString('utf8'), rec.mode(b, off), rec.size(b, off))) snap.chosen![i] = 1;
-      const sub = below[k];
-      if (sub) await visit(sub.abs, sub.listing, sub.exclude);
-      snap.close(i);
-    }
-    if (performance.now() - slice > SLICE_MS) {
+  for (let off = 0, k = 0; off < b.length; off = rec.next(b, off), k++) {
+    const i = snap.add(b, off);
+    if (choose && snap.isFile(i) && choose(rec.name(b, off).toString('utf8'), rec.mode(b, off), rec.size(b, off))) snap.chosen![i] = 1;
+    if ((k & 1023) === 1023 && performance.now() - slice > SLICE_MS) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       opts.signal?.throwIfAborted();
       slice = performance.now();
     }
-  };
-  const top = Buffer.from(real);
-  await visit(top, lister.list(top), snap.exclude);
+  }
   // What changes from now on must get a ctime past T0, even from a kernel clock a tick behind Date.now() (a
   // walk of a real root takes far longer than this; a timer can fire a millisecond early, hence the loop).
   for (let now = Date.now(); now < snap.startedMs + FINE_GRAIN_MS; now = Date.now()) {

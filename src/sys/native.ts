@@ -11,9 +11,12 @@ export interface NativeSys {
   scanDir(dir: Buffer, xattrs?: boolean): Buffer;
   /** The same on the libuv pool; `xattrs` false leaves the xattr list size out (0). */
   scanDirAsync(dir: Buffer, xattrs: boolean): Promise<Buffer>;
-  /** The same records from readdir alone: the type (d_type) of each entry and every other field 0, except for
-   *  directories, which are lstat'ed (a snapshot's walk before `assemble`). */
-  scanNamesAsync(dir: Buffer): Promise<Buffer>;
+  /** Every entry below `root` in walk order, the records of scanDir with offset 68 the size of the entry's
+   *  subtree, listed by `threads` threads; `names`: the type (d_type) of each entry and every other field 0,
+   *  except for directories, which are lstat'ed (a snapshot's walk before `assemble`). Leaves out sockets, the
+   *  NUL-ended relative paths of `excluded` and directories on another device than `rootDev`; a nonzero int32 in
+   *  `stop` ends it with ECANCELED (src/layer/snapshot-scan.ts scanTree). */
+  scanTreeAsync(root: Buffer, names: boolean, rootDev: number, excluded: Buffer, threads: number, stop?: Buffer): Promise<Buffer>;
   /** llistxattr(path, NULL, 0): > 0 when the entry has xattrs, -1 when it cannot be asked. */
   xattrListSize(path: Buffer): number;
   /** mknod(2); mode includes the file type bits (S_IFCHR etc). */
