@@ -65,23 +65,22 @@ export function isOverlayRoot(root: string, mountinfo: string): boolean {
 /** The diff's `files` with those the snapshot chose below the directories the diff did not walk (`lowerDirs`),
  *  each at its place: the whole list in walk order (depth first, siblings by name bytes). */
 export function withLowerFiles(diff: SnapshotDiff, snap: Snapshot): string[] {
-  const chosen = snap.chosen;
-  if (!chosen || diff.lowerDirs.length === 0) return diff.files;
+  if (!snap.choosing || diff.lowerDirs.length === 0) return diff.files;
   const out: string[] = [];
   let from = 0;
   for (const { at, dir, rel } of diff.lowerDirs) {
     for (; from < at; from++) out.push(diff.files[from]!);
-    listedBelow(snap, dir, rel, chosen, out);
+    listedBelow(snap, dir, rel, out);
   }
   for (; from < diff.files.length; from++) out.push(diff.files[from]!);
   return out;
 }
 
-/** The files `chosen` marks in the subtree of snapshot entry `dir` (path `rel` in the root), appended to `out`
- *  in walk order. */
-function listedBelow(snap: Snapshot, dir: number, rel: Buffer, chosen: Uint8Array, out: string[]): void {
+/** The files the snapshot chooses in the subtree of entry `dir` (path `rel` in the root), appended to `out` in
+ *  walk order. */
+function listedBelow(snap: Snapshot, dir: number, rel: Buffer, out: string[]): void {
   for (let i = dir + 1; i < snap.end(dir); i = snap.end(i)) {
-    if (chosen[i]) out.push(joinPath(rel, snap.name(i)).toString('utf8'));
-    else if (snap.isDir(i) && snap.end(i) > i + 1) listedBelow(snap, i, joinPath(rel, snap.name(i)), chosen, out);
+    if (snap.isChosen(i)) out.push(joinPath(rel, snap.name(i)).toString('utf8'));
+    else if (snap.isDir(i) && snap.end(i) > i + 1) listedBelow(snap, i, joinPath(rel, snap.name(i)), out);
   }
 }

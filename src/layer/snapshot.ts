@@ -24,9 +24,11 @@
 // event loop per directory: the main thread is free meanwhile, so a build takes the snapshot while it fetches its
 // source and the builder's metadata (in-image.ts), and then only copies the names into the columns.
 //
-// Memory: entries are kept in walk order (depth first, siblings sorted by name bytes) in typed-array columns,
-// 33 bytes an entry (34 with `chosen`) plus its name (not its path: a child finds its siblings through `end`, the index past its
-// subtree), ≈ 4.7 MB for 100 000 entries and no per-entry object for the garbage collector to trace.
+// Memory: the walk's records as it returned them (snapshot-scan.ts scanTree: one buffer, in walk order, each
+// directory followed by its subtree and knowing its size), read in place, and one offset per entry: 92 bytes an
+// entry plus its name padded to 8 (not its path), ≈ 10 MB for 100 000 entries, and no per-entry object for the
+// garbage collector to trace. Nothing is copied out of the records: a copy into narrower columns cost the main
+// thread ≈ 0.1 s for the 21 000 entries of a Go builder, at the moment the build fetched the builder's metadata.
 //
 // Timestamps and T0: the kernel stamps ctime from a clock that may lag the one Date.now() reads by up to a tick
 // (1–10 ms), never leads it. T0 is the millisecond after Date.now() when the walk starts, so whatever changed before has a
@@ -65,27 +67,19 @@ const S_IFREG = 0o100000 >>> 12;
 const FINE_GRAIN_MS = 20;
 const COARSE_GRAIN_MS = 1000;
 
-/** The walk lets the event loop run after this much work. */
-const SLICE_MS = 50;
+/** `chooseAll` lets the event loop run after this much work. */
+const CHOOSE_SLICE_MS = 10;
 
 export class Snapshot {
-  count = 0;
-  private cap = 1024;
-  private type = new Uint8Array(this.cap);
-  /** Inode, device and ctime (ms) of directories (0 for the rest). */
-  private ino = new Float64Array(this.cap);
-  private dev = new Float64Array(this.cap);
-  private ctime = new Float64Array(this.cap);
-  /** With SnapshotOptions.choose: 1 for the regular files it took (`keepChosen`). */
-  chosen: Uint8Array | undefined;
-  /** Index past the entry's subtree (the next sibling's index, or the parent's end). */
-  private endIdx = new Uint32Array(this.cap);
-  private nameOff = new Uint32Array(this.cap + 1);
-  private names = Buffer.allocUnsafe(64 * 1024);
+  readonly count: number;
+  /** Offset of each entry's record in `tree`, and the end of the last. */
+  private readonly offs: Uint32Array;
+  /** SnapshotOptions.choose's answers, asked for when first wanted (`isChosen`): 1 chosen, 2 not. */
+  private chosen: Uint8Array | undefined;
   /** Date.now() and performance.now() when the walk started; T0 is the first whole millisecond after it. */
-  private readonly startedWall = Date.now();
-  private readonly startedMono = performance.now();
-  readonly startedMs = this.startedWall + 1;
+  private readonly startedWall: number;
+  private readonly startedMono: number;
+  readonly startedMs: number;
 
   constructor(
     /** The real path of the root. */
@@ -95,85 +89,113 @@ export class Snapshot {
     readonly exclude: ExcludeNode,
     /** On a kernel overlay root: directories with a ctime before this (ms) were still in the lower layers, never
      *  copied up (snapshot-lower.ts); -Infinity elsewhere. */
-    readonly lowerBefore = -Infinity,
-  ) {}
-
-  /** Marks the files SnapshotOptions.choose takes in `chosen`, from the next entry on. */
-  keepChosen(): void {
-    this.chosen = new Uint8Array(this.cap);
+    readonly lowerBefore: number,
+    /** The walk's records (snapshot-scan.ts scanTree), in walk order, each followed by its subtree. */
+    private readonly tree: Buffer,
+    started: { wall: number; mono: number },
+    /** SnapshotOptions.choose, when the walk stat'ed every entry for it. */
+    private readonly choose?: SnapshotOptions['choose'],
+  ) {
+    this.startedWall = started.wall;
+    this.startedMono = started.mono;
+    this.startedMs = started.wall + 1;
+    let n = 0;
+    for (let off = 0; off < tree.length; off = rec.next(tree, off)) n++;
+    this.count = n;
+    this.offs = new Uint32Array(n + 1);
+    for (let i = 0, off = 0; i < n; i++, off = rec.next(tree, off)) this.offs[i] = off;
+    this.offs[n] = tree.length;
   }
 
-  /** Appends the entry of record `off` of `b` (a `scanTree` listing, in walk order: its subtree follows it). */
-  add(b: Buffer, off: number): number {
-    if (this.count === this.cap) this.grow();
-    const i = this.count++;
-    const t = typeCode(rec.mode(b, off));
-    this.type[i] = t;
-    if (t === S_IFDIR) {
-      this.ino[i] = rec.ino(b, off);
-      this.dev[i] = rec.dev(b, off);
-      this.ctime[i] = rec.ctimeMs(b, off);
+  /** Whether `isChosen` can tell the SBOM's files (SnapshotOptions.choose on a kernel overlay root). */
+  get choosing(): boolean {
+    return this.choose !== undefined;
+  }
+
+  /** Regular file entry `i` is one SnapshotOptions.choose takes (by name, mode and size); false without it. */
+  isChosen(i: number): boolean {
+    if (!this.choose || !this.isFile(i)) return false;
+    this.chosen ??= new Uint8Array(this.count);
+    if (this.chosen[i] === 0) {
+      const off = this.offs[i]!;
+      this.chosen[i] = this.choose(this.tree.toString('utf8', rec.nameStart(this.tree, off), rec.nameEnd(this.tree, off)), rec.mode(this.tree, off), rec.size(this.tree, off)) ? 1 : 2;
     }
-    const start = rec.nameStart(b, off);
-    const len = rec.nameEnd(b, off) - start;
-    const at = this.nameOff[i]!;
-    if (at + len > this.names.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.names.length * 2, at + len));
-      this.names.copy(bigger, 0, 0, at);
-      this.names = bigger;
+    return this.chosen[i] === 1;
+  }
+
+  /** Asks SnapshotOptions.choose about every regular file now, a slice at a time with the event loop let in
+   *  between: for a caller with idle time before it needs `isChosen` (an in-image build, while `assemble` runs). */
+  async chooseAll(signal?: AbortSignal): Promise<void> {
+    if (!this.choose) return;
+    let slice = performance.now();
+    for (let i = 0; i < this.count; i++) {
+      this.isChosen(i);
+      if ((i & 1023) === 1023 && performance.now() - slice > CHOOSE_SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        signal?.throwIfAborted();
+        slice = performance.now();
+      }
     }
-    b.copy(this.names, at, start, start + len);
-    this.nameOff[i + 1] = at + len;
-    this.endIdx[i] = i + 1 + rec.subtree(b, off);
-    return i;
   }
 
   /** The first child of entry `i` (-1: the root) is `i + 1`; the next sibling of `j` is `end(j)`; the
    *  children end at `end(i)` (`count` for the root). */
   end(i: number): number {
-    return i < 0 ? this.count : this.endIdx[i]!;
+    return i < 0 ? this.count : i + 1 + rec.subtree(this.tree, this.offs[i]!);
   }
 
   name(i: number): Buffer {
-    return this.names.subarray(this.nameOff[i]!, this.nameOff[i + 1]!);
+    const off = this.offs[i]!;
+    return this.tree.subarray(rec.nameStart(this.tree, off), rec.nameEnd(this.tree, off));
   }
 
   /** Name order of entry `i` against the name of record `off` of `b` (<0: `i` comes first), the order scanDir
    *  sorts in. */
   compareName(i: number, b: Buffer, off: number): number {
-    return this.names.compare(b, rec.nameStart(b, off), rec.nameEnd(b, off), this.nameOff[i]!, this.nameOff[i + 1]!);
+    const at = this.offs[i]!;
+    return this.tree.compare(b, rec.nameStart(b, off), rec.nameEnd(b, off), rec.nameStart(this.tree, at), rec.nameEnd(this.tree, at));
+  }
+
+  private type(i: number): number {
+    return typeCode(rec.mode(this.tree, this.offs[i]!));
+  }
+
+  /** Inode, device and ctime (ms) of directory entry `i`. */
+  private ctime(i: number): number {
+    return rec.ctimeMs(this.tree, this.offs[i]!);
   }
 
   /** Entry `i` has the type of record `off` of `b` (a full listing after `assemble`). */
   sameType(i: number, b: Buffer, off: number): boolean {
-    return this.type[i] === typeCode(rec.mode(b, off));
+    return this.type(i) === typeCode(rec.mode(b, off));
   }
 
   /** Directory entry `i` is still the directory found at its path (record `off`): the same inode and device.
    *  When not, it was replaced, and none of its children can be told unchanged by their ctimes. */
   sameDir(i: number, b: Buffer, off: number): boolean {
-    return this.ino[i] === rec.ino(b, off) && this.dev[i] === rec.dev(b, off);
+    const at = this.offs[i]!;
+    return rec.ino(this.tree, at) === rec.ino(b, off) && rec.dev(this.tree, at) === rec.dev(b, off);
   }
 
   isDir(i: number): boolean {
-    return this.type[i] === S_IFDIR;
+    return this.type(i) === S_IFDIR;
   }
 
   isFile(i: number): boolean {
-    return this.type[i] === S_IFREG;
+    return this.type(i) === S_IFREG;
   }
 
   /** Directory entry `i` was in the overlay's lower layers alone when recorded (a ctime before the upper layer
    *  was made: snapshot-lower.ts). */
   isLower(i: number): boolean {
-    return this.type[i] === S_IFDIR && this.ctime[i]! < this.lowerBefore;
+    return this.isDir(i) && this.ctime(i) < this.lowerBefore;
   }
 
   /** Directory entry `i` was lower-only when recorded and still is (record `off` of `b`, found at its path after
    *  `assemble`): the same inode and the very same ctime. Then nothing below it changed: a change anywhere in a
    *  subtree copies up every directory above it first, which gives each a new ctime (snapshot-lower.ts). */
   untouchedLower(i: number, b: Buffer, off: number): boolean {
-    return this.isLower(i) && this.sameType(i, b, off) && this.sameDir(i, b, off) && rec.ctimeMs(b, off) === this.ctime[i];
+    return this.isLower(i) && this.sameType(i, b, off) && this.sameDir(i, b, off) && rec.ctimeMs(b, off) === this.ctime(i);
   }
 
   /** The entry found after `assemble` at entry `i`'s path (record `off` of `b`), in a directory that was not
@@ -181,7 +203,7 @@ export class Snapshot {
    *  ctime before T0, and for a directory the same inode. */
   same(i: number, b: Buffer, off: number): boolean {
     if (!this.sameType(i, b, off)) return false;
-    if (this.type[i] === S_IFDIR && !this.sameDir(i, b, off)) return false;
+    if (this.isDir(i) && !this.sameDir(i, b, off)) return false;
     const c = rec.ctimeMs(b, off);
     return c % 1000 === 0 ? c + COARSE_GRAIN_MS <= this.since() : c < this.since();
   }
@@ -193,35 +215,9 @@ export class Snapshot {
     return back > 2 ? this.startedMs - Math.ceil(back) : this.startedMs;
   }
 
-  /** Bytes held by the columns and names (what `bench/snapshot.ts` reports). */
+  /** Bytes held: the records and their offsets (what `bench/snapshot.ts` reports). */
   bytes(): number {
-    return this.cap * 33 + this.names.length;
-  }
-
-  /** Drops the spare capacity once the walk is done (the snapshot is held while `assemble` runs). */
-  trim(): void {
-    this.resize(this.count);
-    this.names = Buffer.from(this.names.subarray(0, this.nameOff[this.count]!));
-  }
-
-  private grow(): void {
-    this.resize(Math.max(1024, this.cap * 2));
-  }
-
-  private resize(cap: number): void {
-    const more = <T extends Uint8Array | Uint32Array | Float64Array>(a: T, n = cap): T => {
-      const b = new (a.constructor as new (n: number) => T)(n);
-      b.set(a.subarray(0, Math.min(n, a.length)));
-      return b;
-    };
-    this.type = more(this.type);
-    this.ino = more(this.ino);
-    this.dev = more(this.dev);
-    this.ctime = more(this.ctime);
-    if (this.chosen) this.chosen = more(this.chosen);
-    this.endIdx = more(this.endIdx);
-    this.nameOff = more(this.nameOff, cap + 1);
-    this.cap = cap;
+    return this.tree.length + this.offs.byteLength + (this.chosen?.byteLength ?? 0);
   }
 }
 
@@ -238,28 +234,20 @@ export async function takeSnapshot(root: string, opts: SnapshotOptions = {}): Pr
 }
 
 async function walkRoot(real: string, opts: SnapshotOptions): Promise<Snapshot> {
+  const started = { wall: Date.now(), mono: performance.now() };
   const mountinfo = readMountinfo();
-  const snap = new Snapshot(real, lstatSync(real).dev, excludeTree(real, opts.exclude ?? [], mountinfo), opts.skipLower === false ? -Infinity : overlayUpperBirthMs(real, mountinfo));
+  const rootDev = lstatSync(real).dev;
+  const exclude = excludeTree(real, opts.exclude ?? [], mountinfo);
+  const lowerBefore = opts.skipLower === false ? -Infinity : overlayUpperBirthMs(real, mountinfo);
   // Names and types alone (an fstatat for directories only), unless files are to be chosen by mode and size.
-  const choose = snap.lowerBefore > -Infinity ? opts.choose : undefined;
-  if (choose) snap.keepChosen();
-  const b = await scanTree(Buffer.from(real), { names: !choose, rootDev: snap.rootDev, exclude: snap.exclude, signal: opts.signal });
-  let slice = performance.now();
-  for (let off = 0, k = 0; off < b.length; off = rec.next(b, off), k++) {
-    const i = snap.add(b, off);
-    if (choose && snap.isFile(i) && choose(rec.name(b, off).toString('utf8'), rec.mode(b, off), rec.size(b, off))) snap.chosen![i] = 1;
-    if ((k & 1023) === 1023 && performance.now() - slice > SLICE_MS) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      opts.signal?.throwIfAborted();
-      slice = performance.now();
-    }
-  }
+  const choose = lowerBefore > -Infinity ? opts.choose : undefined;
+  const tree = await scanTree(Buffer.from(real), { names: !choose, rootDev, exclude, signal: opts.signal });
+  const snap = new Snapshot(real, rootDev, exclude, lowerBefore, tree, started, choose);
   // What changes from now on must get a ctime past T0, even from a kernel clock a tick behind Date.now() (a
   // walk of a real root takes far longer than this; a timer can fire a millisecond early, hence the loop).
   for (let now = Date.now(); now < snap.startedMs + FINE_GRAIN_MS; now = Date.now()) {
     await sleep(snap.startedMs + FINE_GRAIN_MS - now, undefined, opts.signal ? { signal: opts.signal } : {});
   }
-  snap.trim();
   return snap;
 }
 

@@ -129,6 +129,9 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     // Before anything of this build is written into the root.
     const before = await steps.run('snapshot', () => snapshotFor(engine, early, source.dir, choose));
     info(`in-image build in ${builderName}: ${before.count} entries in the root file system recorded`);
+    // The SBOM's files below what the walk after assemble will skip are chosen while assemble runs (the main
+    // thread is idle then), once it has started; awaited in the layer step.
+    let chosen: Promise<void> = Promise.resolve();
 
     await steps.run('inject source', async () => {
       const filter = await makeSourceFilter(source.dir, opts.exclude);
@@ -150,7 +153,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const assemblePath = scriptPathInImage('assemble', scripts.get('assemble')!, plan.destination);
     const result = await steps.run('assemble', async () => {
       try {
-        return await runDirect({
+        const running = runDirect({
           args: [assemblePath],
           env: plan.assembleEnv,
           cwd: workdir,
@@ -158,6 +161,9 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
           signal: engine.signal,
           onProgress: engine.onProgress,
         });
+        chosen = before.chooseAll(engine.signal);
+        chosen.catch(() => undefined);
+        return await running;
       } finally {
         if (injected.length > 0) removeInjections(ROOT, injected);
       }
@@ -182,12 +188,13 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
       // The layer is written while the walk after assemble finds the changes; the walk also lists the files the
       // SBOM reads (the whole root's: below the directories it does not enter, those the snapshot chose), so the
       // SBOM walks nothing itself.
-      const { diff, layer } = await writeSnapshotLayerWhileDiffing(before, layerFile, { signal: engine.signal, ...(wantsSbom ? { listFiles: catalogCandidate, lowerFilesLater: before.chosen !== undefined } : {}) }, {
+      const { diff, layer } = await writeSnapshotLayerWhileDiffing(before, layerFile, { signal: engine.signal, ...(wantsSbom ? { listFiles: catalogCandidate, lowerFilesLater: before.choosing } : {}) }, {
         compression: opts.compression,
         ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
         ...layerOpts,
         ...(runAs.remap ? { owner: runAs.remap } : {}),
       });
+      await chosen;
       sbomFiles = withLowerFiles(diff, before);
       info(`new layer: ${diff.counts.added} added, ${diff.counts.changed} changed, ${diff.counts.removed} removed${diff.untouched > 0 ? ` (${diff.untouched} directories still in the image's layers not walked)` : ''}`);
       return layer;
