@@ -89,6 +89,28 @@ try {
   if (Array.isArray(e?.errors) && e.errors.length > 0) process.exit(1);
   throw e;
 }
+// The worker thread an in-image build starts while assemble runs (src/pipeline/in-image-ahead.ts finds it beside
+// the CLI bundle): its own small script, so the worker does not load the whole CLI.
+try {
+  await build({
+    entryPoints: [path.join(root, 'dist', 'src', 'pipeline', 'in-image-ahead-worker.js')],
+    outfile: path.join(root, 'dist', 'bundle', 'in-image-ahead.cjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['zstd-napi', 'undici'],
+    define: { 'import.meta.url': '__ociS2iModuleUrl' },
+    banner: { js: '"use strict";\nconst __ociS2iModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+    minify: true,
+    charset: 'ascii',
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+} catch (e) {
+  if (Array.isArray(e?.errors) && e.errors.length > 0) process.exit(1);
+  throw e;
+}
 if (!h2Stubbed) {
   for (const f of [outfile, `${outfile}.map`, `${outfile}.LEGAL.txt`]) rmSync(f, { force: true });
   refuse(`undici no longer requires ./client-h2.js, so HTTP/2 was not left out of the bundle: update the undici-lite plugin in ${path.relative(root, fileURLToPath(import.meta.url))}`);

@@ -96,7 +96,7 @@ const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 writeFileSync(path.join(tmp, 'package.json'), `${JSON.stringify({ name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, private: true }, null, 2)}\n`);
 for (const f of addons) put(f, path.join(tmp, 'build', path.basename(f)), 0o755);
 // The source map stays out (2.6 MB, read only with --enable-source-maps); the licence comments stay in.
-for (const f of ['oci-s2i.cjs', 'oci-s2i.cjs.LEGAL.txt']) put(path.join(bundleDir, f), path.join(tmp, 'dist', 'bundle', f));
+for (const f of ['oci-s2i.cjs', 'oci-s2i.cjs.LEGAL.txt', 'in-image-ahead.cjs']) put(path.join(bundleDir, f), path.join(tmp, 'dist', 'bundle', f));
 const zstdOut = path.join(tmp, 'node_modules', 'zstd-napi');
 for (const f of ['package.json', 'binding.js', 'LICENSE', 'NOTICE']) put(path.join(zstdDir, f), path.join(zstdOut, f));
 put(zstdAddon, path.join(zstdOut, 'build', 'Release', 'binding.node'), 0o755);

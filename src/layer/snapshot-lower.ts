@@ -62,18 +62,69 @@ export function isOverlayRoot(root: string, mountinfo: string): boolean {
   return found;
 }
 
+/** The files the snapshot chooses whose directory was still in the image's layers at the snapshot, in walk
+ *  order: their entry indices and paths (`lowerChosenFiles`). */
+export interface LowerChosen {
+  index: Int32Array;
+  path: string[];
+}
+
 /** The diff's `files` with those the snapshot chose below the directories the diff did not walk (`lowerDirs`),
- *  each at its place: the whole list in walk order (depth first, siblings by name bytes). */
-export function withLowerFiles(diff: SnapshotDiff, snap: Snapshot): string[] {
+ *  each at its place: the whole list in walk order (depth first, siblings by name bytes). `chosen`: those files,
+ *  found earlier (`lowerChosenFiles`), so that the snapshot need not ask SnapshotOptions.choose now. `lower`
+ *  collects the added ones: files untouched since the snapshot. */
+export function withLowerFiles(diff: SnapshotDiff, snap: Snapshot, chosen?: LowerChosen, lower?: Set<string>): string[] {
   if (!snap.choosing || diff.lowerDirs.length === 0) return diff.files;
   const out: string[] = [];
   let from = 0;
   for (const { at, dir, rel } of diff.lowerDirs) {
     for (; from < at; from++) out.push(diff.files[from]!);
-    listedBelow(snap, dir, rel, out);
+    const first = out.length;
+    if (chosen) {
+      // The subtree of `dir` is the entries (dir, end(dir)): a run of `chosen`, which is in walk order.
+      const end = snap.end(dir);
+      for (let k = firstAbove(chosen.index, dir); k < chosen.index.length && chosen.index[k]! < end; k++) out.push(chosen.path[k]!);
+    } else {
+      listedBelow(snap, dir, rel, out);
+    }
+    if (lower) for (let k = first; k < out.length; k++) lower.add(out[k]!);
   }
   for (; from < diff.files.length; from++) out.push(diff.files[from]!);
   return out;
+}
+
+/** The first position of sorted `index` holding a value above `i`. */
+function firstAbove(index: Int32Array, i: number): number {
+  let lo = 0;
+  let hi = index.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (index[mid]! <= i) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The files the snapshot chooses whose directory was still in the image's layers at the snapshot: those
+ *  `withLowerFiles` may take once the diff is done (the ones below directories `assemble` left untouched), for a
+ *  reader to read ahead while `assemble` runs. */
+export function lowerChosenFiles(snap: Snapshot): LowerChosen {
+  const index: number[] = [];
+  const path: string[] = [];
+  if (snap.choosing) {
+    const visit = (dir: number, rel: Buffer, lower: boolean): void => {
+      for (let i = dir + 1; i < snap.end(dir); i = snap.end(i)) {
+        if (lower && snap.isChosen(i)) {
+          index.push(i);
+          path.push(joinPath(rel, snap.name(i)).toString('utf8'));
+        } else if (snap.isDir(i) && snap.end(i) > i + 1) {
+          visit(i, joinPath(rel, snap.name(i)), lower || snap.isLower(i));
+        }
+      }
+    };
+    visit(-1, Buffer.alloc(0), false);
+  }
+  return { index: Int32Array.from(index), path };
 }
 
 /** The files the snapshot chooses in the subtree of entry `dir` (path `rel` in the root), appended to `out` in

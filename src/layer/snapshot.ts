@@ -57,6 +57,16 @@ export interface SnapshotOptions {
   choose?: (name: string, mode: number, size: number) => boolean;
 }
 
+/** What `Snapshot.data()` gives. */
+export interface SnapshotData {
+  root: string;
+  rootDev: number;
+  exclude: ExcludeNode;
+  lowerBefore: number;
+  tree: Uint8Array;
+  started: { wall: number; mono: number };
+}
+
 /** The type bits of st_mode, shifted down: a distinct code per file type. */
 const typeCode = (mode: number): number => (mode >>> 12) & 0x0f;
 const S_IFDIR = 0o040000 >>> 12;
@@ -66,9 +76,6 @@ const S_IFREG = 0o100000 >>> 12;
  *  T0 gets a ctime past T0. And how wide a whole-second ctime is. */
 const FINE_GRAIN_MS = 20;
 const COARSE_GRAIN_MS = 1000;
-
-/** `chooseAll` lets the event loop run after this much work. */
-const CHOOSE_SLICE_MS = 10;
 
 export class Snapshot {
   readonly count: number;
@@ -107,6 +114,17 @@ export class Snapshot {
     this.offs[n] = tree.length;
   }
 
+  /** The snapshot as plain data, for another thread to rebuild it (`Snapshot.of`; structured clone copies it). */
+  data(): SnapshotData {
+    return { root: this.root, rootDev: this.rootDev, exclude: this.exclude, lowerBefore: this.lowerBefore, tree: this.tree, started: { wall: this.startedWall, mono: this.startedMono } };
+  }
+
+  /** The snapshot `data()` gave (in another thread: `started.mono` is then another clock's, so `same` is not to
+   *  be asked there), choosing with `choose`. */
+  static of(d: SnapshotData, choose?: SnapshotOptions['choose']): Snapshot {
+    return new Snapshot(d.root, d.rootDev, d.exclude, d.lowerBefore, Buffer.from(d.tree.buffer, d.tree.byteOffset, d.tree.byteLength), d.started, choose);
+  }
+
   /** Whether `isChosen` can tell the SBOM's files (SnapshotOptions.choose on a kernel overlay root). */
   get choosing(): boolean {
     return this.choose !== undefined;
@@ -121,21 +139,6 @@ export class Snapshot {
       this.chosen[i] = this.choose(this.tree.toString('utf8', rec.nameStart(this.tree, off), rec.nameEnd(this.tree, off)), rec.mode(this.tree, off), rec.size(this.tree, off)) ? 1 : 2;
     }
     return this.chosen[i] === 1;
-  }
-
-  /** Asks SnapshotOptions.choose about every regular file now, a slice at a time with the event loop let in
-   *  between: for a caller with idle time before it needs `isChosen` (an in-image build, while `assemble` runs). */
-  async chooseAll(signal?: AbortSignal): Promise<void> {
-    if (!this.choose) return;
-    let slice = performance.now();
-    for (let i = 0; i < this.count; i++) {
-      this.isChosen(i);
-      if ((i & 1023) === 1023 && performance.now() - slice > CHOOSE_SLICE_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        signal?.throwIfAborted();
-        slice = performance.now();
-      }
-    }
   }
 
   /** The first child of entry `i` (-1: the root) is `i + 1`; the next sibling of `j` is `end(j)`; the

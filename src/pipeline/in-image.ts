@@ -21,7 +21,8 @@ import { workingDirOf } from '../oci/image-path.js';
 import { layerMediaType } from '../image/manifest.js';
 import { takeSnapshot, type Snapshot, type SnapshotOptions } from '../layer/snapshot.js';
 import { withLowerFiles } from '../layer/snapshot-lower.js';
-import { catalogCandidate } from '../sbom/layer-catalog.js';
+import { catalogCandidate, type FileFindings } from '../sbom/layer-catalog.js';
+import { startAhead, type AheadRun } from './in-image-ahead.js';
 import { writeSnapshotLayerWhileDiffing, type OwnerRemap } from '../layer/snapshot-write.js';
 import type { Descriptor } from '../oci/types.js';
 import { buildEnvironment } from '../s2i/environment.js';
@@ -129,9 +130,10 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     // Before anything of this build is written into the root.
     const before = await steps.run('snapshot', () => snapshotFor(engine, early, source.dir, choose));
     info(`in-image build in ${builderName}: ${before.count} entries in the root file system recorded`);
-    // The SBOM's files below what the walk after assemble will skip are chosen while assemble runs (the main
-    // thread is idle then), once it has started; awaited in the layer step.
-    let chosen: Promise<void> = Promise.resolve();
+    // The SBOM's files in what was still the image's layers at the snapshot are read while assemble runs, by a
+    // worker at the lowest CPU priority (sbom/ahead.ts), once assemble has started: those below the directories
+    // assemble leaves untouched are the same files after it (snapshot-lower.ts), and the SBOM takes what they gave.
+    let ahead: AheadRun | undefined;
 
     await steps.run('inject source', async () => {
       const filter = await makeSourceFilter(source.dir, opts.exclude);
@@ -161,8 +163,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
           signal: engine.signal,
           onProgress: engine.onProgress,
         });
-        chosen = before.chooseAll(engine.signal);
-        chosen.catch(() => undefined);
+        if (wantsSbom) ahead = startAhead(before, engine.signal);
         return await running;
       } finally {
         if (injected.length > 0) removeInjections(ROOT, injected);
@@ -184,6 +185,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const layerOpts = layerOptionsOf(opts);
     const layerFile = path.join(buildDir, 'layer.tar');
     let sbomFiles: string[] = [];
+    let known: Map<string, FileFindings> | undefined;
     const layer = await steps.run('layer', async () => {
       // The layer is written while the walk after assemble finds the changes; the walk also lists the files the
       // SBOM reads (the whole root's: below the directories it does not enter, those the snapshot chose), so the
@@ -194,14 +196,17 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         ...layerOpts,
         ...(runAs.remap ? { owner: runAs.remap } : {}),
       });
-      await chosen;
-      sbomFiles = withLowerFiles(diff, before);
+      const read = ahead?.take();
+      const lower = new Set<string>();
+      sbomFiles = withLowerFiles(diff, before, read?.chosen, lower);
+      if (read) known = new Map([...lower].flatMap((f) => (read.found.has(f) ? [[f, read.found.get(f)!] as const] : [])));
+      if (wantsSbom && before.choosing) info(read ? `SBOM: ${known!.size} of the image's files read while assemble ran` : 'SBOM: the image\'s files are read now (the read-ahead had not finished)');
       info(`new layer: ${diff.counts.added} added, ${diff.counts.changed} changed, ${diff.counts.removed} removed${diff.untouched > 0 ? ` (${diff.untouched} directories still in the image's layers not walked)` : ''}`);
       return layer;
     });
     const created = createdOf(opts);
     // The whole root as the new layer's tree (the builder's layers are not unpacked here: this root is them).
-    const sbom = wantsSbom ? startSbom(engine, opts, targetName ?? locationName(opts.target), created, [{ diffID: layer.diffID, dir: ROOT, rootfs: { files: sbomFiles } }]) : undefined;
+    const sbom = wantsSbom ? startSbom(engine, opts, targetName ?? locationName(opts.target), created, [{ diffID: layer.diffID, dir: ROOT, rootfs: { files: sbomFiles, ...(known ? { known } : {}) } }]) : undefined;
     const layerDesc: Descriptor = { mediaType: layerMediaType(opts.format, opts.compression), digest: layer.digest, size: layer.size };
     await engine.store.adopt(layerDesc, layerFile);
     const labels = outputLabels(plan, imageLabels, metadataLabels);

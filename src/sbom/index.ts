@@ -7,7 +7,7 @@ import { excludeTree, readMountinfo } from '../layer/snapshot-exclude.js';
 import { loadFindings, storeFindings } from './cache.js';
 import { stackLayers } from './catalog.js';
 import { cyclonedxDocument } from './cyclonedx.js';
-import { catalogLayer, type LayerFindings } from './layer-catalog.js';
+import { catalogLayer, type FileFindings, type LayerFindings } from './layer-catalog.js';
 import { comparePackages, type Package } from './model.js';
 import { withOsPurl } from './os-purl.js';
 import { spdxDocument } from './spdx.js';
@@ -30,9 +30,10 @@ export interface SbomLayer {
    * package databases are read wherever they are); `files`: no walk, only these regular files (paths inside
    * `dir` that layer-catalog.ts `catalogCandidate` chose, from a walk the caller made anyway); `skipMounts`
    * (default true): leave out every mount point below `dir` (/proc/self/mountinfo) and never cross into another
-   * file system.
+   * file system; `known`: with `files`, what some of them gave when read earlier (layer-catalog.ts
+   * `catalogFilesAhead`), for files the caller knows unchanged since.
    */
-  rootfs?: { paths?: string[]; files?: string[]; skipMounts?: boolean };
+  rootfs?: { paths?: string[]; files?: string[]; skipMounts?: boolean; known?: ReadonlyMap<string, FileFindings> };
 }
 
 export interface SbomInput {
@@ -100,6 +101,7 @@ export async function generateSbom(input: SbomInput): Promise<SbomDocument> {
           crossMounts: layer.rootfs !== undefined && !skipMounts,
           ...(layer.rootfs?.paths ? { paths: layer.rootfs.paths } : {}),
           ...(layer.rootfs?.files ? { files: layer.rootfs.files } : {}),
+          ...(layer.rootfs?.known ? { known: layer.rootfs.known } : {}),
           ...(layer.rootfs && skipMounts ? { exclude: excludeTree(layer.dir, [], readMountinfo()) } : {}),
         });
         if (cacheable) storeFindings(input.cacheDir!, layer.diffID, f);

@@ -6,7 +6,7 @@ import type { ExcludeNode } from '../layer/snapshot-exclude.js';
 import type { Package } from './model.js';
 import { Tree, components, openRegular, readAt, readChild } from './tree.js';
 import { pathState } from './stack.js';
-import { visitListedFiles, walkFiles, type VisitedFile } from './walk.js';
+import { visitListedFiles, walkFiles, type VisitedFile, type WalkOptions } from './walk.js';
 import { APK_INSTALLED, parseApkInstalled } from './apk.js';
 import { DPKG_STATUS, DPKG_STATUS_D, parseDpkgStatus } from './dpkg.js';
 import { OS_RELEASE_PATHS, parseOsRelease, type OsRelease } from './os-release.js';
@@ -41,6 +41,15 @@ export interface CatalogOptions {
   wholeRoot: boolean;
   crossMounts: boolean;
   exclude?: ExcludeNode;
+  /** With `files`: what some of them gave when read earlier (`catalogFilesAhead`), taken instead of reading them
+   *  again. The caller vouches that they have not changed since. */
+  known?: ReadonlyMap<string, FileFindings>;
+}
+
+/** What one regular file gave the catalog: its packages (no layer yet) and warning lines. */
+export interface FileFindings {
+  packages: Package[];
+  warnings: string[];
 }
 
 const MAX_DB = 256 << 20;
@@ -88,7 +97,24 @@ export function catalogLayer(tree: Tree, opts: CatalogOptions): LayerFindings {
 
   const files: Package[] = [];
   statusD(tree, files, warn);
-  const walk = {
+  const walk = walkOptions(opts);
+  const visit = (f: VisitedFile): void => catalogFile(f, files, warn);
+  const known = opts.known;
+  const taken = known && ((path: string): boolean => {
+    const k = known.get(path);
+    if (k) {
+      files.push(...k.packages);
+      warnings.push(...k.warnings);
+    }
+    return k !== undefined;
+  });
+  const stopped = opts.files ? visitListedFiles(tree, opts.files, walk, visit, taken) : walkFiles(tree, walk, visit);
+  if (stopped) warnings.push(`${tree.dir}: the walk ${stopped}; later files were not cataloged`);
+  return { version: FINDINGS_VERSION, dbs, osRelease, files, warnings };
+}
+
+function walkOptions(opts: CatalogOptions): WalkOptions {
+  return {
     ...(opts.paths ? { paths: opts.paths } : {}),
     skipNames: SKIP_DIRS,
     skipTop: opts.wholeRoot ? WHOLE_ROOT_SKIP_TOP : new Set<string>(),
@@ -97,10 +123,40 @@ export function catalogLayer(tree: Tree, opts: CatalogOptions): LayerFindings {
     maxEntries: MAX_ENTRIES,
     maxDepth: MAX_DEPTH,
   };
-  const visit = (f: VisitedFile): void => catalogFile(f, files, warn);
-  const stopped = opts.files ? visitListedFiles(tree, opts.files, walk, visit) : walkFiles(tree, walk, visit);
-  if (stopped) warnings.push(`${tree.dir}: the walk ${stopped}; later files were not cataloged`);
-  return { version: FINDINGS_VERSION, dbs, osRelease, files, warnings };
+}
+
+/** `catalogFilesAhead` lets the event loop run after this much work. */
+const AHEAD_SLICE_MS = 10;
+const AHEAD_CHUNK = 32;
+
+/**
+ * The findings of `files` (regular files of the whole root filesystem `dir`, under the rules of a whole-root
+ * catalog: mount points left out, nothing followed), read now, a few at a time with the event loop let in
+ * between: for a caller with idle time before the SBOM (an in-image build, while `assemble` runs), which then
+ * passes those still unchanged as `CatalogOptions.known`. A file the walk's rules leave out has no entry.
+ */
+export async function catalogFilesAhead(dir: string, files: readonly string[], exclude: ExcludeNode, signal?: AbortSignal): Promise<Map<string, FileFindings>> {
+  const out = new Map<string, FileFindings>();
+  const tree = new Tree(dir, false, false);
+  try {
+    const walk = walkOptions({ wholeRoot: true, crossMounts: false, exclude });
+    let slice = performance.now();
+    for (let i = 0; i < files.length; i += AHEAD_CHUNK) {
+      visitListedFiles(tree, files.slice(i, i + AHEAD_CHUNK), walk, (f) => {
+        const found: FileFindings = { packages: [], warnings: [] };
+        catalogFile(f, found.packages, (path, why) => found.warnings.push(`/${path}: ${why}`));
+        out.set(f.path, found);
+      });
+      if (performance.now() - slice > AHEAD_SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        signal?.throwIfAborted();
+        slice = performance.now();
+      }
+    }
+  } finally {
+    tree.close();
+  }
+  return out;
 }
 
 /** Distroless images: one stanza per file in var/lib/dpkg/status.d (NAME.md5sums beside each is skipped). */

@@ -1,0 +1,94 @@
+// in-image-ahead.ts: the SBOM work an in-image build does on the image's own files while assemble runs, in a
+// worker thread at the lowest priority. On a real overlay mount (as root, as a container's root is): the worker
+// must find the same candidate files as the main thread would (lowerChosenFiles), read them to the same findings
+// (catalogFilesAhead), and the SBOM made with its findings for the files below untouched directories must be the
+// SBOM made by reading everything after the change, byte for byte. A result not there when asked is none (the
+// worker is stopped), as is one after an abort.
+import t from 'tap';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { takeSnapshot } from '../../src/layer/snapshot.js';
+import { diffSnapshots } from '../../src/layer/snapshot-diff.js';
+import { lowerChosenFiles, withLowerFiles } from '../../src/layer/snapshot-lower.js';
+import { catalogCandidate, catalogFilesAhead } from '../../src/sbom/layer-catalog.js';
+import { generateSbom } from '../../src/sbom/index.js';
+import { startAhead } from '../../src/pipeline/in-image-ahead.js';
+import { mountOverlay } from '../layer/snapshot-fixture.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'in-image-ahead-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const lock = (name: string, version: string): string =>
+  JSON.stringify({ name: 'app', lockfileVersion: 3, packages: { '': { name: 'app' }, [`node_modules/${name}`]: { version } } });
+
+/** An image's tree: lock files (packages), executables that are not ELF (read, no package), plain files. */
+function makeImage(root: string): void {
+  for (let i = 0; i < 5; i++) {
+    const d = path.join(root, `app${i}`, 'lib');
+    fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(path.join(d, 'package-lock.json'), lock(`pkg${i}`, `1.${i}.0`));
+    fs.writeFileSync(path.join(d, 'tool'), Buffer.alloc(100, 0x41), { mode: 0o755 });
+    fs.writeFileSync(path.join(d, 'README'), 'text');
+  }
+  fs.mkdirSync(path.join(root, 'usr', 'bin'), { recursive: true });
+  for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(root, 'usr', 'bin', `cmd${i}`), Buffer.alloc(80, 0x42), { mode: 0o755 });
+}
+
+const sbomOf = async (dir: string, files: string[], known?: Map<string, import('../../src/sbom/layer-catalog.js').FileFindings>): Promise<string> =>
+  (await generateSbom({ format: 'spdx', subject: { name: 'x' }, layers: [{ diffID: `sha256:${'0'.repeat(64)}`, dir, rootfs: { files, ...(known ? { known } : {}) } }], created: '2026-01-01T00:00:00Z', tool: { name: 't', version: '1' } })).bytes.toString();
+
+t.test('the worker finds and reads what the main thread would; the SBOM with its findings is the same', { skip: process.getuid?.() !== 0 ? 'needs root to mount an overlay' : false }, async (t) => {
+  const ovl = await mountOverlay(t, path.join(tmp, 'same'), makeImage);
+  const root = ovl.merged;
+  const snap = await takeSnapshot(root, { choose: catalogCandidate });
+  t.ok(snap.choosing, 'an overlay root: the snapshot chooses the SBOM\'s files');
+  const run = startAhead(snap);
+  await run.settled;
+  const got = run.take();
+  t.ok(got, 'the worker gave its result');
+  if (!got) return;
+  const want = lowerChosenFiles(snap);
+  t.same(got.chosen.path, want.path, 'the same candidate files, in walk order');
+  t.same([...got.chosen.index], [...want.index], 'at the same snapshot entries');
+  t.equal(want.path.length, 5 * 2 + 20, 'every lock file and executable of the image');
+  t.same([...got.found].sort(), [...(await catalogFilesAhead(root, want.path, snap.exclude))].sort(), 'the same findings as read on the main thread');
+
+  // assemble: rewrites one lock file (its directories are copied up), adds one, removes a tool.
+  fs.writeFileSync(path.join(root, 'app1', 'lib', 'package-lock.json'), lock('pkg1', '9.9.9'));
+  fs.mkdirSync(path.join(root, 'opt'));
+  fs.writeFileSync(path.join(root, 'opt', 'package-lock.json'), lock('added', '2.0.0'));
+  fs.rmSync(path.join(root, 'app3', 'lib', 'tool'));
+  const diff = await diffSnapshots(snap, { listFiles: catalogCandidate, lowerFilesLater: true });
+  const walked = await diffSnapshots(snap, { listFiles: catalogCandidate });
+  const lower = new Set<string>();
+  const files = withLowerFiles(diff, snap, got.chosen, lower);
+  t.same(files, withLowerFiles(diff, snap), 'the worker\'s list puts the same files in the same places as the snapshot\'s own');
+  t.same(files, walked.files, 'the files a walk of every directory lists');
+  t.notOk(lower.has('app1/lib/package-lock.json'), 'a file whose directory assemble touched is not taken from before');
+  t.notOk(lower.has('app3/lib/tool'), 'nor one assemble removed');
+  t.ok(lower.has('app0/lib/package-lock.json') && lower.has('usr/bin/cmd7'), 'files below untouched directories are');
+  const known = new Map([...lower].filter((f) => got.found.has(f)).map((f) => [f, got.found.get(f)!] as const));
+  const withKnown = await sbomOf(root, files, known);
+  t.equal(withKnown, await sbomOf(root, files), 'the SBOM with the worker\'s findings is the SBOM read after the change, byte for byte');
+  t.match(withKnown, /pkg:npm\/pkg1@9\.9\.9/, 'the rewritten lock file as it is now');
+  t.notMatch(withKnown, /pkg:npm\/pkg1@1\.1\.0/, 'not as it was');
+  t.match(withKnown, /pkg:npm\/added@2\.0\.0/);
+  t.match(withKnown, /pkg:npm\/pkg4@1\.4\.0/, 'an untouched one, from the worker');
+});
+
+t.test('a result not there when asked is none, and the worker stops; so after an abort', { skip: process.getuid?.() !== 0 ? 'needs root to mount an overlay' : false }, async (t) => {
+  const ovl = await mountOverlay(t, path.join(tmp, 'early'), makeImage);
+  const snap = await takeSnapshot(ovl.merged, { choose: catalogCandidate });
+  const run = startAhead(snap);
+  t.equal(run.take(), undefined, 'asked at once: none');
+  await run.settled;
+  t.equal(run.take(), undefined, 'and none after (it was stopped)');
+  const ac = new AbortController();
+  const aborted = startAhead(snap, ac.signal);
+  ac.abort();
+  await aborted.settled;
+  t.equal(aborted.take(), undefined, 'aborted: none');
+  const plain = await takeSnapshot(ovl.merged);
+  t.equal(startAhead(plain).take(), undefined, 'a snapshot that chose nothing: no worker, none');
+});
