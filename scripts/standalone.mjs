@@ -9,7 +9,8 @@
 //   package.json             name and version: native.ts's packageRoot(), `oci-s2i version`, and in-image's
 //                            "engine's own directory" (pipeline/in-image.ts), which is then all of this
 //   dist/src/cli/launch.cjs  the launcher (standalone/launch.mjs bundled), where launch.ts finds ../../bundle
-//   dist/bundle/             the CLI bundle (scripts/bundle.mjs) with a V8 code cache made by this Node
+//   dist/bundle/             the CLI bundle (scripts/bundle.mjs) with a V8 code cache made by this Node, and the
+//                            script of the worker an in-image build starts (in-image-ahead.cjs)
 //   build/*.node             the native addons, where native.ts looks for them
 //   node_modules/zstd-napi/  the one addon the bundle requires by package name
 //
