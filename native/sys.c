@@ -396,19 +396,27 @@ static void scan_execute(napi_env env, void *data) {
   scan_core(j->dir, j->plen, j->mode, &j->r);
 }
 
-static void scan_complete(napi_env env, napi_status status, void *data) {
-  scan_job *j = data;
+/* Settles the promise of an async scan with its records or its error (`what` names the call if it was cancelled). */
+static void scan_finish(napi_env env, napi_status status, napi_deferred deferred, scan_result *r, const char *what) {
   bool ok = false;
   napi_value v;
   if (status != napi_ok) {
-    free(j->r.out); free(j->r.errpath);
-    napi_value msg; napi_create_string_utf8(env, "scanDirAsync was cancelled", NAPI_AUTO_LENGTH, &msg);
+    free(r->out); free(r->errpath);
+    r->out = NULL; r->errpath = NULL;
+    char text[64];
+    snprintf(text, sizeof text, "%s was cancelled", what);
+    napi_value msg; napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, NULL, msg, &v);
   } else {
-    v = scan_settle(env, &j->r, &ok);
+    v = scan_settle(env, r, &ok);
   }
-  if (ok) napi_resolve_deferred(env, j->deferred, v);
-  else napi_reject_deferred(env, j->deferred, v);
+  if (ok) napi_resolve_deferred(env, deferred, v);
+  else napi_reject_deferred(env, deferred, v);
+}
+
+static void scan_complete(napi_env env, napi_status status, void *data) {
+  scan_job *j = data;
+  scan_finish(env, status, j->deferred, &j->r, "scanDirAsync");
   napi_delete_async_work(env, j->work);
   free(j->dir); free(j);
 }
@@ -705,17 +713,7 @@ static void tree_execute(napi_env env, void *data) {
 
 static void tree_complete(napi_env env, napi_status status, void *data) {
   tree_job *j = data;
-  bool ok = false;
-  napi_value v;
-  if (status != napi_ok) {
-    free(j->r.out); free(j->r.errpath);
-    napi_value msg; napi_create_string_utf8(env, "scanTreeAsync was cancelled", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &v);
-  } else {
-    v = scan_settle(env, &j->r, &ok);
-  }
-  if (ok) napi_resolve_deferred(env, j->deferred, v);
-  else napi_reject_deferred(env, j->deferred, v);
+  scan_finish(env, status, j->deferred, &j->r, "scanTreeAsync");
   napi_delete_async_work(env, j->work);
   if (j->stop_ref) napi_delete_reference(env, j->stop_ref);
   free(j->w.root); free(j->w.excl); free(j);

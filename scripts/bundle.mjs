@@ -15,6 +15,7 @@ import { rmSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { checkFacadeNames, checkUndiciShim, UndiciShimError } from './undici-shim-check.mjs';
+import { cjsScript } from './cjs-script.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outfile = path.join(root, 'dist', 'bundle', 'oci-s2i.cjs');
@@ -42,16 +43,10 @@ let h2Stubbed = false;
 try {
   await build({
     entryPoints: [path.join(root, 'dist', 'src', 'cli', 'entry.js')],
+    ...cjsScript,
     outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
     // A native addon: loaded from node_modules at run time.
     external: ['zstd-napi'],
-    // The modules use import.meta.url to find files of the package (src/sys/native.ts).
-    define: { 'import.meta.url': '__ociS2iModuleUrl' },
-    banner: { js: '"use strict";\nconst __ociS2iModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
     plugins: [
       {
         // undici's index loads fetch, WebSocket, caches… (scripts/undici-lite.cjs).
@@ -76,13 +71,10 @@ try {
         },
       },
     ],
-    minify: true,
-    // ASCII only: one non-ASCII character (a name in a licence comment) made V8 hold the whole source as a
-    // two-byte string, and reading it took 10-20 ms instead of ~2. Licence comments go to oci-s2i.cjs.LEGAL.txt.
-    charset: 'ascii',
+    // Licence comments go to oci-s2i.cjs.LEGAL.txt (ASCII only: one non-ASCII character in one made V8 hold the
+    // whole source as a two-byte string, and reading it took 10-20 ms instead of ~2).
     legalComments: 'external',
     sourcemap: 'linked',
-    logLevel: 'warning',
   });
 } catch (e) {
   // esbuild has printed its errors (an import of undici outside the facade is one); its stack adds nothing.
@@ -93,19 +85,11 @@ try {
 // the CLI bundle): its own small script, so the worker does not load the whole CLI.
 try {
   await build({
+    ...cjsScript,
     entryPoints: [path.join(root, 'dist', 'src', 'pipeline', 'in-image-ahead-worker.js')],
     outfile: path.join(root, 'dist', 'bundle', 'in-image-ahead.cjs'),
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
     external: ['zstd-napi', 'undici'],
-    define: { 'import.meta.url': '__ociS2iModuleUrl' },
-    banner: { js: '"use strict";\nconst __ociS2iModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
-    minify: true,
-    charset: 'ascii',
     legalComments: 'none',
-    logLevel: 'warning',
   });
 } catch (e) {
   if (Array.isArray(e?.errors) && e.errors.length > 0) process.exit(1);

@@ -25,6 +25,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LddError, parseLdd } from './standalone-libs.mjs';
+import { cjsScript } from './cjs-script.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'dist', 'standalone');
@@ -106,20 +107,12 @@ put(zstdAddon, path.join(zstdOut, 'build', 'Release', 'binding.node'), 0o755);
 // (scripts/bundle.mjs): import.meta.url becomes the script's own URL, so launch.ts's `../../bundle/oci-s2i.cjs`
 // and native.ts's search for package.json work from dist/src/cli/.
 await build({
+  ...cjsScript,
   entryPoints: [path.join(root, 'standalone', 'launch.mjs')],
   outfile: path.join(tmp, 'dist', 'src', 'cli', 'launch.cjs'),
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
   // Only zstd-napi is in node_modules here: anything else the launcher imports must be bundled.
   external: ['zstd-napi'],
-  define: { 'import.meta.url': '__ociS2iModuleUrl' },
-  banner: { js: '"use strict";\nconst __ociS2iModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
-  minify: true,
-  charset: 'ascii',
   legalComments: 'none',
-  logLevel: 'warning',
   plugins: [
     {
       // The command modules the table loads lazily (command-table.ts): the launcher never loads one, the CLI

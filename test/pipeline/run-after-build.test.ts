@@ -5,6 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { cliPath, runCli } from '../helpers/cli.js';
 import { RegistryClient } from '../../src/registry/client.js';
@@ -89,6 +90,9 @@ t.test('SIGTERM stops the run and everything it started', async (t) => {
       }
     });
   });
+  // The script's echo can come before its background `sleep` has exec'd (ps then shows the forked shell): wait
+  // for it, a bounded time (a CI flake, 2026-12-03: 0 sleepers seen right after "started").
+  for (const end = Date.now() + 10_000; sleepers().length === 0 && Date.now() < end; ) await sleep(50);
   t.equal(sleepers().length, 1, 'the run started its sleep');
   p.kill('SIGTERM');
   const code = await new Promise<number | null>((resolve) => p.once('close', (c) => resolve(c)));
