@@ -109,7 +109,7 @@ t.test('scripts/bundle.mjs stops with one line when undici is not the pinned ver
   // bundle script must refuse before bundling anything.
   const root = path.join(tmp, 'bundle');
   mkdirSync(path.join(root, 'scripts'), { recursive: true });
-  for (const f of ['bundle.mjs', 'undici-shim-check.mjs', 'undici-lite.cjs']) copyFileSync(path.join(scripts, f), path.join(root, 'scripts', f));
+  for (const f of ['bundle.mjs', 'cjs-script.mjs', 'undici-shim-check.mjs', 'undici-lite.cjs']) copyFileSync(path.join(scripts, f), path.join(root, 'scripts', f));
   symlinkSync(path.join(projectRoot, 'node_modules'), path.join(root, 'node_modules'));
   writeFileSync(path.join(root, 'package.json'), JSON.stringify({ name: 'x', type: 'module', dependencies: { undici: '7.0.1' } }));
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'bundle.mjs')], { encoding: 'utf8', timeout: 60_000 });
