@@ -131,9 +131,11 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const before = await steps.run('snapshot', () => snapshotFor(engine, early, source.dir, choose));
     info(`in-image build in ${builderName}: ${before.count} entries in the root file system recorded`);
     // The SBOM's files in what was still the image's layers at the snapshot are read while assemble runs, by a
-    // worker at the lowest CPU priority (sbom/ahead.ts), once assemble has started: those below the directories
+    // worker at the lowest CPU priority (in-image-ahead.ts), once assemble has started: those below the directories
     // assemble leaves untouched are the same files after it (snapshot-lower.ts), and the SBOM takes what they gave.
+    // A build that fails before the layer step stops the worker.
     let ahead: AheadRun | undefined;
+    steps.defer('stop the read-ahead', () => void ahead?.take());
 
     await steps.run('inject source', async () => {
       const filter = await makeSourceFilter(source.dir, opts.exclude);
