@@ -22,7 +22,7 @@
 //
 // The tree is listed in native code by a few threads at once (snapshot-scan.ts scanTree), with no trip through the
 // event loop per directory: the main thread is free meanwhile, so a build takes the snapshot while it fetches its
-// source and the builder's metadata (in-image.ts), and then only copies the names into the columns.
+// source and the builder's metadata (in-image.ts), and then only notes where each record starts.
 //
 // Memory: the walk's records as it returned them (snapshot-scan.ts scanTree: one buffer, in walk order, each
 // directory followed by its subtree and knowing its size), read in place, and one offset per entry: 92 bytes an

@@ -31,11 +31,6 @@ async function run(port: MessagePort): Promise<void> {
   port.postMessage({ index: chosen.index, path: chosen.path, found: [...found] } satisfies AheadResult);
 }
 
-// (No top-level await: the CLI bundle's copy of this file is a CommonJS script.) A failure ends the worker with an
-// 'error' event, which the build takes for no result.
-if (parentPort) {
-  const port = parentPort;
-  run(port).catch((e: unknown) => {
-    throw e;
-  });
-}
+// (No top-level await: the CLI bundle's copy of this file is a CommonJS script.) A failure is an unhandled
+// rejection, which ends the worker with an 'error' event: the build takes it for no result.
+if (parentPort) void run(parentPort);
