@@ -22,6 +22,9 @@ export interface EngineOptions {
    * image pulled is checked against the policy before anything of it runs (sign/verify.ts).
    */
   policy?: PolicyFileOptions;
+  /** The policy `policy` names, read already by a caller that had to read it before the store root existed
+   *  (`{ policy: undefined }`: none applies); `policy` is then not read again. */
+  loadedPolicy?: { policy: LoadedPolicy | undefined };
 }
 
 export interface Engine {
@@ -46,7 +49,7 @@ export async function openEngine(opts: EngineOptions = {}): Promise<Engine> {
   const onProgress = opts.onProgress ?? noProgress;
   const signal = opts.signal ?? new AbortController().signal;
   // Read and checked before anything else: a policy that cannot be used fails the command before any pull.
-  const policy = opts.policy ? await loadPolicy(opts.policy) : undefined;
+  const policy = opts.loadedPolicy ? opts.loadedPolicy.policy : opts.policy ? await loadPolicy(opts.policy) : undefined;
   await prepareStoreRoot(root);
   const store = await BlobStore.open(root);
   const cache = await LayerCache.open(root);

@@ -38,6 +38,7 @@ import type { BuildResult } from './build.js';
 import { commitImage, createdOf, layerOptionsOf, sourceFacts, startSbom } from './commit.js';
 import { openEngine, type Engine } from './context.js';
 import { prepareStoreRoot } from '../store/store-paths.js';
+import { loadPolicy } from '../sign/policy-files.js';
 import { formatLayersFor } from './convert-layers.js';
 import { runDirect } from './in-image-run.js';
 import { injectionsUnder, placeInjections, removeInjections } from './injections.js';
@@ -65,11 +66,13 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
   // its real path) and taken while the store is opened and the source, the builder's metadata and the scripts
   // are fetched: until it is awaited (before 'inject source'), this build writes only into what it leaves out
   // (the store, which holds the build dir and a cloned source; a local source directory).
+  // The policy is read first, so one that cannot be used fails the build before the store's directory is made.
+  const loadedPolicy = { policy: opts.policy ? await loadPolicy(opts.policy) : undefined };
   await prepareStoreRoot(root);
   const early = startSnapshot(root, opts.source, choose, opts.signal);
   let engine: Engine;
   try {
-    engine = await openEngine({ ...opts, root });
+    engine = await openEngine({ ...opts, root, loadedPolicy });
   } catch (e) {
     early.stop.abort();
     throw e;
@@ -113,7 +116,6 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
       inThisContainer(resolveScripts({
         ...(opts.scriptsUrl ? { scriptsUrl: opts.scriptsUrl } : {}),
         ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}),
-      ...(opts.imageScriptsUrl ? { imageScriptsUrl: opts.imageScriptsUrl } : {}),
         sourceDir: source.dir,
         imageLabels,
         imageEnv,

@@ -48,8 +48,11 @@ export async function verifyStore(root: string, opts: VerifyOptions = {}): Promi
   const abs = path.resolve(root);
   const report: VerifyReport = { blobs: 0, layers: 0, problems: [] };
   const rootMode = await checkStoreRoot(abs);
-  if (rootMode?.widened) report.problems.push({ kind: 'store', id: abs, reason: describeWidened(rootMode), dropped: false, fixed: rootMode.fixed });
-  // A fresh root is an empty store: the index lock needs its directory (which opening a store would make).
+  // No root: nothing to verify, and nothing is made (a root made here would not be private, and a later open
+  // would refuse it as not a store).
+  if (!rootMode) return report;
+  if (rootMode.widened) report.problems.push({ kind: 'store', id: abs, reason: describeWidened(rootMode), dropped: false, fixed: rootMode.fixed });
+  // An empty root is an empty store: the index lock needs its directory (which opening a store would make).
   await fs.mkdir(path.join(abs, lockDir), { recursive: true });
   await verifyIndex(abs, report);
   for (const b of await listBlobs(abs)) {

@@ -285,6 +285,24 @@ t.test('a container that is not the builder is refused in one line, exit 13', { 
   t.equal(spawnSync('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/in-image/app:other`]).status === 0, false, 'nothing pushed');
 });
 
+t.test('a signature policy that cannot be read fails in one line and leaves no store directory behind', { skip: !hasPodman && 'podman is not installed' }, async (t) => {
+  const src = source();
+  const name = `oci-s2i-in-image-test-${process.pid}-policy`;
+  // The build's exit code, then what the default store root (/tmp/oci-s2i-<uid>) left: the build runs in the
+  // container's shell so the check sees the same file system.
+  const script = '/opt/oci-s2i/oci-s2i "$@"; echo "rc=$?"; ls -d /tmp/oci-s2i-* 2>/dev/null || echo "no store"';
+  const r = podman([
+    'run', '--rm', '--name', name, ...hostFlags, ...restricted, '--user', '1001:0',
+    '-v', `${standalone}:/opt/oci-s2i:ro`, '-v', `${src}:/workspace/source:ro`, builder,
+    'sh', '-c', script, 'sh', 'build', '--isolation', 'in-image', '/workspace/source', builder, `${registry.host}/in-image/app:policy`, '--tls-verify=false', '--signature-policy', '/nonexistent/policy.json',
+  ]);
+  containers.add(name);
+  t.match(r.stdout, /^rc=64\n/m, 'exit 64 (a usage error)');
+  t.match(r.stdout, /^no store$/m, 'no store directory made');
+  const lines = r.stderr.trim().split('\n');
+  t.match(lines[lines.length - 1], /signature policy \/nonexistent\/policy\.json .*containers-policy\.json/, 'one line naming the file');
+});
+
 t.test('an in-image build runs only in a container', async (t) => {
   const none = () => false;
   t.notOk(inContainer(none, {}), 'no mark: not a container');

@@ -237,6 +237,23 @@ t.test('the root is 0700 whatever the umask; a wide non-store dir is refused, no
   await t.rejects(BlobStore.open(file), { code: 'ERR_STORE_ROOT', message: /is not a directory/ });
 });
 
+// Found by a CI run of crash.test.ts: a pull killed before it made its store, then verifyStore on that missing
+// root, made the root 0755 with only locks/ in it, and every later open refused it as "not a store".
+t.test('verifying a store that does not exist makes nothing, and the store opens afterwards', async (t) => {
+  const root = path.join(mkdtempSync(path.join(tmp, 'verify-missing-')), 'store');
+  const old = process.umask(0o022);
+  try {
+    t.same(await verifyStore(root), { blobs: 0, layers: 0, problems: [] }, 'an empty report');
+  } finally {
+    process.umask(old);
+  }
+  t.notOk(existsSync(root), 'no root made');
+  await BlobStore.open(root);
+  await LayerCache.open(root);
+  t.equal(statSync(root).mode & 0o7777, 0o700, 'then opened as a private store');
+  t.same(await verifyStore(root), { blobs: 0, layers: 0, problems: [] }, 'an empty store verifies clean');
+});
+
 t.test('archives are unpacked into a private (0700) temp dir', { skip }, async (t) => {
   const { layout } = await getImage();
   const archive = path.join(tmp, 'image.tar');
