@@ -20,8 +20,10 @@ import type { ProgressSink } from '../events.js';
 import { workingDirOf } from '../oci/image-path.js';
 import { layerMediaType } from '../image/manifest.js';
 import { takeSnapshot, type Snapshot, type SnapshotOptions } from '../layer/snapshot.js';
-import { withLowerFiles } from '../layer/snapshot-lower.js';
+import { lowerChosenFiles, withLowerFiles, type LowerChosen } from '../layer/snapshot-lower.js';
 import { catalogCandidate, type FileFindings } from '../sbom/layer-catalog.js';
+import { loadFileFindings, storeFileFindings } from '../sbom/cache.js';
+import { findingsToKeep, keptFindings } from './in-image-sbom-files.js';
 import { startAhead, type AheadRun } from './in-image-ahead.js';
 import { writeSnapshotLayerWhileDiffing, type OwnerRemap } from '../layer/snapshot-write.js';
 import type { Descriptor } from '../oci/types.js';
@@ -138,6 +140,13 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     // A build that fails before the layer step stops the worker.
     let ahead: AheadRun | undefined;
     steps.defer('stop the read-ahead', () => void ahead?.take());
+    // Or, when an earlier build of this builder kept what those files gave (a --root the pods share), no worker:
+    // which of them are lower is worked out while assemble runs, and the SBOM takes the kept findings of those
+    // that are still what they were (in-image-sbom-files.ts).
+    const sbomDir = path.join(engine.root, 'sbom');
+    const imageId = builder.configDescriptor.digest;
+    const kept = wantsSbom && before.choosing ? loadFileFindings(sbomDir, imageId) : undefined;
+    let lowerChosen: LowerChosen | undefined;
 
     await steps.run('inject source', async () => {
       const filter = await makeSourceFilter(source.dir, opts.exclude);
@@ -167,7 +176,8 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
           signal: engine.signal,
           onProgress: engine.onProgress,
         });
-        if (wantsSbom) ahead = startAhead(before, engine.signal);
+        if (kept) lowerChosen = lowerChosenFiles(before);
+        else if (wantsSbom) ahead = startAhead(before, engine.signal);
         return await running;
       } finally {
         if (injected.length > 0) removeInjections(ROOT, injected);
@@ -190,6 +200,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const layerFile = path.join(buildDir, 'layer.tar');
     let sbomFiles: string[] = [];
     let known: Map<string, FileFindings> | undefined;
+    let keep: ((read: ReadonlyMap<string, FileFindings>) => void) | undefined;
     const layer = await steps.run('layer', async () => {
       // The layer is written while the walk after assemble finds the changes; the walk also lists the files the
       // SBOM reads (the whole root's: below the directories it does not enter, those the snapshot chose), so the
@@ -201,16 +212,34 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         ...(runAs.remap ? { owner: runAs.remap } : {}),
       });
       const read = ahead?.take();
+      const chosen = read?.chosen ?? lowerChosen;
       const lower = new Set<string>();
-      sbomFiles = withLowerFiles(diff, before, read?.chosen, lower);
+      sbomFiles = withLowerFiles(diff, before, chosen, lower);
       if (read) known = new Map([...lower].flatMap((f) => (read.found.has(f) ? [[f, read.found.get(f)!] as const] : [])));
-      if (wantsSbom && before.choosing) info(read ? `SBOM: ${known!.size} of the image's files read while assemble ran` : 'SBOM: the image\'s files are read now (the read-ahead had not finished)');
+      if (kept && chosen) known = keptFindings(before, chosen, lower, kept);
+      if (wantsSbom && before.choosing) {
+        info(kept ? `SBOM: ${known!.size} of the image's files known from an earlier build of ${builderName} (${sbomDir})` : read ? `SBOM: ${known!.size} of the image's files read while assemble ran` : 'SBOM: the image\'s files are read now (the read-ahead had not finished)');
+      }
+      if (chosen) {
+        keep = (got) => {
+          const files = findingsToKeep(before, chosen, lower, got, read?.found, kept);
+          if (!files) return;
+          try {
+            storeFileFindings(sbomDir, imageId, files);
+          } catch (e) {
+            engine.onProgress({ type: 'log', level: 'warn', message: `SBOM: the findings of the image's files could not be kept in ${sbomDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the next build reads them again` });
+          }
+        };
+      }
       info(`new layer: ${diff.counts.added} added, ${diff.counts.changed} changed, ${diff.counts.removed} removed${diff.untouched > 0 ? ` (${diff.untouched} directories still in the image's layers not walked)` : ''}`);
       return layer;
     });
     const created = createdOf(opts);
     // The whole root as the new layer's tree (the builder's layers are not unpacked here: this root is them).
-    const sbom = wantsSbom ? startSbom(engine, opts, targetName ?? locationName(opts.target), created, [{ diffID: layer.diffID, dir: ROOT, rootfs: { files: sbomFiles, ...(known ? { known } : {}) } }]) : undefined;
+    const record = keep ? new Map<string, FileFindings>() : undefined;
+    const sbom = wantsSbom ? startSbom(engine, opts, targetName ?? locationName(opts.target), created, [{ diffID: layer.diffID, dir: ROOT, rootfs: { files: sbomFiles, ...(known ? { known } : {}), ...(record ? { record } : {}) } }]) : undefined;
+    // What the SBOM read of the image's files is kept for the next build of this builder (once it is made).
+    if (sbom && keep && record) void sbom.then(() => keep!(record), () => {});
     const layerDesc: Descriptor = { mediaType: layerMediaType(opts.format, opts.compression), digest: layer.digest, size: layer.size };
     await engine.store.adopt(layerDesc, layerFile);
     const labels = outputLabels(plan, imageLabels, metadataLabels);

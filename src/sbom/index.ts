@@ -33,7 +33,7 @@ export interface SbomLayer {
    * file system; `known`: with `files`, what some of them gave when read earlier (layer-catalog.ts
    * `catalogFilesAhead`), for files the caller knows unchanged since.
    */
-  rootfs?: { paths?: string[]; files?: string[]; skipMounts?: boolean; known?: ReadonlyMap<string, FileFindings> };
+  rootfs?: { paths?: string[]; files?: string[]; skipMounts?: boolean; known?: ReadonlyMap<string, FileFindings>; record?: Map<string, FileFindings> };
 }
 
 export interface SbomInput {
@@ -102,6 +102,7 @@ export async function generateSbom(input: SbomInput): Promise<SbomDocument> {
           ...(layer.rootfs?.paths ? { paths: layer.rootfs.paths } : {}),
           ...(layer.rootfs?.files ? { files: layer.rootfs.files } : {}),
           ...(layer.rootfs?.known ? { known: layer.rootfs.known } : {}),
+          ...(layer.rootfs?.record ? { record: layer.rootfs.record } : {}),
           ...(layer.rootfs && skipMounts ? { exclude: excludeTree(layer.dir, [], readMountinfo()) } : {}),
         });
         if (cacheable) storeFindings(input.cacheDir!, layer.diffID, f);

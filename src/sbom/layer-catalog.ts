@@ -44,6 +44,8 @@ export interface CatalogOptions {
   /** With `files`: what some of them gave when read earlier (`catalogFilesAhead`), taken instead of reading them
    *  again. The caller vouches that they have not changed since. */
   known?: ReadonlyMap<string, FileFindings>;
+  /** With `files`: filled with what each file read here (not taken from `known`) gave, by path. */
+  record?: Map<string, FileFindings>;
 }
 
 /** What one regular file gave the catalog: its packages (no layer yet) and warning lines. */
@@ -98,7 +100,16 @@ export function catalogLayer(tree: Tree, opts: CatalogOptions): LayerFindings {
   const files: Package[] = [];
   statusD(tree, files, warn);
   const walk = walkOptions(opts);
-  const visit = (f: VisitedFile): void => catalogFile(f, files, warn);
+  const record = opts.record;
+  const visit = record
+    ? (f: VisitedFile): void => {
+        const found: FileFindings = { packages: [], warnings: [] };
+        catalogFile(f, found.packages, (path, why) => found.warnings.push(`/${path}: ${why}`));
+        record.set(f.path, found);
+        files.push(...found.packages);
+        warnings.push(...found.warnings);
+      }
+    : (f: VisitedFile): void => catalogFile(f, files, warn);
   const known = opts.known;
   const taken = known && ((path: string): boolean => {
     const k = known.get(path);

@@ -11,7 +11,9 @@ import path from 'node:path';
 import { takeSnapshot } from '../../src/layer/snapshot.js';
 import { diffSnapshots } from '../../src/layer/snapshot-diff.js';
 import { lowerChosenFiles, withLowerFiles } from '../../src/layer/snapshot-lower.js';
-import { catalogCandidate, catalogFilesAhead } from '../../src/sbom/layer-catalog.js';
+import { catalogCandidate, catalogFilesAhead, type FileFindings } from '../../src/sbom/layer-catalog.js';
+import { loadFileFindings, storeFileFindings } from '../../src/sbom/cache.js';
+import { findingsToKeep, keptFindings } from '../../src/pipeline/in-image-sbom-files.js';
 import { generateSbom } from '../../src/sbom/index.js';
 import { startAhead, type AheadRun } from '../../src/pipeline/in-image-ahead.js';
 import { mountOverlay } from '../layer/snapshot-fixture.js';
@@ -45,8 +47,8 @@ async function ended(run: AheadRun): Promise<void> {
   }
 }
 
-const sbomOf = async (dir: string, files: string[], known?: Map<string, import('../../src/sbom/layer-catalog.js').FileFindings>): Promise<string> =>
-  (await generateSbom({ format: 'spdx', subject: { name: 'x' }, layers: [{ diffID: `sha256:${'0'.repeat(64)}`, dir, rootfs: { files, ...(known ? { known } : {}) } }], created: '2026-01-01T00:00:00Z', tool: { name: 't', version: '1' } })).bytes.toString();
+const sbomOf = async (dir: string, files: string[], known?: Map<string, FileFindings>, record?: Map<string, FileFindings>): Promise<string> =>
+  (await generateSbom({ format: 'spdx', subject: { name: 'x' }, layers: [{ diffID: `sha256:${'0'.repeat(64)}`, dir, rootfs: { files, ...(known ? { known } : {}), ...(record ? { record } : {}) } }], created: '2026-01-01T00:00:00Z', tool: { name: 't', version: '1' } })).bytes.toString();
 
 t.test('the worker finds and reads what the main thread would; the SBOM with its findings is the same', { skip: process.getuid?.() !== 0 ? 'needs root to mount an overlay' : false }, async (t) => {
   const ovl = await mountOverlay(t, path.join(tmp, 'same'), makeImage);
@@ -104,4 +106,63 @@ t.test('a result not there when asked is none, and the worker stops; so after an
   t.equal(aborted.take(), undefined, 'aborted: none');
   const plain = await takeSnapshot(ovl.merged);
   t.equal(startAhead(plain).take(), undefined, 'a snapshot that chose nothing: no worker, none');
+});
+
+// in-image-sbom-files.ts: the findings of the builder's files one build keeps in its store (a --root the pods of a
+// pipeline share) are taken by the next build of that builder, in a fresh container, for the files below
+// directories still in the image's layers and untouched by its assemble, when each has the size, mtime and mode it
+// had; the SBOM is the one read afresh, byte for byte.
+t.test('findings kept by one build are taken by the next, only for unchanged files below untouched directories', { skip: process.getuid?.() !== 0 ? 'needs root to mount an overlay' : false }, async (t) => {
+  const cacheDir = path.join(tmp, 'kept-sbom');
+  const imageId = `sha256:${'a'.repeat(64)}`;
+  // The image's files have whole-second mtimes, as a tar gives them; each pod's lower dir is a copy of them.
+  const image = path.join(tmp, 'kept-image');
+  fs.mkdirSync(image);
+  makeImage(image);
+  for (const e of fs.readdirSync(image, { recursive: true, encoding: 'utf8' })) fs.utimesSync(path.join(image, e), 1_700_000_000, 1_700_000_000);
+  const fromImage = (lower: string): void => fs.cpSync(image, lower, { recursive: true, preserveTimestamps: true });
+  // The first pod: nothing kept yet; the SBOM reads every file and records what each gave.
+  const one = await mountOverlay(t, path.join(tmp, 'kept-1'), fromImage);
+  const snap1 = await takeSnapshot(one.merged, { choose: catalogCandidate });
+  const chosen1 = lowerChosenFiles(snap1);
+  fs.writeFileSync(path.join(one.merged, 'app2', 'lib', 'package-lock.json'), lock('pkg2', '7.0.0'));
+  const lower1 = new Set<string>();
+  const files1 = withLowerFiles(await diffSnapshots(snap1, { listFiles: catalogCandidate, lowerFilesLater: true }), snap1, chosen1, lower1);
+  const record1 = new Map<string, FileFindings>();
+  await sbomOf(one.merged, files1, undefined, record1);
+  const keep1 = findingsToKeep(snap1, chosen1, lower1, record1, undefined, undefined);
+  t.ok(keep1, 'something to keep');
+  if (!keep1) return;
+  t.notOk(keep1.has('app2/lib/package-lock.json'), 'not a file below a directory assemble touched');
+  t.equal(keep1.size, chosen1.path.length - 2, 'every other chosen file (app2\'s lock file and tool are below a copied-up directory)');
+  storeFileFindings(cacheDir, imageId, keep1);
+  t.equal(loadFileFindings(cacheDir, `sha256:${'b'.repeat(64)}`), undefined, 'nothing kept for another image');
+  const kept = loadFileFindings(cacheDir, imageId);
+  t.same(kept, keep1, 'read back as written');
+  if (!kept) return;
+
+  // The next pod, from the same image: its assemble rewrites app1's lock file; one kept entry does not match its
+  // file any more (as if kept from another image under this ID: another size).
+  kept.set('usr/bin/cmd7', { ...kept.get('usr/bin/cmd7')!, size: 81 });
+  const two = await mountOverlay(t, path.join(tmp, 'kept-2'), fromImage);
+  const snap2 = await takeSnapshot(two.merged, { choose: catalogCandidate });
+  const chosen2 = lowerChosenFiles(snap2);
+  fs.writeFileSync(path.join(two.merged, 'app1', 'lib', 'package-lock.json'), lock('pkg1', '9.9.9'));
+  const lower2 = new Set<string>();
+  const files2 = withLowerFiles(await diffSnapshots(snap2, { listFiles: catalogCandidate, lowerFilesLater: true }), snap2, chosen2, lower2);
+  const known = keptFindings(snap2, chosen2, lower2, kept);
+  t.ok(known.has('app0/lib/package-lock.json') && known.has('usr/bin/cmd6'), 'kept findings taken for unchanged files below untouched directories');
+  t.notOk(known.has('app2/lib/package-lock.json'), 'nor for one nothing was kept for (its directory was copied up in the first pod)');
+  t.notOk(known.has('app1/lib/package-lock.json'), 'not for a file whose directory this assemble touched');
+  t.notOk(known.has('usr/bin/cmd7'), 'not for a file whose size is not the kept one');
+  const record2 = new Map<string, FileFindings>();
+  const withKept = await sbomOf(two.merged, files2, known, record2);
+  t.equal(withKept, await sbomOf(two.merged, files2), 'the SBOM with the kept findings is the SBOM read afresh, byte for byte');
+  t.match(withKept, /pkg:npm\/pkg1@9\.9\.9/, 'the rewritten lock file as it is now');
+  t.match(withKept, /pkg:npm\/pkg0@1\.0\.0/, 'an untouched one, from what was kept');
+  t.same([...record2.keys()].sort(), ['app1/lib/package-lock.json', 'app1/lib/tool', 'app2/lib/package-lock.json', 'app2/lib/tool', 'usr/bin/cmd7'], 'the SBOM read only the files not taken');
+  const keep2 = findingsToKeep(snap2, chosen2, lower2, record2, undefined, kept);
+  t.ok(keep2?.has('app2/lib/package-lock.json'), 'what this build read is added to what was kept');
+  t.equal(keep2?.get('usr/bin/cmd7')?.size, 80, 'with the file as it is');
+  t.equal(findingsToKeep(snap2, chosen2, lower2, new Map(), undefined, kept), undefined, 'nothing read: nothing to write again');
 });

@@ -144,6 +144,7 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
   t.same(wantSbom, ['pkg:npm/is-odd@3.0.1', 'pkg:npm/left-pad@1.3.0'], 'the sandbox build\'s SBOM: the builder\'s lock file and the one assemble added');
   /** The rows whose SBOM took the image's files from the worker that read them while assemble ran. */
   const readAhead: string[] = [];
+  let shared: string | undefined;
   const rows: Array<[string, string[], number]> = [
     ['restricted, the builder USER', [...restricted, '--user', '1001:0'], 1001],
     ['restricted, a random UID with gid 0', [...restricted, '--user', '1000680000:0'], 1000680000],
@@ -154,6 +155,7 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
     const target = `${registry.host}/in-image/app:row${i}`;
     // The last row keeps its store on the host, to show what the build fetched.
     const store = i === rows.length - 1 ? mkdtempSync(path.join(tmp, 'store-')) : undefined;
+    shared = store ?? shared;
     const r = inPod(`oci-s2i-in-image-test-${process.pid}-${i}`, [...flags, ...(store ? ['-v', `${store}:/store`] : [])], src, target, store ? ['--root', '/store/oci-s2i'] : []);
     t.equal(r.code, 0, `${what}: exit 0 (${r.stderr.trim().split('\n').slice(-3).join(' | ')})`);
     if (r.code !== 0) continue;
@@ -179,6 +181,17 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
   // The worker runs at the lowest priority: on a loaded machine one row may have asked before it was done (the
   // SBOM then reads the files itself, and is the same, checked above); not all of them.
   t.ok(readAhead.length > 0, `the SBOM took the image's files as read while assemble ran (in ${readAhead.join('; ') || 'no row'})`);
+  // The next pod of a pipeline whose --root is a shared volume: the findings of the builder's files that the last
+  // row's build kept there are taken (no worker, none of those files read), and the SBOM is the same.
+  if (shared) {
+    const kept = readdirSync(path.join(shared, 'oci-s2i', 'sbom')).filter((f) => /^image-sha256-[0-9a-f]{64}\.v\d+\.files\.json$/.test(f));
+    t.equal(kept.length, 1, 'the first build kept the findings of the builder\'s files, by its image ID');
+    const target = `${registry.host}/in-image/app:again`;
+    const r = inPod(`oci-s2i-in-image-test-${process.pid}-again`, ['--user', '0:0', '--privileged', '-v', `${shared}:/store`], src, target, ['--root', '/store/oci-s2i']);
+    t.equal(r.code, 0, `again: exit 0 (${r.stderr.trim().split('\n').slice(-3).join(' | ')})`);
+    t.match(r.stderr, /SBOM: [1-9]\d* of the image's files known from an earlier build of /, 'the kept findings taken');
+    t.same(await attachedSbomPurls(client, target), wantSbom, 'the same SBOM as the sandbox build\'s');
+  }
   // What the layers hold, once (both are the same, checked above).
   t.ok(want.entries.some((e) => e.name === 'opt/app-root/.wh.old.txt'), 'a deleted file is a whiteout');
   t.ok(want.entries.some((e) => e.name === 'opt/app-root/.wh.olddir'), 'a deleted directory is a whiteout');
