@@ -57,12 +57,22 @@ t.test('lookup: exact, localhost/, Docker Hub, repository suffix, ID prefix; unk
 
   await t.rejects(findLocalImage(root, 'tool:1'), { code: 'ERR_LOCAL_IMAGE_AMBIGUOUS', message: /fits quay.io\/one\/tool:1, quay.io\/two\/tool:1: give the full name/ });
   await t.rejects(findLocalImage(root, 'nothing'), { code: 'ERR_LOCAL_IMAGE_UNKNOWN', message: /^no local image "nothing": see `oci-s2i images`/ });
-  // A one-hex-digit prefix shared by two IDs (when the three IDs give one) is ambiguous.
-  const ids = [a.id, b.id, c.id].map((x) => x.slice(7));
-  const shared = ids.map((x) => x[0]!).find((ch, i, all) => all.indexOf(ch) !== i);
-  if (shared !== undefined) await t.rejects(findLocalImage(root, `sha256:${shared}`), { code: 'ERR_LOCAL_IMAGE_AMBIGUOUS' });
   await store.tag(c.desc, 'localhost/tool:1');
   t.equal(await found('tool:1'), c.id, 'a localhost/ name wins over the suffix match');
+  // A one-hex-digit prefix shared by two IDs is ambiguous: images are added until two IDs share their first digit
+  // (at most 17 in all, 16 digits), so the case is always there, whatever the IDs.
+  const ids = [a.id, b.id, c.id];
+  for (let day = 1; new Set(ids.map((x) => x[7])).size === ids.length; day++) {
+    const more = await image(store, `2024-02-${String(day).padStart(2, '0')}T00:00:00Z`);
+    await store.tag(more.desc, `localhost/more:${day}`);
+    ids.push(more.id);
+  }
+  const shared = ids.map((x) => x[7]!).find((ch, i, all) => all.indexOf(ch) !== i)!;
+  const sharing = ids.filter((x) => x[7] === shared).length;
+  await t.rejects(findLocalImage(root, `sha256:${shared}`), { code: 'ERR_LOCAL_IMAGE_AMBIGUOUS', message: new RegExp(`^image ID sha256:${shared} is the start of ${sharing} image IDs \\(.*\\): give more of it$`) });
+  await t.rejects(findLocalImage(root, shared), { code: 'ERR_LOCAL_IMAGE_AMBIGUOUS' }, 'without sha256: too');
+  const one = ids.find((x) => x[7] === shared)!;
+  t.equal(await found(one.slice(7, 19)), one, 'twelve digits tell them apart');
 });
 
 t.test('unnamed entries: listed while stored and unnamed, hidden once named, removed by digest', async (t) => {
