@@ -212,7 +212,9 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         ...(runAs.remap ? { owner: runAs.remap } : {}),
       });
       const read = ahead?.take();
-      const chosen = read?.chosen ?? lowerChosen;
+      // Without the worker's list (it had not finished), the list is made now when a store named by --root (which
+      // can outlive this container) is to keep what the SBOM reads: withLowerFiles would walk as much without it.
+      const chosen = read?.chosen ?? lowerChosen ?? (wantsSbom && before.choosing && opts.root !== undefined ? lowerChosenFiles(before) : undefined);
       const lower = new Set<string>();
       sbomFiles = withLowerFiles(diff, before, chosen, lower);
       if (read) known = new Map([...lower].flatMap((f) => (read.found.has(f) ? [[f, read.found.get(f)!] as const] : [])));

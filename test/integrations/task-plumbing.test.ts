@@ -8,7 +8,7 @@ import t from 'tap';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PodHarness, testImagePrefix, uniqueImageLabels } from '../helpers/pod.js';
+import { PodHarness, randomUid, testImagePrefix, uniqueImageLabels } from '../helpers/pod.js';
 import { runShipwrightStrategy, runTektonTask, type StepRun } from '../helpers/task-steps.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { projectRoot } from '../helpers/cli.js';
@@ -60,7 +60,7 @@ t.test('Tekton Task: every param and workspace reaches its flag; results without
     const r = await runTektonTask(tektonFile, {
       params: { IMAGE: 'registry.example:5000/me/app:v1', BUILDER_IMAGE: builder, CONTEXT: 'app', TLS_VERIFY: 'false', FORMAT: 'oci', ENV_VARS: ['A=1', 'B=two words'], SCRIPTS_URL: 'image:///usr/libexec/s2i' },
       images: { ENGINE_IMAGE: engine },
-      workspaces: { source, dockerconfig: dir('dockerconfig', { 'config.json': '{"auths":{}}' }), sslcertdir: dir('certs', { 'ca.crt': 'x' }) },
+      workspaces: { source, dockerconfig: dir('dockerconfig', { 'config.json': '{"auths":{}}' }), sslcertdir: dir('certs', { 'ca.crt': 'x' }), cache: dir('cache') },
       profile,
       harness: pods,
     });
@@ -68,7 +68,7 @@ t.test('Tekton Task: every param and workspace reaches its flag; results without
     t.same(r.steps.map((s) => [s.name, s.image]), [['copy-engine', engine], ['build', builder]], 'the engine image mapped, the builder image as given');
     t.same(engineArgs(r.steps[1]), [
       'build', '--isolation', 'in-image', '/workspace/source/app', builder, 'registry.example:5000/me/app:v1',
-      '--format', 'oci', '--tls-verify=false', '--root', '/oci-s2i-work/cache', '--digestfile', '/oci-s2i-work/digest',
+      '--format', 'oci', '--tls-verify=false', '--root', `/workspace/cache/oci-s2i-${profile === 'restricted' ? '1001' : randomUid.split(':')[0]}`, '--digestfile', '/oci-s2i-work/digest',
       '-e', 'A=1', '-e', 'B=two words', '--scripts-url', 'image:///usr/libexec/s2i',
       '--authfile', '/workspace/dockerconfig/config.json', '--cert-dir', '/workspace/sslcertdir',
     ], `${profile}: the engine's arguments`);

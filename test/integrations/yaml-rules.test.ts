@@ -34,7 +34,7 @@ t.test('the shipped Task has the catalog s2i task interface', async (t) => {
   const d = tekton() as unknown as { spec: { params: Array<{ name: string; type?: string; default?: unknown }>; workspaces: Array<{ name: string; optional?: boolean }>; results: Array<{ name: string }> } };
   const p = Object.fromEntries(d.spec.params.map((x) => [x.name, x]));
   t.match(p, { IMAGE: {}, BUILDER_IMAGE: {}, CONTEXT: { default: '.' }, FORMAT: { default: 'docker' }, TLS_VERIFY: { default: 'true' }, ENV_VARS: { type: 'array', default: [] }, SCRIPTS_URL: { default: '' }, ENGINE_IMAGE: { default: /oci-s2i/ } });
-  t.same(d.spec.workspaces.map((w) => [w.name, w.optional ?? false]), [['source', false], ['dockerconfig', true], ['sslcertdir', true]]);
+  t.same(d.spec.workspaces.map((w) => [w.name, w.optional ?? false]), [['source', false], ['dockerconfig', true], ['sslcertdir', true], ['cache', true]]);
   t.same(d.spec.results.map((r) => r.name), ['IMAGE_DIGEST', 'IMAGE_URL']);
 });
 

@@ -101,13 +101,18 @@ t.test('the Tekton Task and the Shipwright strategy build and push in the restri
   const digestOf = (ref: string) => (JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`], { encoding: 'utf8' })) as { Digest: string }).Digest;
 
   const image = `${host}/${testImagePrefix}/app-${process.pid}:task`;
-  const task = await runTektonTask(path.join(projectRoot, 'integrations', 'tekton', 'oci-s2i.yaml'), {
+  // The cache workspace, as a PersistentVolumeClaim the pod's user can write.
+  const cache = path.join(tmp, 'cache');
+  mkdirSync(cache);
+  chmodSync(cache, 0o777);
+  const runTask = () => runTektonTask(path.join(projectRoot, 'integrations', 'tekton', 'oci-s2i.yaml'), {
     params: { IMAGE: image, BUILDER_IMAGE: builder, TLS_VERIFY: 'false', ENV_VARS: ['GREETING=hello there'] },
     images: { ENGINE_IMAGE: podEngine },
-    workspaces: { source },
+    workspaces: { source, cache },
     harness,
     timeoutMs: 180_000,
   });
+  const task = await runTask();
   t.equal(task.failed, undefined, `every step ran: ${task.failed ? `${task.failed.name}: ${task.failed.result.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
   t.same(task.steps.map((s) => [s.name, s.profile]), [['copy-engine', 'restricted'], ['build', 'restricted']], 'both steps in the restricted pod');
   t.match(task.results.IMAGE_DIGEST, /^sha256:[0-9a-f]{64}$/, 'IMAGE_DIGEST, no newline');
@@ -119,6 +124,11 @@ t.test('the Tekton Task and the Shipwright strategy build and push in the restri
   const page = podmanRun(['--user', '1000680000:0', '--entrypoint', 'cat', image, '/opt/app-root/src/index.html']);
   t.equal(page.status, 0, page.stderr);
   t.equal(page.stdout, 'Test S2I process!\n', 'the application is in the image, readable by any UID');
+  // The next run with the same cache workspace: the SBOM's findings for the builder's files are taken from it.
+  const again = await runTask();
+  t.equal(again.failed, undefined, `the second run: ${again.failed ? again.failed.result.stderr.trim().split('\n').slice(-3).join(' | ') : 'every step ran'}`);
+  t.match(again.steps[1]?.result.stderr, /SBOM: [1-9]\d* of the image's files known from an earlier build of /, 'the second run took the kept findings');
+  t.equal(again.results.IMAGE_DIGEST, digestOf(image), 'and pushed');
 
   const output = `${host}/${testImagePrefix}/app-${process.pid}:shipwright`;
   const shp = await runShipwrightStrategy(path.join(projectRoot, 'integrations', 'shipwright', 'oci-s2i.yaml'), {
