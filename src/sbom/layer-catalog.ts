@@ -103,8 +103,7 @@ export function catalogLayer(tree: Tree, opts: CatalogOptions): LayerFindings {
   const record = opts.record;
   const visit = record
     ? (f: VisitedFile): void => {
-        const found: FileFindings = { packages: [], warnings: [] };
-        catalogFile(f, found.packages, (path, why) => found.warnings.push(`/${path}: ${why}`));
+        const found = findingsOf(f);
         record.set(f.path, found);
         files.push(...found.packages);
         warnings.push(...found.warnings);
@@ -154,9 +153,7 @@ export async function catalogFilesAhead(dir: string, files: readonly string[], e
     let slice = performance.now();
     for (let i = 0; i < files.length; i += AHEAD_CHUNK) {
       visitListedFiles(tree, files.slice(i, i + AHEAD_CHUNK), walk, (f) => {
-        const found: FileFindings = { packages: [], warnings: [] };
-        catalogFile(f, found.packages, (path, why) => found.warnings.push(`/${path}: ${why}`));
-        out.set(f.path, found);
+        out.set(f.path, findingsOf(f));
       });
       if (performance.now() - slice > AHEAD_SLICE_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -200,6 +197,13 @@ const TEXT_FILES = new Set(['package-lock.json', 'poetry.lock', 'Pipfile.lock', 
  *  classes, or an executable that could be a Go binary (ELF, 64 bytes at least). */
 export function catalogCandidate(name: string, mode: number, size: number): boolean {
   return ((mode & EXEC_BITS) !== 0 && size >= 64) || TEXT_FILES.has(name) || REQUIREMENTS.test(name) || JAR.test(name);
+}
+
+/** What one regular file gives on its own (`catalogFile` into a fresh FileFindings). */
+function findingsOf(f: VisitedFile): FileFindings {
+  const found: FileFindings = { packages: [], warnings: [] };
+  catalogFile(f, found.packages, (path, why) => found.warnings.push(`/${path}: ${why}`));
+  return found;
 }
 
 function catalogFile(f: VisitedFile, out: Package[], warn: (path: string, why: string) => void): void {

@@ -121,15 +121,21 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
   makeImage(image);
   for (const e of fs.readdirSync(image, { recursive: true, encoding: 'utf8' })) fs.utimesSync(path.join(image, e), 1_700_000_000, 1_700_000_000);
   const fromImage = (lower: string): void => fs.cpSync(image, lower, { recursive: true, preserveTimestamps: true });
+  /** A pod of the image: the snapshot, its chosen lower files, `assemble` (rewrites `app`'s lock file), and what the
+   *  SBOM lists then, with the files below untouched directories (`lower`). */
+  const pod = async (name: string, app: string) => {
+    const { merged } = await mountOverlay(t, path.join(tmp, name), fromImage);
+    const snap = await takeSnapshot(merged, { choose: catalogCandidate });
+    const chosen = lowerChosenFiles(snap);
+    fs.writeFileSync(path.join(merged, app, 'lib', 'package-lock.json'), lock(app.replace('app', 'pkg'), app === 'app2' ? '7.0.0' : '9.9.9'));
+    const lower = new Set<string>();
+    const files = withLowerFiles(await diffSnapshots(snap, { listFiles: catalogCandidate, lowerFilesLater: true }), snap, chosen, lower);
+    return { merged, snap, chosen, lower, files };
+  };
   // The first pod: nothing kept yet; the SBOM reads every file and records what each gave.
-  const one = await mountOverlay(t, path.join(tmp, 'kept-1'), fromImage);
-  const snap1 = await takeSnapshot(one.merged, { choose: catalogCandidate });
-  const chosen1 = lowerChosenFiles(snap1);
-  fs.writeFileSync(path.join(one.merged, 'app2', 'lib', 'package-lock.json'), lock('pkg2', '7.0.0'));
-  const lower1 = new Set<string>();
-  const files1 = withLowerFiles(await diffSnapshots(snap1, { listFiles: catalogCandidate, lowerFilesLater: true }), snap1, chosen1, lower1);
+  const { merged: root1, snap: snap1, chosen: chosen1, lower: lower1, files: files1 } = await pod('kept-1', 'app2');
   const record1 = new Map<string, FileFindings>();
-  await sbomOf(one.merged, files1, undefined, record1);
+  await sbomOf(root1, files1, undefined, record1);
   const keep1 = findingsToKeep(snap1, chosen1, lower1, record1, undefined, undefined);
   t.ok(keep1, 'something to keep');
   if (!keep1) return;
@@ -144,20 +150,15 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
   // The next pod, from the same image: its assemble rewrites app1's lock file; one kept entry does not match its
   // file any more (as if kept from another image under this ID: another size).
   kept.set('usr/bin/cmd7', { ...kept.get('usr/bin/cmd7')!, size: 81 });
-  const two = await mountOverlay(t, path.join(tmp, 'kept-2'), fromImage);
-  const snap2 = await takeSnapshot(two.merged, { choose: catalogCandidate });
-  const chosen2 = lowerChosenFiles(snap2);
-  fs.writeFileSync(path.join(two.merged, 'app1', 'lib', 'package-lock.json'), lock('pkg1', '9.9.9'));
-  const lower2 = new Set<string>();
-  const files2 = withLowerFiles(await diffSnapshots(snap2, { listFiles: catalogCandidate, lowerFilesLater: true }), snap2, chosen2, lower2);
+  const { merged: root2, snap: snap2, chosen: chosen2, lower: lower2, files: files2 } = await pod('kept-2', 'app1');
   const known = keptFindings(snap2, chosen2, lower2, kept);
   t.ok(known.has('app0/lib/package-lock.json') && known.has('usr/bin/cmd6'), 'kept findings taken for unchanged files below untouched directories');
   t.notOk(known.has('app2/lib/package-lock.json'), 'nor for one nothing was kept for (its directory was copied up in the first pod)');
   t.notOk(known.has('app1/lib/package-lock.json'), 'not for a file whose directory this assemble touched');
   t.notOk(known.has('usr/bin/cmd7'), 'not for a file whose size is not the kept one');
   const record2 = new Map<string, FileFindings>();
-  const withKept = await sbomOf(two.merged, files2, known, record2);
-  t.equal(withKept, await sbomOf(two.merged, files2), 'the SBOM with the kept findings is the SBOM read afresh, byte for byte');
+  const withKept = await sbomOf(root2, files2, known, record2);
+  t.equal(withKept, await sbomOf(root2, files2), 'the SBOM with the kept findings is the SBOM read afresh, byte for byte');
   t.match(withKept, /pkg:npm\/pkg1@9\.9\.9/, 'the rewritten lock file as it is now');
   t.match(withKept, /pkg:npm\/pkg0@1\.0\.0/, 'an untouched one, from what was kept');
   t.same([...record2.keys()].sort(), ['app1/lib/package-lock.json', 'app1/lib/tool', 'app2/lib/package-lock.json', 'app2/lib/tool', 'usr/bin/cmd7'], 'the SBOM read only the files not taken');
