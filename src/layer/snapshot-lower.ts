@@ -23,7 +23,9 @@
 // The SBOM of an in-image build reads candidate files of the whole root (layer-catalog.ts `catalogCandidate`),
 // also below skipped subtrees: the snapshot marks them (SnapshotOptions.choose: its walk then stats every entry,
 // not only directories), and `withLowerFiles` puts those of the skipped subtrees in the diff's list, in walk
-// order. What the snapshot found below a directory untouched since is what is there after `assemble`.
+// order (or, when an earlier build kept their findings, pipeline/in-image-sbom-files.ts lists them from what was
+// kept, and the snapshot records names alone). What the snapshot found below a directory untouched since is what
+// is there after `assemble`.
 import { lstatSync } from 'node:fs';
 import type { Snapshot } from './snapshot.js';
 import type { SnapshotDiff } from './snapshot-diff.js';

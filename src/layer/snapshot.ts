@@ -184,13 +184,6 @@ export class Snapshot {
     return this.type(i) === S_IFDIR;
   }
 
-  /** Size, mtime (ms) and mode (with the type bits) of entry `i` as recorded (sizes and mtimes are there when the
-   *  walk stat'ed every entry: SnapshotOptions.choose). */
-  fileStat(i: number): { size: number; mtimeMs: number; mode: number } {
-    const off = this.offs[i]!;
-    return { size: rec.size(this.tree, off), mtimeMs: rec.mtimeMs(this.tree, off), mode: rec.mode(this.tree, off) };
-  }
-
   isFile(i: number): boolean {
     return this.type(i) === S_IFREG;
   }

@@ -6,7 +6,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Snapshot, type SnapshotData } from '../layer/snapshot.js';
 import { lowerChosenFiles } from '../layer/snapshot-lower.js';
-import { catalogCandidate, catalogFilesAhead, type FileFindings } from '../sbom/layer-catalog.js';
+import { catalogCandidate, catalogFilesAhead, type KnownFile } from '../sbom/layer-catalog.js';
 
 /** What in-image-ahead.ts hands over and gets back. */
 export interface AheadJob {
@@ -15,7 +15,7 @@ export interface AheadJob {
 export interface AheadResult {
   index: Int32Array;
   path: string[];
-  found: Array<[string, FileFindings]>;
+  found: Array<[string, KnownFile]>;
 }
 
 async function run(port: MessagePort): Promise<void> {

@@ -7,12 +7,12 @@
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../layer/snapshot.js';
 import type { LowerChosen } from '../layer/snapshot-lower.js';
-import type { FileFindings } from '../sbom/layer-catalog.js';
+import type { KnownFile } from '../sbom/layer-catalog.js';
 import type { AheadJob, AheadResult } from './in-image-ahead-worker.js';
 
 export interface Ahead {
   chosen: LowerChosen;
-  found: Map<string, FileFindings>;
+  found: Map<string, KnownFile>;
 }
 
 /** The worker's script: beside the CLI bundle (scripts/bundle.mjs builds both), or the tsc output. */

@@ -20,10 +20,11 @@ import type { ProgressSink } from '../events.js';
 import { workingDirOf } from '../oci/image-path.js';
 import { layerMediaType } from '../image/manifest.js';
 import { takeSnapshot, type Snapshot, type SnapshotOptions } from '../layer/snapshot.js';
-import { lowerChosenFiles, withLowerFiles, type LowerChosen } from '../layer/snapshot-lower.js';
-import { catalogCandidate, type FileFindings } from '../sbom/layer-catalog.js';
-import { loadFileFindings, storeFileFindings } from '../sbom/cache.js';
-import { findingsToKeep, keptFindings } from './in-image-sbom-files.js';
+import { withLowerFiles } from '../layer/snapshot-lower.js';
+import { formatPlatform, hostPlatform } from '../oci/platform.js';
+import { catalogCandidate, type KnownFile } from '../sbom/layer-catalog.js';
+import { keptImageOf, loadFileFindings, noteBuilderImage, storeFileFindings } from '../sbom/cache.js';
+import { findingsToKeep, keptKnown, lowerFilesFromKept } from './in-image-sbom-files.js';
 import { startAhead, type AheadRun } from './in-image-ahead.js';
 import { writeSnapshotLayerWhileDiffing, type OwnerRemap } from '../layer/snapshot-write.js';
 import type { Descriptor } from '../oci/types.js';
@@ -61,9 +62,13 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
   const startedOn = new Date().toISOString();
   const root = path.resolve(opts.root ?? inImageRoot());
   const pushTo = pushTargetOf(opts);
-  // The SBOM is made from this root: the snapshot marks its files in what the walk after assemble will skip.
+  // The SBOM is made from this root: the snapshot marks its files in what the walk after assemble will skip,
+  // unless an earlier build of this builder kept their findings in this store (in-image-sbom-files.ts): then it
+  // records names alone, and the SBOM's files there are the kept ones.
   const wantsSbom = Boolean(pushTo && opts.attest && opts.attest.sbom !== 'none');
-  const choose = wantsSbom ? catalogCandidate : undefined;
+  const sbomDir = path.join(root, 'sbom');
+  const builderKey = `${locationName(opts.builder)} ${formatPlatform(opts.platform ?? hostPlatform())}`;
+  const choose = wantsSbom && keptImageOf(sbomDir, builderKey) === undefined ? catalogCandidate : undefined;
   // The snapshot of the root, started first (once the store's directory exists, for the snapshot to leave out
   // its real path) and taken while the store is opened and the source, the builder's metadata and the scripts
   // are fetched: until it is awaited (before 'inject source'), this build writes only into what it leaves out
@@ -133,7 +138,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     if (ready) await steps.run('check destination', () => ready);
     // Before anything of this build is written into the root.
     const before = await steps.run('snapshot', () => snapshotFor(engine, early, source.dir, choose));
-    info(`in-image build in ${builderName}: ${before.count} entries in the root file system recorded`);
+    info(`in-image build in ${builderName}: ${before.count} entries in the root file system recorded${wantsSbom && before.lowerBefore > -Infinity && !before.choosing ? ' (names alone: the SBOM takes the image\'s files an earlier build kept)' : ''}`);
     // The SBOM's files in what was still the image's layers at the snapshot are read while assemble runs, by a
     // worker at the lowest CPU priority (in-image-ahead.ts), once assemble has started: those below the directories
     // assemble leaves untouched are the same files after it (snapshot-lower.ts), and the SBOM takes what they gave.
@@ -141,12 +146,12 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     let ahead: AheadRun | undefined;
     steps.defer('stop the read-ahead', () => void ahead?.take());
     // Or, when an earlier build of this builder kept what those files gave (a --root the pods share), no worker:
-    // which of them are lower is worked out while assemble runs, and the SBOM takes the kept findings of those
-    // that are still what they were (in-image-sbom-files.ts).
-    const sbomDir = path.join(engine.root, 'sbom');
+    // the SBOM takes the kept findings of those below the directories assemble leaves untouched, and reads the
+    // rest (in-image-sbom-files.ts). So also after a snapshot of names alone (the note said the findings were
+    // kept) when the builder turns out to be another image: the SBOM then reads all the image's files itself.
     const imageId = builder.configDescriptor.digest;
-    const kept = wantsSbom && before.choosing ? loadFileFindings(sbomDir, imageId) : undefined;
-    let lowerChosen: LowerChosen | undefined;
+    const kept = wantsSbom ? loadFileFindings(sbomDir, imageId) : undefined;
+    const fromKept = wantsSbom && before.lowerBefore > -Infinity && (kept !== undefined || !before.choosing);
 
     await steps.run('inject source', async () => {
       const filter = await makeSourceFilter(source.dir, opts.exclude);
@@ -176,8 +181,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
           signal: engine.signal,
           onProgress: engine.onProgress,
         });
-        if (kept) lowerChosen = lowerChosenFiles(before);
-        else if (wantsSbom) ahead = startAhead(before, engine.signal);
+        if (wantsSbom && !fromKept) ahead = startAhead(before, engine.signal);
         return await running;
       } finally {
         if (injected.length > 0) removeInjections(ROOT, injected);
@@ -199,35 +203,42 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     const layerOpts = layerOptionsOf(opts);
     const layerFile = path.join(buildDir, 'layer.tar');
     let sbomFiles: string[] = [];
-    let known: Map<string, FileFindings> | undefined;
-    let keep: ((read: ReadonlyMap<string, FileFindings>) => void) | undefined;
+    let known: Map<string, KnownFile> | undefined;
+    let keep: ((read: ReadonlyMap<string, KnownFile>) => void) | undefined;
     const layer = await steps.run('layer', async () => {
       // The layer is written while the walk after assemble finds the changes; the walk also lists the files the
-      // SBOM reads (the whole root's: below the directories it does not enter, those the snapshot chose), so the
-      // SBOM walks nothing itself.
-      const { diff, layer } = await writeSnapshotLayerWhileDiffing(before, layerFile, { signal: engine.signal, ...(wantsSbom ? { listFiles: catalogCandidate, lowerFilesLater: before.choosing } : {}) }, {
+      // SBOM reads (the whole root's: below the directories it does not enter, those the snapshot chose or those
+      // kept), so the SBOM walks nothing itself.
+      const { diff, layer } = await writeSnapshotLayerWhileDiffing(before, layerFile, { signal: engine.signal, ...(wantsSbom ? { listFiles: catalogCandidate, lowerFilesLater: true } : {}) }, {
         compression: opts.compression,
         ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
         ...layerOpts,
         ...(runAs.remap ? { owner: runAs.remap } : {}),
       });
       const read = ahead?.take();
-      // Without the worker's list (it had not finished), the list is made now when a store named by --root (which
-      // can outlive this container) is to keep what the SBOM reads: withLowerFiles would walk as much without it.
-      const chosen = read?.chosen ?? lowerChosen ?? (wantsSbom && before.choosing && opts.root !== undefined ? lowerChosenFiles(before) : undefined);
-      const lower = new Set<string>();
-      sbomFiles = withLowerFiles(diff, before, chosen, lower);
-      if (read) known = new Map([...lower].flatMap((f) => (read.found.has(f) ? [[f, read.found.get(f)!] as const] : [])));
-      if (kept && chosen) known = keptFindings(before, chosen, lower, kept);
-      if (wantsSbom && before.choosing) {
-        info(kept ? `SBOM: ${known!.size} of the image's files known from an earlier build of ${builderName} (${sbomDir})` : read ? `SBOM: ${known!.size} of the image's files read while assemble ran` : 'SBOM: the image\'s files are read now (the read-ahead had not finished)');
+      let lower = new Set<string>();
+      if (fromKept) {
+        ({ files: sbomFiles, lower } = lowerFilesFromKept(diff, before, kept));
+        known = keptKnown(kept, lower);
+      } else {
+        // Without the worker's list (it had not finished), withLowerFiles asks the snapshot which files it chose.
+        sbomFiles = withLowerFiles(diff, before, read?.chosen, lower);
+        if (read) known = new Map([...lower].flatMap((f) => (read.found.has(f) ? [[f, read.found.get(f)!] as const] : [])));
       }
-      if (chosen) {
+      if (wantsSbom && diff.lowerDirs.length > 0) {
+        info(
+          fromKept && kept
+            ? `SBOM: ${known!.size} of the image's files known from an earlier build of ${builderName} (${sbomDir})`
+            : read
+              ? `SBOM: ${known!.size} of the image's files read while assemble ran`
+              : 'SBOM: the image\'s files are read now' + (fromKept ? ` (what ${sbomDir} kept was of another image than ${builderName} is now)` : ' (the read-ahead had not finished)'),
+        );
+        // What the SBOM reads of the image's files is kept for the next build of this builder (once it is made).
         keep = (got) => {
-          const files = findingsToKeep(before, chosen, lower, got, read?.found, kept);
-          if (!files) return;
+          const next = findingsToKeep(diff.lowerDirs, lower, got, read?.found, kept);
           try {
-            storeFileFindings(sbomDir, imageId, files);
+            if (next) storeFileFindings(sbomDir, imageId, next);
+            if (next || kept) noteBuilderImage(sbomDir, builderKey, imageId);
           } catch (e) {
             engine.onProgress({ type: 'log', level: 'warn', message: `SBOM: the findings of the image's files could not be kept in ${sbomDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the next build reads them again` });
           }
@@ -238,7 +249,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     });
     const created = createdOf(opts);
     // The whole root as the new layer's tree (the builder's layers are not unpacked here: this root is them).
-    const record = keep ? new Map<string, FileFindings>() : undefined;
+    const record = keep ? new Map<string, KnownFile>() : undefined;
     const sbom = wantsSbom ? startSbom(engine, opts, targetName ?? locationName(opts.target), created, [{ diffID: layer.diffID, dir: ROOT, rootfs: { files: sbomFiles, ...(known ? { known } : {}), ...(record ? { record } : {}) } }]) : undefined;
     // What the SBOM read of the image's files is kept for the next build of this builder (once it is made).
     if (sbom && keep && record) void sbom.then(() => keep!(record), () => {});

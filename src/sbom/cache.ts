@@ -3,10 +3,10 @@
 // findings of the builder's own files by its image ID, each with the size, mtime and mode it had. One JSON file per
 // entry and findings version, written to a temp file and renamed (a reader sees a whole entry or none); an entry
 // that does not parse, is too large, or is of another version, is ignored.
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { FINDINGS_VERSION, type FileFindings, type LayerFindings } from './layer-catalog.js';
+import { FINDINGS_VERSION, type FileFindings, type KnownFile, type LayerFindings } from './layer-catalog.js';
 
 const DIFF_ID = /^(sha256|sha512):[a-f0-9]{64,128}$/;
 
@@ -43,62 +43,95 @@ function writeEntry(cacheDir: string, p: string, json: string): void {
   }
 }
 
-/** A builder file's findings, and what the file was when they were read. */
-export interface CachedFile {
-  size: number;
-  mtimeMs: number;
-  /** st_mode with the type bits. */
-  mode: number;
-  found: FileFindings;
+/** What an in-image build of one image kept of its files' findings (`storeFileFindings`). */
+export interface KeptFiles {
+  /** The findings of the image's files, by path in the root, each with what the file was when read. */
+  files: Map<string, KnownFile>;
+  /** Directories (paths in the root) below which every file the catalog reads is in `files`: a file below one of
+   *  them that `files` lacks gives nothing. */
+  covered: string[];
 }
 
-/** Larger entries are not read (the Go builder's: 60 KB for 544 files). */
+/** Larger entries are not read (the Go builder's: 37 KB for 544 files). */
 const MAX_FILES_ENTRY = 64 << 20;
+/** The shape of a files entry, within a findings version (2: with `covered`). */
+const FILES_FORMAT = 2;
 
 function filesEntryPath(cacheDir: string, imageId: string): string | undefined {
   if (!DIFF_ID.test(imageId)) return undefined;
   return path.join(cacheDir, `image-${imageId.replace(':', '-')}.v${FINDINGS_VERSION}.files.json`);
 }
 
-/** What `storeFileFindings` kept for the image `imageId` (its config digest), by path in the root; undefined when
- *  nothing usable is there. */
-export function loadFileFindings(cacheDir: string, imageId: string): Map<string, CachedFile> | undefined {
+/** What `storeFileFindings` kept for the image `imageId` (its config digest); undefined when nothing usable is
+ *  there. */
+export function loadFileFindings(cacheDir: string, imageId: string): KeptFiles | undefined {
   const p = filesEntryPath(cacheDir, imageId);
   if (!p) return undefined;
-  let text: string;
+  const text = readSmall(p, MAX_FILES_ENTRY);
+  if (text === undefined) return undefined;
   try {
-    const fd = openSync(p, 'r');
-    try {
-      if (fstatSync(fd).size > MAX_FILES_ENTRY) return undefined;
-      text = readFileSync(fd, 'utf8');
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return undefined;
-  }
-  try {
-    const v = JSON.parse(text) as { version?: unknown; image?: unknown; files?: unknown };
-    if (v.version !== FINDINGS_VERSION || v.image !== imageId || !Array.isArray(v.files)) return undefined;
-    const out = new Map<string, CachedFile>();
+    const v = JSON.parse(text) as { version?: unknown; format?: unknown; image?: unknown; covered?: unknown; files?: unknown };
+    if (v.version !== FINDINGS_VERSION || v.format !== FILES_FORMAT || v.image !== imageId || !Array.isArray(v.files)) return undefined;
+    if (!Array.isArray(v.covered) || !v.covered.every((d) => typeof d === 'string' && d !== '')) return undefined;
+    const files = new Map<string, KnownFile>();
     for (const e of v.files as unknown[]) {
       if (!Array.isArray(e) || e.length !== 6) return undefined;
       const [file, size, mtimeMs, mode, packages, warnings] = e as unknown[];
       if (typeof file !== 'string' || typeof size !== 'number' || typeof mtimeMs !== 'number' || typeof mode !== 'number') return undefined;
       if (!Array.isArray(packages) || !Array.isArray(warnings) || !warnings.every((w) => typeof w === 'string')) return undefined;
       if (!packages.every((x) => typeof x === 'object' && x !== null && typeof (x as { name?: unknown }).name === 'string')) return undefined;
-      out.set(file, { size, mtimeMs, mode, found: { packages: packages as FileFindings['packages'], warnings: warnings as string[] } });
+      files.set(file, { size, mtimeMs, mode, found: { packages: packages as FileFindings['packages'], warnings: warnings as string[] } });
     }
-    return out;
+    return { files, covered: v.covered as string[] };
   } catch {
     return undefined;
   }
 }
 
-/** Keeps `files` (paths in the root of an in-image build of image `imageId`) for the next build of that image. */
-export function storeFileFindings(cacheDir: string, imageId: string, files: ReadonlyMap<string, CachedFile>): void {
+/** Keeps `kept` (paths in the root of an in-image build of image `imageId`) for the next build of that image. */
+export function storeFileFindings(cacheDir: string, imageId: string, kept: KeptFiles): void {
   const p = filesEntryPath(cacheDir, imageId);
   if (!p) return;
-  const rows = [...files].map(([file, c]) => [file, c.size, c.mtimeMs, c.mode, c.found.packages, c.found.warnings]);
-  writeEntry(cacheDir, p, JSON.stringify({ version: FINDINGS_VERSION, image: imageId, files: rows }));
+  const rows = [...kept.files].map(([file, c]) => [file, c.size, c.mtimeMs, c.mode, c.found.packages, c.found.warnings]);
+  writeEntry(cacheDir, p, JSON.stringify({ version: FINDINGS_VERSION, format: FILES_FORMAT, image: imageId, covered: kept.covered, files: rows }));
+}
+
+/** The file naming the image a builder reference was last found to be (`noteBuilderImage`). */
+function builderNotePath(cacheDir: string, builder: string): string {
+  return path.join(cacheDir, `builder-${createHash('sha256').update(builder).digest('hex')}.id`);
+}
+
+/**
+ * The image ID `builder` (a reference as the build names it, with its platform) had at the last in-image build
+ * that kept its files' findings, when that entry is still there: before the builder's metadata is fetched, it
+ * tells the build that the snapshot can record names alone (the SBOM takes the kept findings for the image's
+ * files). A guess, never trusted: the build loads the entry of the ID it then fetches.
+ */
+export function keptImageOf(cacheDir: string, builder: string): string | undefined {
+  const id = readSmall(builderNotePath(cacheDir, builder), 256)?.trim();
+  if (id === undefined || !DIFF_ID.test(id)) return undefined;
+  const entry = filesEntryPath(cacheDir, id);
+  return entry && existsSync(entry) ? id : undefined;
+}
+
+/** Notes that `builder` was image `imageId` (whose files' findings are kept), unless noted already. */
+export function noteBuilderImage(cacheDir: string, builder: string, imageId: string): void {
+  if (!DIFF_ID.test(imageId) || readSmall(builderNotePath(cacheDir, builder), 256)?.trim() === imageId) return;
+  writeEntry(cacheDir, builderNotePath(cacheDir, builder), imageId);
+}
+
+/** A regular file's text, when it is no larger than `max`; undefined when it cannot be read. */
+function readSmall(p: string, max: number): string | undefined {
+  try {
+    const fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.size > max) return undefined;
+      return readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
 }

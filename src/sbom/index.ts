@@ -7,7 +7,7 @@ import { excludeTree, readMountinfo } from '../layer/snapshot-exclude.js';
 import { loadFindings, storeFindings } from './cache.js';
 import { stackLayers } from './catalog.js';
 import { cyclonedxDocument } from './cyclonedx.js';
-import { catalogLayer, type FileFindings, type LayerFindings } from './layer-catalog.js';
+import { catalogLayer, type KnownFile, type LayerFindings } from './layer-catalog.js';
 import { comparePackages, type Package } from './model.js';
 import { withOsPurl } from './os-purl.js';
 import { spdxDocument } from './spdx.js';
@@ -28,12 +28,13 @@ export interface SbomLayer {
    * `dir` is a whole root filesystem (an in-image build's "/"): no whiteouts, /proc, /sys and /dev never entered,
    * never cached (its content is not the diffID's). `paths`: walk only these subtrees for what builds add (the
    * package databases are read wherever they are); `files`: no walk, only these regular files (paths inside
-   * `dir` that layer-catalog.ts `catalogCandidate` chose, from a walk the caller made anyway); `skipMounts`
+   * `dir`, from a walk the caller made anyway; the catalog reads those `catalogCandidate` takes); `skipMounts`
    * (default true): leave out every mount point below `dir` (/proc/self/mountinfo) and never cross into another
    * file system; `known`: with `files`, what some of them gave when read earlier (layer-catalog.ts
-   * `catalogFilesAhead`), for files the caller knows unchanged since.
+   * `catalogFilesAhead`, a store's kept findings), for files the caller knows unchanged since, taken while each
+   * has the size, mtime and mode it had; `record`: filled with what the files read here gave.
    */
-  rootfs?: { paths?: string[]; files?: string[]; skipMounts?: boolean; known?: ReadonlyMap<string, FileFindings>; record?: Map<string, FileFindings> };
+  rootfs?: { paths?: string[]; files?: string[]; skipMounts?: boolean; known?: ReadonlyMap<string, KnownFile>; record?: Map<string, KnownFile> };
 }
 
 export interface SbomInput {

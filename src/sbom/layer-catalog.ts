@@ -41,17 +41,33 @@ export interface CatalogOptions {
   wholeRoot: boolean;
   crossMounts: boolean;
   exclude?: ExcludeNode;
-  /** With `files`: what some of them gave when read earlier (`catalogFilesAhead`), taken instead of reading them
-   *  again. The caller vouches that they have not changed since. */
-  known?: ReadonlyMap<string, FileFindings>;
-  /** With `files`: filled with what each file read here (not taken from `known`) gave, by path. */
-  record?: Map<string, FileFindings>;
+  /** With `files`: what some of them gave when read earlier (`catalogFilesAhead`, or a store's kept findings),
+   *  taken instead of reading them again while the file's lstat still shows the size, mtime and mode it had then.
+   *  The caller vouches that the file is the one read (same path, same bytes behind an unchanged directory). */
+  known?: ReadonlyMap<string, KnownFile>;
+  /** With `files`: filled with what each file the catalog read here (not taken from `known`) gave, by path, with
+   *  the size, mtime and mode it had (files `catalogCandidate` does not take give nothing and are left out). */
+  record?: Map<string, KnownFile>;
 }
 
 /** What one regular file gave the catalog: its packages (no layer yet) and warning lines. */
 export interface FileFindings {
   packages: Package[];
   warnings: string[];
+}
+
+/** What a regular file gave the catalog, and its size, mtime (ms) and mode (st_mode, with the type bits) when it
+ *  was read: a finding is taken again only for a file that still has them (`CatalogOptions.known`). */
+export interface KnownFile {
+  size: number;
+  mtimeMs: number;
+  mode: number;
+  found: FileFindings;
+}
+
+/** `f` as read now, with what it gave. */
+function knownFile(f: VisitedFile, found: FileFindings): KnownFile {
+  return { size: f.st.size, mtimeMs: f.st.mtimeMs, mode: f.st.mode, found };
 }
 
 const MAX_DB = 256 << 20;
@@ -103,20 +119,20 @@ export function catalogLayer(tree: Tree, opts: CatalogOptions): LayerFindings {
   const record = opts.record;
   const visit = record
     ? (f: VisitedFile): void => {
+        if (!candidate(f)) return;
         const found = findingsOf(f);
-        record.set(f.path, found);
+        record.set(f.path, knownFile(f, found));
         files.push(...found.packages);
         warnings.push(...found.warnings);
       }
     : (f: VisitedFile): void => catalogFile(f, files, warn);
   const known = opts.known;
-  const taken = known && ((path: string): boolean => {
-    const k = known.get(path);
-    if (k) {
-      files.push(...k.packages);
-      warnings.push(...k.warnings);
-    }
-    return k !== undefined;
+  const taken = known && ((f: VisitedFile): boolean => {
+    const k = known.get(f.path);
+    if (!k || k.size !== f.st.size || k.mtimeMs !== f.st.mtimeMs || k.mode !== f.st.mode) return false;
+    files.push(...k.found.packages);
+    warnings.push(...k.found.warnings);
+    return true;
   });
   const stopped = opts.files ? visitListedFiles(tree, opts.files, walk, visit, taken) : walkFiles(tree, walk, visit);
   if (stopped) warnings.push(`${tree.dir}: the walk ${stopped}; later files were not cataloged`);
@@ -145,15 +161,15 @@ const AHEAD_CHUNK = 32;
  * between: for a caller with idle time before the SBOM (an in-image build, while `assemble` runs), which then
  * passes those still unchanged as `CatalogOptions.known`. A file the walk's rules leave out has no entry.
  */
-export async function catalogFilesAhead(dir: string, files: readonly string[], exclude: ExcludeNode, signal?: AbortSignal): Promise<Map<string, FileFindings>> {
-  const out = new Map<string, FileFindings>();
+export async function catalogFilesAhead(dir: string, files: readonly string[], exclude: ExcludeNode, signal?: AbortSignal): Promise<Map<string, KnownFile>> {
+  const out = new Map<string, KnownFile>();
   const tree = new Tree(dir, false, false);
   try {
     const walk = walkOptions({ wholeRoot: true, crossMounts: false, exclude });
     let slice = performance.now();
     for (let i = 0; i < files.length; i += AHEAD_CHUNK) {
       visitListedFiles(tree, files.slice(i, i + AHEAD_CHUNK), walk, (f) => {
-        out.set(f.path, findingsOf(f));
+        if (candidate(f)) out.set(f.path, knownFile(f, findingsOf(f)));
       });
       if (performance.now() - slice > AHEAD_SLICE_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -197,6 +213,11 @@ const TEXT_FILES = new Set(['package-lock.json', 'poetry.lock', 'Pipfile.lock', 
  *  classes, or an executable that could be a Go binary (ELF, 64 bytes at least). */
 export function catalogCandidate(name: string, mode: number, size: number): boolean {
   return ((mode & EXEC_BITS) !== 0 && size >= 64) || TEXT_FILES.has(name) || REQUIREMENTS.test(name) || JAR.test(name);
+}
+
+/** Whether the catalog reads visited file `f` (`catalogCandidate`, by what it is now). */
+function candidate(f: VisitedFile): boolean {
+  return catalogCandidate(f.name, f.st.mode, f.st.size);
 }
 
 /** What one regular file gives on its own (`catalogFile` into a fresh FileFindings). */

@@ -94,16 +94,15 @@ export function walkFiles(tree: Tree, opts: WalkOptions, visit: (f: VisitedFile)
  * `walkFiles` over the regular files another walk listed (paths inside the tree), under the same rules: a path
  * through a skipped name, a skipped top directory, an excluded path, a symlink or (unless allowed) a mount point is
  * left out, and so is one deeper than the walk would go. Files of one directory in a row share its descriptor.
- * `taken`: a file the caller has dealt with already (true) is not looked at.
+ * `taken`: asked of each regular file before `visit`; one the caller deals with itself (true) is not visited.
  */
-export function visitListedFiles(tree: Tree, files: readonly string[], opts: WalkOptions, visit: (f: VisitedFile) => void, taken?: (file: string) => boolean): string | undefined {
+export function visitListedFiles(tree: Tree, files: readonly string[], opts: WalkOptions, visit: (f: VisitedFile) => void, taken?: (f: VisitedFile) => boolean): string | undefined {
   let dirKey: string | undefined;
   let dirFd: number | undefined;
   let entries = 0;
   try {
     for (const file of files) {
       if (++entries > opts.maxEntries) return `stopped after ${opts.maxEntries} entries`;
-      if (taken?.(file)) continue;
       if (file.includes('\uFFFD')) continue;
       const dir = file.split('/').filter((c) => c !== '' && c !== '.');
       const name = dir.pop();
@@ -123,7 +122,9 @@ export function visitListedFiles(tree: Tree, files: readonly string[], opts: Wal
       } catch {
         continue;
       }
-      if (st.isFile()) visit({ dirFd, name, path: key === '' ? name : `${key}/${name}`, st });
+      if (!st.isFile()) continue;
+      const f: VisitedFile = { dirFd, name, path: key === '' ? name : `${key}/${name}`, st };
+      if (!taken?.(f)) visit(f);
     }
   } finally {
     if (dirFd !== undefined) closeSync(dirFd);

@@ -11,9 +11,9 @@ import path from 'node:path';
 import { takeSnapshot } from '../../src/layer/snapshot.js';
 import { diffSnapshots } from '../../src/layer/snapshot-diff.js';
 import { lowerChosenFiles, withLowerFiles } from '../../src/layer/snapshot-lower.js';
-import { catalogCandidate, catalogFilesAhead, type FileFindings } from '../../src/sbom/layer-catalog.js';
+import { catalogCandidate, catalogFilesAhead, type KnownFile } from '../../src/sbom/layer-catalog.js';
 import { loadFileFindings, storeFileFindings } from '../../src/sbom/cache.js';
-import { findingsToKeep, keptFindings } from '../../src/pipeline/in-image-sbom-files.js';
+import { findingsToKeep, keptKnown, lowerFilesFromKept } from '../../src/pipeline/in-image-sbom-files.js';
 import { generateSbom } from '../../src/sbom/index.js';
 import { startAhead, type AheadRun } from '../../src/pipeline/in-image-ahead.js';
 import { mountOverlay } from '../layer/snapshot-fixture.js';
@@ -35,6 +35,11 @@ function makeImage(root: string): void {
   }
   fs.mkdirSync(path.join(root, 'usr', 'bin'), { recursive: true });
   for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(root, 'usr', 'bin', `cmd${i}`), Buffer.alloc(80, 0x42), { mode: 0o755 });
+  // Names whose walk order (by component) is not their order as whole strings ("a.b/…" sorts before "a/…").
+  for (const d of ['a', 'a.b', 'a-b']) {
+    fs.mkdirSync(path.join(root, 'usr', 'share', d), { recursive: true });
+    fs.writeFileSync(path.join(root, 'usr', 'share', d, 'pom.xml'), `<project><groupId>g</groupId><artifactId>${d}</artifactId><version>1.0</version></project>`);
+  }
 }
 
 /** Waits for the worker to end: it is unref'd (a build never waits for it), so a timer keeps this process up. */
@@ -47,7 +52,7 @@ async function ended(run: AheadRun): Promise<void> {
   }
 }
 
-const sbomOf = async (dir: string, files: string[], known?: Map<string, FileFindings>, record?: Map<string, FileFindings>): Promise<string> =>
+const sbomOf = async (dir: string, files: string[], known?: Map<string, KnownFile>, record?: Map<string, KnownFile>): Promise<string> =>
   (await generateSbom({ format: 'spdx', subject: { name: 'x' }, layers: [{ diffID: `sha256:${'0'.repeat(64)}`, dir, rootfs: { files, ...(known ? { known } : {}), ...(record ? { record } : {}) } }], created: '2026-01-01T00:00:00Z', tool: { name: 't', version: '1' } })).bytes.toString();
 
 t.test('the worker finds and reads what the main thread would; the SBOM with its findings is the same', { skip: process.getuid?.() !== 0 ? 'needs root to mount an overlay' : false }, async (t) => {
@@ -66,7 +71,7 @@ t.test('the worker finds and reads what the main thread would; the SBOM with its
   const want = lowerChosenFiles(snap);
   t.same(got.chosen.path, want.path, 'the same candidate files, in walk order');
   t.same([...got.chosen.index], [...want.index], 'at the same snapshot entries');
-  t.equal(want.path.length, 5 * 2 + 20, 'every lock file and executable of the image');
+  t.equal(want.path.length, 5 * 2 + 20 + 3, 'every lock file, POM and executable of the image');
   t.same([...got.found].sort(), [...(await catalogFilesAhead(root, want.path, snap.exclude))].sort(), 'the same findings as read on the main thread');
 
   // assemble: rewrites one lock file (its directories are copied up), adds one, removes a tool.
@@ -109,9 +114,10 @@ t.test('a result not there when asked is none, and the worker stops; so after an
 });
 
 // in-image-sbom-files.ts: the findings of the builder's files one build keeps in its store (a --root the pods of a
-// pipeline share) are taken by the next build of that builder, in a fresh container, for the files below
-// directories still in the image's layers and untouched by its assemble, when each has the size, mtime and mode it
-// had; the SBOM is the one read afresh, byte for byte.
+// pipeline share) are taken by the next build of that builder, in a fresh container whose snapshot recorded names
+// alone, for the files below directories still in the image's layers and untouched by its assemble, when each has
+// the size, mtime and mode it had; the SBOM is the one read afresh, byte for byte, and each build reads only what
+// was not kept.
 t.test('findings kept by one build are taken by the next, only for unchanged files below untouched directories', { skip: process.getuid?.() !== 0 ? 'needs root to mount an overlay' : false }, async (t) => {
   const cacheDir = path.join(tmp, 'kept-sbom');
   const imageId = `sha256:${'a'.repeat(64)}`;
@@ -121,49 +127,77 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
   makeImage(image);
   for (const e of fs.readdirSync(image, { recursive: true, encoding: 'utf8' })) fs.utimesSync(path.join(image, e), 1_700_000_000, 1_700_000_000);
   const fromImage = (lower: string): void => fs.cpSync(image, lower, { recursive: true, preserveTimestamps: true });
-  /** A pod of the image: the snapshot, its chosen lower files, `assemble` (rewrites `app`'s lock file), and what the
-   *  SBOM lists then, with the files below untouched directories (`lower`). */
-  const pod = async (name: string, app: string) => {
+  /** A pod of the image: the snapshot (stat'ing every entry to choose the SBOM's files, or names alone), `assemble`
+   *  (rewrites `app`'s lock file), the diff, and what a walk of every directory lists for the SBOM. */
+  const pod = async (name: string, app: string, names: boolean) => {
     const { merged } = await mountOverlay(t, path.join(tmp, name), fromImage);
-    const snap = await takeSnapshot(merged, { choose: catalogCandidate });
-    const chosen = lowerChosenFiles(snap);
+    const snap = await takeSnapshot(merged, names ? {} : { choose: catalogCandidate });
     fs.writeFileSync(path.join(merged, app, 'lib', 'package-lock.json'), lock(app.replace('app', 'pkg'), app === 'app2' ? '7.0.0' : '9.9.9'));
-    const lower = new Set<string>();
-    const files = withLowerFiles(await diffSnapshots(snap, { listFiles: catalogCandidate, lowerFilesLater: true }), snap, chosen, lower);
-    return { merged, snap, chosen, lower, files };
+    const diff = await diffSnapshots(snap, { listFiles: catalogCandidate, lowerFilesLater: true });
+    const walked = (await diffSnapshots(snap, { listFiles: catalogCandidate })).files;
+    return { merged, snap, diff, walked };
   };
-  // The first pod: nothing kept yet; the SBOM reads every file and records what each gave.
-  const { merged: root1, snap: snap1, chosen: chosen1, lower: lower1, files: files1 } = await pod('kept-1', 'app2');
-  const record1 = new Map<string, FileFindings>();
-  await sbomOf(root1, files1, undefined, record1);
-  const keep1 = findingsToKeep(snap1, chosen1, lower1, record1, undefined, undefined);
+  const dirs = (d: { lowerDirs: Array<{ rel: Buffer }> }): string[] => d.lowerDirs.map((l) => l.rel.toString());
+
+  // The first pod: nothing kept yet; the SBOM reads every chosen file and records what each gave.
+  const p1 = await pod('kept-1', 'app2', false);
+  const lower1 = new Set<string>();
+  const files1 = withLowerFiles(p1.diff, p1.snap, undefined, lower1);
+  t.same(files1, p1.walked, 'the files a walk of every directory lists');
+  const record1 = new Map<string, KnownFile>();
+  await sbomOf(p1.merged, files1, undefined, record1);
+  const keep1 = findingsToKeep(p1.diff.lowerDirs, lower1, record1, undefined, undefined);
   t.ok(keep1, 'something to keep');
   if (!keep1) return;
-  t.notOk(keep1.has('app2/lib/package-lock.json'), 'not a file below a directory assemble touched');
-  t.equal(keep1.size, chosen1.path.length - 2, 'every other chosen file (app2\'s lock file and tool are below a copied-up directory)');
+  t.notOk(keep1.files.has('app2/lib/package-lock.json'), 'not a file below a directory assemble touched');
+  t.equal(keep1.files.size, files1.length - 2, 'every other chosen file (app2\'s lock file and tool are below a copied-up directory)');
+  t.same(keep1.covered, ['app0', 'app1', 'app3', 'app4', 'usr'], 'the directories assemble left untouched are covered');
   storeFileFindings(cacheDir, imageId, keep1);
   t.equal(loadFileFindings(cacheDir, `sha256:${'b'.repeat(64)}`), undefined, 'nothing kept for another image');
   const kept = loadFileFindings(cacheDir, imageId);
   t.same(kept, keep1, 'read back as written');
   if (!kept) return;
 
-  // The next pod, from the same image: its assemble rewrites app1's lock file; one kept entry does not match its
-  // file any more (as if kept from another image under this ID: another size).
-  kept.set('usr/bin/cmd7', { ...kept.get('usr/bin/cmd7')!, size: 81 });
-  const { merged: root2, snap: snap2, chosen: chosen2, lower: lower2, files: files2 } = await pod('kept-2', 'app1');
-  const known = keptFindings(snap2, chosen2, lower2, kept);
-  t.ok(known.has('app0/lib/package-lock.json') && known.has('usr/bin/cmd6'), 'kept findings taken for unchanged files below untouched directories');
-  t.notOk(known.has('app2/lib/package-lock.json'), 'nor for one nothing was kept for (its directory was copied up in the first pod)');
+  // The next pod, from the same image, its snapshot of names alone: its assemble rewrites app1's lock file; one
+  // kept entry does not match its file any more (as if kept from another image under this ID: another size).
+  kept.files.set('usr/bin/cmd7', { ...kept.files.get('usr/bin/cmd7')!, size: 81 });
+  const p2 = await pod('kept-2', 'app1', true);
+  t.notOk(p2.snap.choosing, 'the snapshot recorded names alone');
+  t.same(dirs(p2.diff), ['app0', 'app2', 'app3', 'app4', 'usr'], 'the diff skipped the untouched directories');
+  const { files: files2, lower: lower2 } = lowerFilesFromKept(p2.diff, p2.snap, kept);
+  t.same(files2.filter((f) => lower2.has(f) && !f.startsWith('app2/')), p1.walked.filter((f) => !/^app[12]\//.test(f)), 'below covered directories: the kept files, in walk order');
+  t.same(files2.filter((f) => f.startsWith('app2/')), ['app2/lib/README', 'app2/lib/package-lock.json', 'app2/lib/tool'], 'below a directory not covered: every regular file (the catalog takes its own)');
+  t.same(files2.filter((f) => !lower2.has(f)), ['app1/lib/package-lock.json', 'app1/lib/tool'], 'and what the diff listed where assemble wrote');
+  const known = keptKnown(kept, lower2);
+  t.ok(known.has('app0/lib/package-lock.json') && known.has('usr/bin/cmd6'), 'kept findings offered for files below untouched directories');
   t.notOk(known.has('app1/lib/package-lock.json'), 'not for a file whose directory this assemble touched');
-  t.notOk(known.has('usr/bin/cmd7'), 'not for a file whose size is not the kept one');
-  const record2 = new Map<string, FileFindings>();
-  const withKept = await sbomOf(root2, files2, known, record2);
-  t.equal(withKept, await sbomOf(root2, files2), 'the SBOM with the kept findings is the SBOM read afresh, byte for byte');
+  const record2 = new Map<string, KnownFile>();
+  const withKept = await sbomOf(p2.merged, files2, known, record2);
+  t.equal(withKept, await sbomOf(p2.merged, p2.walked), 'the SBOM with the kept findings is the SBOM read afresh, byte for byte');
   t.match(withKept, /pkg:npm\/pkg1@9\.9\.9/, 'the rewritten lock file as it is now');
   t.match(withKept, /pkg:npm\/pkg0@1\.0\.0/, 'an untouched one, from what was kept');
-  t.same([...record2.keys()].sort(), ['app1/lib/package-lock.json', 'app1/lib/tool', 'app2/lib/package-lock.json', 'app2/lib/tool', 'usr/bin/cmd7'], 'the SBOM read only the files not taken');
-  const keep2 = findingsToKeep(snap2, chosen2, lower2, record2, undefined, kept);
-  t.ok(keep2?.has('app2/lib/package-lock.json'), 'what this build read is added to what was kept');
-  t.equal(keep2?.get('usr/bin/cmd7')?.size, 80, 'with the file as it is');
-  t.equal(findingsToKeep(snap2, chosen2, lower2, new Map(), undefined, kept), undefined, 'nothing read: nothing to write again');
+  t.match(withKept, /pkg:maven\/g\/a\.b@1\.0/, 'a POM below a name that sorts apart from its string order');
+  t.same([...record2.keys()].sort(), ['app1/lib/package-lock.json', 'app1/lib/tool', 'app2/lib/package-lock.json', 'app2/lib/tool', 'usr/bin/cmd7'], 'the SBOM read only the files not taken, and no file it does not catalog (app2\'s README)');
+  const keep2 = findingsToKeep(p2.diff.lowerDirs, lower2, record2, undefined, kept);
+  t.ok(keep2?.files.has('app2/lib/package-lock.json'), 'what this build read below untouched directories is added to what was kept');
+  t.notOk(keep2?.files.has('app2/lib/README'), 'not a file the catalog does not read');
+  t.equal(keep2?.files.get('usr/bin/cmd7')?.size, 80, 'with the file as it is');
+  t.equal(keep2?.files.get('app1/lib/package-lock.json')?.size, kept.files.get('app1/lib/package-lock.json')?.size, 'a file assemble rewrote keeps the image\'s finding');
+  t.same(keep2?.covered, ['app0', 'app1', 'app2', 'app3', 'app4', 'usr'], 'and every directory covered now');
+  if (!keep2) return;
+  t.equal(findingsToKeep(p2.diff.lowerDirs, lower2, new Map(), undefined, keep2), undefined, 'nothing read and nothing newly covered: nothing to write again');
+
+  // A third pod: every untouched directory is covered; the SBOM reads only what assemble wrote.
+  const p3 = await pod('kept-3', 'app3', true);
+  const l3 = lowerFilesFromKept(p3.diff, p3.snap, keep2);
+  t.same(l3.files, p3.walked, 'all covered: the same files as a walk of every directory, in the same order');
+  const record3 = new Map<string, KnownFile>();
+  t.equal(await sbomOf(p3.merged, l3.files, keptKnown(keep2, l3.lower), record3), await sbomOf(p3.merged, p3.walked), 'the same SBOM as read afresh');
+  t.same([...record3.keys()].sort(), ['app3/lib/package-lock.json', 'app3/lib/tool'], 'read: only the files below the directory assemble wrote in');
+
+  // Nothing kept (the builder turned out to be another image than noted): every regular file below the skipped
+  // directories is listed, and the SBOM is still the one read afresh.
+  const none = lowerFilesFromKept(p3.diff, p3.snap, undefined);
+  t.equal(await sbomOf(p3.merged, none.files), await sbomOf(p3.merged, p3.walked), 'nothing kept: the same SBOM');
+  t.ok(none.files.includes('app0/lib/README'), 'every regular file listed');
 });

@@ -189,6 +189,7 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
     const target = `${registry.host}/in-image/app:again`;
     const r = inPod(`oci-s2i-in-image-test-${process.pid}-again`, ['--user', '0:0', '--privileged', '-v', `${shared}:/store`], src, target, ['--root', '/store/oci-s2i']);
     t.equal(r.code, 0, `again: exit 0 (${r.stderr.trim().split('\n').slice(-3).join(' | ')})`);
+    t.match(r.stderr, /entries in the root file system recorded \(names alone: /, 'the snapshot recorded names alone (no stat per file): the first build noted which image the builder was');
     t.match(r.stderr, /SBOM: [1-9]\d* of the image's files known from an earlier build of /, 'the kept findings taken');
     t.same(await attachedSbomPurls(client, target), wantSbom, 'the same SBOM as the sandbox build\'s');
   }

@@ -1,49 +1,56 @@
 // sbom/cache.ts, the findings of an in-image build's builder files kept by image ID: what is written reads back
-// the same; anything else in its place (another version, another image, a truncated or hand-edited file, entries of
-// the wrong shape, a file too large to be one) reads as nothing kept, never as findings, and never throws.
+// the same; anything else in its place (another version or format, another image, a truncated or hand-edited file,
+// entries of the wrong shape, a file too large to be one) reads as nothing kept, never as findings, and never
+// throws. The note of which image a builder reference was is a guess that names only an image with an entry.
 import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadFileFindings, storeFileFindings, type CachedFile } from '../../src/sbom/cache.js';
-import { FINDINGS_VERSION } from '../../src/sbom/layer-catalog.js';
+import { keptImageOf, loadFileFindings, noteBuilderImage, storeFileFindings, type KeptFiles } from '../../src/sbom/cache.js';
+import { FINDINGS_VERSION, type KnownFile } from '../../src/sbom/layer-catalog.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'file-findings-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const image = `sha256:${'c'.repeat(64)}`;
 const entry = (dir: string): string => path.join(dir, `image-sha256-${'c'.repeat(64)}.v${FINDINGS_VERSION}.files.json`);
-const files = new Map<string, CachedFile>([
+const files = new Map<string, KnownFile>([
   ['usr/bin/tool', { size: 1234, mtimeMs: 1_700_000_000_000, mode: 0o100755, found: { packages: [{ type: 'golang', name: 'stdlib', version: 'go1.22.1', purl: 'pkg:golang/stdlib@go1.22.1', layer: '', location: 'usr/bin/tool' }], warnings: [] } }],
   ['app/package-lock.json', { size: 99, mtimeMs: 1_700_000_000_500.25, mode: 0o100644, found: { packages: [], warnings: ['/app/package-lock.json: no "packages"'] } }],
 ]);
+const kept: KeptFiles = { files, covered: ['usr', 'app'] };
 
 t.test('what is written reads back the same, private to the user', async (t) => {
   const dir = path.join(tmp, 'ok');
-  storeFileFindings(dir, image, files);
-  t.same(loadFileFindings(dir, image), files);
+  storeFileFindings(dir, image, kept);
+  t.same(loadFileFindings(dir, image), kept);
   t.equal(fs.statSync(entry(dir)).mode & 0o777, 0o600, 'the entry is 0600');
   t.equal(fs.statSync(dir).mode & 0o777, 0o700, 'its directory 0700');
   t.same(fs.readdirSync(dir), [path.basename(entry(dir))], 'no temp file left');
   t.equal(loadFileFindings(dir, `sha256:${'d'.repeat(64)}`), undefined, 'nothing for another image');
   t.equal(loadFileFindings(path.join(tmp, 'none'), image), undefined, 'nothing where nothing was kept');
   t.equal(loadFileFindings(dir, 'sha256:../../etc'), undefined, 'an ID that is not a digest names no file');
-  storeFileFindings(dir, '../escape', files);
+  storeFileFindings(dir, '../escape', kept);
   t.notOk(fs.existsSync(path.join(tmp, 'escape')) || fs.readdirSync(dir).length !== 1, 'nor is written to');
 });
 
 t.test('anything else in its place is nothing kept', async (t) => {
   const dir = path.join(tmp, 'bad');
-  const good = JSON.stringify({ version: FINDINGS_VERSION, image, files: [['a', 1, 2, 0o100755, [], []]] });
+  const entryOf = (over: Record<string, unknown>): string => JSON.stringify({ version: FINDINGS_VERSION, format: 2, image, covered: ['a'], files: [['a/b', 1, 2, 0o100755, [], []]], ...over });
+  const good = entryOf({});
   const cases: Array<[string, string]> = [
     ['truncated', good.slice(0, -5)],
     ['another findings version', good.replace(`"version":${FINDINGS_VERSION}`, `"version":${FINDINGS_VERSION + 1}`)],
+    ['the format before covered directories', entryOf({ format: undefined, covered: undefined })],
     ['another image', good.replace(image, `sha256:${'e'.repeat(64)}`)],
-    ['files not a list', JSON.stringify({ version: FINDINGS_VERSION, image, files: {} })],
-    ['an entry of five fields', JSON.stringify({ version: FINDINGS_VERSION, image, files: [['a', 1, 2, 3, []]] })],
-    ['a size that is not a number', JSON.stringify({ version: FINDINGS_VERSION, image, files: [['a', '1', 2, 3, [], []]] })],
-    ['a package without a name', JSON.stringify({ version: FINDINGS_VERSION, image, files: [['a', 1, 2, 3, [{ type: 'npm' }], []]] })],
-    ['a warning that is not text', JSON.stringify({ version: FINDINGS_VERSION, image, files: [['a', 1, 2, 3, [], [7]]] })],
+    ['files not a list', entryOf({ files: {} })],
+    ['covered not a list', entryOf({ covered: 'a' })],
+    ['a covered directory that is not text', entryOf({ covered: [1] })],
+    ['the root covered', entryOf({ covered: [''] })],
+    ['an entry of five fields', entryOf({ files: [['a', 1, 2, 3, []]] })],
+    ['a size that is not a number', entryOf({ files: [['a', '1', 2, 3, [], []]] })],
+    ['a package without a name', entryOf({ files: [['a', 1, 2, 3, [{ type: 'npm' }], []]] })],
+    ['a warning that is not text', entryOf({ files: [['a', 1, 2, 3, [], [7]]] })],
     ['null', 'null'],
   ];
   fs.mkdirSync(dir, { recursive: true });
@@ -59,4 +66,28 @@ t.test('anything else in its place is nothing kept', async (t) => {
   fs.rmSync(entry(dir));
   fs.mkdirSync(entry(dir));
   t.equal(loadFileFindings(dir, image), undefined, 'a directory in its place');
+});
+
+t.test('the note of which image a builder was names only an image whose findings are kept', async (t) => {
+  const dir = path.join(tmp, 'note');
+  const builder = 'registry.example/team/go-builder:1.22 linux/amd64';
+  t.equal(keptImageOf(dir, builder), undefined, 'nothing noted');
+  noteBuilderImage(dir, builder, image);
+  t.equal(keptImageOf(dir, builder), undefined, 'noted, but nothing kept for the image: no guess');
+  storeFileFindings(dir, image, kept);
+  t.equal(keptImageOf(dir, builder), image, 'noted and kept');
+  t.equal(keptImageOf(dir, 'registry.example/team/go-builder:1.22 linux/arm64'), undefined, 'nothing for the same name on another platform');
+  const note = fs.readdirSync(dir).find((f) => f.startsWith('builder-'))!;
+  t.match(note, /^builder-[0-9a-f]{64}\.id$/, 'named by a digest of the reference, never by the reference itself');
+  t.equal(fs.statSync(path.join(dir, note)).mode & 0o777, 0o600, 'private to the user');
+  for (const [what, text] of [['not a digest', '../../etc/passwd'], ['empty', ''], ['a digest and more', `${image}\n${image}`]]) {
+    fs.writeFileSync(path.join(dir, note), text!);
+    t.equal(keptImageOf(dir, builder), undefined, `a note ${what}: no guess`);
+  }
+  fs.rmSync(path.join(dir, note));
+  fs.symlinkSync(path.join(dir, path.basename(entry(dir))), path.join(dir, note));
+  t.equal(keptImageOf(dir, builder), undefined, 'a symlink in its place is not followed');
+  fs.rmSync(path.join(dir, note));
+  noteBuilderImage(dir, builder, 'not-a-digest');
+  t.equal(fs.readdirSync(dir).filter((f) => f.startsWith('builder-')).length, 0, 'an image ID that is not a digest is not noted');
 });
