@@ -231,7 +231,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
             ? `SBOM: ${known!.size} of the image's files known from an earlier build of ${builderName} (${sbomDir})`
             : read
               ? `SBOM: ${known!.size} of the image's files read while assemble ran`
-              : 'SBOM: the image\'s files are read now' + (fromKept ? ` (what ${sbomDir} kept was of another image than ${builderName} is now)` : ' (the read-ahead had not finished)'),
+              : 'SBOM: the image\'s files are read now' + (fromKept ? ` (${sbomDir} keeps nothing usable for ${builderName} as it is now, ${imageId})` : ' (the read-ahead had not finished)'),
         );
         // What the SBOM reads of the image's files is kept for the next build of this builder (once it is made).
         keep = (got) => {

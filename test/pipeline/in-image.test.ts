@@ -8,7 +8,7 @@
 // in one line.
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -192,6 +192,19 @@ t.test('in-image builds in the pod shapes give the layer a sandbox build gives',
     t.match(r.stderr, /entries in the root file system recorded \(names alone: /, 'the snapshot recorded names alone (no stat per file): the first build noted which image the builder was');
     t.match(r.stderr, /SBOM: [1-9]\d* of the image's files known from an earlier build of /, 'the kept findings taken');
     t.same(await attachedSbomPurls(client, target), wantSbom, 'the same SBOM as the sandbox build\'s');
+    // The builder's reference noted as another image (the tag moved since): the snapshot records names alone, the
+    // image fetched has nothing kept, and the SBOM reads all of the image's files itself: the same SBOM.
+    const sbomDir = path.join(shared, 'oci-s2i', 'sbom');
+    const other = `sha256:${'e'.repeat(64)}`;
+    const entry = readdirSync(sbomDir).find((f) => f.startsWith('image-'))!;
+    renameSync(path.join(sbomDir, entry), path.join(sbomDir, entry.replace(/sha256-[0-9a-f]{64}/, other.replace(':', '-'))));
+    for (const note of readdirSync(sbomDir).filter((f) => f.startsWith('builder-'))) writeFileSync(path.join(sbomDir, note), other, { mode: 0o600 });
+    const moved = inPod(`oci-s2i-in-image-test-${process.pid}-moved`, ['--user', '0:0', '--privileged', '-v', `${shared}:/store`], src, `${registry.host}/in-image/app:moved`, ['--root', '/store/oci-s2i']);
+    t.equal(moved.code, 0, `moved: exit 0 (${moved.stderr.trim().split('\n').slice(-3).join(' | ')})`);
+    t.match(moved.stderr, /recorded \(names alone: /, 'moved: the note was taken');
+    t.match(moved.stderr, /SBOM: the image's files are read now \(.* keeps nothing usable for /, 'moved: nothing kept for the image fetched, said so');
+    t.same(await attachedSbomPurls(client, `${registry.host}/in-image/app:moved`), wantSbom, 'moved: the same SBOM as the sandbox build\'s');
+    t.ok(readdirSync(sbomDir).includes(entry), 'moved: what it read is kept under the image it is');
   }
   // What the layers hold, once (both are the same, checked above).
   t.ok(want.entries.some((e) => e.name === 'opt/app-root/.wh.old.txt'), 'a deleted file is a whiteout');
