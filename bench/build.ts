@@ -354,17 +354,22 @@ function rssTarget(r: VariantResult | undefined): Target {
   return { what: 'oci-s2i peak RSS', goal: '≤ 150 MB', value: r.medianRssMB, met: r.medianRssMB <= 150, detail: `${r.medianRssMB.toFixed(0)} MB (largest process of the build)` };
 }
 
-/** The bare `go build` of the same source in the builder's root filesystem (chroot, cold Go cache): the floor. */
+/** The bare `go build` of the same source in the builder's root filesystem (chroot, cold Go cache): the floor.
+ *  What it writes there is removed after each run: the rootfs is what the builder image's layer is made of. */
 function goFloor(source: string): Variant {
   const rootfs = goRootfs(() => {});
+  const clean = async (): Promise<void> => {
+    rmSync(path.join(rootfs, 'tmp', 'floor'), { recursive: true, force: true });
+    rmSync(path.join(rootfs, 'tmp', 'floor-cache'), { recursive: true, force: true });
+  };
   return {
     name: 'bare go build (chroot, floor)',
     ours: false,
     before: async () => {
-      rmSync(path.join(rootfs, 'tmp', 'floor'), { recursive: true, force: true });
-      rmSync(path.join(rootfs, 'tmp', 'floor-cache'), { recursive: true, force: true });
+      await clean();
       cpSync(source, path.join(rootfs, 'tmp', 'floor'), { recursive: true });
     },
+    after: clean,
     async run() {
       return fromMeasured(await measure(['chroot', rootfs, '/bin/sh', '-c', 'cd /tmp/floor && GOCACHE=/tmp/floor-cache GOTOOLCHAIN=local go build -o app .']));
     },

@@ -221,14 +221,23 @@ t.test('bad input: one line and a stable exit code, nothing changed', async (t) 
     t.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line`);
   }
   t.equal(readFileSync(path.join(root, 'oci', 'index.json'), 'utf8'), before, 'index.json untouched');
-  // An ambiguous ID prefix: two images whose IDs share their first hex digit exist (or none: then skip).
-  const ids = [...new Set((await images()).map((x) => x.id.slice(7)))];
-  const shared = ids.map((x) => x[0]).find((c, i, all) => all.indexOf(c) !== i);
-  if (shared !== undefined) {
-    const r = await cli('rmi', shared);
-    t.equal(r.code, 1);
-    t.match(r.stderr, /is the start of \d+ image IDs .*give more of it/);
+  // An ambiguous ID prefix: images (builders told apart by their usage script) are pulled until two IDs share their
+  // first hex digit, which 17 images always do.
+  const sharedDigit = async (): Promise<string | undefined> => {
+    const ids = [...new Set((await images()).map((x) => x.id.slice(7)))];
+    return ids.map((x) => x[0]!).find((c, i, all) => all.indexOf(c) !== i);
+  };
+  let shared = await sharedDigit();
+  for (let i = 0; shared === undefined && i < 17; i++) {
+    await pushBusyboxBuilder(client.repository(registry.host, 'ambiguous'), `v${i}`, { scriptsDir: dirWith({ ...SCRIPTS, usage: `#!/bin/sh\necho "usage ${i}"\n` }, 0o755) });
+    const p = await reg('pull', `${registry.host}/ambiguous:v${i}`);
+    t.equal(p.code, 0, `pull ambiguous:v${i} (${p.stderr})`);
+    shared = await sharedDigit();
   }
+  t.ok(shared !== undefined, 'two local images whose IDs share their first hex digit');
+  const amb = await cli('rmi', shared ?? '');
+  t.equal(amb.code, 1, amb.stderr);
+  t.match(amb.stderr, /is the start of \d+ image IDs .*give more of it/);
   // --incremental with no TAG has no previous image to name
   const inc = await reg('build', dirWith({ 'index.html': 'x\n' }, 0o644), b, '--incremental');
   t.equal(inc.code, 64, inc.stderr);
