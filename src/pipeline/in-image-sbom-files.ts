@@ -9,11 +9,13 @@
 // about the image's own files: those below a directory still in the image's layers and untouched by `assemble`
 // (a directory the diff skipped, layer/snapshot-diff.ts `lowerDirs`: its subtree is the image's, byte for byte).
 // Each such directory of a build that read every file below it is `covered`: every file below it the catalog reads
-// is kept (with what it gave, nothing when that is nothing). The next build lists, below the directories its diff
+// is kept (with what it gave, nothing when that is nothing). One with a mount point or another path the snapshot
+// left out below it is not: what that hid (a volume over a directory of the image) was not read. The next build lists, below the directories its diff
 // skipped, the kept files of the covered ones and every regular file of the others (the catalog takes what it
 // reads by its mode and size); it takes a kept finding only for a file below a skipped directory that still has
 // the size, mtime and mode it had (layer-catalog.ts `CatalogOptions.known`), and keeps what it read besides.
 import type { SnapshotDiff } from '../layer/snapshot-diff.js';
+import type { ExcludeNode } from '../layer/snapshot-exclude.js';
 import type { Snapshot } from '../layer/snapshot.js';
 import { joinPath } from '../layer/snapshot-scan.js';
 import type { KeptFiles } from '../sbom/cache.js';
@@ -83,10 +85,12 @@ export function keptKnown(kept: KeptFiles | undefined, lower: ReadonlySet<string
 /**
  * What to keep after this build: what was kept (`kept`), with what the catalog read of the files below the
  * directories the diff skipped (`lower`), by its own reads (`read`) or the read-ahead's (`ahead`), and those
- * directories (`lowerDirs`) covered. Undefined when that adds nothing (what is kept is still whole).
+ * directories (`lowerDirs`) covered, but for those with something the snapshot left out (`exclude`: mount points,
+ * the store, the engine, the source) below them. Undefined when that adds nothing (what is kept is still whole).
  */
 export function findingsToKeep(
   lowerDirs: SnapshotDiff['lowerDirs'],
+  exclude: ExcludeNode,
   lower: ReadonlySet<string>,
   read: ReadonlyMap<string, KnownFile>,
   ahead: ReadonlyMap<string, KnownFile> | undefined,
@@ -101,9 +105,20 @@ export function findingsToKeep(
     fresh++;
   }
   const before = new Set(kept?.covered ?? []);
-  const covered = outermost([...before, ...lowerDirs.map((d) => d.rel.toString('utf8'))]);
+  const covered = outermost([...before, ...lowerDirs.filter((d) => !leavesOut(exclude, d.rel)).map((d) => d.rel.toString('utf8'))]);
   if (fresh === 0 && covered.every((d) => before.has(d))) return undefined;
   return { files, covered };
+}
+
+/** Whether the exclusion tree leaves out `rel` (a path in the root) or anything below it. */
+function leavesOut(exclude: ExcludeNode, rel: Buffer): boolean {
+  let node: ExcludeNode | undefined = exclude;
+  for (const c of rel.toString('latin1').split('/')) {
+    node = node.children.get(c);
+    if (node === undefined) return false;
+    if (node.excluded) return true;
+  }
+  return node.children.size > 0;
 }
 
 /** `dirs` without those below another of them, in walk order. */

@@ -235,7 +235,7 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
         );
         // What the SBOM reads of the image's files is kept for the next build of this builder (once it is made).
         keep = (got) => {
-          const next = findingsToKeep(diff.lowerDirs, lower, got, read?.found, kept);
+          const next = findingsToKeep(diff.lowerDirs, before.exclude, lower, got, read?.found, kept);
           try {
             if (next) storeFileFindings(sbomDir, imageId, next);
             if (next || kept) noteBuilderImage(sbomDir, builderKey, imageId);

@@ -5,6 +5,7 @@
 // SBOM made by reading everything after the change, byte for byte. A result not there when asked is none (the
 // worker is stopped), as is one after an abort.
 import t from 'tap';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -129,13 +130,20 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
   const fromImage = (lower: string): void => fs.cpSync(image, lower, { recursive: true, preserveTimestamps: true });
   /** A pod of the image: the snapshot (stat'ing every entry to choose the SBOM's files, or names alone), `assemble`
    *  (rewrites `app`'s lock file), the diff, and what a walk of every directory lists for the SBOM. */
-  const pod = async (name: string, app: string, names: boolean) => {
+  const pod = async (name: string, app: string, names: boolean, over?: string) => {
     const { merged } = await mountOverlay(t, path.join(tmp, name), fromImage);
+    // A volume over a directory of the image (mounted before the snapshot, as a runtime does).
+    const empty = path.join(tmp, `${name}-volume`);
+    if (over) {
+      fs.mkdirSync(empty);
+      execFileSync('mount', ['--bind', empty, path.join(merged, over)]);
+    }
+    const unbind = (): void => void (over && execFileSync('umount', [path.join(merged, over)]));
     const snap = await takeSnapshot(merged, names ? {} : { choose: catalogCandidate });
     fs.writeFileSync(path.join(merged, app, 'lib', 'package-lock.json'), lock(app.replace('app', 'pkg'), app === 'app2' ? '7.0.0' : '9.9.9'));
     const diff = await diffSnapshots(snap, { listFiles: catalogCandidate, lowerFilesLater: true });
     const walked = (await diffSnapshots(snap, { listFiles: catalogCandidate })).files;
-    return { merged, snap, diff, walked };
+    return { merged, snap, diff, walked, unbind };
   };
   const dirs = (d: { lowerDirs: Array<{ rel: Buffer }> }): string[] => d.lowerDirs.map((l) => l.rel.toString());
 
@@ -146,7 +154,7 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
   t.same(files1, p1.walked, 'the files a walk of every directory lists');
   const record1 = new Map<string, KnownFile>();
   await sbomOf(p1.merged, files1, undefined, record1);
-  const keep1 = findingsToKeep(p1.diff.lowerDirs, lower1, record1, undefined, undefined);
+  const keep1 = findingsToKeep(p1.diff.lowerDirs, p1.snap.exclude, lower1, record1, undefined, undefined);
   t.ok(keep1, 'something to keep');
   if (!keep1) return;
   t.notOk(keep1.files.has('app2/lib/package-lock.json'), 'not a file below a directory assemble touched');
@@ -178,14 +186,14 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
   t.match(withKept, /pkg:npm\/pkg0@1\.0\.0/, 'an untouched one, from what was kept');
   t.match(withKept, /pkg:maven\/g\/a\.b@1\.0/, 'a POM below a name that sorts apart from its string order');
   t.same([...record2.keys()].sort(), ['app1/lib/package-lock.json', 'app1/lib/tool', 'app2/lib/package-lock.json', 'app2/lib/tool', 'usr/bin/cmd7'], 'the SBOM read only the files not taken, and no file it does not catalog (app2\'s README)');
-  const keep2 = findingsToKeep(p2.diff.lowerDirs, lower2, record2, undefined, kept);
+  const keep2 = findingsToKeep(p2.diff.lowerDirs, p2.snap.exclude, lower2, record2, undefined, kept);
   t.ok(keep2?.files.has('app2/lib/package-lock.json'), 'what this build read below untouched directories is added to what was kept');
   t.notOk(keep2?.files.has('app2/lib/README'), 'not a file the catalog does not read');
   t.equal(keep2?.files.get('usr/bin/cmd7')?.size, 80, 'with the file as it is');
   t.equal(keep2?.files.get('app1/lib/package-lock.json')?.size, kept.files.get('app1/lib/package-lock.json')?.size, 'a file assemble rewrote keeps the image\'s finding');
   t.same(keep2?.covered, ['app0', 'app1', 'app2', 'app3', 'app4', 'usr'], 'and every directory covered now');
   if (!keep2) return;
-  t.equal(findingsToKeep(p2.diff.lowerDirs, lower2, new Map(), undefined, keep2), undefined, 'nothing read and nothing newly covered: nothing to write again');
+  t.equal(findingsToKeep(p2.diff.lowerDirs, p2.snap.exclude, lower2, new Map(), undefined, keep2), undefined, 'nothing read and nothing newly covered: nothing to write again');
 
   // A third pod: every untouched directory is covered; the SBOM reads only what assemble wrote.
   const p3 = await pod('kept-3', 'app3', true);
@@ -200,4 +208,27 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
   const none = lowerFilesFromKept(p3.diff, p3.snap, undefined);
   t.equal(await sbomOf(p3.merged, none.files), await sbomOf(p3.merged, p3.walked), 'nothing kept: the same SBOM');
   t.ok(none.files.includes('app0/lib/README'), 'every regular file listed');
+
+  // A pod with a volume over app4/lib: app4 is skipped by the diff but not covered (its files were hidden), so the
+  // next pod, without the volume, reads them.
+  const p4 = await pod('kept-4', 'app3', true, 'app4/lib');
+  let keep4: ReturnType<typeof findingsToKeep>;
+  try {
+    t.ok(dirs(p4.diff).includes('app4'), 'app4 skipped by the diff (a mount changes nothing in the overlay)');
+    const l4 = lowerFilesFromKept(p4.diff, p4.snap, undefined);
+    t.notOk(l4.files.some((f) => f.startsWith('app4/')), 'nothing listed below the volume');
+    const record4 = new Map<string, KnownFile>();
+    await sbomOf(p4.merged, l4.files, undefined, record4);
+    keep4 = findingsToKeep(p4.diff.lowerDirs, p4.snap.exclude, l4.lower, record4, undefined, undefined);
+  } finally {
+    p4.unbind();
+  }
+  t.notOk(keep4?.covered.includes('app4'), 'a directory with a volume below it is not covered');
+  t.ok(keep4?.covered.includes('app0'), 'the others are');
+  const p5 = await pod('kept-5', 'app3', true);
+  const l5 = lowerFilesFromKept(p5.diff, p5.snap, keep4);
+  t.ok(l5.files.includes('app4/lib/package-lock.json'), 'the next pod, without the volume, lists what it hid');
+  const sbom5 = await sbomOf(p5.merged, l5.files, keptKnown(keep4, l5.lower));
+  t.equal(sbom5, await sbomOf(p5.merged, p5.walked), 'and makes the SBOM read afresh');
+  t.match(sbom5, /pkg:npm\/pkg4@1\.4\.0/, 'with the package below it');
 });
