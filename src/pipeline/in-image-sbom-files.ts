@@ -10,11 +10,14 @@
 // (a directory the diff skipped, layer/snapshot-diff.ts `lowerDirs`: its subtree is the image's, byte for byte).
 // Each such directory of a build that read every file below it is `covered`: every file below it the catalog reads
 // is kept (with what it gave, nothing when that is nothing). One with a mount point or another path the snapshot
-// left out below it is not: what that hid (a volume over a directory of the image) was not read. The next build lists, below the directories its diff
+// left out below it is not: what that hid (a volume over a directory of the image) was not read. And what is kept
+// holds for the reader it was read as (`readerOf`): a build as another user, or without the capabilities that
+// read past file modes, lists and reads other files (a directory it cannot list, a file it cannot open). The next build lists, below the directories its diff
 // skipped, the kept files of the covered ones and every regular file of the others (the catalog takes what it
 // reads by its mode and size); it takes a kept finding only for a file below a skipped directory that still has
 // the size, mtime and mode it had (layer-catalog.ts `CatalogOptions.known`), and keeps what it read besides.
 import type { SnapshotDiff } from '../layer/snapshot-diff.js';
+import { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, hasCapability } from '../sandbox/caps.js';
 import type { ExcludeNode } from '../layer/snapshot-exclude.js';
 import type { Snapshot } from '../layer/snapshot.js';
 import { joinPath } from '../layer/snapshot-scan.js';
@@ -95,7 +98,9 @@ export function findingsToKeep(
   read: ReadonlyMap<string, KnownFile>,
   ahead: ReadonlyMap<string, KnownFile> | undefined,
   kept: KeptFiles | undefined,
+  reader: string,
 ): KeptFiles | undefined {
+  if (kept && kept.reader !== reader) kept = undefined;
   const files = new Map(kept?.files);
   let fresh = 0;
   for (const file of lower) {
@@ -107,7 +112,15 @@ export function findingsToKeep(
   const before = new Set(kept?.covered ?? []);
   const covered = outermost([...before, ...lowerDirs.filter((d) => !leavesOut(exclude, d.rel)).map((d) => d.rel.toString('utf8'))]);
   if (fresh === 0 && covered.every((d) => before.has(d))) return undefined;
-  return { files, covered };
+  return { files, covered, reader };
+}
+
+/** Who this process reads files as: its user, its groups, and whether a capability lets it read past file modes
+ *  (root in a privileged pod, not with the capabilities dropped). */
+export function readerOf(status?: string): string {
+  const groups = [...new Set(process.getgroups?.() ?? [])].sort((a, b) => a - b);
+  const dac = hasCapability(CAP_DAC_OVERRIDE, status) || hasCapability(CAP_DAC_READ_SEARCH, status);
+  return `uid ${process.geteuid?.() ?? -1} gid ${process.getegid?.() ?? -1} groups ${groups.join(',')}${dac ? ' dac' : ''}`;
 }
 
 /** Whether the exclusion tree leaves out `rel` (a path in the root) or anything below it. */

@@ -24,7 +24,7 @@ import { withLowerFiles } from '../layer/snapshot-lower.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import { catalogCandidate, type KnownFile } from '../sbom/layer-catalog.js';
 import { keptImageOf, loadFileFindings, noteBuilderImage, storeFileFindings } from '../sbom/cache.js';
-import { findingsToKeep, keptKnown, lowerFilesFromKept } from './in-image-sbom-files.js';
+import { findingsToKeep, keptKnown, lowerFilesFromKept, readerOf } from './in-image-sbom-files.js';
 import { startAhead, type AheadRun } from './in-image-ahead.js';
 import { writeSnapshotLayerWhileDiffing, type OwnerRemap } from '../layer/snapshot-write.js';
 import type { Descriptor } from '../oci/types.js';
@@ -150,7 +150,9 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
     // rest (in-image-sbom-files.ts). So also after a snapshot of names alone (the note said the findings were
     // kept) when the builder turns out to be another image: the SBOM then reads all the image's files itself.
     const imageId = builder.configDescriptor.digest;
-    const kept = wantsSbom ? loadFileFindings(sbomDir, imageId) : undefined;
+    const reader = readerOf();
+    const loaded = wantsSbom ? loadFileFindings(sbomDir, imageId) : undefined;
+    const kept = loaded?.reader === reader ? loaded : undefined;
     const fromKept = wantsSbom && before.lowerBefore > -Infinity && (kept !== undefined || !before.choosing);
 
     await steps.run('inject source', async () => {
@@ -231,11 +233,11 @@ export async function buildInImage(opts: BuildOptions): Promise<BuildResult> {
             ? `SBOM: ${known!.size} of the image's files known from an earlier build of ${builderName} (${sbomDir})`
             : read
               ? `SBOM: ${known!.size} of the image's files read while assemble ran`
-              : 'SBOM: the image\'s files are read now' + (fromKept ? ` (${sbomDir} keeps nothing usable for ${builderName} as it is now, ${imageId})` : ' (the read-ahead had not finished)'),
+              : 'SBOM: the image\'s files are read now' + (fromKept ? ` (${sbomDir} keeps nothing usable for ${builderName} as it is now, ${imageId}, read as ${reader})` : ' (the read-ahead had not finished)'),
         );
         // What the SBOM reads of the image's files is kept for the next build of this builder (once it is made).
         keep = (got) => {
-          const next = findingsToKeep(diff.lowerDirs, before.exclude, lower, got, read?.found, kept);
+          const next = findingsToKeep(diff.lowerDirs, before.exclude, lower, got, read?.found, kept, reader);
           try {
             if (next) storeFileFindings(sbomDir, imageId, next);
             if (next || kept) noteBuilderImage(sbomDir, builderKey, imageId);

@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 
 /** linux/capability.h */
+export const CAP_DAC_OVERRIDE = 1;
+export const CAP_DAC_READ_SEARCH = 2;
 export const CAP_SYS_ADMIN = 21;
 
 /** Whether capability `bit` is effective; true when /proc cannot tell (the old behaviour: just try). */

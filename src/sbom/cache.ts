@@ -50,6 +50,8 @@ export interface KeptFiles {
   /** Directories (paths in the root) below which every file the catalog reads is in `files`: a file below one of
    *  them that `files` lacks gives nothing. */
   covered: string[];
+  /** Who read them (pipeline/in-image-sbom-files.ts `readerOf`): another reader may list and read other files. */
+  reader: string;
 }
 
 /** Larger entries are not read (the Go builder's: 37 KB for 544 files). */
@@ -70,8 +72,8 @@ export function loadFileFindings(cacheDir: string, imageId: string): KeptFiles |
   const text = readSmall(p, MAX_FILES_ENTRY);
   if (text === undefined) return undefined;
   try {
-    const v = JSON.parse(text) as { version?: unknown; format?: unknown; image?: unknown; covered?: unknown; files?: unknown };
-    if (v.version !== FINDINGS_VERSION || v.format !== FILES_FORMAT || v.image !== imageId || !Array.isArray(v.files)) return undefined;
+    const v = JSON.parse(text) as { version?: unknown; format?: unknown; image?: unknown; reader?: unknown; covered?: unknown; files?: unknown };
+    if (v.version !== FINDINGS_VERSION || v.format !== FILES_FORMAT || v.image !== imageId || typeof v.reader !== 'string' || !Array.isArray(v.files)) return undefined;
     if (!Array.isArray(v.covered) || !v.covered.every((d) => typeof d === 'string' && d !== '')) return undefined;
     const files = new Map<string, KnownFile>();
     for (const e of v.files as unknown[]) {
@@ -82,7 +84,7 @@ export function loadFileFindings(cacheDir: string, imageId: string): KeptFiles |
       if (!packages.every((x) => typeof x === 'object' && x !== null && typeof (x as { name?: unknown }).name === 'string')) return undefined;
       files.set(file, { size, mtimeMs, mode, found: { packages: packages as FileFindings['packages'], warnings: warnings as string[] } });
     }
-    return { files, covered: v.covered as string[] };
+    return { files, covered: v.covered as string[], reader: v.reader };
   } catch {
     return undefined;
   }
@@ -93,7 +95,7 @@ export function storeFileFindings(cacheDir: string, imageId: string, kept: KeptF
   const p = filesEntryPath(cacheDir, imageId);
   if (!p) return;
   const rows = [...kept.files].map(([file, c]) => [file, c.size, c.mtimeMs, c.mode, c.found.packages, c.found.warnings]);
-  writeEntry(cacheDir, p, JSON.stringify({ version: FINDINGS_VERSION, format: FILES_FORMAT, image: imageId, covered: kept.covered, files: rows }));
+  writeEntry(cacheDir, p, JSON.stringify({ version: FINDINGS_VERSION, format: FILES_FORMAT, image: imageId, reader: kept.reader, covered: kept.covered, files: rows }));
 }
 
 /** The file naming the image a builder reference was last found to be (`noteBuilderImage`). */

@@ -14,7 +14,7 @@ import { diffSnapshots } from '../../src/layer/snapshot-diff.js';
 import { lowerChosenFiles, withLowerFiles } from '../../src/layer/snapshot-lower.js';
 import { catalogCandidate, catalogFilesAhead, type KnownFile } from '../../src/sbom/layer-catalog.js';
 import { loadFileFindings, storeFileFindings } from '../../src/sbom/cache.js';
-import { findingsToKeep, keptKnown, lowerFilesFromKept } from '../../src/pipeline/in-image-sbom-files.js';
+import { findingsToKeep, keptKnown, lowerFilesFromKept, readerOf } from '../../src/pipeline/in-image-sbom-files.js';
 import { generateSbom } from '../../src/sbom/index.js';
 import { startAhead, type AheadRun } from '../../src/pipeline/in-image-ahead.js';
 import { mountOverlay } from '../layer/snapshot-fixture.js';
@@ -146,6 +146,7 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
     return { merged, snap, diff, walked, unbind };
   };
   const dirs = (d: { lowerDirs: Array<{ rel: Buffer }> }): string[] => d.lowerDirs.map((l) => l.rel.toString());
+  const reader = readerOf();
 
   // The first pod: nothing kept yet; the SBOM reads every chosen file and records what each gave.
   const p1 = await pod('kept-1', 'app2', false);
@@ -154,7 +155,7 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
   t.same(files1, p1.walked, 'the files a walk of every directory lists');
   const record1 = new Map<string, KnownFile>();
   await sbomOf(p1.merged, files1, undefined, record1);
-  const keep1 = findingsToKeep(p1.diff.lowerDirs, p1.snap.exclude, lower1, record1, undefined, undefined);
+  const keep1 = findingsToKeep(p1.diff.lowerDirs, p1.snap.exclude, lower1, record1, undefined, undefined, reader);
   t.ok(keep1, 'something to keep');
   if (!keep1) return;
   t.notOk(keep1.files.has('app2/lib/package-lock.json'), 'not a file below a directory assemble touched');
@@ -186,14 +187,16 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
   t.match(withKept, /pkg:npm\/pkg0@1\.0\.0/, 'an untouched one, from what was kept');
   t.match(withKept, /pkg:maven\/g\/a\.b@1\.0/, 'a POM below a name that sorts apart from its string order');
   t.same([...record2.keys()].sort(), ['app1/lib/package-lock.json', 'app1/lib/tool', 'app2/lib/package-lock.json', 'app2/lib/tool', 'usr/bin/cmd7'], 'the SBOM read only the files not taken, and no file it does not catalog (app2\'s README)');
-  const keep2 = findingsToKeep(p2.diff.lowerDirs, p2.snap.exclude, lower2, record2, undefined, kept);
+  const keep2 = findingsToKeep(p2.diff.lowerDirs, p2.snap.exclude, lower2, record2, undefined, kept, reader);
   t.ok(keep2?.files.has('app2/lib/package-lock.json'), 'what this build read below untouched directories is added to what was kept');
   t.notOk(keep2?.files.has('app2/lib/README'), 'not a file the catalog does not read');
   t.equal(keep2?.files.get('usr/bin/cmd7')?.size, 80, 'with the file as it is');
   t.equal(keep2?.files.get('app1/lib/package-lock.json')?.size, kept.files.get('app1/lib/package-lock.json')?.size, 'a file assemble rewrote keeps the image\'s finding');
   t.same(keep2?.covered, ['app0', 'app1', 'app2', 'app3', 'app4', 'usr'], 'and every directory covered now');
   if (!keep2) return;
-  t.equal(findingsToKeep(p2.diff.lowerDirs, p2.snap.exclude, lower2, new Map(), undefined, keep2), undefined, 'nothing read and nothing newly covered: nothing to write again');
+  t.equal(findingsToKeep(p2.diff.lowerDirs, p2.snap.exclude, lower2, new Map(), undefined, keep2, reader), undefined, 'nothing read and nothing newly covered: nothing to write again');
+  const asOther = findingsToKeep(p2.diff.lowerDirs, p2.snap.exclude, lower2, record2, undefined, keep2, 'uid 1000680000 gid 0 groups 0');
+  t.same(asOther && { size: asOther.files.size, reader: asOther.reader }, { size: [...record2.keys()].filter((f) => lower2.has(f)).length, reader: 'uid 1000680000 gid 0 groups 0' }, 'read as another reader: what was kept is dropped, only what this build read is kept');
 
   // A third pod: every untouched directory is covered; the SBOM reads only what assemble wrote.
   const p3 = await pod('kept-3', 'app3', true);
@@ -219,7 +222,7 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
     t.notOk(l4.files.some((f) => f.startsWith('app4/')), 'nothing listed below the volume');
     const record4 = new Map<string, KnownFile>();
     await sbomOf(p4.merged, l4.files, undefined, record4);
-    keep4 = findingsToKeep(p4.diff.lowerDirs, p4.snap.exclude, l4.lower, record4, undefined, undefined);
+    keep4 = findingsToKeep(p4.diff.lowerDirs, p4.snap.exclude, l4.lower, record4, undefined, undefined, reader);
   } finally {
     p4.unbind();
   }
@@ -231,4 +234,12 @@ t.test('findings kept by one build are taken by the next, only for unchanged fil
   const sbom5 = await sbomOf(p5.merged, l5.files, keptKnown(keep4, l5.lower));
   t.equal(sbom5, await sbomOf(p5.merged, p5.walked), 'and makes the SBOM read afresh');
   t.match(sbom5, /pkg:npm\/pkg4@1\.4\.0/, 'with the package below it');
+});
+
+t.test('the reader a kept entry holds for: user, groups, and a capability that reads past file modes', async (t) => {
+  const none = readerOf('CapEff:\t0000000000000000\n');
+  t.match(none, new RegExp(`^uid ${process.geteuid!()} gid ${process.getegid!()} groups [0-9,]*$`), 'user and groups');
+  t.equal(readerOf('CapEff:\t0000000000000002\n'), `${none} dac`, 'CAP_DAC_OVERRIDE');
+  t.equal(readerOf('CapEff:\t0000000000000004\n'), `${none} dac`, 'CAP_DAC_READ_SEARCH');
+  t.equal(readerOf('CapEff:\t00000000a80425fb\n'), `${none} dac`, 'a container root\'s default set');
 });

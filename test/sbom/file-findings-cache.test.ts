@@ -18,7 +18,7 @@ const files = new Map<string, KnownFile>([
   ['usr/bin/tool', { size: 1234, mtimeMs: 1_700_000_000_000, mode: 0o100755, found: { packages: [{ type: 'golang', name: 'stdlib', version: 'go1.22.1', purl: 'pkg:golang/stdlib@go1.22.1', layer: '', location: 'usr/bin/tool' }], warnings: [] } }],
   ['app/package-lock.json', { size: 99, mtimeMs: 1_700_000_000_500.25, mode: 0o100644, found: { packages: [], warnings: ['/app/package-lock.json: no "packages"'] } }],
 ]);
-const kept: KeptFiles = { files, covered: ['usr', 'app'] };
+const kept: KeptFiles = { files, covered: ['usr', 'app'], reader: 'uid 1001 gid 0 groups 0' };
 
 t.test('what is written reads back the same, private to the user', async (t) => {
   const dir = path.join(tmp, 'ok');
@@ -36,7 +36,7 @@ t.test('what is written reads back the same, private to the user', async (t) => 
 
 t.test('anything else in its place is nothing kept', async (t) => {
   const dir = path.join(tmp, 'bad');
-  const entryOf = (over: Record<string, unknown>): string => JSON.stringify({ version: FINDINGS_VERSION, format: 2, image, covered: ['a'], files: [['a/b', 1, 2, 0o100755, [], []]], ...over });
+  const entryOf = (over: Record<string, unknown>): string => JSON.stringify({ version: FINDINGS_VERSION, format: 2, image, reader: 'uid 0 gid 0 groups 0 dac', covered: ['a'], files: [['a/b', 1, 2, 0o100755, [], []]], ...over });
   const good = entryOf({});
   const cases: Array<[string, string]> = [
     ['truncated', good.slice(0, -5)],
@@ -45,6 +45,8 @@ t.test('anything else in its place is nothing kept', async (t) => {
     ['another image', good.replace(image, `sha256:${'e'.repeat(64)}`)],
     ['files not a list', entryOf({ files: {} })],
     ['covered not a list', entryOf({ covered: 'a' })],
+    ['no reader', entryOf({ reader: undefined })],
+    ['a reader that is not text', entryOf({ reader: 0 })],
     ['a covered directory that is not text', entryOf({ covered: [1] })],
     ['the root covered', entryOf({ covered: [''] })],
     ['an entry of five fields', entryOf({ files: [['a', 1, 2, 3, []]] })],
