@@ -3,7 +3,7 @@
 // findings of the builder's own files by its image ID, each with the size, mtime and mode it had. One JSON file per
 // entry and findings version, written to a temp file and renamed (a reader sees a whole entry or none); an entry
 // that does not parse, is too large, or is of another version, is ignored.
-import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { FINDINGS_VERSION, type FileFindings, type KnownFile, type LayerFindings } from './layer-catalog.js';
@@ -136,4 +136,55 @@ function readSmall(p: string, max: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** What the store still holds, asked by `pruneFindings`. */
+export interface HeldByStore {
+  /** The layer of this diffID is unpacked in the store. */
+  layer(diffID: string): boolean;
+  /** The blob of this digest (an image's config: its ID) is in the store. */
+  blob(digest: string): boolean;
+}
+
+/**
+ * Removes what `cache prune` finds of no more use here (`cacheDir`, the store's sbom/), once older than `minAgeMs`
+ * (an entry a running build is writing is newer): a layer's findings whose layer is gone, an image's file findings
+ * whose config is gone, a builder note naming an image nothing is kept for, entries of another findings version or
+ * files format, and temp files. Returns how many files went.
+ */
+export function pruneFindings(cacheDir: string, held: HeldByStore, now: number, minAgeMs: number): number {
+  let names: string[];
+  try {
+    names = readdirSync(cacheDir);
+  } catch {
+    return 0;
+  }
+  const digestOf = (alg: string, hex: string): string => `${alg}:${hex}`;
+  const layerEntry = /^(sha256|sha512)-([a-f0-9]{64,128})\.v(\d+)\.json$/;
+  const imageEntry = /^image-(sha256|sha512)-([a-f0-9]{64,128})\.v(\d+)\.files\.json$/;
+  const stale = (name: string): boolean => {
+    let m = layerEntry.exec(name);
+    if (m) return Number(m[3]) !== FINDINGS_VERSION || !held.layer(digestOf(m[1]!, m[2]!));
+    m = imageEntry.exec(name);
+    if (m) return Number(m[3]) !== FINDINGS_VERSION || !held.blob(digestOf(m[1]!, m[2]!)) || loadFileFindings(cacheDir, digestOf(m[1]!, m[2]!)) === undefined;
+    if (/^builder-[0-9a-f]{64}\.id$/.test(name)) {
+      const id = readSmall(path.join(cacheDir, name), 256)?.trim();
+      const entry = id !== undefined && DIFF_ID.test(id) ? filesEntryPath(cacheDir, id) : undefined;
+      return entry === undefined || !existsSync(entry) || !held.blob(id!);
+    }
+    return name.endsWith('.tmp');
+  };
+  let n = 0;
+  for (const name of names) {
+    const file = path.join(cacheDir, name);
+    try {
+      const st = lstatSync(file);
+      if (!st.isFile() || now - st.mtimeMs < minAgeMs || !stale(name)) continue;
+      rmSync(file);
+      n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
 }

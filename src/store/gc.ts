@@ -46,7 +46,8 @@ export interface PruneReport {
   keptInUse: number;
 }
 
-const orphanAgeMs = 10 * 60_000;
+/** Records younger than this may belong to a running build: never orphans. */
+export const orphanAgeMs = 10 * 60_000;
 
 export async function pruneStore(root: string, opts: PruneOptions = {}): Promise<PruneReport> {
   const abs = path.resolve(root);

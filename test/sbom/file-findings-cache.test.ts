@@ -2,11 +2,13 @@
 // the same; anything else in its place (another version or format, another image, a truncated or hand-edited file,
 // entries of the wrong shape, a file too large to be one) reads as nothing kept, never as findings, and never
 // throws. The note of which image a builder reference was is a guess that names only an image with an entry.
+// `cache prune` removes the entries of what the store no longer holds, and nothing a running build may be writing.
 import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { keptImageOf, loadFileFindings, noteBuilderImage, storeFileFindings, type KeptFiles } from '../../src/sbom/cache.js';
+import { keptImageOf, loadFileFindings, noteBuilderImage, pruneFindings, storeFileFindings, storeFindings, type KeptFiles } from '../../src/sbom/cache.js';
+import { runCli } from '../helpers/cli.js';
 import { FINDINGS_VERSION, type KnownFile } from '../../src/sbom/layer-catalog.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'file-findings-'));
@@ -92,4 +94,58 @@ t.test('the note of which image a builder was names only an image whose findings
   fs.rmSync(path.join(dir, note));
   noteBuilderImage(dir, builder, 'not-a-digest');
   t.equal(fs.readdirSync(dir).filter((f) => f.startsWith('builder-')).length, 0, 'an image ID that is not a digest is not noted');
+});
+
+t.test('pruneFindings: the entries of what the store no longer holds go, once older than a running build', async (t) => {
+  const dir = path.join(tmp, 'prune');
+  const id = (c: string): string => `sha256:${c.repeat(64)}`;
+  const findings = { version: FINDINGS_VERSION, dbs: {}, osRelease: {}, files: [], warnings: [] };
+  storeFindings(dir, id('1'), findings); // its layer is held
+  storeFindings(dir, id('2'), findings); // its layer is gone
+  storeFileFindings(dir, id('3'), { ...kept }); // its config is held
+  storeFileFindings(dir, id('4'), { ...kept }); // its config is gone
+  noteBuilderImage(dir, 'held/builder:1 linux/amd64', id('3'));
+  noteBuilderImage(dir, 'gone/builder:1 linux/amd64', id('4'));
+  noteBuilderImage(dir, 'nothing/kept:1 linux/amd64', id('5'));
+  const older = path.join(dir, `sha256-${'6'.repeat(64)}.v${FINDINGS_VERSION - 1}.json`);
+  fs.writeFileSync(older, '{}', { mode: 0o600 });
+  const corrupt = path.join(dir, `image-sha256-${'7'.repeat(64)}.v${FINDINGS_VERSION}.files.json`);
+  fs.writeFileSync(corrupt, '{"version":', { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'x.json.1a2b.tmp'), '', { mode: 0o600 });
+  fs.mkdirSync(path.join(dir, `sha256-${'8'.repeat(64)}.v${FINDINGS_VERSION}.json`));
+  fs.writeFileSync(path.join(dir, 'README'), 'not ours');
+  const held = { layer: (d: string) => d === id('1'), blob: (d: string) => [id('3'), id('5'), id('7')].includes(d) };
+  const before = fs.readdirSync(dir).sort();
+  t.equal(pruneFindings(dir, held, Date.now(), 10 * 60_000), 0, 'nothing younger than a running build goes');
+  t.same(fs.readdirSync(dir).sort(), before);
+  const later = Date.now() + 11 * 60_000;
+  t.equal(pruneFindings(dir, held, later, 10 * 60_000), 7, 'older: seven go');
+  const left = fs.readdirSync(dir).sort();
+  t.ok(left.includes(`sha256-${'1'.repeat(64)}.v${FINDINGS_VERSION}.json`), 'a held layer\'s findings stay');
+  t.notOk(left.includes(`sha256-${'2'.repeat(64)}.v${FINDINGS_VERSION}.json`), 'a gone layer\'s go');
+  t.ok(loadFileFindings(dir, id('3')), 'a held image\'s file findings stay');
+  t.notOk(left.includes(`image-sha256-${'4'.repeat(64)}.v${FINDINGS_VERSION}.files.json`), 'a gone image\'s go');
+  t.equal(keptImageOf(dir, 'held/builder:1 linux/amd64'), id('3'), 'the note of a held image stays');
+  t.equal(left.filter((f) => f.startsWith('builder-')).length, 1, 'the notes of a gone image and of one nothing is kept for go');
+  t.notOk(left.includes(path.basename(older)), 'an entry of another findings version goes');
+  t.notOk(left.includes(path.basename(corrupt)), 'an entry that does not read goes');
+  t.notOk(left.some((f) => f.endsWith('.tmp')), 'a temp file goes');
+  t.ok(left.includes(`sha256-${'8'.repeat(64)}.v${FINDINGS_VERSION}.json`) && left.includes('README'), 'a directory and a name not ours stay');
+  t.equal(pruneFindings(path.join(tmp, 'none'), held, later, 0), 0, 'no sbom/ dir: nothing');
+});
+
+t.test('cache prune removes the SBOM entries of what it removed', async (t) => {
+  const root = path.join(tmp, 'store');
+  fs.mkdirSync(root, { mode: 0o700 });
+  const sbom = path.join(root, 'sbom');
+  storeFindings(sbom, `sha256:${'9'.repeat(64)}`, { version: FINDINGS_VERSION, dbs: {}, osRelease: {}, files: [], warnings: [] });
+  storeFileFindings(sbom, `sha256:${'a'.repeat(64)}`, { ...kept });
+  const young = `image-sha256-${'b'.repeat(64)}.v${FINDINGS_VERSION}.files.json`;
+  storeFileFindings(sbom, `sha256:${'b'.repeat(64)}`, { ...kept });
+  const old = (Date.now() - 3600_000) / 1000;
+  for (const f of fs.readdirSync(sbom)) if (f !== young) fs.utimesSync(path.join(sbom, f), old, old);
+  const r = await runCli(['cache', 'prune', '--root', root]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, /[1-9]\d* leftover\(s\)/, 'counted with the leftovers');
+  t.same(fs.readdirSync(sbom), [young], 'the entries of a layer and an image the store lacks went; a young one stays');
 });

@@ -1,11 +1,16 @@
 // `oci-s2i cache ls|du|verify|prune`: the local store and layer cache (spec/store-format.md). Runs in the private
 // (user) namespace: rootless, the unpacked layers hold files owned by subordinate IDs, which only the namespace
 // can read as recorded and delete.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { S2IError } from '../../errors.js';
 import { defaultRoot } from '../../pipeline/context.js';
 import { prepareStoreRoot } from '../../store/store-paths.js';
 import { diskUsage, listCache, type DiskUsage } from '../../store/inventory.js';
-import { parseDuration, pruneStore, type PruneMode } from '../../store/gc.js';
+import { orphanAgeMs, parseDuration, pruneStore, type PruneMode } from '../../store/gc.js';
+import { blobPath } from '../../store/store-paths.js';
+import { layersDir } from '../../store/layer-cache.js';
+import { pruneFindings, type HeldByStore } from '../../sbom/cache.js';
 import { verifyStore } from '../../store/verify.js';
 import type { Command, CommandContext } from '../command.js';
 import { str, nonEmptyPath } from '../command.js';
@@ -21,7 +26,7 @@ export const cacheCommand: Command = {
   name: 'cache',
   summary:
     'Inspect and maintain the local cache: ls (images and layers), du (disk usage by kind), verify (re-hash; drop what is ' +
-    'corrupt; set a widened store root back to 0700; exit 1 if anything was wrong), prune (remove what no image name uses; --all: everything; never what a running build uses).',
+    'corrupt; set a widened store root back to 0700; exit 1 if anything was wrong), prune (remove what no image name uses, and the SBOM findings kept for what is gone; --all: everything; never what a running build uses).',
   args: ['ls|du|verify|prune'],
   params: [
     { name: 'root', type: 'string', value: 'DIR', description: 'cache and store directory (default $XDG_CACHE_HOME/oci-s2i)', check: nonEmptyPath('root') },
@@ -54,6 +59,8 @@ export const cacheCommand: Command = {
       case 'prune': {
         const mode: PruneMode = all ? 'all' : olderThan !== undefined ? 'older-than' : 'unreferenced';
         const r = await pruneStore(root, { mode, ...(olderThan !== undefined ? { olderThanMs: parseDuration(olderThan) } : {}), signal: ctx.signal });
+        // The SBOM findings kept for what is gone now (spec/store-format.md sbom/): leftovers too.
+        r.garbage += pruneFindings(path.join(root, 'sbom'), heldBy(root), Date.now(), orphanAgeMs);
         if (ctx.global.json) {
           ctx.stdout.write(JSON.stringify(r) + '\n');
         } else {
@@ -119,4 +126,18 @@ async function verify(ctx: CommandContext, root: string): Promise<number> {
     }
   }
   return r.problems.length === 0 ? 0 : 1;
+}
+
+/** What the store at `root` holds, for sbom/cache.ts `pruneFindings`. */
+function heldBy(root: string): HeldByStore {
+  return {
+    layer: (diffID) => diffID.startsWith('sha256:') && existsSync(path.join(root, layersDir, 'sha256', diffID.slice(7))),
+    blob: (digest) => {
+      try {
+        return existsSync(blobPath(root, digest));
+      } catch {
+        return false; // not a digest the store could hold
+      }
+    },
+  };
 }
