@@ -175,7 +175,9 @@ export function pruneFindings(cacheDir: string, held: HeldByStore, now: number, 
     return name.endsWith('.tmp');
   };
   let n = 0;
-  for (const name of names) {
+  // The notes last: one naming an image whose entry goes in this pass goes with it.
+  const note = (name: string): number => (name.startsWith('builder-') ? 1 : 0);
+  for (const name of names.sort((a, b) => note(a) - note(b))) {
     const file = path.join(cacheDir, name);
     try {
       const st = lstatSync(file);
